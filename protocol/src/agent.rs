@@ -1,0 +1,164 @@
+//! Messages between the coordinator and agents.
+//!
+//! Commands go to every agent of a run on one topic ([`crate::topics::commands`]); a start command
+//! carries each agent's index so that every agent derives its exact share of the load itself.
+//! Status messages go from each agent on its own topic; `lost` is published by the broker as the
+//! agent's MQTT last will when its connection drops without a goodbye.
+
+use crate::{AgentId, RunId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A command for the agents of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandMessage {
+    /// Protocol version.
+    #[serde(default = "crate::wire::current_version")]
+    pub version: u32,
+    /// The run the command is for.
+    pub run: RunId,
+    /// What to do.
+    #[serde(flatten)]
+    pub command: AgentCommand,
+}
+
+/// What the coordinator asks agents to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentCommand {
+    /// Start the plan at an absolute wall-clock time.
+    Start {
+        /// The plan, in its JSON form (see [`crate::plan::Plan::to_json`]).
+        plan: serde_json::Value,
+        /// Each agent's index among `agent_count`; decides its share of VUs.
+        assignments: BTreeMap<AgentId, u32>,
+        /// How many agents share the load.
+        agent_count: u32,
+        /// When to start, in milliseconds since the Unix epoch.
+        start_at_ms: u64,
+    },
+    /// Replace the remaining load profile, from an absolute time on. VU counts are whole-run totals.
+    Ramp {
+        /// When the new stages begin, in milliseconds since the Unix epoch.
+        at_ms: u64,
+        /// The new stages, as in a plan (`[{duration, vus}]`), ramping from the current target.
+        stages: serde_json::Value,
+    },
+    /// Stop: start no new iteration; let iterations in flight finish within `graceful_ms`.
+    Stop {
+        /// How long in-flight iterations may take.
+        graceful_ms: u64,
+    },
+}
+
+/// A status message from an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusMessage {
+    /// Protocol version.
+    #[serde(default = "crate::wire::current_version")]
+    pub version: u32,
+    /// Which agent speaks.
+    pub agent: AgentId,
+    /// What it says.
+    #[serde(flatten)]
+    pub status: AgentStatus,
+}
+
+/// What an agent reports about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Connected, subscribed, waiting for a start command.
+    Ready {
+        /// OS process id.
+        pid: u32,
+        /// Host name.
+        host: String,
+    },
+    /// The load began; the first virtual users are running.
+    Started {
+        /// When, in microseconds since the Unix epoch.
+        at_us: u64,
+    },
+    /// Still alive (sent every second, between frames too).
+    Heartbeat {
+        /// Virtual users running now.
+        vus: u32,
+    },
+    /// Done: the last frame is published. The coordinator knows how many frames to expect.
+    Finished {
+        /// Number of frames published (sequence numbers `0..frames`).
+        frames: u64,
+        /// Requests sent in all.
+        requests: u64,
+    },
+    /// A failure the agent cannot recover from (bad plan, cannot reach the target, …).
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+    /// The connection dropped without a goodbye (the agent's MQTT last will).
+    Lost,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{decode, encode};
+    use proptest::prelude::*;
+
+    fn agent() -> AgentId {
+        AgentId::numbered(1)
+    }
+
+    #[test]
+    fn status_messages_round_trip() {
+        for status in [
+            AgentStatus::Ready {
+                pid: 7,
+                host: "h".into(),
+            },
+            AgentStatus::Started { at_us: 1 },
+            AgentStatus::Heartbeat { vus: 3 },
+            AgentStatus::Finished {
+                frames: 10,
+                requests: 99,
+            },
+            AgentStatus::Error {
+                message: "x".into(),
+            },
+            AgentStatus::Lost,
+        ] {
+            let msg = StatusMessage {
+                version: 1,
+                agent: agent(),
+                status,
+            };
+            assert_eq!(decode::<StatusMessage>(&encode(&msg)).ok(), Some(msg));
+        }
+    }
+
+    #[test]
+    fn unknown_versions_are_refused() {
+        let err = decode::<StatusMessage>(br#"{"version":9,"agent":"a","type":"lost"}"#)
+            .expect_err("version 9 is unknown");
+        assert!(err.to_string().contains("unsupported message version 9"));
+        assert!(decode::<StatusMessage>(br#"{"agent":"a","type":"lost"}"#).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn commands_round_trip(start in 0u64..u64::MAX / 2, graceful in 0u64..1_000_000, n in 1u32..50) {
+            let run = RunId::new("r").expect("valid");
+            let assignments = (0..n).map(|i| (AgentId::numbered(i), i)).collect();
+            for command in [
+                AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start },
+                AgentCommand::Ramp { at_ms: start, stages: serde_json::json!([{"duration": "1s", "vus": 2}]) },
+                AgentCommand::Stop { graceful_ms: graceful },
+            ] {
+                let msg = CommandMessage { version: 1, run: run.clone(), command };
+                prop_assert_eq!(decode::<CommandMessage>(&encode(&msg)).ok(), Some(msg));
+            }
+        }
+    }
+}

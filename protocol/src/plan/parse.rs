@@ -1,0 +1,525 @@
+//! From a value tree to a [`Plan`], collecting every error with its field path.
+
+use super::{Load, Method, Options, Plan, RequestStep, Stage, Step, Threshold};
+use crate::duration;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// One problem in a plan: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Path of the field, such as `load.stages[1].vus`; empty for the whole document.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a plan, in document order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct PlanErrors(pub Vec<FieldError>);
+
+impl fmt::Display for PlanErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+fn single(message: String) -> PlanErrors {
+    PlanErrors(vec![FieldError {
+        path: String::new(),
+        message,
+    }])
+}
+
+/// Parses a YAML plan (JSON is YAML too, but see [`from_json_str`] for JSON-specific messages).
+pub fn from_yaml_str(text: &str) -> Result<Plan, PlanErrors> {
+    let value: Value =
+        serde_yaml::from_str(text).map_err(|e| single(format!("not valid YAML: {e}")))?;
+    from_value(&value)
+}
+
+/// Parses a JSON plan.
+pub fn from_json_str(text: &str) -> Result<Plan, PlanErrors> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| single(format!("not valid JSON: {e}")))?;
+    from_value(&value)
+}
+
+/// Validates a plan given as a value tree.
+pub fn from_value(value: &Value) -> Result<Plan, PlanErrors> {
+    let mut cx = Cx::default();
+    let plan = cx.plan(value);
+    match plan {
+        Some(plan) if cx.errors.is_empty() => Ok(plan),
+        _ => Err(PlanErrors(cx.errors)),
+    }
+}
+
+#[derive(Default)]
+struct Cx {
+    errors: Vec<FieldError>,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "name",
+    "target",
+    "agents",
+    "load",
+    "scenario",
+    "thresholds",
+    "options",
+];
+
+impl Cx {
+    fn err(&mut self, path: &str, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            path: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn object<'v>(
+        &mut self,
+        v: &'v Value,
+        path: &str,
+        allowed: &[&str],
+    ) -> Option<&'v Map<String, Value>> {
+        let Value::Object(m) = v else {
+            self.err(path, format!("must be a map, got {}", kind(v)));
+            return None;
+        };
+        for key in m.keys() {
+            if !allowed.contains(&key.as_str()) {
+                self.err(
+                    &join(path, key),
+                    format!("unknown field (expected one of: {})", allowed.join(", ")),
+                );
+            }
+        }
+        Some(m)
+    }
+
+    fn string(&mut self, v: &Value, path: &str) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.err(path, format!("must be a string, got {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, v: &Value, path: &str, min: i64, msg: &str) -> Option<u32> {
+        let Some(n) = v
+            .as_i64()
+            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+        else {
+            self.err(path, format!("must be a whole number, got {}", kind(v)));
+            return None;
+        };
+        if n < min {
+            self.err(path, msg.to_string());
+            return None;
+        }
+        match u32::try_from(n) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.err(path, "is too large");
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, v: &Value, path: &str) -> Option<std::time::Duration> {
+        if let Value::Number(n) = v {
+            self.err(
+                path,
+                format!("must be a duration with a unit (us, ms, s, m, h), like \"{n}ms\" or \"{n}s\"; got the bare number {n}"),
+            );
+            return None;
+        }
+        let s = self.string(v, path)?;
+        match duration::parse(&s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.err(path, e);
+                None
+            }
+        }
+    }
+
+    fn required<'v>(
+        &mut self,
+        m: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'v Value> {
+        let v = m.get(key);
+        if v.is_none() {
+            self.err(&join(path, key), "is required");
+        }
+        v
+    }
+
+    fn plan(&mut self, v: &Value) -> Option<Plan> {
+        let m = self.object(v, "", TOP_KEYS)?;
+        match self.required(m, "", "version") {
+            Some(v) if v.as_u64() == Some(u64::from(crate::PROTOCOL_VERSION)) => {}
+            Some(v) => self.err(
+                "version",
+                format!(
+                    "unsupported plan version {v} (this herd reads version {})",
+                    crate::PROTOCOL_VERSION
+                ),
+            ),
+            None => {}
+        }
+        let name = self
+            .required(m, "", "name")
+            .and_then(|v| self.string(v, "name"));
+        if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            self.err("name", "must not be empty");
+        }
+        let target = self.required(m, "", "target").and_then(|v| self.target(v));
+        let agents = match m.get("agents") {
+            Some(v) => self.integer(v, "agents", 1, "must be >= 1"),
+            None => Some(1),
+        };
+        let load = self.required(m, "", "load").and_then(|v| self.load(v));
+        let scenario = self
+            .required(m, "", "scenario")
+            .and_then(|v| self.scenario(v));
+        let thresholds = match m.get("thresholds") {
+            Some(v) => self.thresholds(v),
+            None => Some(Vec::new()),
+        };
+        let options = match m.get("options") {
+            Some(v) => self.options(v),
+            None => Some(Options::default()),
+        };
+        Some(Plan {
+            name: name?,
+            target: target?,
+            agents: agents?,
+            load: load?,
+            scenario: scenario?,
+            thresholds: thresholds?,
+            options: options?,
+        })
+    }
+
+    fn target(&mut self, v: &Value) -> Option<String> {
+        let s = self.string(v, "target")?;
+        let Some(rest) = s.strip_prefix("http://") else {
+            let msg = if s.starts_with("https://") {
+                "https targets are not supported yet; use an http:// URL"
+            } else {
+                "must be an http:// URL such as \"http://127.0.0.1:8080\""
+            };
+            self.err("target", msg);
+            return None;
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.is_empty() || authority.contains(['?', '#', '@', ' ']) {
+            self.err(
+                "target",
+                "must name a host, such as \"http://127.0.0.1:8080\"",
+            );
+            return None;
+        }
+        if let Some((_, port)) = authority.rsplit_once(':') {
+            if !authority.ends_with(']') && port.parse::<u16>().is_err() {
+                self.err(
+                    "target",
+                    format!("port {port:?} is not a number from 0 to 65535"),
+                );
+                return None;
+            }
+        }
+        Some(s.trim_end_matches('/').to_string())
+    }
+
+    fn load(&mut self, v: &Value) -> Option<Load> {
+        let m = self.object(v, "load", &["stages"])?;
+        let stages_v = self.required(m, "load", "stages")?;
+        let Value::Array(items) = stages_v else {
+            self.err(
+                "load.stages",
+                format!("must be a list, got {}", kind(stages_v)),
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.err("load.stages", "must have at least one stage");
+            return None;
+        }
+        let last = items.len() - 1;
+        let mut stages = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("load.stages[{i}]");
+            let Some(sm) = self.object(item, &path, &["duration", "vus"]) else {
+                ok = false;
+                continue;
+            };
+            let d = self
+                .required(sm, &path, "duration")
+                .and_then(|v| self.duration(v, &join(&path, "duration")));
+            if d.is_some_and(|d| d.is_zero()) {
+                self.err(&join(&path, "duration"), "must be > 0");
+                ok = false;
+            }
+            // A stage may ramp down to 0 only at the end; elsewhere 0 VUs would idle the run.
+            let min = if i == last { 0 } else { 1 };
+            let vus = self.required(sm, &path, "vus").and_then(|v| {
+                let msg = if min == 0 {
+                    "must be >= 0"
+                } else {
+                    "must be > 0"
+                };
+                self.integer(v, &join(&path, "vus"), min, msg)
+            });
+            match (d, vus) {
+                (Some(duration), Some(vus)) => stages.push(Stage { duration, vus }),
+                _ => ok = false,
+            }
+        }
+        if ok && stages.iter().all(|s| s.vus == 0) {
+            self.err("load.stages", "at least one stage must have vus > 0");
+            return None;
+        }
+        ok.then_some(Load { stages })
+    }
+
+    fn scenario(&mut self, v: &Value) -> Option<Vec<Step>> {
+        let Value::Array(items) = v else {
+            self.err(
+                "scenario",
+                format!("must be a list of steps, got {}", kind(v)),
+            );
+            return None;
+        };
+        let mut steps = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            match self.step(item, &format!("scenario[{i}]")) {
+                Some(s) => steps.push(s),
+                None => ok = false,
+            }
+        }
+        if ok && !steps.iter().any(|s| matches!(s, Step::Request(_))) {
+            self.err(
+                "scenario",
+                "must have at least one request step (get, post, …)",
+            );
+            return None;
+        }
+        ok.then_some(steps)
+    }
+
+    fn step(&mut self, v: &Value, path: &str) -> Option<Step> {
+        let mut allowed: Vec<&str> = vec!["name", "headers", "body", "think"];
+        allowed.extend(Method::ALL.iter().map(|(_, k)| *k));
+        let m = self.object(v, path, &allowed)?;
+        if let Some(t) = m.get("think") {
+            if m.len() > 1 {
+                self.err(path, "a think step has only `think`");
+                return None;
+            }
+            return self.duration(t, &join(path, "think")).map(Step::Think);
+        }
+        let methods: Vec<(Method, &str)> = Method::ALL
+            .iter()
+            .filter(|(_, k)| m.contains_key(*k))
+            .copied()
+            .collect();
+        let (method, key) = match methods.as_slice() {
+            [one] => *one,
+            [] => {
+                self.err(path, "needs a request (get, post, put, patch, delete, head: PATH) or think: DURATION");
+                return None;
+            }
+            _ => {
+                self.err(
+                    path,
+                    "has more than one request method; use one step per request",
+                );
+                return None;
+            }
+        };
+        let mut ok = true;
+        let req_path = m.get(key).and_then(|v| self.string(v, &join(path, key)));
+        if let Some(p) = &req_path {
+            if !p.starts_with('/') {
+                self.err(&join(path, key), "must be a path starting with '/'");
+                ok = false;
+            }
+        }
+        let name = match m.get("name") {
+            Some(v) => match self.string(v, &join(path, "name")) {
+                Some(n) if n.trim().is_empty() => {
+                    self.err(&join(path, "name"), "must not be empty");
+                    None
+                }
+                other => other,
+            },
+            None => None,
+        };
+        let headers = match m.get("headers") {
+            Some(v) => self.headers(v, &join(path, "headers")),
+            None => Some(Vec::new()),
+        };
+        let body = match m.get("body") {
+            Some(v) => self.string(v, &join(path, "body")).map(Some),
+            None => Some(None),
+        };
+        if m.get("name").is_some() && name.is_none() {
+            ok = false;
+        }
+        let req_path = req_path?;
+        let (headers, body) = (headers?, body?);
+        if !ok {
+            return None;
+        }
+        let named = name.is_some();
+        let label = name.unwrap_or_else(|| format!("{} {}", method.as_str(), req_path));
+        Some(Step::Request(RequestStep {
+            label,
+            named,
+            method,
+            path: req_path,
+            headers,
+            body,
+        }))
+    }
+
+    fn headers(&mut self, v: &Value, path: &str) -> Option<Vec<(String, String)>> {
+        let Value::Object(m) = v else {
+            self.err(
+                path,
+                format!("must be a map of header names to values, got {}", kind(v)),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(m.len());
+        let mut ok = true;
+        for (k, val) in m {
+            let p = join(path, k);
+            if k.is_empty()
+                || !k
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            {
+                self.err(&p, "is not a valid header name");
+                ok = false;
+                continue;
+            }
+            let value = match val {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                other => {
+                    self.err(&p, format!("must be a string, got {}", kind(other)));
+                    None
+                }
+            };
+            match value {
+                Some(s) if s.bytes().any(|b| b == b'\r' || b == b'\n') => {
+                    self.err(&p, "must not contain line breaks");
+                    ok = false;
+                }
+                Some(s) => out.push((k.clone(), s)),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn thresholds(&mut self, v: &Value) -> Option<Vec<Threshold>> {
+        let Value::Array(items) = v else {
+            self.err(
+                "thresholds",
+                format!("must be a list of expressions, got {}", kind(v)),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("thresholds[{i}]");
+            match self.string(item, &path).map(|s| Threshold::parse(&s)) {
+                Some(Ok(t)) => out.push(t),
+                Some(Err(e)) => {
+                    self.err(&path, e);
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn options(&mut self, v: &Value) -> Option<Options> {
+        let m = self.object(v, "options", &["timeout", "graceful_stop"])?;
+        let mut o = Options::default();
+        let mut ok = true;
+        if let Some(t) = m.get("timeout") {
+            match self.duration(t, "options.timeout") {
+                Some(d) if d.is_zero() => {
+                    self.err("options.timeout", "must be > 0");
+                    ok = false;
+                }
+                Some(d) => o.timeout = d,
+                None => ok = false,
+            }
+        }
+        if let Some(g) = m.get("graceful_stop") {
+            match self.duration(g, "options.graceful_stop") {
+                Some(d) => o.graceful_stop = d,
+                None => ok = false,
+            }
+        }
+        ok.then_some(o)
+    }
+}
+
+/// Validates a list of ramp stages (as in `load.stages`), for a live ramp command.
+pub fn stages_from_value(stages: &Value) -> Result<Load, PlanErrors> {
+    let mut cx = Cx::default();
+    let load = cx.load(&serde_json::json!({ "stages": stages }));
+    match load {
+        Some(load) if cx.errors.is_empty() => Ok(load),
+        _ => Err(PlanErrors(cx.errors)),
+    }
+}

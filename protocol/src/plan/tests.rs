@@ -1,0 +1,170 @@
+use super::*;
+use proptest::prelude::*;
+
+pub(crate) const SMOKE: &str = r#"
+version: 1
+name: smoke
+target: http://127.0.0.1:8080
+agents: 3
+load:
+  stages:
+    - { duration: 2s, vus: 20 }     # linear ramp from 0 to 20
+    - { duration: 8s, vus: 20 }     # hold
+scenario:
+  - name: mix
+    get: /mix
+  - think: 10ms
+  - name: login
+    post: /login
+    headers: { content-type: application/json }
+    body: '{"user":"u1"}'
+thresholds:
+  - "p99 < 1s"
+  - "error_rate < 1%"
+"#;
+
+#[test]
+fn the_contract_plan_parses() {
+    let plan = from_yaml_str(SMOKE).expect("the contract plan is valid");
+    assert_eq!(plan.name, "smoke");
+    assert_eq!(plan.agents, 3);
+    assert_eq!(plan.load.duration(), Duration::from_secs(10));
+    assert_eq!(plan.scenario.len(), 3);
+    assert_eq!(
+        plan.step_labels(),
+        vec!["mix".to_string(), "login".to_string()]
+    );
+    assert_eq!(plan.thresholds.len(), 2);
+    let Step::Request(login) = &plan.scenario[2] else {
+        panic!("third step is a request")
+    };
+    assert_eq!(login.method, Method::Post);
+    assert_eq!(login.body.as_deref(), Some(r#"{"user":"u1"}"#));
+    assert_eq!(
+        login.headers,
+        vec![("content-type".into(), "application/json".into())]
+    );
+}
+
+#[test]
+fn every_mistake_is_reported_with_its_path() {
+    let bad = r#"
+version: 1
+name: ""
+target: ftp://nowhere
+agents: 0
+load:
+  stages:
+    - { duration: 2s, vus: 20 }
+    - { duration: 0s, vus: -3 }
+    - { duration: soon, vus: 5 }
+scenario:
+  - get: mix
+  - think: 10
+  - gett: /x
+thresholds:
+  - "p99 << 1s"
+colour: blue
+"#;
+    let errors = from_yaml_str(bad).expect_err("plan is invalid").0;
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    for expected in [
+        "colour: unknown field",
+        "name: must not be empty",
+        "target: must be an http:// URL",
+        "agents: must be >= 1",
+        "load.stages[1].duration: must be > 0",
+        "load.stages[1].vus: must be > 0",
+        "load.stages[2].duration: must be a duration",
+        "scenario[0].get: must be a path starting with '/'",
+        "scenario[1].think: must be a duration with a unit",
+        "scenario[2].gett: unknown field",
+        "thresholds[0]:",
+    ] {
+        assert!(
+            text.iter().any(|t| t.starts_with(expected)),
+            "missing {expected:?} in {text:#?}"
+        );
+    }
+}
+
+#[test]
+fn unsupported_version_is_named() {
+    let errors = from_json_str(r#"{"version": 2}"#).expect_err("invalid").0;
+    assert!(errors
+        .iter()
+        .any(|e| e.path == "version" && e.message.contains("unsupported plan version 2")));
+    assert!(from_yaml_str(": : :").is_err());
+    assert!(from_json_str("[1,2]")
+        .expect_err("invalid")
+        .to_string()
+        .contains("must be a map"));
+}
+
+#[test]
+fn vus_follow_linear_ramps() {
+    let plan = from_yaml_str(SMOKE).expect("valid");
+    let at = |ms| plan.load.vus_at(Duration::from_millis(ms));
+    assert_eq!(at(0), 0);
+    assert_eq!(at(1000), 10);
+    assert_eq!(at(1999), 19);
+    assert_eq!(at(2000), 20);
+    assert_eq!(at(9999), 20);
+    assert_eq!(at(10_000), 0);
+}
+
+fn arb_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (1u64..5_000_000).prop_map(|us| Step::Think(Duration::from_micros(us))),
+        (
+            proptest::option::of("[a-z]{1,8}"),
+            0usize..6,
+            "/[a-z0-9/]{0,12}",
+            proptest::collection::vec(("[a-z][a-z-]{0,8}", "[ -~]{0,12}"), 0..3),
+            proptest::option::of("[ -~]{0,20}"),
+        )
+            .prop_map(|(name, m, path, headers, body)| {
+                let method = Method::ALL[m].0;
+                let mut headers: Vec<(String, String)> = headers.into_iter().collect();
+                headers.sort();
+                headers.dedup_by(|a, b| a.0 == b.0);
+                Step::Request(RequestStep {
+                    label: name
+                        .clone()
+                        .unwrap_or_else(|| format!("{} {}", method.as_str(), path)),
+                    named: name.is_some(),
+                    method,
+                    path,
+                    headers,
+                    body,
+                })
+            }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn plans_round_trip_through_json(
+        agents in 1u32..64,
+        stages in proptest::collection::vec((1u64..100_000, 1u32..10_000), 1..5),
+        steps in proptest::collection::vec(arb_step(), 0..5),
+        timeout_ms in 1u64..100_000,
+    ) {
+        let mut scenario = steps;
+        scenario.push(Step::Request(RequestStep {
+            label: "GET /".into(), named: false, method: Method::Get, path: "/".into(),
+            headers: vec![], body: None,
+        }));
+        let plan = Plan {
+            name: "p".into(),
+            target: "http://127.0.0.1:1".into(),
+            agents,
+            load: Load { stages: stages.into_iter().map(|(ms, vus)| Stage { duration: Duration::from_millis(ms), vus }).collect() },
+            scenario,
+            thresholds: vec![Threshold::parse("p99 < 1s").expect("valid")],
+            options: Options { timeout: Duration::from_millis(timeout_ms), ..Options::default() },
+        };
+        let back = from_value(&plan.to_json());
+        prop_assert_eq!(back, Ok(plan));
+    }
+}

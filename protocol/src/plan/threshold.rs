@@ -1,0 +1,186 @@
+//! Threshold expressions such as `p99 < 1s` or `error_rate < 1%`.
+//!
+//! A threshold compares one whole-run figure with a limit. Latency figures are compared in
+//! milliseconds, `error_rate` in percent, `rps` in requests per second, `requests` and `errors` as
+//! counts; `actual` in the summary is reported in the same unit.
+
+use crate::duration;
+
+/// A figure of the whole run that a threshold can test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    /// A latency percentile, in percent (`p99` is 99.0, `p999` is 99.9).
+    Percentile(f64),
+    /// Fastest latency.
+    Min,
+    /// Mean latency.
+    Mean,
+    /// Slowest latency.
+    Max,
+    /// Errors as a percentage of requests.
+    ErrorRate,
+    /// Requests per second over the run.
+    Rps,
+    /// Total requests.
+    Requests,
+    /// Total errors.
+    Errors,
+}
+
+impl Metric {
+    fn is_latency(self) -> bool {
+        matches!(
+            self,
+            Metric::Percentile(_) | Metric::Min | Metric::Mean | Metric::Max
+        )
+    }
+}
+
+/// How the figure is compared with the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// A parsed threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The expression as written.
+    pub expr: String,
+    /// What is measured.
+    pub metric: Metric,
+    /// How it is compared.
+    pub comparison: Comparison,
+    /// The limit, in the metric's unit (ms, percent, per second, count).
+    pub limit: f64,
+}
+
+impl Threshold {
+    /// Parses `METRIC OP VALUE`, such as `p95 <= 250ms` or `error_rate < 0.5%`.
+    pub fn parse(expr: &str) -> Result<Threshold, String> {
+        let trimmed = expr.trim();
+        let op_at = trimmed
+            .find(['<', '>'])
+            .ok_or_else(|| format!("{expr:?} has no comparison; write it like \"p99 < 500ms\""))?;
+        let (lhs, rest) = trimmed.split_at(op_at);
+        let (comparison, rhs) = if let Some(r) = rest.strip_prefix("<=") {
+            (Comparison::Le, r)
+        } else if let Some(r) = rest.strip_prefix(">=") {
+            (Comparison::Ge, r)
+        } else if let Some(r) = rest.strip_prefix('<') {
+            (Comparison::Lt, r)
+        } else if let Some(r) = rest.strip_prefix('>') {
+            (Comparison::Gt, r)
+        } else {
+            return Err(format!("{expr:?} has no valid comparison (<, <=, >, >=)"));
+        };
+        let metric = parse_metric(lhs.trim())?;
+        let rhs = rhs.trim();
+        let limit = if metric.is_latency() {
+            duration::parse(rhs)
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .map_err(|e| format!("limit of {expr:?} {e}"))?
+        } else if metric == Metric::ErrorRate {
+            match rhs.strip_suffix('%') {
+                Some(p) => number(p.trim(), expr)?,
+                None => number(rhs, expr)? * 100.0,
+            }
+        } else {
+            number(rhs, expr)?
+        };
+        Ok(Threshold {
+            expr: trimmed.to_string(),
+            metric,
+            comparison,
+            limit,
+        })
+    }
+
+    /// Whether `actual` (in the metric's unit) passes.
+    pub fn passes(&self, actual: f64) -> bool {
+        match self.comparison {
+            Comparison::Lt => actual < self.limit,
+            Comparison::Le => actual <= self.limit,
+            Comparison::Gt => actual > self.limit,
+            Comparison::Ge => actual >= self.limit,
+        }
+    }
+}
+
+fn number(s: &str, expr: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| format!("limit {s:?} of {expr:?} is not a number"))
+}
+
+fn parse_metric(name: &str) -> Result<Metric, String> {
+    Ok(match name {
+        "min" => Metric::Min,
+        "mean" | "avg" => Metric::Mean,
+        "max" => Metric::Max,
+        "p50" | "median" => Metric::Percentile(50.0),
+        "p90" => Metric::Percentile(90.0),
+        "p95" => Metric::Percentile(95.0),
+        "p99" => Metric::Percentile(99.0),
+        "p999" => Metric::Percentile(99.9),
+        "error_rate" => Metric::ErrorRate,
+        "rps" => Metric::Rps,
+        "requests" => Metric::Requests,
+        "errors" => Metric::Errors,
+        other => {
+            if let Some(q) = other
+                .strip_prefix("p(")
+                .and_then(|s| s.strip_suffix(')'))
+                .and_then(|s| s.parse::<f64>().ok())
+                .filter(|q| *q > 0.0 && *q <= 100.0)
+            {
+                Metric::Percentile(q)
+            } else {
+                return Err(format!(
+                    "unknown metric {other:?} (use min, mean, max, p50, p90, p95, p99, p999, \
+                     p(N), error_rate, rps, requests or errors)"
+                ));
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_contract_examples() {
+        let t = Threshold::parse("p99 < 1s").expect("valid");
+        assert_eq!(
+            (t.metric, t.comparison, t.limit),
+            (Metric::Percentile(99.0), Comparison::Lt, 1000.0)
+        );
+        let t = Threshold::parse("error_rate < 1%").expect("valid");
+        assert_eq!((t.metric, t.limit), (Metric::ErrorRate, 1.0));
+        let t = Threshold::parse("error_rate <= 0.05").expect("valid");
+        assert_eq!(t.limit, 5.0);
+        let t = Threshold::parse("p(99.9) >= 250ms").expect("valid");
+        assert_eq!(
+            (t.metric, t.comparison, t.limit),
+            (Metric::Percentile(99.9), Comparison::Ge, 250.0)
+        );
+        assert!(t.passes(250.0) && !t.passes(249.9));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_read() {
+        assert!(Threshold::parse("p99 1s").is_err());
+        assert!(Threshold::parse("p98x < 1s").is_err());
+        assert!(Threshold::parse("p99 < fast").is_err());
+        assert!(Threshold::parse("rps > many").is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! The summary of a finished run: what `herd run --json` writes, and what events and the API carry.
+
+use crate::histogram::LatencyMs;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Whole-run result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The run.
+    pub run_id: String,
+    /// The plan's name.
+    pub name: String,
+    /// `passed` (every threshold passed), `failed` (a threshold failed), or `error` (the run did
+    /// not complete as planned: it failed, was cancelled, or lost an agent).
+    pub status: Verdict,
+    /// How the run ended.
+    pub run_state: RunState,
+    /// Why the run is `error`, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Requests sent (completed or failed).
+    pub requests: u64,
+    /// Requests that failed (transport error, or HTTP status >= 400).
+    pub errors: u64,
+    /// `errors / requests` in percent.
+    pub error_rate: f64,
+    /// Requests per second over the measured duration.
+    pub rps: f64,
+    /// Seconds from the first to the end of the last measured second.
+    pub duration_s: f64,
+    /// Latency over every response of the run (merged histograms).
+    pub latency_ms: LatencyMs,
+    /// Responses by status code (as strings, as JSON keys are).
+    pub status_codes: BTreeMap<String, u64>,
+    /// Failures by kind.
+    pub error_kinds: BTreeMap<String, u64>,
+    /// The same figures per scenario step label.
+    pub steps: BTreeMap<String, StepSummary>,
+    /// Per agent.
+    pub agents: Vec<AgentSummary>,
+    /// Spread of the agents' actual start times, in milliseconds.
+    pub start_skew_ms: f64,
+    /// Each threshold and how it fared.
+    pub thresholds: Vec<ThresholdResult>,
+    /// Per second of the run.
+    pub seconds: Vec<SecondSummary>,
+    /// Agents lost during the run (their results up to the loss are kept).
+    pub lost_agents: Vec<String>,
+}
+
+/// The verdict of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Completed, every threshold passed.
+    Passed,
+    /// Completed, a threshold failed.
+    Failed,
+    /// Did not complete as planned.
+    Error,
+}
+
+/// The terminal states of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Every agent ran its share to the end.
+    Completed,
+    /// The run reached its end, but at least one agent was lost on the way.
+    Degraded,
+    /// The run could not start or could not finish.
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+}
+
+/// Per-step figures: the same shape as the whole run's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct StepSummary {
+    /// Requests of this step.
+    pub requests: u64,
+    /// Errors of this step.
+    pub errors: u64,
+    /// Requests per second of this step.
+    pub rps: f64,
+    /// Latency of this step.
+    pub latency_ms: LatencyMs,
+    /// Responses by status code.
+    pub status_codes: BTreeMap<String, u64>,
+    /// Failures by kind.
+    pub error_kinds: BTreeMap<String, u64>,
+}
+
+/// Per-agent figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSummary {
+    /// Agent id.
+    pub id: String,
+    /// Its OS process id, as it reported it.
+    pub pid: Option<u32>,
+    /// Requests it sent.
+    pub requests: u64,
+    /// Errors it saw.
+    pub errors: u64,
+    /// Whether it was lost during the run.
+    pub lost: bool,
+}
+
+/// A threshold and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The expression as written.
+    pub expr: String,
+    /// The measured figure, in the metric's unit.
+    pub actual: f64,
+    /// Whether it passed.
+    pub passed: bool,
+}
+
+/// One second of the run, across agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecondSummary {
+    /// Seconds since the run's start second (0 is the second the load started in).
+    pub t: u64,
+    /// Requests completed in that second.
+    pub requests: u64,
+    /// Errors in that second.
+    pub errors: u64,
+    /// Median latency of that second (merged across agents).
+    pub p50_ms: f64,
+    /// 99th percentile of that second (merged across agents).
+    pub p99_ms: f64,
+    /// Agents whose frame for that second arrived.
+    pub agents_reported: u32,
+    /// Agents that were expected to report it.
+    pub agents_expected: u32,
+}
