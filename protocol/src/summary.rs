@@ -136,3 +136,19 @@ pub struct SecondSummary {
     /// Agents that were expected to report it.
     pub agents_expected: u32,
 }
+
+/// A live aggregate, published on [`crate::topics::live`] as each second is known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveMessage {
+    /// Protocol version.
+    #[serde(default = "crate::wire::current_version")]
+    pub version: u32,
+    /// The run.
+    pub run: String,
+    /// The second, across agents.
+    pub second: SecondSummary,
+    /// Requests of the run so far.
+    pub total_requests: u64,
+    /// Errors of the run so far.
+    pub total_errors: u64,
+}

@@ -1,1 +1,238 @@
-//! placeholder
+//! `herd-e2e`: support for herd's end-to-end tests, which run the real `herd` binary (coordinator
+//! and agents as separate OS processes) against real HTTP targets that count what they receive.
+//!
+//! - [`CountingTarget`] — an HTTP/1.1 server on 127.0.0.1 that counts every request it receives by
+//!   method + path and by status it answers, with endpoints that delay or fail on purpose;
+//! - [`herd_bin`] / [`Herd`] — find and run the built `herd` binary with a timeout.
+//!
+//! The target is written independently of herd's agent, so its counts are an outside check of the
+//! numbers herd reports.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the target received.
+#[derive(Debug, Default, Clone)]
+pub struct Received {
+    /// Requests received, in all.
+    pub total: u64,
+    /// By `METHOD /path`.
+    pub by_route: BTreeMap<String, u64>,
+    /// By the status code it answered.
+    pub by_status: BTreeMap<u16, u64>,
+}
+
+/// A counting HTTP target on its own thread and runtime.
+///
+/// Routes: `GET /ok` and `GET /mix` → 200; `POST /login` → 200 with a token; `GET /delay/{ms}` →
+/// 200 after `ms` milliseconds; `GET /status/{code}` → that status; anything else → 404.
+pub struct CountingTarget {
+    addr: SocketAddr,
+    received: Arc<Mutex<Received>>,
+}
+
+impl CountingTarget {
+    /// Starts the target on an ephemeral port of 127.0.0.1.
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let received = Arc::new(Mutex::new(Received::default()));
+        let counts = received.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("target runtime");
+            runtime.block_on(serve(listener, counts));
+        });
+        Self { addr, received }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What it received so far.
+    pub fn received(&self) -> Received {
+        self.received.lock().expect("counts lock").clone()
+    }
+}
+
+async fn serve(listener: std::net::TcpListener, counts: Arc<Mutex<Received>>) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let counts = counts.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| respond(req, counts.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn respond(
+    req: Request<Incoming>,
+    counts: Arc<Mutex<Received>>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let route = format!("{} {}", req.method(), req.uri().path());
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    req.into_body().collect().await?;
+    let status: u16 = match (method.as_str(), path.as_str()) {
+        ("GET", "/ok" | "/mix") | ("POST", "/login") => 200,
+        ("GET", p) if p.starts_with("/delay/") => {
+            let ms: u64 = p["/delay/".len()..].parse().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            200
+        }
+        ("GET", p) if p.starts_with("/status/") => p["/status/".len()..].parse().unwrap_or(500),
+        _ => 404,
+    };
+    {
+        let mut c = counts.lock().expect("counts lock");
+        c.total += 1;
+        *c.by_route.entry(route).or_default() += 1;
+        *c.by_status.entry(status).or_default() += 1;
+    }
+    let body = if path == "/login" {
+        "{\"token\":\"t-1\"}"
+    } else {
+        "ok"
+    };
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("valid status");
+    Ok(response)
+}
+
+/// The `herd` binary built in this workspace (`HERD_BIN` overrides).
+pub fn herd_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("HERD_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test-binary> → target/<profile>/herd
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("herd");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build --bin herd`), as the README's test command does",
+        bin.display()
+    );
+    bin
+}
+
+/// A `herd` invocation with a deadline.
+pub struct Herd {
+    command: Command,
+}
+
+impl Herd {
+    /// `herd ARGS…`, with a quiet log and its own data directory.
+    pub fn new<I, S>(args: I, data_dir: &Path) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut command = Command::new(herd_bin());
+        command
+            .args(args)
+            .env("HERD_DATA_DIR", data_dir)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Self { command }
+    }
+
+    /// Starts it.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.command.spawn().expect("spawn herd")
+    }
+
+    /// Runs it to completion, killing it after `limit`.
+    pub fn run(self, limit: Duration) -> Output {
+        wait_with_limit(self.spawn(), limit)
+    }
+}
+
+/// Waits for a child, killing it (and failing the test) after `limit`.
+pub fn wait_with_limit(mut child: std::process::Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait().expect("try_wait") {
+            Some(_) => return child.wait_with_output().expect("output"),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "herd did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Child processes of `parent` whose command line contains every one of `needles`.
+pub fn children_matching(parent: u32, needles: &[&str]) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Field 4 is the parent pid; field 2 (the name) is parenthesised and may hold spaces.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid != Some(parent) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if needles.iter().all(|n| cmdline.contains(n)) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write file");
+    path
+}
+
+/// Parses the `--json` summary written by herd.
+pub fn read_summary(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("summary file exists");
+    serde_json::from_str(&text).expect("summary is JSON")
+}

@@ -1,0 +1,394 @@
+//! The aggregator: merges the per-second result frames of one run's agents.
+//!
+//! Agents publish one frame per wall-clock second, numbered per agent, over MQTT QoS1 — so frames
+//! can arrive twice, late, out of order, or never (a lost agent). The aggregator turns that into
+//! numbers that are right:
+//! - **Exact counts.** A repeated `(agent, seq)` is dropped ([`Ingest::Duplicate`]); every other
+//!   frame of the run is merged into the whole-run [`Totals`], however late it is.
+//! - **Merged percentiles.** Latencies are HdrHistograms merged frame by frame; percentiles are
+//!   read from merged histograms only, never averaged across agents or seconds.
+//! - **Live seconds that never wait forever.** Second `s` is emitted by [`Aggregator::poll_ready`]
+//!   once every agent still expected for it has reported it, or once the grace deadline
+//!   `(s + 1) s + grace` has passed. Seconds are emitted once each, in order.
+//! - **Late frames are not lost.** A frame for a second already emitted is merged into that second
+//!   too, and the second is handed out again by [`Aggregator::take_updated`] to be re-stored.
+//! - **Visible gaps.** [`Aggregator::missing_frames`] lists the sequence numbers that never came.
+//!
+//! Which agents are expected for second `s`: an agent is expected from the run's start second
+//! (or, before that is known, from its own first frame's second) on; it stops being expected when
+//! it is lost, and after its final frame's second once it has finished. Agents that did report
+//! `s` always count as expected for it, so `agents_reported <= agents_expected`.
+//!
+//! A frame stamped before the start second (its agent's clock a little behind) is counted in the
+//! start second, so no request is dropped and second `t = 0` is not stored twice.
+//!
+//! This is pure logic — no I/O, no clock of its own (callers pass the time in), no actors — so the
+//! run actor drives it and the tests exercise it directly.
+
+mod seqs;
+mod slot;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+pub use stats::{MergedStats, SecondAggregate};
+
+use herd_protocol::frame::Frame;
+use herd_protocol::histogram::CodecError;
+use herd_protocol::{AgentId, RunId};
+use seqs::SeqSet;
+use slot::{DecodedFrame, PackedSlot, Slot};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::time::Duration;
+
+/// What happened to an accepted frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingest {
+    /// Merged into a second not yet emitted.
+    Accepted,
+    /// Merged into a second already emitted (and into the totals); see
+    /// [`Aggregator::take_updated`].
+    Late,
+    /// This `(agent, seq)` was already merged; nothing changed.
+    Duplicate,
+}
+
+/// Why a frame was rejected. A rejected frame changes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AggregateError {
+    /// The frame belongs to another run.
+    #[error("frame of run {found} sent to the aggregator of run {expected}")]
+    WrongRun {
+        /// This aggregator's run.
+        expected: RunId,
+        /// The frame's run.
+        found: RunId,
+    },
+    /// The frame comes from an agent that is not part of the run.
+    #[error("frame from agent {0}, which is not part of this run")]
+    UnknownAgent(AgentId),
+    /// One of the frame's histograms does not decode.
+    #[error("frame {seq} of agent {agent}: the {part} latency histogram is invalid: {source}")]
+    BadHistogram {
+        /// The sender.
+        agent: AgentId,
+        /// The frame's sequence number.
+        seq: u64,
+        /// `total`, or `step "<label>"`.
+        part: String,
+        /// The decoding failure.
+        source: CodecError,
+    },
+}
+
+/// Whole-run figures, merged over every accepted frame (late ones included).
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    /// All requests of the run.
+    pub all: MergedStats,
+    /// Per scenario step label.
+    pub steps: BTreeMap<String, MergedStats>,
+    /// Requests and errors per agent (every agent of the run has an entry).
+    pub per_agent: BTreeMap<AgentId, (u64, u64)>,
+    /// The earliest second (Unix seconds) a frame was counted in.
+    pub first_second: Option<u64>,
+    /// The latest second (Unix seconds) a frame was counted in.
+    pub last_second: Option<u64>,
+}
+
+/// Merges the frames of one run; see the [module docs](self).
+#[derive(Debug)]
+pub struct Aggregator {
+    run: RunId,
+    grace_ms: u64,
+    start_second: Option<u64>,
+    agents: Vec<AgentTrack>,
+    index: BTreeMap<AgentId, usize>,
+    /// Seconds not emitted yet, all after `emitted_up_to`.
+    pending: BTreeMap<u64, Slot>,
+    /// Seconds already emitted, kept compact in case a late frame arrives.
+    emitted: BTreeMap<u64, PackedSlot>,
+    /// The latest second emitted: frames at or before it are late.
+    emitted_up_to: Option<u64>,
+    /// Emitted seconds changed by late frames since the last [`Aggregator::take_updated`].
+    updated: BTreeSet<u64>,
+    totals: Totals,
+}
+
+/// What the aggregator knows about one agent.
+#[derive(Debug)]
+struct AgentTrack {
+    id: AgentId,
+    seqs: SeqSet,
+    first_second: Option<u64>,
+    /// The highest-numbered frame received so far, as `(seq, second)`.
+    last_frame: Option<(u64, u64)>,
+    /// Its final frame's second, once known.
+    final_second: Option<u64>,
+    /// How many frames it said it sent, once finished.
+    finished_frames: Option<u64>,
+    lost: bool,
+}
+
+impl AgentTrack {
+    fn new(id: AgentId) -> Self {
+        Self {
+            id,
+            seqs: SeqSet::default(),
+            first_second: None,
+            last_frame: None,
+            final_second: None,
+            finished_frames: None,
+            lost: false,
+        }
+    }
+
+    /// Whether a frame for `second` is still to be awaited from this agent (whether or not it
+    /// already arrived).
+    fn expected_for(&self, second: u64, start_second: Option<u64>) -> bool {
+        if self.lost || self.finished_frames == Some(0) {
+            return false;
+        }
+        let from = match (start_second, self.first_second) {
+            (Some(start), Some(first)) => start.min(first),
+            (Some(from), None) | (None, Some(from)) => from,
+            (None, None) => return false,
+        };
+        second >= from && self.final_second.is_none_or(|last| second <= last)
+    }
+
+    /// Learns the final frame's second from the frame numbered `frames - 1`.
+    fn settle_final_second(&mut self) {
+        if let (Some(frames), Some((seq, second))) = (self.finished_frames, self.last_frame) {
+            if frames > 0 && seq == frames - 1 {
+                self.final_second = Some(second);
+            }
+        }
+    }
+}
+
+impl Aggregator {
+    /// An aggregator for `run`, whose agents are `agents`; `grace` is how long after a second's
+    /// end its frames are awaited before it is emitted without them.
+    pub fn new(run: RunId, agents: Vec<AgentId>, grace: Duration) -> Self {
+        let mut index = BTreeMap::new();
+        let mut tracks = Vec::new();
+        for id in agents {
+            if !index.contains_key(&id) {
+                index.insert(id.clone(), tracks.len());
+                tracks.push(AgentTrack::new(id));
+            }
+        }
+        let totals = Totals {
+            per_agent: index.keys().map(|id| (id.clone(), (0, 0))).collect(),
+            ..Totals::default()
+        };
+        Self {
+            run,
+            grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            start_second: None,
+            agents: tracks,
+            index,
+            pending: BTreeMap::new(),
+            emitted: BTreeMap::new(),
+            emitted_up_to: None,
+            updated: BTreeSet::new(),
+            totals,
+        }
+    }
+
+    /// Sets the second (Unix seconds) the load started in: seconds are reported as
+    /// `t = second - start_second`, and every agent is expected from it on.
+    pub fn set_start_second(&mut self, second: u64) {
+        self.start_second = Some(second);
+    }
+
+    /// Merges one frame. Rejected frames (another run, an unknown agent, an undecodable
+    /// histogram) are an error and change nothing.
+    pub fn ingest(&mut self, frame: &Frame) -> Result<Ingest, AggregateError> {
+        if frame.run != self.run {
+            return Err(AggregateError::WrongRun {
+                expected: self.run.clone(),
+                found: frame.run.clone(),
+            });
+        }
+        let Some(&agent) = self.index.get(&frame.agent) else {
+            return Err(AggregateError::UnknownAgent(frame.agent.clone()));
+        };
+        if self.agents[agent].seqs.contains(frame.seq) {
+            return Ok(Ingest::Duplicate);
+        }
+        let decoded = DecodedFrame::decode(frame)?;
+        let second = self
+            .start_second
+            .map_or(frame.second, |start| frame.second.max(start));
+
+        let track = &mut self.agents[agent];
+        track.seqs.insert(frame.seq);
+        track.first_second = Some(track.first_second.map_or(second, |f| f.min(second)));
+        if track.last_frame.is_none_or(|(seq, _)| frame.seq > seq) {
+            track.last_frame = Some((frame.seq, second));
+        }
+        if frame.is_final {
+            track.final_second = Some(second);
+        }
+        track.settle_final_second();
+        let id = track.id.clone();
+
+        self.add_to_totals(&id, second, &decoded);
+        if self.emitted_up_to.is_some_and(|up_to| second <= up_to) {
+            let mut slot = self
+                .emitted
+                .get(&second)
+                .map_or_else(Slot::default, PackedSlot::unpack);
+            slot.add(agent, &decoded);
+            self.emitted.insert(second, slot.pack());
+            self.updated.insert(second);
+            Ok(Ingest::Late)
+        } else {
+            self.pending.entry(second).or_default().add(agent, &decoded);
+            Ok(Ingest::Accepted)
+        }
+    }
+
+    /// Stops expecting frames from `agent`; what it sent is kept (and frames it still sends are
+    /// still counted).
+    pub fn agent_lost(&mut self, agent: &AgentId) {
+        if let Some(&i) = self.index.get(agent) {
+            self.agents[i].lost = true;
+        }
+    }
+
+    /// Records that `agent` finished after sending exactly `frames` frames (`seq` `0..frames`).
+    pub fn agent_finished(&mut self, agent: &AgentId, frames: u64) {
+        if let Some(&i) = self.index.get(agent) {
+            let track = &mut self.agents[i];
+            track.finished_frames = Some(frames);
+            track.settle_final_second();
+        }
+    }
+
+    /// The seconds ready to be emitted live, in order: each one either reported by every agent
+    /// still expected for it, or past its grace deadline (`now_unix_ms >= (s + 1) * 1000 + grace`).
+    /// Stops at the first second that is not ready, so seconds are emitted in order, once each.
+    pub fn poll_ready(&mut self, now_unix_ms: u64) -> Vec<SecondAggregate> {
+        let mut ready = Vec::new();
+        while let Some((&second, slot)) = self.pending.first_key_value() {
+            let deadline = second
+                .saturating_add(1)
+                .saturating_mul(1000)
+                .saturating_add(self.grace_ms);
+            if now_unix_ms < deadline && self.awaits_more(second, &slot.reporters) {
+                break;
+            }
+            if let Some(aggregate) = self.emit_first() {
+                ready.push(aggregate);
+            }
+        }
+        ready
+    }
+
+    /// The already-emitted seconds that late frames changed since the last call, in order, with
+    /// their new figures (to be stored again).
+    pub fn take_updated(&mut self) -> Vec<SecondAggregate> {
+        std::mem::take(&mut self.updated)
+            .into_iter()
+            .filter_map(|second| {
+                let slot = self.emitted.get(&second)?.unpack();
+                Some(self.aggregate(second, slot))
+            })
+            .collect()
+    }
+
+    /// Emits every second not emitted yet, in order, ready or not (the end of a run).
+    pub fn flush_all(&mut self) -> Vec<SecondAggregate> {
+        std::iter::from_fn(|| self.emit_first()).collect()
+    }
+
+    /// Whether every expected frame is in: each agent is either lost, or finished with all of its
+    /// frames received.
+    pub fn is_complete(&self) -> bool {
+        self.agents.iter().all(|a| {
+            a.lost
+                || a.finished_frames
+                    .is_some_and(|frames| a.seqs.has_all_below(frames))
+        })
+    }
+
+    /// The frames that never arrived, as runs of sequence numbers per agent: below the announced
+    /// count for a finished agent, below the highest number received otherwise.
+    pub fn missing_frames(&self) -> Vec<(AgentId, Range<u64>)> {
+        self.agents
+            .iter()
+            .flat_map(|a| {
+                let end = a.finished_frames.unwrap_or_else(|| a.seqs.end());
+                a.seqs
+                    .gaps_below(end)
+                    .into_iter()
+                    .map(|gap| (a.id.clone(), gap))
+            })
+            .collect()
+    }
+
+    /// Whole-run figures.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    fn add_to_totals(&mut self, agent: &AgentId, second: u64, frame: &DecodedFrame) {
+        let totals = &mut self.totals;
+        totals.all.add(&frame.total);
+        for (label, stats) in &frame.steps {
+            totals.steps.entry(label.clone()).or_default().add(stats);
+        }
+        let (requests, errors) = totals.per_agent.entry(agent.clone()).or_insert((0, 0));
+        *requests = requests.saturating_add(frame.total.requests());
+        *errors = errors.saturating_add(frame.total.errors());
+        totals.first_second = Some(totals.first_second.map_or(second, |f| f.min(second)));
+        totals.last_second = Some(totals.last_second.map_or(second, |l| l.max(second)));
+    }
+
+    /// Whether an agent expected for `second` has not reported it yet.
+    fn awaits_more(&self, second: u64, reporters: &BTreeSet<usize>) -> bool {
+        self.agents
+            .iter()
+            .enumerate()
+            .any(|(i, a)| !reporters.contains(&i) && a.expected_for(second, self.start_second))
+    }
+
+    /// Emits the earliest pending second.
+    fn emit_first(&mut self) -> Option<SecondAggregate> {
+        let (second, slot) = self.pending.pop_first()?;
+        self.emitted.insert(second, slot.pack());
+        self.emitted_up_to = Some(second);
+        Some(self.aggregate(second, slot))
+    }
+
+    fn aggregate(&self, second: u64, slot: Slot) -> SecondAggregate {
+        let expected = self
+            .agents
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| {
+                slot.reporters.contains(i) || a.expected_for(second, self.start_second)
+            })
+            .count();
+        let base = self
+            .start_second
+            .or(self.totals.first_second)
+            .unwrap_or(second);
+        SecondAggregate {
+            second,
+            t: second.saturating_sub(base),
+            agents_reported: count_u32(slot.reporters.len()),
+            agents_expected: count_u32(expected),
+            stats: slot.stats,
+            steps: slot.steps,
+        }
+    }
+}
+
+fn count_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,91 @@
+//! One second being merged, and the compact form it is kept in once emitted.
+//!
+//! A frame is decoded completely ([`DecodedFrame`]) before any of it is merged, so a frame with a
+//! bad histogram changes nothing. Emitted seconds are kept as [`PackedSlot`]s (histograms encoded)
+//! because a late frame may still have to be merged into them.
+
+use super::stats::{DecodedStats, MergedStats, PackedStats};
+use super::AggregateError;
+use herd_protocol::frame::Frame;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A second being merged.
+#[derive(Debug, Default)]
+pub(super) struct Slot {
+    pub(super) stats: MergedStats,
+    pub(super) steps: BTreeMap<String, MergedStats>,
+    /// Indexes of the agents that reported this second.
+    pub(super) reporters: BTreeSet<usize>,
+}
+
+impl Slot {
+    pub(super) fn add(&mut self, agent: usize, frame: &DecodedFrame) {
+        self.stats.add(&frame.total);
+        for (label, stats) in &frame.steps {
+            self.steps.entry(label.clone()).or_default().add(stats);
+        }
+        self.reporters.insert(agent);
+    }
+
+    pub(super) fn pack(&self) -> PackedSlot {
+        PackedSlot {
+            stats: self.stats.pack(),
+            steps: self
+                .steps
+                .iter()
+                .map(|(l, s)| (l.clone(), s.pack()))
+                .collect(),
+            reporters: self.reporters.clone(),
+        }
+    }
+}
+
+/// An emitted second, compact.
+#[derive(Debug)]
+pub(super) struct PackedSlot {
+    stats: PackedStats,
+    steps: BTreeMap<String, PackedStats>,
+    reporters: BTreeSet<usize>,
+}
+
+impl PackedSlot {
+    pub(super) fn unpack(&self) -> Slot {
+        Slot {
+            stats: self.stats.unpack(),
+            steps: self
+                .steps
+                .iter()
+                .map(|(l, s)| (l.clone(), s.unpack()))
+                .collect(),
+            reporters: self.reporters.clone(),
+        }
+    }
+}
+
+/// A frame with every histogram decoded.
+pub(super) struct DecodedFrame {
+    pub(super) total: DecodedStats,
+    pub(super) steps: Vec<(String, DecodedStats)>,
+}
+
+impl DecodedFrame {
+    pub(super) fn decode(frame: &Frame) -> Result<Self, AggregateError> {
+        let bad = |part: String, source| AggregateError::BadHistogram {
+            agent: frame.agent.clone(),
+            seq: frame.seq,
+            part,
+            source,
+        };
+        let total = DecodedStats::decode(&frame.total).map_err(|e| bad("total".into(), e))?;
+        let steps = frame
+            .steps
+            .iter()
+            .map(|(label, stats)| {
+                DecodedStats::decode(stats)
+                    .map(|s| (label.clone(), s))
+                    .map_err(|e| bad(format!("step {label:?}"), e))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { total, steps })
+    }
+}

@@ -1,0 +1,96 @@
+//! The embedded MQTT broker of the local modes: rumqttd on loopback.
+//!
+//! rumqttd cannot report the port it bound to and has no shutdown call, so we pick a free loopback
+//! port first, start the broker on its own threads, and wait until it accepts connections. It lives
+//! as long as the process, which is what `herd run` and `herd up` need.
+
+use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// No free port, or the broker thread could not be created.
+    #[error("embedded MQTT broker: {0}")]
+    Io(#[from] std::io::Error),
+    /// The broker never accepted a connection.
+    #[error("embedded MQTT broker did not accept connections on {0} within {1:?}")]
+    NotReady(SocketAddr, Duration),
+}
+
+/// A running embedded broker.
+#[derive(Debug, Clone)]
+pub struct EmbeddedBroker {
+    addr: SocketAddr,
+}
+
+/// Largest MQTT payload accepted: frames carry histograms, and AWS IoT Core's own limit is 128 KB.
+pub const MAX_PAYLOAD: usize = 1024 * 1024;
+
+impl EmbeddedBroker {
+    /// Starts a broker on a free port of 127.0.0.1 and waits until it accepts connections.
+    pub fn start() -> Result<Self, BrokerError> {
+        let addr = {
+            let probe = TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?
+        };
+        let mut broker = Broker::new(config(addr));
+        std::thread::Builder::new()
+            .name("herd-broker".into())
+            .spawn(move || {
+                if let Err(e) = broker.start() {
+                    tracing::error!(error = %e, "embedded broker stopped");
+                }
+            })?;
+        let wait = Duration::from_secs(5);
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return Ok(Self { addr });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err(BrokerError::NotReady(addr, wait))
+    }
+
+    /// `mqtt://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("mqtt://{}", self.addr)
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+fn config(listen: SocketAddr) -> Config {
+    let server = ServerSettings {
+        name: "herd-v4".into(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 0,
+        connections: ConnectionSettings {
+            connection_timeout_ms: 10_000,
+            max_payload_size: MAX_PAYLOAD,
+            max_inflight_count: 500,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        },
+    };
+    Config {
+        id: 0,
+        router: RouterConfig {
+            max_connections: 10_010,
+            max_outgoing_packet_count: 500,
+            max_segment_size: 100 * 1024 * 1024,
+            max_segment_count: 10,
+            ..RouterConfig::default()
+        },
+        v4: Some(HashMap::from([("1".to_string(), server)])),
+        ..Config::default()
+    }
+}

@@ -1,0 +1,77 @@
+//! Command-line parsing and the subcommands' entry points.
+
+mod agent;
+mod demo;
+pub mod exit;
+mod progress;
+mod report;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// herd: distributed load testing with exact numbers.
+#[derive(Debug, Parser)]
+#[command(name = "herd", version, about)]
+pub struct Cli {
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a plan as a distributed load test on this machine.
+    Run(run::RunArgs),
+    /// Check a plan and report every mistake, without sending any load.
+    Validate {
+        /// The plan (YAML or JSON).
+        plan: PathBuf,
+    },
+    /// Run one agent (normally launched by the coordinator).
+    Agent(agent::AgentArgs),
+    /// Start a built-in counting target and run the smoke plan against it.
+    Demo(demo::DemoArgs),
+}
+
+/// Sets up logging: warnings by default, `-v` for info, `-vv` for debug; `RUST_LOG` wins. The
+/// embedded broker (rumqttd) logs every ordinary disconnect as an error, so it is silenced unless
+/// asked for.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,rumqttd=off",
+        1 => "info,rumqttd=warn",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs the chosen subcommand.
+pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate { plan } => Ok(match run::load_plan(&plan) {
+            Ok(plan) => {
+                println!(
+                    "{}: valid ({} agents, {} stages, {} steps, {:.1}s)",
+                    plan.name,
+                    plan.agents,
+                    plan.load.stages.len(),
+                    plan.scenario.len(),
+                    plan.load.duration().as_secs_f64()
+                );
+                exit::Code::Passed
+            }
+            Err(code) => code,
+        }),
+        Command::Agent(args) => agent::run(args),
+        Command::Demo(args) => demo::run(args),
+    }
+}

@@ -1,0 +1,76 @@
+//! Launchers start a run's agents somewhere and report when one of them exits.
+//!
+//! The run actor holds a `dyn Launcher` and never knows whether agents are child processes on
+//! this machine ([`local::LocalLauncher`]) or tasks elsewhere. Agents find their way back over MQTT;
+//! the launcher's only other duty is to tell the run when an agent's process ends (a crash is
+//! noticed even before the broker's last will or the heartbeat timeout), and to stop leftovers.
+
+pub mod local;
+
+use herd_protocol::{AgentId, RunId};
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::mpsc;
+
+/// A boxed future, as the boundary traits return them.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What to launch.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// The run the agents serve.
+    pub run: RunId,
+    /// The agents to start.
+    pub agents: Vec<AgentId>,
+    /// The broker URL the agents connect to.
+    pub broker_url: String,
+}
+
+/// A launched agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launched {
+    /// Which agent.
+    pub agent: AgentId,
+    /// Where it runs: a process id, a task ARN, …
+    pub handle: String,
+}
+
+/// Something that happened to a launched agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentExited {
+    /// Which agent.
+    pub agent: AgentId,
+    /// Whether it exited successfully.
+    pub success: bool,
+    /// Exit code or signal, for the report.
+    pub detail: String,
+}
+
+/// Why agents could not be launched or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The agent program could not be started.
+    #[error("could not start agent {agent}: {source}")]
+    Spawn {
+        /// Which agent.
+        agent: AgentId,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The agent program is missing.
+    #[error("agent program {0} not found")]
+    Program(String),
+}
+
+/// Starts and stops agents.
+pub trait Launcher: Send + Sync + 'static {
+    /// Starts every agent of `spec`; exits are reported on `events`.
+    fn launch(
+        &self,
+        spec: LaunchSpec,
+        events: mpsc::UnboundedSender<AgentExited>,
+    ) -> BoxFuture<Result<Vec<Launched>, LaunchError>>;
+
+    /// Stops whatever is still running of a run's agents.
+    fn stop(&self, run: &RunId) -> BoxFuture<()>;
+}

@@ -1,0 +1,615 @@
+//! The run actor: one per run, owning its state machine, its agents' bookkeeping and its aggregator.
+//!
+//! Everything reaches it as a message (agent status and frames from the bus, process exits from
+//! the launcher, cancel requests), and a 100 ms tick enforces every deadline: heartbeats, the
+//! current phase's time limit, the aggregator's grace period and the final drain.
+
+use super::agents::Agents;
+use super::phase::Phase;
+use super::summary::{self, SummaryInput};
+use super::{RunDeps, RunSpec, RunView};
+use crate::aggregate::{Aggregator, SecondAggregate};
+use crate::clock::Clock;
+use crate::launcher::{AgentExited, LaunchSpec, Launched};
+use crate::mqtt::AgentInbound;
+use crate::store::{RunRecord, RunStateName, SecondRecord};
+use actix::prelude::*;
+use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage};
+use herd_protocol::summary::{LiveMessage, RunState, SecondSummary, Summary};
+use herd_protocol::{wire, AgentId, PROTOCOL_VERSION};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+const TICK: Duration = Duration::from_millis(100);
+/// After an agent process exits cleanly, how long its "finished" message may still be in flight.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Asks the run to stop: agents get a graceful stop, and the run ends as cancelled.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Cancel {
+    /// Why, for the record.
+    pub reason: String,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Exited(AgentExited);
+
+/// The actor behind a run. Create it with [`super::start`].
+pub struct RunActor {
+    spec: RunSpec,
+    deps: RunDeps,
+    clock: Clock,
+    phase: Phase,
+    deadline: Instant,
+    agents: Agents,
+    aggregator: Aggregator,
+    seconds: BTreeMap<u64, SecondSummary>,
+    start_at_ms: Option<u64>,
+    settled_at: Option<Instant>,
+    cancelled: Option<String>,
+    failure: Option<String>,
+    exits: Option<mpsc::UnboundedReceiver<AgentExited>>,
+    exits_tx: mpsc::UnboundedSender<AgentExited>,
+    view: watch::Sender<RunView>,
+    outcome: Option<oneshot::Sender<Summary>>,
+}
+
+impl RunActor {
+    pub(super) fn new(
+        spec: RunSpec,
+        deps: RunDeps,
+    ) -> (Self, watch::Receiver<RunView>, oneshot::Receiver<Summary>) {
+        let ids: Vec<AgentId> = (0..spec.plan.agents).map(AgentId::numbered).collect();
+        let clock = Clock::new();
+        let view = RunView {
+            phase: Phase::Launching,
+            elapsed_s: 0.0,
+            planned_s: spec.plan.load.duration().as_secs_f64(),
+            agents_expected: spec.plan.agents,
+            agents_ready: 0,
+            agents_live: spec.plan.agents,
+            requests: 0,
+            errors: 0,
+            last_second: None,
+        };
+        let (view_tx, view_rx) = watch::channel(view);
+        let (outcome_tx, outcome_rx) = oneshot::channel();
+        let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let aggregator =
+            Aggregator::new(spec.run.clone(), ids.clone(), spec.timeouts.aggregate_grace);
+        let actor = Self {
+            agents: Agents::new(&ids, clock.unix_ms()),
+            deadline: Instant::now() + spec.timeouts.launch,
+            spec,
+            deps,
+            clock,
+            phase: Phase::Launching,
+            aggregator,
+            seconds: BTreeMap::new(),
+            start_at_ms: None,
+            settled_at: None,
+            cancelled: None,
+            failure: None,
+            exits: Some(exits_rx),
+            exits_tx,
+            view: view_tx,
+            outcome: Some(outcome_tx),
+        };
+        (actor, view_rx, outcome_rx)
+    }
+
+    fn set_phase(&mut self, phase: Phase, limit: Duration) {
+        tracing::info!(run = %self.spec.run, phase = phase.as_str(), "run phase");
+        self.phase = phase;
+        self.deadline = Instant::now() + limit;
+        if let Some(state) = store_state(phase) {
+            let store = self.deps.store.clone();
+            let run = self.spec.run.clone();
+            let at = self.clock.unix_ms();
+            actix::spawn(async move {
+                if let Err(e) = store.set_run_state(&run, state, at, None).await {
+                    tracing::warn!(%run, error = %e, "cannot record run state");
+                }
+            });
+        }
+        self.publish_view();
+    }
+
+    fn publish_view(&self) {
+        let elapsed_s = self.start_at_ms.map_or(0.0, |s| {
+            self.clock.unix_ms().saturating_sub(s) as f64 / 1000.0
+        });
+        let totals = self.aggregator.totals();
+        self.view.send_modify(|v| {
+            v.phase = self.phase;
+            v.elapsed_s = elapsed_s;
+            v.agents_ready = self.agents.ready();
+            v.agents_live = self.agents.live();
+            v.requests = totals.all.requests;
+            v.errors = totals.all.errors;
+            v.last_second = self.seconds.values().next_back().cloned();
+        });
+    }
+
+    fn launch(&mut self, ctx: &mut Context<Self>) {
+        let run = self.spec.run.clone();
+        let record = RunRecord {
+            id: run.clone(),
+            name: self.spec.plan.name.clone(),
+            plan: self.spec.plan.to_json(),
+            state: RunStateName::Launching,
+            agents: self.spec.plan.agents,
+            created_at_ms: self.clock.unix_ms(),
+            updated_at_ms: self.clock.unix_ms(),
+            reason: None,
+        };
+        let launch = LaunchSpec {
+            run: run.clone(),
+            agents: self.agents.0.keys().cloned().collect(),
+            broker_url: self.deps.broker_url.clone(),
+        };
+        let deps = self.deps.clone();
+        let recipient = ctx.address().recipient::<AgentInbound>();
+        let events = self.exits_tx.clone();
+        let work = async move {
+            deps.store
+                .create_run(record)
+                .await
+                .map_err(|e| format!("cannot record the run: {e}"))?;
+            deps.bus
+                .register(&run, recipient)
+                .await
+                .map_err(|e| e.to_string())?;
+            deps.launcher
+                .launch(launch, events)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        ctx.spawn(
+            work.into_actor(self)
+                .map(|result, act, ctx| act.launched(result, ctx)),
+        );
+    }
+
+    fn launched(&mut self, result: Result<Vec<Launched>, String>, ctx: &mut Context<Self>) {
+        if self.phase != Phase::Launching {
+            return;
+        }
+        match result {
+            Ok(launched) => {
+                for l in launched {
+                    if let Some(a) = self.agents.0.get_mut(&l.agent) {
+                        a.handle = Some(l.handle);
+                    }
+                }
+                let now = self.clock.unix_ms();
+                for a in self.agents.0.values_mut() {
+                    a.last_seen_ms = now;
+                }
+                self.set_phase(Phase::WaitingReady, self.spec.timeouts.ready);
+                self.maybe_begin(ctx);
+            }
+            Err(reason) => self.fail(reason, ctx),
+        }
+    }
+
+    fn maybe_begin(&mut self, ctx: &mut Context<Self>) {
+        if self.phase != Phase::WaitingReady || self.agents.ready() < self.spec.plan.agents {
+            return;
+        }
+        let start_at_ms = self.clock.unix_ms() + self.spec.timeouts.start_delay.as_millis() as u64;
+        self.start_at_ms = Some(start_at_ms);
+        self.aggregator.set_start_second(start_at_ms / 1000);
+        let assignments = self
+            .agents
+            .0
+            .keys()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
+        self.send(
+            AgentCommand::Start {
+                plan: self.spec.plan.to_json(),
+                assignments,
+                agent_count: self.spec.plan.agents,
+                start_at_ms,
+            },
+            ctx,
+        );
+        let t = &self.spec.timeouts;
+        let limit = t.start_delay
+            + self.spec.plan.load.duration()
+            + self.spec.plan.options.graceful_stop
+            + t.drain;
+        self.set_phase(Phase::Running, limit);
+    }
+
+    fn send(&mut self, command: AgentCommand, ctx: &mut Context<Self>) {
+        let message = CommandMessage {
+            version: PROTOCOL_VERSION,
+            run: self.spec.run.clone(),
+            command,
+        };
+        let bus = self.deps.bus.clone();
+        ctx.spawn(
+            async move { bus.send_command(message).await }
+                .into_actor(self)
+                .map(|result, act, ctx| {
+                    if let Err(e) = result {
+                        act.fail(format!("cannot command the agents: {e}"), ctx);
+                    }
+                }),
+        );
+    }
+
+    fn stop_agents(&mut self, ctx: &mut Context<Self>) {
+        let graceful = self.spec.plan.options.graceful_stop;
+        self.send(
+            AgentCommand::Stop {
+                graceful_ms: graceful.as_millis() as u64,
+            },
+            ctx,
+        );
+        self.set_phase(Phase::Stopping, graceful + self.spec.timeouts.drain);
+    }
+
+    fn lose(&mut self, agent: &AgentId, reason: String, ctx: &mut Context<Self>) {
+        let Some(track) = self.agents.0.get_mut(agent) else {
+            return;
+        };
+        if track.settled() {
+            return;
+        }
+        let reason = match &track.last_error {
+            Some(e) => format!("{reason}; last error: {e}"),
+            None => reason,
+        };
+        tracing::warn!(run = %self.spec.run, %agent, %reason, "agent lost");
+        track.lost = Some(reason.clone());
+        self.aggregator.agent_lost(agent);
+        if matches!(self.phase, Phase::Launching | Phase::WaitingReady) {
+            self.fail(
+                format!("agent {agent} was lost before the start: {reason}"),
+                ctx,
+            );
+        } else if self.agents.live() == 0 && self.agents.0.values().all(|a| a.lost.is_some()) {
+            self.failure = Some("every agent was lost".into());
+        }
+    }
+
+    fn fail(&mut self, reason: String, ctx: &mut Context<Self>) {
+        if self.phase.is_over() {
+            return;
+        }
+        tracing::error!(run = %self.spec.run, %reason, "run failed");
+        self.failure.get_or_insert(reason);
+        if self.phase.load_started() {
+            // Agents may be loading the target: tell them to stop, keep what they measured.
+            let graceful = self.spec.plan.options.graceful_stop;
+            let message = CommandMessage {
+                version: PROTOCOL_VERSION,
+                run: self.spec.run.clone(),
+                command: AgentCommand::Stop {
+                    graceful_ms: graceful.as_millis() as u64,
+                },
+            };
+            let bus = self.deps.bus.clone();
+            actix::spawn(async move {
+                let _ = bus.send_command(message).await;
+            });
+        }
+        self.finalize(ctx);
+    }
+
+    fn on_status(&mut self, agent: AgentId, status: AgentStatus, ctx: &mut Context<Self>) {
+        let now = self.clock.unix_ms();
+        let Some(track) = self.agents.0.get_mut(&agent) else {
+            tracing::warn!(run = %self.spec.run, %agent, "status from an agent this run did not launch");
+            return;
+        };
+        track.last_seen_ms = now;
+        match status {
+            AgentStatus::Ready { pid, .. } => {
+                track.ready = true;
+                track.pid = Some(pid);
+                self.maybe_begin(ctx);
+            }
+            AgentStatus::Started { at_us } => track.started_at_us = Some(at_us),
+            AgentStatus::Heartbeat { .. } => {}
+            AgentStatus::Finished { frames, .. } => {
+                if track.lost.is_none() && !track.finished {
+                    track.finished = true;
+                    track.finished_at_ms = Some(now);
+                    self.aggregator.agent_finished(&agent, frames);
+                }
+            }
+            AgentStatus::Error { message } => {
+                tracing::warn!(run = %self.spec.run, %agent, %message, "agent reported an error");
+                track.last_error = Some(message);
+            }
+            AgentStatus::Lost => self.lose(&agent, "connection lost (MQTT last will)".into(), ctx),
+        }
+    }
+
+    fn emit(&mut self, agg: SecondAggregate, live: bool) {
+        let second = agg.to_summary();
+        let record = SecondRecord::from_aggregate(&agg);
+        self.seconds.insert(second.t, second.clone());
+        let store = self.deps.store.clone();
+        let run = self.spec.run.clone();
+        actix::spawn(async move {
+            if let Err(e) = store.put_second(&run, record).await {
+                tracing::warn!(%run, error = %e, "cannot store a second");
+            }
+        });
+        if live {
+            let totals = self.aggregator.totals();
+            let message = LiveMessage {
+                version: PROTOCOL_VERSION,
+                run: self.spec.run.to_string(),
+                second,
+                total_requests: totals.all.requests,
+                total_errors: totals.all.errors,
+            };
+            let bus = self.deps.bus.clone();
+            let run = self.spec.run.clone();
+            actix::spawn(async move {
+                let _ = bus.publish_live(&run, wire::encode(&message)).await;
+            });
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.phase.is_over() {
+            return;
+        }
+        let now = Instant::now();
+        let now_ms = self.clock.unix_ms();
+        if !matches!(self.phase, Phase::Launching) {
+            let silent: Vec<AgentId> = self
+                .agents
+                .0
+                .iter()
+                .filter(|(_, a)| {
+                    !a.settled()
+                        && now_ms.saturating_sub(a.last_seen_ms)
+                            > self.spec.timeouts.heartbeat.as_millis() as u64
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            let limit = self.spec.timeouts.heartbeat;
+            for agent in silent {
+                self.lose(&agent, format!("no message for {limit:?}"), ctx);
+            }
+        }
+        if self.phase.is_over() {
+            return;
+        }
+        for agg in self.aggregator.poll_ready(now_ms) {
+            self.emit(agg, true);
+        }
+        for agg in self.aggregator.take_updated() {
+            self.emit(agg, false);
+        }
+        if self.phase.load_started() && self.agents.all_settled() {
+            let settled_at = *self.settled_at.get_or_insert(now);
+            if self.aggregator.is_complete() || now >= settled_at + self.spec.timeouts.drain {
+                self.finalize(ctx);
+                return;
+            }
+        }
+        if now >= self.deadline {
+            match self.phase {
+                Phase::Launching => self.fail("agents could not be launched in time".into(), ctx),
+                Phase::WaitingReady => {
+                    let missing: Vec<String> = self
+                        .agents
+                        .0
+                        .iter()
+                        .filter(|(_, a)| !a.ready)
+                        .map(|(id, _)| id.to_string())
+                        .collect();
+                    let limit = self.spec.timeouts.ready;
+                    self.fail(
+                        format!("agents not ready within {limit:?}: {}", missing.join(", ")),
+                        ctx,
+                    );
+                }
+                Phase::Running => self.stop_agents(ctx),
+                Phase::Stopping => {
+                    let late: Vec<AgentId> = self
+                        .agents
+                        .0
+                        .iter()
+                        .filter(|(_, a)| !a.settled())
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for agent in late {
+                        self.lose(
+                            &agent,
+                            "did not finish within the stop deadline".into(),
+                            ctx,
+                        );
+                    }
+                    self.finalize(ctx);
+                }
+                Phase::Finalizing | Phase::Ended(_) => {}
+            }
+        }
+        self.publish_view();
+    }
+
+    fn finalize(&mut self, ctx: &mut Context<Self>) {
+        if self.phase.is_over() {
+            return;
+        }
+        self.phase = Phase::Finalizing;
+        for agg in self.aggregator.flush_all() {
+            self.emit(agg, false);
+        }
+        let lost = self.agents.lost();
+        let state = if self.cancelled.is_some() {
+            RunState::Cancelled
+        } else if self.failure.is_some() || self.start_at_ms.is_none() {
+            RunState::Failed
+        } else if !lost.is_empty() {
+            RunState::Degraded
+        } else {
+            RunState::Completed
+        };
+        let reason = self
+            .failure
+            .clone()
+            .or_else(|| self.cancelled.clone())
+            .or_else(|| {
+                (!lost.is_empty()).then(|| {
+                    let parts: Vec<String> = lost
+                        .iter()
+                        .map(|(id, why)| format!("{id}: {why}"))
+                        .collect();
+                    format!("agents lost: {}", parts.join("; "))
+                })
+            });
+        let end_ms = self
+            .agents
+            .0
+            .values()
+            .filter_map(|a| a.finished_at_ms)
+            .max()
+            .unwrap_or_else(|| self.clock.unix_ms());
+        let summary = summary::build(SummaryInput {
+            run: &self.spec.run,
+            plan: &self.spec.plan,
+            state,
+            reason,
+            totals: self.aggregator.totals(),
+            seconds: self.seconds.values().cloned().collect(),
+            agents: &self.agents,
+            end_ms,
+        });
+        self.publish_view();
+        let deps = self.deps.clone();
+        let run = self.spec.run.clone();
+        let stored = summary.clone();
+        let state_name = store_state(Phase::Ended(state)).unwrap_or(RunStateName::Failed);
+        let at = self.clock.unix_ms();
+        let work = async move {
+            if let Err(e) = deps.store.put_summary(&run, &stored).await {
+                tracing::error!(%run, error = %e, "cannot store the summary");
+            }
+            if let Err(e) = deps
+                .store
+                .set_run_state(&run, state_name, at, stored.reason.clone())
+                .await
+            {
+                tracing::error!(%run, error = %e, "cannot record the final state");
+            }
+            deps.bus.unregister(&run).await;
+            deps.launcher.stop(&run).await;
+        };
+        ctx.wait(work.into_actor(self).map(move |(), act, ctx| {
+            act.phase = Phase::Ended(state);
+            act.publish_view();
+            if let Some(tx) = act.outcome.take() {
+                let _ = tx.send(summary);
+            }
+            ctx.stop();
+        }));
+    }
+}
+
+fn store_state(phase: Phase) -> Option<RunStateName> {
+    Some(match phase {
+        Phase::Launching => RunStateName::Launching,
+        Phase::WaitingReady => RunStateName::WaitingReady,
+        Phase::Running => RunStateName::Running,
+        Phase::Stopping => RunStateName::Stopping,
+        Phase::Finalizing => return None,
+        Phase::Ended(RunState::Completed) => RunStateName::Completed,
+        Phase::Ended(RunState::Degraded) => RunStateName::Degraded,
+        Phase::Ended(RunState::Failed) => RunStateName::Failed,
+        Phase::Ended(RunState::Cancelled) => RunStateName::Cancelled,
+    })
+}
+
+impl Actor for RunActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
+        if let Some(mut exits) = self.exits.take() {
+            let addr = ctx.address();
+            actix::spawn(async move {
+                while let Some(exit) = exits.recv().await {
+                    addr.do_send(Exited(exit));
+                }
+            });
+        }
+        self.launch(ctx);
+    }
+}
+
+impl Handler<AgentInbound> for RunActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AgentInbound, ctx: &mut Context<Self>) {
+        if self.phase.is_over() {
+            return;
+        }
+        match msg {
+            AgentInbound::Status(s) => self.on_status(s.agent, s.status, ctx),
+            AgentInbound::Frame(frame) => {
+                if let Some(a) = self.agents.0.get_mut(&frame.agent) {
+                    a.last_seen_ms = self.clock.unix_ms();
+                }
+                if let Err(e) = self.aggregator.ingest(&frame) {
+                    tracing::warn!(run = %self.spec.run, agent = %frame.agent, error = %e, "frame refused");
+                }
+            }
+            AgentInbound::Malformed { agent, error } => {
+                tracing::warn!(run = %self.spec.run, %agent, %error, "malformed agent message");
+            }
+        }
+    }
+}
+
+impl Handler<Exited> for RunActor {
+    type Result = ();
+
+    fn handle(&mut self, Exited(exit): Exited, ctx: &mut Context<Self>) {
+        let settled = self.agents.0.get(&exit.agent).is_none_or(|a| a.settled());
+        if settled || self.phase.is_over() {
+            return;
+        }
+        let reason = format!("process exited ({})", exit.detail);
+        if exit.success {
+            // Its "finished" message may still be on its way through the broker.
+            ctx.run_later(EXIT_GRACE, move |act, ctx| {
+                act.lose(&exit.agent, reason, ctx)
+            });
+        } else {
+            self.lose(&exit.agent, reason, ctx);
+        }
+    }
+}
+
+impl Handler<Cancel> for RunActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Cancel, ctx: &mut Context<Self>) {
+        if self.phase.is_over() || self.cancelled.is_some() {
+            return;
+        }
+        tracing::info!(run = %self.spec.run, reason = %msg.reason, "run cancelled");
+        self.cancelled = Some(msg.reason);
+        match self.phase {
+            Phase::Launching | Phase::WaitingReady => self.finalize(ctx),
+            Phase::Running => self.stop_agents(ctx),
+            Phase::Stopping | Phase::Finalizing | Phase::Ended(_) => {}
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! What the run knows about each of its agents.
+
+use herd_protocol::AgentId;
+use std::collections::BTreeMap;
+
+/// One agent's bookkeeping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentTrack {
+    /// Where the launcher put it.
+    pub handle: Option<String>,
+    /// Process id it reported when ready.
+    pub pid: Option<u32>,
+    /// Reported ready.
+    pub ready: bool,
+    /// When its load actually started (µs since the Unix epoch).
+    pub started_at_us: Option<u64>,
+    /// Reported finished (its last frame is out).
+    pub finished: bool,
+    /// When the coordinator heard it finish (ms since the Unix epoch).
+    pub finished_at_ms: Option<u64>,
+    /// Why it was lost, if it was.
+    pub lost: Option<String>,
+    /// Last time anything arrived from it (ms since the Unix epoch).
+    pub last_seen_ms: u64,
+    /// The last error it reported, kept for the loss reason.
+    pub last_error: Option<String>,
+}
+
+impl AgentTrack {
+    /// Finished or lost: nothing more is expected from it.
+    pub fn settled(&self) -> bool {
+        self.finished || self.lost.is_some()
+    }
+}
+
+/// Every agent of a run, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Agents(pub BTreeMap<AgentId, AgentTrack>);
+
+impl Agents {
+    /// Tracks `ids`, all unheard of so far (`now_ms` starts the heartbeat clock).
+    pub fn new(ids: &[AgentId], now_ms: u64) -> Self {
+        Self(
+            ids.iter()
+                .map(|id| {
+                    (
+                        id.clone(),
+                        AgentTrack {
+                            last_seen_ms: now_ms,
+                            ..AgentTrack::default()
+                        },
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// How many reported ready.
+    pub fn ready(&self) -> u32 {
+        self.0.values().filter(|a| a.ready).count() as u32
+    }
+
+    /// How many are neither finished nor lost.
+    pub fn live(&self) -> u32 {
+        self.0.values().filter(|a| !a.settled()).count() as u32
+    }
+
+    /// Whether every agent is finished or lost.
+    pub fn all_settled(&self) -> bool {
+        self.0.values().all(AgentTrack::settled)
+    }
+
+    /// Ids of lost agents, with reasons.
+    pub fn lost(&self) -> Vec<(AgentId, String)> {
+        self.0
+            .iter()
+            .filter_map(|(id, a)| a.lost.clone().map(|r| (id.clone(), r)))
+            .collect()
+    }
+
+    /// Spread of the agents' actual start times, in milliseconds.
+    pub fn start_skew_ms(&self) -> f64 {
+        let starts: Vec<u64> = self.0.values().filter_map(|a| a.started_at_us).collect();
+        match (starts.iter().min(), starts.iter().max()) {
+            (Some(min), Some(max)) => (max - min) as f64 / 1000.0,
+            _ => 0.0,
+        }
+    }
+
+    /// Earliest actual start (µs since the Unix epoch).
+    pub fn first_start_us(&self) -> Option<u64> {
+        self.0.values().filter_map(|a| a.started_at_us).min()
+    }
+}

@@ -1,0 +1,126 @@
+//! One run of a test plan, driven by a [`RunActor`](actor::RunActor).
+//!
+//! [`start`] spawns the actor on the current actix system and returns a [`RunHandle`]: an address
+//! to cancel it, an observable [`RunView`] (what a progress line or a console shows) and the final
+//! [`Summary`]. The actor's states and their deadlines are in [`phase`]; the agents' bookkeeping in
+//! [`agents`]; turning aggregates into the summary in [`summary`].
+
+mod actor;
+pub mod agents;
+pub mod phase;
+pub mod summary;
+
+pub use actor::{Cancel, RunActor};
+pub use phase::Phase;
+
+use crate::bus::AgentBus;
+use crate::launcher::Launcher;
+use crate::store::Store;
+use actix::{Actor, Addr};
+use herd_protocol::plan::Plan;
+use herd_protocol::summary::{SecondSummary, Summary};
+use herd_protocol::RunId;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+
+/// How long each phase may take, and other timing knobs. Defaults suit a local run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From creation until every agent is launched and the bus is subscribed.
+    pub launch: Duration,
+    /// From launch until every agent reported ready.
+    pub ready: Duration,
+    /// Lead time between the start command and the absolute start time it names, so every agent
+    /// has received it before the start instant.
+    pub start_delay: Duration,
+    /// Silence after which an agent is declared lost.
+    pub heartbeat: Duration,
+    /// After every agent finished or was lost, how long to wait for frames still in flight.
+    pub drain: Duration,
+    /// How long after a second's end it is emitted live even if some agent has not reported it.
+    pub aggregate_grace: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            launch: Duration::from_secs(30),
+            ready: Duration::from_secs(30),
+            start_delay: Duration::from_millis(200),
+            heartbeat: Duration::from_secs(5),
+            drain: Duration::from_secs(5),
+            aggregate_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What the run actor needs from the outside world; the actor never knows which adapters these are.
+#[derive(Clone)]
+pub struct RunDeps {
+    /// Starts and stops agents.
+    pub launcher: Arc<dyn Launcher>,
+    /// Commands out, agent messages in.
+    pub bus: Arc<dyn AgentBus>,
+    /// Where the run and its results are kept.
+    pub store: Arc<dyn Store>,
+    /// The broker URL handed to launched agents.
+    pub broker_url: String,
+}
+
+/// A run to perform.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// Its id.
+    pub run: RunId,
+    /// The validated plan; `plan.agents` agents are launched.
+    pub plan: Plan,
+    /// Phase deadlines.
+    pub timeouts: Timeouts,
+}
+
+/// What a run looks like right now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunView {
+    /// Current phase.
+    pub phase: Phase,
+    /// Seconds since the load started (0 before).
+    pub elapsed_s: f64,
+    /// Planned duration of the load, in seconds.
+    pub planned_s: f64,
+    /// Agents the run uses.
+    pub agents_expected: u32,
+    /// Agents that reported ready.
+    pub agents_ready: u32,
+    /// Agents neither lost nor finished.
+    pub agents_live: u32,
+    /// Requests so far (as emitted seconds show).
+    pub requests: u64,
+    /// Errors so far.
+    pub errors: u64,
+    /// The last second emitted, with its requests, p50 and p99.
+    pub last_second: Option<SecondSummary>,
+}
+
+/// A running run.
+pub struct RunHandle {
+    /// The actor, to cancel it.
+    pub addr: Addr<RunActor>,
+    /// Its observable state.
+    pub view: watch::Receiver<RunView>,
+    /// Resolves with the summary when the run has ended and is stored.
+    pub outcome: oneshot::Receiver<Summary>,
+}
+
+/// Starts a run actor on the current actix system.
+pub fn start(spec: RunSpec, deps: RunDeps) -> RunHandle {
+    let (actor, view, outcome) = RunActor::new(spec, deps);
+    RunHandle {
+        addr: actor.start(),
+        view,
+        outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,133 @@
+//! Turning a run's aggregates into its [`Summary`], thresholds included.
+//!
+//! Every figure comes from the aggregator's merged data: whole-run percentiles from the merge of
+//! every frame's histogram, never from averaging per-second or per-agent percentiles.
+
+use super::agents::Agents;
+use crate::aggregate::{MergedStats, Totals};
+use herd_protocol::plan::{Metric, Plan, Threshold};
+use herd_protocol::summary::{
+    AgentSummary, RunState, SecondSummary, Summary, ThresholdResult, Verdict,
+};
+use herd_protocol::RunId;
+
+/// What the summary is made of.
+pub struct SummaryInput<'a> {
+    /// The run.
+    pub run: &'a RunId,
+    /// Its plan.
+    pub plan: &'a Plan,
+    /// How it ended.
+    pub state: RunState,
+    /// Why it did not complete as planned, if it did not.
+    pub reason: Option<String>,
+    /// Whole-run merged data.
+    pub totals: &'a Totals,
+    /// Every second, in order.
+    pub seconds: Vec<SecondSummary>,
+    /// The agents.
+    pub agents: &'a Agents,
+    /// When the load ended (ms since the Unix epoch): the last agent's "finished".
+    pub end_ms: u64,
+}
+
+/// Builds the summary.
+pub fn build(input: SummaryInput<'_>) -> Summary {
+    let start_ms = input.agents.first_start_us().map(|us| us / 1000);
+    let duration_s = start_ms.map_or(0.0, |s| input.end_ms.saturating_sub(s) as f64 / 1000.0);
+    let all = &input.totals.all;
+    let thresholds: Vec<ThresholdResult> = input
+        .plan
+        .thresholds
+        .iter()
+        .map(|t| evaluate(t, all, duration_s))
+        .collect();
+    let status = match input.state {
+        RunState::Completed if thresholds.iter().all(|t| t.passed) => Verdict::Passed,
+        RunState::Completed => Verdict::Failed,
+        _ => Verdict::Error,
+    };
+    let step = |s: &MergedStats| s.to_step_summary(duration_s);
+    let steps = input
+        .totals
+        .steps
+        .iter()
+        .map(|(label, s)| (label.clone(), step(s)))
+        .collect();
+    let agents = input
+        .agents
+        .0
+        .iter()
+        .map(|(id, a)| {
+            let (requests, errors) = input.totals.per_agent.get(id).copied().unwrap_or((0, 0));
+            AgentSummary {
+                id: id.to_string(),
+                pid: a.pid,
+                requests,
+                errors,
+                lost: a.lost.is_some(),
+            }
+        })
+        .collect();
+    let whole = step(all);
+    Summary {
+        run_id: input.run.to_string(),
+        name: input.plan.name.clone(),
+        status,
+        run_state: input.state,
+        reason: input.reason,
+        requests: whole.requests,
+        errors: whole.errors,
+        error_rate: error_rate(all),
+        rps: whole.rps,
+        duration_s: round3(duration_s),
+        latency_ms: whole.latency_ms,
+        status_codes: whole.status_codes,
+        error_kinds: whole.error_kinds,
+        steps,
+        agents,
+        start_skew_ms: input.agents.start_skew_ms(),
+        thresholds,
+        seconds: input.seconds,
+        lost_agents: input
+            .agents
+            .lost()
+            .into_iter()
+            .map(|(id, _)| id.to_string())
+            .collect(),
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn error_rate(s: &MergedStats) -> f64 {
+    if s.requests == 0 {
+        0.0
+    } else {
+        round3(s.errors as f64 * 100.0 / s.requests as f64)
+    }
+}
+
+/// Evaluates one threshold on whole-run data. A latency threshold with no response to measure
+/// fails: "p99 < 1s" must not pass a run that never got an answer.
+pub fn evaluate(t: &Threshold, all: &MergedStats, duration_s: f64) -> ThresholdResult {
+    let h = &all.latency;
+    let latency = |v: f64| (!h.is_empty()).then_some(herd_protocol::histogram::us_to_ms(v));
+    let actual = match t.metric {
+        Metric::Percentile(p) => latency(h.value_at_quantile(p / 100.0) as f64),
+        Metric::Min => latency(h.min() as f64),
+        Metric::Mean => latency(h.mean()),
+        Metric::Max => latency(h.max() as f64),
+        Metric::ErrorRate => Some(error_rate(all)),
+        Metric::Rps => Some(all.to_step_summary(duration_s).rps),
+        Metric::Requests => Some(all.requests as f64),
+        Metric::Errors => Some(all.errors as f64),
+    };
+    ThresholdResult {
+        expr: t.expr.clone(),
+        actual: actual.unwrap_or(0.0),
+        passed: actual.is_some_and(|a| t.passes(a)),
+    }
+}

@@ -1,0 +1,360 @@
+//! The embedded store: one SQLite file (`herd.sqlite3`) in a directory, for the local modes.
+//!
+//! SQLite is bundled into the binary, so `herd run` needs nothing installed. The database runs in
+//! WAL mode (readers do not block the writer, and a crash loses at most the last transaction), and
+//! its schema is versioned with `PRAGMA user_version`: opening applies the migrations the file
+//! lacks, and refuses a file written by a newer herd instead of misreading it.
+//!
+//! SQLite calls block, so each operation runs on tokio's blocking pool with the one connection
+//! behind a mutex; the async threads (and the actors on them) never wait on disk.
+
+use super::{
+    RunRecord, RunStateName, SecondRecord, Store, StoreError, StoreFuture, UnknownRunState,
+};
+use herd_protocol::histogram::EncodedHistogram;
+use herd_protocol::summary::Summary;
+use herd_protocol::RunId;
+use rusqlite::{ffi, params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// The database file's name inside the store directory.
+pub const FILE_NAME: &str = "herd.sqlite3";
+
+/// Schema migrations; migration `i` takes the database from `user_version` `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
+        id TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        state TEXT NOT NULL,
+        agents INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        reason TEXT
+    );
+    CREATE INDEX runs_by_creation ON runs (created_at_ms DESC, id DESC);
+    CREATE TABLE seconds (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        t INTEGER NOT NULL,
+        second INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        p50_ms REAL NOT NULL,
+        p99_ms REAL NOT NULL,
+        agents_reported INTEGER NOT NULL,
+        agents_expected INTEGER NOT NULL,
+        status_codes TEXT NOT NULL,
+        histogram TEXT NOT NULL,
+        PRIMARY KEY (run_id, t)
+    ) WITHOUT ROWID;
+    CREATE TABLE summaries (
+        run_id TEXT PRIMARY KEY NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        summary TEXT NOT NULL
+    );"];
+
+const RUN_COLUMNS: &str = "id, name, plan, state, agents, created_at_ms, updated_at_ms, reason";
+
+/// The SQLite-backed [`Store`]. Cloning shares the connection.
+#[derive(Debug, Clone)]
+pub struct EmbeddedStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`, creating the directory too.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let conn = Connection::open(dir.join(FILE_NAME))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Some file systems cannot share memory for WAL; the default journal still works.
+            tracing::warn!(dir = %dir.display(), %mode, "SQLite store is not in WAL mode");
+        }
+        // With WAL, NORMAL keeps the database consistent on a crash and only fsyncs at checkpoints.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Self::prepare(conn)
+    }
+
+    /// A store in memory, gone when the last clone is dropped (tests, dry runs).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::prepare(Connection::open_in_memory()?)
+    }
+
+    fn prepare(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "foreign_keys", true)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `op` with the connection on the blocking pool.
+    fn call<T, F>(&self, op: F) -> StoreFuture<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                // A panic while holding the lock cannot leave SQLite half-written: an unfinished
+                // transaction rolls back when dropped. So a poisoned lock is still usable.
+                let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+                op(&mut conn)
+            })
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+        })
+    }
+}
+
+/// Brings the schema up to date, in one transaction.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    let done = usize::try_from(found).unwrap_or(0);
+    for migration in MIGRATIONS.iter().skip(done) {
+        tx.execute_batch(migration)?;
+    }
+    tx.pragma_update(None, "user_version", supported)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The extended result code of a constraint violation.
+fn constraint(e: &rusqlite::Error) -> Option<i32> {
+    e.sqlite_error()
+        .filter(|e| e.code == ErrorCode::ConstraintViolation)
+        .map(|e| e.extended_code)
+}
+
+/// Maps a write's error, naming the run when it does not exist.
+fn unknown_run_if_missing(run: &RunId) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    move |e| match constraint(&e) {
+        Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => StoreError::UnknownRun(run.clone()),
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        detail: detail.to_string(),
+    }
+}
+
+fn to_json<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|source| StoreError::Encode { what, source })
+}
+
+/// A `u64` as an SQLite integer (`i64`); herd's counts and times stay far below `i64::MAX`.
+fn int(what: &'static str, value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::TooLarge { what, value })
+}
+
+/// Reads a column written by [`int`].
+fn uint(row: &Row<'_>, index: usize, what: &'static str) -> Result<u64, StoreError> {
+    let value: i64 = row.get(index)?;
+    u64::try_from(value).map_err(|_| corrupt(what, format!("negative value {value}")))
+}
+
+fn run_from_row(row: &Row<'_>) -> Result<RunRecord, StoreError> {
+    let id: String = row.get(0)?;
+    let plan: String = row.get(2)?;
+    let state: String = row.get(3)?;
+    Ok(RunRecord {
+        id: RunId::new(id).map_err(|e| corrupt("run id", e))?,
+        name: row.get(1)?,
+        plan: serde_json::from_str(&plan).map_err(|e| corrupt("plan", e))?,
+        state: state
+            .parse()
+            .map_err(|e: UnknownRunState| corrupt("run state", e))?,
+        agents: row.get(4)?,
+        created_at_ms: uint(row, 5, "creation time")?,
+        updated_at_ms: uint(row, 6, "update time")?,
+        reason: row.get(7)?,
+    })
+}
+
+fn second_from_row(row: &Row<'_>) -> Result<SecondRecord, StoreError> {
+    let codes: String = row.get(8)?;
+    Ok(SecondRecord {
+        t: uint(row, 0, "t")?,
+        second: uint(row, 1, "second")?,
+        requests: uint(row, 2, "requests")?,
+        errors: uint(row, 3, "errors")?,
+        p50_ms: row.get(4)?,
+        p99_ms: row.get(5)?,
+        agents_reported: row.get(6)?,
+        agents_expected: row.get(7)?,
+        status_codes: serde_json::from_str(&codes).map_err(|e| corrupt("status codes", e))?,
+        histogram: EncodedHistogram(row.get(9)?),
+    })
+}
+
+impl Store for EmbeddedStore {
+    fn create_run(&self, run: RunRecord) -> StoreFuture<()> {
+        self.call(move |conn| {
+            let plan = to_json("plan", &run.plan)?;
+            conn.execute(
+                &format!(
+                    "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
+                params![
+                    run.id.as_str(),
+                    run.name,
+                    plan,
+                    run.state.as_str(),
+                    run.agents,
+                    int("creation time", run.created_at_ms)?,
+                    int("update time", run.updated_at_ms)?,
+                    run.reason,
+                ],
+            )
+            .map_err(|e| match constraint(&e) {
+                Some(ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => StoreError::RunExists(run.id.clone()),
+                _ => StoreError::Sqlite(e),
+            })?;
+            Ok(())
+        })
+    }
+
+    fn set_run_state(
+        &self,
+        run: &RunId,
+        state: RunStateName,
+        at_ms: u64,
+        reason: Option<String>,
+    ) -> StoreFuture<()> {
+        let run = run.clone();
+        self.call(move |conn| {
+            let changed = conn.execute(
+                "UPDATE runs SET state = ?2, updated_at_ms = ?3, reason = ?4 WHERE id = ?1",
+                params![
+                    run.as_str(),
+                    state.as_str(),
+                    int("update time", at_ms)?,
+                    reason
+                ],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::UnknownRun(run));
+            }
+            Ok(())
+        })
+    }
+
+    fn put_second(&self, run: &RunId, second: SecondRecord) -> StoreFuture<()> {
+        let run = run.clone();
+        self.call(move |conn| {
+            let codes = to_json("status codes", &second.status_codes)?;
+            conn.execute(
+                "INSERT INTO seconds (run_id, t, second, requests, errors, p50_ms, p99_ms,
+                     agents_reported, agents_expected, status_codes, histogram)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (run_id, t) DO UPDATE SET
+                     second = excluded.second, requests = excluded.requests,
+                     errors = excluded.errors, p50_ms = excluded.p50_ms, p99_ms = excluded.p99_ms,
+                     agents_reported = excluded.agents_reported,
+                     agents_expected = excluded.agents_expected,
+                     status_codes = excluded.status_codes, histogram = excluded.histogram",
+                params![
+                    run.as_str(),
+                    int("t", second.t)?,
+                    int("second", second.second)?,
+                    int("requests", second.requests)?,
+                    int("errors", second.errors)?,
+                    second.p50_ms,
+                    second.p99_ms,
+                    second.agents_reported,
+                    second.agents_expected,
+                    codes,
+                    second.histogram.0,
+                ],
+            )
+            .map_err(unknown_run_if_missing(&run))?;
+            Ok(())
+        })
+    }
+
+    fn put_summary(&self, run: &RunId, summary: &Summary) -> StoreFuture<()> {
+        let run = run.clone();
+        let json = to_json("summary", summary);
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO summaries (run_id, summary) VALUES (?1, ?2)
+                 ON CONFLICT (run_id) DO UPDATE SET summary = excluded.summary",
+                params![run.as_str(), json?],
+            )
+            .map_err(unknown_run_if_missing(&run))?;
+            Ok(())
+        })
+    }
+
+    fn get_run(&self, run: &RunId) -> StoreFuture<Option<RunRecord>> {
+        let run = run.clone();
+        self.call(move |conn| {
+            let mut stmt =
+                conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))?;
+            let mut rows = stmt.query([run.as_str()])?;
+            rows.next()?.map(run_from_row).transpose()
+        })
+    }
+
+    fn list_runs(&self, limit: usize) -> StoreFuture<Vec<RunRecord>> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at_ms DESC, id DESC LIMIT ?1"
+            ))?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows = stmt.query([limit])?;
+            let mut runs = Vec::new();
+            while let Some(row) = rows.next()? {
+                runs.push(run_from_row(row)?);
+            }
+            Ok(runs)
+        })
+    }
+
+    fn list_seconds(&self, run: &RunId) -> StoreFuture<Vec<SecondRecord>> {
+        let run = run.clone();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT t, second, requests, errors, p50_ms, p99_ms, agents_reported,
+                     agents_expected, status_codes, histogram
+                 FROM seconds WHERE run_id = ?1 ORDER BY t",
+            )?;
+            let mut rows = stmt.query([run.as_str()])?;
+            let mut seconds = Vec::new();
+            while let Some(row) = rows.next()? {
+                seconds.push(second_from_row(row)?);
+            }
+            Ok(seconds)
+        })
+    }
+
+    fn get_summary(&self, run: &RunId) -> StoreFuture<Option<Summary>> {
+        let run = run.clone();
+        self.call(move |conn| {
+            let json: Option<String> = conn
+                .query_row(
+                    "SELECT summary FROM summaries WHERE run_id = ?1",
+                    [run.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt("summary", e)))
+                .transpose()
+        })
+    }
+}

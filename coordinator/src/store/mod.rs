@@ -1,0 +1,260 @@
+//! Where runs, their per-second aggregates and their summaries live.
+//!
+//! The store is one of herd's boundaries: the run actor holds an `Arc<dyn Store>` and never knows
+//! whether it talks to the [embedded] SQLite file of the local modes or to DynamoDB in
+//! AWS mode. DynamoDB is reached asynchronously, so the trait returns boxed futures; the embedded
+//! store runs its blocking SQLite calls on tokio's blocking pool behind the same signature.
+//!
+//! Run state is stored, not just kept in memory, so that a restarted coordinator can find the runs
+//! that were in flight, and the API can list past runs with their results.
+
+pub mod embedded;
+#[cfg(test)]
+mod tests;
+
+pub use embedded::EmbeddedStore;
+
+use crate::aggregate::SecondAggregate;
+use herd_protocol::histogram::EncodedHistogram;
+use herd_protocol::summary::{SecondSummary, Summary};
+use herd_protocol::RunId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::str::FromStr;
+
+/// What every store operation returns: a `Send` future, so actors can spawn it.
+pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;
+
+/// Persistent state of runs.
+pub trait Store: Send + Sync + 'static {
+    /// Records a new run; fails with [`StoreError::RunExists`] if its id is taken.
+    fn create_run(&self, run: RunRecord) -> StoreFuture<()>;
+    /// Moves a run to `state` at `at_ms` (ms since the Unix epoch); `reason` replaces the
+    /// previous one.
+    fn set_run_state(
+        &self,
+        run: &RunId,
+        state: RunStateName,
+        at_ms: u64,
+        reason: Option<String>,
+    ) -> StoreFuture<()>;
+    /// Stores one second of a run, replacing what was stored for the same `t` (late frames).
+    fn put_second(&self, run: &RunId, second: SecondRecord) -> StoreFuture<()>;
+    /// Stores (or replaces) the summary of a run.
+    fn put_summary(&self, run: &RunId, summary: &Summary) -> StoreFuture<()>;
+    /// A run, if it exists.
+    fn get_run(&self, run: &RunId) -> StoreFuture<Option<RunRecord>>;
+    /// The `limit` most recently created runs, newest first.
+    fn list_runs(&self, limit: usize) -> StoreFuture<Vec<RunRecord>>;
+    /// The stored seconds of a run, ordered by `t`.
+    fn list_seconds(&self, run: &RunId) -> StoreFuture<Vec<SecondRecord>>;
+    /// The summary of a run, once it has one.
+    fn get_summary(&self, run: &RunId) -> StoreFuture<Option<Summary>>;
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `create_run` with an id already used.
+    #[error("run {0} already exists")]
+    RunExists(RunId),
+    /// An operation on a run that was never created.
+    #[error("no run {0}")]
+    UnknownRun(RunId),
+    /// The store's directory cannot be created.
+    #[error("cannot create the store directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The database was written by a newer herd.
+    #[error("store schema version {found} is newer than this herd supports ({supported})")]
+    SchemaTooNew {
+        /// The database's version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A value cannot be encoded for storage.
+    #[error("cannot encode the {what}: {source}")]
+    Encode {
+        /// What was being stored.
+        what: &'static str,
+        /// The failure.
+        source: serde_json::Error,
+    },
+    /// A number beyond SQLite's signed 64-bit integers.
+    #[error("{what} {value} is too large to store")]
+    TooLarge {
+        /// The field.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+    },
+    /// Stored data that does not read back (written by something else, or damaged).
+    #[error("corrupt {what} in the store: {detail}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The background task running the operation died.
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    /// The run's id.
+    pub id: RunId,
+    /// The plan's name.
+    pub name: String,
+    /// The plan, as JSON ([`herd_protocol::plan::Plan::to_json`]).
+    pub plan: serde_json::Value,
+    /// Where the run is.
+    pub state: RunStateName,
+    /// How many agents it runs on.
+    pub agents: u32,
+    /// When it was created (ms since the Unix epoch).
+    pub created_at_ms: u64,
+    /// When its state last changed (ms since the Unix epoch).
+    pub updated_at_ms: u64,
+    /// Why it is in its state, when that needs saying (failures, cancellations, lost agents).
+    pub reason: Option<String>,
+}
+
+/// Every state of a run, as stored (`snake_case`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStateName {
+    /// Recording the run, starting agents.
+    Launching,
+    /// Agents started, waiting for all of them to be ready.
+    WaitingReady,
+    /// Load is being generated.
+    Running,
+    /// Agents were told to stop; waiting for their last frames.
+    Stopping,
+    /// Ended: every agent ran its share.
+    Completed,
+    /// Ended, but an agent was lost on the way.
+    Degraded,
+    /// Ended: could not start or could not finish.
+    Failed,
+    /// Ended: stopped on request.
+    Cancelled,
+}
+
+impl RunStateName {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Launching => "launching",
+            Self::WaitingReady => "waiting_ready",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Completed => "completed",
+            Self::Degraded => "degraded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for RunStateName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run state name that herd does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown run state {0:?}")]
+pub struct UnknownRunState(pub String);
+
+impl FromStr for RunStateName {
+    type Err = UnknownRunState;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "launching" => Self::Launching,
+            "waiting_ready" => Self::WaitingReady,
+            "running" => Self::Running,
+            "stopping" => Self::Stopping,
+            "completed" => Self::Completed,
+            "degraded" => Self::Degraded,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => return Err(UnknownRunState(s.to_string())),
+        })
+    }
+}
+
+/// One second of a run across its agents, as stored. The merged histogram is kept so that
+/// percentiles over any range of seconds can be computed later by merging, not averaging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecondRecord {
+    /// Seconds since the run's start second.
+    pub t: u64,
+    /// The second, in seconds since the Unix epoch.
+    pub second: u64,
+    /// Requests completed in that second.
+    pub requests: u64,
+    /// Errors in that second.
+    pub errors: u64,
+    /// Median latency (ms) of that second, from its merged histogram.
+    pub p50_ms: f64,
+    /// 99th percentile (ms) of that second, from its merged histogram.
+    pub p99_ms: f64,
+    /// Agents whose frame for that second arrived.
+    pub agents_reported: u32,
+    /// Agents expected to report it.
+    pub agents_expected: u32,
+    /// Responses by HTTP status code.
+    pub status_codes: BTreeMap<u16, u64>,
+    /// The merged latency histogram (µs) of that second.
+    pub histogram: EncodedHistogram,
+}
+
+impl SecondRecord {
+    /// The record of an aggregated second.
+    pub fn from_aggregate(aggregate: &SecondAggregate) -> Self {
+        let summary = aggregate.to_summary();
+        Self {
+            t: summary.t,
+            second: aggregate.second,
+            requests: summary.requests,
+            errors: summary.errors,
+            p50_ms: summary.p50_ms,
+            p99_ms: summary.p99_ms,
+            agents_reported: summary.agents_reported,
+            agents_expected: summary.agents_expected,
+            status_codes: aggregate.stats.status_codes.clone(),
+            histogram: EncodedHistogram::encode(&aggregate.stats.latency),
+        }
+    }
+
+    /// The second as summaries and the API show it.
+    pub fn to_summary(&self) -> SecondSummary {
+        SecondSummary {
+            t: self.t,
+            requests: self.requests,
+            errors: self.errors,
+            p50_ms: self.p50_ms,
+            p99_ms: self.p99_ms,
+            agents_reported: self.agents_reported,
+            agents_expected: self.agents_expected,
+        }
+    }
+}
