@@ -1,1 +1,36 @@
-//! placeholder
+//! `herd-agent`: the process that generates load for one share of a herd run.
+//!
+//! An agent connects to the run's MQTT broker, reports itself ready, waits for the coordinator's
+//! start command and its absolute start time, runs its exact share of the plan's virtual users
+//! against the target, publishes one result frame per wall-clock second, and leaves cleanly once
+//! the broker has acknowledged its last frame. [`run_agent`] is the whole life of an agent; the
+//! `herd agent` subcommand of the coordinator calls it.
+//!
+//! Modules, from the outside in:
+//! - `runner` — the agent's life: [`run_agent`], [`AgentConfig`], [`AgentReport`]; glues MQTT
+//!   commands to the engine and engine frames to MQTT;
+//! - `session` — the MQTT session (rumqttc): connection and retries, last will, command routing,
+//!   and tracking of every QoS1 publish until the broker acknowledges it;
+//! - [`engine`] — the closed-model load engine: schedule of VU targets, virtual users, the
+//!   controller that drains and aborts; usable without MQTT through [`engine::run_load`];
+//! - [`http`] — prepared requests, the shared keep-alive hyper client, failure classification;
+//! - [`recorder`] — per-second buckets of outcomes, turned into gap-free [`Frame`]s;
+//! - [`clock`] — wall-clock time anchored once and advanced monotonically;
+//! - [`error`] — the crate's error type, [`AgentError`].
+//!
+//! Threading: the agent is built for a current-thread tokio runtime. The engine and its virtual
+//! users run on that thread in a `LocalSet` and share state through `Rc`/`RefCell`, so recording
+//! a request costs no lock; only the MQTT event loop is a separate (Send) task.
+//!
+//! [`Frame`]: herd_protocol::frame::Frame
+
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod recorder;
+mod runner;
+mod session;
+
+pub use error::AgentError;
+pub use runner::{run_agent, AgentConfig, AgentReport};

@@ -29,6 +29,22 @@ pub struct Received {
     pub by_route: BTreeMap<String, u64>,
     /// By the status code it answered.
     pub by_status: BTreeMap<u16, u64>,
+    /// Time the target itself spent on each `/delay/…` request (µs), from handing the request to
+    /// the handler to returning the response: the ground truth herd's latencies are checked against.
+    pub delay_service_us: Vec<u64>,
+}
+
+impl Received {
+    /// The `q` quantile (0..=1) of the target's own `/delay` service times, in milliseconds.
+    pub fn delay_quantile_ms(&self, q: f64) -> f64 {
+        let mut v = self.delay_service_us.clone();
+        v.sort_unstable();
+        if v.is_empty() {
+            return 0.0;
+        }
+        let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+        v[i] as f64 / 1000.0
+    }
 }
 
 /// A counting HTTP target on its own thread and runtime.
@@ -91,6 +107,7 @@ async fn respond(
     req: Request<Incoming>,
     counts: Arc<Mutex<Received>>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let began = Instant::now();
     let route = format!("{} {}", req.method(), req.uri().path());
     let path = req.uri().path().to_string();
     let method = req.method().clone();
@@ -107,6 +124,9 @@ async fn respond(
     };
     {
         let mut c = counts.lock().expect("counts lock");
+        if path.starts_with("/delay/") {
+            c.delay_service_us.push(began.elapsed().as_micros() as u64);
+        }
         c.total += 1;
         *c.by_route.entry(route).or_default() += 1;
         *c.by_status.entry(status).or_default() += 1;

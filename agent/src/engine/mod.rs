@@ -1,0 +1,197 @@
+//! The load engine: runs one agent's share of a plan and emits a frame per second.
+//!
+//! It knows nothing of MQTT: commands arrive as [`Control`] values on a channel and frames leave on
+//! another, so it can be driven (and tested) directly with [`run_load`].
+//!
+//! Threading: the engine runs on the caller's thread inside a `tokio::task::LocalSet`. A
+//! controller loop (this module) sets the VU target every [`CONTROL_PERIOD`] and flushes frames
+//! just after each second boundary; VUs (module `vu`) share its state through `Rc` without locks.
+//! One thread per agent is deliberate: agents scale out by process, and a single thread keeps
+//! the per-request bookkeeping free of synchronisation.
+
+mod schedule;
+mod vu;
+
+pub use schedule::Schedule;
+
+use crate::clock::{Clock, US_PER_SEC};
+use crate::error::AgentError;
+use crate::http::{self, PreparedRequest};
+use crate::recorder::{FrameIdentity, Recorder};
+use herd_protocol::frame::Frame;
+use herd_protocol::plan::{Plan, Stage, Step};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant, MissedTickBehavior};
+use vu::{PreparedStep, Shared};
+
+/// How often the controller re-evaluates the VU target.
+pub const CONTROL_PERIOD: Duration = Duration::from_millis(10);
+/// How long after a second boundary that second's frame is emitted.
+pub const FLUSH_DELAY: Duration = Duration::from_millis(5);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// The validated plan.
+    pub plan: Plan,
+    /// How many agents share the load.
+    pub agent_count: u32,
+    /// This agent's index among them.
+    pub agent_index: u32,
+    /// The run's start (the same instant on every agent); the profile is timed from here.
+    pub start: Instant,
+    /// Wall-clock anchor, for frame seconds.
+    pub clock: Clock,
+    /// Written into every frame.
+    pub identity: FrameIdentity,
+}
+
+/// A live change to a running load.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    /// From `at` on, follow `stages` (whole-run totals), ramping from the current target.
+    Ramp {
+        /// When the new stages begin.
+        at: Instant,
+        /// The new stages.
+        stages: Vec<Stage>,
+    },
+    /// Start no new requests; abort those still in flight after `graceful`.
+    Stop {
+        /// How long requests in flight may take to finish.
+        graceful: Duration,
+    },
+}
+
+/// The engine's channels to the outside.
+#[derive(Debug)]
+pub struct LoadIo {
+    /// Live changes.
+    pub control: mpsc::UnboundedReceiver<Control>,
+    /// Every frame, in `seq` order; the last one is final.
+    pub frames: mpsc::UnboundedSender<Frame>,
+    /// VUs running now, for heartbeats.
+    pub vus: Rc<Cell<u32>>,
+}
+
+/// What a finished load did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Requests recorded (completed, failed or aborted), each in exactly one frame.
+    pub requests: u64,
+    /// Frames emitted (`seq` 0..frames).
+    pub frames: u64,
+}
+
+/// Runs the load to its end (stages over, or stopped), then drains requests in flight within
+/// the graceful period and emits the final frame. Waits for `spec.start` first.
+pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentError> {
+    let mut steps = Vec::with_capacity(spec.plan.scenario.len());
+    let labels = spec.plan.step_labels();
+    for step in &spec.plan.scenario {
+        steps.push(match step {
+            Step::Request(r) => PreparedStep::Request {
+                request: Box::new(PreparedRequest::new(&spec.plan.target, r)?),
+                label: labels.iter().position(|l| *l == r.label).unwrap_or(0),
+            },
+            Step::Think(d) => PreparedStep::Think(*d),
+        });
+    }
+    sleep_until(spec.start).await;
+    let first_second = spec.clock.now_us() / US_PER_SEC;
+    let recorder = Recorder::new(spec.identity.clone(), labels, first_second);
+    let shared = Rc::new(Shared::new(
+        http::client(),
+        steps,
+        spec.plan.options.timeout,
+        spec.clock,
+        recorder,
+    ));
+    let local = tokio::task::LocalSet::new();
+    local.run_until(control(shared, spec, io)).await
+}
+
+/// Emits the frames of the seconds that are over; returns when to flush next.
+fn flush(shared: &Shared, io: &LoadIo) -> Instant {
+    let now_us = shared.clock.now_us();
+    let second = now_us / US_PER_SEC;
+    let frames = shared
+        .recorder
+        .borrow_mut()
+        .flush_before(second, shared.alive());
+    send(io, frames);
+    shared.clock.instant_at_us((second + 1) * US_PER_SEC) + FLUSH_DELAY
+}
+
+fn send(io: &LoadIo, frames: Vec<Frame>) {
+    for frame in frames {
+        if io.frames.send(frame).is_err() {
+            tracing::warn!("frame receiver is gone; frames are discarded");
+        }
+    }
+}
+
+async fn control(
+    shared: Rc<Shared>,
+    spec: LoadSpec,
+    mut io: LoadIo,
+) -> Result<LoadReport, AgentError> {
+    let mut schedule = Schedule::new(&spec.plan.load);
+    let mut tick = tokio::time::interval(CONTROL_PERIOD);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut next_flush = flush(&shared, &io);
+    let mut graceful = None;
+    let mut control_open = true;
+
+    // Run: follow the profile until it ends or a stop arrives.
+    loop {
+        let elapsed = Instant::now().saturating_duration_since(spec.start);
+        if graceful.is_some() || schedule.is_over(elapsed) {
+            break;
+        }
+        shared.set_target(schedule.share_at(elapsed, spec.agent_count, spec.agent_index));
+        io.vus.set(shared.alive());
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = sleep_until(next_flush) => next_flush = flush(&shared, &io),
+            command = io.control.recv(), if control_open => match command {
+                Some(Control::Ramp { at, stages }) => {
+                    schedule.ramp(at.saturating_duration_since(spec.start), stages);
+                }
+                Some(Control::Stop { graceful: g }) => graceful = Some(g),
+                None => control_open = false,
+            },
+        }
+    }
+
+    // Drain: no new requests; wait for those in flight, abort them at the deadline.
+    shared.stop();
+    let mut deadline = Instant::now() + graceful.unwrap_or(spec.plan.options.graceful_stop);
+    while shared.alive() > 0 {
+        io.vus.set(shared.alive());
+        tokio::select! {
+            () = shared.exited.notified() => {}
+            () = sleep_until(deadline) => shared.abort_all(),
+            () = sleep_until(next_flush) => next_flush = flush(&shared, &io),
+            command = io.control.recv(), if control_open => match command {
+                Some(Control::Stop { graceful: g }) => deadline = deadline.min(Instant::now() + g),
+                Some(Control::Ramp { .. }) => tracing::info!("ramp ignored: the load is stopping"),
+                None => control_open = false,
+            },
+        }
+    }
+    io.vus.set(0);
+    let mut recorder = shared.recorder.borrow_mut();
+    let frames = recorder.finish(shared.clock.now_us(), 0);
+    send(&io, frames);
+    Ok(LoadReport {
+        requests: recorder.requests(),
+        frames: recorder.frames(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+//! The controller under paused time: VUs that only think (no I/O), so targets, shares, ramps,
+//! stops and the frame sequence can be checked at exact instants.
+
+use super::*;
+use herd_protocol::plan::{Load, Method, Options, RequestStep};
+use herd_protocol::{AgentId, RunId};
+
+const S: u64 = 1_700_000_000;
+
+fn plan(stages: Vec<Stage>) -> Plan {
+    Plan {
+        name: "t".into(),
+        target: "http://127.0.0.1:1".into(),
+        agents: 3,
+        load: Load { stages },
+        scenario: vec![Step::Request(RequestStep {
+            label: "GET /".into(),
+            named: false,
+            method: Method::Get,
+            path: "/".into(),
+            headers: vec![],
+            body: None,
+        })],
+        thresholds: vec![],
+        options: Options {
+            timeout: Duration::from_secs(1),
+            graceful_stop: Duration::from_millis(500),
+        },
+    }
+}
+
+fn stage(ms: u64, vus: u32) -> Stage {
+    Stage {
+        duration: Duration::from_millis(ms),
+        vus,
+    }
+}
+
+struct Harness {
+    vus: Rc<Cell<u32>>,
+    control: mpsc::UnboundedSender<Control>,
+    frames: mpsc::UnboundedReceiver<Frame>,
+    start: Instant,
+}
+
+/// Starts the controller with think-only VUs at Unix time `S` exactly.
+fn start(
+    local: &tokio::task::LocalSet,
+    stages: Vec<Stage>,
+    index: u32,
+) -> (
+    Harness,
+    tokio::task::JoinHandle<Result<LoadReport, AgentError>>,
+) {
+    let now = Instant::now();
+    let clock = Clock::with_anchor(now, S * US_PER_SEC);
+    let identity = FrameIdentity {
+        run: RunId::new("r").expect("valid"),
+        agent: AgentId::numbered(index),
+    };
+    let recorder = Recorder::new(identity.clone(), vec!["GET /".into()], S);
+    let steps = vec![PreparedStep::Think(Duration::from_millis(100))];
+    let shared = Rc::new(Shared::new(
+        http::client(),
+        steps,
+        Duration::from_secs(1),
+        clock,
+        recorder,
+    ));
+    let spec = LoadSpec {
+        plan: plan(stages),
+        agent_count: 3,
+        agent_index: index,
+        start: now,
+        clock,
+        identity,
+    };
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let (frames_tx, frames) = mpsc::unbounded_channel();
+    let vus = Rc::new(Cell::new(0));
+    let io = LoadIo {
+        control: control_rx,
+        frames: frames_tx,
+        vus: Rc::clone(&vus),
+    };
+    let handle = local.spawn_local(super::control(shared, spec, io));
+    (
+        Harness {
+            vus,
+            control,
+            frames,
+            start: now,
+        },
+        handle,
+    )
+}
+
+async fn at(h: &Harness, ms: u64) -> u32 {
+    tokio::time::sleep_until(h.start + Duration::from_millis(ms)).await;
+    h.vus.get()
+}
+
+#[tokio::test(start_paused = true)]
+async fn vus_follow_this_agents_share_and_frames_have_no_gaps() {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            // 0 → 30 VUs over 1 s, hold 1 s; agent 1 of 3 carries a third.
+            let (mut h, done) = start(&local, vec![stage(1000, 30), stage(1000, 30)], 1);
+            assert_eq!(at(&h, 505).await, 5); // total 15 at 500 ms
+            assert_eq!(at(&h, 1005).await, 10);
+            assert_eq!(at(&h, 1995).await, 10);
+            let report = done.await.expect("joined").expect("ran");
+            assert_eq!(h.vus.get(), 0);
+            let mut frames = Vec::new();
+            while let Ok(f) = h.frames.try_recv() {
+                frames.push((f.seq, f.second, f.is_final));
+            }
+            assert_eq!(
+                frames,
+                vec![(0, S, false), (1, S + 1, false), (2, S + 2, true)]
+            );
+            assert_eq!(
+                report,
+                LoadReport {
+                    requests: 0,
+                    frames: 3
+                }
+            );
+            // Think-only VUs leave at once when the stages end: no graceful wait.
+            assert!(Instant::now() - h.start < Duration::from_millis(2100));
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ramp_moves_the_target_from_where_it_is() {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let (h, done) = start(&local, vec![stage(10_000, 30)], 0);
+            let at_1s = h.start + Duration::from_secs(1);
+            // At 1 s the total is 3; ramp to 63 over 1 s, then end.
+            h.control
+                .send(Control::Ramp {
+                    at: at_1s,
+                    stages: vec![stage(1000, 63)],
+                })
+                .expect("engine listens");
+            assert_eq!(at(&h, 995).await, 1); // share(2, 3, 0)
+            assert_eq!(at(&h, 1505).await, 11); // total 33
+            done.await.expect("joined").expect("ran");
+            assert!(Instant::now() - h.start < Duration::from_millis(2100));
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_ends_the_load_early() {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let (h, done) = start(&local, vec![stage(60_000, 300)], 2);
+            assert!(at(&h, 3000).await > 0);
+            h.control
+                .send(Control::Stop {
+                    graceful: Duration::from_secs(5),
+                })
+                .expect("engine listens");
+            done.await.expect("joined").expect("ran");
+            assert!(Instant::now() - h.start < Duration::from_millis(3100));
+        })
+        .await;
+}

@@ -1,0 +1,71 @@
+//! The crate's error type.
+//!
+//! One enum, so that the `herd agent` subcommand can print a single clear line and pick an exit
+//! code; every variant says what failed and, where it helps, what to check.
+
+use herd_protocol::plan::PlanErrors;
+
+/// Why an agent could not run or finish its share of a test.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The broker address is not something the agent can connect to.
+    #[error("invalid broker address {address:?}: {reason}")]
+    InvalidBroker {
+        /// The address as given.
+        address: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The broker could not be reached in time at startup.
+    #[error(
+        "cannot connect to the MQTT broker at {broker} (gave up after {seconds} s): {message}"
+    )]
+    Connect {
+        /// Where the agent tried to connect.
+        broker: String,
+        /// How long it kept retrying.
+        seconds: u64,
+        /// The last connection error.
+        message: String,
+    },
+    /// The MQTT session ended before the agent was done with it.
+    #[error("the MQTT session ended unexpectedly: {0}")]
+    Session(String),
+    /// Messages the broker never acknowledged before the agent had to give up.
+    #[error("the broker did not acknowledge {pending} message(s) within {seconds} s")]
+    Unacknowledged {
+        /// How many messages were still waiting for their acknowledgement.
+        pending: usize,
+        /// How long the agent waited.
+        seconds: u64,
+    },
+    /// The plan in the start command is invalid.
+    #[error("the plan in the start command is invalid:\n{0}")]
+    Plan(#[from] PlanErrors),
+    /// The plan cannot be turned into HTTP requests (bad URL or header).
+    #[error("cannot build the request of step {step:?}: {reason}")]
+    Request {
+        /// The step's label.
+        step: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The start command has no index for this agent.
+    #[error("the start command assigns no index to agent {agent} (agents assigned: {assigned})")]
+    NotAssigned {
+        /// This agent.
+        agent: String,
+        /// The agents the command does name.
+        assigned: String,
+    },
+    /// The start command's index for this agent is outside `0..agent_count`.
+    #[error("agent {agent} has index {index}, but the run has only {count} agent(s)")]
+    BadIndex {
+        /// This agent.
+        agent: String,
+        /// Its index.
+        index: u32,
+        /// The number of agents.
+        count: u32,
+    },
+}

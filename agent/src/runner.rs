@@ -1,0 +1,326 @@
+//! The agent's life: connect, report ready, wait for the start command and time, run the load
+//! while relaying frames, commands and heartbeats, then finish cleanly.
+//!
+//! This is the only module that knows both sides: it turns MQTT commands into engine
+//! [`Control`]s and engine frames into MQTT publishes, so the engine stays testable without a
+//! broker and the session stays ignorant of load testing.
+
+use crate::clock::Clock;
+use crate::engine::{run_load, Control, LoadIo, LoadSpec};
+use crate::error::AgentError;
+use crate::recorder::FrameIdentity;
+use crate::session::{Events, Session, SessionEvent};
+use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage};
+use herd_protocol::plan::{self, Plan};
+use herd_protocol::{topics, wire, AgentId, RunId};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{interval, sleep_until, Interval, MissedTickBehavior};
+
+/// Where to connect and who this agent is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// MQTT broker: `mqtt://127.0.0.1:1883` or `127.0.0.1:1883`.
+    pub broker: String,
+    /// The run to take part in.
+    pub run: RunId,
+    /// This agent's id within the run.
+    pub agent: AgentId,
+}
+
+/// What an agent did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AgentReport {
+    /// Requests sent (completed, failed or aborted), as counted in the frames.
+    pub requests: u64,
+    /// Frames published.
+    pub frames: u64,
+}
+
+/// How often a heartbeat is published.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Runs one agent to completion: connect, report ready, wait for Start, run the load, publish
+/// frames, exit after the last frame is acknowledged.
+///
+/// `shutdown` (SIGTERM, Ctrl-C) acts as a stop with the plan's graceful period; before the start it
+/// ends the agent at once. The returned future is not `Send`: the engine runs on the calling
+/// thread (see [`crate::engine`]); drive it with `block_on` on a current-thread runtime.
+pub async fn run_agent(
+    config: AgentConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<AgentReport, AgentError> {
+    let clock = Clock::now();
+    let (session, mut events) = Session::start(&config)?;
+    let mut shutdown = pin!(shutdown);
+    let mut heartbeat = interval(HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+    // Connected and subscribed.
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(SessionEvent::Subscribed) => break,
+                Some(other) => tracing::debug!(?other, "event before the subscription"),
+                None => return Err(session.failure().await),
+            },
+            () = &mut shutdown => return finish_idle(session).await,
+        }
+    }
+    session.status(AgentStatus::Ready {
+        pid: std::process::id(),
+        host: hostname(),
+    });
+
+    // Waiting for the start command.
+    let start = loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(SessionEvent::Command(CommandMessage { command, .. })) => match command {
+                    start @ AgentCommand::Start { .. } => break start,
+                    AgentCommand::Stop { .. } => return finish_idle(session).await,
+                    AgentCommand::Ramp { .. } => tracing::info!("ramp before start ignored"),
+                },
+                Some(SessionEvent::Malformed(message)) => malformed(&session, message),
+                Some(SessionEvent::Subscribed) => {}
+                None => return Err(session.failure().await),
+            },
+            _ = heartbeat.tick() => session.status(AgentStatus::Heartbeat { vus: 0 }),
+            () = &mut shutdown => return finish_idle(session).await,
+        }
+    };
+    let (plan, spec) = match prepare(&config, clock, start) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            session.status(AgentStatus::Error {
+                message: e.to_string(),
+            });
+            // The error that matters is the plan's; closing is best effort.
+            let _ = session.close().await;
+            return Err(e);
+        }
+    };
+
+    // Waiting for the start time; commands that arrive meanwhile go to the engine.
+    let (control, control_rx) = mpsc::unbounded_channel();
+    loop {
+        tokio::select! {
+            () = sleep_until(spec.start) => break,
+            event = events.next() => match event {
+                Some(SessionEvent::Command(message)) => match message.command {
+                    AgentCommand::Stop { .. } => return finish_idle(session).await,
+                    command => relay(&session, &control, clock, command),
+                },
+                Some(SessionEvent::Malformed(message)) => malformed(&session, message),
+                Some(SessionEvent::Subscribed) => {}
+                None => return Err(session.failure().await),
+            },
+            _ = heartbeat.tick() => session.status(AgentStatus::Heartbeat { vus: 0 }),
+            () = &mut shutdown => return finish_idle(session).await,
+        }
+    }
+    session.status(AgentStatus::Started {
+        at_us: clock.now_us(),
+    });
+    run(
+        session,
+        events,
+        &mut heartbeat,
+        shutdown,
+        Running {
+            plan,
+            spec,
+            clock,
+            control,
+            control_rx,
+            frames_topic: topics::frames(&config.run, &config.agent),
+        },
+    )
+    .await
+}
+
+struct Running {
+    plan: Plan,
+    spec: LoadSpec,
+    clock: Clock,
+    control: mpsc::UnboundedSender<Control>,
+    control_rx: mpsc::UnboundedReceiver<Control>,
+    frames_topic: String,
+}
+
+/// Runs the load, relaying frames out and commands in, then finishes.
+async fn run(
+    session: Session,
+    mut events: Events,
+    heartbeat: &mut Interval,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+    running: Running,
+) -> Result<AgentReport, AgentError> {
+    let Running {
+        plan,
+        spec,
+        clock,
+        control,
+        control_rx,
+        frames_topic,
+    } = running;
+    let (frames, mut frames_rx) = mpsc::unbounded_channel();
+    let vus = Rc::new(Cell::new(0));
+    let io = LoadIo {
+        control: control_rx,
+        frames,
+        vus: Rc::clone(&vus),
+    };
+    let mut load = pin!(run_load(spec, io));
+    let mut stopping = false;
+    let result = loop {
+        tokio::select! {
+            result = &mut load => break result,
+            Some(frame) = frames_rx.recv() => session.publish(frames_topic.clone(), wire::encode(&frame)),
+            event = events.next() => match event {
+                Some(SessionEvent::Command(message)) => {
+                    relay(&session, &control, clock, message.command);
+                }
+                Some(SessionEvent::Malformed(message)) => malformed(&session, message),
+                Some(SessionEvent::Subscribed) => {}
+                None => return Err(session.failure().await),
+            },
+            _ = heartbeat.tick() => session.status(AgentStatus::Heartbeat { vus: vus.get() }),
+            () = &mut shutdown, if !stopping => {
+                stopping = true;
+                tracing::info!("shutdown requested: stopping the load");
+                let _ = control.send(Control::Stop { graceful: plan.options.graceful_stop });
+            }
+        }
+    };
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            session.status(AgentStatus::Error {
+                message: e.to_string(),
+            });
+            let _ = session.close().await;
+            return Err(e);
+        }
+    };
+    while let Ok(frame) = frames_rx.try_recv() {
+        session.publish(frames_topic.clone(), wire::encode(&frame));
+    }
+    session.status(AgentStatus::Finished {
+        frames: report.frames,
+        requests: report.requests,
+    });
+    session.close().await?;
+    Ok(AgentReport {
+        requests: report.requests,
+        frames: report.frames,
+    })
+}
+
+/// Validates a start command: the plan, and this agent's place in the run.
+fn prepare(
+    config: &AgentConfig,
+    clock: Clock,
+    start: AgentCommand,
+) -> Result<(Plan, LoadSpec), AgentError> {
+    let AgentCommand::Start {
+        plan,
+        assignments,
+        agent_count,
+        start_at_ms,
+    } = start
+    else {
+        return Err(AgentError::Session("expected a start command".into()));
+    };
+    let plan = plan::from_value(&plan)?;
+    let index = *assignments
+        .get(&config.agent)
+        .ok_or_else(|| AgentError::NotAssigned {
+            agent: config.agent.to_string(),
+            assigned: assignments
+                .keys()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    if index >= agent_count {
+        return Err(AgentError::BadIndex {
+            agent: config.agent.to_string(),
+            index,
+            count: agent_count,
+        });
+    }
+    let spec = LoadSpec {
+        plan: plan.clone(),
+        agent_count,
+        agent_index: index,
+        start: clock.instant_at_ms(start_at_ms),
+        clock,
+        identity: FrameIdentity {
+            run: config.run.clone(),
+            agent: config.agent.clone(),
+        },
+    };
+    Ok((plan, spec))
+}
+
+/// Passes a ramp or stop to the engine; a repeated start is ignored (commands are at-least-once).
+fn relay(
+    session: &Session,
+    control: &mpsc::UnboundedSender<Control>,
+    clock: Clock,
+    command: AgentCommand,
+) {
+    let message = match command {
+        AgentCommand::Start { .. } => {
+            tracing::info!("repeated start command ignored");
+            return;
+        }
+        AgentCommand::Stop { graceful_ms } => Control::Stop {
+            graceful: Duration::from_millis(graceful_ms),
+        },
+        AgentCommand::Ramp { at_ms, stages } => match plan::stages_from_value(&stages) {
+            Ok(load) => Control::Ramp {
+                at: clock.instant_at_ms(at_ms),
+                stages: load.stages,
+            },
+            Err(e) => {
+                malformed(session, format!("invalid ramp stages:\n{e}"));
+                return;
+            }
+        },
+    };
+    tracing::debug!(?message, "relaying command");
+    // The engine only drops its receiver when it has finished; then the command is moot.
+    let _ = control.send(message);
+}
+
+/// A command that cannot be understood is reported, and the agent carries on.
+fn malformed(session: &Session, message: String) {
+    tracing::warn!(%message, "bad command");
+    session.status(AgentStatus::Error { message });
+}
+
+/// Ends an agent that never started its load.
+async fn finish_idle(session: Session) -> Result<AgentReport, AgentError> {
+    session.status(AgentStatus::Finished {
+        frames: 0,
+        requests: 0,
+    });
+    session.close().await?;
+    Ok(AgentReport::default())
+}
+
+/// This host's name, for the ready message.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
