@@ -80,6 +80,7 @@ impl LocalRuntime {
         run::start(
             RunSpec {
                 run: new_run_id(),
+                test: None,
                 plan,
                 timeouts,
             },

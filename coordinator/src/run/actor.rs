@@ -140,6 +140,7 @@ impl RunActor {
         let record = RunRecord {
             id: run.clone(),
             name: self.spec.plan.name.clone(),
+            test: self.spec.test.clone(),
             plan: self.spec.plan.to_json(),
             state: RunStateName::Launching,
             agents: self.spec.plan.agents,

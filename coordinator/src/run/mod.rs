@@ -73,6 +73,8 @@ pub struct RunDeps {
 pub struct RunSpec {
     /// Its id.
     pub run: RunId,
+    /// The stored test it runs, if any (recorded with the run, so a test's runs can be listed).
+    pub test: Option<String>,
     /// The validated plan; `plan.agents` agents are launched.
     pub plan: Plan,
     /// Phase deadlines.
