@@ -24,6 +24,7 @@ pub mod clock;
 pub mod events;
 pub mod launcher;
 pub mod local;
+pub mod manager;
 pub mod mqtt;
 pub mod run;
 pub mod scheduler;

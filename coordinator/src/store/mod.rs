@@ -200,6 +200,14 @@ pub enum RunStateName {
 }
 
 impl RunStateName {
+    /// Whether the run has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Degraded | Self::Failed | Self::Cancelled
+        )
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
