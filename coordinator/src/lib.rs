@@ -18,6 +18,7 @@
 //! adapter, so the AWS adapters can slot in beside the local ones.
 
 pub mod aggregate;
+pub mod api;
 pub mod broker;
 pub mod bus;
 pub mod clock;

@@ -17,7 +17,9 @@
 
 pub mod calendar;
 pub mod cron;
+pub mod task;
 #[cfg(test)]
 mod tests;
 
 pub use calendar::next_fire;
+pub use task::{MISSED_FIRE_GRACE, TICK};
