@@ -52,6 +52,7 @@ pub fn stream(run: RunId, mut watch: RunWatch) -> Response<Body> {
             let view = watch.view.borrow_and_update().clone();
             if let Some(second) = view.last_second {
                 if sent.is_none_or(|t| second.t > t) {
+                    let t = second.t;
                     sent = Some(second.t);
                     let message = LiveMessage {
                         version: PROTOCOL_VERSION,
@@ -60,7 +61,10 @@ pub fn stream(run: RunId, mut watch: RunWatch) -> Response<Body> {
                         total_requests: view.requests,
                         total_errors: view.errors,
                     };
-                    let data = serde_json::to_value(&message).unwrap_or_default();
+                    let mut data = serde_json::to_value(&message).unwrap_or_default();
+                    if let Some(start) = view.start_at_ms {
+                        data["second_end_ms"] = ((start / 1000 + t + 1) * 1000).into();
+                    }
                     if tx.send(event("second", &data)).await.is_err() {
                         return;
                     }
