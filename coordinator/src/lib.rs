@@ -18,11 +18,15 @@
 //! adapter, so the AWS adapters can slot in beside the local ones.
 
 pub mod aggregate;
+pub mod api;
 pub mod broker;
 pub mod bus;
 pub mod clock;
+pub mod events;
 pub mod launcher;
 pub mod local;
+pub mod manager;
 pub mod mqtt;
 pub mod run;
+pub mod scheduler;
 pub mod store;

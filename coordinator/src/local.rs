@@ -75,11 +75,17 @@ impl LocalRuntime {
         self.broker.url()
     }
 
+    /// The adapters runs are started with (the service's manager starts its own runs on them).
+    pub fn deps(&self) -> RunDeps {
+        self.deps.clone()
+    }
+
     /// Starts a run of `plan` with a fresh run id.
     pub fn start_run(&self, plan: Plan, timeouts: Timeouts) -> RunHandle {
         run::start(
             RunSpec {
                 run: new_run_id(),
+                test: None,
                 plan,
                 timeouts,
             },

@@ -6,6 +6,9 @@
 //! - [`agent`] — commands the coordinator sends to agents (start at, ramp, stop) and the status
 //!   messages agents send back (ready, started, heartbeat, finished, error, lost);
 //! - [`frame`] — the per-second result frame an agent publishes, with its latency histograms;
+//! - [`command`] — commands to the coordinator (create/update/delete a test, start/stop a run,
+//!   schedule), from the HTTP API, the scheduler or a queue, each with an id for idempotency;
+//! - [`event`] — what the coordinator reports back (`run.completed`, `command.rejected`, …);
 //! - [`summary`] — the summary of a finished run (`herd run --json`, events, the API);
 //! - [`histogram`] — the HdrHistogram codec (V2 deflate, base64) and percentile helpers;
 //! - [`topics`] — MQTT topic names;
@@ -14,7 +17,9 @@
 //! - [`ids`], [`duration`], [`split`] — newtype ids, human durations, exact splitting of totals.
 
 pub mod agent;
+pub mod command;
 pub mod duration;
+pub mod event;
 pub mod frame;
 pub mod histogram;
 pub mod ids;

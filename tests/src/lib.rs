@@ -8,6 +8,8 @@
 //! The target is written independently of herd's agent, so its counts are an outside check of the
 //! numbers herd reports.
 
+pub mod service;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;

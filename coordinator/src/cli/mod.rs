@@ -6,6 +6,7 @@ pub mod exit;
 mod progress;
 mod report;
 mod run;
+mod up;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -34,6 +35,17 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Start a built-in counting target and run the smoke plan against it.
     Demo(demo::DemoArgs),
+    /// Run the coordinator as a service: HTTP API, scheduler, concurrent runs.
+    Up(up::UpArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once and only its hash is stored.
+    Create(up::TokenArgs),
 }
 
 /// Sets up logging: warnings by default, `-v` for info, `-vv` for debug; `RUST_LOG` wins. The
@@ -73,5 +85,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
         }),
         Command::Agent(args) => agent::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Up(args) => up::up(args),
+        Command::Token(TokenCommand::Create(args)) => up::token(args),
     }
 }

@@ -68,6 +68,7 @@ impl RunActor {
         let view = RunView {
             phase: Phase::Launching,
             elapsed_s: 0.0,
+            start_at_ms: None,
             planned_s: spec.plan.load.duration().as_secs_f64(),
             agents_expected: spec.plan.agents,
             agents_ready: 0,
@@ -127,6 +128,7 @@ impl RunActor {
         self.view.send_modify(|v| {
             v.phase = self.phase;
             v.elapsed_s = elapsed_s;
+            v.start_at_ms = self.start_at_ms;
             v.agents_ready = self.agents.ready();
             v.agents_live = self.agents.live();
             v.requests = totals.all.requests;
@@ -140,6 +142,7 @@ impl RunActor {
         let record = RunRecord {
             id: run.clone(),
             name: self.spec.plan.name.clone(),
+            test: self.spec.test.clone(),
             plan: self.spec.plan.to_json(),
             state: RunStateName::Launching,
             agents: self.spec.plan.agents,

@@ -73,6 +73,8 @@ pub struct RunDeps {
 pub struct RunSpec {
     /// Its id.
     pub run: RunId,
+    /// The stored test it runs, if any (recorded with the run, so a test's runs can be listed).
+    pub test: Option<String>,
     /// The validated plan; `plan.agents` agents are launched.
     pub plan: Plan,
     /// Phase deadlines.
@@ -86,6 +88,9 @@ pub struct RunView {
     pub phase: Phase,
     /// Seconds since the load started (0 before).
     pub elapsed_s: f64,
+    /// When the load starts or started (ms since the Unix epoch), once the start is sent: second
+    /// `t` of the run ends at `(start_at_ms / 1000 + t + 1) * 1000`.
+    pub start_at_ms: Option<u64>,
     /// Planned duration of the load, in seconds.
     pub planned_s: f64,
     /// Agents the run uses.

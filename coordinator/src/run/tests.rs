@@ -94,6 +94,7 @@ fn start_run(plan: Plan) -> Harness {
     let handle = start(
         RunSpec {
             run: run.clone(),
+            test: None,
             plan,
             timeouts: Timeouts::default(),
         },

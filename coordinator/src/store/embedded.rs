@@ -8,8 +8,10 @@
 //! SQLite calls block, so each operation runs on tokio's blocking pool with the one connection
 //! behind a mutex; the async threads (and the actors on them) never wait on disk.
 
+use super::embedded_service as service;
 use super::{
-    RunRecord, RunStateName, SecondRecord, Store, StoreError, StoreFuture, UnknownRunState,
+    RunRecord, RunStateName, SecondRecord, Store, StoreError, StoreFuture, TestRecord, TokenRecord,
+    UnknownRunState,
 };
 use herd_protocol::histogram::EncodedHistogram;
 use herd_protocol::summary::Summary;
@@ -23,7 +25,8 @@ use std::time::Duration;
 pub const FILE_NAME: &str = "herd.sqlite3";
 
 /// Schema migrations; migration `i` takes the database from `user_version` `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE runs (
         id TEXT PRIMARY KEY NOT NULL,
         name TEXT NOT NULL,
         plan TEXT NOT NULL,
@@ -51,9 +54,37 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
     CREATE TABLE summaries (
         run_id TEXT PRIMARY KEY NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
         summary TEXT NOT NULL
-    );"];
+    );",
+    // 2: the service mode (`herd up`): stored tests with schedules and baselines, the runs of a
+    // test, API token hashes, and the ids of commands already handled.
+    "ALTER TABLE runs ADD COLUMN test_id TEXT;
+    CREATE INDEX runs_by_test ON runs (test_id, created_at_ms DESC, id DESC);
+    CREATE TABLE tests (
+        id TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        schedule TEXT,
+        next_fire_ms INTEGER,
+        baseline_run TEXT,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE commands (
+        id TEXT PRIMARY KEY NOT NULL,
+        reply TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );",
+];
 
-const RUN_COLUMNS: &str = "id, name, plan, state, agents, created_at_ms, updated_at_ms, reason";
+pub(super) const RUN_COLUMNS: &str =
+    "id, name, plan, state, agents, created_at_ms, updated_at_ms, reason, test_id";
 
 /// The SQLite-backed [`Store`]. Cloning shares the connection.
 #[derive(Debug, Clone)]
@@ -95,7 +126,7 @@ impl EmbeddedStore {
     }
 
     /// Runs `op` with the connection on the blocking pool.
-    fn call<T, F>(&self, op: F) -> StoreFuture<T>
+    pub(super) fn call<T, F>(&self, op: F) -> StoreFuture<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -132,7 +163,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 /// The extended result code of a constraint violation.
-fn constraint(e: &rusqlite::Error) -> Option<i32> {
+pub(super) fn constraint(e: &rusqlite::Error) -> Option<i32> {
     e.sqlite_error()
         .filter(|e| e.code == ErrorCode::ConstraintViolation)
         .map(|e| e.extended_code)
@@ -146,29 +177,32 @@ fn unknown_run_if_missing(run: &RunId) -> impl FnOnce(rusqlite::Error) -> StoreE
     }
 }
 
-fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+pub(super) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt {
         what,
         detail: detail.to_string(),
     }
 }
 
-fn to_json<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, StoreError> {
+pub(super) fn to_json<T: serde::Serialize>(
+    what: &'static str,
+    value: &T,
+) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|source| StoreError::Encode { what, source })
 }
 
 /// A `u64` as an SQLite integer (`i64`); herd's counts and times stay far below `i64::MAX`.
-fn int(what: &'static str, value: u64) -> Result<i64, StoreError> {
+pub(super) fn int(what: &'static str, value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::TooLarge { what, value })
 }
 
 /// Reads a column written by [`int`].
-fn uint(row: &Row<'_>, index: usize, what: &'static str) -> Result<u64, StoreError> {
+pub(super) fn uint(row: &Row<'_>, index: usize, what: &'static str) -> Result<u64, StoreError> {
     let value: i64 = row.get(index)?;
     u64::try_from(value).map_err(|_| corrupt(what, format!("negative value {value}")))
 }
 
-fn run_from_row(row: &Row<'_>) -> Result<RunRecord, StoreError> {
+pub(super) fn run_from_row(row: &Row<'_>) -> Result<RunRecord, StoreError> {
     let id: String = row.get(0)?;
     let plan: String = row.get(2)?;
     let state: String = row.get(3)?;
@@ -183,6 +217,7 @@ fn run_from_row(row: &Row<'_>) -> Result<RunRecord, StoreError> {
         created_at_ms: uint(row, 5, "creation time")?,
         updated_at_ms: uint(row, 6, "update time")?,
         reason: row.get(7)?,
+        test: row.get(8)?,
     })
 }
 
@@ -208,7 +243,7 @@ impl Store for EmbeddedStore {
             let plan = to_json("plan", &run.plan)?;
             conn.execute(
                 &format!(
-                    "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 params![
                     run.id.as_str(),
@@ -219,6 +254,7 @@ impl Store for EmbeddedStore {
                     int("creation time", run.created_at_ms)?,
                     int("update time", run.updated_at_ms)?,
                     run.reason,
+                    run.test,
                 ],
             )
             .map_err(|e| match constraint(&e) {
@@ -356,5 +392,61 @@ impl Store for EmbeddedStore {
             json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt("summary", e)))
                 .transpose()
         })
+    }
+
+    fn list_test_runs(
+        &self,
+        test: &str,
+        limit: usize,
+        offset: usize,
+    ) -> StoreFuture<Vec<RunRecord>> {
+        let test = test.to_string();
+        self.call(move |conn| service::list_test_runs(conn, &test, limit, offset))
+    }
+
+    fn create_test(&self, test: TestRecord) -> StoreFuture<()> {
+        self.call(move |conn| service::create_test(conn, &test))
+    }
+
+    fn update_test(&self, test: TestRecord) -> StoreFuture<()> {
+        self.call(move |conn| service::update_test(conn, &test))
+    }
+
+    fn delete_test(&self, test: &str) -> StoreFuture<bool> {
+        let test = test.to_string();
+        self.call(move |conn| service::delete_test(conn, &test))
+    }
+
+    fn get_test(&self, test: &str) -> StoreFuture<Option<TestRecord>> {
+        let test = test.to_string();
+        self.call(move |conn| service::get_test(conn, &test))
+    }
+
+    fn list_tests(&self, tag: Option<String>) -> StoreFuture<Vec<TestRecord>> {
+        self.call(move |conn| service::list_tests(conn, tag.as_deref()))
+    }
+
+    fn set_next_fire(&self, test: &str, next_fire_ms: Option<u64>) -> StoreFuture<()> {
+        let test = test.to_string();
+        self.call(move |conn| service::set_next_fire(conn, &test, next_fire_ms))
+    }
+
+    fn get_command(&self, id: &str) -> StoreFuture<Option<serde_json::Value>> {
+        let id = id.to_string();
+        self.call(move |conn| service::get_command(conn, &id))
+    }
+
+    fn put_command(&self, id: &str, reply: serde_json::Value, at_ms: u64) -> StoreFuture<()> {
+        let id = id.to_string();
+        self.call(move |conn| service::put_command(conn, &id, &reply, at_ms))
+    }
+
+    fn create_token(&self, token: TokenRecord) -> StoreFuture<()> {
+        self.call(move |conn| service::create_token(conn, &token))
+    }
+
+    fn find_token(&self, hash: &str) -> StoreFuture<Option<TokenRecord>> {
+        let hash = hash.to_string();
+        self.call(move |conn| service::find_token(conn, &hash))
     }
 }

@@ -9,10 +9,15 @@
 //! that were in flight, and the API can list past runs with their results.
 
 pub mod embedded;
+mod embedded_service;
+pub mod service;
+#[cfg(test)]
+mod service_tests;
 #[cfg(test)]
 mod tests;
 
 pub use embedded::EmbeddedStore;
+pub use service::{Role, TestRecord, TokenRecord};
 
 use crate::aggregate::SecondAggregate;
 use herd_protocol::histogram::EncodedHistogram;
@@ -54,6 +59,36 @@ pub trait Store: Send + Sync + 'static {
     fn list_seconds(&self, run: &RunId) -> StoreFuture<Vec<SecondRecord>>;
     /// The summary of a run, once it has one.
     fn get_summary(&self, run: &RunId) -> StoreFuture<Option<Summary>>;
+    /// Runs of a stored test, newest first, `limit` of them after skipping `offset`.
+    fn list_test_runs(
+        &self,
+        test: &str,
+        limit: usize,
+        offset: usize,
+    ) -> StoreFuture<Vec<RunRecord>>;
+
+    /// Stores a new test; fails with [`StoreError::TestExists`] if its id is taken.
+    fn create_test(&self, test: TestRecord) -> StoreFuture<()>;
+    /// Replaces a stored test; fails with [`StoreError::UnknownTest`] if there is none.
+    fn update_test(&self, test: TestRecord) -> StoreFuture<()>;
+    /// Deletes a test; whether it existed.
+    fn delete_test(&self, test: &str) -> StoreFuture<bool>;
+    /// A stored test.
+    fn get_test(&self, test: &str) -> StoreFuture<Option<TestRecord>>;
+    /// Every stored test (with `tag`, only those carrying it), by name.
+    fn list_tests(&self, tag: Option<String>) -> StoreFuture<Vec<TestRecord>>;
+    /// Records the scheduler's next fire time of a test (`None`: it will not fire again).
+    fn set_next_fire(&self, test: &str, next_fire_ms: Option<u64>) -> StoreFuture<()>;
+
+    /// The reply a command id got, if it was handled before.
+    fn get_command(&self, id: &str) -> StoreFuture<Option<serde_json::Value>>;
+    /// Remembers that a command id was handled, with its reply.
+    fn put_command(&self, id: &str, reply: serde_json::Value, at_ms: u64) -> StoreFuture<()>;
+
+    /// Stores a new API token (its hash).
+    fn create_token(&self, token: TokenRecord) -> StoreFuture<()>;
+    /// The token with this hash, if any.
+    fn find_token(&self, hash: &str) -> StoreFuture<Option<TokenRecord>>;
 }
 
 /// Why a store operation failed.
@@ -65,6 +100,12 @@ pub enum StoreError {
     /// An operation on a run that was never created.
     #[error("no run {0}")]
     UnknownRun(RunId),
+    /// `create_test` with an id already used.
+    #[error("test {0} already exists")]
+    TestExists(String),
+    /// An operation on a test that does not exist.
+    #[error("no test {0}")]
+    UnknownTest(String),
     /// The store's directory cannot be created.
     #[error("cannot create the store directory {path}: {source}")]
     Directory {
@@ -120,6 +161,8 @@ pub struct RunRecord {
     pub id: RunId,
     /// The plan's name.
     pub name: String,
+    /// The stored test it runs, if it runs one (not an inline plan).
+    pub test: Option<String>,
     /// The plan, as JSON ([`herd_protocol::plan::Plan::to_json`]).
     pub plan: serde_json::Value,
     /// Where the run is.
@@ -157,6 +200,14 @@ pub enum RunStateName {
 }
 
 impl RunStateName {
+    /// Whether the run has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Degraded | Self::Failed | Self::Cancelled
+        )
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -27,6 +27,7 @@ fn record(run: &str, created_at_ms: u64) -> RunRecord {
     RunRecord {
         id: id(run),
         name: format!("plan of {run}"),
+        test: None,
         plan: serde_json::json!({ "name": run, "agents": 2, "load": { "stages": [] } }),
         state: RunStateName::Launching,
         agents: 2,

@@ -1,0 +1,236 @@
+//! Who is calling, and what they may do.
+//!
+//! Two kinds of credential arrive as `Authorization: Bearer …`:
+//! - **API tokens** (local mode): created by `herd token create --role …`, shown once, stored only
+//!   as their SHA-256. A token is looked up by its hash.
+//! - **JWTs** (Cognito in AWS mode): RS256, verified against the keys of a JWKS URL — signature,
+//!   issuer, audience and expiry. Keys are cached; an unknown `kid` refetches the set (at most
+//!   every [`REFETCH_AFTER`]), which is how key rotation is picked up. The role comes from the
+//!   `cognito:groups` claim: a group named `operator` (or `herd-operator`) gives operator,
+//!   anything else viewer.
+//!
+//! Viewers read; operators also write. 401 means "who are you?", 403 "not allowed".
+
+use crate::store::{Role, Store, TokenRecord};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use ring::rand::SecureRandom;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How soon an unknown key id may trigger another JWKS fetch.
+pub const REFETCH_AFTER: Duration = Duration::from_secs(10);
+
+/// A refused credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Denied {
+    /// `unauthenticated` (401) or `forbidden` (403).
+    pub forbidden: bool,
+    /// What is wrong, without echoing the credential.
+    pub message: String,
+}
+
+fn unauthenticated(message: impl Into<String>) -> Denied {
+    Denied {
+        forbidden: false,
+        message: message.into(),
+    }
+}
+
+/// Where JWTs come from.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// The JWKS URL (`http://…`; Cognito's is `{issuer}/.well-known/jwks.json`).
+    pub jwks_url: String,
+    /// The expected `iss`.
+    pub issuer: String,
+    /// The expected `aud`.
+    pub audience: String,
+}
+
+/// Checks credentials.
+pub struct Auth {
+    store: Arc<dyn Store>,
+    jwt: Option<JwtConfig>,
+    keys: Mutex<(HashMap<String, DecodingKey>, Option<Instant>)>,
+}
+
+impl Auth {
+    /// Tokens from `store`, and JWTs when `jwt` is configured.
+    pub fn new(store: Arc<dyn Store>, jwt: Option<JwtConfig>) -> Self {
+        Self {
+            store,
+            jwt,
+            keys: Mutex::new((HashMap::new(), None)),
+        }
+    }
+
+    /// The role of the caller, from the `Authorization` header's value.
+    pub async fn role(&self, header: Option<&str>) -> Result<Role, Denied> {
+        let header = header.ok_or_else(|| {
+            unauthenticated("missing credential: send Authorization: Bearer <token>")
+        })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthenticated("the Authorization header must be Bearer <token>"))?;
+        if token.split('.').count() == 3 {
+            return self.jwt_role(token).await;
+        }
+        match self.store.find_token(&hash_token(token)).await {
+            Ok(Some(record)) => Ok(record.role),
+            Ok(None) => Err(unauthenticated("unknown token")),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up a token");
+                Err(unauthenticated("cannot check the token now"))
+            }
+        }
+    }
+
+    async fn jwt_role(&self, token: &str) -> Result<Role, Denied> {
+        let config = self
+            .jwt
+            .as_ref()
+            .ok_or_else(|| unauthenticated("JWTs are not accepted: no JWKS is configured"))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| unauthenticated(format!("malformed JWT: {e}")))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(unauthenticated("the JWT must be signed with RS256"));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| unauthenticated("the JWT header has no kid"))?;
+        let key = match self.cached_key(&kid) {
+            Some(key) => key,
+            None => {
+                self.refresh(config).await?;
+                self.cached_key(&kid)
+                    .ok_or_else(|| unauthenticated(format!("no key {kid:?} in the JWKS")))?
+            }
+        };
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+            .map_err(|e| unauthenticated(format!("invalid JWT: {e}")))?;
+        let groups = data.claims.get("cognito:groups").and_then(|g| g.as_array());
+        let operator = groups.is_some_and(|g| {
+            g.iter()
+                .any(|v| matches!(v.as_str(), Some("operator" | "herd-operator")))
+        });
+        Ok(if operator {
+            Role::Operator
+        } else {
+            Role::Viewer
+        })
+    }
+
+    fn cached_key(&self, kid: &str) -> Option<DecodingKey> {
+        let keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        keys.0.get(kid).cloned()
+    }
+
+    async fn refresh(&self, config: &JwtConfig) -> Result<(), Denied> {
+        {
+            let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+            if keys.1.is_some_and(|at| at.elapsed() < REFETCH_AFTER) {
+                return Ok(());
+            }
+            keys.1 = Some(Instant::now());
+        }
+        let set = fetch_jwks(&config.jwks_url).await.map_err(|e| {
+            tracing::warn!(url = %config.jwks_url, error = %e, "cannot fetch the JWKS");
+            unauthenticated("cannot fetch the signing keys now")
+        })?;
+        let mut fresh = HashMap::new();
+        for jwk in &set.keys {
+            if let (Some(kid), Ok(key)) = (&jwk.common.key_id, DecodingKey::from_jwk(jwk)) {
+                fresh.insert(kid.clone(), key);
+            }
+        }
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        keys.0 = fresh;
+        Ok(())
+    }
+}
+
+async fn fetch_jwks(url: &str) -> Result<JwkSet, String> {
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("bad JWKS URL: {e}"))?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<Bytes>>();
+    let response = tokio::time::timeout(Duration::from_secs(5), client.get(uri))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))
+}
+
+/// Hex SHA-256 of a token: what the store keeps.
+pub fn hash_token(token: &str) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new random token (shown once) and its record (stored).
+pub fn new_token(role: Role, now_ms: u64) -> Result<(String, TokenRecord), String> {
+    let mut secret = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut secret)
+        .map_err(|_| "the system random generator failed".to_string())?;
+    let token = format!("herd_{}", hex(&secret));
+    let hash = hash_token(&token);
+    let record = TokenRecord {
+        id: format!("tok-{}", &hash[..12]),
+        hash,
+        role,
+        created_at_ms: now_ms,
+    };
+    Ok((token, record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EmbeddedStore;
+
+    #[tokio::test]
+    async fn tokens_are_checked_by_hash_and_roles_kept() {
+        let store = Arc::new(EmbeddedStore::in_memory().expect("store"));
+        let (token, record) = new_token(Role::Viewer, 1).expect("token");
+        assert_ne!(record.hash, token, "only the hash is stored");
+        store.create_token(record).await.expect("stored");
+        let auth = Auth::new(store, None);
+        assert_eq!(
+            auth.role(Some(&format!("Bearer {token}"))).await,
+            Ok(Role::Viewer)
+        );
+        for bad in [
+            None,
+            Some("Bearer nope"),
+            Some(token.as_str()),
+            Some("Bearer a.b.c"),
+        ] {
+            let denied = auth.role(bad).await.expect_err("refused");
+            assert!(!denied.forbidden);
+        }
+    }
+}

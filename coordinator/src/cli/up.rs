@@ -1,0 +1,162 @@
+//! `herd up`: the coordinator as a long-running service (local mode: embedded broker, store and
+//! launcher), with the HTTP API, the scheduler, and a graceful shutdown on SIGTERM or Ctrl-C.
+//!
+//! `herd token create --role …` adds an API token to the same store (shown once, kept hashed).
+
+use super::exit::Code;
+use anyhow::Context as _;
+use herd_coordinator::api::{self, auth};
+use herd_coordinator::events::{EventSink, LocalEvents};
+use herd_coordinator::local::{LocalConfig, LocalRuntime};
+use herd_coordinator::manager::{Manager, ManagerConfig};
+use herd_coordinator::run::Timeouts;
+use herd_coordinator::scheduler;
+use herd_coordinator::store::{EmbeddedStore, Role, Store};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long a shutdown waits for cancelled runs to store their results.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(40);
+
+/// Arguments of `herd up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Where the HTTP API listens.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Where the store and agent logs live.
+    #[arg(long, env = "HERD_DATA_DIR", default_value = ".herd")]
+    data_dir: PathBuf,
+    /// Agents all active runs together may use.
+    #[arg(long, default_value_t = 32)]
+    max_agents: u32,
+    /// Accept JWTs signed by a key of this JWKS (http URL).
+    #[arg(long, requires_all = ["jwt_issuer", "jwt_audience"])]
+    jwks_url: Option<String>,
+    /// The `iss` JWTs must carry.
+    #[arg(long)]
+    jwt_issuer: Option<String>,
+    /// The `aud` JWTs must carry.
+    #[arg(long)]
+    jwt_audience: Option<String>,
+}
+
+/// Arguments of `herd token create`.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// What the token may do: viewer (read) or operator (read and write).
+    #[arg(long)]
+    role: String,
+    /// The store of the `herd up` that will accept it.
+    #[arg(long, env = "HERD_DATA_DIR", default_value = ".herd")]
+    data_dir: PathBuf,
+}
+
+/// `herd token create`.
+pub fn token(args: TokenArgs) -> anyhow::Result<Code> {
+    let role: Role = match args.role.parse() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("herd: --role: {e}");
+            return Ok(Code::Invalid);
+        }
+    };
+    let store = EmbeddedStore::open(&args.data_dir)?;
+    let now = herd_coordinator::clock::Clock::new().unix_ms();
+    let (token, record) = auth::new_token(role, now).map_err(anyhow::Error::msg)?;
+    let id = record.id.clone();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(store.create_token(record))?;
+    eprintln!("herd: created {role} token {id} (shown once; only its hash is stored)");
+    println!("{token}");
+    Ok(Code::Passed)
+}
+
+/// `herd up`.
+pub fn up(args: UpArgs) -> anyhow::Result<Code> {
+    let config = LocalConfig {
+        data_dir: args.data_dir.clone(),
+        agent_program: std::env::current_exe().context("cannot find the herd executable")?,
+    };
+    let jwt = match (args.jwks_url, args.jwt_issuer, args.jwt_audience) {
+        (Some(jwks_url), Some(issuer), Some(audience)) => Some(auth::JwtConfig {
+            jwks_url,
+            issuer,
+            audience,
+        }),
+        _ => None,
+    };
+    let system = actix::System::new();
+    system.block_on(async move {
+        let runtime = LocalRuntime::start(config).await?;
+        let deps = runtime.deps();
+        let store: Arc<dyn Store> = deps.store.clone();
+        let events = Arc::new(LocalEvents::new());
+        let sink: Arc<dyn EventSink> = events.clone();
+        let manager = Manager::start(
+            ManagerConfig {
+                max_agents: args.max_agents,
+                timeouts: Timeouts::default(),
+            },
+            deps,
+            sink.clone(),
+        );
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let scheduler = actix::spawn(scheduler::task::run(
+            store.clone(),
+            manager.clone(),
+            sink,
+            stopped(stop_rx.clone()),
+        ));
+        let state = api::ApiState {
+            manager: manager.clone(),
+            store: store.clone(),
+            auth: Arc::new(auth::Auth::new(store, jwt)),
+        };
+        eprintln!(
+            "herd up: API on http://{addr}/api/v1 (broker {}, data in {})",
+            runtime.broker_url(),
+            args.data_dir.display()
+        );
+        let server = tokio::spawn(api::serve(listener, state, stopped(stop_rx)));
+        shutdown_signal().await;
+        eprintln!("herd up: shutting down: stopping active runs…");
+        let _ = stop_tx.send(true);
+        let _ = scheduler.await;
+        manager.shutdown(SHUTDOWN_LIMIT).await;
+        let _ = server.await;
+        eprintln!("herd up: stopped");
+        Ok(Code::Passed)
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what ECS and systemd send).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,174 @@
+//! Support for tests of `herd up`: start the service on a free loopback port with its own data
+//! directory, create tokens, and speak plain HTTP/1.1 to it (a small blocking client written
+//! here, independent of the server's stack).
+
+use crate::herd_bin;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `herd up`.
+pub struct Service {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+}
+
+/// A free port on 127.0.0.1 (bound and released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+impl Service {
+    /// Starts `herd up` with `extra` arguments and waits until `/healthz` answers.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let child = Command::new(herd_bin())
+            .args(["up", "--listen", &addr.to_string(), "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn herd up");
+        let service = Self {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while service.request("GET", "/healthz", None, None).0 != 200 {
+            assert!(Instant::now() < deadline, "herd up did not become healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        service
+    }
+
+    /// `herd token create --role ROLE` on this service's store.
+    pub fn token(&self, role: &str) -> String {
+        let out = Command::new(herd_bin())
+            .args(["token", "create", "--role", role, "--data-dir"])
+            .arg(&self.data_dir)
+            .output()
+            .expect("herd token create");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// One request; returns the status and the JSON body (`Null` if none or not JSON).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let Ok(mut stream) = TcpStream::connect(self.addr) else {
+            return (0, Value::Null);
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(90)));
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        if stream
+            .write_all(head.as_bytes())
+            .and_then(|()| stream.write_all(body.as_bytes()))
+            .is_err()
+        {
+            return (0, Value::Null);
+        }
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    /// Opens an SSE stream; returns a reader positioned after the response head.
+    pub fn sse(&self, path: &str, token: &str) -> BufReader<TcpStream> {
+        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n",
+            self.addr
+        )
+        .expect("write");
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            reader.read_line(&mut line).expect("head");
+            if line == "\r\n" || line.is_empty() {
+                return reader;
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits (at most `limit`) for a clean exit.
+    pub fn stop(mut self, limit: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "cannot signal herd up");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "herd up did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plan (as JSON) of `vus` virtual users for `secs` seconds on `agents` agents, hitting
+/// `GET /ok` then `GET /delay/{delay_ms}` on `target`.
+pub fn plan(
+    name: &str,
+    target: &str,
+    agents: u32,
+    vus: u32,
+    secs: u32,
+    thresholds: &[&str],
+) -> Value {
+    serde_json::json!({
+        "version": 1, "name": name, "target": target, "agents": agents,
+        "load": {"stages": [{"duration": format!("{secs}s"), "vus": vus}]},
+        "scenario": [{"name": "ok", "get": "/ok"}, {"think": "20ms"}],
+        "thresholds": thresholds,
+    })
+}
