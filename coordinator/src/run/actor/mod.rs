@@ -22,6 +22,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+mod handlers;
+
 const TICK: Duration = Duration::from_millis(100);
 /// After an agent process exits cleanly, how long its "finished" message may still be in flight.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -537,82 +539,4 @@ fn store_state(phase: Phase) -> Option<RunStateName> {
         Phase::Ended(RunState::Failed) => RunStateName::Failed,
         Phase::Ended(RunState::Cancelled) => RunStateName::Cancelled,
     })
-}
-
-impl Actor for RunActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
-        if let Some(mut exits) = self.exits.take() {
-            let addr = ctx.address();
-            actix::spawn(async move {
-                while let Some(exit) = exits.recv().await {
-                    addr.do_send(Exited(exit));
-                }
-            });
-        }
-        self.launch(ctx);
-    }
-}
-
-impl Handler<AgentInbound> for RunActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: AgentInbound, ctx: &mut Context<Self>) {
-        if self.phase.is_over() {
-            return;
-        }
-        match msg {
-            AgentInbound::Status(s) => self.on_status(s.agent, s.status, ctx),
-            AgentInbound::Frame(frame) => {
-                if let Some(a) = self.agents.0.get_mut(&frame.agent) {
-                    a.last_seen_ms = self.clock.unix_ms();
-                }
-                if let Err(e) = self.aggregator.ingest(&frame) {
-                    tracing::warn!(run = %self.spec.run, agent = %frame.agent, error = %e, "frame refused");
-                }
-            }
-            AgentInbound::Malformed { agent, error } => {
-                tracing::warn!(run = %self.spec.run, %agent, %error, "malformed agent message");
-            }
-        }
-    }
-}
-
-impl Handler<Exited> for RunActor {
-    type Result = ();
-
-    fn handle(&mut self, Exited(exit): Exited, ctx: &mut Context<Self>) {
-        let settled = self.agents.0.get(&exit.agent).is_none_or(|a| a.settled());
-        if settled || self.phase.is_over() {
-            return;
-        }
-        let reason = format!("process exited ({})", exit.detail);
-        if exit.success {
-            // Its "finished" message may still be on its way through the broker.
-            ctx.run_later(EXIT_GRACE, move |act, ctx| {
-                act.lose(&exit.agent, reason, ctx)
-            });
-        } else {
-            self.lose(&exit.agent, reason, ctx);
-        }
-    }
-}
-
-impl Handler<Cancel> for RunActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Cancel, ctx: &mut Context<Self>) {
-        if self.phase.is_over() || self.cancelled.is_some() {
-            return;
-        }
-        tracing::info!(run = %self.spec.run, reason = %msg.reason, "run cancelled");
-        self.cancelled = Some(msg.reason);
-        match self.phase {
-            Phase::Launching | Phase::WaitingReady => self.finalize(ctx),
-            Phase::Running => self.stop_agents(ctx),
-            Phase::Stopping | Phase::Finalizing | Phase::Ended(_) => {}
-        }
-    }
 }

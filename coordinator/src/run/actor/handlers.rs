@@ -1,0 +1,85 @@
+//! How the run actor reacts to its messages: agent traffic from the bus, process exits from the
+//! launcher, and cancel requests. The state machine itself lives in the parent module.
+
+use super::{Cancel, Exited, RunActor, EXIT_GRACE, TICK};
+use crate::mqtt::AgentInbound;
+use crate::run::phase::Phase;
+use actix::prelude::*;
+
+impl Actor for RunActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
+        if let Some(mut exits) = self.exits.take() {
+            let addr = ctx.address();
+            actix::spawn(async move {
+                while let Some(exit) = exits.recv().await {
+                    addr.do_send(Exited(exit));
+                }
+            });
+        }
+        self.launch(ctx);
+    }
+}
+
+impl Handler<AgentInbound> for RunActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AgentInbound, ctx: &mut Context<Self>) {
+        if self.phase.is_over() {
+            return;
+        }
+        match msg {
+            AgentInbound::Status(s) => self.on_status(s.agent, s.status, ctx),
+            AgentInbound::Frame(frame) => {
+                if let Some(a) = self.agents.0.get_mut(&frame.agent) {
+                    a.last_seen_ms = self.clock.unix_ms();
+                }
+                if let Err(e) = self.aggregator.ingest(&frame) {
+                    tracing::warn!(run = %self.spec.run, agent = %frame.agent, error = %e, "frame refused");
+                }
+            }
+            AgentInbound::Malformed { agent, error } => {
+                tracing::warn!(run = %self.spec.run, %agent, %error, "malformed agent message");
+            }
+        }
+    }
+}
+
+impl Handler<Exited> for RunActor {
+    type Result = ();
+
+    fn handle(&mut self, Exited(exit): Exited, ctx: &mut Context<Self>) {
+        let settled = self.agents.0.get(&exit.agent).is_none_or(|a| a.settled());
+        if settled || self.phase.is_over() {
+            return;
+        }
+        let reason = format!("process exited ({})", exit.detail);
+        if exit.success {
+            // Its "finished" message may still be on its way through the broker.
+            ctx.run_later(EXIT_GRACE, move |act, ctx| {
+                act.lose(&exit.agent, reason, ctx)
+            });
+        } else {
+            self.lose(&exit.agent, reason, ctx);
+        }
+    }
+}
+
+impl Handler<Cancel> for RunActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Cancel, ctx: &mut Context<Self>) {
+        if self.phase.is_over() || self.cancelled.is_some() {
+            return;
+        }
+        tracing::info!(run = %self.spec.run, reason = %msg.reason, "run cancelled");
+        self.cancelled = Some(msg.reason);
+        match self.phase {
+            Phase::Launching | Phase::WaitingReady => self.finalize(ctx),
+            Phase::Running => self.stop_agents(ctx),
+            Phase::Stopping | Phase::Finalizing | Phase::Ended(_) => {}
+        }
+    }
+}
