@@ -35,6 +35,7 @@ fn stats(latencies_us: &[u64]) -> Stats {
         status_codes: [(200, n)].into_iter().collect(),
         error_kinds: BTreeMap::new(),
         latency: EncodedHistogram::encode(&h),
+        ..Stats::default()
     }
 }
 
@@ -49,6 +50,8 @@ fn frame(agent_index: u32, seq: u64, second: u64, latencies_us: &[u64]) -> Frame
         is_final: false,
         vus: 1,
         steps: [("home".to_string(), total.clone())].into_iter().collect(),
+        dropped: 0,
+        health: Default::default(),
         total,
     }
 }
