@@ -27,6 +27,7 @@
 pub mod clock;
 pub mod engine;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod recorder;
 mod runner;

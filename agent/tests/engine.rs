@@ -166,3 +166,23 @@ async fn a_stop_ends_a_long_load_and_counts_stay_exact() {
     assert_eq!(fails, sum(&frames, |f| f.total.errors));
     assert!(fails * 2 >= report.requests - 5 && fails * 2 <= report.requests + 5);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_iteration_limit_ends_the_load_early_with_exact_counts() {
+    let target = Target::start().await;
+    let mut json = plan_json(
+        &target.url,
+        "[{duration: 100ms, vus: 6}, {duration: 10s, vus: 6}]",
+        "[{get: /}, {think: 1ms..3ms}, {get: /missing}]",
+        "{timeout: 2s, graceful_stop: 2s}",
+    );
+    json["load"]["iterations"] = 5.into();
+    let plan = plan::from_value(&json).expect("valid");
+    let started = Instant::now();
+    // Agent 1 of 2: 3 VUs × 5 iterations × 2 requests, once the ramp has started all three.
+    let (report, frames) = run(spec(plan, 2, 1), None).await;
+    assert!(started.elapsed() < Duration::from_secs(8), "ended early");
+    check_sequence(&frames, &report);
+    assert_eq!(report.requests, 30);
+    assert_eq!(target.received(), 30);
+}

@@ -34,6 +34,47 @@ pub struct Frame {
     /// The same, per scenario step label.
     #[serde(default)]
     pub steps: BTreeMap<String, Stats>,
+    /// Open model: planned arrivals of this agent that could not start (the in-flight cap was
+    /// reached for longer than the request timeout, or the load ended first), counted in the
+    /// second they were given up in. They are not requests: nothing was sent.
+    #[serde(default)]
+    pub dropped: u64,
+    /// How the agent itself fared during the second.
+    #[serde(default)]
+    pub health: Health,
+}
+
+/// The agent's own health in one second: if it was saturated, its numbers measure itself.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Health {
+    /// CPU used by the agent process (user + system), in percent of one core.
+    pub cpu_percent: f64,
+    /// Longest delay of the agent's event loop in the second (a timer that fired late), in ms.
+    pub loop_lag_ms: f64,
+    /// Iterations (open model) or busy virtual users (closed model) at the end of the second.
+    pub in_flight: u32,
+}
+
+impl Health {
+    /// CPU use (percent of one core) from which an agent counts as saturated.
+    pub const CPU_SATURATED: f64 = 90.0;
+    /// Event-loop delay (ms) from which an agent counts as lagging.
+    pub const LAG_HIGH_MS: f64 = 50.0;
+
+    /// Whether the agent was the bottleneck in this second: its CPU near saturation or its event
+    /// loop lagging, so requests left (and latencies were read) later than planned.
+    pub fn is_bottleneck(&self) -> bool {
+        self.cpu_percent >= Self::CPU_SATURATED || self.loop_lag_ms >= Self::LAG_HIGH_MS
+    }
+}
+
+/// Outcomes of the checks of a set of requests: a failed check is not a transport error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Checks {
+    /// Checks that held.
+    pub passed: u64,
+    /// Checks that did not.
+    pub failed: u64,
 }
 
 /// Counts and latencies of a set of requests.
@@ -49,9 +90,18 @@ pub struct Stats {
     /// Failures by kind: `connect`, `timeout`, `reset`, `closed`, `io`, `http_4xx`, `http_5xx`.
     #[serde(default)]
     pub error_kinds: BTreeMap<String, u64>,
-    /// Latencies (µs) of requests that got a response, whatever its status.
+    /// Latencies (µs) of requests that got a response, whatever its status. In the open model
+    /// the first request of an iteration is measured from the iteration's *planned* start, so
+    /// waiting caused by a slow target counts (coordinated omission corrected).
     #[serde(default)]
     pub latency: EncodedHistogram,
+    /// Service times (µs): from actually sending each request to the end of its response.
+    /// Equal to `latency` except when iterations started late.
+    #[serde(default)]
+    pub service_latency: EncodedHistogram,
+    /// Checks of these requests.
+    #[serde(default)]
+    pub checks: Checks,
 }
 
 #[cfg(test)]
@@ -72,6 +122,11 @@ mod tests {
             status_codes: codes.into_iter().collect(),
             error_kinds: [("timeout".to_string(), errors)].into_iter().collect(),
             latency: EncodedHistogram::encode(&h),
+            service_latency: EncodedHistogram::encode(&h),
+            checks: Checks {
+                passed: requests,
+                failed: errors,
+            },
         }
     }
 
@@ -91,6 +146,8 @@ mod tests {
                 seq, second, is_final, vus,
                 steps: [("login".to_string(), total.clone())].into_iter().collect(),
                 total,
+                dropped: errors,
+                health: Health { cpu_percent: 12.5, loop_lag_ms: 0.25, in_flight: vus },
             };
             prop_assert_eq!(decode::<Frame>(&encode(&frame)).ok(), Some(frame));
         }

@@ -1,5 +1,6 @@
 //! The summary of a finished run: what `herd run --json` writes, and what events and the API carry.
 
+pub use crate::frame::Checks;
 use crate::histogram::LatencyMs;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,8 +30,22 @@ pub struct Summary {
     pub rps: f64,
     /// Seconds from the first to the end of the last measured second.
     pub duration_s: f64,
-    /// Latency over every response of the run (merged histograms).
+    /// Latency over every response of the run (merged histograms); coordinated-omission
+    /// corrected in the open model.
     pub latency_ms: LatencyMs,
+    /// Service time (send to end of response) over every response of the run.
+    #[serde(default)]
+    pub service_latency_ms: LatencyMs,
+    /// Open model: planned arrivals that could not start (see the frame's `dropped`).
+    #[serde(default)]
+    pub dropped: u64,
+    /// Checks over the whole run.
+    #[serde(default)]
+    pub checks: Checks,
+    /// Seconds in which an agent was itself the bottleneck (CPU near saturation or its event loop
+    /// lagging): figures of those seconds measure the agent as much as the target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bottlenecks: Vec<Bottleneck>,
     /// Responses by status code (as strings, as JSON keys are).
     pub status_codes: BTreeMap<String, u64>,
     /// Failures by kind.
@@ -86,6 +101,12 @@ pub struct StepSummary {
     pub rps: f64,
     /// Latency of this step.
     pub latency_ms: LatencyMs,
+    /// Service time of this step.
+    #[serde(default)]
+    pub service_latency_ms: LatencyMs,
+    /// Checks of this step.
+    #[serde(default)]
+    pub checks: Checks,
     /// Responses by status code.
     pub status_codes: BTreeMap<String, u64>,
     /// Failures by kind.
@@ -127,6 +148,9 @@ pub struct SecondSummary {
     pub requests: u64,
     /// Errors in that second.
     pub errors: u64,
+    /// Arrivals dropped in that second (open model).
+    #[serde(default)]
+    pub dropped: u64,
     /// Median latency of that second (merged across agents).
     pub p50_ms: f64,
     /// 99th percentile of that second (merged across agents).
@@ -135,6 +159,19 @@ pub struct SecondSummary {
     pub agents_reported: u32,
     /// Agents that were expected to report it.
     pub agents_expected: u32,
+}
+
+/// One second in which one agent was the bottleneck.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bottleneck {
+    /// Seconds since the run's start second.
+    pub t: u64,
+    /// The agent.
+    pub agent: String,
+    /// Its CPU use in that second, in percent of one core.
+    pub cpu_percent: f64,
+    /// Its longest event-loop delay in that second, in ms.
+    pub loop_lag_ms: f64,
 }
 
 /// A live aggregate, published on [`crate::topics::live`] as each second is known.

@@ -9,17 +9,20 @@
 //! One thread per agent is deliberate: agents scale out by process, and a single thread keeps
 //! the per-request bookkeeping free of synchronisation.
 
+mod iteration;
+mod open;
 mod schedule;
 mod vu;
 
 pub use schedule::Schedule;
 
-use crate::clock::{Clock, US_PER_SEC};
+use crate::clock::{micros, Clock, US_PER_SEC};
 use crate::error::AgentError;
 use crate::http::{self, PreparedRequest};
 use crate::recorder::{FrameIdentity, Recorder};
 use herd_protocol::frame::Frame;
 use herd_protocol::plan::{Plan, Stage, Step};
+use herd_protocol::split;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -84,6 +87,8 @@ pub struct LoadReport {
     pub requests: u64,
     /// Frames emitted (`seq` 0..frames).
     pub frames: u64,
+    /// Open model: planned arrivals that could not start.
+    pub dropped: u64,
 }
 
 /// Runs the load to its end (stages over, or stopped), then drains requests in flight within
@@ -97,7 +102,7 @@ pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentErr
                 request: Box::new(PreparedRequest::new(&spec.plan.target, r)?),
                 label: labels.iter().position(|l| *l == r.label).unwrap_or(0),
             },
-            Step::Think(d) => PreparedStep::Think(*d),
+            Step::Think(t) => PreparedStep::Think(*t),
         });
     }
     sleep_until(spec.start).await;
@@ -109,6 +114,7 @@ pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentErr
         spec.plan.options.timeout,
         spec.clock,
         recorder,
+        spec.plan.load.iterations,
     ));
     let local = tokio::task::LocalSet::new();
     local.run_until(control(shared, spec, io)).await
@@ -118,10 +124,11 @@ pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentErr
 fn flush(shared: &Shared, io: &LoadIo) -> Instant {
     let now_us = shared.clock.now_us();
     let second = now_us / US_PER_SEC;
+    let health = shared.health();
     let frames = shared
         .recorder
         .borrow_mut()
-        .flush_before(second, shared.alive());
+        .flush_before(second, shared.alive(), health);
     send(io, frames);
     shared.clock.instant_at_us((second + 1) * US_PER_SEC) + FLUSH_DELAY
 }
@@ -134,63 +141,105 @@ fn send(io: &LoadIo, frames: Vec<Frame>) {
     }
 }
 
+/// How late (µs) the event loop woke for a timer set at `planned`: the agent's own delay.
+fn lag_us(planned: Instant) -> u64 {
+    micros(Instant::now().saturating_duration_since(planned))
+}
+
+/// The controller's state across the run and drain phases.
+struct ControlFlow {
+    /// Set when a stop arrived: how long requests in flight may take.
+    graceful: Option<Duration>,
+    /// Whether the control channel is still open.
+    control_open: bool,
+    /// When the next frames are due.
+    next_flush: Instant,
+}
+
 async fn control(
     shared: Rc<Shared>,
     spec: LoadSpec,
     mut io: LoadIo,
 ) -> Result<LoadReport, AgentError> {
-    let mut schedule = Schedule::new(&spec.plan.load);
-    let mut tick = tokio::time::interval(CONTROL_PERIOD);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut next_flush = flush(&shared, &io);
-    let mut graceful = None;
-    let mut control_open = true;
-
-    // Run: follow the profile until it ends or a stop arrives.
-    loop {
-        let elapsed = Instant::now().saturating_duration_since(spec.start);
-        if graceful.is_some() || schedule.is_over(elapsed) {
-            break;
-        }
-        shared.set_target(schedule.share_at(elapsed, spec.agent_count, spec.agent_index));
-        io.vus.set(shared.alive());
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = sleep_until(next_flush) => next_flush = flush(&shared, &io),
-            command = io.control.recv(), if control_open => match command {
-                Some(Control::Ramp { at, stages }) => {
-                    schedule.ramp(at.saturating_duration_since(spec.start), stages);
-                }
-                Some(Control::Stop { graceful: g }) => graceful = Some(g),
-                None => control_open = false,
-            },
-        }
+    let mut flow = ControlFlow {
+        graceful: None,
+        control_open: true,
+        next_flush: flush(&shared, &io),
+    };
+    match spec.plan.load.arrival.clone() {
+        Some(arrival) => open::run(&shared, &spec, &mut io, &arrival, &mut flow).await,
+        None => closed(&shared, &spec, &mut io, &mut flow).await,
     }
 
     // Drain: no new requests; wait for those in flight, abort them at the deadline.
     shared.stop();
-    let mut deadline = Instant::now() + graceful.unwrap_or(spec.plan.options.graceful_stop);
+    let mut deadline = Instant::now() + flow.graceful.unwrap_or(spec.plan.options.graceful_stop);
     while shared.alive() > 0 {
         io.vus.set(shared.alive());
         tokio::select! {
             () = shared.exited.notified() => {}
             () = sleep_until(deadline) => shared.abort_all(),
-            () = sleep_until(next_flush) => next_flush = flush(&shared, &io),
-            command = io.control.recv(), if control_open => match command {
+            () = sleep_until(flow.next_flush) => flow.next_flush = flush(&shared, &io),
+            command = io.control.recv(), if flow.control_open => match command {
                 Some(Control::Stop { graceful: g }) => deadline = deadline.min(Instant::now() + g),
                 Some(Control::Ramp { .. }) => tracing::info!("ramp ignored: the load is stopping"),
-                None => control_open = false,
+                None => flow.control_open = false,
             },
         }
     }
     io.vus.set(0);
+    let health = shared.health();
     let mut recorder = shared.recorder.borrow_mut();
-    let frames = recorder.finish(shared.clock.now_us(), 0);
+    let frames = recorder.finish(shared.clock.now_us(), 0, health);
     send(&io, frames);
     Ok(LoadReport {
         requests: recorder.requests(),
         frames: recorder.frames(),
+        dropped: recorder.dropped(),
     })
+}
+
+/// The closed model: follow the VU profile until it ends, every VU ran its iterations, or a
+/// stop arrives.
+async fn closed(shared: &Rc<Shared>, spec: &LoadSpec, io: &mut LoadIo, flow: &mut ControlFlow) {
+    let mut schedule = Schedule::new(&spec.plan.load);
+    let mut tick = tokio::time::interval(CONTROL_PERIOD);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let most = split::share(
+        u64::from(spec.plan.load.max_vus()),
+        spec.agent_count,
+        spec.agent_index,
+    );
+    loop {
+        let elapsed = Instant::now().saturating_duration_since(spec.start);
+        if flow.graceful.is_some() || schedule.is_over(elapsed) {
+            break;
+        }
+        // With an iteration limit the load ends early once every VU this agent will ever run
+        // has run all of its iterations.
+        if spec.plan.load.iterations.is_some()
+            && shared.alive() == 0
+            && u64::from(shared.done()) >= most
+        {
+            break;
+        }
+        shared.set_target(schedule.share_at(elapsed, spec.agent_count, spec.agent_index));
+        io.vus.set(shared.alive());
+        tokio::select! {
+            planned = tick.tick() => {
+                let now_us = shared.clock.now_us();
+                shared.recorder.borrow_mut().note_lag(now_us, lag_us(planned));
+            }
+            () = sleep_until(flow.next_flush) => flow.next_flush = flush(shared, io),
+            command = io.control.recv(), if flow.control_open => match command {
+                Some(Control::Ramp { at, stages }) => {
+                    schedule.ramp(at.saturating_duration_since(spec.start), stages);
+                }
+                Some(Control::Stop { graceful: g }) => flow.graceful = Some(g),
+                None => flow.control_open = false,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ mod tests {
     fn the_plan_profile_matches_the_protocol_interpolation() {
         let load = Load {
             stages: vec![stage(2, 20), stage(3, 20), stage(2, 0)],
+            ..Load::default()
         };
         let s = Schedule::new(&load);
         for t in (0..8000).step_by(37) {
@@ -126,6 +127,7 @@ mod tests {
     fn shares_add_up_to_the_total_at_every_instant() {
         let s = Schedule::new(&Load {
             stages: vec![stage(3, 20), stage(1, 7)],
+            ..Load::default()
         });
         for t in (0..4000).step_by(13) {
             let sum: u32 = (0..3).map(|i| s.share_at(ms(t), 3, i)).sum();
@@ -143,6 +145,7 @@ mod tests {
     fn a_ramp_continues_from_the_current_target() {
         let mut s = Schedule::new(&Load {
             stages: vec![stage(10, 100)],
+            ..Load::default()
         });
         // At 5 s the plan is at 50 VUs; ramp to 10 over 2 s, then hold 10 for 1 s.
         s.ramp(ms(5000), vec![stage(2, 10), stage(1, 10)]);

@@ -2,7 +2,7 @@
 //! stops and the frame sequence can be checked at exact instants.
 
 use super::*;
-use herd_protocol::plan::{Load, Method, Options, RequestStep};
+use herd_protocol::plan::{Load, Method, Options, RequestStep, Think};
 use herd_protocol::{AgentId, RunId};
 
 const S: u64 = 1_700_000_000;
@@ -12,7 +12,10 @@ fn plan(stages: Vec<Stage>) -> Plan {
         name: "t".into(),
         target: "http://127.0.0.1:1".into(),
         agents: 3,
-        load: Load { stages },
+        load: Load {
+            stages,
+            ..Load::default()
+        },
         scenario: vec![Step::Request(RequestStep {
             label: "GET /".into(),
             named: false,
@@ -59,13 +62,16 @@ fn start(
         agent: AgentId::numbered(index),
     };
     let recorder = Recorder::new(identity.clone(), vec!["GET /".into()], S);
-    let steps = vec![PreparedStep::Think(Duration::from_millis(100))];
+    let steps = vec![PreparedStep::Think(Think::fixed(Duration::from_millis(
+        100,
+    )))];
     let shared = Rc::new(Shared::new(
         http::client(),
         steps,
         Duration::from_secs(1),
         clock,
         recorder,
+        None,
     ));
     let spec = LoadSpec {
         plan: plan(stages),
@@ -124,7 +130,8 @@ async fn vus_follow_this_agents_share_and_frames_have_no_gaps() {
                 report,
                 LoadReport {
                     requests: 0,
-                    frames: 3
+                    frames: 3,
+                    dropped: 0,
                 }
             );
             // Think-only VUs leave at once when the stages end: no graceful wait.

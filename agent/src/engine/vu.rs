@@ -1,17 +1,23 @@
-//! Virtual users and the state they share with the controller.
+//! Virtual users, open-model workers, and the state they share with the controller.
 //!
 //! Everything runs on one thread (a `LocalSet`), so the shared state is plain `Cell`/`RefCell`:
-//! recording a request is a borrow flag and a few additions, no lock and no atomic. VUs live in
-//! numbered slots; VU `id` runs while `id < target` and the load is not stopping, and checks
-//! that only at step boundaries, so it never abandons a request. Think times can be cut short
-//! (via [`Shared::interrupt`]); requests still in flight after the graceful period are aborted by
-//! the controller, which knows from the slots which step each of them was running and counts
-//! each exactly once as `aborted`.
+//! recording a request is a borrow flag and a few additions, no lock and no atomic. Whatever runs
+//! iterations lives in a numbered slot: in the closed model slot `id` is VU `id`, which runs while
+//! `id < target` and the load is not stopping; in the open model slots are workers (at most the
+//! in-flight cap) that take planned arrivals from the backlog. Both check only at step
+//! boundaries, so neither abandons a request. Think times can be cut short (via the interrupt);
+//! requests still in flight after the graceful period are aborted by the controller, which knows
+//! from the slots which step each of them was running and counts each exactly once as `aborted`.
 
-use crate::clock::Clock;
-use crate::http::{self, HttpClient, PreparedRequest};
+use super::iteration::{run_iteration, Rng};
+use crate::clock::{micros, Clock};
+use crate::health::CpuSampler;
+use crate::http::{HttpClient, PreparedRequest};
 use crate::recorder::{FailureKind, Outcome, Recorder};
+use herd_protocol::frame::Health;
+use herd_protocol::plan::Think;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -27,32 +33,48 @@ pub(super) enum PreparedStep {
         label: usize,
     },
     /// Pause.
-    Think(Duration),
+    Think(Think),
 }
 
 #[derive(Default)]
 struct Slot {
-    /// The running VU of this slot, if any.
+    /// The running task of this slot, if any.
     task: Option<JoinHandle<()>>,
-    /// The label of the request the VU is waiting for, if any.
+    /// The label of the request the task is waiting for, if any.
     in_flight: Option<usize>,
+    /// Closed model: the VU ran all its iterations and is not to be started again.
+    done: bool,
 }
 
-/// State shared by the controller and every VU of one agent.
+/// State shared by the controller and every VU or worker of one agent.
 pub(super) struct Shared {
     pub client: HttpClient,
     pub steps: Vec<PreparedStep>,
     pub timeout: Duration,
     pub clock: Clock,
     pub recorder: RefCell<Recorder>,
+    /// Closed model: iterations per VU.
+    iterations: Option<u32>,
     target: Cell<u32>,
     stopping: Cell<bool>,
     alive: Cell<u32>,
+    /// Requests on the wire now.
+    requests_in_flight: Cell<u32>,
+    /// VUs that ran all their iterations.
+    done: Cell<u32>,
     slots: RefCell<Vec<Slot>>,
+    /// Open model: planned starts not taken by a worker yet, oldest first.
+    backlog: RefCell<VecDeque<Instant>>,
+    /// Open model: workers waiting for an arrival.
+    idle: Cell<u32>,
+    /// Open model: woken (one permit) when an arrival joins the backlog.
+    arrived: Notify,
     /// Woken when VUs may have to stop (target lowered, or stopping).
     interrupt: Notify,
-    /// Woken (one permit) whenever a VU exits.
+    /// Woken (one permit) whenever a VU or worker exits.
     pub exited: Notify,
+    rng: RefCell<Rng>,
+    cpu: RefCell<CpuSampler>,
 }
 
 impl Shared {
@@ -62,29 +84,61 @@ impl Shared {
         timeout: Duration,
         clock: Clock,
         recorder: Recorder,
+        iterations: Option<u32>,
     ) -> Self {
         Self {
             client,
             steps,
             timeout,
             clock,
+            rng: RefCell::new(Rng::seeded(clock.now_us())),
             recorder: RefCell::new(recorder),
+            iterations,
             target: Cell::new(0),
             stopping: Cell::new(false),
             alive: Cell::new(0),
+            requests_in_flight: Cell::new(0),
+            done: Cell::new(0),
             slots: RefCell::new(Vec::new()),
+            backlog: RefCell::new(VecDeque::new()),
+            idle: Cell::new(0),
+            arrived: Notify::new(),
             interrupt: Notify::new(),
             exited: Notify::new(),
+            cpu: RefCell::new(CpuSampler::new()),
         }
     }
 
-    /// VUs running now (including those finishing a request above the target).
+    /// VUs or workers running now (including those finishing a request above the target).
     pub fn alive(&self) -> u32 {
         self.alive.get()
     }
 
-    fn may_continue(&self, id: u32) -> bool {
+    /// VUs that ran all their iterations.
+    pub fn done(&self) -> u32 {
+        self.done.get()
+    }
+
+    /// The agent's health now (the loop lag is added per second by the recorder).
+    pub fn health(&self) -> Health {
+        Health {
+            cpu_percent: self.cpu.borrow_mut().sample(),
+            loop_lag_ms: 0.0,
+            in_flight: self.requests_in_flight.get(),
+        }
+    }
+
+    pub(super) fn may_continue(&self, id: u32) -> bool {
         !self.stopping.get() && id < self.target.get()
+    }
+
+    /// A pause drawn from `think`.
+    pub(super) fn pick(&self, think: &Think) -> Duration {
+        if think.min == think.max {
+            return think.min;
+        }
+        let span = micros(think.max - think.min);
+        think.min + Duration::from_micros(self.rng.borrow_mut().below(span + 1))
     }
 
     /// Moves the target to `target` VUs: starts the missing ones, and tells those above it to
@@ -103,10 +157,44 @@ impl Shared {
             slots.resize_with(wanted, Slot::default);
         }
         for (id, slot) in (0u32..).zip(slots.iter_mut().take(wanted)) {
-            if slot.task.is_none() {
+            if slot.task.is_none() && !slot.done {
                 slot.task = Some(tokio::task::spawn_local(run_vu(Rc::clone(self), id)));
                 self.alive.set(self.alive.get() + 1);
             }
+        }
+    }
+
+    /// Open model: at most `cap` workers from now on.
+    pub fn set_cap(&self, cap: u32) {
+        self.target.set(cap);
+    }
+
+    /// Open model: an iteration planned for `planned` is due. A waiting worker takes it, or a
+    /// new one if the cap allows; otherwise it waits in the backlog for the next free worker.
+    pub fn arrive(self: &Rc<Self>, planned: Instant) {
+        self.backlog.borrow_mut().push_back(planned);
+        if self.idle.get() > 0 {
+            self.arrived.notify_one();
+            return;
+        }
+        let id = self.alive.get();
+        if id < self.target.get() && !self.stopping.get() {
+            let mut slots = self.slots.borrow_mut();
+            if slots.len() <= id as usize {
+                slots.resize_with(id as usize + 1, Slot::default);
+            }
+            slots[id as usize].task =
+                Some(tokio::task::spawn_local(run_worker(Rc::clone(self), id)));
+            self.alive.set(id + 1);
+        }
+    }
+
+    /// Open model: gives up every arrival still waiting, counting each as dropped.
+    pub fn drop_backlog(&self) {
+        let n = std::mem::take(&mut *self.backlog.borrow_mut()).len() as u64;
+        if n > 0 {
+            let now = self.clock.now_us();
+            self.recorder.borrow_mut().record_dropped(now, n);
         }
     }
 
@@ -114,6 +202,7 @@ impl Shared {
     pub fn stop(&self) {
         self.stopping.set(true);
         self.interrupt.notify_waiters();
+        self.arrived.notify_waiters();
     }
 
     /// Aborts every VU still running, counting its request in flight (if any) as `aborted`.
@@ -127,6 +216,8 @@ impl Shared {
                 task.abort();
                 self.alive.set(self.alive.get().saturating_sub(1));
                 if let Some(label) = slot.in_flight.take() {
+                    self.requests_in_flight
+                        .set(self.requests_in_flight.get().saturating_sub(1));
                     recorder.record(now, label, Outcome::Failure(FailureKind::Aborted));
                 }
             }
@@ -134,23 +225,32 @@ impl Shared {
         self.exited.notify_one();
     }
 
-    fn set_in_flight(&self, id: u32, label: Option<usize>) {
+    pub(super) fn set_in_flight(&self, id: u32, label: Option<usize>) {
+        let n = self.requests_in_flight.get();
+        self.requests_in_flight.set(match label {
+            Some(_) => n + 1,
+            None => n.saturating_sub(1),
+        });
         if let Some(slot) = self.slots.borrow_mut().get_mut(id as usize) {
             slot.in_flight = label;
         }
     }
 
-    fn exit(&self, id: u32) {
+    fn exit(&self, id: u32, done: bool) {
         if let Some(slot) = self.slots.borrow_mut().get_mut(id as usize) {
             slot.task = None;
             slot.in_flight = None;
+            slot.done = done;
+        }
+        if done {
+            self.done.set(self.done.get() + 1);
         }
         self.alive.set(self.alive.get().saturating_sub(1));
         self.exited.notify_one();
     }
 
     /// Sleeps `d`, or less if VU `id` has to stop meanwhile.
-    async fn think(&self, id: u32, d: Duration) {
+    pub(super) async fn think(&self, id: u32, d: Duration) {
         let deadline = Instant::now() + d;
         loop {
             // Created before the check: `notify_waiters` wakes it even before its first poll.
@@ -166,25 +266,48 @@ impl Shared {
     }
 }
 
-/// One virtual user: loops over the scenario while it may.
+/// One virtual user: loops over the scenario while it may, up to its iteration limit.
 async fn run_vu(shared: Rc<Shared>, id: u32) {
-    'run: loop {
-        for step in &shared.steps {
-            if !shared.may_continue(id) {
-                break 'run;
-            }
-            match step {
-                PreparedStep::Request { request, label } => {
-                    shared.set_in_flight(id, Some(*label));
-                    let outcome = http::execute(&shared.client, request, shared.timeout).await;
-                    // No await between here and the record: the request is counted exactly once.
-                    shared.set_in_flight(id, None);
+    let mut runs = 0u32;
+    let done = loop {
+        if shared.iterations.is_some_and(|n| runs >= n) {
+            break true;
+        }
+        if !run_iteration(&shared, id, None).await {
+            break false;
+        }
+        runs += 1;
+    };
+    shared.exit(id, done);
+}
+
+/// One open-model worker: runs planned arrivals from the backlog, oldest first, until the load
+/// stops. An arrival that waited longer than the request timeout for a worker is dropped: it
+/// could not have been answered in time anyway, and the backlog stays bounded.
+async fn run_worker(shared: Rc<Shared>, id: u32) {
+    loop {
+        let arrived = shared.arrived.notified();
+        if shared.stopping.get() {
+            break;
+        }
+        let next = shared.backlog.borrow_mut().pop_front();
+        match next {
+            Some(planned) => {
+                if planned.elapsed() > shared.timeout {
                     let now = shared.clock.now_us();
-                    shared.recorder.borrow_mut().record(now, *label, outcome);
+                    shared.recorder.borrow_mut().record_dropped(now, 1);
+                    continue;
                 }
-                PreparedStep::Think(d) => shared.think(id, *d).await,
+                if !run_iteration(&shared, id, Some(planned)).await {
+                    break;
+                }
+            }
+            None => {
+                shared.idle.set(shared.idle.get() + 1);
+                arrived.await;
+                shared.idle.set(shared.idle.get().saturating_sub(1));
             }
         }
     }
-    shared.exit(id);
+    shared.exit(id, false);
 }

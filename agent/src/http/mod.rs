@@ -114,10 +114,14 @@ pub async fn execute(client: &HttpClient, request: &PreparedRequest, timeout: Du
         Ok::<u16, FailureKind>(status)
     };
     match tokio::time::timeout(timeout, exchange).await {
-        Ok(Ok(status)) => Outcome::Response {
-            status,
-            latency_us: micros(started.elapsed()),
-        },
+        Ok(Ok(status)) => {
+            let us = micros(started.elapsed());
+            Outcome::Response {
+                status,
+                latency_us: us,
+                service_us: us,
+            }
+        }
         Ok(Err(kind)) => Outcome::Failure(kind),
         Err(_) => Outcome::Failure(FailureKind::Timeout),
     }

@@ -49,7 +49,9 @@ async fn a_complete_response_has_a_status_and_a_latency() {
     })
     .await;
     match outcome(&target, 2000).await {
-        Outcome::Response { status, latency_us } => {
+        Outcome::Response {
+            status, latency_us, ..
+        } => {
             assert_eq!(status, 404);
             assert!(latency_us > 0);
         }

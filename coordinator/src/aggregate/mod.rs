@@ -33,7 +33,7 @@ mod tests;
 
 pub use stats::{MergedStats, SecondAggregate};
 
-use herd_protocol::frame::Frame;
+use herd_protocol::frame::{Frame, Health};
 use herd_protocol::histogram::CodecError;
 use herd_protocol::{AgentId, RunId};
 use seqs::SeqSet;
@@ -95,6 +95,10 @@ pub struct Totals {
     pub first_second: Option<u64>,
     /// The latest second (Unix seconds) a frame was counted in.
     pub last_second: Option<u64>,
+    /// Arrivals dropped over the run (open model).
+    pub dropped: u64,
+    /// Seconds (Unix) in which an agent was the bottleneck, with its health then, in arrival order.
+    pub bottlenecks: Vec<(u64, AgentId, Health)>,
 }
 
 /// Merges the frames of one run; see the [module docs](self).
@@ -345,6 +349,12 @@ impl Aggregator {
         let (requests, errors) = totals.per_agent.entry(agent.clone()).or_insert((0, 0));
         *requests = requests.saturating_add(frame.total.requests());
         *errors = errors.saturating_add(frame.total.errors());
+        totals.dropped = totals.dropped.saturating_add(frame.dropped);
+        if frame.health.is_bottleneck() {
+            totals
+                .bottlenecks
+                .push((second, agent.clone(), frame.health));
+        }
         totals.first_second = Some(totals.first_second.map_or(second, |f| f.min(second)));
         totals.last_second = Some(totals.last_second.map_or(second, |l| l.max(second)));
     }
@@ -383,6 +393,7 @@ impl Aggregator {
             t: second.saturating_sub(base),
             agents_reported: count_u32(slot.reporters.len()),
             agents_expected: count_u32(expected),
+            dropped: slot.dropped,
             stats: slot.stats,
             steps: slot.steps,
         }

@@ -6,7 +6,7 @@
 
 use super::stats::{DecodedStats, MergedStats, PackedStats};
 use super::AggregateError;
-use herd_protocol::frame::Frame;
+use herd_protocol::frame::{Frame, Health};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A second being merged.
@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(super) struct Slot {
     pub(super) stats: MergedStats,
     pub(super) steps: BTreeMap<String, MergedStats>,
+    /// Arrivals dropped.
+    pub(super) dropped: u64,
     /// Indexes of the agents that reported this second.
     pub(super) reporters: BTreeSet<usize>,
 }
@@ -24,6 +26,7 @@ impl Slot {
         for (label, stats) in &frame.steps {
             self.steps.entry(label.clone()).or_default().add(stats);
         }
+        self.dropped = self.dropped.saturating_add(frame.dropped);
         self.reporters.insert(agent);
     }
 
@@ -35,6 +38,7 @@ impl Slot {
                 .iter()
                 .map(|(l, s)| (l.clone(), s.pack()))
                 .collect(),
+            dropped: self.dropped,
             reporters: self.reporters.clone(),
         }
     }
@@ -45,6 +49,7 @@ impl Slot {
 pub(super) struct PackedSlot {
     stats: PackedStats,
     steps: BTreeMap<String, PackedStats>,
+    dropped: u64,
     reporters: BTreeSet<usize>,
 }
 
@@ -57,6 +62,7 @@ impl PackedSlot {
                 .iter()
                 .map(|(l, s)| (l.clone(), s.unpack()))
                 .collect(),
+            dropped: self.dropped,
             reporters: self.reporters.clone(),
         }
     }
@@ -66,6 +72,8 @@ impl PackedSlot {
 pub(super) struct DecodedFrame {
     pub(super) total: DecodedStats,
     pub(super) steps: Vec<(String, DecodedStats)>,
+    pub(super) dropped: u64,
+    pub(super) health: Health,
 }
 
 impl DecodedFrame {
@@ -86,6 +94,11 @@ impl DecodedFrame {
                     .map_err(|e| bad(format!("step {label:?}"), e))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { total, steps })
+        Ok(Self {
+            total,
+            steps,
+            dropped: frame.dropped,
+            health: frame.health,
+        })
     }
 }

@@ -9,7 +9,7 @@
 //! even a sparse `(value, count)` list takes 80 KiB), so a long run does not hold a full histogram
 //! per second and step just in case a late frame arrives.
 
-use herd_protocol::frame::Stats;
+use herd_protocol::frame::{Checks, Stats};
 use herd_protocol::histogram::{new_latency, CodecError, EncodedHistogram, Latency, LatencyMs};
 use herd_protocol::summary::{SecondSummary, StepSummary};
 use std::collections::BTreeMap;
@@ -27,6 +27,10 @@ pub struct MergedStats {
     pub error_kinds: BTreeMap<String, u64>,
     /// Latencies (µs) of every response, merged across frames.
     pub latency: Latency,
+    /// Service times (µs) of every response, merged across frames.
+    pub service_latency: Latency,
+    /// Checks.
+    pub checks: Checks,
 }
 
 impl Default for MergedStats {
@@ -37,6 +41,8 @@ impl Default for MergedStats {
             status_codes: BTreeMap::new(),
             error_kinds: BTreeMap::new(),
             latency: new_latency(),
+            service_latency: new_latency(),
+            checks: Checks::default(),
         }
     }
 }
@@ -49,6 +55,9 @@ impl MergedStats {
         add_counts(&mut self.status_codes, &other.status_codes);
         add_counts(&mut self.error_kinds, &other.error_kinds);
         merge_latency(&mut self.latency, &other.latency);
+        merge_latency(&mut self.service_latency, &other.service_latency);
+        self.checks.passed = self.checks.passed.saturating_add(other.checks.passed);
+        self.checks.failed = self.checks.failed.saturating_add(other.checks.failed);
     }
 
     /// Latency figures (ms) of the merged histogram.
@@ -69,6 +78,8 @@ impl MergedStats {
             errors: self.errors,
             rps,
             latency_ms: self.latency_ms(),
+            service_latency_ms: LatencyMs::of(&self.service_latency),
+            checks: self.checks,
             status_codes: self
                 .status_codes
                 .iter()
@@ -85,6 +96,8 @@ impl MergedStats {
             status_codes: self.status_codes.clone(),
             error_kinds: self.error_kinds.clone(),
             latency: EncodedHistogram::encode(&self.latency),
+            service_latency: EncodedHistogram::encode(&self.service_latency),
+            checks: self.checks,
         }
     }
 }
@@ -100,6 +113,8 @@ pub struct SecondAggregate {
     pub stats: MergedStats,
     /// The same, per scenario step label.
     pub steps: BTreeMap<String, MergedStats>,
+    /// Arrivals dropped in the second, across agents.
+    pub dropped: u64,
     /// Agents whose frame for this second arrived.
     pub agents_reported: u32,
     /// Agents expected to report it (those that reported it included).
@@ -115,6 +130,7 @@ impl SecondAggregate {
             t: self.t,
             requests: self.stats.requests,
             errors: self.stats.errors,
+            dropped: self.dropped,
             p50_ms: latency.p50,
             p99_ms: latency.p99,
             agents_reported: self.agents_reported,
@@ -131,6 +147,8 @@ pub(super) struct DecodedStats {
     status_codes: BTreeMap<u16, u64>,
     error_kinds: BTreeMap<String, u64>,
     latency: Latency,
+    service_latency: Latency,
+    checks: Checks,
 }
 
 impl DecodedStats {
@@ -141,6 +159,8 @@ impl DecodedStats {
             status_codes: stats.status_codes.clone(),
             error_kinds: stats.error_kinds.clone(),
             latency: stats.latency.decode()?,
+            service_latency: stats.service_latency.decode()?,
+            checks: stats.checks,
         })
     }
 
@@ -161,6 +181,8 @@ pub(super) struct PackedStats {
     status_codes: BTreeMap<u16, u64>,
     error_kinds: BTreeMap<String, u64>,
     latency: EncodedHistogram,
+    service_latency: EncodedHistogram,
+    checks: Checks,
 }
 
 impl PackedStats {
@@ -168,16 +190,20 @@ impl PackedStats {
         // The encoding was made here from a valid herd histogram, so it decodes. Were it ever not
         // to, the counts would still be right and only this second's latencies would be missing:
         // better than losing the late frame, or the run.
-        let latency = self.latency.decode().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot decode an aggregated histogram");
-            new_latency()
-        });
+        let decode = |h: &EncodedHistogram| {
+            h.decode().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot decode an aggregated histogram");
+                new_latency()
+            })
+        };
         MergedStats {
             requests: self.requests,
             errors: self.errors,
             status_codes: self.status_codes.clone(),
             error_kinds: self.error_kinds.clone(),
-            latency,
+            latency: decode(&self.latency),
+            service_latency: decode(&self.service_latency),
+            checks: self.checks,
         }
     }
 }

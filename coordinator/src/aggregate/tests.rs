@@ -35,6 +35,7 @@ fn stats(latencies_us: &[u64]) -> Stats {
         status_codes: [(200, n)].into_iter().collect(),
         error_kinds: BTreeMap::new(),
         latency: EncodedHistogram::encode(&h),
+        ..Stats::default()
     }
 }
 
@@ -49,6 +50,8 @@ fn frame(agent_index: u32, seq: u64, second: u64, latencies_us: &[u64]) -> Frame
         is_final: false,
         vus: 1,
         steps: [("home".to_string(), total.clone())].into_iter().collect(),
+        dropped: 0,
+        health: Default::default(),
         total,
     }
 }
@@ -379,4 +382,34 @@ fn without_a_start_second_agents_are_expected_from_their_first_frame() {
     let ready = a.poll_ready(100_100);
     assert_eq!(seconds(&ready), vec![100]);
     assert_eq!((ready[0].t, ready[0].agents_expected), (0, 1));
+}
+
+#[test]
+fn drops_service_times_checks_and_bottlenecks_are_merged() {
+    let mut a = aggregator(2);
+    let mut f0 = frame(0, 0, 100, &[1_000, 2_000]);
+    f0.dropped = 3;
+    f0.total.service_latency = f0.total.latency.clone();
+    f0.total.checks = herd_protocol::frame::Checks {
+        passed: 2,
+        failed: 1,
+    };
+    f0.health.cpu_percent = 97.0;
+    let mut f1 = frame(1, 0, 100, &[5_000]);
+    f1.dropped = 2;
+    f1.health.loop_lag_ms = 1.0;
+    ingest(&mut a, &f0);
+    ingest(&mut a, &f1);
+    let second = a.poll_ready(0).remove(0);
+    assert_eq!(second.dropped, 5);
+    assert_eq!(second.to_summary().dropped, 5);
+    let totals = a.totals();
+    assert_eq!(totals.dropped, 5);
+    assert_eq!(totals.all.service_latency.len(), 2);
+    assert_eq!(totals.all.latency.len(), 3);
+    assert_eq!((totals.all.checks.passed, totals.all.checks.failed), (2, 1));
+    // Only agent 0 was saturated.
+    assert_eq!(totals.bottlenecks.len(), 1);
+    assert_eq!(totals.bottlenecks[0].0, 100);
+    assert_eq!(totals.bottlenecks[0].1, agent(0));
 }

@@ -7,7 +7,7 @@ use super::agents::Agents;
 use crate::aggregate::{MergedStats, Totals};
 use herd_protocol::plan::{Metric, Plan, Threshold};
 use herd_protocol::summary::{
-    AgentSummary, RunState, SecondSummary, Summary, ThresholdResult, Verdict,
+    AgentSummary, Bottleneck, RunState, SecondSummary, Summary, ThresholdResult, Verdict,
 };
 use herd_protocol::RunId;
 
@@ -70,6 +70,19 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
         })
         .collect();
     let whole = step(all);
+    let base = input.totals.first_second.unwrap_or(0);
+    let base = start_ms.map_or(base, |ms| base.min(ms / 1000));
+    let bottlenecks = input
+        .totals
+        .bottlenecks
+        .iter()
+        .map(|(second, agent, health)| Bottleneck {
+            t: second.saturating_sub(base),
+            agent: agent.to_string(),
+            cpu_percent: health.cpu_percent,
+            loop_lag_ms: health.loop_lag_ms,
+        })
+        .collect();
     Summary {
         run_id: input.run.to_string(),
         name: input.plan.name.clone(),
@@ -82,6 +95,10 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
         rps: whole.rps,
         duration_s: round3(duration_s),
         latency_ms: whole.latency_ms,
+        service_latency_ms: whole.service_latency_ms,
+        dropped: input.totals.dropped,
+        checks: whole.checks,
+        bottlenecks,
         status_codes: whole.status_codes,
         error_kinds: whole.error_kinds,
         steps,

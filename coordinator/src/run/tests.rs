@@ -145,6 +145,7 @@ impl Harness {
             status_codes: [(200u16, requests)].into_iter().collect(),
             error_kinds: Default::default(),
             latency: EncodedHistogram::encode(&h),
+            ..Stats::default()
         };
         let frame = Frame {
             version: 1,
@@ -155,6 +156,8 @@ impl Harness {
             is_final,
             vus: 1,
             steps: [("GET /".to_string(), total.clone())].into_iter().collect(),
+            dropped: 0,
+            health: Default::default(),
             total,
         };
         self.handle

@@ -302,6 +302,8 @@ impl SecondRecord {
             t: self.t,
             requests: self.requests,
             errors: self.errors,
+            // Not stored per second (yet): the run's drops are in its summary's `dropped`.
+            dropped: 0,
             p50_ms: self.p50_ms,
             p99_ms: self.p99_ms,
             agents_reported: self.agents_reported,

@@ -86,6 +86,10 @@ fn summary(run: &str, requests: u64) -> Summary {
         thresholds: vec![],
         seconds: vec![second(0, 10, 1_000).to_summary()],
         lost_agents: vec!["agent-1".into()],
+        service_latency_ms: Default::default(),
+        dropped: 0,
+        checks: Default::default(),
+        bottlenecks: vec![],
     }
 }
 
@@ -298,6 +302,7 @@ fn a_second_record_is_made_from_an_aggregate() {
         status_codes: [(200, 4)].into_iter().collect(),
         error_kinds: BTreeMap::new(),
         latency: EncodedHistogram::encode(&h),
+        ..Stats::default()
     };
     let frame = Frame {
         version: 1,
@@ -309,6 +314,8 @@ fn a_second_record_is_made_from_an_aggregate() {
         vus: 1,
         total,
         steps: BTreeMap::new(),
+        dropped: 0,
+        health: Default::default(),
     };
     aggregator.ingest(&frame).expect("accepted");
     let aggregates = aggregator.flush_all();

@@ -5,8 +5,12 @@
 //! (`load.stages[1].vus: must be > 0`) before anything runs. [`Plan::to_json`] writes a plan back
 //! in the same format, which is also how a plan travels to agents: one format, one parser.
 
+mod load;
 mod parse;
+mod parse_load;
 mod threshold;
+
+pub use load::{Arrival, Load, RateStage, Stage, DEFAULT_MAX_IN_FLIGHT};
 
 pub use parse::{
     from_json_str, from_value, from_yaml_str, stages_from_value, FieldError, PlanErrors,
@@ -36,29 +40,42 @@ pub struct Plan {
     pub options: Options,
 }
 
-/// The load profile: closed model, virtual users following linear ramp stages.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Load {
-    /// Stages in order; each ramps linearly from the previous stage's target (0 at the start).
-    pub stages: Vec<Stage>,
-}
-
-/// One ramp stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stage {
-    /// How long the stage lasts.
-    pub duration: Duration,
-    /// Virtual users (for the whole run, all agents together) at the end of the stage.
-    pub vus: u32,
-}
-
 /// One scenario step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// An HTTP request.
     Request(RequestStep),
     /// A pause of the virtual user.
-    Think(Duration),
+    Think(Think),
+}
+
+/// A pause: fixed (`min == max`) or drawn uniformly from `min..=max` each time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Think {
+    /// Shortest pause.
+    pub min: Duration,
+    /// Longest pause.
+    pub max: Duration,
+}
+
+impl Think {
+    /// A fixed pause.
+    pub fn fixed(d: Duration) -> Self {
+        Self { min: d, max: d }
+    }
+
+    /// How the pause is written in a plan: `100ms`, or `100ms..300ms` for a range.
+    pub fn format(&self) -> String {
+        if self.min == self.max {
+            duration::format(self.min)
+        } else {
+            format!(
+                "{}..{}",
+                duration::format(self.min),
+                duration::format(self.max)
+            )
+        }
+    }
 }
 
 /// An HTTP request step.
@@ -144,45 +161,9 @@ impl Default for Options {
     }
 }
 
-impl Load {
-    /// Total planned duration of the load.
-    pub fn duration(&self) -> Duration {
-        self.stages.iter().map(|s| s.duration).sum()
-    }
-
-    /// The whole run's target VU count `elapsed` after the start: the linear interpolation of the
-    /// stage it falls in, rounded down; 0 once every stage has ended.
-    pub fn vus_at(&self, elapsed: Duration) -> u32 {
-        let mut from = 0u32;
-        let mut start = Duration::ZERO;
-        for stage in &self.stages {
-            let end = start + stage.duration;
-            if elapsed < end {
-                let frac = (elapsed - start).as_secs_f64() / stage.duration.as_secs_f64();
-                let v = f64::from(from) + (f64::from(stage.vus) - f64::from(from)) * frac;
-                return v.floor().max(0.0) as u32;
-            }
-            from = stage.vus;
-            start = end;
-        }
-        0
-    }
-
-    /// The highest VU count any stage reaches.
-    pub fn max_vus(&self) -> u32 {
-        self.stages.iter().map(|s| s.vus).max().unwrap_or(0)
-    }
-}
-
 impl Plan {
     /// The plan in its JSON form, which [`from_value`] reads back to an equal plan.
     pub fn to_json(&self) -> Value {
-        let stages: Vec<Value> = self
-            .load
-            .stages
-            .iter()
-            .map(|s| json!({"duration": duration::format(s.duration), "vus": s.vus}))
-            .collect();
         let steps: Vec<Value> = self.scenario.iter().map(step_json).collect();
         let thresholds: Vec<Value> = self
             .thresholds
@@ -194,7 +175,7 @@ impl Plan {
             "name": self.name,
             "target": self.target,
             "agents": self.agents,
-            "load": {"stages": stages},
+            "load": load_json(&self.load),
             "scenario": steps,
             "thresholds": thresholds,
             "options": {
@@ -218,9 +199,34 @@ impl Plan {
     }
 }
 
+fn load_json(load: &Load) -> Value {
+    let mut m = Map::new();
+    if let Some(a) = &load.arrival {
+        let stages: Vec<Value> = a
+            .stages
+            .iter()
+            .map(|s| json!({"duration": duration::format(s.duration), "rps": s.rps}))
+            .collect();
+        m.insert("arrival".into(), Value::Array(stages));
+        m.insert("start_rps".into(), json!(a.start_rps));
+        m.insert("max_in_flight".into(), json!(a.max_in_flight));
+    } else {
+        let stages: Vec<Value> = load
+            .stages
+            .iter()
+            .map(|s| json!({"duration": duration::format(s.duration), "vus": s.vus}))
+            .collect();
+        m.insert("stages".into(), Value::Array(stages));
+    }
+    if let Some(n) = load.iterations {
+        m.insert("iterations".into(), json!(n));
+    }
+    Value::Object(m)
+}
+
 fn step_json(step: &Step) -> Value {
     match step {
-        Step::Think(d) => json!({"think": duration::format(*d)}),
+        Step::Think(t) => json!({"think": t.format()}),
         Step::Request(r) => {
             let mut m = Map::new();
             if r.named {

@@ -1,6 +1,6 @@
 //! From a value tree to a [`Plan`], collecting every error with its field path.
 
-use super::{Load, Method, Options, Plan, RequestStep, Stage, Step, Threshold};
+use super::{Load, Method, Options, Plan, RequestStep, Step, Threshold};
 use crate::duration;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -67,11 +67,11 @@ pub fn from_value(value: &Value) -> Result<Plan, PlanErrors> {
 }
 
 #[derive(Default)]
-struct Cx {
-    errors: Vec<FieldError>,
+pub(super) struct Cx {
+    pub(super) errors: Vec<FieldError>,
 }
 
-fn join(path: &str, key: &str) -> String {
+pub(super) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {
@@ -79,7 +79,7 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(super) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -102,14 +102,14 @@ const TOP_KEYS: &[&str] = &[
 ];
 
 impl Cx {
-    fn err(&mut self, path: &str, message: impl Into<String>) {
+    pub(super) fn err(&mut self, path: &str, message: impl Into<String>) {
         self.errors.push(FieldError {
             path: path.to_string(),
             message: message.into(),
         });
     }
 
-    fn object<'v>(
+    pub(super) fn object<'v>(
         &mut self,
         v: &'v Value,
         path: &str,
@@ -130,7 +130,7 @@ impl Cx {
         Some(m)
     }
 
-    fn string(&mut self, v: &Value, path: &str) -> Option<String> {
+    pub(super) fn string(&mut self, v: &Value, path: &str) -> Option<String> {
         match v {
             Value::String(s) => Some(s.clone()),
             other => {
@@ -140,7 +140,7 @@ impl Cx {
         }
     }
 
-    fn integer(&mut self, v: &Value, path: &str, min: i64, msg: &str) -> Option<u32> {
+    pub(super) fn integer(&mut self, v: &Value, path: &str, min: i64, msg: &str) -> Option<u32> {
         let Some(n) = v
             .as_i64()
             .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
@@ -161,7 +161,7 @@ impl Cx {
         }
     }
 
-    fn duration(&mut self, v: &Value, path: &str) -> Option<std::time::Duration> {
+    pub(super) fn duration(&mut self, v: &Value, path: &str) -> Option<std::time::Duration> {
         if let Value::Number(n) = v {
             self.err(
                 path,
@@ -179,7 +179,7 @@ impl Cx {
         }
     }
 
-    fn required<'v>(
+    pub(super) fn required<'v>(
         &mut self,
         m: &'v Map<String, Value>,
         path: &str,
@@ -270,58 +270,6 @@ impl Cx {
         Some(s.trim_end_matches('/').to_string())
     }
 
-    fn load(&mut self, v: &Value) -> Option<Load> {
-        let m = self.object(v, "load", &["stages"])?;
-        let stages_v = self.required(m, "load", "stages")?;
-        let Value::Array(items) = stages_v else {
-            self.err(
-                "load.stages",
-                format!("must be a list, got {}", kind(stages_v)),
-            );
-            return None;
-        };
-        if items.is_empty() {
-            self.err("load.stages", "must have at least one stage");
-            return None;
-        }
-        let last = items.len() - 1;
-        let mut stages = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("load.stages[{i}]");
-            let Some(sm) = self.object(item, &path, &["duration", "vus"]) else {
-                ok = false;
-                continue;
-            };
-            let d = self
-                .required(sm, &path, "duration")
-                .and_then(|v| self.duration(v, &join(&path, "duration")));
-            if d.is_some_and(|d| d.is_zero()) {
-                self.err(&join(&path, "duration"), "must be > 0");
-                ok = false;
-            }
-            // A stage may ramp down to 0 only at the end; elsewhere 0 VUs would idle the run.
-            let min = if i == last { 0 } else { 1 };
-            let vus = self.required(sm, &path, "vus").and_then(|v| {
-                let msg = if min == 0 {
-                    "must be >= 0"
-                } else {
-                    "must be > 0"
-                };
-                self.integer(v, &join(&path, "vus"), min, msg)
-            });
-            match (d, vus) {
-                (Some(duration), Some(vus)) => stages.push(Stage { duration, vus }),
-                _ => ok = false,
-            }
-        }
-        if ok && stages.iter().all(|s| s.vus == 0) {
-            self.err("load.stages", "at least one stage must have vus > 0");
-            return None;
-        }
-        ok.then_some(Load { stages })
-    }
-
     fn scenario(&mut self, v: &Value) -> Option<Vec<Step>> {
         let Value::Array(items) = v else {
             self.err(
@@ -357,7 +305,7 @@ impl Cx {
                 self.err(path, "a think step has only `think`");
                 return None;
             }
-            return self.duration(t, &join(path, "think")).map(Step::Think);
+            return self.think(t, &join(path, "think")).map(Step::Think);
         }
         let methods: Vec<(Method, &str)> = Method::ALL
             .iter()

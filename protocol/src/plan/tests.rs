@@ -115,7 +115,7 @@ fn vus_follow_linear_ramps() {
 
 fn arb_step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (1u64..5_000_000).prop_map(|us| Step::Think(Duration::from_micros(us))),
+        (1u64..5_000_000).prop_map(|us| Step::Think(Think::fixed(Duration::from_micros(us)))),
         (
             proptest::option::of("[a-z]{1,8}"),
             0usize..6,
@@ -159,7 +159,7 @@ proptest! {
             name: "p".into(),
             target: "http://127.0.0.1:1".into(),
             agents,
-            load: Load { stages: stages.into_iter().map(|(ms, vus)| Stage { duration: Duration::from_millis(ms), vus }).collect() },
+            load: Load { stages: stages.into_iter().map(|(ms, vus)| Stage { duration: Duration::from_millis(ms), vus }).collect(), ..Load::default() },
             scenario,
             thresholds: vec![Threshold::parse("p99 < 1s").expect("valid")],
             options: Options { timeout: Duration::from_millis(timeout_ms), ..Options::default() },
@@ -167,4 +167,85 @@ proptest! {
         let back = from_value(&plan.to_json());
         prop_assert_eq!(back, Ok(plan));
     }
+}
+
+const OPEN: &str = r#"
+version: 1
+name: open
+target: http://127.0.0.1:8080
+load:
+  arrival:
+    - { duration: 1s, rps: 100 }
+    - { duration: 2s, rps: 100 }
+  start_rps: 50
+  max_in_flight: 64
+scenario:
+  - get: /
+  - think: 100ms..300ms
+  - think: { min: 1ms, max: 2ms }
+"#;
+
+#[test]
+fn the_open_model_and_think_ranges_parse_and_round_trip() {
+    let plan = from_yaml_str(OPEN).expect("valid");
+    let arrival = plan.load.arrival.as_ref().expect("open model");
+    assert_eq!(arrival.max_in_flight, 64);
+    assert_eq!(arrival.start_rps, 50.0);
+    // 75 arrivals in the ramp, 200 in the hold.
+    assert_eq!(arrival.total(), 275);
+    assert_eq!(plan.load.duration(), Duration::from_secs(3));
+    assert_eq!(
+        plan.scenario[1],
+        Step::Think(Think {
+            min: Duration::from_millis(100),
+            max: Duration::from_millis(300)
+        })
+    );
+    assert_eq!(from_value(&plan.to_json()), Ok(plan));
+    let closed =
+        from_yaml_str(&SMOKE.replace("load:\n", "load:\n  iterations: 5\n")).expect("valid");
+    assert_eq!(closed.load.iterations, Some(5));
+    assert_eq!(from_value(&closed.to_json()), Ok(closed));
+}
+
+#[test]
+fn load_mistakes_are_reported_with_their_paths() {
+    let bad = r#"
+version: 1
+name: n
+target: http://127.0.0.1:8080
+load:
+  arrival:
+    - { duration: 1s, rps: -1 }
+    - { duration: 0s, rps: fast }
+  max_in_flight: 0
+  iterations: 3
+scenario:
+  - get: /
+  - think: 3s..1s
+  - think: { min: 1s }
+"#;
+    let text: Vec<String> = from_yaml_str(bad)
+        .expect_err("invalid")
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for expected in [
+        "load.iterations: belongs to the closed model",
+        "load.max_in_flight: must be >= 1",
+        "load.arrival[0].rps: must be from 0",
+        "load.arrival[1].duration: must be > 0",
+        "load.arrival[1].rps: must be a number",
+        "scenario[1].think: min must not be greater than max",
+        "scenario[2].think.max: is required",
+    ] {
+        assert!(
+            text.iter().any(|t| t.starts_with(expected)),
+            "missing {expected:?} in {text:#?}"
+        );
+    }
+    let both = SMOKE.replace("load:\n", "load:\n  arrival: [{duration: 1s, rps: 1}]\n");
+    let errors = from_yaml_str(&both).expect_err("invalid").to_string();
+    assert!(errors.contains("use either `stages`"), "{errors}");
 }

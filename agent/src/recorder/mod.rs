@@ -11,7 +11,7 @@
 //! Buckets (and their histograms, ~190 KB each) are recycled, so the hot path does not allocate.
 
 use crate::clock::US_PER_SEC;
-use herd_protocol::frame::{Frame, Stats};
+use herd_protocol::frame::{Checks, Frame, Health, Stats};
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram, Latency};
 use herd_protocol::{AgentId, RunId};
 use std::collections::{BTreeMap, VecDeque};
@@ -53,8 +53,11 @@ pub enum Outcome {
     Response {
         /// HTTP status code.
         status: u16,
-        /// From just before sending to the end of the body, in microseconds.
+        /// From the request's planned start (its iteration's planned start for the first request
+        /// of an open-model iteration, else the send) to the end of the body, in microseconds.
         latency_us: u64,
+        /// From just before sending to the end of the body, in microseconds.
+        service_us: u64,
     },
     /// No complete response.
     Failure(FailureKind),
@@ -79,6 +82,8 @@ struct Acc {
     http_4xx: u64,
     http_5xx: u64,
     latency: Latency,
+    service_latency: Latency,
+    checks: Checks,
 }
 
 impl Acc {
@@ -91,14 +96,21 @@ impl Acc {
             http_4xx: 0,
             http_5xx: 0,
             latency: new_latency(),
+            service_latency: new_latency(),
+            checks: Checks::default(),
         }
     }
 
     fn record(&mut self, outcome: Outcome) {
         self.requests += 1;
         match outcome {
-            Outcome::Response { status, latency_us } => {
+            Outcome::Response {
+                status,
+                latency_us,
+                service_us,
+            } => {
                 record_us(&mut self.latency, latency_us);
+                record_us(&mut self.service_latency, service_us);
                 match self.status_codes.iter_mut().find(|(c, _)| *c == status) {
                     Some((_, n)) => *n += 1,
                     None => self.status_codes.push((status, 1)),
@@ -138,6 +150,8 @@ impl Acc {
             status_codes: self.status_codes.iter().copied().collect(),
             error_kinds,
             latency: EncodedHistogram::encode(&self.latency),
+            service_latency: EncodedHistogram::encode(&self.service_latency),
+            checks: self.checks,
         }
     }
 
@@ -149,6 +163,8 @@ impl Acc {
         self.http_4xx = 0;
         self.http_5xx = 0;
         self.latency.reset();
+        self.service_latency.reset();
+        self.checks = Checks::default();
     }
 }
 
@@ -157,6 +173,9 @@ struct Bucket {
     second: u64,
     total: Acc,
     steps: Vec<Acc>,
+    dropped: u64,
+    /// Longest event-loop delay seen in the second.
+    lag_us: u64,
 }
 
 /// Who measured: written into every frame.
@@ -179,6 +198,7 @@ pub struct Recorder {
     next_second: u64,
     seq: u64,
     requests: u64,
+    dropped: u64,
 }
 
 impl Recorder {
@@ -193,23 +213,15 @@ impl Recorder {
             next_second: first_second,
             seq: 0,
             requests: 0,
+            dropped: 0,
         }
     }
 
     /// Records one request of step `step` that ended at Unix time `now_us`.
     pub fn record(&mut self, now_us: u64, step: usize, outcome: Outcome) {
-        // A second already emitted can no longer change; count a (theoretical) late record in the
-        // oldest open second rather than lose it.
-        let second = (now_us / US_PER_SEC).max(self.next_second);
-        let bucket = match self.buckets.back() {
-            Some(b) if b.second >= second => self.buckets.back_mut(),
-            _ => {
-                let bucket = self.fresh_bucket(second);
-                self.buckets.push_back(bucket);
-                self.buckets.back_mut()
-            }
+        let Some(bucket) = self.bucket(now_us) else {
+            return;
         };
-        let Some(bucket) = bucket else { return };
         bucket.total.record(outcome);
         if let Some(acc) = bucket.steps.get_mut(step) {
             acc.record(outcome);
@@ -217,25 +229,70 @@ impl Recorder {
         self.requests += 1;
     }
 
-    /// Frames of every second before `second`, in order; `vus` goes into each.
-    pub fn flush_before(&mut self, second: u64, vus: u32) -> Vec<Frame> {
+    /// Records the outcome of one check of step `step` at `now_us`.
+    pub fn record_check(&mut self, now_us: u64, step: usize, passed: bool) {
+        let Some(bucket) = self.bucket(now_us) else {
+            return;
+        };
+        for acc in std::iter::once(&mut bucket.total).chain(bucket.steps.get_mut(step)) {
+            if passed {
+                acc.checks.passed += 1;
+            } else {
+                acc.checks.failed += 1;
+            }
+        }
+    }
+
+    /// Records `n` planned arrivals given up at `now_us`.
+    pub fn record_dropped(&mut self, now_us: u64, n: u64) {
+        if let Some(bucket) = self.bucket(now_us) {
+            bucket.dropped += n;
+            self.dropped += n;
+        }
+    }
+
+    /// Notes an event-loop delay observed at `now_us`; each frame carries its second's longest.
+    pub fn note_lag(&mut self, now_us: u64, lag_us: u64) {
+        if let Some(bucket) = self.bucket(now_us) {
+            bucket.lag_us = bucket.lag_us.max(lag_us);
+        }
+    }
+
+    /// The bucket of the second of `now_us`, created if needed.
+    fn bucket(&mut self, now_us: u64) -> Option<&mut Bucket> {
+        // A second already emitted can no longer change; count a (theoretical) late record in the
+        // oldest open second rather than lose it.
+        let second = (now_us / US_PER_SEC).max(self.next_second);
+        match self.buckets.back() {
+            Some(b) if b.second >= second => self.buckets.back_mut(),
+            _ => {
+                let bucket = self.fresh_bucket(second);
+                self.buckets.push_back(bucket);
+                self.buckets.back_mut()
+            }
+        }
+    }
+
+    /// Frames of every second before `second`, in order; `vus` and `health` go into each (with
+    /// the loop lag of each frame's own second).
+    pub fn flush_before(&mut self, second: u64, vus: u32, health: Health) -> Vec<Frame> {
         let mut frames = Vec::new();
         while self.next_second < second {
-            frames.push(self.emit(vus, false));
+            frames.push(self.emit(vus, health, false));
         }
         frames
     }
 
     /// Frames of every remaining second up to and including the one of `now_us`; the last is final.
-    pub fn finish(&mut self, now_us: u64, vus: u32) -> Vec<Frame> {
+    pub fn finish(&mut self, now_us: u64, vus: u32, health: Health) -> Vec<Frame> {
         let last = self
             .buckets
             .back()
             .map_or(0, |b| b.second)
             .max(now_us / US_PER_SEC)
             .max(self.next_second);
-        let mut frames = self.flush_before(last, vus);
-        frames.push(self.emit(vus, true));
+        let mut frames = self.flush_before(last, vus, health);
+        frames.push(self.emit(vus, health, true));
         frames
     }
 
@@ -244,12 +301,17 @@ impl Recorder {
         self.requests
     }
 
+    /// Arrivals dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
     /// Frames emitted so far.
     pub fn frames(&self) -> u64 {
         self.seq
     }
 
-    fn emit(&mut self, vus: u32, is_final: bool) -> Frame {
+    fn emit(&mut self, vus: u32, health: Health, is_final: bool) -> Frame {
         let second = self.next_second;
         let mut frame = Frame {
             version: herd_protocol::PROTOCOL_VERSION,
@@ -261,6 +323,11 @@ impl Recorder {
             vus,
             total: Stats::default(),
             steps: BTreeMap::new(),
+            dropped: 0,
+            health: Health {
+                loop_lag_ms: 0.0,
+                ..health
+            },
         };
         if self.buckets.front().is_some_and(|b| b.second == second) {
             if let Some(mut bucket) = self.buckets.pop_front() {
@@ -270,6 +337,10 @@ impl Recorder {
                         frame.steps.insert(label.clone(), acc.stats());
                     }
                 }
+                frame.dropped = bucket.dropped;
+                frame.health.loop_lag_ms = bucket.lag_us as f64 / 1000.0;
+                bucket.dropped = 0;
+                bucket.lag_us = 0;
                 bucket.total.reset();
                 bucket.steps.iter_mut().for_each(Acc::reset);
                 self.spare.push(bucket);
@@ -290,130 +361,12 @@ impl Recorder {
                 second,
                 total: Acc::new(),
                 steps: self.labels.iter().map(|_| Acc::new()).collect(),
+                dropped: 0,
+                lag_us: 0,
             },
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const S: u64 = 1_700_000_000;
-
-    fn recorder() -> Recorder {
-        let identity = FrameIdentity {
-            run: RunId::new("r").expect("valid"),
-            agent: AgentId::numbered(0),
-        };
-        Recorder::new(identity, vec!["a".into(), "b".into()], S)
-    }
-
-    fn ok(status: u16) -> Outcome {
-        Outcome::Response {
-            status,
-            latency_us: 1_000,
-        }
-    }
-
-    #[test]
-    fn requests_land_in_the_second_they_completed_in() {
-        let mut r = recorder();
-        r.record(S * US_PER_SEC, 0, ok(200));
-        r.record((S + 1) * US_PER_SEC - 1, 0, ok(200));
-        // Exactly at the boundary: belongs to the next second.
-        r.record((S + 1) * US_PER_SEC, 1, ok(200));
-        let frames = r.flush_before(S + 1, 3);
-        assert_eq!(frames.len(), 1);
-        assert_eq!((frames[0].seq, frames[0].second), (0, S));
-        assert_eq!(frames[0].total.requests, 2);
-        assert_eq!(frames[0].vus, 3);
-        // Records arriving after a flush for the current second are kept.
-        r.record((S + 1) * US_PER_SEC + 10, 1, ok(200));
-        let frames = r.finish((S + 1) * US_PER_SEC + 20, 0);
-        assert_eq!(frames.len(), 1);
-        assert_eq!(frames[0].total.requests, 2);
-        assert!(frames[0].is_final);
-        assert_eq!(r.requests(), 4);
-        assert_eq!(r.frames(), 2);
-    }
-
-    #[test]
-    fn empty_seconds_are_emitted_in_order_and_the_last_is_final() {
-        let mut r = recorder();
-        r.record((S + 2) * US_PER_SEC + 5, 0, ok(200));
-        let frames = r.finish((S + 4) * US_PER_SEC, 1);
-        let seconds: Vec<(u64, u64, u64, bool)> = frames
-            .iter()
-            .map(|f| (f.seq, f.second, f.total.requests, f.is_final))
-            .collect();
-        assert_eq!(
-            seconds,
-            vec![
-                (0, S, 0, false),
-                (1, S + 1, 0, false),
-                (2, S + 2, 1, false),
-                (3, S + 3, 0, false),
-                (4, S + 4, 0, true),
-            ]
-        );
-    }
-
-    #[test]
-    fn finish_without_requests_still_emits_one_final_frame() {
-        let mut r = recorder();
-        let frames = r.finish(S * US_PER_SEC + 3, 0);
-        assert_eq!(frames.len(), 1);
-        assert!(frames[0].is_final && frames[0].seq == 0 && frames[0].total.requests == 0);
-    }
-
-    #[test]
-    fn steps_and_error_kinds_are_counted_separately() {
-        let mut r = recorder();
-        let t = S * US_PER_SEC + 1;
-        r.record(t, 0, ok(200));
-        r.record(t, 0, ok(404));
-        r.record(t, 1, ok(503));
-        r.record(t, 1, Outcome::Failure(FailureKind::Connect));
-        r.record(t, 1, Outcome::Failure(FailureKind::Aborted));
-        let frames = r.finish(t, 0);
-        let f = &frames[0];
-        assert_eq!((f.total.requests, f.total.errors), (5, 4));
-        let kinds: Vec<(&str, u64)> = f
-            .total
-            .error_kinds
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect();
-        assert_eq!(
-            kinds,
-            vec![
-                ("aborted", 1),
-                ("connect", 1),
-                ("http_4xx", 1),
-                ("http_5xx", 1)
-            ]
-        );
-        assert_eq!(f.total.status_codes.get(&200), Some(&1));
-        let a = &f.steps["a"];
-        let b = &f.steps["b"];
-        assert_eq!((a.requests, a.errors, b.requests, b.errors), (2, 1, 3, 3));
-        // Failures are counted but have no latency.
-        let hist = b.latency.decode().expect("valid histogram");
-        assert_eq!(hist.len(), 1);
-        assert_eq!(f.total.latency.decode().map(|h| h.len()).ok(), Some(3));
-    }
-
-    #[test]
-    fn recycled_buckets_start_empty() {
-        let mut r = recorder();
-        r.record(S * US_PER_SEC, 0, ok(500));
-        assert_eq!(r.flush_before(S + 1, 0).len(), 1);
-        r.record((S + 1) * US_PER_SEC, 1, ok(200));
-        let f = r.finish((S + 1) * US_PER_SEC, 0);
-        assert_eq!(f[0].total.errors, 0);
-        assert!(!f[0].steps.contains_key("a"));
-        assert_eq!(f[0].total.status_codes.len(), 1);
-        assert_eq!(f[0].total.latency.decode().map(|h| h.len()).ok(), Some(1));
-    }
-}
+mod tests;

@@ -1,0 +1,73 @@
+//! One pass over the scenario, as a VU or an open-model worker runs it.
+//!
+//! The first request of an open-model iteration is measured from the iteration's *planned*
+//! start: if the agent had to wait for a free worker (the target was slow and the in-flight cap
+//! was reached), that wait is part of what a user would have seen, as in wrk2. Later requests of
+//! the iteration have no schedule of their own and are measured from their send. Service time
+//! (send to end of response) is recorded beside it either way.
+
+use super::vu::{PreparedStep, Shared};
+use crate::clock::micros;
+use crate::http;
+use crate::recorder::Outcome;
+use std::rc::Rc;
+use tokio::time::Instant;
+
+/// Runs the scenario once in slot `id`; `false` if it had to stop at a step boundary.
+pub(super) async fn run_iteration(shared: &Rc<Shared>, id: u32, planned: Option<Instant>) -> bool {
+    let mut planned = planned;
+    for step in &shared.steps {
+        if !shared.may_continue(id) {
+            return false;
+        }
+        match step {
+            PreparedStep::Request { request, label } => {
+                shared.set_in_flight(id, Some(*label));
+                let sent = Instant::now();
+                let outcome = http::execute(&shared.client, request, shared.timeout).await;
+                // No await between here and the record: the request is counted exactly once.
+                shared.set_in_flight(id, None);
+                let outcome = match (planned.take(), outcome) {
+                    (
+                        Some(planned),
+                        Outcome::Response {
+                            status,
+                            latency_us,
+                            service_us,
+                        },
+                    ) => Outcome::Response {
+                        status,
+                        latency_us: latency_us
+                            .saturating_add(micros(sent.saturating_duration_since(planned))),
+                        service_us,
+                    },
+                    (_, other) => other,
+                };
+                let now = shared.clock.now_us();
+                shared.recorder.borrow_mut().record(now, *label, outcome);
+            }
+            PreparedStep::Think(think) => shared.think(id, shared.pick(think)).await,
+        }
+    }
+    true
+}
+
+/// A small xorshift generator for think times: uniform enough, no crate, no lock.
+#[derive(Debug)]
+pub(super) struct Rng(u64);
+
+impl Rng {
+    pub(super) fn seeded(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub(super) fn below(&mut self, n: u64) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x % n.max(1)
+    }
+}

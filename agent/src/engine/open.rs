@@ -1,0 +1,65 @@
+//! The open model's controller: plays this agent's part of the plan's arrival schedule.
+//!
+//! The plan defines one global schedule (arrival `k` when the integral of the rate reaches `k`,
+//! see [`Arrival`]); agent `i` of `n` plays arrivals `i, i + n, i + 2n, …`, so the agents' rates
+//! add up to the plan's exactly. Each arrival is handed to a worker at its planned instant, or
+//! queued if the in-flight cap is reached, and measured from that instant. The timer wakes at most
+//! once per millisecond; every arrival due by then is handed out at once, with its own planned
+//! time, so the rate is exact even above 1000 per second.
+
+use super::vu::Shared;
+use super::{flush, lag_us, ControlFlow, LoadIo};
+use crate::engine::{Control, LoadSpec};
+use herd_protocol::plan::Arrival;
+use herd_protocol::split;
+use std::rc::Rc;
+use tokio::time::{sleep_until, Instant};
+
+/// Runs the arrivals until the schedule ends or a stop arrives.
+pub(super) async fn run(
+    shared: &Rc<Shared>,
+    spec: &LoadSpec,
+    io: &mut LoadIo,
+    arrival: &Arrival,
+    flow: &mut ControlFlow,
+) {
+    let count = u64::from(spec.agent_count.max(1));
+    let cap = split::share(
+        u64::from(arrival.max_in_flight),
+        spec.agent_count,
+        spec.agent_index,
+    );
+    shared.set_cap(u32::try_from(cap).unwrap_or(u32::MAX).max(1));
+    let end = spec.start + arrival.duration();
+    let mut k = u64::from(spec.agent_index);
+    let mut next = arrival.time_of(k).map(|d| spec.start + d);
+    loop {
+        let now = Instant::now();
+        while let Some(at) = next.filter(|at| *at <= now) {
+            shared.arrive(at);
+            k += count;
+            next = arrival.time_of(k).map(|d| spec.start + d);
+        }
+        io.vus.set(shared.alive());
+        if flow.graceful.is_some() || (next.is_none() && now >= end) {
+            break;
+        }
+        let wake = next.unwrap_or(end).min(end.max(now));
+        tokio::select! {
+            () = sleep_until(wake) => {
+                let now_us = shared.clock.now_us();
+                shared.recorder.borrow_mut().note_lag(now_us, lag_us(wake));
+            }
+            () = sleep_until(flow.next_flush) => flow.next_flush = flush(shared, io),
+            command = io.control.recv(), if flow.control_open => match command {
+                Some(Control::Ramp { .. }) => {
+                    tracing::warn!("ramp ignored: live ramps change VU stages, and this run follows an arrival rate");
+                }
+                Some(Control::Stop { graceful }) => flow.graceful = Some(graceful),
+                None => flow.control_open = false,
+            },
+        }
+    }
+    // Arrivals planned before the end that no worker could take will never start.
+    shared.drop_backlog();
+}

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""herd's agent against wrk and oha: requests per generator CPU-second, and idle-VU memory.
+
+Target: nginx (Debian package, installed if missing), one worker pinned to core 0, answering a
+small static body over keep-alive. Generators run pinned to core 1, one at a time, in paired
+rounds whose order alternates (this machine drifts ±15 % between runs): herd's agent (one agent,
+64 connections = 64 VUs, a one-step scenario, full per-second HdrHistogram recording), wrk, and
+oha (`cargo install oha` if missing; skipped with a note if that fails). Requests are counted by
+nginx (stub_status), CPU by the kernel (the generator's rusage: user + system). Prints per round
+and the medians, and herd's ratio to wrk and to oha (median of per-round ratios).
+
+Second part: peak RSS of the agent holding 100,000 idle VUs (each thinks for an hour first),
+minus the RSS of the same run with 1 VU, per VU.
+
+Usage: bench/engine.py [--rounds 5] [--duration 10] [--skip-memory] [--skip-oha]
+Builds: cargo build --release -p herd-agent --bin herd-bench-agent
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AGENT = os.path.join(ROOT, "target", "release", "herd-bench-agent")
+PORT = 18089
+
+
+def ensure_tools(skip_oha):
+    missing = [p for p, b in (("nginx", "nginx"), ("wrk", "wrk")) if not shutil.which(b)]
+    if missing:
+        print(f"installing {' '.join(missing)} (apt-get)", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
+    oha = shutil.which("oha") or os.path.expanduser("~/.cargo/bin/oha")
+    if skip_oha:
+        print("NOTE: oha skipped (--skip-oha)", flush=True)
+        oha = None
+    elif not os.path.exists(oha):
+        print("installing oha (cargo install oha)", flush=True)
+        r = subprocess.run(["cargo", "install", "--locked", "oha"])
+        if r.returncode != 0:
+            print("NOTE: oha could not be installed; it is skipped", flush=True)
+            oha = None
+    print("building herd-bench-agent (release)", flush=True)
+    subprocess.run(
+        ["cargo", "build", "--release", "-q", "-p", "herd-agent", "--bin", "herd-bench-agent"],
+        cwd=ROOT,
+        check=True,
+    )
+    return oha
+
+
+def start_nginx(tmp):
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  client_body_temp_path {tmp};
+  proxy_temp_path {tmp};
+  fastcgi_temp_path {tmp};
+  uwsgi_temp_path {tmp};
+  scgi_temp_path {tmp};
+  server {{
+    listen 127.0.0.1:{PORT};
+    location = /status {{ stub_status; }}
+    location / {{ return 200 "hello, herd\\n"; }}
+  }}
+}}
+""")
+    proc = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", conf, "-p", tmp])
+    for _ in range(100):
+        try:
+            nginx_requests()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    sys.exit("nginx did not start")
+
+
+def nginx_requests():
+    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/status", timeout=2) as r:
+        text = r.read().decode()
+    # "server accepts handled requests\n A B C"
+    return int(re.search(r"\n\s*(\d+)\s+(\d+)\s+(\d+)", text).group(3))
+
+
+def measure(cmd):
+    """Runs cmd pinned to core 1; returns (requests nginx counted, CPU seconds, peak RSS KiB)."""
+    before = nginx_requests()
+    proc = subprocess.Popen(["taskset", "-c", "1", *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    out = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{cmd[0]} failed: {err}{out}")
+    requests = nginx_requests() - before - 1  # minus the status request itself
+    return requests, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, out
+
+
+def herd_plan(tmp, vus, duration, scenario):
+    path = os.path.join(tmp, f"plan-{vus}.yaml")
+    with open(path, "w") as f:
+        f.write(f"""version: 1
+name: bench
+target: http://127.0.0.1:{PORT}
+load:
+  stages:
+    - {{ duration: 10ms, vus: {vus} }}
+    - {{ duration: {duration}s, vus: {vus} }}
+scenario: {scenario}
+options: {{ graceful_stop: 5s }}
+""")
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-oha", action="store_true")
+    args = ap.parse_args()
+    oha = ensure_tools(args.skip_oha)
+    tmp = tempfile.mkdtemp(prefix="herd-bench-")
+    nginx = start_nginx(tmp)
+    url = f"http://127.0.0.1:{PORT}/"
+    d = args.duration
+    gens = {
+        "herd": [AGENT, herd_plan(tmp, 64, d, "[{get: /}]")],
+        "wrk": ["wrk", "-t1", "-c64", f"-d{d}s", url],
+    }
+    if oha:
+        gens["oha"] = [oha, "-z", f"{d}s", "-c", "64", "--no-tui", url]
+    try:
+        per = {g: [] for g in gens}
+        names = list(gens)
+        for r in range(args.rounds):
+            order = names if r % 2 == 0 else names[::-1]
+            line = []
+            for g in order:
+                n, cpu, _, _ = measure(gens[g])
+                per[g].append(n / cpu)
+                line.append(f"{g} {n / cpu:,.0f} req/CPU-s ({n} req, {cpu:.2f} CPU-s)")
+            print(f"round {r + 1}: " + "; ".join(line), flush=True)
+        print()
+        for g in names:
+            print(f"median {g}: {statistics.median(per[g]):,.0f} requests per generator CPU-second")
+        for other in names[1:]:
+            ratios = [h / o for h, o in zip(per["herd"], per[other])]
+            print(f"herd / {other}: median {statistics.median(ratios):.2f} "
+                  f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+        if not args.skip_memory:
+            think = "[{think: 1h}, {get: /}]"
+            _, _, base, _ = measure([AGENT, herd_plan(tmp, 1, 5, think)])
+            _, _, peak, _ = measure([AGENT, herd_plan(tmp, 100_000, 5, think)])
+            print(f"idle VUs: RSS {base / 1024:.1f} MiB with 1 VU, {peak / 1024:.1f} MiB with "
+                  f"100,000: {(peak - base) * 1024 / 100_000:,.0f} bytes per idle VU")
+    finally:
+        nginx.terminate()
+        nginx.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+//! The load profile: closed (virtual users) or open (arrival rate), as functions of time.
+//!
+//! Both models are defined for the whole run; agents take exact shares of them. For the closed
+//! model that share is [`split::share`](crate::split::share) of the VU target at every instant.
+//! For the open model the plan defines one global arrival schedule — arrival `k` happens when the
+//! integral of the rate reaches `k` — and agent `i` of `n` takes every arrival `k ≡ i (mod n)`, so
+//! the agents' arrivals add up to the plan's exactly, whatever `n` and however the rate ramps.
+
+use std::time::Duration;
+
+/// The load profile. Exactly one model is set: `stages` (closed) or `arrival` (open).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Load {
+    /// Closed model: VU stages in order, each ramping linearly from the previous stage's target
+    /// (0 at the start). Empty in the open model.
+    pub stages: Vec<Stage>,
+    /// Open model: arrival-rate stages; `None` in the closed model.
+    pub arrival: Option<Arrival>,
+    /// Closed model: how many iterations each VU runs before it leaves (`None`: until the stages
+    /// end). The stages still bound the run's duration.
+    pub iterations: Option<u32>,
+}
+
+/// One closed-model ramp stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage {
+    /// How long the stage lasts.
+    pub duration: Duration,
+    /// Virtual users (for the whole run, all agents together) at the end of the stage.
+    pub vus: u32,
+}
+
+/// The open model: iterations start at a planned rate, whether or not earlier ones finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arrival {
+    /// Rate (whole run, iterations per second) at the start of the first stage.
+    pub start_rps: f64,
+    /// Stages in order; each ramps linearly from the previous rate to its own.
+    pub stages: Vec<RateStage>,
+    /// Most iterations in flight at once (whole run, split across agents like VUs). An arrival
+    /// that finds the cap reached waits for a free slot (its latency still counts from its
+    /// planned start); one that cannot start within the request timeout is `dropped`.
+    pub max_in_flight: u32,
+}
+
+/// One open-model stage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateStage {
+    /// How long the stage lasts.
+    pub duration: Duration,
+    /// Iterations per second (whole run) at the end of the stage.
+    pub rps: f64,
+}
+
+/// Default of [`Arrival::max_in_flight`].
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 1000;
+
+impl Load {
+    /// Total planned duration of the load.
+    pub fn duration(&self) -> Duration {
+        match &self.arrival {
+            Some(a) => a.duration(),
+            None => self.stages.iter().map(|s| s.duration).sum(),
+        }
+    }
+
+    /// The whole run's target VU count `elapsed` after the start: the linear interpolation of the
+    /// stage it falls in, rounded down; 0 once every stage has ended (and always 0 in the open
+    /// model).
+    pub fn vus_at(&self, elapsed: Duration) -> u32 {
+        let mut from = 0u32;
+        let mut start = Duration::ZERO;
+        for stage in &self.stages {
+            let end = start + stage.duration;
+            if elapsed < end {
+                let frac = (elapsed - start).as_secs_f64() / stage.duration.as_secs_f64();
+                let v = f64::from(from) + (f64::from(stage.vus) - f64::from(from)) * frac;
+                return v.floor().max(0.0) as u32;
+            }
+            from = stage.vus;
+            start = end;
+        }
+        0
+    }
+
+    /// The highest VU count any stage reaches (0 in the open model).
+    pub fn max_vus(&self) -> u32 {
+        self.stages.iter().map(|s| s.vus).max().unwrap_or(0)
+    }
+}
+
+impl Arrival {
+    /// Total planned duration.
+    pub fn duration(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    /// Segments `(start, duration, from_rps, to_rps, arrivals_before)`, in order.
+    fn segments(&self) -> impl Iterator<Item = (f64, f64, f64, f64, f64)> + '_ {
+        let mut start = 0.0;
+        let mut from = self.start_rps;
+        let mut before = 0.0;
+        self.stages.iter().map(move |s| {
+            let d = s.duration.as_secs_f64();
+            let seg = (start, d, from, s.rps, before);
+            start += d;
+            before += (from + s.rps) / 2.0 * d;
+            from = s.rps;
+            seg
+        })
+    }
+
+    /// The planned number of arrivals in the whole run: every `k` with `k < ∫rate`.
+    pub fn total(&self) -> u64 {
+        let integral: f64 = self
+            .segments()
+            .map(|(_, d, a, b, _)| (a + b) / 2.0 * d)
+            .sum();
+        integral.ceil().max(0.0) as u64
+    }
+
+    /// When arrival `k` (0-based, whole run) is planned, as an offset from the start; `None` when
+    /// the run has fewer arrivals.
+    pub fn time_of(&self, k: u64) -> Option<Duration> {
+        let k = k as f64;
+        for (start, d, r0, r1, before) in self.segments() {
+            let after = before + (r0 + r1) / 2.0 * d;
+            if k < after {
+                // Solve r0·τ + (r1 − r0)/(2d)·τ² = x in the numerically stable form.
+                let x = k - before;
+                let a = (r1 - r0) / (2.0 * d);
+                let denom = r0 + (r0 * r0 + 4.0 * a * x).max(0.0).sqrt();
+                let tau = if x <= 0.0 || denom <= 0.0 {
+                    0.0
+                } else {
+                    (2.0 * x / denom).min(d)
+                };
+                return Some(Duration::from_secs_f64(start + tau));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arrival(start_rps: f64, stages: &[(u64, f64)]) -> Arrival {
+        Arrival {
+            start_rps,
+            stages: stages
+                .iter()
+                .map(|&(ms, rps)| RateStage {
+                    duration: Duration::from_millis(ms),
+                    rps,
+                })
+                .collect(),
+            max_in_flight: 10,
+        }
+    }
+
+    #[test]
+    fn a_fixed_rate_is_evenly_spaced() {
+        let a = arrival(100.0, &[(2000, 100.0)]);
+        assert_eq!(a.total(), 200);
+        assert_eq!(a.time_of(0), Some(Duration::ZERO));
+        let t = a.time_of(150).expect("in range").as_secs_f64();
+        assert!((t - 1.5).abs() < 1e-9, "{t}");
+        assert_eq!(a.time_of(200), None);
+    }
+
+    #[test]
+    fn a_ramp_follows_the_integral_of_the_rate() {
+        // 0 → 100 rps over 2 s: 100 arrivals; arrival k at sqrt(k/25) s.
+        let a = arrival(0.0, &[(2000, 100.0), (1000, 100.0)]);
+        assert_eq!(a.total(), 200);
+        for k in [1u64, 25, 64, 99] {
+            let t = a.time_of(k).expect("in range").as_secs_f64();
+            assert!((t - (k as f64 / 25.0).sqrt()).abs() < 1e-9, "{k}: {t}");
+        }
+        let t = a.time_of(150).expect("in range").as_secs_f64();
+        assert!((t - 2.5).abs() < 1e-9);
+        // Times never go backwards, even across stages and ramps down.
+        let down = arrival(50.0, &[(1000, 200.0), (1500, 10.0), (500, 0.0)]);
+        let times: Vec<Duration> = (0..down.total()).filter_map(|k| down.time_of(k)).collect();
+        assert_eq!(times.len() as u64, down.total());
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn every_nth_arrival_splits_the_rate_exactly() {
+        let a = arrival(0.0, &[(1000, 33.0), (1000, 7.0)]);
+        let total = a.total();
+        let per_agent: Vec<u64> = (0..3u64)
+            .map(|i| {
+                (i..)
+                    .step_by(3)
+                    .take_while(|k| a.time_of(*k).is_some())
+                    .count() as u64
+            })
+            .collect();
+        assert_eq!(per_agent.iter().sum::<u64>(), total);
+    }
+}
