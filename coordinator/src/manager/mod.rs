@@ -77,7 +77,7 @@ pub enum Msg {
     /// Follow an active run (`None` if it is not active).
     Watch(RunId, oneshot::Sender<Option<RunWatch>>),
     /// A run ended (sent by the task awaiting its outcome; `None` if its actor died without one).
-    Ended(RunId, Option<Summary>),
+    Ended(RunId, Option<Box<Summary>>),
     /// Stop taking commands, cancel active runs and wait (at most the given time) for them.
     Shutdown(Duration, oneshot::Sender<()>),
 }
@@ -194,7 +194,7 @@ impl Task {
                         done: a.done.subscribe(),
                     }));
                 }
-                Msg::Ended(run, summary) => self.ended(&run, summary),
+                Msg::Ended(run, summary) => self.ended(&run, summary.map(|s| *s)),
                 Msg::Shutdown(limit, reply) => {
                     self.shutting_down = true;
                     self.view.send_modify(|v| v.shutting_down = true);
@@ -257,7 +257,7 @@ impl Task {
         let outcome = handle.outcome;
         let ended_run = run.clone();
         actix::spawn(wait_outcome(outcome, move |summary| {
-            let _ = tx.send(Msg::Ended(ended_run, summary));
+            let _ = tx.send(Msg::Ended(ended_run, summary.map(Box::new)));
         }));
         ActiveRun {
             test,
