@@ -95,6 +95,7 @@ mod tests {
         }
         std::hint::black_box(x);
         let p = s.sample();
-        assert!(p > 50.0, "{p}");
+        // Other processes may share the core; a busy loop still shows clearly.
+        assert!(p > 20.0 && p <= 200.0, "{p}");
     }
 }

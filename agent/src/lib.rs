@@ -11,8 +11,11 @@
 //!   commands to the engine and engine frames to MQTT;
 //! - `session` — the MQTT session (rumqttc): connection and retries, last will, command routing,
 //!   and tracking of every QoS1 publish until the broker acknowledges it;
-//! - [`engine`] — the closed-model load engine: schedule of VU targets, virtual users, the
-//!   controller that drains and aborts; usable without MQTT through [`engine::run_load`];
+//! - [`engine`] — the load engine: closed model (schedule of VU targets, virtual users) and open
+//!   model (this agent's share of the arrival schedule, workers under the in-flight cap), the
+//!   controller that drains and aborts; usable without MQTT through [`engine::run_load`] (the
+//!   `herd-bench-agent` diagnostic binary does exactly that);
+//! - [`health`] — the agent's own CPU use, for the health every frame carries;
 //! - [`http`] — prepared requests, the shared keep-alive hyper client, failure classification;
 //! - [`recorder`] — per-second buckets of outcomes, turned into gap-free [`Frame`]s;
 //! - [`clock`] — wall-clock time anchored once and advanced monotonically;

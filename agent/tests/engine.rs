@@ -186,3 +186,33 @@ async fn an_iteration_limit_ends_the_load_early_with_exact_counts() {
     assert_eq!(report.requests, 30);
     assert_eq!(target.received(), 30);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn failed_checks_are_counted_per_step_and_are_not_errors() {
+    let target = Target::start().await;
+    let plan = plan::from_value(&plan_json(
+        &target.url,
+        "[{duration: 10ms, vus: 3}, {duration: 1s, vus: 3}]",
+        "[{name: want201, get: /, checks: {status: 201}}, {name: fine, get: /, checks: {status: 200, max_latency: 10s}}]",
+        "{timeout: 2s, graceful_stop: 2s}",
+    ))
+    .expect("valid");
+    let (report, frames) = run(spec(plan, 1, 0), None).await;
+    check_sequence(&frames, &report);
+    assert_eq!(report.requests, target.received());
+    let step = |label: &'static str, pick: fn(&herd_protocol::frame::Stats) -> u64| {
+        sum(&frames, move |f| f.steps.get(label).map_or(0, pick))
+    };
+    let want201 = step("want201", |s| s.requests);
+    let fine = step("fine", |s| s.requests);
+    assert_eq!(want201 + fine, report.requests);
+    assert_eq!(step("want201", |s| s.checks.failed), want201);
+    assert_eq!(step("want201", |s| s.checks.passed), 0);
+    assert_eq!(step("fine", |s| s.checks.passed), 2 * fine);
+    assert_eq!(sum(&frames, |f| f.total.checks.failed), want201);
+    assert_eq!(
+        sum(&frames, |f| f.total.errors),
+        0,
+        "a failed check is not an error"
+    );
+}

@@ -10,6 +10,7 @@ use super::vu::{PreparedStep, Shared};
 use crate::clock::micros;
 use crate::http;
 use crate::recorder::Outcome;
+use herd_protocol::plan::Check;
 use std::rc::Rc;
 use tokio::time::Instant;
 
@@ -21,7 +22,11 @@ pub(super) async fn run_iteration(shared: &Rc<Shared>, id: u32, planned: Option<
             return false;
         }
         match step {
-            PreparedStep::Request { request, label } => {
+            PreparedStep::Request {
+                request,
+                label,
+                checks,
+            } => {
                 shared.set_in_flight(id, Some(*label));
                 let sent = Instant::now();
                 let outcome = http::execute(&shared.client, request, shared.timeout).await;
@@ -44,7 +49,20 @@ pub(super) async fn run_iteration(shared: &Rc<Shared>, id: u32, planned: Option<
                     (_, other) => other,
                 };
                 let now = shared.clock.now_us();
-                shared.recorder.borrow_mut().record(now, *label, outcome);
+                let mut recorder = shared.recorder.borrow_mut();
+                recorder.record(now, *label, outcome);
+                if let Outcome::Response {
+                    status, service_us, ..
+                } = outcome
+                {
+                    for check in checks {
+                        let passed = match *check {
+                            Check::Status(want) => status == want,
+                            Check::MaxLatency(max) => service_us <= micros(max),
+                        };
+                        recorder.record_check(now, *label, passed);
+                    }
+                }
             }
             PreparedStep::Think(think) => shared.think(id, shared.pick(think)).await,
         }

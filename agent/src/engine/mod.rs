@@ -101,6 +101,7 @@ pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentErr
             Step::Request(r) => PreparedStep::Request {
                 request: Box::new(PreparedRequest::new(&spec.plan.target, r)?),
                 label: labels.iter().position(|l| *l == r.label).unwrap_or(0),
+                checks: r.checks.clone(),
             },
             Step::Think(t) => PreparedStep::Think(*t),
         });

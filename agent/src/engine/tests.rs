@@ -23,6 +23,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
             path: "/".into(),
             headers: vec![],
             body: None,
+            checks: vec![],
         })],
         thresholds: vec![],
         options: Options {

@@ -15,7 +15,7 @@ use crate::health::CpuSampler;
 use crate::http::{HttpClient, PreparedRequest};
 use crate::recorder::{FailureKind, Outcome, Recorder};
 use herd_protocol::frame::Health;
-use herd_protocol::plan::Think;
+use herd_protocol::plan::{Check, Think};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -31,6 +31,7 @@ pub(super) enum PreparedStep {
     Request {
         request: Box<PreparedRequest>,
         label: usize,
+        checks: Vec<Check>,
     },
     /// Pause.
     Think(Think),

@@ -13,6 +13,7 @@ fn get(path: &str) -> RequestStep {
         path: path.into(),
         headers: vec![("x-test".into(), "1".into())],
         body: None,
+        checks: vec![],
     }
 }
 

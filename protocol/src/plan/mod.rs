@@ -93,6 +93,18 @@ pub struct RequestStep {
     pub headers: Vec<(String, String)>,
     /// Request body, if any.
     pub body: Option<String>,
+    /// What the response must satisfy; a failed check is counted per step, apart from errors.
+    pub checks: Vec<Check>,
+}
+
+/// One check of a response. Checks are evaluated on every response (not on transport failures,
+/// which are errors already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The status code is this one.
+    Status(u16),
+    /// The service time (send to end of response) is at most this.
+    MaxLatency(Duration),
 }
 
 /// HTTP methods a step may use.
@@ -243,6 +255,18 @@ fn step_json(step: &Step) -> Value {
             }
             if let Some(body) = &r.body {
                 m.insert("body".into(), Value::String(body.clone()));
+            }
+            if !r.checks.is_empty() {
+                let mut c = Map::new();
+                for check in &r.checks {
+                    match check {
+                        Check::Status(s) => c.insert("status".into(), json!(s)),
+                        Check::MaxLatency(d) => {
+                            c.insert("max_latency".into(), json!(duration::format(*d)))
+                        }
+                    };
+                }
+                m.insert("checks".into(), Value::Object(c));
             }
             Value::Object(m)
         }

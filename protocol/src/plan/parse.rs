@@ -1,6 +1,6 @@
 //! From a value tree to a [`Plan`], collecting every error with its field path.
 
-use super::{Load, Method, Options, Plan, RequestStep, Step, Threshold};
+use super::{Check, Load, Method, Options, Plan, RequestStep, Step, Threshold};
 use crate::duration;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -297,7 +297,7 @@ impl Cx {
     }
 
     fn step(&mut self, v: &Value, path: &str) -> Option<Step> {
-        let mut allowed: Vec<&str> = vec!["name", "headers", "body", "think"];
+        let mut allowed: Vec<&str> = vec!["name", "headers", "body", "think", "checks"];
         allowed.extend(Method::ALL.iter().map(|(_, k)| *k));
         let m = self.object(v, path, &allowed)?;
         if let Some(t) = m.get("think") {
@@ -352,11 +352,15 @@ impl Cx {
             Some(v) => self.string(v, &join(path, "body")).map(Some),
             None => Some(None),
         };
+        let checks = match m.get("checks") {
+            Some(v) => self.checks(v, &join(path, "checks")),
+            None => Some(Vec::new()),
+        };
         if m.get("name").is_some() && name.is_none() {
             ok = false;
         }
         let req_path = req_path?;
-        let (headers, body) = (headers?, body?);
+        let (headers, body, checks) = (headers?, body?, checks?);
         if !ok {
             return None;
         }
@@ -369,7 +373,37 @@ impl Cx {
             path: req_path,
             headers,
             body,
+            checks,
         }))
+    }
+
+    /// `checks: {status: 200, max_latency: 100ms}`.
+    fn checks(&mut self, v: &Value, path: &str) -> Option<Vec<Check>> {
+        let m = self.object(v, path, &["status", "max_latency"])?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        if let Some(s) = m.get("status") {
+            match self.integer(
+                s,
+                &join(path, "status"),
+                100,
+                "must be an HTTP status (100..=599)",
+            ) {
+                Some(code @ 100..=599) => out.push(Check::Status(code as u16)),
+                Some(_) => {
+                    self.err(&join(path, "status"), "must be an HTTP status (100..=599)");
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+        if let Some(d) = m.get("max_latency") {
+            match self.duration(d, &join(path, "max_latency")) {
+                Some(d) => out.push(Check::MaxLatency(d)),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
     }
 
     fn headers(&mut self, v: &Value, path: &str) -> Option<Vec<(String, String)>> {

@@ -137,6 +137,7 @@ fn arb_step() -> impl Strategy<Value = Step> {
                     path,
                     headers,
                     body,
+                    checks: vec![],
                 })
             }),
     ]
@@ -153,7 +154,7 @@ proptest! {
         let mut scenario = steps;
         scenario.push(Step::Request(RequestStep {
             label: "GET /".into(), named: false, method: Method::Get, path: "/".into(),
-            headers: vec![], body: None,
+            headers: vec![], body: None, checks: vec![],
         }));
         let plan = Plan {
             name: "p".into(),
@@ -183,6 +184,8 @@ scenario:
   - get: /
   - think: 100ms..300ms
   - think: { min: 1ms, max: 2ms }
+  - get: /checked
+    checks: { status: 201, max_latency: 50ms }
 "#;
 
 #[test]
@@ -200,6 +203,16 @@ fn the_open_model_and_think_ranges_parse_and_round_trip() {
             min: Duration::from_millis(100),
             max: Duration::from_millis(300)
         })
+    );
+    let Step::Request(checked) = &plan.scenario[3] else {
+        panic!("fourth step is a request")
+    };
+    assert_eq!(
+        checked.checks,
+        vec![
+            Check::Status(201),
+            Check::MaxLatency(Duration::from_millis(50))
+        ]
     );
     assert_eq!(from_value(&plan.to_json()), Ok(plan));
     let closed =
@@ -224,6 +237,8 @@ scenario:
   - get: /
   - think: 3s..1s
   - think: { min: 1s }
+  - get: /
+    checks: { status: 999, body: x }
 "#;
     let text: Vec<String> = from_yaml_str(bad)
         .expect_err("invalid")
@@ -239,6 +254,8 @@ scenario:
         "load.arrival[1].rps: must be a number",
         "scenario[1].think: min must not be greater than max",
         "scenario[2].think.max: is required",
+        "scenario[3].checks.status: must be an HTTP status",
+        "scenario[3].checks.body: unknown field",
     ] {
         assert!(
             text.iter().any(|t| t.starts_with(expected)),
