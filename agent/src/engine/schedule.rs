@@ -6,7 +6,7 @@
 //! stage. Every agent evaluates the same function of time on the same totals and takes
 //! [`split::share`] of it, so the shares of all agents add up exactly at every instant.
 
-use herd_protocol::plan::{Load, Stage};
+use herd_protocol::plan::{ramp_vus, Load, Stage};
 use herd_protocol::split;
 use std::time::Duration;
 
@@ -24,21 +24,9 @@ impl Segment {
     }
 
     /// The whole-run target `elapsed` after the run's start (which must be >= `start`); the
-    /// same interpolation as [`Load::vus_at`], rounded down, 0 after the last stage.
+    /// same interpolation as [`Load::vus_at`] ([`ramp_vus`]), rounded down, 0 after the last stage.
     fn vus_at(&self, elapsed: Duration) -> u32 {
-        let mut from = self.from;
-        let mut start = self.start;
-        for stage in &self.stages {
-            let end = start + stage.duration;
-            if elapsed < end {
-                let frac = (elapsed - start).as_secs_f64() / stage.duration.as_secs_f64();
-                let v = f64::from(from) + (f64::from(stage.vus) - f64::from(from)) * frac;
-                return v.floor().max(0.0) as u32;
-            }
-            from = stage.vus;
-            start = end;
-        }
-        0
+        ramp_vus(&self.stages, self.from, self.start, elapsed)
     }
 }
 

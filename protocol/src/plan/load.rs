@@ -68,25 +68,31 @@ impl Load {
     /// stage it falls in, rounded down; 0 once every stage has ended (and always 0 in the open
     /// model).
     pub fn vus_at(&self, elapsed: Duration) -> u32 {
-        let mut from = 0u32;
-        let mut start = Duration::ZERO;
-        for stage in &self.stages {
-            let end = start + stage.duration;
-            if elapsed < end {
-                let frac = (elapsed - start).as_secs_f64() / stage.duration.as_secs_f64();
-                let v = f64::from(from) + (f64::from(stage.vus) - f64::from(from)) * frac;
-                return v.floor().max(0.0) as u32;
-            }
-            from = stage.vus;
-            start = end;
-        }
-        0
+        ramp_vus(&self.stages, 0, Duration::ZERO, elapsed)
     }
 
     /// The highest VU count any stage reaches (0 in the open model).
     pub fn max_vus(&self) -> u32 {
         self.stages.iter().map(|s| s.vus).max().unwrap_or(0)
     }
+}
+
+/// The VU target `elapsed` after a run's start, for `stages` that begin at `start` and ramp
+/// linearly from `from` VUs: the interpolation of the stage `elapsed` falls in, rounded down; 0
+/// once every stage has ended. Live ramps reuse it with their own `start` and `from`.
+pub fn ramp_vus(stages: &[Stage], from: u32, start: Duration, elapsed: Duration) -> u32 {
+    let (mut from, mut start) = (from, start);
+    for stage in stages {
+        let end = start + stage.duration;
+        if elapsed < end {
+            let frac = elapsed.saturating_sub(start).as_secs_f64() / stage.duration.as_secs_f64();
+            let v = f64::from(from) + (f64::from(stage.vus) - f64::from(from)) * frac;
+            return v.floor().max(0.0) as u32;
+        }
+        from = stage.vus;
+        start = end;
+    }
+    0
 }
 
 impl Arrival {

@@ -10,7 +10,7 @@ mod parse;
 mod parse_load;
 mod threshold;
 
-pub use load::{Arrival, Load, RateStage, Stage, DEFAULT_MAX_IN_FLIGHT};
+pub use load::{ramp_vus, Arrival, Load, RateStage, Stage, DEFAULT_MAX_IN_FLIGHT};
 
 pub use parse::{
     from_json_str, from_value, from_yaml_str, stages_from_value, FieldError, PlanErrors,
