@@ -8,6 +8,7 @@
 //! The target is written independently of herd's agent, so its counts are an outside check of the
 //! numbers herd reports.
 
+pub mod jwt;
 pub mod service;
 
 use bytes::Bytes;

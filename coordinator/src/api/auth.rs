@@ -21,8 +21,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// How soon an unknown key id may trigger another JWKS fetch.
-pub const REFETCH_AFTER: Duration = Duration::from_secs(10);
+/// How soon an unknown key id may trigger another JWKS fetch. Short, so that a token signed by a
+/// freshly rotated key is accepted at once; but a flood of tokens with made-up key ids still
+/// costs the JWKS host at most one fetch a second.
+pub const REFETCH_AFTER: Duration = Duration::from_secs(1);
 
 /// A refused credential.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
