@@ -144,3 +144,102 @@ impl JwksServer {
         self.fetches.load(Ordering::SeqCst)
     }
 }
+
+/// A JWKS served over https by `openssl s_server -WWW` with a certificate for 127.0.0.1 issued by
+/// a CA made for the test (its PEM is [`HttpsJwks::ca`]).
+pub struct HttpsJwks {
+    server: std::process::Child,
+    port: u16,
+    /// The test CA's certificate (PEM), to pass as `--jwks-ca`.
+    pub ca: PathBuf,
+}
+
+impl HttpsJwks {
+    /// Writes `keys` as `jwks.json` under `dir` and serves `dir` over https.
+    pub fn start(dir: &Path, keys: Vec<Value>) -> Self {
+        let p = |name: &str| dir.join(name).to_str().expect("utf-8 path").to_string();
+        let ca = dir.join("ca.pem");
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=herd test CA",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &p("leaf.key"),
+            "-out",
+            &p("leaf.csr"),
+        ]);
+        std::fs::write(
+            dir.join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write ext");
+        openssl(&[
+            "x509",
+            "-req",
+            "-days",
+            "1",
+            "-in",
+            &p("leaf.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-extfile",
+            &p("leaf.ext"),
+            "-out",
+            &p("leaf.pem"),
+        ]);
+        std::fs::write(dir.join("jwks.json"), json!({"keys": keys}).to_string())
+            .expect("write jwks");
+        let port = crate::service::free_port();
+        let server = Command::new("openssl")
+            .args(["s_server", "-WWW", "-quiet", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-cert", &p("leaf.pem"), "-key", &p("leaf.key")])
+            .current_dir(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "s_server did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self { server, port, ca }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}/jwks.json", self.port)
+    }
+}
+
+impl Drop for HttpsJwks {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}

@@ -125,3 +125,48 @@ fn unsigned(claims: &Value) -> String {
         URL_SAFE_NO_PAD.encode(claims.to_string())
     )
 }
+
+#[test]
+fn the_jwks_is_fetched_over_https_trusting_the_given_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let a = RsaKey::generate(keys.path(), "key-a");
+    let jwks = herd_e2e::jwt::HttpsJwks::start(keys.path(), vec![a.jwk()]);
+    let ca = jwks.ca.to_str().expect("utf-8 path").to_string();
+    let args = |with_ca: bool| {
+        let mut v = vec![
+            "--jwks-url".to_string(),
+            jwks.url(),
+            "--jwt-issuer".into(),
+            ISSUER.into(),
+            "--jwt-audience".into(),
+            AUDIENCE.into(),
+        ];
+        if with_ca {
+            v.extend(["--jwks-ca".to_string(), ca.clone()]);
+        }
+        v
+    };
+    let token = a.sign(
+        "key-a",
+        &claims(&["operator"], ISSUER, AUDIENCE, now_s() + 300),
+    );
+
+    // Without the CA the server's certificate is not trusted: the token cannot be checked.
+    let untrusted = tempfile::tempdir().expect("tempdir");
+    let argv = args(false);
+    let s = Service::start(
+        untrusted.path(),
+        &argv.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(status_of(&s, "GET", &token, None).0, 401);
+    drop(s);
+
+    let argv = args(true);
+    let s = Service::start(
+        dir.path(),
+        &argv.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let (status, body) = status_of(&s, "GET", &token, None);
+    assert_eq!(status, 200, "{body}");
+}

@@ -12,6 +12,7 @@
 
 pub mod auth;
 mod compare;
+pub mod jwks;
 mod openapi;
 mod routes;
 mod sse;

@@ -5,6 +5,7 @@
 
 use super::exit::Code;
 use anyhow::Context as _;
+use herd_coordinator::api::jwks::JwksClient;
 use herd_coordinator::api::{self, auth};
 use herd_coordinator::events::{EventSink, LocalEvents};
 use herd_coordinator::local::{LocalConfig, LocalRuntime};
@@ -33,9 +34,12 @@ pub struct UpArgs {
     /// Agents all active runs together may use.
     #[arg(long, default_value_t = 32)]
     max_agents: u32,
-    /// Accept JWTs signed by a key of this JWKS (http URL).
+    /// Accept JWTs signed by a key of this JWKS (https or http URL).
     #[arg(long, requires_all = ["jwt_issuer", "jwt_audience"])]
     jwks_url: Option<String>,
+    /// Also trust this CA (PEM file) when fetching the JWKS over https.
+    #[arg(long, requires = "jwks_url")]
+    jwks_ca: Option<PathBuf>,
     /// The `iss` JWTs must carry.
     #[arg(long)]
     jwt_issuer: Option<String>,
@@ -86,6 +90,7 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
     let jwt = match (args.jwks_url, args.jwt_issuer, args.jwt_audience) {
         (Some(jwks_url), Some(issuer), Some(audience)) => Some(auth::JwtConfig {
             jwks_url,
+            client: JwksClient::new(args.jwks_ca.as_deref())?,
             issuer,
             audience,
         }),
