@@ -26,6 +26,7 @@ pub mod events;
 pub mod launcher;
 pub mod local;
 pub mod manager;
+pub mod metrics;
 pub mod mqtt;
 pub mod run;
 pub mod scheduler;

@@ -14,6 +14,7 @@ pub mod auth;
 mod compare;
 pub mod jwks;
 mod openapi;
+mod prometheus;
 mod routes;
 mod sse;
 

@@ -11,6 +11,7 @@ use super::{RunDeps, RunSpec, RunView};
 use crate::aggregate::{Aggregator, SecondAggregate};
 use crate::clock::Clock;
 use crate::launcher::{AgentExited, LaunchSpec, Launched};
+use crate::metrics::METRICS;
 use crate::mqtt::AgentInbound;
 use crate::store::{RunRecord, RunStateName, SecondRecord};
 use actix::prelude::*;
@@ -58,6 +59,8 @@ pub struct RunActor {
     exits_tx: mpsc::UnboundedSender<AgentExited>,
     view: watch::Sender<RunView>,
     outcome: Option<oneshot::Sender<Summary>>,
+    /// This run's share of the process-wide agents-connected gauge, as last reported to it.
+    connected: std::cell::Cell<i64>,
 }
 
 impl RunActor {
@@ -78,6 +81,7 @@ impl RunActor {
             requests: 0,
             errors: 0,
             last_second: None,
+            lost_agents: Vec::new(),
         };
         let (view_tx, view_rx) = watch::channel(view);
         let (outcome_tx, outcome_rx) = oneshot::channel();
@@ -101,6 +105,7 @@ impl RunActor {
             exits_tx,
             view: view_tx,
             outcome: Some(outcome_tx),
+            connected: std::cell::Cell::new(0),
         };
         (actor, view_rx, outcome_rx)
     }
@@ -136,7 +141,10 @@ impl RunActor {
             v.requests = totals.all.requests;
             v.errors = totals.all.errors;
             v.last_second = self.seconds.values().next_back().cloned();
+            v.lost_agents = self.agents.lost().into_iter().map(|(id, _)| id).collect();
         });
+        let connected = self.agents.connected() as i64;
+        METRICS.agents_connected_changed(connected - self.connected.replace(connected));
     }
 
     fn launch(&mut self, ctx: &mut Context<Self>) {
@@ -284,6 +292,7 @@ impl RunActor {
         } else if self.agents.live() == 0 && self.agents.0.values().all(|a| a.lost.is_some()) {
             self.failure = Some("every agent was lost".into());
         }
+        self.publish_view();
     }
 
     fn fail(&mut self, reason: String, ctx: &mut Context<Self>) {
@@ -352,6 +361,8 @@ impl RunActor {
             }
         });
         if live {
+            let end_ms = (agg.second + 1) * 1000;
+            METRICS.second_emitted(self.clock.unix_ms().saturating_sub(end_ms));
             let totals = self.aggregator.totals();
             let message = LiveMessage {
                 version: PROTOCOL_VERSION,
