@@ -184,6 +184,12 @@ impl Herd {
         Self { command }
     }
 
+    /// Sets an environment variable (e.g. `RUST_LOG`) for it.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
     /// Starts it.
     pub fn spawn(mut self) -> std::process::Child {
         self.command.spawn().expect("spawn herd")
