@@ -23,6 +23,7 @@ pub mod broker;
 pub mod bus;
 pub mod clock;
 pub mod events;
+pub mod intake;
 pub mod launcher;
 pub mod local;
 pub mod manager;

@@ -1,6 +1,9 @@
 //! `herd up`: the coordinator as a long-running service (local mode: embedded broker, store and
 //! launcher), with the HTTP API, the scheduler, and a graceful shutdown on SIGTERM or Ctrl-C.
 //!
+//! Commands come from the API, the scheduler and the broker's `herd/commands` topic
+//! ([`herd_coordinator::intake`]), all into the one manager.
+//!
 //! `herd token create --role …` adds an API token to the same store (shown once, kept hashed).
 
 use super::exit::Code;
@@ -122,9 +125,18 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         let scheduler = actix::spawn(scheduler::task::run(
             store.clone(),
             manager.clone(),
-            sink,
+            sink.clone(),
             stopped(stop_rx.clone()),
         ));
+        let intake = {
+            let (url, manager, sink) = (runtime.broker_url(), manager.clone(), sink.clone());
+            let stop = stopped(stop_rx.clone());
+            actix::spawn(async move {
+                if let Err(e) = herd_coordinator::intake::run(&url, manager, sink, stop).await {
+                    tracing::error!(error = %e, "the MQTT command topic is not served");
+                }
+            })
+        };
         let state = api::ApiState {
             manager: manager.clone(),
             store: store.clone(),
@@ -140,6 +152,7 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         eprintln!("herd up: shutting down: stopping active runs…");
         let _ = stop_tx.send(true);
         let _ = scheduler.await;
+        let _ = intake.await;
         manager.shutdown(SHUTDOWN_LIMIT).await;
         let _ = server.await;
         eprintln!("herd up: stopped");
