@@ -4,12 +4,17 @@
 //! - `herd/runs/{run}/agents/{agent}/status` — agent → coordinator (ready, started, heartbeat,
 //!   finished, error; `lost` is the agent's MQTT last will);
 //! - `herd/runs/{run}/agents/{agent}/frames` — agent → coordinator, one result frame per second;
-//! - `herd/runs/{run}/live` — coordinator → anyone: the aggregate of each second, as it is known.
+//! - `herd/runs/{run}/live` — coordinator → anyone: the aggregate of each second, as it is known;
+//! - `herd/commands` — anyone → coordinator: protocol `CommandMessage`s, one of its command
+//!   sources (outside `herd/runs/`, so no run's topics and no agent's permissions cover it).
 
 use crate::{AgentId, RunId};
 
 /// Prefix of every herd topic.
 pub const ROOT: &str = "herd/runs";
+
+/// Commands for the coordinator (create a test, start or stop a run, …).
+pub const COORDINATOR_COMMANDS: &str = "herd/commands";
 
 /// Commands for every agent of a run.
 pub fn commands(run: &RunId) -> String {

@@ -8,6 +8,7 @@
 //! The target is written independently of herd's agent, so its counts are an outside check of the
 //! numbers herd reports.
 
+pub mod jwt;
 pub mod service;
 
 use bytes::Bytes;
@@ -181,6 +182,12 @@ impl Herd {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         Self { command }
+    }
+
+    /// Sets an environment variable (e.g. `RUST_LOG`) for it.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.command.env(key, value);
+        self
     }
 
     /// Starts it.

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 /// A running `herd up`.
 pub struct Service {
     child: Child,
+    /// The embedded broker's URL, once `herd up` announced it on stderr.
+    broker: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     /// Where it listens.
     pub addr: SocketAddr,
     /// Its data directory.
@@ -36,11 +38,27 @@ impl Service {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn herd up");
+        let mut child = child;
+        let broker = std::sync::Arc::new(std::sync::Mutex::new(None));
+        if let Some(stderr) = child.stderr.take() {
+            // Pass its stderr through (for diagnostics), noting the broker URL it announces.
+            let found = broker.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    eprintln!("{line}");
+                    if let Some(rest) = line.split_once("(broker ").map(|(_, r)| r) {
+                        let url = rest.split([',', ')']).next().unwrap_or_default();
+                        *found.lock().expect("lock") = Some(url.to_string());
+                    }
+                }
+            });
+        }
         let service = Self {
             child,
+            broker,
             addr,
             data_dir: data_dir.to_path_buf(),
         };
@@ -50,6 +68,21 @@ impl Service {
             std::thread::sleep(Duration::from_millis(50));
         }
         service
+    }
+
+    /// The embedded broker's URL (`mqtt://127.0.0.1:PORT`).
+    pub fn broker_url(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(url) = self.broker.lock().expect("lock").clone() {
+                return url;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "herd up did not announce its broker"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// `herd token create --role ROLE` on this service's store.

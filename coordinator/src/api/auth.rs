@@ -11,18 +11,18 @@
 //!
 //! Viewers read; operators also write. 401 means "who are you?", 403 "not allowed".
 
+use super::jwks::JwksClient;
 use crate::store::{Role, Store, TokenRecord};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use ring::rand::SecureRandom;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// How soon an unknown key id may trigger another JWKS fetch.
-pub const REFETCH_AFTER: Duration = Duration::from_secs(10);
+/// How soon an unknown key id may trigger another JWKS fetch. Short, so that a token signed by a
+/// freshly rotated key is accepted at once; but a flood of tokens with made-up key ids still
+/// costs the JWKS host at most one fetch a second.
+pub const REFETCH_AFTER: Duration = Duration::from_secs(1);
 
 /// A refused credential.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,10 +42,12 @@ fn unauthenticated(message: impl Into<String>) -> Denied {
 }
 
 /// Where JWTs come from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JwtConfig {
-    /// The JWKS URL (`http://…`; Cognito's is `{issuer}/.well-known/jwks.json`).
+    /// The JWKS URL (`https://…` or `http://…`; Cognito's is `{issuer}/.well-known/jwks.json`).
     pub jwks_url: String,
+    /// What fetches it.
+    pub client: JwksClient,
     /// The expected `iss`.
     pub issuer: String,
     /// The expected `aud`.
@@ -145,7 +147,7 @@ impl Auth {
             }
             keys.1 = Some(Instant::now());
         }
-        let set = fetch_jwks(&config.jwks_url).await.map_err(|e| {
+        let set = config.client.fetch(&config.jwks_url).await.map_err(|e| {
             tracing::warn!(url = %config.jwks_url, error = %e, "cannot fetch the JWKS");
             unauthenticated("cannot fetch the signing keys now")
         })?;
@@ -159,26 +161,6 @@ impl Auth {
         keys.0 = fresh;
         Ok(())
     }
-}
-
-async fn fetch_jwks(url: &str) -> Result<JwkSet, String> {
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("bad JWKS URL: {e}"))?;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Empty<Bytes>>();
-    let response = tokio::time::timeout(Duration::from_secs(5), client.get(uri))
-        .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status()));
-    }
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    serde_json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))
 }
 
 /// Hex SHA-256 of a token: what the store keeps.

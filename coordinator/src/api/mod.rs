@@ -12,7 +12,9 @@
 
 pub mod auth;
 mod compare;
+pub mod jwks;
 mod openapi;
+mod prometheus;
 mod routes;
 mod sse;
 

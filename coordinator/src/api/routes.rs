@@ -1,7 +1,7 @@
 //! Routing and the handlers of `/api/v1`. Writes are turned into protocol commands for the
 //! manager; reads come from the store, or from the manager for runs still active.
 
-use super::{body_json, compare, error, json, openapi, rejection, sse, ApiState, Body};
+use super::{body_json, compare, error, json, openapi, prometheus, rejection, sse, ApiState, Body};
 use crate::manager::{Reply, RunWatch};
 use crate::store::{Role, RunRecord};
 use herd_protocol::command::{Command, CommandMessage, Overrides, TestSpec};
@@ -64,7 +64,7 @@ pub async fn handle(req: Request<Incoming>, state: ApiState) -> Response<Body> {
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (&method, s.as_slice()) {
         (&Method::GET, ["openapi.json"]) => json(StatusCode::OK, &openapi::document()),
-        (&Method::GET, ["metrics"]) => metrics(&state),
+        (&Method::GET, ["metrics"]) => prometheus::metrics(&state).await,
         (_, ["api", "v1", rest @ ..]) => api(req, &state, &method, rest, &query).await,
         _ => not_found(&path),
     }
@@ -450,41 +450,4 @@ async fn get_run(state: &ApiState, id: &str) -> Response<Body> {
         Err(e) => return internal(e),
     }
     json(StatusCode::OK, &body)
-}
-
-fn metrics(state: &ApiState) -> Response<Body> {
-    let v = state.manager.view();
-    let mut text = String::new();
-    text.push_str("# HELP herd_runs_active Runs in progress.\n# TYPE herd_runs_active gauge\n");
-    text.push_str(&format!("herd_runs_active {}\n", v.active_runs));
-    text.push_str(
-        "# HELP herd_agents_in_use Agents used by active runs.\n# TYPE herd_agents_in_use gauge\n",
-    );
-    text.push_str(&format!("herd_agents_in_use {}\n", v.agents_in_use));
-    text.push_str(
-        "# HELP herd_commands_total Commands by outcome.\n# TYPE herd_commands_total counter\n",
-    );
-    for (outcome, n) in [
-        ("done", v.commands_done),
-        ("rejected", v.commands_rejected),
-        ("repeated", v.commands_repeated),
-    ] {
-        text.push_str(&format!(
-            "herd_commands_total{{outcome=\"{outcome}\"}} {n}\n"
-        ));
-    }
-    text.push_str("# HELP herd_runs_ended_total Runs ended, by final state.\n# TYPE herd_runs_ended_total counter\n");
-    let mut ended: Vec<_> = v.runs_ended.iter().collect();
-    ended.sort();
-    for (state, n) in ended {
-        text.push_str(&format!("herd_runs_ended_total{{state=\"{state}\"}} {n}\n"));
-    }
-    let mut response = Response::new(http_body_util::BodyExt::boxed(http_body_util::Full::new(
-        bytes::Bytes::from(text),
-    )));
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    response
 }

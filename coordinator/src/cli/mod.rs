@@ -51,6 +51,10 @@ enum TokenCommand {
 /// Sets up logging: warnings by default, `-v` for info, `-vv` for debug; `RUST_LOG` wins. The
 /// embedded broker (rumqttd) logs every ordinary disconnect as an error, so it is silenced unless
 /// asked for.
+///
+/// On a terminal the lines are for people; otherwise (a service under systemd or ECS, an agent's
+/// log file, CI) each line is one JSON object whose fields (`run`, `agent`, `error`, …) sit at the
+/// top level beside `timestamp`, `level`, `target` and `message`, so log tools can filter by run.
 pub fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn,rumqttd=off",
@@ -59,10 +63,14 @@ pub fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        builder.try_init()
+    } else {
+        builder.json().flatten_event(true).try_init()
+    };
 }
 
 /// Runs the chosen subcommand.

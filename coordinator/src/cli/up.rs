@@ -1,10 +1,14 @@
 //! `herd up`: the coordinator as a long-running service (local mode: embedded broker, store and
 //! launcher), with the HTTP API, the scheduler, and a graceful shutdown on SIGTERM or Ctrl-C.
 //!
+//! Commands come from the API, the scheduler and the broker's `herd/commands` topic
+//! ([`herd_coordinator::intake`]), all into the one manager.
+//!
 //! `herd token create --role …` adds an API token to the same store (shown once, kept hashed).
 
 use super::exit::Code;
 use anyhow::Context as _;
+use herd_coordinator::api::jwks::JwksClient;
 use herd_coordinator::api::{self, auth};
 use herd_coordinator::events::{EventSink, LocalEvents};
 use herd_coordinator::local::{LocalConfig, LocalRuntime};
@@ -33,9 +37,12 @@ pub struct UpArgs {
     /// Agents all active runs together may use.
     #[arg(long, default_value_t = 32)]
     max_agents: u32,
-    /// Accept JWTs signed by a key of this JWKS (http URL).
+    /// Accept JWTs signed by a key of this JWKS (https or http URL).
     #[arg(long, requires_all = ["jwt_issuer", "jwt_audience"])]
     jwks_url: Option<String>,
+    /// Also trust this CA (PEM file) when fetching the JWKS over https.
+    #[arg(long, requires = "jwks_url")]
+    jwks_ca: Option<PathBuf>,
     /// The `iss` JWTs must carry.
     #[arg(long)]
     jwt_issuer: Option<String>,
@@ -86,6 +93,7 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
     let jwt = match (args.jwks_url, args.jwt_issuer, args.jwt_audience) {
         (Some(jwks_url), Some(issuer), Some(audience)) => Some(auth::JwtConfig {
             jwks_url,
+            client: JwksClient::new(args.jwks_ca.as_deref())?,
             issuer,
             audience,
         }),
@@ -117,9 +125,18 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         let scheduler = actix::spawn(scheduler::task::run(
             store.clone(),
             manager.clone(),
-            sink,
+            sink.clone(),
             stopped(stop_rx.clone()),
         ));
+        let intake = {
+            let (url, manager, sink) = (runtime.broker_url(), manager.clone(), sink.clone());
+            let stop = stopped(stop_rx.clone());
+            actix::spawn(async move {
+                if let Err(e) = herd_coordinator::intake::run(&url, manager, sink, stop).await {
+                    tracing::error!(error = %e, "the MQTT command topic is not served");
+                }
+            })
+        };
         let state = api::ApiState {
             manager: manager.clone(),
             store: store.clone(),
@@ -135,6 +152,7 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         eprintln!("herd up: shutting down: stopping active runs…");
         let _ = stop_tx.send(true);
         let _ = scheduler.await;
+        let _ = intake.await;
         manager.shutdown(SHUTDOWN_LIMIT).await;
         let _ = server.await;
         eprintln!("herd up: stopped");

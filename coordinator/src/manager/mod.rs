@@ -76,6 +76,8 @@ pub enum Msg {
     Command(CommandMessage, oneshot::Sender<Result<Reply, Rejection>>),
     /// Follow an active run (`None` if it is not active).
     Watch(RunId, oneshot::Sender<Option<RunWatch>>),
+    /// The phase of each active run (for `/metrics`).
+    Phases(oneshot::Sender<Vec<&'static str>>),
     /// A run ended (sent by the task awaiting its outcome; `None` if its actor died without one).
     Ended(RunId, Option<Box<Summary>>),
     /// Stop taking commands, cancel active runs and wait (at most the given time) for them.
@@ -122,6 +124,15 @@ impl Manager {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Msg::Watch(run, reply)).ok()?;
         rx.await.ok().flatten()
+    }
+
+    /// The phase name of each active run.
+    pub async fn active_phases(&self) -> Vec<&'static str> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Phases(reply)).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
     }
 
     /// Cancels active runs and waits for them to end, at most `limit`.
@@ -194,6 +205,10 @@ impl Task {
                         done: a.done.subscribe(),
                     }));
                 }
+                Msg::Phases(reply) => {
+                    let phases = self.active.values().map(|a| a.view.borrow().phase.as_str());
+                    let _ = reply.send(phases.collect());
+                }
                 Msg::Ended(run, summary) => self.ended(&run, summary.map(|s| *s)),
                 Msg::Shutdown(limit, reply) => {
                     self.shutting_down = true;
@@ -230,23 +245,39 @@ impl Task {
         });
     }
 
-    /// Follows a started run: `run.started` when its load begins, `Ended` when it is over.
+    /// Follows a started run: `run.started` when its load begins, `agent.lost` as each agent is
+    /// declared lost (from the run's view, so the actor needs no link to the event sink), and
+    /// `Ended` when it is over.
     fn follow(&self, run: RunId, test: Option<String>, handle: crate::run::RunHandle) -> ActiveRun {
         let mut view = handle.view.clone();
         let events = self.events.clone();
         let clock = self.clock;
-        let started_run = run.clone();
+        let followed = run.clone();
         let started_test = test.clone();
         actix::spawn(async move {
+            let mut started = false;
+            let mut announced = std::collections::HashSet::new();
             while view.changed().await.is_ok() {
-                let phase = view.borrow().phase;
-                if phase.load_started() {
+                let (phase, lost) = {
+                    let v = view.borrow_and_update();
+                    (v.phase, v.lost_agents.clone())
+                };
+                if !started && phase.load_started() {
+                    started = true;
                     let event = Event::RunStarted {
-                        run: started_run.to_string(),
-                        test: started_test,
+                        run: followed.to_string(),
+                        test: started_test.clone(),
                     };
                     events.emit(events::message(event, None, clock.unix_ms()));
-                    break;
+                }
+                for agent in lost {
+                    if announced.insert(agent.clone()) {
+                        let event = Event::AgentLost {
+                            run: followed.to_string(),
+                            agent: agent.to_string(),
+                        };
+                        events.emit(events::message(event, None, clock.unix_ms()));
+                    }
                 }
                 if phase.is_over() {
                     break;
@@ -288,15 +319,6 @@ impl Task {
         };
         self.view
             .send_modify(|v| *v.runs_ended.entry(name).or_default() += 1);
-        for agent in &summary.lost_agents {
-            self.emit(
-                Event::AgentLost {
-                    run: run.to_string(),
-                    agent: agent.clone(),
-                },
-                command.clone(),
-            );
-        }
         let failed: Vec<_> = summary
             .thresholds
             .iter()
@@ -341,3 +363,6 @@ impl Task {
 async fn wait_outcome(outcome: oneshot::Receiver<Summary>, then: impl FnOnce(Option<Summary>)) {
     then(outcome.await.ok());
 }
+
+#[cfg(test)]
+mod tests;

@@ -55,6 +55,11 @@ impl Agents {
         )
     }
 
+    /// How many are connected now: ready, and neither finished nor lost.
+    pub fn connected(&self) -> u32 {
+        self.0.values().filter(|a| a.ready && !a.settled()).count() as u32
+    }
+
     /// How many reported ready.
     pub fn ready(&self) -> u32 {
         self.0.values().filter(|a| a.ready).count() as u32

@@ -19,7 +19,7 @@ use crate::store::Store;
 use actix::{Actor, Addr};
 use herd_protocol::plan::Plan;
 use herd_protocol::summary::{SecondSummary, Summary};
-use herd_protocol::RunId;
+use herd_protocol::{AgentId, RunId};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
@@ -105,6 +105,9 @@ pub struct RunView {
     pub errors: u64,
     /// The last second emitted, with its requests, p50 and p99.
     pub last_second: Option<SecondSummary>,
+    /// Agents declared lost so far: a follower can announce each loss when it happens, not only
+    /// in the summary.
+    pub lost_agents: Vec<AgentId>,
 }
 
 /// A running run.

@@ -2,6 +2,8 @@
 //! launcher, and cancel requests. The state machine itself lives in the parent module.
 
 use super::{Cancel, Exited, RunActor, EXIT_GRACE, TICK};
+use crate::aggregate::Ingest;
+use crate::metrics::METRICS;
 use crate::mqtt::AgentInbound;
 use crate::run::phase::Phase;
 use actix::prelude::*;
@@ -21,6 +23,11 @@ impl Actor for RunActor {
         }
         self.launch(ctx);
     }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // However the actor ends, its agents no longer count as connected.
+        METRICS.agents_connected_changed(-self.connected.replace(0));
+    }
 }
 
 impl Handler<AgentInbound> for RunActor {
@@ -36,7 +43,9 @@ impl Handler<AgentInbound> for RunActor {
                 if let Some(a) = self.agents.0.get_mut(&frame.agent) {
                     a.last_seen_ms = self.clock.unix_ms();
                 }
-                if let Err(e) = self.aggregator.ingest(&frame) {
+                let ingested = self.aggregator.ingest(&frame);
+                METRICS.frame(matches!(ingested, Ok(Ingest::Accepted | Ingest::Late)));
+                if let Err(e) = ingested {
                     tracing::warn!(run = %self.spec.run, agent = %frame.agent, error = %e, "frame refused");
                 }
             }

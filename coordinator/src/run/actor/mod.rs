@@ -6,11 +6,11 @@
 
 use super::agents::Agents;
 use super::phase::Phase;
-use super::summary::{self, SummaryInput};
 use super::{RunDeps, RunSpec, RunView};
 use crate::aggregate::{Aggregator, SecondAggregate};
 use crate::clock::Clock;
 use crate::launcher::{AgentExited, LaunchSpec, Launched};
+use crate::metrics::METRICS;
 use crate::mqtt::AgentInbound;
 use crate::store::{RunRecord, RunStateName, SecondRecord};
 use actix::prelude::*;
@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+mod finalize;
 mod handlers;
 
 const TICK: Duration = Duration::from_millis(100);
@@ -58,6 +59,8 @@ pub struct RunActor {
     exits_tx: mpsc::UnboundedSender<AgentExited>,
     view: watch::Sender<RunView>,
     outcome: Option<oneshot::Sender<Summary>>,
+    /// This run's share of the process-wide agents-connected gauge, as last reported to it.
+    connected: std::cell::Cell<i64>,
 }
 
 impl RunActor {
@@ -78,6 +81,7 @@ impl RunActor {
             requests: 0,
             errors: 0,
             last_second: None,
+            lost_agents: Vec::new(),
         };
         let (view_tx, view_rx) = watch::channel(view);
         let (outcome_tx, outcome_rx) = oneshot::channel();
@@ -101,6 +105,7 @@ impl RunActor {
             exits_tx,
             view: view_tx,
             outcome: Some(outcome_tx),
+            connected: std::cell::Cell::new(0),
         };
         (actor, view_rx, outcome_rx)
     }
@@ -136,7 +141,10 @@ impl RunActor {
             v.requests = totals.all.requests;
             v.errors = totals.all.errors;
             v.last_second = self.seconds.values().next_back().cloned();
+            v.lost_agents = self.agents.lost().into_iter().map(|(id, _)| id).collect();
         });
+        let connected = self.agents.connected() as i64;
+        METRICS.agents_connected_changed(connected - self.connected.replace(connected));
     }
 
     fn launch(&mut self, ctx: &mut Context<Self>) {
@@ -284,6 +292,7 @@ impl RunActor {
         } else if self.agents.live() == 0 && self.agents.0.values().all(|a| a.lost.is_some()) {
             self.failure = Some("every agent was lost".into());
         }
+        self.publish_view();
     }
 
     fn fail(&mut self, reason: String, ctx: &mut Context<Self>) {
@@ -352,6 +361,8 @@ impl RunActor {
             }
         });
         if live {
+            let end_ms = (agg.second + 1) * 1000;
+            METRICS.second_emitted(self.clock.unix_ms().saturating_sub(end_ms));
             let totals = self.aggregator.totals();
             let message = LiveMessage {
                 version: PROTOCOL_VERSION,
@@ -446,84 +457,6 @@ impl RunActor {
             }
         }
         self.publish_view();
-    }
-
-    fn finalize(&mut self, ctx: &mut Context<Self>) {
-        if self.phase.is_over() {
-            return;
-        }
-        self.phase = Phase::Finalizing;
-        for agg in self.aggregator.flush_all() {
-            self.emit(agg, false);
-        }
-        let lost = self.agents.lost();
-        let state = if self.cancelled.is_some() {
-            RunState::Cancelled
-        } else if self.failure.is_some() || self.start_at_ms.is_none() {
-            RunState::Failed
-        } else if !lost.is_empty() {
-            RunState::Degraded
-        } else {
-            RunState::Completed
-        };
-        let reason = self
-            .failure
-            .clone()
-            .or_else(|| self.cancelled.clone())
-            .or_else(|| {
-                (!lost.is_empty()).then(|| {
-                    let parts: Vec<String> = lost
-                        .iter()
-                        .map(|(id, why)| format!("{id}: {why}"))
-                        .collect();
-                    format!("agents lost: {}", parts.join("; "))
-                })
-            });
-        let end_ms = self
-            .agents
-            .0
-            .values()
-            .filter_map(|a| a.finished_at_ms)
-            .max()
-            .unwrap_or_else(|| self.clock.unix_ms());
-        let summary = summary::build(SummaryInput {
-            run: &self.spec.run,
-            plan: &self.spec.plan,
-            state,
-            reason,
-            totals: self.aggregator.totals(),
-            seconds: self.seconds.values().cloned().collect(),
-            agents: &self.agents,
-            end_ms,
-        });
-        self.publish_view();
-        let deps = self.deps.clone();
-        let run = self.spec.run.clone();
-        let stored = summary.clone();
-        let state_name = store_state(Phase::Ended(state)).unwrap_or(RunStateName::Failed);
-        let at = self.clock.unix_ms();
-        let work = async move {
-            if let Err(e) = deps.store.put_summary(&run, &stored).await {
-                tracing::error!(%run, error = %e, "cannot store the summary");
-            }
-            if let Err(e) = deps
-                .store
-                .set_run_state(&run, state_name, at, stored.reason.clone())
-                .await
-            {
-                tracing::error!(%run, error = %e, "cannot record the final state");
-            }
-            deps.bus.unregister(&run).await;
-            deps.launcher.stop(&run).await;
-        };
-        ctx.wait(work.into_actor(self).map(move |(), act, ctx| {
-            act.phase = Phase::Ended(state);
-            act.publish_view();
-            if let Some(tx) = act.outcome.take() {
-                let _ = tx.send(summary);
-            }
-            ctx.stop();
-        }));
     }
 }
 

@@ -1,0 +1,244 @@
+//! The manager against fake boundaries (a launcher that starts nothing, a bus that keeps what the
+//! run actors register): the cross-run rules and the events it turns run facts into.
+
+use super::*;
+use crate::bus::{AgentBus, BusError};
+use crate::events::LocalEvents;
+use crate::launcher::{AgentExited, BoxFuture, LaunchError, LaunchSpec, Launched, Launcher};
+use crate::mqtt::AgentInbound;
+use crate::store::EmbeddedStore;
+use actix::Recipient;
+use herd_protocol::agent::{AgentCommand, AgentStatus, StatusMessage};
+use herd_protocol::event::EventMessage;
+use herd_protocol::AgentId;
+use serde_json::{json, Value};
+use std::sync::Mutex;
+use tokio::sync::broadcast;
+
+struct FakeLauncher;
+
+impl Launcher for FakeLauncher {
+    fn launch(
+        &self,
+        spec: LaunchSpec,
+        _: mpsc::UnboundedSender<AgentExited>,
+    ) -> BoxFuture<Result<Vec<Launched>, LaunchError>> {
+        let launched = spec
+            .agents
+            .iter()
+            .map(|a| Launched {
+                agent: a.clone(),
+                handle: format!("fake {a}"),
+            })
+            .collect();
+        Box::pin(async move { Ok(launched) })
+    }
+
+    fn stop(&self, _: &RunId) -> BoxFuture<()> {
+        Box::pin(async {})
+    }
+}
+
+/// Keeps each run's inbound recipient, and forwards commands sent to agents.
+struct FakeBus {
+    runs: Mutex<HashMap<RunId, Recipient<AgentInbound>>>,
+    commands: mpsc::UnboundedSender<herd_protocol::agent::CommandMessage>,
+}
+
+impl AgentBus for FakeBus {
+    fn register(
+        &self,
+        run: &RunId,
+        to: Recipient<AgentInbound>,
+    ) -> BoxFuture<Result<(), BusError>> {
+        self.runs.lock().expect("lock").insert(run.clone(), to);
+        Box::pin(async { Ok(()) })
+    }
+    fn unregister(&self, _: &RunId) -> BoxFuture<()> {
+        Box::pin(async {})
+    }
+    fn send_command(
+        &self,
+        message: herd_protocol::agent::CommandMessage,
+    ) -> BoxFuture<Result<(), BusError>> {
+        let _ = self.commands.send(message);
+        Box::pin(async { Ok(()) })
+    }
+    fn publish_live(&self, _: &RunId, _: Vec<u8>) -> BoxFuture<Result<(), BusError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+struct Harness {
+    manager: Manager,
+    bus: Arc<FakeBus>,
+    commands: mpsc::UnboundedReceiver<herd_protocol::agent::CommandMessage>,
+    events: broadcast::Receiver<EventMessage>,
+}
+
+fn harness(max_agents: u32) -> Harness {
+    let (tx, commands) = mpsc::unbounded_channel();
+    let bus = Arc::new(FakeBus {
+        runs: Mutex::new(HashMap::new()),
+        commands: tx,
+    });
+    let deps = RunDeps {
+        launcher: Arc::new(FakeLauncher),
+        bus: bus.clone(),
+        store: Arc::new(EmbeddedStore::in_memory().expect("store")),
+        broker_url: "mqtt://fake:1".into(),
+    };
+    let sink = Arc::new(LocalEvents::new());
+    let events = sink.subscribe();
+    let manager = Manager::start(
+        ManagerConfig {
+            max_agents,
+            timeouts: Timeouts::default(),
+        },
+        deps,
+        sink,
+    );
+    Harness {
+        manager,
+        bus,
+        commands,
+        events,
+    }
+}
+
+fn plan(agents: u32) -> Value {
+    json!({"version": 1, "name": "t", "target": "http://127.0.0.1:1", "agents": agents,
+           "load": {"stages": [{"duration": "30s", "vus": 2}]}, "scenario": [{"get": "/"}]})
+}
+
+fn command(id: &str, body: Value) -> CommandMessage {
+    let mut body = body;
+    body["id"] = id.into();
+    serde_json::from_value(body).expect("a valid command")
+}
+
+fn run_id(reply: &Reply) -> RunId {
+    match reply {
+        Reply::RunStarted { run_id, .. } => RunId::new(run_id).expect("run id"),
+        other => panic!("not a started run: {other:?}"),
+    }
+}
+
+#[actix::test]
+async fn a_start_beyond_the_agent_cap_is_refused_naming_the_agents_in_use() {
+    let h = harness(3);
+    let first = command("c1", json!({"type": "start_run", "plan": plan(2)}));
+    h.manager.execute(first).await.expect("within the cap");
+    let second = command("c2", json!({"type": "start_run", "plan": plan(2)}));
+    let refused = h.manager.execute(second).await.expect_err("over the cap");
+    assert_eq!(refused.code, Code::Capacity, "{}", refused.message);
+    assert!(refused.message.contains('2'), "{}", refused.message);
+    let fits = command("c3", json!({"type": "start_run", "plan": plan(1)}));
+    h.manager.execute(fits).await.expect("exactly at the cap");
+    assert_eq!(h.manager.view().agents_in_use, 3);
+}
+
+#[actix::test]
+async fn a_second_run_of_a_test_is_refused_unless_concurrency_is_asked_for() {
+    let h = harness(10);
+    let create = json!({"type": "create_test", "test_id": "t", "name": "t", "plan": plan(1)});
+    h.manager
+        .execute(command("c0", create))
+        .await
+        .expect("created");
+    let start = |id: &str, allow: bool| {
+        command(
+            id,
+            json!({"type": "start_run", "test_id": "t", "allow_concurrent": allow}),
+        )
+    };
+    h.manager
+        .execute(start("c1", false))
+        .await
+        .expect("first run");
+    let refused = h
+        .manager
+        .execute(start("c2", false))
+        .await
+        .expect_err("second");
+    assert_eq!(refused.code, Code::Conflict, "{}", refused.message);
+    h.manager
+        .execute(start("c3", true))
+        .await
+        .expect("asked for concurrency");
+    assert_eq!(h.manager.view().active_runs, 2);
+}
+
+#[actix::test]
+async fn a_repeated_command_id_gets_its_first_reply_and_starts_nothing() {
+    let h = harness(10);
+    let start = || command("same", json!({"type": "start_run", "plan": plan(1)}));
+    let first = h.manager.execute(start()).await.expect("started");
+    let again = h.manager.execute(start()).await.expect("repeated");
+    assert_eq!(first, again);
+    let view = h.manager.view();
+    assert_eq!((view.active_runs, view.commands_repeated), (1, 1));
+}
+
+#[actix::test]
+async fn an_agent_lost_is_announced_when_it_happens_not_at_the_end() {
+    let mut h = harness(10);
+    let started = h
+        .manager
+        .execute(command("c1", json!({"type": "start_run", "plan": plan(2)})))
+        .await
+        .expect("started");
+    let run = run_id(&started);
+    let say = |i: u32, status: AgentStatus| {
+        let to = h.bus.runs.lock().expect("lock").get(&run).cloned();
+        async move {
+            let message = StatusMessage {
+                version: 1,
+                agent: AgentId::numbered(i),
+                status,
+            };
+            to.expect("the run registered on the bus")
+                .send(AgentInbound::Status(message))
+                .await
+                .expect("actor alive");
+        }
+    };
+    // Wait for the actor to register on the bus, then make both agents ready.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !h.bus.runs.lock().expect("lock").contains_key(&run) {
+        assert!(tokio::time::Instant::now() < deadline, "never registered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 0..2 {
+        let ready = AgentStatus::Ready {
+            pid: 1 + i,
+            host: "h".into(),
+        };
+        say(i, ready).await;
+    }
+    loop {
+        let sent = tokio::time::timeout(Duration::from_secs(5), h.commands.recv())
+            .await
+            .expect("a start command")
+            .expect("bus open");
+        if matches!(sent.command, AgentCommand::Start { .. }) {
+            break;
+        }
+    }
+    say(1, AgentStatus::Lost).await;
+    let lost = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let e = h.events.recv().await.expect("events");
+            if let Event::AgentLost { run, agent } = e.event {
+                return (run, agent);
+            }
+        }
+    })
+    .await
+    .expect("agent.lost while the run goes on");
+    assert_eq!(lost, (run.to_string(), "agent-1".to_string()));
+    assert!(
+        h.manager.watch(run).await.is_some(),
+        "the run is still active"
+    );
+}

@@ -1,0 +1,91 @@
+//! The end of a run: its final state and reason, the summary, and storing them before the outcome
+//! is reported, so whoever awaits the outcome can read the stored run at once.
+
+use super::{store_state, RunActor};
+use crate::run::phase::Phase;
+use crate::run::summary::{self, SummaryInput};
+use crate::store::RunStateName;
+use actix::prelude::*;
+use herd_protocol::summary::RunState;
+
+impl RunActor {
+    /// Ends the run: flushes the aggregator, builds and stores the summary, unregisters from the
+    /// bus, stops the agents, and only then reports the outcome and stops the actor.
+    pub(super) fn finalize(&mut self, ctx: &mut Context<Self>) {
+        if self.phase.is_over() {
+            return;
+        }
+        self.phase = Phase::Finalizing;
+        for agg in self.aggregator.flush_all() {
+            self.emit(agg, false);
+        }
+        let lost = self.agents.lost();
+        let state = if self.cancelled.is_some() {
+            RunState::Cancelled
+        } else if self.failure.is_some() || self.start_at_ms.is_none() {
+            RunState::Failed
+        } else if !lost.is_empty() {
+            RunState::Degraded
+        } else {
+            RunState::Completed
+        };
+        let reason = self
+            .failure
+            .clone()
+            .or_else(|| self.cancelled.clone())
+            .or_else(|| {
+                (!lost.is_empty()).then(|| {
+                    let parts: Vec<String> = lost
+                        .iter()
+                        .map(|(id, why)| format!("{id}: {why}"))
+                        .collect();
+                    format!("agents lost: {}", parts.join("; "))
+                })
+            });
+        let end_ms = self
+            .agents
+            .0
+            .values()
+            .filter_map(|a| a.finished_at_ms)
+            .max()
+            .unwrap_or_else(|| self.clock.unix_ms());
+        let summary = summary::build(SummaryInput {
+            run: &self.spec.run,
+            plan: &self.spec.plan,
+            state,
+            reason,
+            totals: self.aggregator.totals(),
+            seconds: self.seconds.values().cloned().collect(),
+            agents: &self.agents,
+            end_ms,
+        });
+        self.publish_view();
+        let deps = self.deps.clone();
+        let run = self.spec.run.clone();
+        let stored = summary.clone();
+        let state_name = store_state(Phase::Ended(state)).unwrap_or(RunStateName::Failed);
+        let at = self.clock.unix_ms();
+        let work = async move {
+            if let Err(e) = deps.store.put_summary(&run, &stored).await {
+                tracing::error!(%run, error = %e, "cannot store the summary");
+            }
+            if let Err(e) = deps
+                .store
+                .set_run_state(&run, state_name, at, stored.reason.clone())
+                .await
+            {
+                tracing::error!(%run, error = %e, "cannot record the final state");
+            }
+            deps.bus.unregister(&run).await;
+            deps.launcher.stop(&run).await;
+        };
+        ctx.wait(work.into_actor(self).map(move |(), act, ctx| {
+            act.phase = Phase::Ended(state);
+            act.publish_view();
+            if let Some(tx) = act.outcome.take() {
+                let _ = tx.send(summary);
+            }
+            ctx.stop();
+        }));
+    }
+}
