@@ -6,7 +6,7 @@ use crate::bus::{AgentBus, BusError};
 use crate::events::LocalEvents;
 use crate::launcher::{AgentExited, BoxFuture, LaunchError, LaunchSpec, Launched, Launcher};
 use crate::mqtt::AgentInbound;
-use crate::store::EmbeddedStore;
+use crate::store::{EmbeddedStore, Store};
 use actix::Recipient;
 use herd_protocol::agent::{AgentCommand, AgentStatus, StatusMessage};
 use herd_protocol::event::EventMessage;
@@ -71,6 +71,8 @@ impl AgentBus for FakeBus {
 
 struct Harness {
     manager: Manager,
+    store: Arc<EmbeddedStore>,
+    sink: Arc<LocalEvents>,
     bus: Arc<FakeBus>,
     commands: mpsc::UnboundedReceiver<herd_protocol::agent::CommandMessage>,
     events: broadcast::Receiver<EventMessage>,
@@ -82,10 +84,11 @@ fn harness(max_agents: u32) -> Harness {
         runs: Mutex::new(HashMap::new()),
         commands: tx,
     });
+    let store = Arc::new(EmbeddedStore::in_memory().expect("store"));
     let deps = RunDeps {
         launcher: Arc::new(FakeLauncher),
         bus: bus.clone(),
-        store: Arc::new(EmbeddedStore::in_memory().expect("store")),
+        store: store.clone(),
         broker_url: "mqtt://fake:1".into(),
     };
     let sink = Arc::new(LocalEvents::new());
@@ -96,10 +99,12 @@ fn harness(max_agents: u32) -> Harness {
             timeouts: Timeouts::default(),
         },
         deps,
-        sink,
+        sink.clone(),
     );
     Harness {
         manager,
+        store,
+        sink,
         bus,
         commands,
         events,
@@ -241,4 +246,68 @@ async fn an_agent_lost_is_announced_when_it_happens_not_at_the_end() {
         h.manager.watch(run).await.is_some(),
         "the run is still active"
     );
+}
+
+#[actix::test]
+async fn a_cron_schedule_fires_on_time_through_the_scheduler() {
+    // Paused tokio time drives both the scheduler's clock and the manager's: a whole minute passes
+    // in an instant, and the fire time is still checked to the scheduler's tick.
+    tokio::time::pause();
+    let mut h = harness(10);
+    let create = json!({"type": "create_test", "test_id": "cron", "name": "cron", "plan": plan(1),
+        "schedule": {"kind": "cron", "expr": "* * * * *", "tz": "UTC"}});
+    h.manager
+        .execute(command("c0", create))
+        .await
+        .expect("created");
+    let clock = crate::clock::Clock::new();
+    let due = h
+        .store
+        .get_test("cron")
+        .await
+        .expect("store")
+        .and_then(|t| t.next_fire_ms)
+        .expect("a cron test has a next fire time");
+    assert!(
+        due > clock.unix_ms() && due <= clock.unix_ms() + 60_000,
+        "next minute: {due}"
+    );
+    assert_eq!(due % 60_000, 0, "every-minute cron fires on the minute");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let scheduler = actix::spawn(crate::scheduler::task::run(
+        h.store.clone(),
+        h.manager.clone(),
+        h.sink.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let fired = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let event = h.events.recv().await.expect("events");
+            if matches!(event.event, herd_protocol::event::Event::RunCreated { .. }) {
+                break clock.unix_ms();
+            }
+        }
+    });
+    let fired_at = fired
+        .await
+        .expect("the schedule fired within two (virtual) minutes");
+    assert!(
+        fired_at >= due && fired_at <= due + crate::scheduler::TICK.as_millis() as u64 + 50,
+        "due {due}, fired {fired_at}"
+    );
+    let next = h
+        .store
+        .get_test("cron")
+        .await
+        .expect("store")
+        .and_then(|t| t.next_fire_ms);
+    assert_eq!(
+        next,
+        Some(due + 60_000),
+        "the schedule moved on to the next minute"
+    );
+    let _ = stop.send(());
+    let _ = scheduler.await;
 }
