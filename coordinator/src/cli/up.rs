@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How long a shutdown waits for cancelled runs to store their results.
+/// How long a shutdown waits for active runs: they may finish until the last
+/// [`CANCEL_MARGIN`](herd_coordinator::manager::CANCEL_MARGIN) of it, then are cancelled.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(40);
 
 /// Arguments of `herd up`.

@@ -135,7 +135,8 @@ impl Manager {
         rx.await.unwrap_or_default()
     }
 
-    /// Cancels active runs and waits for them to end, at most `limit`.
+    /// Stops taking commands and waits for active runs to end, at most `limit`: they may finish
+    /// on their own until the last [`CANCEL_MARGIN`] of it, then they are cancelled.
     pub async fn shutdown(&self, limit: Duration) {
         let (reply, rx) = oneshot::channel();
         if self.tx.send(Msg::Shutdown(limit, reply)).is_ok() {
@@ -148,6 +149,10 @@ impl Manager {
         self.view.borrow().clone()
     }
 }
+
+/// The part of a shutdown's limit reserved for cancelling runs that did not finish on their own
+/// (graceful stop of their agents, storing their results).
+pub const CANCEL_MARGIN: Duration = Duration::from_secs(15);
 
 fn stopped() -> Rejection {
     Rejection::new(Code::Unavailable, "the coordinator is shutting down")
@@ -177,6 +182,7 @@ impl Task {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         let mut drained: Vec<oneshot::Sender<()>> = Vec::new();
         let mut deadline: Option<tokio::time::Instant> = None;
+        let mut cancel_at: Option<tokio::time::Instant> = None;
         loop {
             let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
             let msg = tokio::select! {
@@ -184,6 +190,16 @@ impl Task {
                     Some(msg) => msg,
                     None => return,
                 },
+                () = tokio::time::sleep_until(cancel_at.unwrap_or(far)), if cancel_at.is_some() => {
+                    cancel_at = None;
+                    tracing::warn!(runs = self.active.len(), "runs did not finish in time for the shutdown: cancelling them");
+                    for active in self.active.values() {
+                        active.addr.do_send(Cancel {
+                            reason: "the coordinator is shutting down".into(),
+                        });
+                    }
+                    continue;
+                }
                 () = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
                     tracing::warn!(runs = self.active.len(), "runs still active at the shutdown deadline");
                     break;
@@ -211,14 +227,16 @@ impl Task {
                 }
                 Msg::Ended(run, summary) => self.ended(&run, summary.map(|s| *s)),
                 Msg::Shutdown(limit, reply) => {
+                    // Active runs may finish on their own until the last CANCEL_MARGIN of the
+                    // limit; then they are cancelled, which stops their agents gracefully and
+                    // still stores their (partial) results before the deadline.
                     self.shutting_down = true;
                     self.view.send_modify(|v| v.shutting_down = true);
-                    for active in self.active.values() {
-                        active.addr.do_send(Cancel {
-                            reason: "the coordinator is shutting down".into(),
-                        });
+                    let now = tokio::time::Instant::now();
+                    if deadline.is_none() {
+                        cancel_at = Some(now + limit.saturating_sub(CANCEL_MARGIN));
+                        deadline = Some(now + limit);
                     }
-                    deadline.get_or_insert(tokio::time::Instant::now() + limit);
                     drained.push(reply);
                 }
             }

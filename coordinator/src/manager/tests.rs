@@ -311,3 +311,67 @@ async fn a_cron_schedule_fires_on_time_through_the_scheduler() {
     let _ = stop.send(());
     let _ = scheduler.await;
 }
+
+#[actix::test]
+async fn a_shutdown_lets_active_runs_finish_before_it_cancels_them() {
+    tokio::time::pause();
+    let mut h = harness(10);
+    let started = h
+        .manager
+        .execute(command("c1", json!({"type": "start_run", "plan": plan(1)})))
+        .await
+        .expect("started");
+    let run = run_id(&started);
+    while !h.bus.runs.lock().expect("lock").contains_key(&run) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The agent stays alive (heartbeats) but never gets ready: the run is still active when the
+    // shutdown begins, and only the shutdown can end it before its ready deadline (30 s).
+    let to = h
+        .bus
+        .runs
+        .lock()
+        .expect("lock")
+        .get(&run)
+        .cloned()
+        .expect("registered");
+    let beat = actix::spawn(async move {
+        loop {
+            let message = StatusMessage {
+                version: 1,
+                agent: AgentId::numbered(0),
+                status: AgentStatus::Heartbeat { vus: 0 },
+            };
+            if to.send(AgentInbound::Status(message)).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let limit = Duration::from_secs(40);
+    let began = tokio::time::Instant::now();
+    let manager = h.manager.clone();
+    let shutdown = actix::spawn(async move { manager.shutdown(limit).await });
+    let cancelled_after = tokio::time::timeout(limit, async {
+        loop {
+            let event = h.events.recv().await.expect("events");
+            if matches!(
+                event.event,
+                herd_protocol::event::Event::RunCancelled { .. }
+            ) {
+                break began.elapsed();
+            }
+        }
+    })
+    .await
+    .expect("the run is cancelled within the limit");
+    let finish_window = limit - CANCEL_MARGIN;
+    assert!(
+        cancelled_after >= finish_window
+            && cancelled_after < finish_window + Duration::from_secs(1),
+        "cancelled after {cancelled_after:?}; runs may finish on their own for {finish_window:?}"
+    );
+    shutdown.await.expect("shutdown returns");
+    beat.abort();
+    assert_eq!(h.manager.view().active_runs, 0);
+}
