@@ -23,6 +23,8 @@ pub mod broker;
 pub mod bus;
 pub mod clock;
 pub mod events;
+#[cfg(test)]
+mod fakes;
 pub mod intake;
 pub mod launcher;
 pub mod local;

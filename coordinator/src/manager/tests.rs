@@ -2,72 +2,15 @@
 //! run actors register): the cross-run rules and the events it turns run facts into.
 
 use super::*;
-use crate::bus::{AgentBus, BusError};
 use crate::events::LocalEvents;
-use crate::launcher::{AgentExited, BoxFuture, LaunchError, LaunchSpec, Launched, Launcher};
+use crate::fakes::{FakeBus, FakeLauncher};
 use crate::mqtt::AgentInbound;
 use crate::store::{EmbeddedStore, Store};
-use actix::Recipient;
 use herd_protocol::agent::{AgentCommand, AgentStatus, StatusMessage};
 use herd_protocol::event::EventMessage;
 use herd_protocol::AgentId;
 use serde_json::{json, Value};
-use std::sync::Mutex;
 use tokio::sync::broadcast;
-
-struct FakeLauncher;
-
-impl Launcher for FakeLauncher {
-    fn launch(
-        &self,
-        spec: LaunchSpec,
-        _: mpsc::UnboundedSender<AgentExited>,
-    ) -> BoxFuture<Result<Vec<Launched>, LaunchError>> {
-        let launched = spec
-            .agents
-            .iter()
-            .map(|a| Launched {
-                agent: a.clone(),
-                handle: format!("fake {a}"),
-            })
-            .collect();
-        Box::pin(async move { Ok(launched) })
-    }
-
-    fn stop(&self, _: &RunId) -> BoxFuture<()> {
-        Box::pin(async {})
-    }
-}
-
-/// Keeps each run's inbound recipient, and forwards commands sent to agents.
-struct FakeBus {
-    runs: Mutex<HashMap<RunId, Recipient<AgentInbound>>>,
-    commands: mpsc::UnboundedSender<herd_protocol::agent::CommandMessage>,
-}
-
-impl AgentBus for FakeBus {
-    fn register(
-        &self,
-        run: &RunId,
-        to: Recipient<AgentInbound>,
-    ) -> BoxFuture<Result<(), BusError>> {
-        self.runs.lock().expect("lock").insert(run.clone(), to);
-        Box::pin(async { Ok(()) })
-    }
-    fn unregister(&self, _: &RunId) -> BoxFuture<()> {
-        Box::pin(async {})
-    }
-    fn send_command(
-        &self,
-        message: herd_protocol::agent::CommandMessage,
-    ) -> BoxFuture<Result<(), BusError>> {
-        let _ = self.commands.send(message);
-        Box::pin(async { Ok(()) })
-    }
-    fn publish_live(&self, _: &RunId, _: Vec<u8>) -> BoxFuture<Result<(), BusError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
 
 struct Harness {
     manager: Manager,
@@ -79,14 +22,11 @@ struct Harness {
 }
 
 fn harness(max_agents: u32) -> Harness {
-    let (tx, commands) = mpsc::unbounded_channel();
-    let bus = Arc::new(FakeBus {
-        runs: Mutex::new(HashMap::new()),
-        commands: tx,
-    });
+    let (bus, commands) = FakeBus::new();
+    let bus = Arc::new(bus);
     let store = Arc::new(EmbeddedStore::in_memory().expect("store"));
     let deps = RunDeps {
-        launcher: Arc::new(FakeLauncher),
+        launcher: Arc::new(FakeLauncher::default()),
         bus: bus.clone(),
         store: store.clone(),
         broker_url: "mqtt://fake:1".into(),

@@ -2,68 +2,15 @@
 //! loss, and a complete run.
 
 use super::*;
-use crate::bus::BusError;
-use crate::launcher::{AgentExited, BoxFuture, LaunchError, LaunchSpec, Launched, Launcher};
+use crate::fakes::{FakeBus, FakeLauncher};
 use crate::mqtt::AgentInbound;
 use crate::store::embedded::EmbeddedStore;
-use actix::Recipient;
 use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage, StatusMessage};
 use herd_protocol::frame::{Frame, Stats};
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram};
 use herd_protocol::summary::{RunState, Verdict};
 use herd_protocol::AgentId;
-use std::sync::Mutex;
 use tokio::sync::mpsc;
-
-#[derive(Default)]
-struct FakeLauncher {
-    stopped: Mutex<Vec<RunId>>,
-    exits: Mutex<Option<mpsc::UnboundedSender<AgentExited>>>,
-}
-
-impl Launcher for FakeLauncher {
-    fn launch(
-        &self,
-        spec: LaunchSpec,
-        events: mpsc::UnboundedSender<AgentExited>,
-    ) -> BoxFuture<Result<Vec<Launched>, LaunchError>> {
-        *self.exits.lock().expect("lock") = Some(events);
-        let launched = spec
-            .agents
-            .iter()
-            .map(|a| Launched {
-                agent: a.clone(),
-                handle: format!("fake {a}"),
-            })
-            .collect();
-        Box::pin(async move { Ok(launched) })
-    }
-
-    fn stop(&self, run: &RunId) -> BoxFuture<()> {
-        self.stopped.lock().expect("lock").push(run.clone());
-        Box::pin(async {})
-    }
-}
-
-struct FakeBus {
-    commands: mpsc::UnboundedSender<CommandMessage>,
-}
-
-impl AgentBus for FakeBus {
-    fn register(&self, _: &RunId, _: Recipient<AgentInbound>) -> BoxFuture<Result<(), BusError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn unregister(&self, _: &RunId) -> BoxFuture<()> {
-        Box::pin(async {})
-    }
-    fn send_command(&self, message: CommandMessage) -> BoxFuture<Result<(), BusError>> {
-        let _ = self.commands.send(message);
-        Box::pin(async { Ok(()) })
-    }
-    fn publish_live(&self, _: &RunId, _: Vec<u8>) -> BoxFuture<Result<(), BusError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
 
 struct Harness {
     handle: RunHandle,
@@ -82,12 +29,12 @@ fn plan(agents: u32, seconds: u64) -> Plan {
 }
 
 fn start_run(plan: Plan) -> Harness {
-    let (tx, commands) = mpsc::unbounded_channel();
+    let (bus, commands) = FakeBus::new();
     let launcher = Arc::new(FakeLauncher::default());
     let run = RunId::new("r1").expect("valid");
     let deps = RunDeps {
         launcher: launcher.clone(),
-        bus: Arc::new(FakeBus { commands: tx }),
+        bus: Arc::new(bus),
         store: Arc::new(EmbeddedStore::in_memory().expect("store")),
         broker_url: "mqtt://fake:1".into(),
     };

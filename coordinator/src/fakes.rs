@@ -1,0 +1,82 @@
+//! Test doubles for the run actor's boundaries, shared by the run and manager unit tests: a
+//! launcher that starts nothing, and a bus that keeps each run's recipient and forwards commands.
+
+use crate::bus::{AgentBus, BusError};
+use crate::launcher::{AgentExited, BoxFuture, LaunchError, LaunchSpec, Launched, Launcher};
+use crate::mqtt::AgentInbound;
+use actix::Recipient;
+use herd_protocol::agent::CommandMessage;
+use herd_protocol::RunId;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::mpsc;
+
+/// "Launches" every agent at once and remembers which runs it was asked to stop.
+#[derive(Default)]
+pub struct FakeLauncher {
+    /// Runs whose agents were stopped, in order.
+    pub stopped: Mutex<Vec<RunId>>,
+}
+
+impl Launcher for FakeLauncher {
+    fn launch(
+        &self,
+        spec: LaunchSpec,
+        _: mpsc::UnboundedSender<AgentExited>,
+    ) -> BoxFuture<Result<Vec<Launched>, LaunchError>> {
+        let launched = spec
+            .agents
+            .iter()
+            .map(|a| Launched {
+                agent: a.clone(),
+                handle: format!("fake {a}"),
+            })
+            .collect();
+        Box::pin(async move { Ok(launched) })
+    }
+
+    fn stop(&self, run: &RunId) -> BoxFuture<()> {
+        self.stopped.lock().expect("lock").push(run.clone());
+        Box::pin(async {})
+    }
+}
+
+/// Keeps each run's inbound recipient, and forwards commands sent to agents.
+pub struct FakeBus {
+    /// The recipient each run registered.
+    pub runs: Mutex<HashMap<RunId, Recipient<AgentInbound>>>,
+    commands: mpsc::UnboundedSender<CommandMessage>,
+}
+
+impl FakeBus {
+    /// A bus, and the receiving end of the commands sent through it.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<CommandMessage>) {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let bus = Self {
+            runs: Mutex::new(HashMap::new()),
+            commands,
+        };
+        (bus, rx)
+    }
+}
+
+impl AgentBus for FakeBus {
+    fn register(
+        &self,
+        run: &RunId,
+        to: Recipient<AgentInbound>,
+    ) -> BoxFuture<Result<(), BusError>> {
+        self.runs.lock().expect("lock").insert(run.clone(), to);
+        Box::pin(async { Ok(()) })
+    }
+    fn unregister(&self, _: &RunId) -> BoxFuture<()> {
+        Box::pin(async {})
+    }
+    fn send_command(&self, message: CommandMessage) -> BoxFuture<Result<(), BusError>> {
+        let _ = self.commands.send(message);
+        Box::pin(async { Ok(()) })
+    }
+    fn publish_live(&self, _: &RunId, _: Vec<u8>) -> BoxFuture<Result<(), BusError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
