@@ -14,14 +14,18 @@
 //! - [`broker`] — the embedded MQTT broker (rumqttd on loopback) of the local modes.
 //! - [`local`] — wires the embedded pieces together for `herd run`.
 //!
+//! - [`aws`] — the AWS adapters of the same boundaries (SQS, SNS, DynamoDB, ECS, IoT data plane).
+//!
 //! The actors only hold the boundary traits (launcher, publisher, store), never a concrete
 //! adapter, so the AWS adapters can slot in beside the local ones.
 
 pub mod aggregate;
 pub mod api;
+pub mod aws;
 pub mod broker;
 pub mod bus;
 pub mod clock;
+pub mod config;
 pub mod events;
 #[cfg(test)]
 mod fakes;

@@ -1,0 +1,37 @@
+//! AWS mode: the adapters that put herd's boundaries on AWS services.
+//!
+//! Each boundary of the coordinator keeps its trait and gets an AWS implementation beside the
+//! local one, chosen by `herd.toml`; the actors do not change:
+//! - command intake: SQS (long polling) into [`crate::manager::Manager::execute`];
+//! - [`crate::events::EventSink`]: SNS, with message attributes for filtering;
+//! - [`crate::store::Store`]: DynamoDB;
+//! - [`crate::launcher::Launcher`]: ECS Fargate tasks;
+//! - [`crate::bus::AgentBus`]: commands out through the IoT data plane's `Publish`.
+//!
+//! Every client is built from one [`SdkConfig`](aws_config::SdkConfig) made by [`sdk_config`], so
+//! one `endpoint_url` (or the standard `AWS_ENDPOINT_URL*` variables) points all of them at an
+//! emulator such as moto.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// The `[aws]` section of `herd.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// The region (otherwise the SDK's usual chain: `AWS_REGION`, profile, …).
+    pub region: Option<String>,
+    /// An endpoint every client uses instead of AWS's (an emulator); `AWS_ENDPOINT_URL` works too.
+    pub endpoint_url: Option<String>,
+}
+
+/// The SDK configuration all of herd's AWS clients share: region, credentials from the standard
+/// chain (environment, profile, ECS task role, instance role), and the optional endpoint override.
+pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url.clone());
+    }
+    loader.load().await
+}

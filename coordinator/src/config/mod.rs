@@ -1,0 +1,511 @@
+//! `herd.toml`: the service's configuration, choosing an adapter per boundary.
+//!
+//! Like the plan, the file is read in two passes: [`raw`] structs that refuse unknown fields
+//! (a misspelt key is an error, not a silently ignored setting), then [`ServiceConfig::from_toml`]
+//! validates them into typed settings and reports *every* problem at once, each with its key
+//! (`launcher.subnets: required when launcher.kind = "ecs"`). Anything absent means the local
+//! default of that boundary, so an empty file is the embedded mode of `herd up`.
+
+mod raw;
+#[cfg(test)]
+mod tests;
+
+use crate::aws::AwsSettings;
+use raw::RawConfig;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A validated `herd.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    /// `[aws]`: region and endpoint override shared by every AWS client.
+    pub aws: AwsSettings,
+    /// `[api] listen`: where the HTTP API listens (the `--listen` flag wins).
+    pub listen: Option<SocketAddr>,
+    /// `[api] max_agents`: agents all active runs together may use (the flag wins).
+    pub max_agents: Option<u32>,
+    /// `[commands]`: the SQS queue commands arrive on, if any.
+    pub commands: Option<SqsCommands>,
+    /// `[events]`: the SNS topic events go to, if any (they are always logged).
+    pub events: Option<SnsEvents>,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[broker]`.
+    pub broker: BrokerConfig,
+    /// `[launcher]`.
+    pub launcher: LauncherConfig,
+}
+
+/// Commands from an SQS queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsCommands {
+    /// The queue URL.
+    pub queue_url: String,
+    /// Long-polling wait per receive (1–20 s; default 20).
+    pub wait_time: Duration,
+    /// Visibility timeout of received messages, extended while a command is in progress
+    /// (default 30 s).
+    pub visibility_timeout: Duration,
+}
+
+/// How events are written to SNS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFormat {
+    /// herd's own JSON event messages.
+    Json,
+    /// AWS Chatbot custom notifications, readable in a chat channel.
+    Chatbot,
+}
+
+/// Events to an SNS topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnsEvents {
+    /// The topic ARN.
+    pub topic_arn: String,
+    /// The body format.
+    pub format: EventFormat,
+    /// Publish `run.progress` at most this often (`None`: never).
+    pub progress_interval: Option<Duration>,
+}
+
+/// Where runs and tests are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// SQLite under a data directory (`None`: the `--data-dir` flag's).
+    Embedded {
+        /// Overrides `--data-dir`.
+        data_dir: Option<PathBuf>,
+    },
+    /// DynamoDB tables named `<prefix>…`.
+    DynamoDb {
+        /// Prefix of every table name.
+        table_prefix: String,
+        /// Create missing tables at start (default true).
+        create_tables: bool,
+    },
+}
+
+/// How commands go out to agents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandsVia {
+    /// The coordinator's own MQTT session.
+    Mqtt,
+    /// The IoT data plane's `Publish` API at this endpoint (`None`: the SDK's own for the
+    /// region, or `[aws] endpoint_url`).
+    IotData {
+        /// Endpoint override for the data plane only.
+        endpoint_url: Option<String>,
+    },
+}
+
+/// How agents' frames and statuses come back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FramesVia {
+    /// The coordinator's own MQTT subscription.
+    Mqtt,
+    /// An SQS queue an IoT topic rule forwards `herd/runs/#` into (survives coordinator restarts).
+    Sqs {
+        /// The queue URL.
+        queue_url: String,
+    },
+}
+
+/// The MQTT broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    /// `None`: start the embedded broker; otherwise the broker the coordinator connects to.
+    pub url: Option<String>,
+    /// What agents are told to connect to, when it differs from `url` (an IoT Core endpoint).
+    pub agent_url: Option<String>,
+    /// Commands out.
+    pub commands_via: CommandsVia,
+    /// Frames and statuses in.
+    pub frames_via: FramesVia,
+}
+
+/// Where agents run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LauncherConfig {
+    /// Child processes of the coordinator.
+    Local,
+    /// ECS Fargate tasks.
+    Ecs(EcsSettings),
+}
+
+/// `[launcher] kind = "ecs"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsSettings {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// Task definition (family, family:revision or ARN) whose container runs `herd agent`.
+    pub task_definition: String,
+    /// The container the overrides apply to (default `herd-agent`).
+    pub container_name: String,
+    /// awsvpc subnets.
+    pub subnets: Vec<String>,
+    /// awsvpc security groups.
+    pub security_groups: Vec<String>,
+    /// Give tasks a public IP (needed in public subnets without a NAT).
+    pub assign_public_ip: bool,
+}
+
+/// One problem in `herd.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key, e.g. `launcher.subnets`.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// Every problem found in `herd.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {}", e.key, e.problem)?;
+        }
+        Ok(())
+    }
+}
+
+struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    fn push(&mut self, key: &str, problem: impl Into<String>) {
+        self.0.push(ConfigError {
+            key: key.to_owned(),
+            problem: problem.into(),
+        });
+    }
+
+    /// `value` if present, otherwise an error that `key` is required `when`.
+    fn required(&mut self, key: &str, value: Option<String>, when: &str) -> String {
+        match value {
+            Some(v) if !v.trim().is_empty() => v,
+            _ => {
+                self.push(key, format!("required {when}"));
+                String::new()
+            }
+        }
+    }
+
+    fn seconds(&mut self, key: &str, value: Option<i64>, range: (i64, i64), default: u64) -> u64 {
+        match value {
+            None => default,
+            Some(v) if v >= range.0 && v <= range.1 => v.unsigned_abs(),
+            Some(v) => {
+                self.push(
+                    key,
+                    format!("{v} is out of range {}..={}", range.0, range.1),
+                );
+                default
+            }
+        }
+    }
+}
+
+fn url_with_scheme(errors: &mut Errors, key: &str, url: &str, schemes: &[&str]) {
+    let ok = schemes.iter().any(|s| {
+        url.strip_prefix(s)
+            .and_then(|r| r.strip_prefix("://"))
+            .is_some_and(|rest| !rest.is_empty())
+    });
+    if !ok {
+        errors.push(
+            key,
+            format!("{url:?} is not a {} URL", schemes.join(" or ")),
+        );
+    }
+}
+
+impl ServiceConfig {
+    /// Parses and validates `herd.toml`'s text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                key: "herd.toml".to_owned(),
+                problem: e.to_string().trim_end().replace('\n', " "),
+            }])
+        })?;
+        let mut errors = Errors(Vec::new());
+        if let Some(v) = raw.version {
+            if v != 1 {
+                errors.push(
+                    "version",
+                    format!("{v} is not supported (this herd reads 1)"),
+                );
+            }
+        }
+        if let Some(url) = &raw.aws.endpoint_url {
+            url_with_scheme(&mut errors, "aws.endpoint_url", url, &["http", "https"]);
+        }
+        let aws = AwsSettings {
+            region: raw.aws.region,
+            endpoint_url: raw.aws.endpoint_url,
+        };
+        let listen = raw.api.listen.and_then(|l| match l.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                errors.push(
+                    "api.listen",
+                    format!("{l:?} is not an address like 127.0.0.1:8787"),
+                );
+                None
+            }
+        });
+        let max_agents = raw.api.max_agents.and_then(|n| match u32::try_from(n) {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                errors.push("api.max_agents", "must be > 0");
+                None
+            }
+        });
+        let commands = raw.commands.map(|c| {
+            let queue_url =
+                errors.required("commands.sqs_queue_url", c.sqs_queue_url, "in [commands]");
+            if !queue_url.is_empty() {
+                url_with_scheme(
+                    &mut errors,
+                    "commands.sqs_queue_url",
+                    &queue_url,
+                    &["http", "https"],
+                );
+            }
+            SqsCommands {
+                queue_url,
+                wait_time: Duration::from_secs(errors.seconds(
+                    "commands.wait_time_s",
+                    c.wait_time_s,
+                    (1, 20),
+                    20,
+                )),
+                visibility_timeout: Duration::from_secs(errors.seconds(
+                    "commands.visibility_timeout_s",
+                    c.visibility_timeout_s,
+                    (5, 43_200),
+                    30,
+                )),
+            }
+        });
+        let events = raw.events.map(|e| {
+            let topic_arn = errors.required("events.sns_topic_arn", e.sns_topic_arn, "in [events]");
+            if !topic_arn.is_empty() && !topic_arn.starts_with("arn:") {
+                errors.push(
+                    "events.sns_topic_arn",
+                    format!("{topic_arn:?} is not an ARN"),
+                );
+            }
+            let format = match e.format.as_deref() {
+                None | Some("json") => EventFormat::Json,
+                Some("chatbot") => EventFormat::Chatbot,
+                Some(other) => {
+                    errors.push("events.format", format!("{other:?} is not json or chatbot"));
+                    EventFormat::Json
+                }
+            };
+            let progress_interval = e.progress_interval_s.and_then(|s| {
+                let s = errors.seconds("events.progress_interval_s", Some(s), (1, 3600), 0);
+                (s > 0).then(|| Duration::from_secs(s))
+            });
+            SnsEvents {
+                topic_arn,
+                format,
+                progress_interval,
+            }
+        });
+        let store = store(&mut errors, raw.store);
+        let broker = broker(&mut errors, raw.broker);
+        let launcher = launcher(&mut errors, raw.launcher);
+        if errors.0.is_empty() {
+            Ok(Self {
+                aws,
+                listen,
+                max_agents,
+                commands,
+                events,
+                store,
+                broker,
+                launcher,
+            })
+        } else {
+            Err(ConfigErrors(errors.0))
+        }
+    }
+
+    /// Whether any boundary uses AWS (and so needs an SDK config).
+    pub fn uses_aws(&self) -> bool {
+        self.commands.is_some()
+            || self.events.is_some()
+            || matches!(self.store, StoreConfig::DynamoDb { .. })
+            || matches!(self.broker.commands_via, CommandsVia::IotData { .. })
+            || matches!(self.broker.frames_via, FramesVia::Sqs { .. })
+            || matches!(self.launcher, LauncherConfig::Ecs(_))
+    }
+}
+
+fn store(errors: &mut Errors, raw: raw::RawStore) -> StoreConfig {
+    match raw.kind.as_deref() {
+        None | Some("embedded") => {
+            if raw.table_prefix.is_some() || raw.create_tables.is_some() {
+                errors.push(
+                    "store.kind",
+                    "table_prefix and create_tables need kind = \"dynamodb\"",
+                );
+            }
+            StoreConfig::Embedded {
+                data_dir: raw.data_dir.map(PathBuf::from),
+            }
+        }
+        Some("dynamodb") => {
+            if raw.data_dir.is_some() {
+                errors.push("store.data_dir", "only for kind = \"embedded\"");
+            }
+            let table_prefix = raw.table_prefix.unwrap_or_else(|| "herd-".to_owned());
+            if !table_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                errors.push(
+                    "store.table_prefix",
+                    format!("{table_prefix:?} may only hold letters, digits, '-', '_' and '.'"),
+                );
+            }
+            StoreConfig::DynamoDb {
+                table_prefix,
+                create_tables: raw.create_tables.unwrap_or(true),
+            }
+        }
+        Some(other) => {
+            errors.push(
+                "store.kind",
+                format!("{other:?} is not embedded or dynamodb"),
+            );
+            StoreConfig::Embedded { data_dir: None }
+        }
+    }
+}
+
+fn broker(errors: &mut Errors, raw: raw::RawBroker) -> BrokerConfig {
+    for (key, url) in [
+        ("broker.url", &raw.url),
+        ("broker.agent_url", &raw.agent_url),
+    ] {
+        if let Some(url) = url {
+            url_with_scheme(errors, key, url, &["mqtt", "mqtts"]);
+        }
+    }
+    if raw.agent_url.is_some() && raw.url.is_none() {
+        errors.push(
+            "broker.agent_url",
+            "needs broker.url (the embedded broker is local only)",
+        );
+    }
+    let commands_via = match raw.commands_via.as_deref() {
+        None | Some("mqtt") => {
+            if raw.iot_endpoint_url.is_some() {
+                errors.push(
+                    "broker.iot_endpoint_url",
+                    "only for commands_via = \"iot-data\"",
+                );
+            }
+            CommandsVia::Mqtt
+        }
+        Some("iot-data") => {
+            if let Some(url) = &raw.iot_endpoint_url {
+                url_with_scheme(errors, "broker.iot_endpoint_url", url, &["http", "https"]);
+            }
+            CommandsVia::IotData {
+                endpoint_url: raw.iot_endpoint_url,
+            }
+        }
+        Some(other) => {
+            errors.push(
+                "broker.commands_via",
+                format!("{other:?} is not mqtt or iot-data"),
+            );
+            CommandsVia::Mqtt
+        }
+    };
+    let frames_via = match raw.frames_via.as_deref() {
+        None | Some("mqtt") => {
+            if raw.frames_queue_url.is_some() {
+                errors.push("broker.frames_queue_url", "only for frames_via = \"sqs\"");
+            }
+            FramesVia::Mqtt
+        }
+        Some("sqs") => {
+            let queue_url = errors.required(
+                "broker.frames_queue_url",
+                raw.frames_queue_url,
+                "when broker.frames_via = \"sqs\"",
+            );
+            FramesVia::Sqs { queue_url }
+        }
+        Some(other) => {
+            errors.push("broker.frames_via", format!("{other:?} is not mqtt or sqs"));
+            FramesVia::Mqtt
+        }
+    };
+    BrokerConfig {
+        url: raw.url,
+        agent_url: raw.agent_url,
+        commands_via,
+        frames_via,
+    }
+}
+
+fn launcher(errors: &mut Errors, raw: raw::RawLauncher) -> LauncherConfig {
+    match raw.kind.as_deref() {
+        None | Some("local") => {
+            let ecs_only = [
+                ("launcher.cluster", raw.cluster.is_some()),
+                ("launcher.task_definition", raw.task_definition.is_some()),
+                ("launcher.container_name", raw.container_name.is_some()),
+                ("launcher.subnets", raw.subnets.is_some()),
+                ("launcher.security_groups", raw.security_groups.is_some()),
+                ("launcher.assign_public_ip", raw.assign_public_ip.is_some()),
+            ];
+            for (key, set) in ecs_only {
+                if set {
+                    errors.push(key, "only for kind = \"ecs\"");
+                }
+            }
+            LauncherConfig::Local
+        }
+        Some("ecs") => {
+            let when = "when launcher.kind = \"ecs\"";
+            let cluster = errors.required("launcher.cluster", raw.cluster, when);
+            let task_definition =
+                errors.required("launcher.task_definition", raw.task_definition, when);
+            let subnets = raw.subnets.unwrap_or_default();
+            if subnets.is_empty() {
+                errors.push(
+                    "launcher.subnets",
+                    format!("at least one is required {when}"),
+                );
+            }
+            LauncherConfig::Ecs(EcsSettings {
+                cluster,
+                task_definition,
+                container_name: raw
+                    .container_name
+                    .unwrap_or_else(|| "herd-agent".to_owned()),
+                subnets,
+                security_groups: raw.security_groups.unwrap_or_default(),
+                assign_public_ip: raw.assign_public_ip.unwrap_or(false),
+            })
+        }
+        Some(other) => {
+            errors.push("launcher.kind", format!("{other:?} is not local or ecs"));
+            LauncherConfig::Local
+        }
+    }
+}

@@ -1,0 +1,145 @@
+use super::*;
+
+const CONTRACT: &str = r#"
+[aws]
+region = "us-east-1"
+endpoint_url = "http://127.0.0.1:5000"
+[commands]
+sqs_queue_url = "http://127.0.0.1:5000/123456789012/herd-commands"
+[events]
+sns_topic_arn = "arn:aws:sns:us-east-1:123456789012:herd-events"
+[store]
+kind = "dynamodb"
+table_prefix = "herd-"
+[broker]
+url = "mqtt://127.0.0.1:1883"
+[launcher]
+kind = "local"
+"#;
+
+#[test]
+fn the_contract_example_is_valid() {
+    let c = ServiceConfig::from_toml(CONTRACT).expect("valid");
+    assert_eq!(c.aws.region.as_deref(), Some("us-east-1"));
+    assert_eq!(
+        c.commands.as_ref().map(|c| c.queue_url.as_str()),
+        Some("http://127.0.0.1:5000/123456789012/herd-commands")
+    );
+    assert_eq!(
+        c.commands.as_ref().map(|c| c.wait_time),
+        Some(Duration::from_secs(20))
+    );
+    assert_eq!(c.events.as_ref().map(|e| e.format), Some(EventFormat::Json));
+    assert_eq!(
+        c.store,
+        StoreConfig::DynamoDb {
+            table_prefix: "herd-".into(),
+            create_tables: true
+        }
+    );
+    assert_eq!(c.broker.url.as_deref(), Some("mqtt://127.0.0.1:1883"));
+    assert_eq!(c.broker.commands_via, CommandsVia::Mqtt);
+    assert_eq!(c.launcher, LauncherConfig::Local);
+    assert!(c.uses_aws());
+}
+
+#[test]
+fn an_empty_file_is_the_embedded_mode() {
+    let c = ServiceConfig::from_toml("").expect("valid");
+    assert_eq!(c.store, StoreConfig::Embedded { data_dir: None });
+    assert_eq!(c.broker.url, None);
+    assert_eq!(c.launcher, LauncherConfig::Local);
+    assert!(c.commands.is_none() && c.events.is_none());
+    assert!(!c.uses_aws());
+}
+
+#[test]
+fn an_unknown_key_is_named() {
+    let e = ServiceConfig::from_toml("[store]\nkind = \"dynamodb\"\ntable_prefx = \"x\"\n")
+        .expect_err("unknown key");
+    assert!(e.to_string().contains("table_prefx"), "{e}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = r#"
+version = 2
+[api]
+listen = "nowhere"
+[commands]
+wait_time_s = 30
+[events]
+sns_topic_arn = "herd-events"
+format = "slack"
+[store]
+kind = "postgres"
+[broker]
+url = "tcp://x:1"
+frames_via = "sqs"
+[launcher]
+kind = "ecs"
+cluster = "c"
+"#;
+    let e = ServiceConfig::from_toml(text).expect_err("invalid");
+    let keys: Vec<&str> = e.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "version",
+            "api.listen",
+            "commands.sqs_queue_url",
+            "commands.wait_time_s",
+            "events.sns_topic_arn",
+            "events.format",
+            "store.kind",
+            "broker.url",
+            "broker.frames_queue_url",
+            "launcher.task_definition",
+            "launcher.subnets",
+        ],
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("launcher.subnets: at least one is required when launcher.kind = \"ecs\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn ecs_and_iot_settings_are_typed() {
+    let text = r#"
+[broker]
+url = "mqtt://127.0.0.1:1883"
+agent_url = "mqtts://abc-ats.iot.us-east-1.amazonaws.com:8883"
+commands_via = "iot-data"
+iot_endpoint_url = "http://127.0.0.1:9000"
+frames_via = "sqs"
+frames_queue_url = "http://127.0.0.1:5000/123456789012/herd-frames"
+[launcher]
+kind = "ecs"
+cluster = "herd"
+task_definition = "herd-agent:3"
+subnets = ["subnet-1", "subnet-2"]
+security_groups = ["sg-1"]
+"#;
+    let c = ServiceConfig::from_toml(text).expect("valid");
+    assert_eq!(
+        c.broker.commands_via,
+        CommandsVia::IotData {
+            endpoint_url: Some("http://127.0.0.1:9000".into())
+        }
+    );
+    assert_eq!(
+        c.broker.frames_via,
+        FramesVia::Sqs {
+            queue_url: "http://127.0.0.1:5000/123456789012/herd-frames".into()
+        }
+    );
+    let LauncherConfig::Ecs(ecs) = c.launcher else {
+        panic!("ecs launcher expected");
+    };
+    assert_eq!(ecs.container_name, "herd-agent");
+    assert_eq!(ecs.subnets, ["subnet-1", "subnet-2"]);
+    assert!(!ecs.assign_public_ip);
+}

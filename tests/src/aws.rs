@@ -1,0 +1,197 @@
+//! Stand-ins for AWS in tests: a moto server (SQS, SNS, DynamoDB, ECS, EC2, IoT data plane) and a
+//! Mosquitto broker (the IoT Core broker's stand-in), each started per test on a free loopback port
+//! and killed when dropped.
+//!
+//! Both are installed by `./scripts/test` (moto into `target/moto-venv`, Mosquitto from the Debian
+//! package), so a fresh machine needs nothing by hand. A missing one fails the test with a message
+//! saying how to install it; it never skips.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The account id moto uses.
+pub const ACCOUNT: &str = "123456789012";
+/// The region the tests use.
+pub const REGION: &str = "us-east-1";
+
+/// A free port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn wait_accepting(addr: SocketAddr, what: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before accepting connections: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not accept connections on {addr} within 20 s");
+}
+
+/// A moto server on 127.0.0.1.
+pub struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    /// The `moto_server` program: `HERD_MOTO_SERVER`, else the venv `./scripts/test` makes.
+    pub fn program() -> PathBuf {
+        if let Some(p) = std::env::var_os("HERD_MOTO_SERVER") {
+            return PathBuf::from(p);
+        }
+        let p =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/moto-venv/bin/moto_server");
+        assert!(
+            p.exists(),
+            "{} is missing: `./scripts/test` installs moto[server] there (or set HERD_MOTO_SERVER)",
+            p.display()
+        );
+        p
+    }
+
+    /// Starts a fresh moto server and waits until it accepts connections.
+    pub fn start() -> Self {
+        let port = free_port();
+        let mut child = Command::new(Self::program())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        wait_accepting(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            "moto_server",
+            &mut child,
+        );
+        Self { child, port }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// An SDK config aimed at this server, with static test credentials.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "herd-tests",
+            ))
+            .load()
+            .await
+    }
+
+    /// Environment for a `herd` process that should reach this server with the SDK's standard
+    /// chain: endpoint, region and static credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+    }
+
+    /// The queue URL moto gives a queue named `name`.
+    pub fn queue_url(&self, name: &str) -> String {
+        format!("{}/{ACCOUNT}/{name}", self.endpoint())
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Mosquitto broker on 127.0.0.1, anonymous, no persistence.
+pub struct Mosquitto {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    /// The `mosquitto` program: `HERD_MOSQUITTO`, else the Debian package's.
+    pub fn program() -> PathBuf {
+        if let Some(p) = std::env::var_os("HERD_MOSQUITTO") {
+            return PathBuf::from(p);
+        }
+        let p = PathBuf::from("/usr/sbin/mosquitto");
+        assert!(
+            p.exists(),
+            "{} is missing: `./scripts/test` installs the mosquitto package (or set HERD_MOSQUITTO)",
+            p.display()
+        );
+        p
+    }
+
+    /// Starts a broker and waits until it accepts connections.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .expect("write mosquitto.conf");
+        let mut child = Command::new(Self::program())
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        wait_accepting(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            "mosquitto",
+            &mut child,
+        );
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// `mqtt://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
