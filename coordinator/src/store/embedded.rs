@@ -8,10 +8,11 @@
 //! SQLite calls block, so each operation runs on tokio's blocking pool with the one connection
 //! behind a mutex; the async threads (and the actors on them) never wait on disk.
 
+use super::embedded_resume as resume;
 use super::embedded_service as service;
 use super::{
-    RunRecord, RunStateName, SecondRecord, Store, StoreError, StoreFuture, TestRecord, TokenRecord,
-    UnknownRunState,
+    AgentRecord, Claim, RunRecord, RunStateName, SecondRecord, Store, StoreError, StoreFuture,
+    TestRecord, TokenRecord, UnknownRunState,
 };
 use herd_protocol::histogram::EncodedHistogram;
 use herd_protocol::summary::Summary;
@@ -25,7 +26,7 @@ use std::time::Duration;
 pub const FILE_NAME: &str = "herd.sqlite3";
 
 /// Schema migrations; migration `i` takes the database from `user_version` `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     "CREATE TABLE runs (
         id TEXT PRIMARY KEY NOT NULL,
         name TEXT NOT NULL,
@@ -81,10 +82,23 @@ const MIGRATIONS: &[&str] = &[
         role TEXT NOT NULL,
         created_at_ms INTEGER NOT NULL
     );",
+    // 3: resuming runs after a restart (see `store::resume`): the start time, an owner with a
+    // lease, every second's merge state, and each agent's record.
+    "ALTER TABLE runs ADD COLUMN start_at_ms INTEGER;
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN lease_until_ms INTEGER;
+    CREATE INDEX runs_by_state ON runs (state, created_at_ms, id);
+    ALTER TABLE seconds ADD COLUMN checkpoint TEXT;
+    CREATE TABLE run_agents (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        agent_id TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (run_id, agent_id)
+    ) WITHOUT ROWID;",
 ];
 
 pub(super) const RUN_COLUMNS: &str =
-    "id, name, plan, state, agents, created_at_ms, updated_at_ms, reason, test_id";
+    "id, name, plan, state, agents, created_at_ms, updated_at_ms, reason, test_id, start_at_ms";
 
 /// The SQLite-backed [`Store`]. Cloning shares the connection.
 #[derive(Debug, Clone)]
@@ -170,7 +184,9 @@ pub(super) fn constraint(e: &rusqlite::Error) -> Option<i32> {
 }
 
 /// Maps a write's error, naming the run when it does not exist.
-fn unknown_run_if_missing(run: &RunId) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+pub(super) fn unknown_run_if_missing(
+    run: &RunId,
+) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
     move |e| match constraint(&e) {
         Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => StoreError::UnknownRun(run.clone()),
         _ => StoreError::Sqlite(e),
@@ -218,11 +234,18 @@ pub(super) fn run_from_row(row: &Row<'_>) -> Result<RunRecord, StoreError> {
         updated_at_ms: uint(row, 6, "update time")?,
         reason: row.get(7)?,
         test: row.get(8)?,
+        start_at_ms: row
+            .get::<_, Option<i64>>(9)?
+            .map(|v| {
+                u64::try_from(v).map_err(|_| corrupt("start time", format!("negative value {v}")))
+            })
+            .transpose()?,
     })
 }
 
-fn second_from_row(row: &Row<'_>) -> Result<SecondRecord, StoreError> {
+pub(super) fn second_from_row(row: &Row<'_>) -> Result<SecondRecord, StoreError> {
     let codes: String = row.get(8)?;
+    let checkpoint: Option<String> = row.get(10)?;
     Ok(SecondRecord {
         t: uint(row, 0, "t")?,
         second: uint(row, 1, "second")?,
@@ -234,6 +257,9 @@ fn second_from_row(row: &Row<'_>) -> Result<SecondRecord, StoreError> {
         agents_expected: row.get(7)?,
         status_codes: serde_json::from_str(&codes).map_err(|e| corrupt("status codes", e))?,
         histogram: EncodedHistogram(row.get(9)?),
+        checkpoint: checkpoint
+            .map(|c| serde_json::from_str(&c).map_err(|e| corrupt("second checkpoint", e)))
+            .transpose()?,
     })
 }
 
@@ -243,7 +269,8 @@ impl Store for EmbeddedStore {
             let plan = to_json("plan", &run.plan)?;
             conn.execute(
                 &format!(
-                    "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO runs ({RUN_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ),
                 params![
                     run.id.as_str(),
@@ -255,6 +282,9 @@ impl Store for EmbeddedStore {
                     int("update time", run.updated_at_ms)?,
                     run.reason,
                     run.test,
+                    run.start_at_ms
+                        .map(|ms| int("start time", ms))
+                        .transpose()?,
                 ],
             )
             .map_err(|e| match constraint(&e) {
@@ -294,16 +324,22 @@ impl Store for EmbeddedStore {
         let run = run.clone();
         self.call(move |conn| {
             let codes = to_json("status codes", &second.status_codes)?;
+            let checkpoint = second
+                .checkpoint
+                .as_ref()
+                .map(|c| to_json("second checkpoint", c))
+                .transpose()?;
             conn.execute(
                 "INSERT INTO seconds (run_id, t, second, requests, errors, p50_ms, p99_ms,
-                     agents_reported, agents_expected, status_codes, histogram)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     agents_reported, agents_expected, status_codes, histogram, checkpoint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (run_id, t) DO UPDATE SET
                      second = excluded.second, requests = excluded.requests,
                      errors = excluded.errors, p50_ms = excluded.p50_ms, p99_ms = excluded.p99_ms,
                      agents_reported = excluded.agents_reported,
                      agents_expected = excluded.agents_expected,
-                     status_codes = excluded.status_codes, histogram = excluded.histogram",
+                     status_codes = excluded.status_codes, histogram = excluded.histogram,
+                     checkpoint = excluded.checkpoint",
                 params![
                     run.as_str(),
                     int("t", second.t)?,
@@ -316,6 +352,7 @@ impl Store for EmbeddedStore {
                     second.agents_expected,
                     codes,
                     second.histogram.0,
+                    checkpoint,
                 ],
             )
             .map_err(unknown_run_if_missing(&run))?;
@@ -367,7 +404,7 @@ impl Store for EmbeddedStore {
         self.call(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT t, second, requests, errors, p50_ms, p99_ms, agents_reported,
-                     agents_expected, status_codes, histogram
+                     agents_expected, status_codes, histogram, checkpoint
                  FROM seconds WHERE run_id = ?1 ORDER BY t",
             )?;
             let mut rows = stmt.query([run.as_str()])?;
@@ -448,5 +485,35 @@ impl Store for EmbeddedStore {
     fn find_token(&self, hash: &str) -> StoreFuture<Option<TokenRecord>> {
         let hash = hash.to_string();
         self.call(move |conn| service::find_token(conn, &hash))
+    }
+
+    fn set_run_start(&self, run: &RunId, start_at_ms: u64) -> StoreFuture<()> {
+        let run = run.clone();
+        self.call(move |conn| resume::set_run_start(conn, &run, start_at_ms))
+    }
+
+    fn list_unfinished_runs(&self) -> StoreFuture<Vec<RunRecord>> {
+        self.call(resume::list_unfinished_runs)
+    }
+
+    fn claim_run(
+        &self,
+        run: &RunId,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> StoreFuture<Claim> {
+        let (run, owner) = (run.clone(), owner.to_string());
+        self.call(move |conn| resume::claim_run(conn, &run, &owner, now_ms, lease_ms))
+    }
+
+    fn put_agent(&self, run: &RunId, agent: AgentRecord) -> StoreFuture<()> {
+        let run = run.clone();
+        self.call(move |conn| resume::put_agent(conn, &run, &agent))
+    }
+
+    fn list_agents(&self, run: &RunId) -> StoreFuture<Vec<AgentRecord>> {
+        let run = run.clone();
+        self.call(move |conn| resume::list_agents(conn, &run))
     }
 }

@@ -6,10 +6,15 @@
 //! store runs its blocking SQLite calls on tokio's blocking pool behind the same signature.
 //!
 //! Run state is stored, not just kept in memory, so that a restarted coordinator can find the runs
-//! that were in flight, and the API can list past runs with their results.
+//! that were in flight and resume them ([`resume`] says what that takes), and the API can list past
+//! runs with their results.
 
 pub mod embedded;
+mod embedded_resume;
 mod embedded_service;
+pub mod resume;
+#[cfg(test)]
+mod resume_tests;
 pub mod service;
 #[cfg(test)]
 mod service_tests;
@@ -17,9 +22,10 @@ mod service_tests;
 mod tests;
 
 pub use embedded::EmbeddedStore;
+pub use resume::{AgentRecord, Claim};
 pub use service::{Role, TestRecord, TokenRecord};
 
-use crate::aggregate::SecondAggregate;
+use crate::aggregate::{SecondAggregate, SecondCheckpoint};
 use herd_protocol::histogram::EncodedHistogram;
 use herd_protocol::summary::{SecondSummary, Summary};
 use herd_protocol::RunId;
@@ -89,6 +95,24 @@ pub trait Store: Send + Sync + 'static {
     fn create_token(&self, token: TokenRecord) -> StoreFuture<()>;
     /// The token with this hash, if any.
     fn find_token(&self, hash: &str) -> StoreFuture<Option<TokenRecord>>;
+
+    // Resuming runs after a coordinator restart (see [`resume`]).
+
+    /// Records the absolute time the load of a run starts at (the start command's), so a resumed
+    /// run re-arms its deadlines from wall-clock time. Read back as [`RunRecord::start_at_ms`].
+    fn set_run_start(&self, run: &RunId, start_at_ms: u64) -> StoreFuture<()>;
+    /// Every run not in a terminal state, oldest first: what a starting coordinator resumes.
+    fn list_unfinished_runs(&self) -> StoreFuture<Vec<RunRecord>>;
+    /// Takes or renews ownership of a run until `now_ms + lease_ms`, as one conditional update:
+    /// granted when the run has no owner, is already `owner`'s, or its owner's lease ended before
+    /// `now_ms`; otherwise nothing changes and the holder is returned. Fails with
+    /// [`StoreError::UnknownRun`] if there is no such run.
+    fn claim_run(&self, run: &RunId, owner: &str, now_ms: u64, lease_ms: u64)
+        -> StoreFuture<Claim>;
+    /// Stores (replacing) one agent's record of a run.
+    fn put_agent(&self, run: &RunId, agent: AgentRecord) -> StoreFuture<()>;
+    /// Every stored agent record of a run, by agent id.
+    fn list_agents(&self, run: &RunId) -> StoreFuture<Vec<AgentRecord>>;
 }
 
 /// Why a store operation failed.
@@ -175,6 +199,9 @@ pub struct RunRecord {
     pub updated_at_ms: u64,
     /// Why it is in its state, when that needs saying (failures, cancellations, lost agents).
     pub reason: Option<String>,
+    /// When its load starts or started (ms since the Unix epoch), once the start command is out
+    /// ([`Store::set_run_start`]; `None` in [`Store::create_run`]'s record).
+    pub start_at_ms: Option<u64>,
 }
 
 /// Every state of a run, as stored (`snake_case`).
@@ -276,12 +303,23 @@ pub struct SecondRecord {
     pub status_codes: BTreeMap<u16, u64>,
     /// The merged latency histogram (µs) of that second.
     pub histogram: EncodedHistogram,
+    /// The second's merge state, from which a restarted coordinator rebuilds the run's totals
+    /// (see [`crate::aggregate::checkpoint`]). Stores keep it as one opaque JSON value and give it
+    /// back unchanged; `None` for seconds stored by a herd that did not write it.
+    pub checkpoint: Option<SecondCheckpoint>,
 }
 
 impl SecondRecord {
-    /// The record of an aggregated second.
-    pub fn from_aggregate(aggregate: &SecondAggregate) -> Self {
+    /// The record of an aggregated second, with its merge state.
+    pub fn from_aggregate(
+        aggregate: &SecondAggregate,
+        checkpoint: Option<SecondCheckpoint>,
+    ) -> Self {
         let summary = aggregate.to_summary();
+        let histogram = checkpoint.as_ref().map_or_else(
+            || EncodedHistogram::encode(&aggregate.stats.latency),
+            |c| c.latency().clone(),
+        );
         Self {
             t: summary.t,
             second: aggregate.second,
@@ -292,7 +330,8 @@ impl SecondRecord {
             agents_reported: summary.agents_reported,
             agents_expected: summary.agents_expected,
             status_codes: aggregate.stats.status_codes.clone(),
-            histogram: EncodedHistogram::encode(&aggregate.stats.latency),
+            histogram,
+            checkpoint,
         }
     }
 

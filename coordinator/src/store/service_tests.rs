@@ -34,6 +34,7 @@ fn run(id: &str, test: Option<&str>, at: u64) -> RunRecord {
         created_at_ms: at,
         updated_at_ms: at,
         reason: None,
+        start_at_ms: None,
     }
 }
 
@@ -161,14 +162,14 @@ fn a_version_1_store_is_migrated_and_keeps_its_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let conn = rusqlite::Connection::open(dir.path().join(embedded::FILE_NAME)).expect("open");
+        // The version 1 schema, exactly as that herd wrote it.
+        conn.execute_batch(embedded::MIGRATIONS[0])
+            .expect("version 1 schema");
         conn.execute_batch(
-            "CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, plan TEXT NOT NULL,
-                 state TEXT NOT NULL, agents INTEGER NOT NULL, created_at_ms INTEGER NOT NULL,
-                 updated_at_ms INTEGER NOT NULL, reason TEXT);
-             INSERT INTO runs VALUES ('old', 'n', '{}', 'completed', 1, 1, 1, NULL);
+            "INSERT INTO runs VALUES ('old', 'n', '{}', 'completed', 1, 1, 1, NULL);
              PRAGMA user_version = 1;",
         )
-        .expect("version 1 schema");
+        .expect("version 1 data");
     }
     let store = EmbeddedStore::open(dir.path()).expect("migrated");
     let runtime = tokio::runtime::Builder::new_current_thread()

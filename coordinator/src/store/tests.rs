@@ -34,6 +34,7 @@ fn record(run: &str, created_at_ms: u64) -> RunRecord {
         created_at_ms,
         updated_at_ms: created_at_ms,
         reason: None,
+        start_at_ms: None,
     }
 }
 
@@ -53,6 +54,7 @@ fn second(t: u64, requests: u64, latency_us: u64) -> SecondRecord {
         agents_expected: 3,
         status_codes: [(200, requests - 1), (503, 1)].into_iter().collect(),
         histogram: EncodedHistogram::encode(&h),
+        checkpoint: None,
     }
 }
 
@@ -319,7 +321,7 @@ fn a_second_record_is_made_from_an_aggregate() {
     };
     aggregator.ingest(&frame).expect("accepted");
     let aggregates = aggregator.flush_all();
-    let rec = SecondRecord::from_aggregate(&aggregates[0]);
+    let rec = SecondRecord::from_aggregate(&aggregates[0], None);
     assert_eq!(
         (rec.t, rec.second, rec.requests, rec.errors),
         (2, 1_002, 4, 0)

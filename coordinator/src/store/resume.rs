@@ -1,0 +1,63 @@
+//! What the store keeps so that a run survives a restart of its coordinator.
+//!
+//! A run is resumable when the store holds, besides the [`super::RunRecord`] (plan, agents, state
+//! and when it was entered, and `start_at_ms` once the start command is out):
+//! - every **second** with its merge state ([`super::SecondRecord::checkpoint`]): the whole-run
+//!   totals and the set of `(agent, seq)` already counted are rebuilt from them;
+//! - every **agent**'s [`AgentRecord`]: where the launcher put it (so `stop` still reaches it), its
+//!   pid, whether it started (and when), finished (with its frame count) or was lost;
+//! - an **owner** with a lease ([`super::Store::claim_run`]), so that two coordinators sharing a
+//!   store never drive the same run: the coordinator that creates a run claims it, renews the lease
+//!   while it runs, and a restarted coordinator claims it again before resuming it.
+//!
+//! Every one of these is a single-item write (one run, one second, one agent), so a store needs no
+//! transactions across items: the run actor acknowledges an agent's message to the broker only
+//! once the write that records its effect is done.
+
+use herd_protocol::AgentId;
+use serde::{Deserialize, Serialize};
+
+/// One agent of a run, as stored (replaced whole on every change; stores keep it as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    /// Which agent.
+    pub agent: AgentId,
+    /// Where the launcher put it (`pid 1234`, a task ARN), once launched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    /// The process id it reported when ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// It reported ready.
+    #[serde(default)]
+    pub ready: bool,
+    /// When its load started (µs since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_us: Option<u64>,
+    /// It finished after sending this many frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_frames: Option<u64>,
+    /// When the coordinator heard it finish (ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<u64>,
+    /// Why it was lost, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
+    /// The last error it reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The answer to [`super::Store::claim_run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller owns the run until `now + lease`.
+    Granted,
+    /// Another coordinator holds it.
+    HeldBy {
+        /// Its owner.
+        owner: String,
+        /// When its lease ends (ms since the Unix epoch).
+        until_ms: u64,
+    },
+}
