@@ -11,8 +11,11 @@
 //!   once every agent still expected for it has reported it, or once the grace deadline
 //!   `(s + 1) s + grace` has passed. Seconds are emitted once each, in order.
 //! - **Late frames are not lost.** A frame for a second already emitted is merged into that second
-//!   too, and the second is handed out again by [`Aggregator::take_updated`] to be re-stored.
+//!   too, and the second is handed out again by [`Aggregator::take_dirty`] to be re-stored.
 //! - **Visible gaps.** [`Aggregator::missing_frames`] lists the sequence numbers that never came.
+//! - **Restartable.** [`Aggregator::take_dirty`] hands out every changed second, emitted or not,
+//!   with its [`SecondCheckpoint`]; [`Aggregator::restore`] rebuilds the aggregator from the stored
+//!   checkpoints after a coordinator restart, exactly (see [`checkpoint`]).
 //!
 //! Which agents are expected for second `s`: an agent is expected from the run's start second
 //! (or, before that is known, from its own first frame's second) on; it stops being expected when
@@ -25,13 +28,15 @@
 //! This is pure logic — no I/O, no clock of its own (callers pass the time in), no actors — so the
 //! run actor drives it and the tests exercise it directly.
 
+pub mod checkpoint;
 mod seqs;
 mod slot;
 mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use stats::{MergedStats, SecondAggregate};
+pub use checkpoint::{DirtySecond, FrameMark, SecondCheckpoint};
+pub use stats::{MergedStats, PackedStats, SecondAggregate};
 
 use herd_protocol::frame::{Frame, Health};
 use herd_protocol::histogram::CodecError;
@@ -48,7 +53,7 @@ pub enum Ingest {
     /// Merged into a second not yet emitted.
     Accepted,
     /// Merged into a second already emitted (and into the totals); see
-    /// [`Aggregator::take_updated`].
+    /// [`Aggregator::take_dirty`].
     Late,
     /// This `(agent, seq)` was already merged; nothing changed.
     Duplicate,
@@ -115,8 +120,8 @@ pub struct Aggregator {
     emitted: BTreeMap<u64, PackedSlot>,
     /// The latest second emitted: frames at or before it are late.
     emitted_up_to: Option<u64>,
-    /// Emitted seconds changed by late frames since the last [`Aggregator::take_updated`].
-    updated: BTreeSet<u64>,
+    /// Seconds changed (a frame merged, or emitted) since the last [`Aggregator::take_dirty`].
+    dirty: BTreeSet<u64>,
     totals: Totals,
 }
 
@@ -197,7 +202,7 @@ impl Aggregator {
             pending: BTreeMap::new(),
             emitted: BTreeMap::new(),
             emitted_up_to: None,
-            updated: BTreeSet::new(),
+            dirty: BTreeSet::new(),
             totals,
         }
     }
@@ -238,20 +243,30 @@ impl Aggregator {
             track.final_second = Some(second);
         }
         track.settle_final_second();
-        let id = track.id.clone();
+        let mark = FrameMark {
+            agent: track.id.clone(),
+            seq: frame.seq,
+            requests: decoded.total.requests(),
+            errors: decoded.total.errors(),
+            is_final: frame.is_final,
+            bottleneck: decoded.health.is_bottleneck().then_some(decoded.health),
+        };
 
-        self.add_to_totals(&id, second, &decoded);
+        self.add_to_totals(second, &mark, &decoded);
+        self.dirty.insert(second);
         if self.emitted_up_to.is_some_and(|up_to| second <= up_to) {
             let mut slot = self
                 .emitted
                 .get(&second)
                 .map_or_else(Slot::default, PackedSlot::unpack);
-            slot.add(agent, &decoded);
+            slot.add(agent, mark, &decoded);
             self.emitted.insert(second, slot.pack());
-            self.updated.insert(second);
             Ok(Ingest::Late)
         } else {
-            self.pending.entry(second).or_default().add(agent, &decoded);
+            self.pending
+                .entry(second)
+                .or_default()
+                .add(agent, mark, &decoded);
             Ok(Ingest::Accepted)
         }
     }
@@ -293,18 +308,6 @@ impl Aggregator {
         ready
     }
 
-    /// The already-emitted seconds that late frames changed since the last call, in order, with
-    /// their new figures (to be stored again).
-    pub fn take_updated(&mut self) -> Vec<SecondAggregate> {
-        std::mem::take(&mut self.updated)
-            .into_iter()
-            .filter_map(|second| {
-                let slot = self.emitted.get(&second)?.unpack();
-                Some(self.aggregate(second, slot))
-            })
-            .collect()
-    }
-
     /// Emits every second not emitted yet, in order, ready or not (the end of a run).
     pub fn flush_all(&mut self) -> Vec<SecondAggregate> {
         std::iter::from_fn(|| self.emit_first()).collect()
@@ -340,21 +343,14 @@ impl Aggregator {
         &self.totals
     }
 
-    fn add_to_totals(&mut self, agent: &AgentId, second: u64, frame: &DecodedFrame) {
+    fn add_to_totals(&mut self, second: u64, mark: &FrameMark, frame: &DecodedFrame) {
         let totals = &mut self.totals;
         totals.all.add(&frame.total);
         for (label, stats) in &frame.steps {
             totals.steps.entry(label.clone()).or_default().add(stats);
         }
-        let (requests, errors) = totals.per_agent.entry(agent.clone()).or_insert((0, 0));
-        *requests = requests.saturating_add(frame.total.requests());
-        *errors = errors.saturating_add(frame.total.errors());
+        checkpoint::add_mark(totals, second, mark);
         totals.dropped = totals.dropped.saturating_add(frame.dropped);
-        if frame.health.is_bottleneck() {
-            totals
-                .bottlenecks
-                .push((second, agent.clone(), frame.health));
-        }
         totals.first_second = Some(totals.first_second.map_or(second, |f| f.min(second)));
         totals.last_second = Some(totals.last_second.map_or(second, |l| l.max(second)));
     }
@@ -372,6 +368,7 @@ impl Aggregator {
         let (second, slot) = self.pending.pop_first()?;
         self.emitted.insert(second, slot.pack());
         self.emitted_up_to = Some(second);
+        self.dirty.insert(second);
         Some(self.aggregate(second, slot))
     }
 

@@ -2,8 +2,10 @@
 //!
 //! A frame is decoded completely ([`DecodedFrame`]) before any of it is merged, so a frame with a
 //! bad histogram changes nothing. Emitted seconds are kept as [`PackedSlot`]s (histograms encoded)
-//! because a late frame may still have to be merged into them.
+//! because a late frame may still have to be merged into them. Both remember which frames they hold
+//! ([`FrameMark`]s), so a stored second says exactly which `(agent, seq)` it already counts.
 
+use super::checkpoint::FrameMark;
 use super::stats::{DecodedStats, MergedStats, PackedStats};
 use super::AggregateError;
 use herd_protocol::frame::{Frame, Health};
@@ -18,16 +20,19 @@ pub(super) struct Slot {
     pub(super) dropped: u64,
     /// Indexes of the agents that reported this second.
     pub(super) reporters: BTreeSet<usize>,
+    /// The frames merged into it, in arrival order.
+    pub(super) frames: Vec<FrameMark>,
 }
 
 impl Slot {
-    pub(super) fn add(&mut self, agent: usize, frame: &DecodedFrame) {
+    pub(super) fn add(&mut self, agent: usize, mark: FrameMark, frame: &DecodedFrame) {
         self.stats.add(&frame.total);
         for (label, stats) in &frame.steps {
             self.steps.entry(label.clone()).or_default().add(stats);
         }
         self.dropped = self.dropped.saturating_add(frame.dropped);
         self.reporters.insert(agent);
+        self.frames.push(mark);
     }
 
     pub(super) fn pack(&self) -> PackedSlot {
@@ -40,6 +45,7 @@ impl Slot {
                 .collect(),
             dropped: self.dropped,
             reporters: self.reporters.clone(),
+            frames: self.frames.clone(),
         }
     }
 }
@@ -47,10 +53,11 @@ impl Slot {
 /// An emitted second, compact.
 #[derive(Debug)]
 pub(super) struct PackedSlot {
-    stats: PackedStats,
-    steps: BTreeMap<String, PackedStats>,
-    dropped: u64,
-    reporters: BTreeSet<usize>,
+    pub(super) stats: PackedStats,
+    pub(super) steps: BTreeMap<String, PackedStats>,
+    pub(super) dropped: u64,
+    pub(super) reporters: BTreeSet<usize>,
+    pub(super) frames: Vec<FrameMark>,
 }
 
 impl PackedSlot {
@@ -64,6 +71,7 @@ impl PackedSlot {
                 .collect(),
             dropped: self.dropped,
             reporters: self.reporters.clone(),
+            frames: self.frames.clone(),
         }
     }
 }

@@ -12,6 +12,7 @@
 use herd_protocol::frame::{Checks, Stats};
 use herd_protocol::histogram::{new_latency, CodecError, EncodedHistogram, Latency, LatencyMs};
 use herd_protocol::summary::{SecondSummary, StepSummary};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Counts and the merged latency histogram of a set of requests (one second, one step, a run).
@@ -50,6 +51,19 @@ impl Default for MergedStats {
 impl MergedStats {
     /// Adds one frame's (decoded) stats.
     pub(super) fn add(&mut self, other: &DecodedStats) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.errors = self.errors.saturating_add(other.errors);
+        add_counts(&mut self.status_codes, &other.status_codes);
+        add_counts(&mut self.error_kinds, &other.error_kinds);
+        merge_latency(&mut self.latency, &other.latency);
+        merge_latency(&mut self.service_latency, &other.service_latency);
+        self.checks.passed = self.checks.passed.saturating_add(other.checks.passed);
+        self.checks.failed = self.checks.failed.saturating_add(other.checks.failed);
+    }
+
+    /// Adds already merged stats (a restored second into the whole-run totals): counts add and
+    /// histograms merge exactly as frame by frame, so the result is the same.
+    pub(super) fn merge(&mut self, other: &MergedStats) {
         self.requests = self.requests.saturating_add(other.requests);
         self.errors = self.errors.saturating_add(other.errors);
         add_counts(&mut self.status_codes, &other.status_codes);
@@ -173,9 +187,11 @@ impl DecodedStats {
     }
 }
 
-/// [`MergedStats`] with the histogram encoded.
-#[derive(Debug, Clone)]
-pub(super) struct PackedStats {
+/// [`MergedStats`] with the histograms encoded: how emitted seconds are kept in memory, and how a
+/// second's merge state is stored (inside a [`super::SecondCheckpoint`]). Opaque outside the
+/// aggregator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackedStats {
     requests: u64,
     errors: u64,
     status_codes: BTreeMap<u16, u64>,
@@ -186,6 +202,11 @@ pub(super) struct PackedStats {
 }
 
 impl PackedStats {
+    /// The encoded latency histogram (what a stored second shows as its histogram).
+    pub(super) fn latency(&self) -> &EncodedHistogram {
+        &self.latency
+    }
+
     pub(super) fn unpack(&self) -> MergedStats {
         // The encoding was made here from a valid herd histogram, so it decodes. Were it ever not
         // to, the counts would still be right and only this second's latencies would be missing:

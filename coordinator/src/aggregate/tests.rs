@@ -2,6 +2,8 @@ use super::*;
 use herd_protocol::frame::Stats;
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram};
 
+mod restore;
+
 const GRACE_MS: u64 = 2000;
 
 fn run() -> RunId {
@@ -67,6 +69,14 @@ fn deadline(s: u64) -> u64 {
 
 fn seconds(aggregates: &[SecondAggregate]) -> Vec<u64> {
     aggregates.iter().map(|a| a.second).collect()
+}
+
+/// The changed seconds, and whether each was emitted.
+fn dirty(a: &mut Aggregator) -> Vec<(u64, bool)> {
+    a.take_dirty()
+        .iter()
+        .map(|d| (d.aggregate.second, d.emitted))
+        .collect()
 }
 
 #[test]
@@ -161,7 +171,9 @@ fn late_frame_is_merged_into_totals_and_its_second_is_updated() {
     let live = a.poll_ready(deadline(100));
     assert_eq!(seconds(&live), vec![100]);
     assert_eq!((live[0].agents_reported, live[0].agents_expected), (1, 2));
-    assert!(a.take_updated().is_empty());
+    // Changed (a frame, then emitted): to be stored, once.
+    assert_eq!(dirty(&mut a), vec![(100, true)]);
+    assert!(a.take_dirty().is_empty());
 
     assert_eq!(
         ingest(&mut a, &frame(1, 0, 100, &[1_000_000])),
@@ -169,9 +181,11 @@ fn late_frame_is_merged_into_totals_and_its_second_is_updated() {
     );
     assert_eq!(a.totals().all.requests, 100);
     assert_eq!(a.totals().per_agent[&agent(1)], (1, 0));
-    let updated = a.take_updated();
-    assert_eq!(seconds(&updated), vec![100]);
-    let s = &updated[0];
+    let updated = a.take_dirty();
+    assert_eq!(updated.len(), 1);
+    assert!(updated[0].emitted);
+    assert_eq!(updated[0].checkpoint.frames.len(), 2);
+    let s = &updated[0].aggregate;
     assert_eq!(s.t, 0);
     assert_eq!(s.stats.requests, 100);
     assert_eq!(s.steps["home"].requests, 100);
@@ -180,7 +194,7 @@ fn late_frame_is_merged_into_totals_and_its_second_is_updated() {
     assert!((s.stats.latency_ms().p99 - 1.0).abs() < 0.01);
     assert!((s.stats.latency_ms().max - 1000.0).abs() < 1.0);
     assert_eq!(s.stats.latency.len(), 100);
-    assert!(a.take_updated().is_empty());
+    assert!(a.take_dirty().is_empty());
     // A late second is never emitted live again.
     assert!(a.poll_ready(u64::MAX).is_empty());
     assert!(a.flush_all().is_empty());
@@ -192,10 +206,12 @@ fn a_late_frame_for_a_second_nobody_reported_in_time_is_an_update() {
     ingest(&mut a, &frame(0, 0, 100, &[1_000]));
     ingest(&mut a, &frame(0, 2, 102, &[1_000]));
     assert_eq!(seconds(&a.flush_all()), vec![100, 102]);
+    assert_eq!(dirty(&mut a), vec![(100, true), (102, true)]);
     assert_eq!(ingest(&mut a, &frame(0, 1, 101, &[1_000])), Ingest::Late);
-    let updated = a.take_updated();
-    assert_eq!(seconds(&updated), vec![101]);
-    assert_eq!(updated[0].stats.requests, 1);
+    let updated = a.take_dirty();
+    assert_eq!(updated.len(), 1);
+    assert_eq!(updated[0].aggregate.second, 101);
+    assert_eq!(updated[0].aggregate.stats.requests, 1);
     assert_eq!(a.totals().all.requests, 3);
 }
 
