@@ -32,4 +32,11 @@ pub trait AgentBus: Send + Sync + 'static {
 
     /// Publishes a live aggregate of a run (best effort).
     fn publish_live(&self, run: &RunId, payload: Vec<u8>) -> BoxFuture<Result<(), BusError>>;
+
+    /// The first `count` messages delivered to `run`'s recipient since it registered have taken
+    /// effect durably (the run stored what they changed). A bus that delivers unacknowledged
+    /// messages again to a restarted coordinator (a durable MQTT session, a queue) acknowledges
+    /// them now, and only them; so a coordinator crash loses no agent message. Calls come with
+    /// growing counts. Buses without redelivery have nothing to do.
+    fn acknowledge(&self, _run: &RunId, _count: u64) {}
 }

@@ -4,19 +4,30 @@
 //! event loop, decodes what agents send and routes it to the run actor registered for that run.
 //! Registering waits for the broker's SUBACK, so a run never launches agents before it can hear
 //! their "ready".
+//!
+//! The session is either *clean* (the embedded broker, which dies with the coordinator anyway:
+//! messages are acknowledged on receipt) or *durable* ([`MqttLink::connect_durable`], for an
+//! external broker): a stable client id, `clean_session = false` and manual acknowledgements, so
+//! the broker keeps the run's subscriptions and every message the coordinator has not stored yet
+//! across a coordinator crash, and delivers them to the restarted coordinator
+//! ([`deliveries`] decides what is acknowledged when).
+
+mod deliveries;
 
 use crate::bus::{AgentBus, BusError};
 use crate::launcher::BoxFuture;
 use actix::{Message, Recipient};
+use deliveries::{Deliveries, Token, WAIT_LIMIT};
 use herd_protocol::agent::{CommandMessage, StatusMessage};
 use herd_protocol::frame::Frame;
 use herd_protocol::topics::{self, AgentTopic};
 use herd_protocol::{wire, AgentId, RunId};
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Publish, QoS};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 /// What an agent said, routed to its run's actor.
 #[derive(Debug, Message)]
@@ -66,23 +77,42 @@ pub fn parse_broker_url(url: &str) -> Result<(String, u16), MqttError> {
     Ok((host.to_string(), port))
 }
 
-type Routes = Arc<Mutex<HashMap<RunId, Recipient<AgentInbound>>>>;
+/// Where each run's messages go, and (durable sessions) what may be acknowledged.
+#[derive(Default)]
+struct Router {
+    routes: HashMap<RunId, Recipient<AgentInbound>>,
+    durable: bool,
+    deliveries: Deliveries<AgentInbound>,
+}
 
 /// Cloneable handle on the coordinator's MQTT session.
 #[derive(Clone)]
 pub struct MqttLink {
     client: AsyncClient,
-    routes: Routes,
+    router: Arc<Mutex<Router>>,
     suback_waiters: Arc<Mutex<VecDeque<oneshot::Sender<()>>>>,
 }
 
 impl MqttLink {
-    /// Connects to the broker and starts the driver task on the current runtime. Returns once the
-    /// broker accepted the connection.
+    /// Connects a clean session (messages acknowledged on receipt) and starts the driver task on
+    /// the current runtime. Returns once the broker accepted the connection.
     pub async fn connect(url: &str, client_id: &str) -> Result<Self, MqttError> {
+        Self::connect_with(url, client_id, false).await
+    }
+
+    /// Connects a durable session: `client_id` must be the same at every start of this
+    /// coordinator (and used by no other), so the broker hands the restarted coordinator the
+    /// subscriptions and unacknowledged messages of the one that crashed. A message is
+    /// acknowledged only once its run said its effect is stored ([`AgentBus::acknowledge`]).
+    pub async fn connect_durable(url: &str, client_id: &str) -> Result<Self, MqttError> {
+        Self::connect_with(url, client_id, true).await
+    }
+
+    async fn connect_with(url: &str, client_id: &str, durable: bool) -> Result<Self, MqttError> {
         let (host, port) = parse_broker_url(url)?;
         let mut options = MqttOptions::new(client_id, host, port);
         options.set_keep_alive(Duration::from_secs(5));
+        options.set_clean_session(!durable).set_manual_acks(durable);
         options.set_max_packet_size(
             crate::broker::MAX_PAYLOAD + 1024,
             crate::broker::MAX_PAYLOAD + 1024,
@@ -102,9 +132,13 @@ impl MqttLink {
         .await
         .map_err(|_| MqttError::Connect(url.to_string(), "timed out".into()))?;
         connected.map_err(|e| MqttError::Connect(url.to_string(), e))?;
+        let router = Router {
+            durable,
+            ..Router::default()
+        };
         let link = Self {
             client,
-            routes: Arc::default(),
+            router: Arc::new(Mutex::new(router)),
             suback_waiters: Arc::default(),
         };
         tokio::spawn(drive(eventloop, link.clone()));
@@ -117,8 +151,14 @@ impl MqttLink {
         run: &RunId,
         recipient: Recipient<AgentInbound>,
     ) -> Result<(), MqttError> {
-        if let Ok(mut routes) = self.routes.lock() {
-            routes.insert(run.clone(), recipient);
+        {
+            // Under the lock, so messages that waited for the run reach it before newer ones.
+            let mut router = self.lock();
+            for (message, token) in router.deliveries.release(run) {
+                router.deliveries.delivered(run, token);
+                recipient.do_send(message);
+            }
+            router.routes.insert(run.clone(), recipient);
         }
         let (tx, rx) = oneshot::channel();
         if let Ok(mut waiters) = self.suback_waiters.lock() {
@@ -133,16 +173,52 @@ impl MqttLink {
             .map_err(|_| MqttError::SubscribeTimeout(run.clone()))
     }
 
-    /// Stops routing a run's topics.
+    /// Stops routing a run's topics; whatever it was delivered is acknowledged.
     pub async fn unsubscribe_run(&self, run: &RunId) {
-        if let Ok(mut routes) = self.routes.lock() {
-            routes.remove(run);
-        }
+        let acks = {
+            let mut router = self.lock();
+            router.routes.remove(run);
+            router.deliveries.close(run)
+        };
+        self.ack(acks);
         let _ = self.client.unsubscribe(topics::agents_filter(run)).await;
     }
 
-    fn route(&self, topic: &str, payload: &[u8]) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Router> {
+        self.router
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends the acknowledgements of these packet ids.
+    fn ack(&self, pkids: Vec<u16>) {
+        for pkid in pkids {
+            let mut publish = Publish::new("", QoS::AtLeastOnce, Vec::new());
+            publish.pkid = pkid;
+            if self.client.try_ack(&publish).is_err() {
+                // The request queue is full: wait for room rather than lose the acknowledgement.
+                let client = self.client.clone();
+                tokio::spawn(async move {
+                    let _ = client.ack(&publish).await;
+                });
+            }
+        }
+    }
+
+    fn incoming(&self, publish: &Publish) {
+        let token = {
+            let router = self.lock();
+            (router.durable && publish.qos != QoS::AtMostOnce)
+                .then(|| router.deliveries.token(publish.pkid))
+        };
+        self.route(&publish.topic, &publish.payload, token);
+    }
+
+    fn route(&self, topic: &str, payload: &[u8], token: Option<Token>) {
         let Some(parsed) = topics::parse_agent_topic(topic) else {
+            // Not an agent's message (nothing else is subscribed): nothing will store it.
+            let ack = self.lock().deliveries.ackable(token);
+            self.ack(ack.into_iter().collect());
             return;
         };
         let (run, message) = match parsed {
@@ -180,18 +256,34 @@ impl MqttLink {
                 (run, message)
             }
         };
-        let recipient = self.routes.lock().ok().and_then(|r| r.get(&run).cloned());
-        match recipient {
-            Some(r) => r.do_send(message),
-            None => tracing::debug!(%run, "message for a run that is not registered"),
+        let mut router = self.lock();
+        if let Some(recipient) = router.routes.get(&run).cloned() {
+            router.deliveries.delivered(&run, token);
+            recipient.do_send(message);
+        } else if router.durable {
+            // After a restart the backlog comes before the runs are resumed: keep it for them.
+            let ack = router.deliveries.hold(run, message, token, Instant::now());
+            drop(router);
+            self.ack(ack.into_iter().collect());
+        } else {
+            tracing::debug!(%run, "message for a run that is not registered");
         }
     }
 }
 
 async fn drive(mut eventloop: EventLoop, link: MqttLink) {
     loop {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(Incoming::Publish(p))) => link.route(&p.topic, &p.payload),
+        let event = eventloop.poll().await;
+        if link.lock().durable {
+            let expired = link.lock().deliveries.expire(Instant::now(), WAIT_LIMIT);
+            link.ack(expired);
+        }
+        match event {
+            Ok(Event::Incoming(Incoming::Publish(p))) => link.incoming(&p),
+            Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                // A reconnection: the broker delivers again what was not acknowledged.
+                link.lock().deliveries.reconnected();
+            }
             Ok(Event::Incoming(Incoming::SubAck(_))) => {
                 let waiter = link
                     .suback_waiters
@@ -229,6 +321,11 @@ impl AgentBus for MqttLink {
     fn unregister(&self, run: &RunId) -> BoxFuture<()> {
         let (link, run) = (self.clone(), run.clone());
         Box::pin(async move { link.unsubscribe_run(&run).await })
+    }
+
+    fn acknowledge(&self, run: &RunId, count: u64) {
+        let acks = self.lock().deliveries.acknowledge(run, count);
+        self.ack(acks);
     }
 
     fn send_command(&self, message: CommandMessage) -> BoxFuture<Result<(), BusError>> {
