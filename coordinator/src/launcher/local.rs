@@ -1,16 +1,30 @@
 //! Agents as child processes of this machine: `herd agent --broker … --run … --agent …`.
 //!
 //! Each child gets a waiter task that reports its exit; stopping sends it a kill through that
-//! task, so one place owns the `Child`. Children are killed if the coordinator goes away.
+//! task, so one place owns the `Child`. Children are killed when the coordinator exits normally
+//! (the `Child` is dropped).
+//!
+//! Each agent is started in a process group of its own, like an ECS task is independent of the
+//! coordinator's: a Ctrl-C in the coordinator's terminal reaches the coordinator only (which then
+//! stops its runs' agents gracefully itself), and a coordinator that crashes or is killed with
+//! SIGKILL leaves its agents running, so a restarted coordinator can [`Launcher::adopt`] them by
+//! the `pid N` handle it stored: it finds each process by its pid *and* its command line (`--run`,
+//! `--agent`, so a recycled pid is not mistaken for an agent), then watches it through `/proc`
+//! (it is not our child, so there is no exit status to wait for: an agent that disappears is
+//! reported as exited with an unknown status) and can still kill it.
 
 use super::{AgentExited, BoxFuture, LaunchError, LaunchSpec, Launched, Launcher};
-use herd_protocol::RunId;
+use herd_protocol::{AgentId, RunId};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
+
+/// How often an adopted agent's process is looked at.
+const ADOPTED_POLL: Duration = Duration::from_millis(250);
 
 /// Launches agents as local processes.
 #[derive(Debug, Clone)]
@@ -74,6 +88,7 @@ impl Launcher for LocalLauncher {
                     .stdout(Stdio::null())
                     .stderr(this.stderr_for(&spec.run, agent.as_str()))
                     .kill_on_drop(true)
+                    .process_group(0)
                     .spawn()
                     .map_err(|source| LaunchError::Spawn {
                         agent: agent.clone(),
@@ -114,6 +129,39 @@ impl Launcher for LocalLauncher {
         })
     }
 
+    fn adopt(
+        &self,
+        run: &RunId,
+        agents: Vec<Launched>,
+        events: mpsc::UnboundedSender<AgentExited>,
+    ) -> BoxFuture<Vec<AgentId>> {
+        let mut running = Vec::new();
+        let mut kills = Vec::new();
+        for launched in agents {
+            let Some(pid) = parse_handle(&launched.handle) else {
+                tracing::warn!(%run, agent = %launched.agent, handle = %launched.handle, "not a local agent's handle");
+                continue;
+            };
+            if !is_agent(pid, run, &launched.agent) {
+                continue;
+            }
+            let (kill_tx, kill_rx) = oneshot::channel::<()>();
+            kills.push(kill_tx);
+            tokio::spawn(watch_adopted(
+                pid,
+                run.clone(),
+                launched.agent.clone(),
+                kill_rx,
+                events.clone(),
+            ));
+            running.push(launched.agent);
+        }
+        if let Ok(mut map) = self.kills.lock() {
+            map.entry(run.clone()).or_default().extend(kills);
+        }
+        Box::pin(async move { running })
+    }
+
     fn stop(&self, run: &RunId) -> BoxFuture<()> {
         let kills = self.kills.lock().ok().and_then(|mut m| m.remove(run));
         Box::pin(async move {
@@ -122,5 +170,124 @@ impl Launcher for LocalLauncher {
                 let _ = kill.send(());
             }
         })
+    }
+}
+
+/// The pid of a `pid N` handle.
+fn parse_handle(handle: &str) -> Option<i32> {
+    handle.strip_prefix("pid ")?.trim().parse().ok()
+}
+
+/// Whether process `pid` is alive (not a zombie) and is agent `agent` of `run`.
+fn is_agent(pid: i32, run: &RunId, agent: &AgentId) -> bool {
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // Field 3, after the parenthesised name (which may hold spaces), is the state.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        !matches!(state, Some("Z" | "X") | None)
+    });
+    if !alive {
+        return false;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let has = |flag: &str, value: &str| {
+        args.windows(2)
+            .any(|w| w[0] == flag.as_bytes() && w[1] == value.as_bytes())
+    };
+    has("--run", run.as_str()) && has("--agent", agent.as_str())
+}
+
+/// Watches an adopted agent until it is gone, killing it when asked, and reports its exit.
+async fn watch_adopted(
+    pid: i32,
+    run: RunId,
+    agent: AgentId,
+    mut kill: oneshot::Receiver<()>,
+    events: mpsc::UnboundedSender<AgentExited>,
+) {
+    let mut killed = false;
+    while is_agent(pid, &run, &agent) {
+        tokio::select! {
+            () = tokio::time::sleep(ADOPTED_POLL) => {}
+            request = &mut kill, if !killed => {
+                killed = true;
+                if request.is_ok() {
+                    if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                    }
+                }
+            }
+        }
+    }
+    let _ = events.send(AgentExited {
+        agent,
+        // Not our child: its exit status is unknown. Treated as a normal end, so the run waits a
+        // moment for the agent's "finished" message before declaring it lost.
+        success: true,
+        detail: format!("process {pid} (adopted after a coordinator restart) is gone"),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_pids() {
+        assert_eq!(parse_handle("pid 4242"), Some(4242));
+        assert_eq!(parse_handle("pid ?"), None);
+        assert_eq!(parse_handle("arn:aws:ecs:task/1"), None);
+    }
+
+    #[tokio::test]
+    async fn an_agent_is_adopted_by_pid_and_command_line_watched_and_killed() {
+        let run = RunId::new("run-adopt").expect("run id");
+        let (a0, a1) = (AgentId::numbered(0), AgentId::numbered(1));
+        // A stand-in agent: a process whose command line carries the run and agent flags, which
+        // waits on its stdin (a shell builtin, so it has no child of its own to leave behind).
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                "read line",
+                "herd",
+                "agent",
+                "--run",
+                run.as_str(),
+                "--agent",
+                a0.as_str(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn sh");
+        let pid = child.id().expect("pid");
+        let launcher = LocalLauncher::new(PathBuf::from("/nonexistent"), None);
+        let (tx, mut exits) = mpsc::unbounded_channel();
+        let handles = vec![
+            Launched {
+                agent: a0.clone(),
+                handle: format!("pid {pid}"),
+            },
+            // Our own pid is alive but is not agent-1 of this run: a recycled pid is not adopted.
+            Launched {
+                agent: a1,
+                handle: format!("pid {}", std::process::id()),
+            },
+        ];
+        let running = launcher.adopt(&run, handles, tx).await;
+        assert_eq!(running, vec![a0.clone()]);
+        launcher.stop(&run).await;
+        let exit = tokio::time::timeout(Duration::from_secs(10), exits.recv())
+            .await
+            .expect("the kill is seen")
+            .expect("an exit");
+        assert_eq!(exit.agent, a0);
+        let status = child.wait().await.expect("wait");
+        assert!(!status.success(), "killed: {status}");
     }
 }

@@ -4,6 +4,8 @@
 //! this machine ([`local::LocalLauncher`]) or tasks elsewhere. Agents find their way back over MQTT;
 //! the launcher's only other duty is to tell the run when an agent's process ends (a crash is
 //! noticed even before the broker's last will or the heartbeat timeout), and to stop leftovers.
+//! Agents outlive a crash of the coordinator that launched them, so a restarted coordinator can
+//! [`Launcher::adopt`] them and carry their run on.
 
 pub mod local;
 
@@ -73,4 +75,22 @@ pub trait Launcher: Send + Sync + 'static {
 
     /// Stops whatever is still running of a run's agents.
     fn stop(&self, run: &RunId) -> BoxFuture<()>;
+
+    /// Takes over agents that an earlier coordinator process launched for `run` (the run is being
+    /// resumed after a restart; `agents` carry the handles [`Launcher::launch`] returned then):
+    /// from now on [`Launcher::stop`] reaches them, and their exits are reported on `events` as
+    /// far as the launcher can see them. Resolves with the agents that are still running.
+    ///
+    /// The default, for a launcher that cannot look its agents up, reports them all as running
+    /// and watches none: the run's heartbeat timeout then finds the ones that are gone.
+    fn adopt(
+        &self,
+        run: &RunId,
+        agents: Vec<Launched>,
+        events: mpsc::UnboundedSender<AgentExited>,
+    ) -> BoxFuture<Vec<AgentId>> {
+        let _ = (run, events);
+        let running = agents.into_iter().map(|a| a.agent).collect();
+        Box::pin(async move { running })
+    }
 }
