@@ -6,16 +6,19 @@ use crate::launcher::{AgentExited, BoxFuture, LaunchError, LaunchSpec, Launched,
 use crate::mqtt::AgentInbound;
 use actix::Recipient;
 use herd_protocol::agent::CommandMessage;
-use herd_protocol::RunId;
+use herd_protocol::{AgentId, RunId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 
-/// "Launches" every agent at once and remembers which runs it was asked to stop.
+/// "Launches" every agent at once and remembers which runs it was asked to stop; adopting finds
+/// every agent running but those listed in `gone`.
 #[derive(Default)]
 pub struct FakeLauncher {
     /// Runs whose agents were stopped, in order.
     pub stopped: Mutex<Vec<RunId>>,
+    /// Agents that adopting does not find.
+    pub gone: Mutex<Vec<AgentId>>,
 }
 
 impl Launcher for FakeLauncher {
@@ -39,12 +42,30 @@ impl Launcher for FakeLauncher {
         self.stopped.lock().expect("lock").push(run.clone());
         Box::pin(async {})
     }
+
+    fn adopt(
+        &self,
+        _: &RunId,
+        agents: Vec<Launched>,
+        _: mpsc::UnboundedSender<AgentExited>,
+    ) -> BoxFuture<Vec<AgentId>> {
+        let gone = self.gone.lock().expect("lock").clone();
+        let running = agents
+            .into_iter()
+            .map(|a| a.agent)
+            .filter(|a| !gone.contains(a))
+            .collect();
+        Box::pin(async move { running })
+    }
 }
 
-/// Keeps each run's inbound recipient, and forwards commands sent to agents.
+/// Keeps each run's inbound recipient, forwards commands sent to agents, and remembers how many
+/// of each run's messages it was told it may acknowledge.
 pub struct FakeBus {
     /// The recipient each run registered.
     pub runs: Mutex<HashMap<RunId, Recipient<AgentInbound>>>,
+    /// The latest acknowledged count of each run.
+    pub acknowledged: Mutex<HashMap<RunId, u64>>,
     commands: mpsc::UnboundedSender<CommandMessage>,
 }
 
@@ -54,6 +75,7 @@ impl FakeBus {
         let (commands, rx) = mpsc::unbounded_channel();
         let bus = Self {
             runs: Mutex::new(HashMap::new()),
+            acknowledged: Mutex::new(HashMap::new()),
             commands,
         };
         (bus, rx)
@@ -78,5 +100,11 @@ impl AgentBus for FakeBus {
     }
     fn publish_live(&self, _: &RunId, _: Vec<u8>) -> BoxFuture<Result<(), BusError>> {
         Box::pin(async { Ok(()) })
+    }
+    fn acknowledge(&self, run: &RunId, count: u64) {
+        self.acknowledged
+            .lock()
+            .expect("lock")
+            .insert(run.clone(), count);
     }
 }

@@ -84,6 +84,8 @@ pub fn run_plan(plan: Plan, data_dir: &Path, quiet: bool) -> anyhow::Result<Summ
     let config = LocalConfig {
         data_dir: data_dir.to_path_buf(),
         agent_program: std::env::current_exe().context("cannot find the herd executable")?,
+        broker_url: None,
+        owner: None,
     };
     let system = actix::System::new();
     system.block_on(async move {

@@ -90,6 +90,8 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
     let config = LocalConfig {
         data_dir: args.data_dir.clone(),
         agent_program: std::env::current_exe().context("cannot find the herd executable")?,
+        broker_url: None,
+        owner: Some(herd_coordinator::local::coordinator_id(&args.data_dir)),
     };
     let jwt = match (args.jwks_url, args.jwt_issuer, args.jwt_audience) {
         (Some(jwks_url), Some(issuer), Some(audience)) => Some(auth::JwtConfig {

@@ -262,7 +262,7 @@ impl Task {
             },
             self.deps.clone(),
         );
-        let mut active: ActiveRun = self.follow(run.clone(), test_id.clone(), handle);
+        let mut active: ActiveRun = self.follow(run.clone(), test_id.clone(), handle, false);
         active.agents = agents;
         active.command_id = command_id.to_string();
         self.active.insert(run.clone(), active);

@@ -12,9 +12,13 @@
 //!
 //! Each run is its own [`RunActor`](crate::run::RunActor) on its own topics, so concurrent runs
 //! cannot mix their frames. Outcomes become events on the [`EventSink`].
+//!
+//! Before its first command, the task resumes the runs a previous process of this coordinator
+//! left unfinished ([`resume`]), so a restart carries runs on instead of forgetting them.
 
 mod commands;
 mod reply;
+mod resume;
 
 pub use reply::{Code, Rejection, Reply};
 
@@ -180,6 +184,7 @@ struct Task {
 
 impl Task {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        self.resume_unfinished().await;
         let mut drained: Vec<oneshot::Sender<()>> = Vec::new();
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut cancel_at: Option<tokio::time::Instant> = None;
@@ -263,17 +268,23 @@ impl Task {
         });
     }
 
-    /// Follows a started run: `run.started` when its load begins, `agent.lost` as each agent is
-    /// declared lost (from the run's view, so the actor needs no link to the event sink), and
-    /// `Ended` when it is over.
-    fn follow(&self, run: RunId, test: Option<String>, handle: crate::run::RunHandle) -> ActiveRun {
+    /// Follows a started run: `run.started` when its load begins (unless `started` says it was
+    /// announced already: a resumed run), `agent.lost` as each agent is declared lost (from the
+    /// run's view, so the actor needs no link to the event sink), and `Ended` when it is over.
+    fn follow(
+        &self,
+        run: RunId,
+        test: Option<String>,
+        handle: crate::run::RunHandle,
+        started: bool,
+    ) -> ActiveRun {
         let mut view = handle.view.clone();
         let events = self.events.clone();
         let clock = self.clock;
         let followed = run.clone();
         let started_test = test.clone();
         actix::spawn(async move {
-            let mut started = false;
+            let mut started = started;
             let mut announced = std::collections::HashSet::new();
             while view.changed().await.is_ok() {
                 let (phase, lost) = {
@@ -327,7 +338,8 @@ impl Task {
             tracing::error!(%run, "the run actor stopped without a summary");
             return;
         };
-        let command = Some(active.command_id.clone());
+        // A resumed run's command id is not known any more.
+        let command = Some(active.command_id.clone()).filter(|id| !id.is_empty());
         let test = active.test.clone();
         let name = match summary.run_state {
             RunState::Completed => "completed",

@@ -30,6 +30,7 @@ fn harness(max_agents: u32) -> Harness {
         bus: bus.clone(),
         store: store.clone(),
         broker_url: "mqtt://fake:1".into(),
+        owner: "test-coordinator".into(),
     };
     let sink = Arc::new(LocalEvents::new());
     let events = sink.subscribe();

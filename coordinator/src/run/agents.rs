@@ -1,5 +1,7 @@
-//! What the run knows about each of its agents.
+//! What the run knows about each of its agents, and its stored form ([`AgentRecord`]), from which
+//! a restarted coordinator gets it back.
 
+use crate::store::AgentRecord;
 use herd_protocol::AgentId;
 use std::collections::BTreeMap;
 
@@ -16,6 +18,8 @@ pub struct AgentTrack {
     pub started_at_us: Option<u64>,
     /// Reported finished (its last frame is out).
     pub finished: bool,
+    /// How many frames it said it sent, once finished.
+    pub frames: Option<u64>,
     /// When the coordinator heard it finish (ms since the Unix epoch).
     pub finished_at_ms: Option<u64>,
     /// Why it was lost, if it was.
@@ -30,6 +34,42 @@ impl AgentTrack {
     /// Finished or lost: nothing more is expected from it.
     pub fn settled(&self) -> bool {
         self.finished || self.lost.is_some()
+    }
+
+    /// Its stored form.
+    pub fn record(&self, agent: &AgentId) -> AgentRecord {
+        AgentRecord {
+            agent: agent.clone(),
+            handle: self.handle.clone(),
+            pid: self.pid,
+            ready: self.ready,
+            started_at_us: self.started_at_us,
+            finished_frames: if self.finished {
+                self.frames.or(Some(0))
+            } else {
+                None
+            },
+            finished_at_ms: self.finished_at_ms,
+            lost: self.lost.clone(),
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    /// Back from its stored form; `now_ms` restarts the heartbeat clock (the coordinator's
+    /// absence is not the agent's silence).
+    pub fn from_record(record: &AgentRecord, now_ms: u64) -> Self {
+        Self {
+            handle: record.handle.clone(),
+            pid: record.pid,
+            ready: record.ready,
+            started_at_us: record.started_at_us,
+            finished: record.finished_frames.is_some(),
+            frames: record.finished_frames,
+            finished_at_ms: record.finished_at_ms,
+            lost: record.lost.clone(),
+            last_seen_ms: now_ms,
+            last_error: record.last_error.clone(),
+        }
     }
 }
 

@@ -3,11 +3,13 @@
 //! [`start`] spawns the actor on the current actix system and returns a [`RunHandle`]: an address
 //! to cancel it, an observable [`RunView`] (what a progress line or a console shows) and the final
 //! [`Summary`]. The actor's states and their deadlines are in [`phase`]; the agents' bookkeeping in
-//! [`agents`]; turning aggregates into the summary in [`summary`].
+//! [`agents`]; turning aggregates into the summary in [`summary`]; carrying a run on after a
+//! coordinator restart in [`resume`].
 
 mod actor;
 pub mod agents;
 pub mod phase;
+pub mod resume;
 pub mod summary;
 
 pub use actor::{Cancel, RunActor};
@@ -55,6 +57,10 @@ impl Default for Timeouts {
     }
 }
 
+/// How long a coordinator's claim on a run lasts without renewal (the run actor renews it every
+/// third of that): after a crash, another coordinator may take the run over once it ran out.
+pub const LEASE: Duration = Duration::from_secs(30);
+
 /// What the run actor needs from the outside world; the actor never knows which adapters these are.
 #[derive(Clone)]
 pub struct RunDeps {
@@ -66,6 +72,10 @@ pub struct RunDeps {
     pub store: Arc<dyn Store>,
     /// The broker URL handed to launched agents.
     pub broker_url: String,
+    /// This coordinator's identity: the owner of the runs it drives (see [`LEASE`]). It must be
+    /// the same at every start of the coordinator so that a restarted one can resume its runs
+    /// at once (and is its durable MQTT session's client id).
+    pub owner: String,
 }
 
 /// A run to perform.
@@ -130,5 +140,7 @@ pub fn start(spec: RunSpec, deps: RunDeps) -> RunHandle {
     }
 }
 
+#[cfg(test)]
+mod resume_tests;
 #[cfg(test)]
 mod tests;

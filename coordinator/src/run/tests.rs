@@ -37,6 +37,7 @@ fn start_run(plan: Plan) -> Harness {
         bus: Arc::new(bus),
         store: Arc::new(EmbeddedStore::in_memory().expect("store")),
         broker_url: "mqtt://fake:1".into(),
+        owner: "test-coordinator".into(),
     };
     let handle = start(
         RunSpec {

@@ -9,8 +9,9 @@ use actix::prelude::*;
 use herd_protocol::summary::RunState;
 
 impl RunActor {
-    /// Ends the run: flushes the aggregator, builds and stores the summary, unregisters from the
-    /// bus, stops the agents, and only then reports the outcome and stops the actor.
+    /// Ends the run: flushes the aggregator, stores what changed, builds and stores the summary,
+    /// unregisters from the bus (which acknowledges every message the run was delivered), stops
+    /// the agents, and only then reports the outcome and stops the actor.
     pub(super) fn finalize(&mut self, ctx: &mut Context<Self>) {
         if self.phase.is_over() {
             return;
@@ -65,7 +66,9 @@ impl RunActor {
         let stored = summary.clone();
         let state_name = store_state(Phase::Ended(state)).unwrap_or(RunStateName::Failed);
         let at = self.clock.unix_ms();
+        let writes = self.final_writes();
         let work = async move {
+            writes.await;
             if let Err(e) = deps.store.put_summary(&run, &stored).await {
                 tracing::error!(%run, error = %e, "cannot store the summary");
             }

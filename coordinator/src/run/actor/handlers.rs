@@ -6,6 +6,7 @@ use crate::aggregate::Ingest;
 use crate::metrics::METRICS;
 use crate::mqtt::AgentInbound;
 use crate::run::phase::Phase;
+use crate::run::LEASE;
 use actix::prelude::*;
 
 impl Actor for RunActor {
@@ -13,6 +14,7 @@ impl Actor for RunActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
+        ctx.run_interval(LEASE / 3, |act, ctx| act.renew_lease(ctx));
         if let Some(mut exits) = self.exits.take() {
             let addr = ctx.address();
             actix::spawn(async move {
@@ -21,7 +23,11 @@ impl Actor for RunActor {
                 }
             });
         }
-        self.launch(ctx);
+        if self.resumed.is_some() {
+            self.resume(ctx);
+        } else {
+            self.launch(ctx);
+        }
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -34,6 +40,9 @@ impl Handler<AgentInbound> for RunActor {
     type Result = ();
 
     fn handle(&mut self, msg: AgentInbound, ctx: &mut Context<Self>) {
+        // Counted first, whatever becomes of it: the count is how the bus knows which messages a
+        // flush covered.
+        self.persist.delivered();
         if self.phase.is_over() {
             return;
         }
@@ -53,6 +62,7 @@ impl Handler<AgentInbound> for RunActor {
                 tracing::warn!(run = %self.spec.run, %agent, %error, "malformed agent message");
             }
         }
+        self.flush(ctx);
     }
 }
 
@@ -90,5 +100,22 @@ impl Handler<Cancel> for RunActor {
             Phase::Running => self.stop_agents(ctx),
             Phase::Stopping | Phase::Finalizing | Phase::Ended(_) => {}
         }
+    }
+}
+
+/// Test only: the actor stops dead, as its process does on SIGKILL: nothing more is written,
+/// flushes in flight are cut short, no outcome is reported.
+#[cfg(test)]
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Crash;
+
+#[cfg(test)]
+impl Handler<Crash> for RunActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
+        self.outcome = None;
+        ctx.stop();
     }
 }

@@ -3,6 +3,10 @@
 //! Everything reaches it as a message (agent status and frames from the bus, process exits from
 //! the launcher, cancel requests), and a 100 ms tick enforces every deadline: heartbeats, the
 //! current phase's time limit, the aggregator's grace period and the final drain.
+//!
+//! What the run learns is stored as it goes ([`persist`]): changed seconds with their merge state,
+//! agents' records, the start time; agents' messages are acknowledged to the bus only once stored.
+//! So a coordinator that dies mid-run can be replaced by one that [`resume`]s the run.
 
 use super::agents::Agents;
 use super::phase::Phase;
@@ -12,11 +16,12 @@ use crate::clock::Clock;
 use crate::launcher::{AgentExited, LaunchSpec, Launched};
 use crate::metrics::METRICS;
 use crate::mqtt::AgentInbound;
-use crate::store::{RunRecord, RunStateName, SecondRecord};
+use crate::store::{RunRecord, RunStateName};
 use actix::prelude::*;
 use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage};
 use herd_protocol::summary::{LiveMessage, RunState, SecondSummary, Summary};
 use herd_protocol::{wire, AgentId, PROTOCOL_VERSION};
+use persist::Persist;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -24,6 +29,12 @@ use tokio::time::Instant;
 
 mod finalize;
 mod handlers;
+mod persist;
+mod resume;
+
+#[cfg(test)]
+pub(crate) use handlers::Crash;
+use resume::Resumed;
 
 const TICK: Duration = Duration::from_millis(100);
 /// After an agent process exits cleanly, how long its "finished" message may still be in flight.
@@ -61,6 +72,12 @@ pub struct RunActor {
     outcome: Option<oneshot::Sender<Summary>>,
     /// This run's share of the process-wide agents-connected gauge, as last reported to it.
     connected: std::cell::Cell<i64>,
+    /// What is stored, what is still to store, what the bus may acknowledge.
+    persist: Persist,
+    /// Set when the actor resumes a stored run instead of launching a new one.
+    resumed: Option<Resumed>,
+    /// Agents whose process was gone when the run was resumed (lost if they stay silent).
+    gone: std::collections::BTreeSet<AgentId>,
 }
 
 impl RunActor {
@@ -106,6 +123,9 @@ impl RunActor {
             view: view_tx,
             outcome: Some(outcome_tx),
             connected: std::cell::Cell::new(0),
+            persist: Persist::default(),
+            resumed: None,
+            gone: std::collections::BTreeSet::new(),
         };
         (actor, view_rx, outcome_rx)
     }
@@ -118,8 +138,12 @@ impl RunActor {
             let store = self.deps.store.clone();
             let run = self.spec.run.clone();
             let at = self.clock.unix_ms();
+            // A cancellation is recorded with the stop, so a resumed run still ends as cancelled.
+            let reason = (phase == Phase::Stopping)
+                .then(|| self.cancelled.clone())
+                .flatten();
             actix::spawn(async move {
-                if let Err(e) = store.set_run_state(&run, state, at, None).await {
+                if let Err(e) = store.set_run_state(&run, state, at, reason).await {
                     tracing::warn!(%run, error = %e, "cannot record run state");
                 }
             });
@@ -159,6 +183,7 @@ impl RunActor {
             created_at_ms: self.clock.unix_ms(),
             updated_at_ms: self.clock.unix_ms(),
             reason: None,
+            start_at_ms: None,
         };
         let launch = LaunchSpec {
             run: run.clone(),
@@ -168,11 +193,13 @@ impl RunActor {
         let deps = self.deps.clone();
         let recipient = ctx.address().recipient::<AgentInbound>();
         let events = self.exits_tx.clone();
+        let now = self.clock.unix_ms();
         let work = async move {
             deps.store
                 .create_run(record)
                 .await
                 .map_err(|e| format!("cannot record the run: {e}"))?;
+            persist::claim(&deps, &run, now).await?;
             deps.bus
                 .register(&run, recipient)
                 .await
@@ -197,8 +224,10 @@ impl RunActor {
                 for l in launched {
                     if let Some(a) = self.agents.0.get_mut(&l.agent) {
                         a.handle = Some(l.handle);
+                        self.persist.agent_changed(&l.agent);
                     }
                 }
+                self.flush(ctx);
                 let now = self.clock.unix_ms();
                 for a in self.agents.0.values_mut() {
                     a.last_seen_ms = now;
@@ -217,21 +246,17 @@ impl RunActor {
         let start_at_ms = self.clock.unix_ms() + self.spec.timeouts.start_delay.as_millis() as u64;
         self.start_at_ms = Some(start_at_ms);
         self.aggregator.set_start_second(start_at_ms / 1000);
-        let assignments = self
-            .agents
-            .0
-            .keys()
-            .enumerate()
-            .map(|(i, id)| (id.clone(), i as u32))
-            .collect();
-        self.send(
-            AgentCommand::Start {
-                plan: self.spec.plan.to_json(),
-                assignments,
-                agent_count: self.spec.plan.agents,
-                start_at_ms,
-            },
-            ctx,
+        // The start time is stored before any agent hears it: a coordinator that dies after the
+        // start command went out must know, when it comes back, that the load is running.
+        let store = self.deps.store.clone();
+        let run = self.spec.run.clone();
+        ctx.spawn(
+            async move { store.set_run_start(&run, start_at_ms).await }
+                .into_actor(self)
+                .map(|stored, act, ctx| match stored {
+                    Ok(()) => act.send(act.start_command(), ctx),
+                    Err(e) => act.fail(format!("cannot record the start: {e}"), ctx),
+                }),
         );
         let t = &self.spec.timeouts;
         let limit = t.start_delay
@@ -239,6 +264,23 @@ impl RunActor {
             + self.spec.plan.options.graceful_stop
             + t.drain;
         self.set_phase(Phase::Running, limit);
+    }
+
+    /// The start command: the plan, each agent's index, and the absolute start time.
+    fn start_command(&self) -> AgentCommand {
+        let assignments = self
+            .agents
+            .0
+            .keys()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
+        AgentCommand::Start {
+            plan: self.spec.plan.to_json(),
+            assignments,
+            agent_count: self.spec.plan.agents,
+            start_at_ms: self.start_at_ms.unwrap_or_default(),
+        }
     }
 
     fn send(&mut self, command: AgentCommand, ctx: &mut Context<Self>) {
@@ -284,6 +326,7 @@ impl RunActor {
         tracing::warn!(run = %self.spec.run, %agent, %reason, "agent lost");
         track.lost = Some(reason.clone());
         self.aggregator.agent_lost(agent);
+        self.persist.agent_changed(agent);
         if matches!(self.phase, Phase::Launching | Phase::WaitingReady) {
             self.fail(
                 format!("agent {agent} was lost before the start: {reason}"),
@@ -303,20 +346,24 @@ impl RunActor {
         self.failure.get_or_insert(reason);
         if self.phase.load_started() {
             // Agents may be loading the target: tell them to stop, keep what they measured.
-            let graceful = self.spec.plan.options.graceful_stop;
-            let message = CommandMessage {
-                version: PROTOCOL_VERSION,
-                run: self.spec.run.clone(),
-                command: AgentCommand::Stop {
-                    graceful_ms: graceful.as_millis() as u64,
-                },
-            };
-            let bus = self.deps.bus.clone();
-            actix::spawn(async move {
-                let _ = bus.send_command(message).await;
-            });
+            self.stop_detached(self.spec.plan.options.graceful_stop);
         }
         self.finalize(ctx);
+    }
+
+    /// Sends a stop that outlives the actor (it is ending: its own futures are cut short).
+    fn stop_detached(&self, graceful: Duration) {
+        let message = CommandMessage {
+            version: PROTOCOL_VERSION,
+            run: self.spec.run.clone(),
+            command: AgentCommand::Stop {
+                graceful_ms: graceful.as_millis() as u64,
+            },
+        };
+        let bus = self.deps.bus.clone();
+        actix::spawn(async move {
+            let _ = bus.send_command(message).await;
+        });
     }
 
     fn on_status(&mut self, agent: AgentId, status: AgentStatus, ctx: &mut Context<Self>) {
@@ -330,36 +377,37 @@ impl RunActor {
             AgentStatus::Ready { pid, .. } => {
                 track.ready = true;
                 track.pid = Some(pid);
+                self.persist.agent_changed(&agent);
                 self.maybe_begin(ctx);
             }
-            AgentStatus::Started { at_us } => track.started_at_us = Some(at_us),
+            AgentStatus::Started { at_us } => {
+                track.started_at_us = Some(at_us);
+                self.persist.agent_changed(&agent);
+            }
             AgentStatus::Heartbeat { .. } => {}
             AgentStatus::Finished { frames, .. } => {
                 if track.lost.is_none() && !track.finished {
                     track.finished = true;
+                    track.frames = Some(frames);
                     track.finished_at_ms = Some(now);
                     self.aggregator.agent_finished(&agent, frames);
+                    self.persist.agent_changed(&agent);
                 }
             }
             AgentStatus::Error { message } => {
                 tracing::warn!(run = %self.spec.run, %agent, %message, "agent reported an error");
                 track.last_error = Some(message);
+                self.persist.agent_changed(&agent);
             }
             AgentStatus::Lost => self.lose(&agent, "connection lost (MQTT last will)".into(), ctx),
         }
     }
 
+    /// A second is emitted: it joins the run's seconds and, when `live`, goes to the live topic.
+    /// (It is stored by the next [`RunActor::flush`], with every other changed second.)
     fn emit(&mut self, agg: SecondAggregate, live: bool) {
         let second = agg.to_summary();
-        let record = SecondRecord::from_aggregate(&agg);
         self.seconds.insert(second.t, second.clone());
-        let store = self.deps.store.clone();
-        let run = self.spec.run.clone();
-        actix::spawn(async move {
-            if let Err(e) = store.put_second(&run, record).await {
-                tracing::warn!(%run, error = %e, "cannot store a second");
-            }
-        });
         if live {
             let end_ms = (agg.second + 1) * 1000;
             METRICS.second_emitted(self.clock.unix_ms().saturating_sub(end_ms));
@@ -399,7 +447,12 @@ impl RunActor {
                 .collect();
             let limit = self.spec.timeouts.heartbeat;
             for agent in silent {
-                self.lose(&agent, format!("no message for {limit:?}"), ctx);
+                let reason = if self.gone.contains(&agent) {
+                    "its process was gone when the coordinator restarted".to_string()
+                } else {
+                    format!("no message for {limit:?}")
+                };
+                self.lose(&agent, reason, ctx);
             }
         }
         if self.phase.is_over() {
@@ -408,9 +461,7 @@ impl RunActor {
         for agg in self.aggregator.poll_ready(now_ms) {
             self.emit(agg, true);
         }
-        for agg in self.aggregator.take_updated() {
-            self.emit(agg, false);
-        }
+        self.flush(ctx);
         if self.phase.load_started() && self.agents.all_settled() {
             let settled_at = *self.settled_at.get_or_insert(now);
             if self.aggregator.is_complete() || now >= settled_at + self.spec.timeouts.drain {

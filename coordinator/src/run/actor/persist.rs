@@ -1,0 +1,223 @@
+//! Storing what the run learns as it goes, and acknowledging agents' messages only once stored.
+//!
+//! Every message from the bus is counted as it arrives. A *flush* writes what changed since the
+//! last one — the aggregator's dirty seconds with their merge state, and the records of agents
+//! whose status changed — and, once every write succeeded, tells the bus that the first `n`
+//! messages (all those that had arrived when the flush began) took effect, so it may acknowledge
+//! them. One flush runs at a time; messages that arrive meanwhile are covered by the next one,
+//! which starts as soon as the previous one is done, so writes batch themselves under load. A
+//! failed write leaves its second or agent dirty and acknowledges nothing: the next tick retries.
+//!
+//! The run also owns its store entry through a lease ([`crate::store::Store::claim_run`]),
+//! renewed every [`LEASE`]`/3`: if another coordinator ever holds it, this actor stops driving
+//! the run at once, without writing anything more.
+
+use super::RunActor;
+use crate::run::{RunDeps, LEASE};
+use crate::store::{Claim, SecondRecord};
+use actix::prelude::*;
+use herd_protocol::{AgentId, RunId};
+use std::collections::BTreeSet;
+
+/// The run's persistence bookkeeping.
+#[derive(Debug, Default)]
+pub(super) struct Persist {
+    /// Messages received from the bus since the run registered.
+    delivered: u64,
+    /// Messages the bus was told it may acknowledge.
+    acknowledged: u64,
+    /// Agents whose record changed since the last flush.
+    dirty_agents: BTreeSet<AgentId>,
+    /// Seconds and agents being written by the flush in flight (written again by the final flush,
+    /// which may cut it short).
+    in_flight: Option<(Vec<u64>, Vec<AgentId>)>,
+}
+
+impl Persist {
+    /// One more message arrived from the bus.
+    pub(super) fn delivered(&mut self) {
+        self.delivered += 1;
+    }
+
+    /// An agent's record must be stored again.
+    pub(super) fn agent_changed(&mut self, agent: &AgentId) {
+        self.dirty_agents.insert(agent.clone());
+    }
+}
+
+/// Claims a run for this coordinator (at creation, on resume, and to renew the lease).
+pub(super) async fn claim(deps: &RunDeps, run: &RunId, now_ms: u64) -> Result<(), String> {
+    match deps
+        .store
+        .claim_run(run, &deps.owner, now_ms, lease_ms())
+        .await
+    {
+        Ok(Claim::Granted) => Ok(()),
+        Ok(Claim::HeldBy { owner, until_ms }) => Err(format!(
+            "run {run} is held by coordinator {owner} until {until_ms} (ms since the epoch)"
+        )),
+        Err(e) => Err(format!("cannot claim the run: {e}")),
+    }
+}
+
+impl RunActor {
+    /// Writes what changed, then lets the bus acknowledge what that covered (see the module docs).
+    pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
+        // Once the run is over, its last writes belong to `final_writes`.
+        if self.persist.in_flight.is_some() || self.phase.is_over() {
+            return;
+        }
+        let dirty = self.aggregator.take_dirty();
+        let agents: Vec<AgentId> = std::mem::take(&mut self.persist.dirty_agents)
+            .into_iter()
+            .collect();
+        let upto = self.persist.delivered;
+        if dirty.is_empty() && agents.is_empty() {
+            self.acknowledge(upto);
+            return;
+        }
+        let mut seconds = Vec::with_capacity(dirty.len());
+        for d in dirty {
+            if d.emitted {
+                // A late frame changed an emitted second: the run's view of it changes too.
+                let summary = d.aggregate.to_summary();
+                self.seconds.insert(summary.t, summary);
+            }
+            seconds.push((
+                d.aggregate.second,
+                SecondRecord::from_aggregate(&d.aggregate, Some(d.checkpoint)),
+            ));
+        }
+        let records: Vec<_> = agents
+            .iter()
+            .filter_map(|id| self.agents.0.get(id).map(|a| a.record(id)))
+            .collect();
+        self.persist.in_flight = Some((seconds.iter().map(|(s, _)| *s).collect(), agents));
+        let store = self.deps.store.clone();
+        let run = self.spec.run.clone();
+        let work = async move {
+            let mut failed = (Vec::new(), Vec::new());
+            for (second, record) in seconds {
+                if let Err(e) = store.put_second(&run, record).await {
+                    tracing::warn!(%run, second, error = %e, "cannot store a second");
+                    failed.0.push(second);
+                }
+            }
+            for record in records {
+                let agent = record.agent.clone();
+                if let Err(e) = store.put_agent(&run, record).await {
+                    tracing::warn!(%run, %agent, error = %e, "cannot store an agent's record");
+                    failed.1.push(agent);
+                }
+            }
+            failed
+        };
+        ctx.spawn(
+            work.into_actor(self)
+                .map(move |(seconds, agents), act, ctx| {
+                    act.persist.in_flight = None;
+                    if seconds.is_empty() && agents.is_empty() {
+                        act.acknowledge(upto);
+                        if act.persist.delivered > upto || !act.persist.dirty_agents.is_empty() {
+                            act.flush(ctx);
+                        }
+                    } else {
+                        for second in seconds {
+                            act.aggregator.mark_dirty(second);
+                        }
+                        act.persist.dirty_agents.extend(agents);
+                    }
+                }),
+        );
+    }
+
+    /// The final flush (the run is ending): everything dirty, and whatever the flush in flight
+    /// was writing, as one future for the end of the run to await.
+    pub(super) fn final_writes(&mut self) -> impl std::future::Future<Output = ()> + 'static {
+        if let Some((seconds, agents)) = self.persist.in_flight.take() {
+            for second in seconds {
+                self.aggregator.mark_dirty(second);
+            }
+            self.persist.dirty_agents.extend(agents);
+        }
+        let seconds: Vec<SecondRecord> = self
+            .aggregator
+            .take_dirty()
+            .into_iter()
+            .map(|d| SecondRecord::from_aggregate(&d.aggregate, Some(d.checkpoint)))
+            .collect();
+        let records: Vec<_> = std::mem::take(&mut self.persist.dirty_agents)
+            .iter()
+            .filter_map(|id| self.agents.0.get(id).map(|a| a.record(id)))
+            .collect();
+        let store = self.deps.store.clone();
+        let run = self.spec.run.clone();
+        async move {
+            for record in seconds {
+                if let Err(e) = store.put_second(&run, record).await {
+                    tracing::error!(%run, error = %e, "cannot store a second");
+                }
+            }
+            for record in records {
+                if let Err(e) = store.put_agent(&run, record).await {
+                    tracing::error!(%run, error = %e, "cannot store an agent's record");
+                }
+            }
+        }
+    }
+
+    fn acknowledge(&mut self, upto: u64) {
+        if upto > self.persist.acknowledged {
+            self.persist.acknowledged = upto;
+            self.deps.bus.acknowledge(&self.spec.run, upto);
+        }
+    }
+
+    /// Renews the run's lease; another owner means this actor must let go of the run.
+    pub(super) fn renew_lease(&mut self, ctx: &mut Context<Self>) {
+        if self.phase.is_over() {
+            return;
+        }
+        let deps = self.deps.clone();
+        let run = self.spec.run.clone();
+        let now = self.clock.unix_ms();
+        ctx.spawn(
+            async move {
+                match deps
+                    .store
+                    .claim_run(&run, &deps.owner, now, lease_ms())
+                    .await
+                {
+                    Ok(Claim::Granted) => None,
+                    Ok(Claim::HeldBy { owner, .. }) => Some(owner),
+                    Err(e) => {
+                        tracing::warn!(%run, error = %e, "cannot renew the run's lease");
+                        None
+                    }
+                }
+            }
+            .into_actor(self)
+            .map(|taken, act, ctx| {
+                if let Some(owner) = taken {
+                    act.abandon(&owner, ctx);
+                }
+            }),
+        );
+    }
+
+    /// Another coordinator owns the run now: stop at once, writing nothing and leaving its agents
+    /// alone. The run's outcome is never reported here (the other coordinator reports it).
+    fn abandon(&mut self, owner: &str, ctx: &mut Context<Self>) {
+        tracing::error!(run = %self.spec.run, %owner, "another coordinator took the run over; letting go of it");
+        self.outcome = None;
+        self.phase = crate::run::Phase::Finalizing;
+        let bus = self.deps.bus.clone();
+        let run = self.spec.run.clone();
+        actix::spawn(async move { bus.unregister(&run).await });
+        ctx.stop();
+    }
+}
+
+fn lease_ms() -> u64 {
+    u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,216 @@
+//! Carrying on a run that a previous coordinator process started (see [`crate::run::resume`]).
+//!
+//! The actor is rebuilt from the store — agents' records, the aggregator from the stored seconds'
+//! merge state, the start time — and then, instead of launching agents:
+//! 1. it takes the phase the run was in, with deadlines re-armed from wall-clock times (the
+//!    planned end is `start_at + duration`, whoever is counting), and restarts every agent's
+//!    heartbeat clock: the coordinator's absence is not the agents' silence;
+//! 2. it registers on the bus, which hands it the messages that arrived while it was away (a
+//!    durable session kept them unacknowledged), and adopts the agents through the launcher;
+//! 3. it sends the start again (agents ignore a repeated one; one that missed it starts now), or
+//!    the stop again if it was stopping.
+//!
+//! Agents whose process is gone are given the heartbeat period for their last messages (their
+//! "finished" may be in the backlog) and are then declared lost, saying so. A run that had not started its
+//! load when the coordinator died cannot be carried on meaningfully: it ends as failed, and any
+//! agent still waiting for its start is told to stop.
+
+use super::RunActor;
+use crate::aggregate::Aggregator;
+use crate::launcher::Launched;
+use crate::mqtt::AgentInbound;
+use crate::run::agents::AgentTrack;
+use crate::run::phase::Phase;
+use crate::run::resume::StoredRun;
+use crate::run::{RunDeps, RunSpec, RunView};
+use crate::store::RunStateName;
+use actix::prelude::*;
+use herd_protocol::agent::AgentCommand;
+use herd_protocol::summary::Summary;
+use herd_protocol::AgentId;
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+
+/// What a resumed actor knows of the run's stored state until it has resumed it.
+#[derive(Debug)]
+pub(crate) struct Resumed {
+    /// The stored state.
+    state: RunStateName,
+    /// When the run entered it (ms since the Unix epoch).
+    since_ms: u64,
+    /// Why the run cannot be carried on, if it cannot (its stored data does not rebuild).
+    problem: Option<String>,
+}
+
+impl RunActor {
+    /// An actor that carries on `stored` instead of launching agents.
+    pub(crate) fn resumed(
+        spec: RunSpec,
+        deps: RunDeps,
+        stored: StoredRun,
+    ) -> (Self, watch::Receiver<RunView>, oneshot::Receiver<Summary>) {
+        let (mut actor, view, outcome) = Self::new(spec, deps);
+        let now = actor.clock.unix_ms();
+        for record in &stored.agents {
+            if let Some(track) = actor.agents.0.get_mut(&record.agent) {
+                *track = AgentTrack::from_record(record, now);
+            }
+        }
+        actor.start_at_ms = stored.record.start_at_ms;
+        let mut problem = None;
+        let mut checkpoints = Vec::with_capacity(stored.seconds.len());
+        for second in stored.seconds {
+            match second.checkpoint {
+                Some(c) => checkpoints.push((second.second, c)),
+                None => {
+                    problem.get_or_insert(format!(
+                        "second t={} is stored without its merge state (written by an older herd)",
+                        second.t
+                    ));
+                }
+            }
+        }
+        let ids: Vec<AgentId> = actor.agents.0.keys().cloned().collect();
+        match Aggregator::restore(
+            actor.spec.run.clone(),
+            ids,
+            actor.spec.timeouts.aggregate_grace,
+            actor.start_at_ms.map(|ms| ms / 1000),
+            checkpoints,
+        ) {
+            Ok(aggregator) => actor.aggregator = aggregator,
+            Err(e) => {
+                problem.get_or_insert(format!("the stored seconds do not rebuild: {e}"));
+            }
+        }
+        for (id, track) in &actor.agents.0 {
+            if let Some(frames) = track.frames.filter(|_| track.finished) {
+                actor.aggregator.agent_finished(id, frames);
+            }
+            if track.lost.is_some() {
+                actor.aggregator.agent_lost(id);
+            }
+        }
+        if stored.record.state == RunStateName::Stopping {
+            // A stop recorded with a reason was a cancellation.
+            actor.cancelled = stored.record.reason.clone();
+        }
+        actor.resumed = Some(Resumed {
+            state: stored.record.state,
+            since_ms: stored.record.updated_at_ms,
+            problem: problem.map(|p| format!("cannot resume the run: {p}")),
+        });
+        (actor, view, outcome)
+    }
+
+    /// Takes up the stored phase, then registers on the bus and adopts the agents.
+    pub(super) fn resume(&mut self, ctx: &mut Context<Self>) {
+        let Some(resumed) = self.resumed.take() else {
+            return;
+        };
+        tracing::info!(run = %self.spec.run, state = %resumed.state, "resuming the run after a coordinator restart");
+        let now_ms = self.clock.unix_ms();
+        let started = self.start_at_ms.is_some();
+        let phase = match resumed.state {
+            RunStateName::Stopping if started => Phase::Stopping,
+            _ if started => Phase::Running,
+            _ => Phase::WaitingReady,
+        };
+        let graceful = self.spec.plan.options.graceful_stop;
+        let deadline_ms = match phase {
+            Phase::Stopping => resumed.since_ms + millis(graceful + self.spec.timeouts.drain),
+            Phase::Running => {
+                self.start_at_ms.unwrap_or(now_ms)
+                    + millis(self.spec.plan.load.duration() + graceful + self.spec.timeouts.drain)
+            }
+            _ => now_ms + millis(self.spec.timeouts.ready),
+        };
+        let limit = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+        if phase == Phase::Running && resumed.state != RunStateName::Running {
+            // The start was stored but the coordinator died before recording the phase.
+            self.set_phase(phase, limit);
+        } else {
+            self.phase = phase;
+            self.deadline = tokio::time::Instant::now() + limit;
+            self.publish_view();
+        }
+        let handles: Vec<Launched> = self
+            .agents
+            .0
+            .iter()
+            .filter(|(_, a)| !a.settled())
+            .filter_map(|(id, a)| {
+                a.handle.clone().map(|handle| Launched {
+                    agent: id.clone(),
+                    handle,
+                })
+            })
+            .collect();
+        let deps = self.deps.clone();
+        let run = self.spec.run.clone();
+        let recipient = ctx.address().recipient::<AgentInbound>();
+        let events = self.exits_tx.clone();
+        let work = async move {
+            deps.bus
+                .register(&run, recipient)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(deps.launcher.adopt(&run, handles, events).await)
+        };
+        let problem = resumed.problem;
+        ctx.spawn(
+            work.into_actor(self)
+                .map(move |result, act, ctx| act.adopted(result, problem, ctx)),
+        );
+    }
+
+    fn adopted(
+        &mut self,
+        result: Result<Vec<AgentId>, String>,
+        problem: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.phase.is_over() {
+            return;
+        }
+        let running = match result {
+            Ok(running) => running,
+            Err(e) => return self.fail(format!("cannot resume the run: {e}"), ctx),
+        };
+        let now = self.clock.unix_ms();
+        for track in self.agents.0.values_mut() {
+            track.last_seen_ms = now;
+        }
+        if let Some(problem) = problem {
+            return self.fail(problem, ctx);
+        }
+        if !self.phase.load_started() {
+            // Agents may be waiting for a start that will not come: tell them to stop.
+            self.stop_detached(Duration::ZERO);
+            return self.fail(
+                "the coordinator restarted before the load started".into(),
+                ctx,
+            );
+        }
+        if self.phase == Phase::Stopping {
+            let graceful_ms = millis(self.spec.plan.options.graceful_stop);
+            self.send(AgentCommand::Stop { graceful_ms }, ctx);
+        } else {
+            self.send(self.start_command(), ctx);
+        }
+        // Their last messages ("finished" among them) may still be in the broker's backlog: they
+        // get the heartbeat period like any agent, and are lost, with this reason, if silent.
+        self.gone = self
+            .agents
+            .0
+            .iter()
+            .filter(|(id, a)| !a.settled() && !running.contains(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.publish_view();
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

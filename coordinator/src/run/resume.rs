@@ -1,0 +1,68 @@
+//! Resuming a run after a restart of the coordinator that drove it.
+//!
+//! A coordinator that crashes (or is killed with SIGKILL) mid-run leaves behind, in the store,
+//! everything the run needs ([`crate::store::resume`]), and its agents running (their processes
+//! or tasks do not depend on it). On start, the manager lists the unfinished runs, claims each
+//! one, [`load`]s it and [`resume`]s it: a run actor rebuilt from the store that carries on where
+//! the old one stopped (see the actor's `resume` module for the steps).
+//!
+//! Exact totals across the restart rest on three things: a frame is acknowledged to the bus only
+//! once the second holding it is stored (so the broker delivers again whatever was not); the
+//! rebuilt aggregator knows every `(agent, seq)` already counted (so a frame delivered again is
+//! dropped as a duplicate); and the bus keeps messages for the coordinator while it is away (a
+//! durable MQTT session on an external broker: the embedded broker dies with the coordinator).
+
+use super::actor::RunActor;
+use super::{RunDeps, RunHandle, RunSpec, Timeouts};
+use crate::store::{AgentRecord, RunRecord, SecondRecord, Store, StoreError};
+use actix::Actor;
+use herd_protocol::plan::{self, Plan};
+
+/// A run as stored, ready to be resumed.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    /// Its record (state, start time, plan).
+    pub record: RunRecord,
+    /// Its agents' records.
+    pub agents: Vec<AgentRecord>,
+    /// Its stored seconds, with their merge state.
+    pub seconds: Vec<SecondRecord>,
+}
+
+impl StoredRun {
+    /// The run's plan; an error names what is wrong with the stored one.
+    pub fn plan(&self) -> Result<Plan, String> {
+        plan::from_value(&self.record.plan).map_err(|e| {
+            let problems: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+            format!("the stored plan is invalid: {}", problems.join("; "))
+        })
+    }
+}
+
+/// Reads what the store holds of a run.
+pub async fn load(store: &dyn Store, record: RunRecord) -> Result<StoredRun, StoreError> {
+    let agents = store.list_agents(&record.id).await?;
+    let seconds = store.list_seconds(&record.id).await?;
+    Ok(StoredRun {
+        record,
+        agents,
+        seconds,
+    })
+}
+
+/// Starts an actor that carries `stored` on, on the current actix system. The caller has claimed
+/// the run for `deps.owner`.
+pub fn resume(stored: StoredRun, plan: Plan, timeouts: Timeouts, deps: RunDeps) -> RunHandle {
+    let spec = RunSpec {
+        run: stored.record.id.clone(),
+        test: stored.record.test.clone(),
+        plan,
+        timeouts,
+    };
+    let (actor, view, outcome) = RunActor::resumed(spec, deps, stored);
+    RunHandle {
+        addr: actor.start(),
+        view,
+        outcome,
+    }
+}
