@@ -176,7 +176,7 @@ async fn an_iteration_limit_ends_the_load_early_with_exact_counts() {
         "[{get: /}, {think: 1ms..3ms}, {get: /missing}]",
         "{timeout: 2s, graceful_stop: 2s}",
     );
-    json["load"]["iterations"] = 5.into();
+    json["load"]["iterations_per_vu"] = 5.into();
     let plan = plan::from_value(&json).expect("valid");
     let started = Instant::now();
     // Agent 1 of 2: 3 VUs × 5 iterations × 2 requests, once the ramp has started all three.
