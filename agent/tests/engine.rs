@@ -188,6 +188,28 @@ async fn an_iteration_limit_ends_the_load_early_with_exact_counts() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn the_runs_iterations_are_split_exactly_between_agents() {
+    // 10 iterations on 3 agents are 4 + 3 + 3, whatever the number of VUs.
+    for (index, share) in [(0u32, 4u64), (1, 3), (2, 3)] {
+        let target = Target::start().await;
+        let mut json = plan_json(
+            &target.url,
+            "[{duration: 0s, vus: 5}, {duration: 10s, vus: 5}]",
+            "[{get: /}, {get: /missing}]",
+            "{timeout: 2s, graceful_stop: 2s}",
+        );
+        json["load"]["iterations"] = 10.into();
+        let plan = plan::from_value(&json).expect("valid");
+        let started = Instant::now();
+        let (report, frames) = run(spec(plan, 3, index), None).await;
+        assert!(started.elapsed() < Duration::from_secs(8), "ended early");
+        check_sequence(&frames, &report);
+        assert_eq!(report.requests, 2 * share, "agent {index}");
+        assert_eq!(target.received(), 2 * share);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn failed_checks_are_counted_per_step_and_are_not_errors() {
     let target = Target::start().await;
     let plan = plan::from_value(&plan_json(

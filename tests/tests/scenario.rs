@@ -257,3 +257,12 @@ scenario:
     }
     assert_eq!(target.seen().total, 0, "no load was sent");
 }
+
+#[test]
+fn the_example_scenario_is_valid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scenario.yaml");
+    let out = Herd::new(["validate", example.to_str().expect("utf8")], dir.path())
+        .run(Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+}
