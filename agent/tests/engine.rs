@@ -238,3 +238,29 @@ async fn failed_checks_are_counted_per_step_and_are_not_errors() {
         "a failed check is not an error"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_its_variables_cannot_build_is_not_sent_and_counts_as_a_failed_check() {
+    let target = Target::start().await;
+    // A value with a line break cannot go into a header; the plan cannot know it in advance
+    // when the value comes from data.
+    let yaml = format!(
+        "version: 1\nname: t\ntarget: {}\nload: {{vus: 2, iterations: 20}}\n\
+         vars: {{v: \"line\\nbreak\"}}\noptions: {{timeout: 2s, graceful_stop: 2s}}\n\
+         scenario: [{{name: broken, get: /, headers: {{x-value: \"${{v}}\"}}}}, {{name: fine, get: /}}]\n",
+        target.url
+    );
+    let plan = plan::from_yaml_str(&yaml).expect("valid");
+    assert_eq!(plan.vars, [("v".to_string(), "line\nbreak".to_string())]);
+    let (report, frames) = run(spec(plan, 1, 0), None).await;
+    check_sequence(&frames, &report);
+    let step = |label: &'static str, pick: fn(&herd_protocol::frame::Stats) -> u64| {
+        sum(&frames, move |f| f.steps.get(label).map_or(0, pick))
+    };
+    assert_eq!(report.requests, 20);
+    assert_eq!(target.received(), 20);
+    assert_eq!(step("fine", |s| s.requests), 20);
+    assert_eq!(step("broken", |s| s.requests), 0);
+    assert_eq!(step("broken", |s| s.checks.failed), 20);
+    assert_eq!(sum(&frames, |f| f.total.errors), 0);
+}
