@@ -162,6 +162,13 @@ impl Service {
         }
     }
 
+    /// Kills it with SIGKILL (no chance to clean up, as in a crash) and waits for it to be gone.
+    /// Its agents are not its children's process group: they keep running.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL herd up");
+        self.child.wait().expect("wait for herd up");
+    }
+
     /// Sends SIGTERM and waits (at most `limit`) for a clean exit.
     pub fn stop(mut self, limit: Duration) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

@@ -1,0 +1,159 @@
+//! End-to-end: a coordinator killed with SIGKILL mid-run, and restarted on the same data
+//! directory, carries the run on from the stored state and finishes it with exact totals.
+//!
+//! The broker is an external Mosquitto (the embedded one would die with the coordinator): the
+//! coordinator's durable session there keeps what the agents send while it is down, and the
+//! agents, in process groups of their own, keep running.
+
+use herd_e2e::aws::Mosquitto;
+use herd_e2e::service::{plan, Service};
+use herd_e2e::CountingTarget;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Live agent processes of `run` (by command line; zombies do not count).
+fn agents_of(run: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|state| state == "Z");
+        if cmdline.contains(" agent ") && cmdline.contains(run) && !zombie {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn run_state(s: &Service, token: &str, run: &str) -> Value {
+    let (status, body) = s.request("GET", &format!("/api/v1/runs/{run}"), Some(token), None);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn start_service(data: &Path, config: &Path) -> Service {
+    Service::start(data, &["--config", config.to_str().expect("utf-8 path")])
+}
+
+#[test]
+fn a_coordinator_killed_mid_run_resumes_it_after_a_restart_with_exact_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Mosquitto::start();
+    let config = dir.path().join("herd.toml");
+    std::fs::write(&config, format!("[broker]\nurl = \"{}\"\n", broker.url())).expect("write");
+    let data = dir.path().join("data");
+    let target = CountingTarget::start();
+    let first = start_service(&data, &config);
+    let op = first.token("operator");
+    let (status, reply) = first.request(
+        "POST",
+        "/api/v1/runs",
+        Some(&op),
+        Some(&json!({"plan": plan("resume", &target.url(), 3, 6, 8, &["p99 < 5s"])})),
+    );
+    assert!(
+        status == 201 || status == 202 || status == 200,
+        "{status} {reply}"
+    );
+    let run = reply["id"].as_str().expect("run id").to_string();
+
+    // Mid-run: the load is going and some seconds are stored.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = run_state(&first, &op, &run);
+        if body["state"] == "running" && body["live"]["requests"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never got going: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    first.kill();
+    let survivors = agents_of(&run);
+    assert_eq!(
+        survivors.len(),
+        3,
+        "the agents outlive the coordinator: {survivors:?}"
+    );
+    // The agents go on loading the target while nobody listens; the broker keeps their frames.
+    std::thread::sleep(Duration::from_secs(2));
+    let during_outage = target.received().total;
+
+    let second = start_service(&data, &config);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        let body = run_state(&second, &op, &run);
+        if matches!(
+            body["state"].as_str(),
+            Some("completed" | "degraded" | "failed" | "cancelled")
+        ) && body.get("summary").is_some()
+        {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resumed run did not end: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let summary = &body["summary"];
+    assert_eq!(body["state"], "completed", "{body}");
+    assert_eq!(summary["status"], "passed", "{summary}");
+    let requests = summary["requests"].as_u64().expect("requests");
+    let received = target.received().total;
+    assert!(
+        received > during_outage,
+        "the load went on after the restart"
+    );
+    assert_eq!(
+        requests, received,
+        "herd's count is the target's, across the restart"
+    );
+    let per_agent: u64 = summary["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|a| a["requests"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(per_agent, requests);
+    assert!(
+        summary["lost_agents"].as_array().is_some_and(Vec::is_empty),
+        "{summary}"
+    );
+    let (_, seconds) = second.request(
+        "GET",
+        &format!("/api/v1/runs/{run}/seconds"),
+        Some(&op),
+        None,
+    );
+    let stored: u64 = seconds["seconds"]
+        .as_array()
+        .expect("seconds")
+        .iter()
+        .map(|s| s["requests"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(stored, requests, "the stored seconds add up to the total");
+    // The agents finished on their own; nothing is left running.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !agents_of(&run).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "agents left running: {:?}",
+            agents_of(&run)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(second.stop(Duration::from_secs(20)).code(), Some(0));
+}
