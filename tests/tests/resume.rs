@@ -157,3 +157,61 @@ fn a_coordinator_killed_mid_run_resumes_it_after_a_restart_with_exact_counts() {
     }
     assert_eq!(second.stop(Duration::from_secs(20)).code(), Some(0));
 }
+
+#[test]
+fn agents_that_finish_while_the_coordinator_is_down_are_counted_when_it_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Mosquitto::start();
+    let config = dir.path().join("herd.toml");
+    std::fs::write(&config, format!("[broker]\nurl = \"{}\"\n", broker.url())).expect("write");
+    let data = dir.path().join("data");
+    let target = CountingTarget::start();
+    let first = start_service(&data, &config);
+    let op = first.token("operator");
+    let (status, reply) = first.request(
+        "POST",
+        "/api/v1/runs",
+        Some(&op),
+        Some(&json!({"plan": plan("gone", &target.url(), 3, 6, 3, &[])})),
+    );
+    assert_eq!(status, 201, "{reply}");
+    let run = reply["id"].as_str().expect("run id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while run_state(&first, &op, &run)["state"] != "running" {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    first.kill();
+    // The whole rest of the run happens without a coordinator: the agents finish and exit, and
+    // their last frames and "finished" wait in the broker.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !agents_of(&run).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the agents did not finish on their own"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = start_service(&data, &config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let body = run_state(&second, &op, &run);
+        if body.get("summary").is_some() {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resumed run did not end: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(body["state"], "completed", "{body}");
+    let requests = body["summary"]["requests"].as_u64().expect("requests");
+    assert!(requests > 0);
+    assert_eq!(
+        requests,
+        target.received().total,
+        "herd's count is the target's"
+    );
+    assert_eq!(second.stop(Duration::from_secs(20)).code(), Some(0));
+}

@@ -93,6 +93,7 @@ impl RunActor {
             .filter_map(|id| self.agents.0.get(id).map(|a| a.record(id)))
             .collect();
         self.persist.in_flight = Some((seconds.iter().map(|(s, _)| *s).collect(), agents));
+        tracing::debug!(run = %self.spec.run, seconds = seconds.len(), agents = records.len(), messages = upto, "flush");
         let store = self.deps.store.clone();
         let run = self.spec.run.clone();
         let work = async move {
