@@ -4,13 +4,15 @@
 //! local one, chosen by `herd.toml`; the actors do not change:
 //! - command intake: SQS (long polling) into [`crate::manager::Manager::execute`];
 //! - [`crate::events::EventSink`]: SNS, with message attributes for filtering;
-//! - [`crate::store::Store`]: DynamoDB;
+//! - the [`crate::store::Store`] on DynamoDB: [`dynamo::DynamoStore`];
 //! - [`crate::launcher::Launcher`]: ECS Fargate tasks;
 //! - [`crate::bus::AgentBus`]: commands out through the IoT data plane's `Publish`.
 //!
 //! Every client is built from one [`SdkConfig`](aws_config::SdkConfig) made by [`sdk_config`], so
 //! one `endpoint_url` (or the standard `AWS_ENDPOINT_URL*` variables) points all of them at an
 //! emulator such as moto.
+
+pub mod dynamo;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
