@@ -50,6 +50,9 @@ pub enum AgentError {
         /// What is wrong.
         reason: String,
     },
+    /// A data feeder has nothing for this agent.
+    #[error("cannot feed this agent: {0}")]
+    Feeder(String),
     /// The start command has no index for this agent.
     #[error("the start command assigns no index to agent {agent} (agents assigned: {assigned})")]
     NotAssigned {

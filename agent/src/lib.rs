@@ -16,6 +16,8 @@
 //!   controller that drains and aborts; usable without MQTT through [`engine::run_load`] (the
 //!   `herd-bench-agent` diagnostic binary does exactly that);
 //! - [`health`] — the agent's own CPU use, for the health every frame carries;
+//! - `scenario` — the plan's scenario compiled for this agent: variables and templates, data
+//!   feeders, checks and extractions, each VU's variables;
 //! - [`http`] — prepared requests, the shared keep-alive hyper client, failure classification;
 //! - [`recorder`] — per-second buckets of outcomes, turned into gap-free [`Frame`]s;
 //! - [`clock`] — wall-clock time anchored once and advanced monotonically;
@@ -34,6 +36,7 @@ pub mod health;
 pub mod http;
 pub mod recorder;
 mod runner;
+mod scenario;
 mod session;
 
 pub use error::AgentError;

@@ -176,7 +176,7 @@ async fn an_iteration_limit_ends_the_load_early_with_exact_counts() {
         "[{get: /}, {think: 1ms..3ms}, {get: /missing}]",
         "{timeout: 2s, graceful_stop: 2s}",
     );
-    json["load"]["iterations"] = 5.into();
+    json["load"]["iterations_per_vu"] = 5.into();
     let plan = plan::from_value(&json).expect("valid");
     let started = Instant::now();
     // Agent 1 of 2: 3 VUs × 5 iterations × 2 requests, once the ramp has started all three.
@@ -185,6 +185,28 @@ async fn an_iteration_limit_ends_the_load_early_with_exact_counts() {
     check_sequence(&frames, &report);
     assert_eq!(report.requests, 30);
     assert_eq!(target.received(), 30);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_runs_iterations_are_split_exactly_between_agents() {
+    // 10 iterations on 3 agents are 4 + 3 + 3, whatever the number of VUs.
+    for (index, share) in [(0u32, 4u64), (1, 3), (2, 3)] {
+        let target = Target::start().await;
+        let mut json = plan_json(
+            &target.url,
+            "[{duration: 0s, vus: 5}, {duration: 10s, vus: 5}]",
+            "[{get: /}, {get: /missing}]",
+            "{timeout: 2s, graceful_stop: 2s}",
+        );
+        json["load"]["iterations"] = 10.into();
+        let plan = plan::from_value(&json).expect("valid");
+        let started = Instant::now();
+        let (report, frames) = run(spec(plan, 3, index), None).await;
+        assert!(started.elapsed() < Duration::from_secs(8), "ended early");
+        check_sequence(&frames, &report);
+        assert_eq!(report.requests, 2 * share, "agent {index}");
+        assert_eq!(target.received(), 2 * share);
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -215,4 +237,30 @@ async fn failed_checks_are_counted_per_step_and_are_not_errors() {
         0,
         "a failed check is not an error"
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_its_variables_cannot_build_is_not_sent_and_counts_as_a_failed_check() {
+    let target = Target::start().await;
+    // A value with a line break cannot go into a header; the plan cannot know it in advance
+    // when the value comes from data.
+    let yaml = format!(
+        "version: 1\nname: t\ntarget: {}\nload: {{vus: 2, iterations: 20}}\n\
+         vars: {{v: \"line\\nbreak\"}}\noptions: {{timeout: 2s, graceful_stop: 2s}}\n\
+         scenario: [{{name: broken, get: /, headers: {{x-value: \"${{v}}\"}}}}, {{name: fine, get: /}}]\n",
+        target.url
+    );
+    let plan = plan::from_yaml_str(&yaml).expect("valid");
+    assert_eq!(plan.vars, [("v".to_string(), "line\nbreak".to_string())]);
+    let (report, frames) = run(spec(plan, 1, 0), None).await;
+    check_sequence(&frames, &report);
+    let step = |label: &'static str, pick: fn(&herd_protocol::frame::Stats) -> u64| {
+        sum(&frames, move |f| f.steps.get(label).map_or(0, pick))
+    };
+    assert_eq!(report.requests, 20);
+    assert_eq!(target.received(), 20);
+    assert_eq!(step("fine", |s| s.requests), 20);
+    assert_eq!(step("broken", |s| s.requests), 0);
+    assert_eq!(step("broken", |s| s.checks.failed), 20);
+    assert_eq!(sum(&frames, |f| f.total.errors), 0);
 }

@@ -13,6 +13,8 @@
 //!   publishes commands and live aggregates.
 //! - [`broker`] — the embedded MQTT broker (rumqttd on loopback) of the local modes.
 //! - [`local`] — wires the embedded pieces together for `herd run`.
+//! - [`config`] and [`runtime`] — `herd.toml`, validated, and the adapters `herd up` builds from
+//!   it, one per boundary.
 //!
 //! - [`aws`] — the AWS adapters of the same boundaries (SQS, SNS, DynamoDB, ECS, IoT data plane).
 //!
@@ -36,5 +38,6 @@ pub mod manager;
 pub mod metrics;
 pub mod mqtt;
 pub mod run;
+pub mod runtime;
 pub mod scheduler;
 pub mod store;

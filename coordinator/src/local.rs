@@ -6,32 +6,14 @@
 //! that talk MQTT, and frames are still aggregated by the coordinator: the same code paths as the
 //! AWS mode, with local adapters.
 
-use crate::broker::{BrokerError, EmbeddedBroker};
-use crate::launcher::local::LocalLauncher;
-use crate::mqtt::{MqttError, MqttLink};
+use crate::config::ServiceConfig;
 use crate::run::{self, RunDeps, RunHandle, RunSpec, Timeouts};
-use crate::store::embedded::EmbeddedStore;
-use crate::store::StoreError;
+use crate::runtime::{RuntimeError, RuntimePaths, ServiceRuntime};
 use herd_protocol::plan::Plan;
 use herd_protocol::RunId;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
-use std::sync::Arc;
-
-/// Why the local runtime could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum LocalError {
-    /// The embedded broker.
-    #[error(transparent)]
-    Broker(#[from] BrokerError),
-    /// The coordinator's MQTT session.
-    #[error(transparent)]
-    Mqtt(#[from] MqttError),
-    /// The embedded store.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// Where the local runtime keeps things and which program runs agents.
 #[derive(Debug, Clone)]
@@ -44,40 +26,31 @@ pub struct LocalConfig {
 
 /// The embedded broker, store and launcher, ready to run plans.
 pub struct LocalRuntime {
-    broker: EmbeddedBroker,
-    deps: RunDeps,
+    runtime: ServiceRuntime,
 }
 
 impl LocalRuntime {
     /// Starts the embedded pieces. Must be called inside an actix system.
-    pub async fn start(config: LocalConfig) -> Result<Self, LocalError> {
-        let broker = tokio::task::spawn_blocking(EmbeddedBroker::start)
-            .await
-            .map_err(|e| BrokerError::Io(std::io::Error::other(e.to_string())))??;
-        let link = MqttLink::connect(
-            &broker.url(),
-            &format!("herd-coordinator-{}", std::process::id()),
+    pub async fn start(config: LocalConfig) -> Result<Self, RuntimeError> {
+        let runtime = ServiceRuntime::start(
+            &ServiceConfig::default(),
+            RuntimePaths {
+                data_dir: config.data_dir,
+                agent_program: config.agent_program,
+            },
         )
         .await?;
-        let store = EmbeddedStore::open(&config.data_dir)?;
-        let launcher = LocalLauncher::new(config.agent_program, Some(config.data_dir.join("logs")));
-        let deps = RunDeps {
-            launcher: Arc::new(launcher),
-            bus: Arc::new(link),
-            store: Arc::new(store),
-            broker_url: broker.url(),
-        };
-        Ok(Self { broker, deps })
+        Ok(Self { runtime })
     }
 
     /// The broker's URL (agents on other hosts of the loopback can join with it).
     pub fn broker_url(&self) -> String {
-        self.broker.url()
+        self.runtime.broker_url().to_owned()
     }
 
     /// The adapters runs are started with (the service's manager starts its own runs on them).
     pub fn deps(&self) -> RunDeps {
-        self.deps.clone()
+        self.runtime.deps()
     }
 
     /// Starts a run of `plan` with a fresh run id.
@@ -89,7 +62,7 @@ impl LocalRuntime {
                 plan,
                 timeouts,
             },
-            self.deps.clone(),
+            self.runtime.deps(),
         )
     }
 }

@@ -4,6 +4,8 @@
 //! - [`CountingTarget`] — an HTTP/1.1 server on 127.0.0.1 that counts every request it receives by
 //!   method + path and by status it answers, with endpoints that delay or fail on purpose;
 //! - [`aws`] — moto and Mosquitto, the AWS stand-ins of the AWS-mode tests;
+//! - [`scenario::ScenarioTarget`] — a target that checks what a stateful scenario sends (tokens
+//!   it issued, which agent sent which data row);
 //! - [`herd_bin`] / [`Herd`] — find and run the built `herd` binary with a timeout.
 //!
 //! The target is written independently of herd's agent, so its counts are an outside check of the
@@ -11,6 +13,7 @@
 
 pub mod aws;
 pub mod jwt;
+pub mod scenario;
 pub mod service;
 
 use bytes::Bytes;

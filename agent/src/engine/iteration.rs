@@ -6,65 +6,83 @@
 //! the iteration have no schedule of their own and are measured from their send. Service time
 //! (send to end of response) is recorded beside it either way.
 
-use super::vu::{PreparedStep, Shared};
+use super::vu::Shared;
 use crate::clock::micros;
 use crate::http;
 use crate::recorder::Outcome;
-use herd_protocol::plan::Check;
+use crate::scenario::{Capture, Step, VuState};
 use std::rc::Rc;
 use tokio::time::Instant;
 
-/// Runs the scenario once in slot `id`; `false` if it had to stop at a step boundary.
-pub(super) async fn run_iteration(shared: &Rc<Shared>, id: u32, planned: Option<Instant>) -> bool {
+/// Runs the scenario once in slot `id` with the VU's variables; `false` if it had to stop at a
+/// step boundary.
+pub(super) async fn run_iteration(
+    shared: &Rc<Shared>,
+    id: u32,
+    planned: Option<Instant>,
+    vu: &mut VuState,
+) -> bool {
     let mut planned = planned;
-    for step in &shared.steps {
+    shared.program.start_iteration(vu);
+    for step in &shared.program.steps {
         if !shared.may_continue(id) {
             return false;
         }
-        match step {
-            PreparedStep::Request {
-                request,
-                label,
-                checks,
-            } => {
-                shared.set_in_flight(id, Some(*label));
-                let sent = Instant::now();
-                let outcome = http::execute(&shared.client, request, shared.timeout).await;
-                // No await between here and the record: the request is counted exactly once.
-                shared.set_in_flight(id, None);
-                let outcome = match (planned.take(), outcome) {
-                    (
-                        Some(planned),
-                        Outcome::Response {
-                            status,
-                            latency_us,
-                            service_us,
-                        },
-                    ) => Outcome::Response {
-                        status,
-                        latency_us: latency_us
-                            .saturating_add(micros(sent.saturating_duration_since(planned))),
-                        service_us,
-                    },
-                    (_, other) => other,
-                };
-                let now = shared.clock.now_us();
-                let mut recorder = shared.recorder.borrow_mut();
-                recorder.record(now, *label, outcome);
-                if let Outcome::Response {
-                    status, service_us, ..
-                } = outcome
-                {
-                    for check in checks {
-                        let passed = match *check {
-                            Check::Status(want) => status == want,
-                            Check::MaxLatency(max) => service_us <= micros(max),
-                        };
-                        recorder.record_check(now, *label, passed);
-                    }
-                }
+        let request = match step {
+            Step::Request(request) => request,
+            Step::Think(think) => {
+                shared.think(id, shared.pick(think)).await;
+                continue;
             }
-            PreparedStep::Think(think) => shared.think(id, shared.pick(think)).await,
+        };
+        let label = request.label;
+        let mut rendered = None;
+        let Some(prepared) = request.prepare(vu.vars(), &mut rendered) else {
+            // Not sent (its variables make no valid request): a failed check, not a request.
+            let now = shared.clock.now_us();
+            shared.recorder.borrow_mut().record_check(now, label, false);
+            continue;
+        };
+        shared.set_in_flight(id, Some(label));
+        let sent = Instant::now();
+        let (outcome, captured) = match request.capture() {
+            Capture::Nothing => (
+                http::execute(&shared.client, prepared, shared.timeout).await,
+                None,
+            ),
+            capture => {
+                let body = capture == Capture::Body;
+                http::execute_capture(&shared.client, prepared, shared.timeout, body).await
+            }
+        };
+        // No await between here and the record: the request is counted exactly once.
+        shared.set_in_flight(id, None);
+        let outcome = match (planned.take(), outcome) {
+            (
+                Some(planned),
+                Outcome::Response {
+                    status,
+                    latency_us,
+                    service_us,
+                },
+            ) => Outcome::Response {
+                status,
+                latency_us: latency_us
+                    .saturating_add(micros(sent.saturating_duration_since(planned))),
+                service_us,
+            },
+            (_, other) => other,
+        };
+        let now = shared.clock.now_us();
+        let mut recorder = shared.recorder.borrow_mut();
+        recorder.record(now, label, outcome);
+        if let Outcome::Response {
+            status, service_us, ..
+        } = outcome
+        {
+            request.apply(status, service_us, captured.as_ref(), vu, |passed| {
+                recorder.record_check(now, label, passed);
+            });
         }
     }
     true

@@ -18,17 +18,18 @@ pub use schedule::Schedule;
 
 use crate::clock::{micros, Clock, US_PER_SEC};
 use crate::error::AgentError;
-use crate::http::{self, PreparedRequest};
+use crate::http;
 use crate::recorder::{FrameIdentity, Recorder};
+use crate::scenario::Program;
 use herd_protocol::frame::Frame;
-use herd_protocol::plan::{Plan, Stage, Step};
+use herd_protocol::plan::{Plan, Stage};
 use herd_protocol::split;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant, MissedTickBehavior};
-use vu::{PreparedStep, Shared};
+use vu::{Limits, Shared};
 
 /// How often the controller re-evaluates the VU target.
 pub const CONTROL_PERIOD: Duration = Duration::from_millis(10);
@@ -94,28 +95,25 @@ pub struct LoadReport {
 /// Runs the load to its end (stages over, or stopped), then drains requests in flight within
 /// the graceful period and emits the final frame. Waits for `spec.start` first.
 pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentError> {
-    let mut steps = Vec::with_capacity(spec.plan.scenario.len());
     let labels = spec.plan.step_labels();
-    for step in &spec.plan.scenario {
-        steps.push(match step {
-            Step::Request(r) => PreparedStep::Request {
-                request: Box::new(PreparedRequest::new(&spec.plan.target, r)?),
-                label: labels.iter().position(|l| *l == r.label).unwrap_or(0),
-                checks: r.checks.clone(),
-            },
-            Step::Think(t) => PreparedStep::Think(*t),
-        });
-    }
+    let program = Program::new(&spec.plan, &labels, spec.agent_count, spec.agent_index)?;
+    let load = &spec.plan.load;
+    let limits = Limits {
+        per_vu: load.iterations_per_vu,
+        total: load
+            .iterations
+            .map(|n| split::share(n, spec.agent_count, spec.agent_index)),
+    };
     sleep_until(spec.start).await;
     let first_second = spec.clock.now_us() / US_PER_SEC;
     let recorder = Recorder::new(spec.identity.clone(), labels, first_second);
     let shared = Rc::new(Shared::new(
         http::client(),
-        steps,
+        program,
         spec.plan.options.timeout,
         spec.clock,
         recorder,
-        spec.plan.load.iterations,
+        limits,
     ));
     let local = tokio::task::LocalSet::new();
     local.run_until(control(shared, spec, io)).await
@@ -200,8 +198,8 @@ async fn control(
     })
 }
 
-/// The closed model: follow the VU profile until it ends, every VU ran its iterations, or a
-/// stop arrives.
+/// The closed model: follow the VU profile until it ends, the iterations are done, or a stop
+/// arrives.
 async fn closed(shared: &Rc<Shared>, spec: &LoadSpec, io: &mut LoadIo, flow: &mut ControlFlow) {
     let mut schedule = Schedule::new(&spec.plan.load);
     let mut tick = tokio::time::interval(CONTROL_PERIOD);
@@ -216,12 +214,11 @@ async fn closed(shared: &Rc<Shared>, spec: &LoadSpec, io: &mut LoadIo, flow: &mu
         if flow.graceful.is_some() || schedule.is_over(elapsed) {
             break;
         }
-        // With an iteration limit the load ends early once every VU this agent will ever run
-        // has run all of its iterations.
-        if spec.plan.load.iterations.is_some()
-            && shared.alive() == 0
-            && u64::from(shared.done()) >= most
-        {
+        // With iteration limits the load ends early: once this agent started its share of the
+        // run's iterations and they are over, or every VU it will ever run has run all of its own.
+        let all_done = shared.iterations_exhausted()
+            || (spec.plan.load.iterations_per_vu.is_some() && u64::from(shared.done()) >= most);
+        if all_done && shared.alive() == 0 {
             break;
         }
         shared.set_target(schedule.share_at(elapsed, spec.agent_count, spec.agent_index));

@@ -2,7 +2,7 @@
 //! stops and the frame sequence can be checked at exact instants.
 
 use super::*;
-use herd_protocol::plan::{Load, Method, Options, RequestStep, Think};
+use herd_protocol::plan::{Load, Method, Options, RequestStep, Step, Think};
 use herd_protocol::{AgentId, RunId};
 
 const S: u64 = 1_700_000_000;
@@ -16,6 +16,8 @@ fn plan(stages: Vec<Stage>) -> Plan {
             stages,
             ..Load::default()
         },
+        vars: vec![],
+        feeders: vec![],
         scenario: vec![Step::Request(RequestStep {
             label: "GET /".into(),
             named: false,
@@ -24,6 +26,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
             headers: vec![],
             body: None,
             checks: vec![],
+            extract: vec![],
         })],
         thresholds: vec![],
         options: Options {
@@ -63,16 +66,18 @@ fn start(
         agent: AgentId::numbered(index),
     };
     let recorder = Recorder::new(identity.clone(), vec!["GET /".into()], S);
-    let steps = vec![PreparedStep::Think(Think::fixed(Duration::from_millis(
-        100,
-    )))];
+    let thinker = Plan {
+        scenario: vec![Step::Think(Think::fixed(Duration::from_millis(100)))],
+        ..plan(stages.clone())
+    };
+    let program = Program::new(&thinker, &[], 3, index).expect("compiles");
     let shared = Rc::new(Shared::new(
         http::client(),
-        steps,
+        program,
         Duration::from_secs(1),
         clock,
         recorder,
-        None,
+        Limits::default(),
     ));
     let spec = LoadSpec {
         plan: plan(stages),

@@ -12,10 +12,11 @@
 use super::iteration::{run_iteration, Rng};
 use crate::clock::{micros, Clock};
 use crate::health::CpuSampler;
-use crate::http::{HttpClient, PreparedRequest};
+use crate::http::HttpClient;
 use crate::recorder::{FailureKind, Outcome, Recorder};
+use crate::scenario::Program;
 use herd_protocol::frame::Health;
-use herd_protocol::plan::{Check, Think};
+use herd_protocol::plan::Think;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -24,17 +25,13 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// A scenario step, ready to run.
-#[derive(Debug)]
-pub(super) enum PreparedStep {
-    /// Send a request; results are recorded under label number `label`.
-    Request {
-        request: Box<PreparedRequest>,
-        label: usize,
-        checks: Vec<Check>,
-    },
-    /// Pause.
-    Think(Think),
+/// How many iterations this agent may run (closed model).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Limits {
+    /// Iterations of each VU.
+    pub per_vu: Option<u32>,
+    /// Iterations of all this agent's VUs together: its share of the plan's `iterations`.
+    pub total: Option<u64>,
 }
 
 #[derive(Default)]
@@ -50,12 +47,14 @@ struct Slot {
 /// State shared by the controller and every VU or worker of one agent.
 pub(super) struct Shared {
     pub client: HttpClient,
-    pub steps: Vec<PreparedStep>,
+    pub program: Program,
     pub timeout: Duration,
     pub clock: Clock,
     pub recorder: RefCell<Recorder>,
-    /// Closed model: iterations per VU.
-    iterations: Option<u32>,
+    /// Closed model: iteration limits.
+    limits: Limits,
+    /// Closed model: iterations started by all VUs.
+    started: Cell<u64>,
     target: Cell<u32>,
     stopping: Cell<bool>,
     alive: Cell<u32>,
@@ -81,20 +80,21 @@ pub(super) struct Shared {
 impl Shared {
     pub fn new(
         client: HttpClient,
-        steps: Vec<PreparedStep>,
+        program: Program,
         timeout: Duration,
         clock: Clock,
         recorder: Recorder,
-        iterations: Option<u32>,
+        limits: Limits,
     ) -> Self {
         Self {
             client,
-            steps,
+            program,
             timeout,
             clock,
             rng: RefCell::new(Rng::seeded(clock.now_us())),
             recorder: RefCell::new(recorder),
-            iterations,
+            limits,
+            started: Cell::new(0),
             target: Cell::new(0),
             stopping: Cell::new(false),
             alive: Cell::new(0),
@@ -118,6 +118,20 @@ impl Shared {
     /// VUs that ran all their iterations.
     pub fn done(&self) -> u32 {
         self.done.get()
+    }
+
+    /// Whether this agent started every iteration of its share of the plan's `iterations`.
+    pub fn iterations_exhausted(&self) -> bool {
+        self.limits.total.is_some_and(|n| self.started.get() >= n)
+    }
+
+    /// Claims one iteration of the agent's share; `false` when none is left.
+    fn claim_iteration(&self) -> bool {
+        if self.iterations_exhausted() {
+            return false;
+        }
+        self.started.set(self.started.get() + 1);
+        true
     }
 
     /// The agent's health now (the loop lag is added per second by the recorder).
@@ -267,14 +281,18 @@ impl Shared {
     }
 }
 
-/// One virtual user: loops over the scenario while it may, up to its iteration limit.
+/// One virtual user: loops over the scenario while it may, up to its iteration limits.
 async fn run_vu(shared: Rc<Shared>, id: u32) {
+    let mut vu = shared.program.start_vu(id);
     let mut runs = 0u32;
     let done = loop {
-        if shared.iterations.is_some_and(|n| runs >= n) {
+        if !shared.may_continue(id) {
+            break false;
+        }
+        if shared.limits.per_vu.is_some_and(|n| runs >= n) || !shared.claim_iteration() {
             break true;
         }
-        if !run_iteration(&shared, id, None).await {
+        if !run_iteration(&shared, id, None, &mut vu).await {
             break false;
         }
         runs += 1;
@@ -286,6 +304,7 @@ async fn run_vu(shared: Rc<Shared>, id: u32) {
 /// stops. An arrival that waited longer than the request timeout for a worker is dropped: it
 /// could not have been answered in time anyway, and the backlog stays bounded.
 async fn run_worker(shared: Rc<Shared>, id: u32) {
+    let mut vu = shared.program.start_vu(id);
     loop {
         let arrived = shared.arrived.notified();
         if shared.stopping.get() {
@@ -299,7 +318,7 @@ async fn run_worker(shared: Rc<Shared>, id: u32) {
                     shared.recorder.borrow_mut().record_dropped(now, 1);
                     continue;
                 }
-                if !run_iteration(&shared, id, Some(planned)).await {
+                if !run_iteration(&shared, id, Some(planned), &mut vu).await {
                     break;
                 }
             }

@@ -3,7 +3,8 @@
 //!
 //! Requests are parsed and validated when the load starts (URI, method, header names and values),
 //! so the hot path only clones cheap handles (`Uri`, `HeaderMap`, `Bytes`). The body of each
-//! response is read to the end (that is part of the latency) and counted, never kept.
+//! response is read to the end (that is part of the latency) and counted, never kept — except by
+//! [`execute_capture`], for the steps that extract from or check a response.
 
 use crate::clock::micros;
 use crate::error::AgentError;
@@ -124,6 +125,66 @@ pub async fn execute(client: &HttpClient, request: &PreparedRequest, timeout: Du
         }
         Ok(Err(kind)) => Outcome::Failure(kind),
         Err(_) => Outcome::Failure(FailureKind::Timeout),
+    }
+}
+
+/// A response kept for a step's extractions and checks: its headers, and its body when asked.
+#[derive(Debug)]
+pub struct Captured {
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body (its first [`MAX_CAPTURED_BODY`] bytes), or empty when not asked for.
+    pub body: Vec<u8>,
+}
+
+/// The most bytes of a response body kept for extraction and checks; the rest is read (and
+/// timed) but not kept, so one huge response cannot exhaust the agent's memory.
+pub const MAX_CAPTURED_BODY: usize = 4 << 20;
+
+/// Like [`execute`], but keeps the response's headers, and its body if `keep_body`: only steps
+/// that extract or check a response use it, so plain steps stay allocation-free.
+pub async fn execute_capture(
+    client: &HttpClient,
+    request: &PreparedRequest,
+    timeout: Duration,
+    keep_body: bool,
+) -> (Outcome, Option<Captured>) {
+    let started = Instant::now();
+    let exchange = async {
+        let response = client
+            .request(request.request())
+            .await
+            .map_err(|e| classify_client(&e))?;
+        let status = response.status().as_u16();
+        let (parts, mut body) = response.into_parts();
+        let mut kept = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| classify(&e))?;
+            if let Some(data) = frame.data_ref().filter(|_| keep_body) {
+                let room = MAX_CAPTURED_BODY.saturating_sub(kept.len());
+                kept.extend_from_slice(&data[..data.len().min(room)]);
+            }
+        }
+        Ok::<_, FailureKind>((
+            status,
+            Captured {
+                headers: parts.headers,
+                body: kept,
+            },
+        ))
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok((status, captured))) => {
+            let us = micros(started.elapsed());
+            let outcome = Outcome::Response {
+                status,
+                latency_us: us,
+                service_us: us,
+            };
+            (outcome, Some(captured))
+        }
+        Ok(Err(kind)) => (Outcome::Failure(kind), None),
+        Err(_) => (Outcome::Failure(FailureKind::Timeout), None),
     }
 }
 

@@ -14,6 +14,7 @@ fn get(path: &str) -> RequestStep {
         headers: vec![("x-test".into(), "1".into())],
         body: None,
         checks: vec![],
+        extract: vec![],
     }
 }
 

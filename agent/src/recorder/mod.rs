@@ -333,7 +333,8 @@ impl Recorder {
             if let Some(mut bucket) = self.buckets.pop_front() {
                 frame.total = bucket.total.stats();
                 for (label, acc) in self.labels.iter().zip(&bucket.steps) {
-                    if acc.requests > 0 {
+                    // A step whose request could not be built has failed checks and no request.
+                    if acc.requests > 0 || acc.checks.failed > 0 {
                         frame.steps.insert(label.clone(), acc.stats());
                     }
                 }

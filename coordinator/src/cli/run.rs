@@ -5,8 +5,9 @@ use super::{progress, report};
 use anyhow::Context as _;
 use herd_coordinator::local::{LocalConfig, LocalRuntime};
 use herd_coordinator::run::{Cancel, Timeouts};
-use herd_protocol::plan::{self, Plan};
+use herd_protocol::plan::{self, FeederFiles, Plan};
 use herd_protocol::summary::Summary;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `herd run`.
@@ -40,22 +41,48 @@ pub fn load_plan(path: &Path) -> Result<Plan, Code> {
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let dir = PlanDir(path.parent().unwrap_or(Path::new(".")));
     let parsed = if is_json {
-        plan::from_json_str(&text)
+        plan::from_json_str_with(&text, &dir)
     } else {
-        plan::from_yaml_str(&text)
+        plan::from_yaml_str_with(&text, &dir)
     };
-    parsed.map_err(|errors| {
-        eprintln!(
-            "herd: invalid plan {} ({} problems):",
-            path.display(),
-            errors.0.len()
-        );
-        for e in &errors.0 {
-            eprintln!("  {e}");
+    parsed.map_err(|errors| invalid(path, &errors.0))
+}
+
+/// Prints a plan's problems; the exit code for them.
+fn invalid(path: &Path, errors: &[plan::FieldError]) -> Code {
+    eprintln!(
+        "herd: invalid plan {} ({} problems):",
+        path.display(),
+        errors.len()
+    );
+    for e in errors {
+        eprintln!("  {e}");
+    }
+    Code::Invalid
+}
+
+/// Feeders' CSV files, relative to the plan's own directory. The coordinator reads them once,
+/// and their rows travel to the agents inside the plan.
+struct PlanDir<'a>(&'a Path);
+
+impl FeederFiles for PlanDir<'_> {
+    fn read(&self, path: &str, limit: usize) -> Result<String, String> {
+        let file = std::fs::File::open(self.0.join(path)).map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        // One byte past the limit tells a file that is too large, without reading all of it.
+        file.take(limit as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| e.to_string())?;
+        if text.len() > limit {
+            return Err(format!(
+                "is larger than the limit of {limit} bytes for feeder data (the rows travel to \
+                 the agents inside the plan)"
+            ));
         }
-        Code::Invalid
-    })
+        Ok(text)
+    }
 }
 
 /// Runs `herd run`.
@@ -70,6 +97,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
             return Ok(Code::Invalid);
         }
         plan.agents = n;
+        let problems = plan.check_agents(n);
+        if !problems.is_empty() {
+            return Ok(invalid(&args.plan, &problems));
+        }
     }
     let summary = run_plan(plan, &args.data_dir, args.quiet)?;
     report::print(&summary);

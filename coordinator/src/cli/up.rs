@@ -1,5 +1,9 @@
-//! `herd up`: the coordinator as a long-running service (local mode: embedded broker, store and
-//! launcher), with the HTTP API, the scheduler, and a graceful shutdown on SIGTERM or Ctrl-C.
+//! `herd up`: the coordinator as a long-running service, with the HTTP API, the scheduler, and a
+//! graceful shutdown on SIGTERM or Ctrl-C (what ECS sends).
+//!
+//! Without `--config` every boundary is local (embedded broker, store and launcher). With
+//! `--config herd.toml`, each boundary is chosen there ([`herd_coordinator::config`]) and built by
+//! [`ServiceRuntime`]; flags given on the command line win over the file.
 //!
 //! Commands come from the API, the scheduler and the broker's `herd/commands` topic
 //! ([`herd_coordinator::intake`]), all into the one manager.
@@ -10,10 +14,11 @@ use super::exit::Code;
 use anyhow::Context as _;
 use herd_coordinator::api::jwks::JwksClient;
 use herd_coordinator::api::{self, auth};
+use herd_coordinator::config::ServiceConfig;
 use herd_coordinator::events::{EventSink, LocalEvents};
-use herd_coordinator::local::{LocalConfig, LocalRuntime};
 use herd_coordinator::manager::{Manager, ManagerConfig};
 use herd_coordinator::run::Timeouts;
+use herd_coordinator::runtime::{RuntimePaths, ServiceRuntime};
 use herd_coordinator::scheduler;
 use herd_coordinator::store::{EmbeddedStore, Role, Store};
 use std::net::SocketAddr;
@@ -29,15 +34,18 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(40);
 /// Arguments of `herd up`.
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
-    /// Where the HTTP API listens.
-    #[arg(long, default_value = "127.0.0.1:8787")]
-    listen: SocketAddr,
+    /// The service's configuration file (`herd.toml`): one adapter per boundary.
+    #[arg(long, env = "HERD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the HTTP API listens [default: 127.0.0.1:8787, or `[api] listen`].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// Where the store and agent logs live.
     #[arg(long, env = "HERD_DATA_DIR", default_value = ".herd")]
     data_dir: PathBuf,
-    /// Agents all active runs together may use.
-    #[arg(long, default_value_t = 32)]
-    max_agents: u32,
+    /// Agents all active runs together may use [default: 32, or `[api] max_agents`].
+    #[arg(long)]
+    max_agents: Option<u32>,
     /// Accept JWTs signed by a key of this JWKS (https or http URL).
     #[arg(long, requires_all = ["jwt_issuer", "jwt_audience"])]
     jwks_url: Option<String>,
@@ -87,10 +95,31 @@ pub fn token(args: TokenArgs) -> anyhow::Result<Code> {
 
 /// `herd up`.
 pub fn up(args: UpArgs) -> anyhow::Result<Code> {
-    let config = LocalConfig {
+    let config = match &args.config {
+        None => ServiceConfig::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            match ServiceConfig::from_toml(&text) {
+                Ok(c) => c,
+                Err(errors) => {
+                    for e in &errors.0 {
+                        eprintln!("herd: {}: {}: {}", path.display(), e.key, e.problem);
+                    }
+                    return Ok(Code::Invalid);
+                }
+            }
+        }
+    };
+    let paths = RuntimePaths {
         data_dir: args.data_dir.clone(),
         agent_program: std::env::current_exe().context("cannot find the herd executable")?,
     };
+    let listen = args
+        .listen
+        .or(config.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787)));
+    let max_agents = args.max_agents.or(config.max_agents).unwrap_or(32);
     let jwt = match (args.jwks_url, args.jwt_issuer, args.jwt_audience) {
         (Some(jwks_url), Some(issuer), Some(audience)) => Some(auth::JwtConfig {
             jwks_url,
@@ -102,22 +131,22 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
     };
     let system = actix::System::new();
     system.block_on(async move {
-        let runtime = LocalRuntime::start(config).await?;
+        let runtime = ServiceRuntime::start(&config, paths).await?;
         let deps = runtime.deps();
         let store: Arc<dyn Store> = deps.store.clone();
         let events = Arc::new(LocalEvents::new());
         let sink: Arc<dyn EventSink> = events.clone();
         let manager = Manager::start(
             ManagerConfig {
-                max_agents: args.max_agents,
+                max_agents,
                 timeouts: Timeouts::default(),
             },
             deps,
             sink.clone(),
         );
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+            .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -130,7 +159,11 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
             stopped(stop_rx.clone()),
         ));
         let intake = {
-            let (url, manager, sink) = (runtime.broker_url(), manager.clone(), sink.clone());
+            let (url, manager, sink) = (
+                runtime.broker_url().to_owned(),
+                manager.clone(),
+                sink.clone(),
+            );
             let stop = stopped(stop_rx.clone());
             actix::spawn(async move {
                 if let Err(e) = herd_coordinator::intake::run(&url, manager, sink, stop).await {

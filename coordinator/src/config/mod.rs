@@ -38,6 +38,27 @@ pub struct ServiceConfig {
     pub launcher: LauncherConfig,
 }
 
+impl Default for ServiceConfig {
+    /// The embedded mode: embedded broker and store, local agents, no AWS.
+    fn default() -> Self {
+        Self {
+            aws: AwsSettings::default(),
+            listen: None,
+            max_agents: None,
+            commands: None,
+            events: None,
+            store: StoreConfig::Embedded { data_dir: None },
+            broker: BrokerConfig {
+                url: None,
+                agent_url: None,
+                commands_via: CommandsVia::Mqtt,
+                frames_via: FramesVia::Mqtt,
+            },
+            launcher: LauncherConfig::Local,
+        }
+    }
+}
+
 /// Commands from an SQS queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqsCommands {

@@ -51,6 +51,7 @@ fn an_empty_file_is_the_embedded_mode() {
     assert_eq!(c.launcher, LauncherConfig::Local);
     assert!(c.commands.is_none() && c.events.is_none());
     assert!(!c.uses_aws());
+    assert_eq!(c, ServiceConfig::default());
 }
 
 #[test]

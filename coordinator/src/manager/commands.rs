@@ -316,6 +316,10 @@ fn apply(plan: &mut Plan, overrides: &Overrides) -> Result<(), Rejection> {
             return Err(Rejection::field("overrides.agents", "must be >= 1"));
         }
         plan.agents = agents;
+        let problems = plan.check_agents(agents);
+        if !problems.is_empty() {
+            return Err(Rejection::fields("plan", &problems));
+        }
     }
     if let Some(text) = &overrides.duration {
         let target =

@@ -16,12 +16,19 @@ pub struct Load {
     pub stages: Vec<Stage>,
     /// Open model: arrival-rate stages; `None` in the closed model.
     pub arrival: Option<Arrival>,
-    /// Closed model: how many iterations each VU runs before it leaves (`None`: until the stages
-    /// end). The stages still bound the run's duration.
-    pub iterations: Option<u32>,
+    /// Closed model: how many iterations the whole run starts, all VUs of all agents together
+    /// (`None`: no limit). Agents take exact shares ([`split::share`](crate::split::share)); the
+    /// run ends when they are done, or when the stages end if that comes first.
+    pub iterations: Option<u64>,
+    /// Closed model: how many iterations each VU runs before it leaves (`None`: no limit). The
+    /// stages still bound the run's duration.
+    pub iterations_per_vu: Option<u32>,
 }
 
-/// One closed-model ramp stage.
+/// How long a run with an `iterations` limit and no duration may last at most.
+pub const DEFAULT_ITERATIONS_DURATION: Duration = Duration::from_secs(600);
+
+/// One closed-model ramp stage. A stage of zero duration jumps to its VU count at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stage {
     /// How long the stage lasts.

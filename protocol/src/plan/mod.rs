@@ -5,16 +5,25 @@
 //! (`load.stages[1].vus: must be > 0`) before anything runs. [`Plan::to_json`] writes a plan back
 //! in the same format, which is also how a plan travels to agents: one format, one parser.
 
+mod feeder;
+mod jsonpath;
 mod load;
 mod parse;
 mod parse_load;
+mod parse_scenario;
+mod template;
 mod threshold;
 
-pub use load::{ramp_vus, Arrival, Load, RateStage, Stage, DEFAULT_MAX_IN_FLIGHT};
-
-pub use parse::{
-    from_json_str, from_value, from_yaml_str, stages_from_value, FieldError, PlanErrors,
+pub use feeder::{parse_csv, table, Feeder, FeederFiles, FeederMode, MAX_FEEDER_BYTES};
+pub use jsonpath::{JsonPath, Segment};
+pub use load::{
+    ramp_vus, Arrival, Load, RateStage, Stage, DEFAULT_ITERATIONS_DURATION, DEFAULT_MAX_IN_FLIGHT,
 };
+pub use parse::{
+    from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
+    from_yaml_str_with, stages_from_value, FieldError, PlanErrors,
+};
+pub use template::{is_var_name, Part, Template, BUILTINS};
 pub use threshold::{Comparison, Metric, Threshold};
 
 use crate::duration;
@@ -32,6 +41,10 @@ pub struct Plan {
     pub agents: u32,
     /// The load profile.
     pub load: Load,
+    /// Variables every VU starts with (`vars:`), by name.
+    pub vars: Vec<(String, String)>,
+    /// Data feeders, by name; their columns are variables too.
+    pub feeders: Vec<Feeder>,
     /// The steps every virtual user runs, in order, in a loop.
     pub scenario: Vec<Step>,
     /// Pass/fail criteria evaluated on the whole run.
@@ -87,24 +100,73 @@ pub struct RequestStep {
     pub named: bool,
     /// HTTP method.
     pub method: Method,
-    /// Path (and query) appended to the plan's target; starts with `/`.
+    /// Path (and query) appended to the plan's target; starts with `/`; a [`Template`].
     pub path: String,
-    /// Request headers, in the order written.
+    /// Request headers, in the order written; values are [`Template`]s.
     pub headers: Vec<(String, String)>,
-    /// Request body, if any.
+    /// Request body, if any; a [`Template`].
     pub body: Option<String>,
     /// What the response must satisfy; a failed check is counted per step, apart from errors.
     pub checks: Vec<Check>,
+    /// Values read from the response into the VU's variables, by variable name.
+    pub extract: Vec<Extract>,
 }
 
 /// One check of a response. Checks are evaluated on every response (not on transport failures,
 /// which are errors already).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
     /// The status code is this one.
     Status(u16),
     /// The service time (send to end of response) is at most this.
     MaxLatency(Duration),
+    /// The body contains this text (a [`Template`]).
+    BodyContains(String),
+    /// The body is JSON and the value at `path` equals `value` (numbers compare by value; a
+    /// string `value` is a [`Template`]).
+    JsonEquals {
+        /// Where to look.
+        path: JsonPath,
+        /// What must be there.
+        value: Value,
+    },
+}
+
+impl Check {
+    /// Whether evaluating the check needs the response body.
+    pub fn needs_body(&self) -> bool {
+        matches!(self, Check::BodyContains(_) | Check::JsonEquals { .. })
+    }
+}
+
+/// A value read from a response into a VU variable. An extraction that finds nothing counts as
+/// a failed check of its step and leaves the variable as it was; one that finds a value counts
+/// as a passed check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extract {
+    /// The variable it sets.
+    pub var: String,
+    /// Where the value comes from.
+    pub from: ExtractFrom,
+}
+
+/// Where an extraction reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtractFrom {
+    /// The JSON body at this path: a string as it is, anything else as JSON text.
+    Json(JsonPath),
+    /// The body, matched by this regular expression: its first capture group, or the whole
+    /// match when it has no group.
+    Regex(String),
+    /// The (first) value of this response header (name in lower case).
+    Header(String),
+}
+
+impl ExtractFrom {
+    /// Whether the extraction needs the response body (a header extraction does not).
+    pub fn needs_body(&self) -> bool {
+        !matches!(self, ExtractFrom::Header(_))
+    }
 }
 
 /// HTTP methods a step may use.
@@ -188,6 +250,8 @@ impl Plan {
             "target": self.target,
             "agents": self.agents,
             "load": load_json(&self.load),
+            "vars": self.vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<Map<String, Value>>(),
+            "feeders": self.feeders.iter().map(|f| (f.name.clone(), feeder_json(f))).collect::<Map<String, Value>>(),
             "scenario": steps,
             "thresholds": thresholds,
             "options": {
@@ -233,6 +297,9 @@ fn load_json(load: &Load) -> Value {
     if let Some(n) = load.iterations {
         m.insert("iterations".into(), json!(n));
     }
+    if let Some(n) = load.iterations_per_vu {
+        m.insert("iterations_per_vu".into(), json!(n));
+    }
     Value::Object(m)
 }
 
@@ -257,21 +324,62 @@ fn step_json(step: &Step) -> Value {
                 m.insert("body".into(), Value::String(body.clone()));
             }
             if !r.checks.is_empty() {
-                let mut c = Map::new();
-                for check in &r.checks {
-                    match check {
-                        Check::Status(s) => c.insert("status".into(), json!(s)),
-                        Check::MaxLatency(d) => {
-                            c.insert("max_latency".into(), json!(duration::format(*d)))
-                        }
-                    };
-                }
-                m.insert("checks".into(), Value::Object(c));
+                m.insert("checks".into(), checks_json(&r.checks));
+            }
+            if !r.extract.is_empty() {
+                let e: Map<String, Value> = r
+                    .extract
+                    .iter()
+                    .map(|x| {
+                        let (key, source) = match &x.from {
+                            ExtractFrom::Json(p) => ("json", p.as_str()),
+                            ExtractFrom::Regex(r) => ("regex", r.as_str()),
+                            ExtractFrom::Header(h) => ("header", h.as_str()),
+                        };
+                        (x.var.clone(), json!({ key: source }))
+                    })
+                    .collect();
+                m.insert("extract".into(), Value::Object(e));
             }
             Value::Object(m)
         }
     }
 }
 
+fn checks_json(checks: &[Check]) -> Value {
+    let mut c = Map::new();
+    let mut contains = Vec::new();
+    let mut json_eq = Map::new();
+    for check in checks {
+        match check {
+            Check::Status(s) => {
+                c.insert("status".into(), json!(s));
+            }
+            Check::MaxLatency(d) => {
+                c.insert("max_latency".into(), json!(duration::format(*d)));
+            }
+            Check::BodyContains(text) => contains.push(Value::String(text.clone())),
+            Check::JsonEquals { path, value } => {
+                json_eq.insert(path.as_str().to_string(), value.clone());
+            }
+        }
+    }
+    if !contains.is_empty() {
+        c.insert("body_contains".into(), Value::Array(contains));
+    }
+    if !json_eq.is_empty() {
+        c.insert("json".into(), Value::Object(json_eq));
+    }
+    Value::Object(c)
+}
+
+fn feeder_json(f: &Feeder) -> Value {
+    let rows: Vec<&Vec<String>> = std::iter::once(&f.columns).chain(&f.rows).collect();
+    json!({"mode": f.mode.as_str(), "rows": rows})
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_scenario;

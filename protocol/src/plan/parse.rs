@@ -1,8 +1,9 @@
 //! From a value tree to a [`Plan`], collecting every error with its field path.
 
-use super::{Check, Load, Method, Options, Plan, RequestStep, Step, Threshold};
+use super::{FeederFiles, Load, Method, Options, Plan, RequestStep, Step, Threshold};
 use crate::duration;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// One problem in a plan: where, and what.
@@ -43,22 +44,49 @@ fn single(message: String) -> PlanErrors {
 }
 
 /// Parses a YAML plan (JSON is YAML too, but see [`from_json_str`] for JSON-specific messages).
+/// Feeders must give their rows inline; see [`from_yaml_str_with`] for CSV files.
 pub fn from_yaml_str(text: &str) -> Result<Plan, PlanErrors> {
-    let value: Value =
-        serde_yaml::from_str(text).map_err(|e| single(format!("not valid YAML: {e}")))?;
-    from_value(&value)
+    parse_value(&yaml(text)?, None)
+}
+
+/// Parses a YAML plan whose feeders may name CSV files, read through `files`.
+pub fn from_yaml_str_with(text: &str, files: &dyn FeederFiles) -> Result<Plan, PlanErrors> {
+    parse_value(&yaml(text)?, Some(files))
 }
 
 /// Parses a JSON plan.
 pub fn from_json_str(text: &str) -> Result<Plan, PlanErrors> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| single(format!("not valid JSON: {e}")))?;
-    from_value(&value)
+    parse_value(&json(text)?, None)
 }
 
-/// Validates a plan given as a value tree.
+/// Parses a JSON plan whose feeders may name CSV files, read through `files`.
+pub fn from_json_str_with(text: &str, files: &dyn FeederFiles) -> Result<Plan, PlanErrors> {
+    parse_value(&json(text)?, Some(files))
+}
+
+/// Validates a plan given as a value tree (feeders with inline rows only).
 pub fn from_value(value: &Value) -> Result<Plan, PlanErrors> {
+    parse_value(value, None)
+}
+
+/// Validates a plan given as a value tree whose feeders may name CSV files.
+pub fn from_value_with(value: &Value, files: &dyn FeederFiles) -> Result<Plan, PlanErrors> {
+    parse_value(value, Some(files))
+}
+
+fn yaml(text: &str) -> Result<Value, PlanErrors> {
+    serde_yaml::from_str(text).map_err(|e| single(format!("not valid YAML: {e}")))
+}
+
+fn json(text: &str) -> Result<Value, PlanErrors> {
+    serde_json::from_str(text).map_err(|e| single(format!("not valid JSON: {e}")))
+}
+
+fn parse_value(value: &Value, files: Option<&dyn FeederFiles>) -> Result<Plan, PlanErrors> {
     let mut cx = Cx::default();
+    if let Some(files) = files {
+        cx.read_feeder_files(value, files);
+    }
     let plan = cx.plan(value);
     match plan {
         Some(plan) if cx.errors.is_empty() => Ok(plan),
@@ -69,6 +97,9 @@ pub fn from_value(value: &Value) -> Result<Plan, PlanErrors> {
 #[derive(Default)]
 pub(super) struct Cx {
     pub(super) errors: Vec<FieldError>,
+    /// Records of the CSV files feeders name, by feeder, read before parsing (`None`: the read
+    /// failed and was reported).
+    pub(super) file_rows: BTreeMap<String, Option<Vec<Vec<String>>>>,
 }
 
 pub(super) fn join(path: &str, key: &str) -> String {
@@ -96,6 +127,8 @@ const TOP_KEYS: &[&str] = &[
     "target",
     "agents",
     "load",
+    "vars",
+    "feeders",
     "scenario",
     "thresholds",
     "options",
@@ -217,9 +250,23 @@ impl Cx {
             None => Some(1),
         };
         let load = self.required(m, "", "load").and_then(|v| self.load(v));
+        let vars = match m.get("vars") {
+            Some(v) => self.vars(v),
+            None => Some(Vec::new()),
+        };
+        let feeders = match m.get("feeders") {
+            Some(v) => self.feeders(v),
+            None => Some(Vec::new()),
+        };
         let scenario = self
             .required(m, "", "scenario")
             .and_then(|v| self.scenario(v));
+        if let (Some(vars), Some(feeders)) = (&vars, &feeders) {
+            self.check_clashes(vars, feeders);
+        }
+        if let Some(scenario) = &scenario {
+            self.check_variables(vars.as_deref(), feeders.as_deref(), scenario);
+        }
         let thresholds = match m.get("thresholds") {
             Some(v) => self.thresholds(v),
             None => Some(Vec::new()),
@@ -228,15 +275,19 @@ impl Cx {
             Some(v) => self.options(v),
             None => Some(Options::default()),
         };
-        Some(Plan {
+        let plan = Plan {
             name: name?,
             target: target?,
             agents: agents?,
             load: load?,
+            vars: vars?,
+            feeders: feeders?,
             scenario: scenario?,
             thresholds: thresholds?,
             options: options?,
-        })
+        };
+        self.errors.extend(plan.check_agents(plan.agents));
+        Some(plan)
     }
 
     fn target(&mut self, v: &Value) -> Option<String> {
@@ -297,7 +348,7 @@ impl Cx {
     }
 
     fn step(&mut self, v: &Value, path: &str) -> Option<Step> {
-        let mut allowed: Vec<&str> = vec!["name", "headers", "body", "think", "checks"];
+        let mut allowed: Vec<&str> = vec!["name", "headers", "body", "think", "checks", "extract"];
         allowed.extend(Method::ALL.iter().map(|(_, k)| *k));
         let m = self.object(v, path, &allowed)?;
         if let Some(t) = m.get("think") {
@@ -356,11 +407,15 @@ impl Cx {
             Some(v) => self.checks(v, &join(path, "checks")),
             None => Some(Vec::new()),
         };
+        let extract = match m.get("extract") {
+            Some(v) => self.extract(v, &join(path, "extract")),
+            None => Some(Vec::new()),
+        };
         if m.get("name").is_some() && name.is_none() {
             ok = false;
         }
         let req_path = req_path?;
-        let (headers, body, checks) = (headers?, body?, checks?);
+        let (headers, body, checks, extract) = (headers?, body?, checks?, extract?);
         if !ok {
             return None;
         }
@@ -374,36 +429,8 @@ impl Cx {
             headers,
             body,
             checks,
+            extract,
         }))
-    }
-
-    /// `checks: {status: 200, max_latency: 100ms}`.
-    fn checks(&mut self, v: &Value, path: &str) -> Option<Vec<Check>> {
-        let m = self.object(v, path, &["status", "max_latency"])?;
-        let mut out = Vec::new();
-        let mut ok = true;
-        if let Some(s) = m.get("status") {
-            match self.integer(
-                s,
-                &join(path, "status"),
-                100,
-                "must be an HTTP status (100..=599)",
-            ) {
-                Some(code @ 100..=599) => out.push(Check::Status(code as u16)),
-                Some(_) => {
-                    self.err(&join(path, "status"), "must be an HTTP status (100..=599)");
-                    ok = false;
-                }
-                None => ok = false,
-            }
-        }
-        if let Some(d) = m.get("max_latency") {
-            match self.duration(d, &join(path, "max_latency")) {
-                Some(d) => out.push(Check::MaxLatency(d)),
-                None => ok = false,
-            }
-        }
-        ok.then_some(out)
     }
 
     fn headers(&mut self, v: &Value, path: &str) -> Option<Vec<(String, String)>> {
@@ -418,11 +445,7 @@ impl Cx {
         let mut ok = true;
         for (k, val) in m {
             let p = join(path, k);
-            if k.is_empty()
-                || !k
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-            {
+            if !super::parse_scenario::is_header_name(k) {
                 self.err(&p, "is not a valid header name");
                 ok = false;
                 continue;

@@ -2,13 +2,19 @@
 //! each file stays about one part of the plan.
 
 use super::parse::{join, kind, Cx};
-use super::{Arrival, Load, RateStage, Stage, Think, DEFAULT_MAX_IN_FLIGHT};
+use super::{
+    Arrival, Load, RateStage, Stage, Think, DEFAULT_ITERATIONS_DURATION, DEFAULT_MAX_IN_FLIGHT,
+};
 use crate::duration;
-use serde_json::Value;
+use serde_json::{Map, Value};
+use std::time::Duration;
 
 const LOAD_KEYS: &[&str] = &[
     "stages",
+    "vus",
+    "duration",
     "iterations",
+    "iterations_per_vu",
     "arrival",
     "start_rps",
     "max_in_flight",
@@ -17,48 +23,34 @@ const LOAD_KEYS: &[&str] = &[
 impl Cx {
     pub(super) fn load(&mut self, v: &Value) -> Option<Load> {
         let m = self.object(v, "load", LOAD_KEYS)?;
-        match (m.get("stages"), m.get("arrival")) {
-            (Some(_), Some(_)) => {
+        let closed = m.contains_key("stages") || m.contains_key("vus");
+        match (closed, m.get("arrival")) {
+            (true, Some(_)) => {
                 self.err(
                     "load",
-                    "use either `stages` (closed model: virtual users) or `arrival` (open model: \
-                     iterations per second), not both",
+                    "use either `stages` or `vus` (closed model: virtual users) or `arrival` \
+                     (open model: iterations per second), not both",
                 );
                 None
             }
-            (None, None) => {
+            (false, None) => {
                 self.err(
                     "load.stages",
-                    "is required (or `arrival` for the open model: iterations per second)",
+                    "is required (or `vus` with `duration` or `iterations`; or `arrival` for the \
+                     open model: iterations per second)",
                 );
                 None
             }
-            (Some(stages), None) => {
-                for key in ["start_rps", "max_in_flight"] {
+            (true, None) => self.closed_load(m),
+            (false, Some(arrival)) => {
+                for key in ["iterations", "iterations_per_vu", "duration"] {
                     if m.contains_key(key) {
-                        self.err(&join("load", key), "belongs to the open model (`arrival`)");
+                        self.err(
+                            &join("load", key),
+                            "belongs to the closed model (`stages` or `vus`); the open model \
+                             runs one iteration per arrival, for the time of its stages",
+                        );
                     }
-                }
-                let iterations = m
-                    .get("iterations")
-                    .map(|v| self.integer(v, "load.iterations", 1, "must be >= 1"));
-                let stages = self.vu_stages(stages);
-                Some(Load {
-                    stages: stages?,
-                    arrival: None,
-                    iterations: match iterations {
-                        Some(n) => Some(n?),
-                        None => None,
-                    },
-                })
-            }
-            (None, Some(arrival)) => {
-                if m.contains_key("iterations") {
-                    self.err(
-                        "load.iterations",
-                        "belongs to the closed model (`stages`); the open model runs one \
-                         iteration per arrival",
-                    );
                 }
                 let start_rps = match m.get("start_rps") {
                     Some(v) => self.rate(v, "load.start_rps"),
@@ -79,12 +71,76 @@ impl Cx {
                     return None;
                 }
                 Some(Load {
-                    stages: Vec::new(),
                     arrival: Some(arrival),
-                    iterations: None,
+                    ..Load::default()
                 })
             }
         }
+    }
+
+    /// The closed model: `stages`, or `vus` held for `duration` (by default
+    /// [`DEFAULT_ITERATIONS_DURATION`] when `iterations` bounds the run instead).
+    fn closed_load(&mut self, m: &Map<String, Value>) -> Option<Load> {
+        for key in ["start_rps", "max_in_flight"] {
+            if m.contains_key(key) {
+                self.err(&join("load", key), "belongs to the open model (`arrival`)");
+            }
+        }
+        let iterations = m
+            .get("iterations")
+            .map(|v| self.integer(v, "load.iterations", 1, "must be >= 1"));
+        let per_vu = m
+            .get("iterations_per_vu")
+            .map(|v| self.integer(v, "load.iterations_per_vu", 1, "must be >= 1"));
+        let stages = match (m.get("stages"), m.get("vus")) {
+            (Some(stages), None) => {
+                if m.contains_key("duration") {
+                    self.err(
+                        "load.duration",
+                        "goes with `vus`; with `stages`, each stage has its duration",
+                    );
+                }
+                self.vu_stages(stages)?
+            }
+            (None, Some(vus)) => {
+                let vus = self.integer(vus, "load.vus", 1, "must be > 0")?;
+                let duration = match m.get("duration") {
+                    Some(d) => self.stage_duration(Some(d), "load", false)?,
+                    None if m.contains_key("iterations") => DEFAULT_ITERATIONS_DURATION,
+                    None => {
+                        self.err(
+                            "load.duration",
+                            "is required with `vus` (or give `iterations` to run until they are done)",
+                        );
+                        return None;
+                    }
+                };
+                // A jump to `vus` at once, then a hold.
+                vec![
+                    Stage {
+                        duration: Duration::ZERO,
+                        vus,
+                    },
+                    Stage { duration, vus },
+                ]
+            }
+            _ => {
+                self.err("load", "use either `stages` or `vus`, not both");
+                return None;
+            }
+        };
+        Some(Load {
+            stages,
+            arrival: None,
+            iterations: match iterations {
+                Some(n) => Some(u64::from(n?)),
+                None => None,
+            },
+            iterations_per_vu: match per_vu {
+                Some(n) => Some(n?),
+                None => None,
+            },
+        })
     }
 
     fn stage_list<'v>(&mut self, v: &'v Value, path: &str) -> Option<&'v Vec<Value>> {
@@ -110,7 +166,7 @@ impl Cx {
                 ok = false;
                 continue;
             };
-            let d = self.stage_duration(sm.get("duration"), &path);
+            let d = self.stage_duration(sm.get("duration"), &path, true);
             // A stage may ramp down to 0 only at the end; elsewhere 0 VUs would idle the run.
             let min = if i == last { 0 } else { 1 };
             let vus = self.required(sm, &path, "vus").and_then(|v| {
@@ -130,6 +186,10 @@ impl Cx {
             self.err("load.stages", "at least one stage must have vus > 0");
             return None;
         }
+        if ok && stages.iter().all(|s| s.duration.is_zero()) {
+            self.err("load.stages", "must last longer than 0s in all");
+            return None;
+        }
         ok.then_some(stages)
     }
 
@@ -143,7 +203,7 @@ impl Cx {
                 ok = false;
                 continue;
             };
-            let d = self.stage_duration(sm.get("duration"), &path);
+            let d = self.stage_duration(sm.get("duration"), &path, false);
             let rps = self
                 .required(sm, &path, "rps")
                 .and_then(|v| self.rate(v, &join(&path, "rps")));
@@ -155,14 +215,15 @@ impl Cx {
         ok.then_some(stages)
     }
 
-    fn stage_duration(&mut self, v: Option<&Value>, path: &str) -> Option<std::time::Duration> {
+    /// `PATH.duration`; a VU stage may last 0s (a jump), other durations must be > 0.
+    fn stage_duration(&mut self, v: Option<&Value>, path: &str, zero: bool) -> Option<Duration> {
         let p = join(path, "duration");
         let Some(v) = v else {
             self.err(&p, "is required");
             return None;
         };
         match self.duration(v, &p) {
-            Some(d) if d.is_zero() => {
+            Some(d) if d.is_zero() && !zero => {
                 self.err(&p, "must be > 0");
                 None
             }

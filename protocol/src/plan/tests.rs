@@ -73,7 +73,6 @@ colour: blue
         "name: must not be empty",
         "target: must be an http:// URL",
         "agents: must be >= 1",
-        "load.stages[1].duration: must be > 0",
         "load.stages[1].vus: must be > 0",
         "load.stages[2].duration: must be a duration",
         "scenario[0].get: must be a path starting with '/'",
@@ -125,7 +124,11 @@ fn arb_step() -> impl Strategy<Value = Step> {
         )
             .prop_map(|(name, m, path, headers, body)| {
                 let method = Method::ALL[m].0;
-                let mut headers: Vec<(String, String)> = headers.into_iter().collect();
+                // Texts are templates: `$${` keeps a generated `${` literal.
+                let literal = |s: String| s.replace("${", "$${");
+                let body = body.map(literal);
+                let mut headers: Vec<(String, String)> =
+                    headers.into_iter().map(|(k, v)| (k, literal(v))).collect();
                 headers.sort();
                 headers.dedup_by(|a, b| a.0 == b.0);
                 Step::Request(RequestStep {
@@ -138,6 +141,7 @@ fn arb_step() -> impl Strategy<Value = Step> {
                     headers,
                     body,
                     checks: vec![],
+                    extract: vec![],
                 })
             }),
     ]
@@ -154,13 +158,15 @@ proptest! {
         let mut scenario = steps;
         scenario.push(Step::Request(RequestStep {
             label: "GET /".into(), named: false, method: Method::Get, path: "/".into(),
-            headers: vec![], body: None, checks: vec![],
+            headers: vec![], body: None, checks: vec![], extract: vec![],
         }));
         let plan = Plan {
             name: "p".into(),
             target: "http://127.0.0.1:1".into(),
             agents,
             load: Load { stages: stages.into_iter().map(|(ms, vus)| Stage { duration: Duration::from_millis(ms), vus }).collect(), ..Load::default() },
+            vars: vec![],
+            feeders: vec![],
             scenario,
             thresholds: vec![Threshold::parse("p99 < 1s").expect("valid")],
             options: Options { timeout: Duration::from_millis(timeout_ms), ..Options::default() },

@@ -1,0 +1,145 @@
+//! The service's adapters, built from `herd.toml`: one per boundary, local or AWS.
+//!
+//! [`ServiceRuntime::start`] is where a [`ServiceConfig`] becomes the [`RunDeps`] the run actors
+//! use (broker, bus, store, launcher), plus the sources and sinks around the manager (SQS intake,
+//! SNS events). Each boundary is chosen on its own, so a local coordinator can keep results in
+//! DynamoDB, or an AWS one can launch local agents for a test. The actors never see the choice.
+
+use crate::aws::{self, AwsSettings};
+use crate::broker::{BrokerError, EmbeddedBroker};
+use crate::config::{CommandsVia, FramesVia, LauncherConfig, ServiceConfig, StoreConfig};
+use crate::launcher::local::LocalLauncher;
+use crate::mqtt::{MqttError, MqttLink};
+use crate::run::RunDeps;
+use crate::store::embedded::EmbeddedStore;
+use crate::store::{Store, StoreError};
+use aws_config::SdkConfig;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Why the service's adapters could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The embedded broker.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The coordinator's MQTT session.
+    #[error(transparent)]
+    Mqtt(#[from] MqttError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A boundary this build cannot serve.
+    #[error("{0} is not available in this build")]
+    Unsupported(&'static str),
+}
+
+/// Where local things live and which program runs local agents.
+#[derive(Debug, Clone)]
+pub struct RuntimePaths {
+    /// Data directory: the embedded store and agents' logs (`[store] data_dir` wins for the store).
+    pub data_dir: PathBuf,
+    /// The program launched as `PROGRAM agent …` (normally the running `herd`).
+    pub agent_program: PathBuf,
+}
+
+/// The adapters of a running coordinator.
+pub struct ServiceRuntime {
+    embedded: Option<EmbeddedBroker>,
+    broker_url: String,
+    deps: RunDeps,
+    sdk: Option<SdkConfig>,
+}
+
+impl ServiceRuntime {
+    /// Builds every adapter `config` asks for. Must be called inside an actix system.
+    pub async fn start(config: &ServiceConfig, paths: RuntimePaths) -> Result<Self, RuntimeError> {
+        let sdk = if config.uses_aws() {
+            Some(aws::sdk_config(&config.aws).await)
+        } else {
+            None
+        };
+        let (embedded, broker_url) = match &config.broker.url {
+            Some(url) => (None, url.clone()),
+            None => {
+                let broker = tokio::task::spawn_blocking(EmbeddedBroker::start)
+                    .await
+                    .map_err(|e| BrokerError::Io(std::io::Error::other(e.to_string())))??;
+                let url = broker.url();
+                (Some(broker), url)
+            }
+        };
+        let link = MqttLink::connect(
+            &broker_url,
+            &format!("herd-coordinator-{}", std::process::id()),
+        )
+        .await?;
+        let store: Arc<dyn Store> = match &config.store {
+            StoreConfig::Embedded { data_dir } => Arc::new(EmbeddedStore::open(
+                data_dir.as_ref().unwrap_or(&paths.data_dir),
+            )?),
+            StoreConfig::DynamoDb { .. } => {
+                return Err(RuntimeError::Unsupported("store.kind = dynamodb"))
+            }
+        };
+        if !matches!(config.broker.commands_via, CommandsVia::Mqtt) {
+            return Err(RuntimeError::Unsupported("broker.commands_via = iot-data"));
+        }
+        if !matches!(config.broker.frames_via, FramesVia::Mqtt) {
+            return Err(RuntimeError::Unsupported("broker.frames_via = sqs"));
+        }
+        let launcher = match &config.launcher {
+            LauncherConfig::Local => Arc::new(LocalLauncher::new(
+                paths.agent_program.clone(),
+                Some(paths.data_dir.join("logs")),
+            )),
+            LauncherConfig::Ecs(_) => return Err(RuntimeError::Unsupported("launcher.kind = ecs")),
+        };
+        let agent_url = config
+            .broker
+            .agent_url
+            .clone()
+            .unwrap_or_else(|| broker_url.clone());
+        let deps = RunDeps {
+            launcher,
+            bus: Arc::new(link),
+            store,
+            broker_url: agent_url,
+        };
+        Ok(Self {
+            embedded,
+            broker_url,
+            deps,
+            sdk,
+        })
+    }
+
+    /// The broker the coordinator itself uses (the embedded one's, or `[broker] url`).
+    pub fn broker_url(&self) -> &str {
+        &self.broker_url
+    }
+
+    /// Whether the broker is the embedded one (it ends with this process).
+    pub fn embedded_broker(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// The adapters runs are started with.
+    pub fn deps(&self) -> RunDeps {
+        self.deps.clone()
+    }
+
+    /// The AWS SDK config, when any boundary uses AWS.
+    pub fn sdk(&self) -> Option<&SdkConfig> {
+        self.sdk.as_ref()
+    }
+}
+
+/// The `[aws]` settings as the SDK will see them (for the startup line).
+pub fn describe_aws(settings: &AwsSettings) -> String {
+    format!(
+        "region {}, endpoint {}",
+        settings.region.as_deref().unwrap_or("from environment"),
+        settings.endpoint_url.as_deref().unwrap_or("AWS")
+    )
+}

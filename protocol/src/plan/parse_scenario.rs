@@ -1,0 +1,486 @@
+//! Parsing of what makes a scenario realistic: variables (`vars`), data feeders (`feeders`),
+//! extractions (`extract`) and checks (`checks`), and the pass that checks every `${name}` a
+//! step references is defined somewhere. Split from `parse` so each file stays about one part of
+//! the plan.
+
+use super::feeder::{parse_csv, table};
+use super::parse::{join, kind, Cx, FieldError};
+use super::{
+    Check, Extract, ExtractFrom, Feeder, FeederFiles, FeederMode, JsonPath, Plan, Step, Template,
+    BUILTINS, MAX_FEEDER_BYTES,
+};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+impl Cx {
+    /// Reads the CSV file of every feeder that names one, before the plan is parsed; the rows
+    /// (or the error, reported here under `feeders.NAME.file`) wait in `file_rows`.
+    pub(super) fn read_feeder_files(&mut self, plan: &Value, files: &dyn FeederFiles) {
+        let Some(Value::Object(feeders)) = plan.get("feeders") else {
+            return;
+        };
+        for (name, feeder) in feeders {
+            let Some(Value::String(path)) = feeder.get("file") else {
+                continue;
+            };
+            let field = format!("feeders.{name}.file");
+            let read = files
+                .read(path, MAX_FEEDER_BYTES)
+                .and_then(|text| parse_csv(&text))
+                .map_err(|e| format!("{path}: {e}"));
+            if let Err(e) = &read {
+                self.err(&field, e.clone());
+            }
+            self.file_rows.insert(name.clone(), read.ok());
+        }
+    }
+
+    /// `vars: {name: value, …}`: scalars, kept as text.
+    pub(super) fn vars(&mut self, v: &Value) -> Option<Vec<(String, String)>> {
+        let Value::Object(m) = v else {
+            self.err(
+                "vars",
+                format!("must be a map of names to values, got {}", kind(v)),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(m.len());
+        let mut ok = true;
+        for (name, value) in m {
+            let path = join("vars", name);
+            ok &= self.var_name(name, &path);
+            match scalar(value) {
+                Some(text) => out.push((name.clone(), text)),
+                None => {
+                    self.err(
+                        &path,
+                        format!("must be a string, number or boolean, got {}", kind(value)),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// A name a plan defines: a variable name, and not one of the reserved `__` built-ins.
+    fn var_name(&mut self, name: &str, path: &str) -> bool {
+        if !super::is_var_name(name) {
+            self.err(
+                path,
+                "is not a variable name (letters, digits and _, not starting with a digit)",
+            );
+            false
+        } else if name.starts_with("__") {
+            self.err(
+                path,
+                format!(
+                    "names starting with __ are reserved for built-ins ({})",
+                    BUILTINS.join(", ")
+                ),
+            );
+            false
+        } else {
+            true
+        }
+    }
+
+    /// `feeders: {NAME: {file: users.csv | rows: [[header…], [row…], …], mode: shared|per_vu}}`.
+    pub(super) fn feeders(&mut self, v: &Value) -> Option<Vec<Feeder>> {
+        let Value::Object(m) = v else {
+            self.err(
+                "feeders",
+                format!("must be a map of feeder names to feeders, got {}", kind(v)),
+            );
+            return None;
+        };
+        let mut out: Vec<Feeder> = Vec::with_capacity(m.len());
+        let mut ok = true;
+        for (name, spec) in m {
+            match self.feeder(name, spec) {
+                Some(f) => out.push(f),
+                None => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let mut seen = BTreeSet::new();
+        for f in &out {
+            for c in &f.columns {
+                if !seen.insert(c.as_str()) {
+                    ok = false;
+                    self.err(
+                        &join("feeders", &f.name),
+                        format!("column {c} is also a column of another feeder"),
+                    );
+                }
+            }
+        }
+        let bytes: usize = out.iter().map(Feeder::data_bytes).sum();
+        if bytes > MAX_FEEDER_BYTES {
+            self.err(
+                "feeders",
+                format!(
+                    "{bytes} bytes of rows in all, more than the limit of {MAX_FEEDER_BYTES}: \
+                     the rows travel to the agents inside the plan, in one message"
+                ),
+            );
+            return None;
+        }
+        ok.then_some(out)
+    }
+
+    fn feeder(&mut self, name: &str, v: &Value) -> Option<Feeder> {
+        let path = join("feeders", name);
+        let m = self.object(v, &path, &["file", "rows", "mode"])?;
+        let mode = match m.get("mode").map(|v| (v, v.as_str())) {
+            None | Some((_, Some("shared"))) => Some(FeederMode::Shared),
+            Some((_, Some("per_vu"))) => Some(FeederMode::PerVu),
+            Some((v, _)) => {
+                self.err(
+                    &join(&path, "mode"),
+                    format!("must be shared or per_vu, got {v}"),
+                );
+                None
+            }
+        };
+        let (records, field) = match (m.get("file"), m.get("rows")) {
+            (Some(_), Some(_)) => {
+                self.err(&path, "give either `file` or `rows`, not both");
+                return None;
+            }
+            (None, None) => {
+                self.err(
+                    &path,
+                    "needs `file: PATH.csv` or `rows: [[header…], [row…]]`",
+                );
+                return None;
+            }
+            (Some(file), None) => {
+                let field = join(&path, "file");
+                let file = self.string(file, &field)?;
+                match self.file_rows.get(name) {
+                    Some(Some(records)) => (records.clone(), field),
+                    // The read failed and was reported.
+                    Some(None) => return None,
+                    None => {
+                        self.err(
+                            &field,
+                            format!(
+                                "cannot read {file} here: CSV files are read where a plan is \
+                                 loaded from a file (`herd run`, `herd validate`); elsewhere give \
+                                 the rows inline with `rows:`"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            (None, Some(rows)) => {
+                let field = join(&path, "rows");
+                (self.inline_rows(rows, &field)?, field)
+            }
+        };
+        let (columns, rows) = match table(records) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err(&field, e);
+                return None;
+            }
+        };
+        let mut ok = true;
+        for (i, c) in columns.iter().enumerate() {
+            ok &= self.var_name(c, &format!("{field} (header column {})", i + 1));
+            if columns[..i].contains(c) {
+                self.err(&field, format!("column {c} appears twice in the header"));
+                ok = false;
+            }
+        }
+        if rows.is_empty() {
+            self.err(&field, "has a header but no data row");
+            ok = false;
+        }
+        let mode = mode?;
+        ok.then(|| Feeder {
+            name: name.to_string(),
+            mode,
+            columns,
+            rows,
+        })
+    }
+
+    fn inline_rows(&mut self, v: &Value, path: &str) -> Option<Vec<Vec<String>>> {
+        let Value::Array(items) = v else {
+            self.err(
+                path,
+                format!(
+                    "must be a list of rows, the first naming the columns; got {}",
+                    kind(v)
+                ),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            let cells = match item {
+                Value::Array(cells) => cells.iter().map(scalar).collect::<Option<Vec<_>>>(),
+                _ => None,
+            };
+            match cells {
+                Some(cells) => out.push(cells),
+                None => {
+                    self.err(&p, "must be a list of strings, numbers or booleans");
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// `checks: {status: 200, max_latency: 100ms, body_contains: TEXT | [TEXT…], json: {PATH: VALUE}}`.
+    pub(super) fn checks(&mut self, v: &Value, path: &str) -> Option<Vec<Check>> {
+        let m = self.object(v, path, &["status", "max_latency", "body_contains", "json"])?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        if let Some(s) = m.get("status") {
+            let p = join(path, "status");
+            match self.integer(s, &p, 100, "must be an HTTP status (100..=599)") {
+                Some(code @ 100..=599) => out.push(Check::Status(code as u16)),
+                Some(_) => {
+                    self.err(&p, "must be an HTTP status (100..=599)");
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+        if let Some(d) = m.get("max_latency") {
+            match self.duration(d, &join(path, "max_latency")) {
+                Some(d) => out.push(Check::MaxLatency(d)),
+                None => ok = false,
+            }
+        }
+        if let Some(c) = m.get("body_contains") {
+            let p = join(path, "body_contains");
+            let texts = match c {
+                Value::String(s) => Some(vec![s.clone()]),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_string))
+                    .collect(),
+                _ => None,
+            };
+            match texts {
+                Some(texts) if !texts.is_empty() && texts.iter().all(|t| !t.is_empty()) => {
+                    out.extend(texts.into_iter().map(Check::BodyContains));
+                }
+                _ => {
+                    self.err(&p, "must be a non-empty text, or a list of them");
+                    ok = false;
+                }
+            }
+        }
+        if let Some(j) = m.get("json") {
+            let p = join(path, "json");
+            match j {
+                Value::Object(pairs) if !pairs.is_empty() => {
+                    for (jp, value) in pairs {
+                        match JsonPath::parse(jp) {
+                            Ok(jp) => out.push(Check::JsonEquals {
+                                path: jp,
+                                value: value.clone(),
+                            }),
+                            Err(e) => {
+                                self.err(&join(&p, jp), e);
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    self.err(
+                        &p,
+                        "must be a map of JSON paths to the values expected there, like {\"$.ok\": true}",
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// `extract: {VAR: {json: PATH} | {regex: RE} | {header: NAME}}`.
+    pub(super) fn extract(&mut self, v: &Value, path: &str) -> Option<Vec<Extract>> {
+        let Value::Object(m) = v else {
+            self.err(
+                path,
+                format!(
+                    "must be a map of variable names to sources ({{json: PATH}}, {{regex: RE}} \
+                     or {{header: NAME}}), got {}",
+                    kind(v)
+                ),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(m.len());
+        let mut ok = true;
+        for (var, source) in m {
+            let p = join(path, var);
+            let named = self.var_name(var, &p);
+            match self.extract_source(source, &p) {
+                Some(from) if named => out.push(Extract {
+                    var: var.clone(),
+                    from,
+                }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn extract_source(&mut self, v: &Value, path: &str) -> Option<ExtractFrom> {
+        let m = self.object(v, path, &["json", "regex", "header"])?;
+        let mut keys = m.iter();
+        let (Some((key, value)), None) = (keys.next(), keys.next()) else {
+            self.err(path, "needs exactly one of json, regex, header");
+            return None;
+        };
+        let p = join(path, key);
+        let text = self.string(value, &p)?;
+        let parsed = match key.as_str() {
+            "json" => JsonPath::parse(&text).map(ExtractFrom::Json),
+            "regex" => regex_lite::Regex::new(&text)
+                .map(|_| ExtractFrom::Regex(text.clone()))
+                .map_err(|e| format!("not a valid regular expression: {e}")),
+            _ if is_header_name(&text) => Ok(ExtractFrom::Header(text.to_ascii_lowercase())),
+            _ => Err("is not a valid header name".to_string()),
+        };
+        parsed.map_err(|e| self.err(&p, e)).ok()
+    }
+
+    /// A name defined both by `vars` and by a feeder's columns is ambiguous: which wins?
+    pub(super) fn check_clashes(&mut self, vars: &[(String, String)], feeders: &[Feeder]) {
+        for (name, _) in vars {
+            if let Some(f) = feeders.iter().find(|f| f.columns.contains(name)) {
+                self.err(
+                    &join("vars", name),
+                    format!(
+                        "is defined by `vars` and by the columns of feeders.{}",
+                        f.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Checks every template of the scenario; with `vars` and `feeders` parsed, also that each
+    /// variable it references is defined.
+    pub(super) fn check_variables(
+        &mut self,
+        vars: Option<&[(String, String)]>,
+        feeders: Option<&[Feeder]>,
+        scenario: &[Step],
+    ) {
+        let defined: Option<BTreeSet<&str>> = vars.zip(feeders).map(|(vars, feeders)| {
+            let extracted = scenario.iter().flat_map(|s| match s {
+                Step::Request(r) => r.extract.iter().map(|e| e.var.as_str()).collect(),
+                Step::Think(_) => Vec::new(),
+            });
+            vars.iter()
+                .map(|(k, _)| k.as_str())
+                .chain(
+                    feeders
+                        .iter()
+                        .flat_map(|f| f.columns.iter().map(String::as_str)),
+                )
+                .chain(extracted)
+                .chain(BUILTINS)
+                .collect()
+        });
+        let mut problems = Vec::new();
+        for (i, step) in scenario.iter().enumerate() {
+            let Step::Request(r) = step else { continue };
+            let at = format!("scenario[{i}]");
+            let mut fields: Vec<(String, &str)> = vec![(join(&at, r.method.key()), &r.path)];
+            for (name, value) in &r.headers {
+                fields.push((format!("{at}.headers.{name}"), value));
+            }
+            if let Some(body) = &r.body {
+                fields.push((join(&at, "body"), body));
+            }
+            for check in &r.checks {
+                match check {
+                    Check::BodyContains(t) => {
+                        fields.push((format!("{at}.checks.body_contains"), t))
+                    }
+                    Check::JsonEquals {
+                        path,
+                        value: Value::String(t),
+                    } => fields.push((format!("{at}.checks.json.{}", path.as_str()), t)),
+                    _ => {}
+                }
+            }
+            for (field, text) in fields {
+                match Template::parse(text) {
+                    Err(e) => problems.push(FieldError {
+                        path: field,
+                        message: e,
+                    }),
+                    Ok(t) => {
+                        let Some(defined) = &defined else { continue };
+                        for name in t.vars().filter(|n| !defined.contains(n)) {
+                            let known: Vec<&str> = defined.iter().copied().collect();
+                            problems.push(FieldError {
+                                path: field.clone(),
+                                message: format!(
+                                    "unknown variable ${{{name}}}: define it in `vars`, a \
+                                     feeder's columns or an `extract` (defined: {})",
+                                    known.join(", ")
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        self.errors.extend(problems);
+    }
+}
+
+/// A YAML/JSON scalar as text; `None` for null, lists and maps.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+pub(super) fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+impl Plan {
+    /// Problems with running this plan on `agents` agents: every agent needs at least one row
+    /// of every feeder, since rows are split between agents.
+    pub fn check_agents(&self, agents: u32) -> Vec<FieldError> {
+        self.feeders
+            .iter()
+            .filter(|f| f.rows.len() < agents as usize)
+            .map(|f| FieldError {
+                path: join("feeders", &f.name),
+                message: format!(
+                    "has {} rows but the run has {agents} agents: each agent uses its own rows, \
+                     so every agent needs at least one",
+                    f.rows.len()
+                ),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,165 @@
+//! [`ScenarioTarget`]: an HTTP target for scenario tests, which checks what a *stateful* client
+//! sends, not just that it sends.
+//!
+//! - `POST /login` with a JSON body `{"user": U}` issues a fresh token for `U` and answers
+//!   `{"data": {"token": T, "user": U}}`; the target remembers the last token issued to each user.
+//! - `GET /me` answers 200 `{"ok":true}` only when `authorization: Bearer T` carries exactly the
+//!   last token issued to the user named by `x-user`; anything else is a 401, counted as a
+//!   mismatch.
+//! - `GET /row?v=V` records that the agent named by the `x-herd-agent` header sent row value `V`.
+//! - `GET /page` answers 200 with an HTML page saying `welcome`.
+//!
+//! Like [`CountingTarget`](crate::CountingTarget) it counts every request by route, so herd's
+//! counts can be compared with its own.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// What the scenario target saw.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    /// Requests received, in all.
+    pub total: u64,
+    /// By `METHOD /path` (without the query).
+    pub by_route: BTreeMap<String, u64>,
+    /// `GET /me` calls with exactly the token last issued to their user.
+    pub me_ok: u64,
+    /// `GET /me` calls with a missing, unknown, stale or someone else's token.
+    pub me_bad: u64,
+    /// Users that logged in, each with the number of logins.
+    pub logins: BTreeMap<String, u64>,
+    /// For each `/row` value, the agents (by `x-herd-agent`) that sent it, with counts.
+    pub rows: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Last token issued to each user.
+    tokens: BTreeMap<String, String>,
+    issued: u64,
+}
+
+impl Seen {
+    /// The distinct agents that sent each row value.
+    pub fn agents_per_row(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.rows
+            .iter()
+            .map(|(v, by)| (v.clone(), by.keys().cloned().collect()))
+            .collect()
+    }
+}
+
+/// The scenario target, on its own thread and runtime.
+pub struct ScenarioTarget {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl ScenarioTarget {
+    /// Starts it on an ephemeral port of 127.0.0.1.
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let state = seen.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("target runtime");
+            runtime.block_on(serve(listener, state));
+        });
+        Self { addr, seen }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What it saw so far.
+    pub fn seen(&self) -> Seen {
+        self.seen.lock().expect("state lock").clone()
+    }
+}
+
+async fn serve(listener: std::net::TcpListener, state: Arc<Mutex<Seen>>) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| respond(req, state.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn header(req: &Request<Incoming>, name: &str) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn respond(
+    req: Request<Incoming>,
+    state: Arc<Mutex<Seen>>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let route = format!("{} {}", req.method(), req.uri().path());
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let authorization = header(&req, "authorization");
+    let user = header(&req, "x-user");
+    let agent = header(&req, "x-herd-agent");
+    let body = req.into_body().collect().await?.to_bytes();
+    let mut s = state.lock().expect("state lock");
+    s.total += 1;
+    *s.by_route.entry(route.clone()).or_default() += 1;
+    let (status, text) = match route.as_str() {
+        "POST /login" => {
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            match json["user"].as_str() {
+                Some(user) => {
+                    s.issued += 1;
+                    let token = format!("tok-{}-{user}", s.issued);
+                    s.tokens.insert(user.to_string(), token.clone());
+                    *s.logins.entry(user.to_string()).or_default() += 1;
+                    let answer = serde_json::json!({"data": {"token": token, "user": user}});
+                    (200, answer.to_string())
+                }
+                None => (400, "{\"error\":\"no user\"}".to_string()),
+            }
+        }
+        "GET /me" => {
+            let presented = authorization.strip_prefix("Bearer ");
+            if presented.is_some() && presented == s.tokens.get(&user).map(String::as_str) {
+                s.me_ok += 1;
+                (200, "{\"ok\":true}".to_string())
+            } else {
+                s.me_bad += 1;
+                (401, "{\"ok\":false}".to_string())
+            }
+        }
+        "GET /row" => {
+            let value = query.strip_prefix("v=").unwrap_or(&query).to_string();
+            *s.rows.entry(value).or_default().entry(agent).or_default() += 1;
+            (200, "row".to_string())
+        }
+        "GET /page" => (200, "<html><p>welcome</p></html>".to_string()),
+        _ => (404, "none".to_string()),
+    };
+    drop(s);
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("valid status");
+    Ok(response)
+}

@@ -1,0 +1,68 @@
+//! End-to-end: `herd up --config herd.toml` chooses its adapters from the file. Here the broker is
+//! an external Mosquitto (the IoT Core stand-in) instead of the embedded one, and a bad file is
+//! refused with every problem named.
+
+use herd_e2e::aws::Mosquitto;
+use herd_e2e::service::{plan, Service};
+use herd_e2e::{herd_bin, CountingTarget};
+use std::process::Command;
+
+#[test]
+fn a_run_goes_through_an_external_mosquitto_broker_with_exact_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Mosquitto::start();
+    let config = dir.path().join("herd.toml");
+    std::fs::write(&config, format!("[broker]\nurl = \"{}\"\n", broker.url())).expect("write");
+    let target = CountingTarget::start();
+    let s = Service::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(
+        s.broker_url(),
+        broker.url(),
+        "herd up uses the configured broker"
+    );
+    let op = s.token("operator");
+    let (status, summary) = s.request(
+        "POST",
+        "/api/v1/runs?wait=true",
+        Some(&op),
+        Some(&serde_json::json!({"plan": plan("ext", &target.url(), 2, 4, 2, &[])})),
+    );
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["status"], "passed", "{summary}");
+    let requests = summary["requests"].as_u64().expect("requests");
+    assert!(requests > 10, "{summary}");
+    assert_eq!(
+        requests,
+        target.received().total,
+        "herd's count is the target's"
+    );
+    // Stopping the coordinator leaves the external broker up: it is not ours to stop.
+    drop(s);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", broker.port())).is_ok());
+}
+
+#[test]
+fn a_bad_config_file_names_every_problem_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("herd.toml");
+    std::fs::write(
+        &config,
+        "[store]\nkind = \"postgres\"\n[launcher]\nkind = \"ecs\"\ncluster = \"c\"\n",
+    )
+    .expect("write");
+    let out = Command::new(herd_bin())
+        .args(["up", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("herd up");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for key in ["store.kind", "launcher.task_definition", "launcher.subnets"] {
+        assert!(stderr.contains(key), "{key} missing from: {stderr}");
+    }
+}
