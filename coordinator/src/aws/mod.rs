@@ -2,8 +2,10 @@
 //!
 //! Each boundary of the coordinator keeps its trait and gets an AWS implementation beside the
 //! local one, chosen by `herd.toml`; the actors do not change:
-//! - command intake: SQS (long polling) into [`crate::manager::Manager::execute`];
-//! - [`crate::events::EventSink`]: SNS, with message attributes for filtering;
+//! - command intake: SQS (long polling) into [`crate::manager::Manager::execute`]
+//!   ([`sqs::SqsIntake`]; bodies in [`envelope`], chat text in [`chat`]);
+//! - events ([`crate::events::EventSink`]) to SNS, with message attributes for filtering
+//!   ([`sns::SnsEvents`]; AWS Chatbot format in [`chatbot`]);
 //! - the [`crate::store::Store`] on DynamoDB: [`dynamo::DynamoStore`];
 //! - [`crate::launcher::Launcher`]: ECS Fargate tasks;
 //! - [`crate::bus::AgentBus`]: commands out through the IoT data plane's `Publish`.
@@ -12,7 +14,14 @@
 //! one `endpoint_url` (or the standard `AWS_ENDPOINT_URL*` variables) points all of them at an
 //! emulator such as moto.
 
+pub mod chat;
+pub mod chatbot;
 pub mod dynamo;
+pub mod envelope;
+pub mod sns;
+pub mod sqs;
+#[cfg(test)]
+mod tests;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 

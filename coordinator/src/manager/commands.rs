@@ -262,9 +262,8 @@ impl Task {
             },
             self.deps.clone(),
         );
-        let mut active: ActiveRun = self.follow(run.clone(), test_id.clone(), handle);
+        let mut active: ActiveRun = self.follow(run.clone(), test_id.clone(), command_id, handle);
         active.agents = agents;
-        active.command_id = command_id.to_string();
         self.active.insert(run.clone(), active);
         self.publish_view();
         self.emit(
