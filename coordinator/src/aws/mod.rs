@@ -12,6 +12,8 @@
 //! one `endpoint_url` (or the standard `AWS_ENDPOINT_URL*` variables) points all of them at an
 //! emulator such as moto.
 
+pub mod ecs;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 /// The `[aws]` section of `herd.toml`.
