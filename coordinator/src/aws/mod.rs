@@ -13,6 +13,8 @@
 //! emulator such as moto.
 
 pub mod ecs;
+pub mod frames_sqs;
+pub mod iot;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -36,4 +38,20 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
         loader = loader.endpoint_url(url.clone());
     }
     loader.load().await
+}
+
+/// `Code: message` of an AWS service error, or the whole error chain of anything else (a
+/// timeout, a connection refused), for logs and error messages. (`SdkError` and
+/// `ProvideErrorMetadata` are smithy's, re-exported alike by every SDK crate.)
+pub(crate) fn sdk_error_text<E, R>(e: &aws_sdk_ecs::error::SdkError<E, R>) -> String
+where
+    E: std::error::Error + aws_sdk_ecs::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_ecs::error::ProvideErrorMetadata as _;
+    match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => aws_sdk_ecs::error::DisplayErrorContext(e).to_string(),
+    }
 }

@@ -6,7 +6,7 @@
 //! interval, 100 tasks per call (the API's cap), until every task has stopped, the run was
 //! stopped, or nobody listens any more.
 
-use super::{error_text, lock, Runs};
+use super::{lock, Runs};
 use crate::launcher::AgentExited;
 use aws_sdk_ecs::types::Task;
 use herd_protocol::RunId;
@@ -57,7 +57,7 @@ pub(super) async fn follow(
             let output = match described {
                 Ok(output) => output,
                 Err(e) => {
-                    tracing::warn!(%run, error = %error_text(&e), "DescribeTasks failed; trying again");
+                    tracing::warn!(%run, error = %crate::aws::sdk_error_text(&e), "DescribeTasks failed; trying again");
                     continue;
                 }
             };

@@ -177,7 +177,7 @@ impl EcsLauncher {
                 match done {
                     Ok((_, Ok(_))) => {}
                     Ok((arn, Err(e))) => {
-                        tracing::warn!(%run, task = %arn, error = %error_text(&e), "StopTask failed");
+                        tracing::warn!(%run, task = %arn, error = %super::sdk_error_text(&e), "StopTask failed");
                     }
                     Err(e) => tracing::warn!(%run, error = %e, "StopTask call panicked"),
                 }
@@ -212,7 +212,7 @@ impl EcsLauncher {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(%run, error = %error_text(&e), "ListTasks failed");
+                    tracing::warn!(%run, error = %super::sdk_error_text(&e), "ListTasks failed");
                     return arns;
                 }
             }
@@ -386,7 +386,7 @@ fn classify(result: Result<RunTaskOutput, SdkError<RunTaskError>>) -> Attempt<St
             }
         }
         Err(e) => {
-            let text = error_text(&e);
+            let text = super::sdk_error_text(&e);
             let transient = match &e {
                 SdkError::ServiceError(_) => e.code().is_some_and(retry::error_code_is_transient),
                 SdkError::TimeoutError(_)
@@ -400,18 +400,5 @@ fn classify(result: Result<RunTaskOutput, SdkError<RunTaskError>>) -> Attempt<St
                 Attempt::Fail(text)
             }
         }
-    }
-}
-
-/// `Code: message` of a service error, the whole chain of anything else.
-fn error_text<E, R>(e: &SdkError<E, R>) -> String
-where
-    E: std::error::Error + aws_sdk_ecs::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
-{
-    match (e.code(), e.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_owned(),
-        _ => aws_sdk_ecs::error::DisplayErrorContext(e).to_string(),
     }
 }
