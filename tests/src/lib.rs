@@ -4,12 +4,15 @@
 //! - [`CountingTarget`] — an HTTP/1.1 server on 127.0.0.1 that counts every request it receives by
 //!   method + path and by status it answers, with endpoints that delay or fail on purpose;
 //! - [`aws`] — moto and Mosquitto, the AWS stand-ins of the AWS-mode tests;
+//! - [`iot_standin`] — the IoT data plane's `Publish` and an IoT topic rule into SQS, over
+//!   Mosquitto (what moto cannot play);
 //! - [`herd_bin`] / [`Herd`] — find and run the built `herd` binary with a timeout.
 //!
 //! The target is written independently of herd's agent, so its counts are an outside check of the
 //! numbers herd reports.
 
 pub mod aws;
+pub mod iot_standin;
 pub mod jwt;
 pub mod service;
 

@@ -74,7 +74,12 @@ impl IotDataBus {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| BusError(format!("IoT Publish to {topic}: {}", super::sdk_error_text(&e))))
+            .map_err(|e| {
+                BusError(format!(
+                    "IoT Publish to {topic}: {}",
+                    super::sdk_error_text(&e)
+                ))
+            })
     }
 
     fn retained(&self) -> std::sync::MutexGuard<'_, HashSet<RunId>> {
@@ -106,7 +111,10 @@ impl AgentBus for IotDataBus {
             }
             if this.retained().remove(&run) {
                 // An empty retained message deletes the retained one (MQTT and IoT Core alike).
-                if let Err(e) = this.publish(topics::commands(&run), 1, true, Vec::new()).await {
+                if let Err(e) = this
+                    .publish(topics::commands(&run), 1, true, Vec::new())
+                    .await
+                {
                     tracing::warn!(%run, error = %e, "cannot clear the retained start command");
                 }
             }

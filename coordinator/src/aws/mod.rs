@@ -4,9 +4,10 @@
 //! local one, chosen by `herd.toml`; the actors do not change:
 //! - command intake: SQS (long polling) into [`crate::manager::Manager::execute`];
 //! - [`crate::events::EventSink`]: SNS, with message attributes for filtering;
-//! - [`crate::store::Store`]: DynamoDB;
-//! - [`crate::launcher::Launcher`]: ECS Fargate tasks;
-//! - [`crate::bus::AgentBus`]: commands out through the IoT data plane's `Publish`.
+//! - [`crate::store::Store`]: DynamoDB tables;
+//! - [`crate::launcher::Launcher`]: ECS Fargate tasks ([`ecs`]);
+//! - [`crate::bus::AgentBus`]: commands out through the IoT data plane's `Publish` ([`iot`]),
+//!   agents' messages in over MQTT or from an SQS queue an IoT rule fills ([`frames_sqs`]).
 //!
 //! Every client is built from one [`SdkConfig`](aws_config::SdkConfig) made by [`sdk_config`], so
 //! one `endpoint_url` (or the standard `AWS_ENDPOINT_URL*` variables) points all of them at an
