@@ -142,43 +142,8 @@ impl MqttLink {
     }
 
     fn route(&self, topic: &str, payload: &[u8]) {
-        let Some(parsed) = topics::parse_agent_topic(topic) else {
+        let Some((run, message)) = decode_inbound(topic, payload) else {
             return;
-        };
-        let (run, message) = match parsed {
-            AgentTopic::Status(run, agent) => {
-                let message = match wire::decode::<StatusMessage>(payload) {
-                    Ok(status) if status.agent == agent => AgentInbound::Status(status),
-                    Ok(status) => AgentInbound::Malformed {
-                        agent,
-                        error: format!(
-                            "status names agent {} on another agent's topic",
-                            status.agent
-                        ),
-                    },
-                    Err(e) => AgentInbound::Malformed {
-                        agent,
-                        error: e.to_string(),
-                    },
-                };
-                (run, message)
-            }
-            AgentTopic::Frames(run, agent) => {
-                let message = match wire::decode::<Frame>(payload) {
-                    Ok(frame) if frame.agent == agent && frame.run == run => {
-                        AgentInbound::Frame(Box::new(frame))
-                    }
-                    Ok(_) => AgentInbound::Malformed {
-                        agent,
-                        error: "frame names another run or agent than its topic".into(),
-                    },
-                    Err(e) => AgentInbound::Malformed {
-                        agent,
-                        error: e.to_string(),
-                    },
-                };
-                (run, message)
-            }
         };
         let recipient = self.routes.lock().ok().and_then(|r| r.get(&run).cloned());
         match recipient {
@@ -186,6 +151,49 @@ impl MqttLink {
             None => tracing::debug!(%run, "message for a run that is not registered"),
         }
     }
+}
+
+/// Decodes what an agent published on `topic`: the run it belongs to and the message for that
+/// run's actor (`Malformed` when the payload does not decode or names another agent); `None`
+/// when `topic` is not an agent topic. Every inbound path uses it: this MQTT session, and frames
+/// relayed through SQS ([`crate::aws::frames_sqs`]).
+pub fn decode_inbound(topic: &str, payload: &[u8]) -> Option<(RunId, AgentInbound)> {
+    let parsed = topics::parse_agent_topic(topic)?;
+    Some(match parsed {
+        AgentTopic::Status(run, agent) => {
+            let message = match wire::decode::<StatusMessage>(payload) {
+                Ok(status) if status.agent == agent => AgentInbound::Status(status),
+                Ok(status) => AgentInbound::Malformed {
+                    agent,
+                    error: format!(
+                        "status names agent {} on another agent's topic",
+                        status.agent
+                    ),
+                },
+                Err(e) => AgentInbound::Malformed {
+                    agent,
+                    error: e.to_string(),
+                },
+            };
+            (run, message)
+        }
+        AgentTopic::Frames(run, agent) => {
+            let message = match wire::decode::<Frame>(payload) {
+                Ok(frame) if frame.agent == agent && frame.run == run => {
+                    AgentInbound::Frame(Box::new(frame))
+                }
+                Ok(_) => AgentInbound::Malformed {
+                    agent,
+                    error: "frame names another run or agent than its topic".into(),
+                },
+                Err(e) => AgentInbound::Malformed {
+                    agent,
+                    error: e.to_string(),
+                },
+            };
+            (run, message)
+        }
+    })
 }
 
 async fn drive(mut eventloop: EventLoop, link: MqttLink) {

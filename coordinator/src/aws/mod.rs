@@ -7,8 +7,9 @@
 //! - events ([`crate::events::EventSink`]) to SNS, with message attributes for filtering
 //!   ([`sns::SnsEvents`]; AWS Chatbot format in [`chatbot`]);
 //! - the [`crate::store::Store`] on DynamoDB: [`dynamo::DynamoStore`];
-//! - [`crate::launcher::Launcher`]: ECS Fargate tasks;
-//! - [`crate::bus::AgentBus`]: commands out through the IoT data plane's `Publish`.
+//! - [`crate::launcher::Launcher`]: ECS Fargate tasks ([`ecs`]);
+//! - [`crate::bus::AgentBus`]: commands out through the IoT data plane's `Publish` ([`iot`]),
+//!   agents' messages in over MQTT or from an SQS queue an IoT rule fills ([`frames_sqs`]).
 //!
 //! Every client is built from one [`SdkConfig`](aws_config::SdkConfig) made by [`sdk_config`], so
 //! one `endpoint_url` (or the standard `AWS_ENDPOINT_URL*` variables) points all of them at an
@@ -17,7 +18,10 @@
 pub mod chat;
 pub mod chatbot;
 pub mod dynamo;
+pub mod ecs;
 pub mod envelope;
+pub mod frames_sqs;
+pub mod iot;
 pub mod sns;
 pub mod sqs;
 #[cfg(test)]
@@ -45,4 +49,20 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
         loader = loader.endpoint_url(url.clone());
     }
     loader.load().await
+}
+
+/// `Code: message` of an AWS service error, or the whole error chain of anything else (a
+/// timeout, a connection refused), for logs and error messages. (`SdkError` and
+/// `ProvideErrorMetadata` are smithy's, re-exported alike by every SDK crate.)
+pub(crate) fn sdk_error_text<E, R>(e: &aws_sdk_ecs::error::SdkError<E, R>) -> String
+where
+    E: std::error::Error + aws_sdk_ecs::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_ecs::error::ProvideErrorMetadata as _;
+    match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => aws_sdk_ecs::error::DisplayErrorContext(e).to_string(),
+    }
 }
