@@ -16,6 +16,14 @@ pub enum AgentError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A TLS option (CA, client certificate or key) cannot be used.
+    #[error("{option}: {reason}")]
+    Tls {
+        /// The option at fault, as `herd agent` spells it.
+        option: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The broker could not be reached in time at startup.
     #[error(
         "cannot connect to the MQTT broker at {broker} (gave up after {seconds} s): {message}"

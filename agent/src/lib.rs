@@ -9,8 +9,9 @@
 //! Modules, from the outside in:
 //! - `runner` — the agent's life: [`run_agent`], [`AgentConfig`], [`AgentReport`]; glues MQTT
 //!   commands to the engine and engine frames to MQTT;
-//! - `session` — the MQTT session (rumqttc): connection and retries, last will, command routing,
-//!   and tracking of every QoS1 publish until the broker acknowledges it;
+//! - `session` — the MQTT session (rumqttc): connection and retries, TLS for AWS IoT Core
+//!   ([`TlsOptions`]), last will, command routing, and tracking of every QoS1 publish until the
+//!   broker acknowledges it;
 //! - [`engine`] — the load engine: closed model (schedule of VU targets, virtual users) and open
 //!   model (this agent's share of the arrival schedule, workers under the in-flight cap), the
 //!   controller that drains and aborts; usable without MQTT through [`engine::run_load`] (the
@@ -41,3 +42,4 @@ mod session;
 
 pub use error::AgentError;
 pub use runner::{run_agent, AgentConfig, AgentReport};
+pub use session::{PemSource, TlsOptions};

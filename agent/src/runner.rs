@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::engine::{run_load, Control, LoadIo, LoadSpec};
 use crate::error::AgentError;
 use crate::recorder::FrameIdentity;
-use crate::session::{Events, Session, SessionEvent};
+use crate::session::{Events, Session, SessionEvent, TlsOptions};
 use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage};
 use herd_protocol::plan::{self, Plan};
 use herd_protocol::{topics, wire, AgentId, RunId};
@@ -24,8 +24,10 @@ use tokio::time::{interval, sleep_until, Interval, MissedTickBehavior};
 /// Where to connect and who this agent is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
-    /// MQTT broker: `mqtt://127.0.0.1:1883` or `127.0.0.1:1883`.
+    /// MQTT broker: `mqtt://127.0.0.1:1883`, `127.0.0.1:1883`, or `mqtts://host:8883` (TLS).
     pub broker: String,
+    /// Certificates for an `mqtts://` broker (AWS IoT Core: the agent's X.509 certificate).
+    pub tls: TlsOptions,
     /// The run to take part in.
     pub run: RunId,
     /// This agent's id within the run.

@@ -20,6 +20,7 @@ fn run() -> RunId {
 fn config(broker: &Broker, agent: u32) -> AgentConfig {
     AgentConfig {
         broker: broker.url.clone(),
+        tls: herd_agent::TlsOptions::default(),
         run: run(),
         agent: AgentId::numbered(agent),
     }

@@ -215,46 +215,11 @@ impl MqttLink {
     }
 
     fn route(&self, topic: &str, payload: &[u8], token: Option<Token>) {
-        let Some(parsed) = topics::parse_agent_topic(topic) else {
+        let Some((run, message)) = decode_inbound(topic, payload) else {
             // Not an agent's message (nothing else is subscribed): nothing will store it.
             let ack = self.lock().deliveries.ackable(token);
             self.ack(ack.into_iter().collect());
             return;
-        };
-        let (run, message) = match parsed {
-            AgentTopic::Status(run, agent) => {
-                let message = match wire::decode::<StatusMessage>(payload) {
-                    Ok(status) if status.agent == agent => AgentInbound::Status(status),
-                    Ok(status) => AgentInbound::Malformed {
-                        agent,
-                        error: format!(
-                            "status names agent {} on another agent's topic",
-                            status.agent
-                        ),
-                    },
-                    Err(e) => AgentInbound::Malformed {
-                        agent,
-                        error: e.to_string(),
-                    },
-                };
-                (run, message)
-            }
-            AgentTopic::Frames(run, agent) => {
-                let message = match wire::decode::<Frame>(payload) {
-                    Ok(frame) if frame.agent == agent && frame.run == run => {
-                        AgentInbound::Frame(Box::new(frame))
-                    }
-                    Ok(_) => AgentInbound::Malformed {
-                        agent,
-                        error: "frame names another run or agent than its topic".into(),
-                    },
-                    Err(e) => AgentInbound::Malformed {
-                        agent,
-                        error: e.to_string(),
-                    },
-                };
-                (run, message)
-            }
         };
         let mut router = self.lock();
         if let Some(recipient) = router.routes.get(&run).cloned() {
@@ -269,6 +234,49 @@ impl MqttLink {
             tracing::debug!(%run, "message for a run that is not registered");
         }
     }
+}
+
+/// Decodes what an agent published on `topic`: the run it belongs to and the message for that
+/// run's actor (`Malformed` when the payload does not decode or names another agent); `None`
+/// when `topic` is not an agent topic. Every inbound path uses it: this MQTT session, and frames
+/// relayed through SQS ([`crate::aws::frames_sqs`]).
+pub fn decode_inbound(topic: &str, payload: &[u8]) -> Option<(RunId, AgentInbound)> {
+    let parsed = topics::parse_agent_topic(topic)?;
+    Some(match parsed {
+        AgentTopic::Status(run, agent) => {
+            let message = match wire::decode::<StatusMessage>(payload) {
+                Ok(status) if status.agent == agent => AgentInbound::Status(status),
+                Ok(status) => AgentInbound::Malformed {
+                    agent,
+                    error: format!(
+                        "status names agent {} on another agent's topic",
+                        status.agent
+                    ),
+                },
+                Err(e) => AgentInbound::Malformed {
+                    agent,
+                    error: e.to_string(),
+                },
+            };
+            (run, message)
+        }
+        AgentTopic::Frames(run, agent) => {
+            let message = match wire::decode::<Frame>(payload) {
+                Ok(frame) if frame.agent == agent && frame.run == run => {
+                    AgentInbound::Frame(Box::new(frame))
+                }
+                Ok(_) => AgentInbound::Malformed {
+                    agent,
+                    error: "frame names another run or agent than its topic".into(),
+                },
+                Err(e) => AgentInbound::Malformed {
+                    agent,
+                    error: e.to_string(),
+                },
+            };
+            (run, message)
+        }
+    })
 }
 
 async fn drive(mut eventloop: EventLoop, link: MqttLink) {

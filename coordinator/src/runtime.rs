@@ -5,6 +5,7 @@
 //! SNS events). Each boundary is chosen on its own, so a local coordinator can keep results in
 //! DynamoDB, or an AWS one can launch local agents for a test. The actors never see the choice.
 
+use crate::aws::dynamo::DynamoStore;
 use crate::aws::{self, AwsSettings};
 use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::config::{CommandsVia, FramesVia, LauncherConfig, ServiceConfig, StoreConfig};
@@ -29,6 +30,9 @@ pub enum RuntimeError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An AWS adapter was asked for without an SDK config (a bug: `uses_aws` decides it).
+    #[error("an AWS adapter needs the [aws] settings")]
+    NoSdk,
     /// A boundary this build cannot serve.
     #[error("{0} is not available in this build")]
     Unsupported(&'static str),
@@ -88,8 +92,16 @@ impl ServiceRuntime {
             StoreConfig::Embedded { data_dir } => Arc::new(EmbeddedStore::open(
                 data_dir.as_ref().unwrap_or(&paths.data_dir),
             )?),
-            StoreConfig::DynamoDb { .. } => {
-                return Err(RuntimeError::Unsupported("store.kind = dynamodb"))
+            StoreConfig::DynamoDb {
+                table_prefix,
+                create_tables,
+            } => {
+                let sdk = sdk.as_ref().ok_or(RuntimeError::NoSdk)?;
+                Arc::new(
+                    DynamoStore::connect(sdk, table_prefix, *create_tables)
+                        .await?
+                        .with_owner(&owner),
+                )
             }
         };
         if !matches!(config.broker.commands_via, CommandsVia::Mqtt) {

@@ -5,7 +5,7 @@
 //! go to the log and an in-memory broadcast; in AWS mode to SNS, with `event`, `test` and `run`
 //! as message attributes. The `type` names (`run.completed`) are a contract with subscribers.
 
-use crate::summary::{Summary, ThresholdResult};
+use crate::summary::{SecondSummary, Summary, ThresholdResult};
 use serde::{Deserialize, Serialize};
 
 /// An event with its envelope.
@@ -47,6 +47,28 @@ pub enum Event {
         /// Its test.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         test: Option<String>,
+    },
+    /// How a running run is doing: sent as each second is aggregated (sinks may rate-limit it).
+    #[serde(rename = "run.progress")]
+    RunProgress {
+        /// The run.
+        run: String,
+        /// Its test.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        test: Option<String>,
+        /// Seconds since the load started.
+        elapsed_s: f64,
+        /// Planned duration of the load, in seconds.
+        planned_s: f64,
+        /// Agents neither lost nor finished.
+        agents_live: u32,
+        /// Requests so far.
+        requests: u64,
+        /// Errors so far.
+        errors: u64,
+        /// The last aggregated second.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_second: Option<SecondSummary>,
     },
     /// The run reached its end (completed or degraded); the summary says whether it passed.
     #[serde(rename = "run.completed")]
@@ -112,6 +134,12 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The runs active on this coordinator (the answer to a chat `status`).
+    #[serde(rename = "runs.active")]
+    ActiveRuns {
+        /// Each active run.
+        runs: Vec<ActiveRun>,
+    },
     /// A command was refused; nothing was done.
     #[serde(rename = "command.rejected")]
     CommandRejected {
@@ -128,12 +156,14 @@ impl Event {
         match self {
             Event::RunCreated { .. } => "run.created",
             Event::RunStarted { .. } => "run.started",
+            Event::RunProgress { .. } => "run.progress",
             Event::RunCompleted { .. } => "run.completed",
             Event::RunFailed { .. } => "run.failed",
             Event::RunCancelled { .. } => "run.cancelled",
             Event::ThresholdBreached { .. } => "threshold.breached",
             Event::AgentLost { .. } => "agent.lost",
             Event::ScheduleSkipped { .. } => "schedule.skipped",
+            Event::ActiveRuns { .. } => "runs.active",
             Event::CommandRejected { .. } => "command.rejected",
         }
     }
@@ -143,12 +173,62 @@ impl Event {
         match self {
             Event::RunCreated { run, .. }
             | Event::RunStarted { run, .. }
+            | Event::RunProgress { run, .. }
             | Event::RunCompleted { run, .. }
             | Event::RunFailed { run, .. }
             | Event::RunCancelled { run, .. }
             | Event::ThresholdBreached { run, .. }
             | Event::AgentLost { run, .. } => Some(run),
-            Event::ScheduleSkipped { .. } | Event::CommandRejected { .. } => None,
+            Event::ScheduleSkipped { .. }
+            | Event::ActiveRuns { .. }
+            | Event::CommandRejected { .. } => None,
         }
     }
+
+    /// The stored test it concerns, if any (an SNS message attribute in AWS mode).
+    pub fn test(&self) -> Option<&str> {
+        match self {
+            Event::RunCreated { test, .. }
+            | Event::RunStarted { test, .. }
+            | Event::RunProgress { test, .. }
+            | Event::RunCompleted { test, .. }
+            | Event::RunFailed { test, .. }
+            | Event::RunCancelled { test, .. }
+            | Event::ThresholdBreached { test, .. } => test.as_deref(),
+            Event::ScheduleSkipped { test, .. } => Some(test),
+            Event::AgentLost { .. } | Event::ActiveRuns { .. } | Event::CommandRejected { .. } => {
+                None
+            }
+        }
+    }
+
+    /// Whether it is the last event of its run (`run.completed`, `run.failed`, `run.cancelled`).
+    pub fn ends_run(&self) -> bool {
+        matches!(
+            self,
+            Event::RunCompleted { .. } | Event::RunFailed { .. } | Event::RunCancelled { .. }
+        )
+    }
+}
+
+/// One active run, as `runs.active` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveRun {
+    /// The run.
+    pub run: String,
+    /// Its test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
+    /// Its phase (`launching`, `waiting_ready`, `running`, `stopping`, `finalizing`).
+    pub phase: String,
+    /// Agents it uses.
+    pub agents: u32,
+    /// Seconds since the load started (0 before).
+    pub elapsed_s: f64,
+    /// Planned duration of the load, in seconds.
+    pub planned_s: f64,
+    /// Requests so far.
+    pub requests: u64,
+    /// Errors so far.
+    pub errors: u64,
 }

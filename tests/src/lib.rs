@@ -6,12 +6,15 @@
 //! - [`aws`] — moto and Mosquitto, the AWS stand-ins of the AWS-mode tests;
 //! - [`scenario::ScenarioTarget`] — a target that checks what a stateful scenario sends (tokens
 //!   it issued, which agent sent which data row);
+//! - [`iot_standin`] — the IoT data plane's `Publish` and an IoT topic rule into SQS, over
+//!   Mosquitto (what moto cannot play);
 //! - [`herd_bin`] / [`Herd`] — find and run the built `herd` binary with a timeout.
 //!
 //! The target is written independently of herd's agent, so its counts are an outside check of the
 //! numbers herd reports.
 
 pub mod aws;
+pub mod iot_standin;
 pub mod jwt;
 pub mod scenario;
 pub mod service;

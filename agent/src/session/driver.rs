@@ -105,6 +105,11 @@ impl Driver {
     }
 
     fn command(&self, payload: &[u8]) {
+        if payload.is_empty() {
+            // An empty retained publish is how the coordinator clears the retained start command
+            // at the end of a run (IoT data plane): nothing for the agent to do.
+            return;
+        }
         match wire::decode::<CommandMessage>(payload) {
             Ok(message) if message.run == self.run => self.emit(SessionEvent::Command(message)),
             Ok(message) => {

@@ -5,9 +5,12 @@
 //! [`Outbox`] in step with the client's `Outgoing::Publish` and `PubAck` events, so that closing
 //! the session can wait until the broker has acknowledged every QoS1 message and then disconnect
 //! cleanly, which keeps the broker from publishing the agent's last will (`lost`).
+//!
+//! `mqtts://` brokers (AWS IoT Core) are reached over TLS, configured in [`tls`].
 
 mod driver;
 mod outbox;
+mod tls;
 
 use crate::error::AgentError;
 use crate::AgentConfig;
@@ -20,6 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+pub use tls::{PemSource, TlsOptions};
 
 /// MQTT keep-alive: the broker declares the agent lost ~1.5 × this after it goes silent.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
@@ -87,11 +92,16 @@ pub(crate) struct Session {
 impl Session {
     /// Connects (in the background) and subscribes to the run's commands.
     pub fn start(config: &AgentConfig) -> Result<(Self, Events), AgentError> {
-        let (host, port) = broker_address(&config.broker)?;
+        let address = broker_address(&config.broker)?;
+        let transport = tls::transport(address.tls, address.port, &config.tls)?;
         let status_topic = topics::status(&config.run, &config.agent);
-        let mut options =
-            MqttOptions::new(format!("herd-{}-{}", config.run, config.agent), host, port);
+        let mut options = MqttOptions::new(
+            format!("herd-{}-{}", config.run, config.agent),
+            address.host,
+            address.port,
+        );
         options
+            .set_transport(transport)
             .set_keep_alive(KEEP_ALIVE)
             .set_max_packet_size(MAX_PACKET, MAX_PACKET)
             .set_clean_session(true)
@@ -174,18 +184,28 @@ fn status_payload(config: &AgentConfig, status: AgentStatus) -> Vec<u8> {
     })
 }
 
-/// Host and port of `mqtt://host:port`, `tcp://host:port` or `host:port` (port 1883 by default).
-fn broker_address(address: &str) -> Result<(String, u16), AgentError> {
+/// Where the broker is, and whether it speaks TLS.
+#[derive(Debug, PartialEq, Eq)]
+struct BrokerAddress {
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+/// Parses `mqtt://host:port`, `tcp://host:port` or `host:port` (port 1883 by default), and
+/// `mqtts://host:port` (TLS, port 8883 by default).
+fn broker_address(address: &str) -> Result<BrokerAddress, AgentError> {
     let bad = |reason: &str| AgentError::InvalidBroker {
         address: address.to_string(),
         reason: reason.to_string(),
     };
-    let rest = match address.split_once("://") {
-        None => address,
-        Some(("mqtt" | "tcp", rest)) => rest,
+    let (rest, tls) = match address.split_once("://") {
+        None => (address, false),
+        Some(("mqtt" | "tcp", rest)) => (rest, false),
+        Some(("mqtts", rest)) => (rest, true),
         Some(_) => {
             return Err(bad(
-                "only plain MQTT over TCP (mqtt://host:port) is supported",
+                "expected mqtt://host:port, or mqtts://host:port for MQTT over TLS",
             ))
         }
     };
@@ -206,30 +226,47 @@ fn broker_address(address: &str) -> Result<(String, u16), AgentError> {
         return Err(bad("the host is empty"));
     }
     let port = match port {
+        None if tls => 8883,
         None => 1883,
         Some(p) => p
             .parse()
             .map_err(|_| bad("the port is not a number from 0 to 65535"))?,
     };
-    Ok((host.to_string(), port))
+    Ok(BrokerAddress {
+        host: host.to_string(),
+        port,
+        tls,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::broker_address;
+    use super::{broker_address, BrokerAddress};
 
     #[test]
     fn broker_addresses_in_the_forms_users_write() {
-        let ok = |a: &str| broker_address(a).ok();
+        let ok = |a: &str| broker_address(a).ok().map(|b| (b.host, b.port, b.tls));
         assert_eq!(
             ok("mqtt://127.0.0.1:1883"),
-            Some(("127.0.0.1".into(), 1883))
+            Some(("127.0.0.1".into(), 1883, false))
         );
-        assert_eq!(ok("127.0.0.1:1999"), Some(("127.0.0.1".into(), 1999)));
-        assert_eq!(ok("tcp://broker/"), Some(("broker".into(), 1883)));
-        assert_eq!(ok("mqtt://[::1]:1884"), Some(("::1".into(), 1884)));
+        assert_eq!(
+            ok("127.0.0.1:1999"),
+            Some(("127.0.0.1".into(), 1999, false))
+        );
+        assert_eq!(ok("tcp://broker/"), Some(("broker".into(), 1883, false)));
+        assert_eq!(ok("mqtt://[::1]:1884"), Some(("::1".into(), 1884, false)));
+        assert_eq!(
+            broker_address("mqtts://abc-ats.iot.eu-west-1.amazonaws.com").ok(),
+            Some(BrokerAddress {
+                host: "abc-ats.iot.eu-west-1.amazonaws.com".into(),
+                port: 8883,
+                tls: true
+            })
+        );
+        assert_eq!(ok("mqtts://h:443"), Some(("h".into(), 443, true)));
         for bad in [
-            "mqtts://h:8883",
+            "wss://h:443",
             "ws://h",
             "",
             "h:port",

@@ -62,6 +62,16 @@ pub enum LaunchError {
     /// The agent program is missing.
     #[error("agent program {0} not found")]
     Program(String),
+    /// Where agents run refused to start some of them (ECS: no capacity, a bad task definition).
+    #[error("only {started} of {requested} agents could be started: {reason}")]
+    Refused {
+        /// How many did start (they are stopped again).
+        started: usize,
+        /// How many were asked for.
+        requested: usize,
+        /// Why the others did not.
+        reason: String,
+    },
 }
 
 /// Starts and stops agents.

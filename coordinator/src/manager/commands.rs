@@ -262,9 +262,9 @@ impl Task {
             },
             self.deps.clone(),
         );
-        let mut active: ActiveRun = self.follow(run.clone(), test_id.clone(), handle, false);
+        let mut active: ActiveRun =
+            self.follow(run.clone(), test_id.clone(), command_id, handle, false);
         active.agents = agents;
-        active.command_id = command_id.to_string();
         self.active.insert(run.clone(), active);
         self.publish_view();
         self.emit(

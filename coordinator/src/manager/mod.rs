@@ -27,7 +27,7 @@ use crate::events::{self, EventSink};
 use crate::run::{Cancel, RunActor, RunDeps, RunView, Timeouts};
 use actix::Addr;
 use herd_protocol::command::CommandMessage;
-use herd_protocol::event::Event;
+use herd_protocol::event::{ActiveRun as ActiveRunStatus, Event};
 use herd_protocol::summary::{RunState, Summary};
 use herd_protocol::RunId;
 use std::collections::HashMap;
@@ -80,6 +80,8 @@ pub enum Msg {
     Command(CommandMessage, oneshot::Sender<Result<Reply, Rejection>>),
     /// Follow an active run (`None` if it is not active).
     Watch(RunId, oneshot::Sender<Option<RunWatch>>),
+    /// Each active run, as `runs.active` lists it.
+    Active(oneshot::Sender<Vec<ActiveRunStatus>>),
     /// The phase of each active run (for `/metrics`).
     Phases(oneshot::Sender<Vec<&'static str>>),
     /// A run ended (sent by the task awaiting its outcome; `None` if its actor died without one).
@@ -128,6 +130,15 @@ impl Manager {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Msg::Watch(run, reply)).ok()?;
         rx.await.ok().flatten()
+    }
+
+    /// Each active run with its phase and figures so far (a chat `status`).
+    pub async fn active_runs(&self) -> Vec<ActiveRunStatus> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Active(reply)).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
     }
 
     /// The phase name of each active run.
@@ -226,6 +237,27 @@ impl Task {
                         done: a.done.subscribe(),
                     }));
                 }
+                Msg::Active(reply) => {
+                    let mut runs: Vec<ActiveRunStatus> = self
+                        .active
+                        .iter()
+                        .map(|(run, a)| {
+                            let v = a.view.borrow();
+                            ActiveRunStatus {
+                                run: run.to_string(),
+                                test: a.test.clone(),
+                                phase: v.phase.as_str().into(),
+                                agents: a.agents,
+                                elapsed_s: v.elapsed_s,
+                                planned_s: v.planned_s,
+                                requests: v.requests,
+                                errors: v.errors,
+                            }
+                        })
+                        .collect();
+                    runs.sort_by(|a, b| a.run.cmp(&b.run));
+                    let _ = reply.send(runs);
+                }
                 Msg::Phases(reply) => {
                     let phases = self.active.values().map(|a| a.view.borrow().phase.as_str());
                     let _ = reply.send(phases.collect());
@@ -269,12 +301,14 @@ impl Task {
     }
 
     /// Follows a started run: `run.started` when its load begins (unless `started` says it was
-    /// announced already: a resumed run), `agent.lost` as each agent is declared lost (from the
-    /// run's view, so the actor needs no link to the event sink), and `Ended` when it is over.
+    /// announced already: a resumed run), `run.progress` as each second is aggregated,
+    /// `agent.lost` as each agent is declared lost (from the run's view, so the actor needs no
+    /// link to the event sink), and `Ended` when it is over.
     fn follow(
         &self,
         run: RunId,
         test: Option<String>,
+        command_id: &str,
         handle: crate::run::RunHandle,
         started: bool,
     ) -> ActiveRun {
@@ -283,13 +317,29 @@ impl Task {
         let clock = self.clock;
         let followed = run.clone();
         let started_test = test.clone();
+        let command = command_id.to_string();
         actix::spawn(async move {
             let mut started = started;
+            let mut last_t = None;
             let mut announced = std::collections::HashSet::new();
             while view.changed().await.is_ok() {
-                let (phase, lost) = {
+                let (phase, lost, progress) = {
                     let v = view.borrow_and_update();
-                    (v.phase, v.lost_agents.clone())
+                    let t = v.last_second.as_ref().map(|s| s.t);
+                    let progress = (t.is_some() && t != last_t).then(|| {
+                        last_t = t;
+                        Event::RunProgress {
+                            run: followed.to_string(),
+                            test: started_test.clone(),
+                            elapsed_s: v.elapsed_s,
+                            planned_s: v.planned_s,
+                            agents_live: v.agents_live,
+                            requests: v.requests,
+                            errors: v.errors,
+                            last_second: v.last_second.clone(),
+                        }
+                    });
+                    (v.phase, v.lost_agents.clone(), progress)
                 };
                 if !started && phase.load_started() {
                     started = true;
@@ -297,6 +347,13 @@ impl Task {
                         run: followed.to_string(),
                         test: started_test.clone(),
                     };
+                    events.emit(events::message(
+                        event,
+                        Some(command.clone()),
+                        clock.unix_ms(),
+                    ));
+                }
+                if let Some(event) = progress.filter(|_| !phase.is_over()) {
                     events.emit(events::message(event, None, clock.unix_ms()));
                 }
                 for agent in lost {
@@ -325,7 +382,7 @@ impl Task {
             addr: handle.addr,
             view: handle.view,
             done: watch::channel(None).0,
-            command_id: String::new(),
+            command_id: command_id.to_string(),
         }
     }
 

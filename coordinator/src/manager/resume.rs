@@ -60,7 +60,8 @@ impl Task {
             let test = stored.record.test.clone();
             let started = stored.record.start_at_ms.is_some();
             let handle = run::resume::resume(stored, plan, self.config.timeouts, self.deps.clone());
-            let mut active = self.follow(run.clone(), test, handle, started);
+            // The command that started it is not known any more.
+            let mut active = self.follow(run.clone(), test, "", handle, started);
             active.agents = agents;
             self.active.insert(run, active);
         }

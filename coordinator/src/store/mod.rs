@@ -19,6 +19,8 @@ pub mod service;
 #[cfg(test)]
 mod service_tests;
 #[cfg(test)]
+pub(crate) mod suite;
+#[cfg(test)]
 mod tests;
 
 pub use embedded::EmbeddedStore;
@@ -45,7 +47,8 @@ pub trait Store: Send + Sync + 'static {
     /// Records a new run; fails with [`StoreError::RunExists`] if its id is taken.
     fn create_run(&self, run: RunRecord) -> StoreFuture<()>;
     /// Moves a run to `state` at `at_ms` (ms since the Unix epoch); `reason` replaces the
-    /// previous one.
+    /// previous one. The DynamoDB store, shared by coordinators, only moves a run forward and only
+    /// for the coordinator that drives it; it refuses anything else with [`StoreError::Conflict`].
     fn set_run_state(
         &self,
         run: &RunId,
@@ -176,6 +179,39 @@ pub enum StoreError {
     /// The background task running the operation died.
     #[error("store task failed: {0}")]
     Task(String),
+    /// A state change the run's stored state or owner does not allow: a move backwards or to the
+    /// same state, a change after the run ended, or a run driven by another coordinator.
+    #[error("run {run}: {detail}")]
+    Conflict {
+        /// The run.
+        run: RunId,
+        /// Why the change was refused.
+        detail: String,
+    },
+    /// A value the store cannot hold (beyond an item's size limit, a non-finite number).
+    #[error("cannot store the {what}: {detail}")]
+    Unstorable {
+        /// What was being stored.
+        what: &'static str,
+        /// Why not.
+        detail: String,
+    },
+    /// A DynamoDB table is missing or not shaped as herd expects.
+    #[error("DynamoDB table {table}: {detail}")]
+    Table {
+        /// The table's name.
+        table: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A DynamoDB call failed.
+    #[error("DynamoDB {op} failed: {detail}")]
+    Dynamo {
+        /// The operation (`PutItem`, `Query`, …).
+        op: &'static str,
+        /// The SDK's error with its causes.
+        detail: String,
+    },
 }
 
 /// A run as stored.

@@ -9,17 +9,24 @@
 //! `{"version": 1, "id": "<unique>", "type": "start_run", "plan": {…}}`. Plans travel as their JSON
 //! form and are validated by the handler (see [`crate::plan::from_value`]), which names every bad
 //! field; this crate only checks the envelope.
+//!
+//! [`json_schema`] is the JSON Schema of that contract, generated from these types (so it follows
+//! every change to them); `docs/commands.schema.json` is a copy checked against it by a test.
 
 use crate::plan::FieldError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A command with its id and version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = require_version)]
 pub struct CommandMessage {
-    /// Protocol version.
+    /// Protocol version: a message of another version is refused.
     #[serde(default = "crate::wire::current_version")]
+    #[schemars(schema_with = "version_schema")]
     pub version: u32,
     /// Chosen by the sender, unique per intended action; a repeat is recognised and ignored.
+    #[schemars(length(min = 1, max = 128))]
     pub id: String,
     /// What to do.
     #[serde(flatten)]
@@ -27,7 +34,7 @@ pub struct CommandMessage {
 }
 
 /// What the coordinator is asked to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
     /// Store a new test.
@@ -57,8 +64,10 @@ pub enum Command {
         /// A stored test to run.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         test_id: Option<String>,
-        /// An inline plan (its JSON form) to run.
+        /// An inline plan (its JSON form) to run; the coordinator validates it and names every
+        /// bad field (`plan.load.stages[0].vus: must be > 0`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "plan_schema")]
         plan: Option<serde_json::Value>,
         /// Changes to the plan for this run only.
         #[serde(default, skip_serializing_if = "Overrides::is_empty")]
@@ -92,11 +101,13 @@ pub enum Command {
 }
 
 /// A test as its author defines it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TestSpec {
     /// Human name.
+    #[schemars(length(min = 1))]
     pub name: String,
-    /// The plan, in its JSON form.
+    /// The plan, in its JSON form (validated by the coordinator, which names every bad field).
+    #[schemars(schema_with = "plan_schema")]
     pub plan: serde_json::Value,
     /// Free labels, for filtering.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -107,10 +118,11 @@ pub struct TestSpec {
 }
 
 /// Per-run changes to a plan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Overrides {
     /// Number of agents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub agents: Option<u32>,
     /// Total duration of the load (`"30s"`): the stages are scaled to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,7 +137,7 @@ impl Overrides {
 }
 
 /// When a stored test runs by itself. Times are RFC 3339; zones are IANA names (`Europe/Paris`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Schedule {
     /// Once.
@@ -164,7 +176,7 @@ fn utc() -> String {
 }
 
 /// Recurrence periods, as the AWS solution offers them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Every {
     /// Every day.
@@ -198,6 +210,38 @@ impl CommandMessage {
                 }
             }
             _ => Ok(()),
+        }
+    }
+}
+
+/// The JSON Schema (draft 2020-12) of a [`CommandMessage`], as other systems send it: the body of
+/// an SQS message, of a message on the `herd/commands` topic, of an SNS notification's `Message`.
+///
+/// Plans appear as objects: their format is validated by the coordinator's plan parser, which
+/// names every bad field (see the README's plan reference), not by this schema.
+pub fn json_schema() -> serde_json::Value {
+    schemars::schema_for!(CommandMessage).to_value()
+}
+
+fn version_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "integer", "const": crate::PROTOCOL_VERSION})
+}
+
+fn plan_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object"})
+}
+
+/// `version` has a serde default for herd's own use, but the wire refuses a message without it
+/// ([`crate::wire::decode`]): the schema says what the wire accepts.
+fn require_version(schema: &mut schemars::Schema) {
+    if let Some(required) = schema
+        .ensure_object()
+        .entry("required")
+        .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+        .as_array_mut()
+    {
+        if !required.iter().any(|v| v == "version") {
+            required.insert(0, "version".into());
         }
     }
 }

@@ -80,7 +80,44 @@ fn command() -> impl Strategy<Value = Command> {
     ]
 }
 
+/// A structural check of a command against the schema: its `type` is one the schema lists, and it
+/// carries every field the schema requires of that type and of every message.
+fn conforms(schema: &serde_json::Value, message: &serde_json::Value) -> Result<(), String> {
+    let required = |s: &serde_json::Value| -> Vec<String> {
+        s["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect()
+    };
+    let kind = &message["type"];
+    let variant = schema["oneOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| &v["properties"]["type"]["const"] == kind)
+        .ok_or_else(|| format!("type {kind} is not in the schema"))?;
+    for field in required(schema).into_iter().chain(required(variant)) {
+        if message.get(&field).is_none() {
+            return Err(format!("{kind}: the schema requires {field}: {message}"));
+        }
+    }
+    for field in message.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if schema["properties"].get(field).is_none() && variant["properties"].get(field).is_none() {
+            return Err(format!("{kind}: {field} is not in the schema"));
+        }
+    }
+    Ok(())
+}
+
 proptest! {
+    #[test]
+    fn every_command_conforms_to_the_schema(id in "[a-zA-Z0-9-]{1,40}", command in command()) {
+        let message = serde_json::to_value(CommandMessage { version: 1, id, command }).expect("json");
+        prop_assert_eq!(conforms(&json_schema(), &message), Ok(()));
+    }
+
     #[test]
     fn commands_round_trip(id in "[a-zA-Z0-9-]{1,40}", command in command()) {
         let message = CommandMessage { version: 1, id, command };
@@ -92,7 +129,15 @@ proptest! {
         for event in [
             Event::RunCreated { run: run.clone(), test: Some("t".into()), agents },
             Event::RunStarted { run: run.clone(), test: None },
+            Event::RunProgress {
+                run: run.clone(), test: None, elapsed_s: 3.0, planned_s: 10.0,
+                agents_live: agents, requests: at_ms, errors: 1, last_second: None,
+            },
             Event::AgentLost { run: run.clone(), agent: "agent-0".into() },
+            Event::ActiveRuns { runs: vec![crate::event::ActiveRun {
+                run: run.clone(), test: Some("t".into()), phase: "running".into(), agents,
+                elapsed_s: 1.5, planned_s: 10.0, requests: 7, errors: 0,
+            }] },
             Event::ScheduleSkipped { test: "t".into(), due_ms: at_ms, reason: "busy".into() },
             Event::CommandRejected { code: "invalid".into(), message: "plan.name: missing".into() },
         ] {
@@ -155,4 +200,25 @@ fn event_names_match_their_json_type() {
     let json = serde_json::to_value(&event).expect("json");
     assert_eq!(json["type"], event.name());
     assert_eq!(event.run(), Some("r"));
+    let listing = Event::ActiveRuns { runs: Vec::new() };
+    let json = serde_json::to_value(&listing).expect("json");
+    assert_eq!(json["type"], listing.name());
+}
+
+/// `docs/commands.schema.json` is what [`json_schema`] generates: a change to the command types
+/// that is not carried into the checked-in file fails here. `HERD_BLESS=1` rewrites the file.
+#[test]
+fn the_checked_in_command_schema_is_the_generated_one() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/commands.schema.json");
+    let generated = serde_json::to_string_pretty(&json_schema()).expect("schema JSON") + "\n";
+    if std::env::var_os("HERD_BLESS").is_some() {
+        std::fs::write(&path, &generated).expect("write docs/commands.schema.json");
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "{} is stale: regenerate it with `HERD_BLESS=1 cargo test -p herd-protocol command_schema`",
+        path.display()
+    );
 }

@@ -91,6 +91,13 @@ impl RunActor {
                 actor.aggregator.agent_lost(id);
             }
         }
+        // Stored seconds that are complete, or past their grace, are the run's seconds again at
+        // once: not sent live a second time (nor counted as late in the metrics), and not stored
+        // again, since they are stored as they are.
+        for aggregate in actor.aggregator.poll_ready(now) {
+            actor.emit(aggregate, false);
+        }
+        drop(actor.aggregator.take_dirty());
         if stored.record.state == RunStateName::Stopping {
             // A stop recorded with a reason was a cancellation.
             actor.cancelled = stored.record.reason.clone();

@@ -1,0 +1,430 @@
+//! The behaviour every [`Store`] must have, written once over `Arc<dyn Store>` and run against
+//! each store: `store_suite!(subject())` in a store's test module expands into one `#[tokio::test]`
+//! per check below, each on a fresh [`Subject`] (the embedded store in a temporary directory, the
+//! DynamoDB store on its own moto server).
+
+mod resume;
+
+pub(crate) use resume::*;
+
+use super::*;
+use herd_protocol::command::{Every, Schedule};
+use herd_protocol::histogram::{new_latency, record_us, LatencyMs};
+use herd_protocol::summary::{AgentSummary, RunState, Verdict};
+use std::any::Any;
+use std::sync::Arc;
+
+/// A store under test.
+pub(crate) struct Subject {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Opens the same data again, as a restarted coordinator would.
+    pub reopen: Box<dyn Fn() -> StoreFuture<Arc<dyn Store>> + Send + Sync>,
+    /// What must live as long as the store (a temporary directory, an emulator).
+    pub _guard: Box<dyn Any + Send>,
+}
+
+/// One `#[tokio::test]` per check of the suite, each on a fresh subject made by `$subject`
+/// (an expression giving a `Future<Output = Subject>`).
+macro_rules! store_suite {
+    ($subject:expr) => {
+        $crate::store::suite::store_suite!(@each $subject;
+            runs_are_created_read_and_listed_newest_first,
+            a_duplicate_run_id_is_refused,
+            state_transitions_persist_across_reopening,
+            writes_to_an_unknown_run_name_it,
+            a_second_stored_again_replaces_the_first,
+            summaries_round_trip_and_are_replaced,
+            tests_are_created_filtered_updated_and_deleted,
+            runs_of_a_test_are_listed_newest_first_and_paged,
+            command_ids_keep_their_first_reply,
+            tokens_are_found_by_hash,
+            claims_are_exclusive_until_the_lease_ends,
+            unfinished_runs_are_listed_oldest_first_with_their_start,
+            an_agent_record_is_replaced_whole,
+            a_second_keeps_its_merge_state,
+        );
+    };
+    (@each $subject:expr; $($check:ident,)*) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                $crate::store::suite::$check($subject.await).await;
+            }
+        )*
+    };
+}
+pub(crate) use store_suite;
+
+pub(crate) fn id(s: &str) -> RunId {
+    RunId::new(s).expect("valid id")
+}
+
+pub(crate) fn record(run: &str, created_at_ms: u64) -> RunRecord {
+    RunRecord {
+        id: id(run),
+        name: format!("plan of {run}"),
+        test: None,
+        plan: serde_json::json!({ "name": run, "agents": 2, "load": { "stages": [] } }),
+        state: RunStateName::Launching,
+        agents: 2,
+        created_at_ms,
+        updated_at_ms: created_at_ms,
+        reason: None,
+        start_at_ms: None,
+    }
+}
+
+pub(crate) fn second(t: u64, requests: u64, latency_us: u64) -> SecondRecord {
+    let mut h = new_latency();
+    for _ in 0..requests {
+        record_us(&mut h, latency_us);
+    }
+    SecondRecord {
+        t,
+        second: 1_700_000_000 + t,
+        requests,
+        errors: 1,
+        p50_ms: latency_us as f64 / 1000.0,
+        p99_ms: latency_us as f64 / 1000.0,
+        agents_reported: 2,
+        agents_expected: 3,
+        status_codes: [(200, requests - 1), (503, 1)].into_iter().collect(),
+        histogram: EncodedHistogram::encode(&h),
+        checkpoint: None,
+    }
+}
+
+pub(crate) fn summary(run: &str, requests: u64) -> Summary {
+    Summary {
+        run_id: run.into(),
+        name: "checkout".into(),
+        status: Verdict::Error,
+        run_state: RunState::Degraded,
+        reason: Some("agents lost: agent-1: no heartbeat".into()),
+        requests,
+        errors: 2,
+        error_rate: 2.0,
+        rps: 50.5,
+        duration_s: 2.0,
+        latency_ms: LatencyMs {
+            p99: 12.5,
+            ..LatencyMs::default()
+        },
+        status_codes: [("200".to_string(), requests - 2)].into_iter().collect(),
+        error_kinds: [("timeout".to_string(), 2)].into_iter().collect(),
+        steps: BTreeMap::new(),
+        agents: vec![AgentSummary {
+            id: "agent-0".into(),
+            pid: Some(42),
+            requests,
+            errors: 2,
+            lost: false,
+        }],
+        start_skew_ms: 3.5,
+        thresholds: vec![],
+        seconds: vec![second(0, 10, 1_000).to_summary()],
+        lost_agents: vec!["agent-1".into()],
+        service_latency_ms: Default::default(),
+        dropped: 0,
+        checks: Default::default(),
+        bottlenecks: vec![],
+    }
+}
+
+pub(crate) fn test(id: &str, name: &str, tags: &[&str]) -> TestRecord {
+    TestRecord {
+        id: id.into(),
+        name: name.into(),
+        plan: serde_json::json!({"name": name}),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        schedule: Some(Schedule::Recurring {
+            every: Every::Biweekly,
+            start: "2026-03-01T09:00:00Z".into(),
+            tz: "Europe/Paris".into(),
+            until: None,
+        }),
+        next_fire_ms: Some(42),
+        baseline_run: None,
+        created_at_ms: 1,
+        updated_at_ms: 2,
+    }
+}
+
+fn ids(runs: Vec<RunRecord>) -> Vec<String> {
+    runs.into_iter().map(|r| r.id.to_string()).collect()
+}
+
+pub(crate) async fn runs_are_created_read_and_listed_newest_first(subject: Subject) {
+    let store = subject.store;
+    for (run, at) in [("a", 1_000), ("c", 3_000), ("b", 2_000)] {
+        store.create_run(record(run, at)).await.expect("created");
+    }
+    assert_eq!(
+        store.get_run(&id("b")).await.expect("read"),
+        Some(record("b", 2_000))
+    );
+    assert_eq!(store.get_run(&id("zzz")).await.expect("read"), None);
+    assert_eq!(
+        ids(store.list_runs(10).await.expect("list")),
+        ["c", "b", "a"]
+    );
+    assert_eq!(ids(store.list_runs(2).await.expect("list")), ["c", "b"]);
+    assert!(store.list_runs(0).await.expect("list").is_empty());
+}
+
+pub(crate) async fn a_duplicate_run_id_is_refused(subject: Subject) {
+    let store = subject.store;
+    store.create_run(record("r", 1)).await.expect("created");
+    let again = store.create_run(record("r", 2)).await;
+    assert!(matches!(again, Err(StoreError::RunExists(run)) if run == id("r")));
+    assert_eq!(
+        store
+            .get_run(&id("r"))
+            .await
+            .expect("read")
+            .map(|r| r.created_at_ms),
+        Some(1)
+    );
+}
+
+pub(crate) async fn state_transitions_persist_across_reopening(subject: Subject) {
+    {
+        let store = &subject.store;
+        store.create_run(record("r", 10)).await.expect("created");
+        store
+            .set_run_state(&id("r"), RunStateName::Running, 20, None)
+            .await
+            .expect("running");
+        store
+            .set_run_state(
+                &id("r"),
+                RunStateName::Degraded,
+                30,
+                Some("agent-1 lost".into()),
+            )
+            .await
+            .expect("degraded");
+        store
+            .put_second(&id("r"), second(0, 5, 900))
+            .await
+            .expect("second");
+    }
+    let store = (subject.reopen)().await.expect("reopened");
+    let run = store
+        .get_run(&id("r"))
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(run.state, RunStateName::Degraded);
+    assert_eq!(run.reason.as_deref(), Some("agent-1 lost"));
+    assert_eq!((run.created_at_ms, run.updated_at_ms), (10, 30));
+    assert_eq!(run.plan, record("r", 10).plan);
+    assert_eq!(
+        store.list_seconds(&id("r")).await.expect("seconds"),
+        [second(0, 5, 900)]
+    );
+}
+
+pub(crate) async fn writes_to_an_unknown_run_name_it(subject: Subject) {
+    let store = subject.store;
+    let nobody = id("nobody");
+    let unknown = |r: Result<(), StoreError>| matches!(r, Err(StoreError::UnknownRun(run)) if run == id("nobody"));
+    assert!(unknown(
+        store
+            .set_run_state(&nobody, RunStateName::Running, 1, None)
+            .await
+    ));
+    assert!(unknown(store.put_second(&nobody, second(0, 1, 1)).await));
+    assert!(unknown(
+        store.put_summary(&nobody, &summary("nobody", 3)).await
+    ));
+}
+
+pub(crate) async fn a_second_stored_again_replaces_the_first(subject: Subject) {
+    let store = subject.store;
+    store.create_run(record("r", 1)).await.expect("created");
+    store
+        .put_second(&id("r"), second(1, 4, 2_000))
+        .await
+        .expect("t=1");
+    store
+        .put_second(&id("r"), second(0, 3, 1_000))
+        .await
+        .expect("t=0");
+    // A late frame changed second 0.
+    store
+        .put_second(&id("r"), second(0, 7, 5_000))
+        .await
+        .expect("t=0 again");
+    let seconds = store.list_seconds(&id("r")).await.expect("seconds");
+    assert_eq!(seconds, vec![second(0, 7, 5_000), second(1, 4, 2_000)]);
+    let h = seconds[0].histogram.decode().expect("histogram");
+    assert_eq!(h.len(), 7);
+    assert!(store
+        .list_seconds(&id("other"))
+        .await
+        .expect("none")
+        .is_empty());
+}
+
+pub(crate) async fn summaries_round_trip_and_are_replaced(subject: Subject) {
+    let store = subject.store;
+    store.create_run(record("r", 1)).await.expect("created");
+    assert_eq!(store.get_summary(&id("r")).await.expect("read"), None);
+    store
+        .put_summary(&id("r"), &summary("r", 100))
+        .await
+        .expect("stored");
+    assert_eq!(
+        store.get_summary(&id("r")).await.expect("read"),
+        Some(summary("r", 100))
+    );
+    store
+        .put_summary(&id("r"), &summary("r", 200))
+        .await
+        .expect("replaced");
+    assert_eq!(
+        store
+            .get_summary(&id("r"))
+            .await
+            .expect("read")
+            .map(|s| s.requests),
+        Some(200)
+    );
+}
+
+pub(crate) async fn tests_are_created_filtered_updated_and_deleted(subject: Subject) {
+    let store = subject.store;
+    store
+        .create_test(test("b", "beta", &["nightly"]))
+        .await
+        .expect("create");
+    store
+        .create_test(test("a", "alpha", &["smoke", "nightly"]))
+        .await
+        .expect("create");
+    assert!(matches!(
+        store.create_test(test("a", "again", &[])).await,
+        Err(StoreError::TestExists(id)) if id == "a"
+    ));
+    let names = |tests: Vec<TestRecord>| tests.into_iter().map(|t| t.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.list_tests(None).await.expect("list")),
+        ["alpha", "beta"]
+    );
+    assert_eq!(
+        names(store.list_tests(Some("smoke".into())).await.expect("list")),
+        ["alpha"]
+    );
+    assert!(store
+        .list_tests(Some("none".into()))
+        .await
+        .expect("list")
+        .is_empty());
+
+    let mut changed = test("a", "alpha2", &[]);
+    changed.baseline_run = Some(RunId::new("r1").expect("valid"));
+    changed.schedule = None;
+    store.update_test(changed.clone()).await.expect("update");
+    assert_eq!(store.get_test("a").await.expect("get"), Some(changed));
+    store.set_next_fire("b", None).await.expect("next fire");
+    assert_eq!(
+        store
+            .get_test("b")
+            .await
+            .expect("get")
+            .and_then(|t| t.next_fire_ms),
+        None
+    );
+    store.set_next_fire("b", Some(77)).await.expect("next fire");
+    assert_eq!(
+        store
+            .get_test("b")
+            .await
+            .expect("get")
+            .and_then(|t| t.next_fire_ms),
+        Some(77)
+    );
+    assert!(matches!(
+        store.set_next_fire("zz", Some(1)).await,
+        Err(StoreError::UnknownTest(id)) if id == "zz"
+    ));
+    assert!(matches!(
+        store.update_test(test("zz", "x", &[])).await,
+        Err(StoreError::UnknownTest(_))
+    ));
+    assert!(store.delete_test("a").await.expect("delete"));
+    assert!(!store.delete_test("a").await.expect("delete"));
+    assert_eq!(store.get_test("a").await.expect("get"), None);
+}
+
+pub(crate) async fn runs_of_a_test_are_listed_newest_first_and_paged(subject: Subject) {
+    let store = subject.store;
+    for (run, t, at) in [
+        ("r1", Some("t"), 1),
+        ("r2", Some("t"), 2),
+        ("x", None, 3),
+        ("r3", Some("t"), 4),
+    ] {
+        let mut rec = record(run, at);
+        rec.test = t.map(String::from);
+        store.create_run(rec).await.expect("create");
+    }
+    assert_eq!(
+        ids(store.list_test_runs("t", 2, 0).await.expect("page")),
+        ["r3", "r2"]
+    );
+    assert_eq!(
+        ids(store.list_test_runs("t", 2, 2).await.expect("page")),
+        ["r1"]
+    );
+    assert!(store
+        .list_test_runs("t", 0, 0)
+        .await
+        .expect("page")
+        .is_empty());
+    assert!(store
+        .list_test_runs("other", 5, 0)
+        .await
+        .expect("page")
+        .is_empty());
+    assert_eq!(
+        store
+            .get_run(&id("r1"))
+            .await
+            .expect("get")
+            .and_then(|r| r.test),
+        Some("t".into())
+    );
+}
+
+pub(crate) async fn command_ids_keep_their_first_reply(subject: Subject) {
+    let store = subject.store;
+    assert_eq!(store.get_command("c1").await.expect("get"), None);
+    store
+        .put_command("c1", serde_json::json!({"run": "r1"}), 5)
+        .await
+        .expect("put");
+    store
+        .put_command("c1", serde_json::json!({"run": "r2"}), 6)
+        .await
+        .expect("put again");
+    assert_eq!(
+        store.get_command("c1").await.expect("get"),
+        Some(serde_json::json!({"run": "r1"}))
+    );
+}
+
+pub(crate) async fn tokens_are_found_by_hash(subject: Subject) {
+    let store = subject.store;
+    let token = TokenRecord {
+        id: "tok-1".into(),
+        hash: "abc".into(),
+        role: Role::Viewer,
+        created_at_ms: 9,
+    };
+    store.create_token(token.clone()).await.expect("create");
+    assert_eq!(store.find_token("abc").await.expect("find"), Some(token));
+    assert_eq!(store.find_token("abd").await.expect("find"), None);
+}
