@@ -6,10 +6,15 @@
 //! DynamoDB, or an AWS one can launch local agents for a test. The actors never see the choice.
 
 use crate::aws::dynamo::DynamoStore;
+use crate::aws::ecs::EcsLauncher;
+use crate::aws::frames_sqs::FramesViaSqs;
+use crate::aws::iot::{Inbound, IotDataBus};
 use crate::aws::{self, AwsSettings};
 use crate::broker::{BrokerError, EmbeddedBroker};
+use crate::bus::AgentBus;
 use crate::config::{CommandsVia, FramesVia, LauncherConfig, ServiceConfig, StoreConfig};
 use crate::launcher::local::LocalLauncher;
+use crate::launcher::Launcher;
 use crate::mqtt::{MqttError, MqttLink};
 use crate::run::RunDeps;
 use crate::store::embedded::EmbeddedStore;
@@ -104,18 +109,34 @@ impl ServiceRuntime {
                 )
             }
         };
-        if !matches!(config.broker.commands_via, CommandsVia::Mqtt) {
-            return Err(RuntimeError::Unsupported("broker.commands_via = iot-data"));
-        }
-        if !matches!(config.broker.frames_via, FramesVia::Mqtt) {
-            return Err(RuntimeError::Unsupported("broker.frames_via = sqs"));
-        }
-        let launcher = match &config.launcher {
+        let bus: Arc<dyn AgentBus> = match (&config.broker.commands_via, &config.broker.frames_via)
+        {
+            (CommandsVia::Mqtt, FramesVia::Mqtt) => Arc::new(link),
+            (CommandsVia::Mqtt, FramesVia::Sqs { .. }) => {
+                return Err(RuntimeError::Unsupported(
+                    "broker.frames_via = sqs with commands_via = mqtt (use iot-data)",
+                ))
+            }
+            (CommandsVia::IotData { endpoint_url }, frames) => {
+                let sdk = sdk.as_ref().ok_or(RuntimeError::NoSdk)?;
+                let inbound = match frames {
+                    FramesVia::Mqtt => Inbound::Mqtt(link),
+                    FramesVia::Sqs { queue_url } => {
+                        Inbound::Sqs(FramesViaSqs::start(sdk, queue_url))
+                    }
+                };
+                Arc::new(IotDataBus::new(sdk, endpoint_url.as_deref(), inbound))
+            }
+        };
+        let launcher: Arc<dyn Launcher> = match &config.launcher {
             LauncherConfig::Local => Arc::new(LocalLauncher::new(
                 paths.agent_program.clone(),
                 Some(paths.data_dir.join("logs")),
             )),
-            LauncherConfig::Ecs(_) => return Err(RuntimeError::Unsupported("launcher.kind = ecs")),
+            LauncherConfig::Ecs(settings) => {
+                let sdk = sdk.as_ref().ok_or(RuntimeError::NoSdk)?;
+                Arc::new(EcsLauncher::new(sdk, settings.clone()))
+            }
         };
         let agent_url = config
             .broker
@@ -124,7 +145,7 @@ impl ServiceRuntime {
             .unwrap_or_else(|| broker_url.clone());
         let deps = RunDeps {
             launcher,
-            bus: Arc::new(link),
+            bus,
             store,
             broker_url: agent_url,
             owner,

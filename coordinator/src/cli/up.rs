@@ -14,8 +14,10 @@ use super::exit::Code;
 use anyhow::Context as _;
 use herd_coordinator::api::jwks::JwksClient;
 use herd_coordinator::api::{self, auth};
+use herd_coordinator::aws::sns::SnsEvents;
+use herd_coordinator::aws::sqs::SqsIntake;
 use herd_coordinator::config::ServiceConfig;
-use herd_coordinator::events::{EventSink, LocalEvents};
+use herd_coordinator::events::{EventSink, Fanout, LocalEvents};
 use herd_coordinator::manager::{Manager, ManagerConfig};
 use herd_coordinator::run::Timeouts;
 use herd_coordinator::runtime::{RuntimePaths, ServiceRuntime};
@@ -136,7 +138,14 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         let deps = runtime.deps();
         let store: Arc<dyn Store> = deps.store.clone();
         let events = Arc::new(LocalEvents::new());
-        let sink: Arc<dyn EventSink> = events.clone();
+        let sns = match (&config.events, runtime.sdk()) {
+            (Some(cfg), Some(sdk)) => Some(Arc::new(SnsEvents::new(sdk, cfg))),
+            _ => None,
+        };
+        let sink: Arc<dyn EventSink> = match &sns {
+            Some(sns) => Arc::new(Fanout(vec![events.clone(), sns.clone()])),
+            None => events.clone(),
+        };
         let manager = Manager::start(
             ManagerConfig {
                 max_agents,
@@ -172,6 +181,17 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
                 }
             })
         };
+        let sqs = match (&config.commands, runtime.sdk()) {
+            (Some(cfg), Some(sdk)) => {
+                let intake = SqsIntake::new(sdk, cfg);
+                Some(actix::spawn(intake.run(
+                    manager.clone(),
+                    sink.clone(),
+                    stopped(stop_rx.clone()),
+                )))
+            }
+            _ => None,
+        };
         let state = api::ApiState {
             manager: manager.clone(),
             store: store.clone(),
@@ -188,8 +208,16 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         let _ = stop_tx.send(true);
         let _ = scheduler.await;
         let _ = intake.await;
+        if let Some(sqs) = sqs {
+            let _ = sqs.await;
+        }
         manager.shutdown(SHUTDOWN_LIMIT).await;
         let _ = server.await;
+        if let Some(sns) = sns {
+            if !sns.flush(Duration::from_secs(5)).await {
+                eprintln!("herd up: some events were not published to SNS before the exit");
+            }
+        }
         eprintln!("herd up: stopped");
         Ok(Code::Passed)
     })

@@ -475,6 +475,12 @@ fn broker(errors: &mut Errors, raw: raw::RawBroker) -> BrokerConfig {
             FramesVia::Mqtt
         }
     };
+    if commands_via == CommandsVia::Mqtt && frames_via != FramesVia::Mqtt {
+        errors.push(
+            "broker.frames_via",
+            "\"sqs\" needs commands_via = \"iot-data\" (frames reach SQS through IoT Core)",
+        );
+    }
     BrokerConfig {
         url: raw.url,
         agent_url: raw.agent_url,

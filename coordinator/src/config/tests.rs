@@ -95,6 +95,7 @@ cluster = "c"
             "store.kind",
             "broker.url",
             "broker.frames_queue_url",
+            "broker.frames_via",
             "launcher.task_definition",
             "launcher.subnets",
         ],
