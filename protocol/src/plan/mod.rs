@@ -5,10 +5,17 @@
 //! (`load.stages[1].vus: must be > 0`) before anything runs. [`Plan::to_json`] writes a plan back
 //! in the same format, which is also how a plan travels to agents: one format, one parser.
 
+mod body;
 mod load;
+mod options;
 mod parse;
 mod parse_load;
 mod threshold;
+
+pub use body::{
+    from_json_str_with_files, from_yaml_str_with_files, BodyFile, MAX_BODY_FILE_BYTES,
+};
+pub use options::{HttpVersion, Options};
 
 pub use load::{ramp_vus, Arrival, Load, RateStage, Stage, DEFAULT_MAX_IN_FLIGHT};
 
@@ -91,8 +98,10 @@ pub struct RequestStep {
     pub path: String,
     /// Request headers, in the order written.
     pub headers: Vec<(String, String)>,
-    /// Request body, if any.
+    /// Request body as text, if any (`body:`, or the JSON text of `json:`).
     pub body: Option<String>,
+    /// Request body read from a file (`body_file:`), sent as it is; never together with `body`.
+    pub body_file: Option<BodyFile>,
     /// What the response must satisfy; a failed check is counted per step, apart from errors.
     pub checks: Vec<Check>,
 }
@@ -155,24 +164,6 @@ impl Method {
     }
 }
 
-/// Timeouts and limits; every field has a default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    /// Per-request timeout (connect + response). Default 30 s.
-    pub timeout: Duration,
-    /// How long in-flight iterations may take to finish after the load ends or a stop. Default 30 s.
-    pub graceful_stop: Duration,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(30),
-            graceful_stop: Duration::from_secs(30),
-        }
-    }
-}
-
 impl Plan {
     /// The plan in its JSON form, which [`from_value`] reads back to an equal plan.
     pub fn to_json(&self) -> Value {
@@ -190,10 +181,7 @@ impl Plan {
             "load": load_json(&self.load),
             "scenario": steps,
             "thresholds": thresholds,
-            "options": {
-                "timeout": duration::format(self.options.timeout),
-                "graceful_stop": duration::format(self.options.graceful_stop),
-            },
+            "options": self.options.to_json(),
         })
     }
 
@@ -256,6 +244,9 @@ fn step_json(step: &Step) -> Value {
             if let Some(body) = &r.body {
                 m.insert("body".into(), Value::String(body.clone()));
             }
+            if let Some(file) = &r.body_file {
+                m.insert("body_file".into(), file.to_json());
+            }
             if !r.checks.is_empty() {
                 let mut c = Map::new();
                 for check in &r.checks {
@@ -275,3 +266,5 @@ fn step_json(step: &Step) -> Value {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_http;

@@ -35,7 +35,7 @@ impl fmt::Display for PlanErrors {
     }
 }
 
-fn single(message: String) -> PlanErrors {
+pub(super) fn single(message: String) -> PlanErrors {
     PlanErrors(vec![FieldError {
         path: String::new(),
         message,
@@ -241,13 +241,11 @@ impl Cx {
 
     fn target(&mut self, v: &Value) -> Option<String> {
         let s = self.string(v, "target")?;
-        let Some(rest) = s.strip_prefix("http://") else {
-            let msg = if s.starts_with("https://") {
-                "https targets are not supported yet; use an http:// URL"
-            } else {
-                "must be an http:// URL such as \"http://127.0.0.1:8080\""
-            };
-            self.err("target", msg);
+        let Some(rest) = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://")) else {
+            self.err(
+                "target",
+                "must be an http:// or https:// URL such as \"http://127.0.0.1:8080\"",
+            );
             return None;
         };
         let authority = rest.split('/').next().unwrap_or_default();
@@ -286,6 +284,9 @@ impl Cx {
                 None => ok = false,
             }
         }
+        if ok && !self.body_files_fit(&steps) {
+            return None;
+        }
         if ok && !steps.iter().any(|s| matches!(s, Step::Request(_))) {
             self.err(
                 "scenario",
@@ -297,7 +298,15 @@ impl Cx {
     }
 
     fn step(&mut self, v: &Value, path: &str) -> Option<Step> {
-        let mut allowed: Vec<&str> = vec!["name", "headers", "body", "think", "checks"];
+        let mut allowed: Vec<&str> = vec![
+            "name",
+            "headers",
+            "body",
+            "json",
+            "body_file",
+            "think",
+            "checks",
+        ];
         allowed.extend(Method::ALL.iter().map(|(_, k)| *k));
         let m = self.object(v, path, &allowed)?;
         if let Some(t) = m.get("think") {
@@ -348,10 +357,7 @@ impl Cx {
             Some(v) => self.headers(v, &join(path, "headers")),
             None => Some(Vec::new()),
         };
-        let body = match m.get("body") {
-            Some(v) => self.string(v, &join(path, "body")).map(Some),
-            None => Some(None),
-        };
+        let body = self.step_body(m, path);
         let checks = match m.get("checks") {
             Some(v) => self.checks(v, &join(path, "checks")),
             None => Some(Vec::new()),
@@ -360,9 +366,16 @@ impl Cx {
             ok = false;
         }
         let req_path = req_path?;
-        let (headers, body, checks) = (headers?, body?, checks?);
+        let (mut headers, body, checks) = (headers?, body?, checks?);
         if !ok {
             return None;
+        }
+        if body.json
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("content-type".into(), "application/json".into()));
         }
         let named = name.is_some();
         let label = name.unwrap_or_else(|| format!("{} {}", method.as_str(), req_path));
@@ -372,7 +385,8 @@ impl Cx {
             method,
             path: req_path,
             headers,
-            body,
+            body: body.text,
+            body_file: body.file,
             checks,
         }))
     }
@@ -470,29 +484,6 @@ impl Cx {
             }
         }
         ok.then_some(out)
-    }
-
-    fn options(&mut self, v: &Value) -> Option<Options> {
-        let m = self.object(v, "options", &["timeout", "graceful_stop"])?;
-        let mut o = Options::default();
-        let mut ok = true;
-        if let Some(t) = m.get("timeout") {
-            match self.duration(t, "options.timeout") {
-                Some(d) if d.is_zero() => {
-                    self.err("options.timeout", "must be > 0");
-                    ok = false;
-                }
-                Some(d) => o.timeout = d,
-                None => ok = false,
-            }
-        }
-        if let Some(g) = m.get("graceful_stop") {
-            match self.duration(g, "options.graceful_stop") {
-                Some(d) => o.graceful_stop = d,
-                None => ok = false,
-            }
-        }
-        ok.then_some(o)
     }
 }
 
