@@ -50,6 +50,12 @@ pub enum AgentError {
         /// What is wrong.
         reason: String,
     },
+    /// The TLS configuration for https targets could not be built.
+    #[error("cannot set up TLS for https targets: {reason}")]
+    Tls {
+        /// What rustls said.
+        reason: String,
+    },
     /// The start command has no index for this agent.
     #[error("the start command assigns no index to agent {agent} (agents assigned: {assigned})")]
     NotAssigned {

@@ -4,18 +4,25 @@
 //! start: if the agent had to wait for a free worker (the target was slow and the in-flight cap
 //! was reached), that wait is part of what a user would have seen, as in wrk2. Later requests of
 //! the iteration have no schedule of their own and are measured from their send. Service time
-//! (send to end of response) is recorded beside it either way.
+//! (send to end of response) is recorded beside it either way. A followed redirect is a request
+//! of the step, recorded as it completes; the planned start counts for the step's first request,
+//! and checks apply to its last response.
 
 use super::vu::{PreparedStep, Shared};
 use crate::clock::micros;
-use crate::http;
+use crate::http::{self, Connections};
 use crate::recorder::Outcome;
 use herd_protocol::plan::Check;
 use std::rc::Rc;
 use tokio::time::Instant;
 
 /// Runs the scenario once in slot `id`; `false` if it had to stop at a step boundary.
-pub(super) async fn run_iteration(shared: &Rc<Shared>, id: u32, planned: Option<Instant>) -> bool {
+pub(super) async fn run_iteration(
+    shared: &Rc<Shared>,
+    conns: &mut Connections,
+    id: u32,
+    planned: Option<Instant>,
+) -> bool {
     let mut planned = planned;
     for step in &shared.steps {
         if !shared.may_continue(id) {
@@ -29,10 +36,8 @@ pub(super) async fn run_iteration(shared: &Rc<Shared>, id: u32, planned: Option<
             } => {
                 shared.set_in_flight(id, Some(*label));
                 let sent = Instant::now();
-                let outcome = http::execute(&shared.client, request, shared.timeout).await;
-                // No await between here and the record: the request is counted exactly once.
-                shared.set_in_flight(id, None);
-                let outcome = match (planned.take(), outcome) {
+                // The first request of the step carries the wait for its planned start.
+                let mut delay = |outcome: Outcome| match (planned.take(), outcome) {
                     (
                         Some(planned),
                         Outcome::Response {
@@ -48,6 +53,17 @@ pub(super) async fn run_iteration(shared: &Rc<Shared>, id: u32, planned: Option<
                     },
                     (_, other) => other,
                 };
+                let outcome = {
+                    let mut redirect = |outcome: Outcome| {
+                        let outcome = delay(outcome);
+                        let now = shared.clock.now_us();
+                        shared.recorder.borrow_mut().record(now, *label, outcome);
+                    };
+                    http::execute(conns, request, &mut redirect).await
+                };
+                // No await between here and the record: the request is counted exactly once.
+                shared.set_in_flight(id, None);
+                let outcome = delay(outcome);
                 let now = shared.clock.now_us();
                 let mut recorder = shared.recorder.borrow_mut();
                 recorder.record(now, *label, outcome);

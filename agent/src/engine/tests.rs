@@ -23,12 +23,14 @@ fn plan(stages: Vec<Stage>) -> Plan {
             path: "/".into(),
             headers: vec![],
             body: None,
+            body_file: None,
             checks: vec![],
         })],
         thresholds: vec![],
         options: Options {
             timeout: Duration::from_secs(1),
             graceful_stop: Duration::from_millis(500),
+            ..Options::default()
         },
     }
 }
@@ -67,7 +69,7 @@ fn start(
         100,
     )))];
     let shared = Rc::new(Shared::new(
-        http::client(),
+        http::Client::new(&Options::default()).expect("client"),
         steps,
         Duration::from_secs(1),
         clock,

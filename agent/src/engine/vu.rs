@@ -12,7 +12,7 @@
 use super::iteration::{run_iteration, Rng};
 use crate::clock::{micros, Clock};
 use crate::health::CpuSampler;
-use crate::http::{HttpClient, PreparedRequest};
+use crate::http::{Client, PreparedRequest};
 use crate::recorder::{FailureKind, Outcome, Recorder};
 use herd_protocol::frame::Health;
 use herd_protocol::plan::{Check, Think};
@@ -49,7 +49,7 @@ struct Slot {
 
 /// State shared by the controller and every VU or worker of one agent.
 pub(super) struct Shared {
-    pub client: HttpClient,
+    pub client: Client,
     pub steps: Vec<PreparedStep>,
     pub timeout: Duration,
     pub clock: Clock,
@@ -80,7 +80,7 @@ pub(super) struct Shared {
 
 impl Shared {
     pub fn new(
-        client: HttpClient,
+        client: Client,
         steps: Vec<PreparedStep>,
         timeout: Duration,
         clock: Clock,
@@ -267,14 +267,16 @@ impl Shared {
     }
 }
 
-/// One virtual user: loops over the scenario while it may, up to its iteration limit.
+/// One virtual user: loops over the scenario while it may, up to its iteration limit, on
+/// connections of its own.
 async fn run_vu(shared: Rc<Shared>, id: u32) {
+    let mut conns = shared.client.connections();
     let mut runs = 0u32;
     let done = loop {
         if shared.iterations.is_some_and(|n| runs >= n) {
             break true;
         }
-        if !run_iteration(&shared, id, None).await {
+        if !run_iteration(&shared, &mut conns, id, None).await {
             break false;
         }
         runs += 1;
@@ -286,6 +288,7 @@ async fn run_vu(shared: Rc<Shared>, id: u32) {
 /// stops. An arrival that waited longer than the request timeout for a worker is dropped: it
 /// could not have been answered in time anyway, and the backlog stays bounded.
 async fn run_worker(shared: Rc<Shared>, id: u32) {
+    let mut conns = shared.client.connections();
     loop {
         let arrived = shared.arrived.notified();
         if shared.stopping.get() {
@@ -299,7 +302,7 @@ async fn run_worker(shared: Rc<Shared>, id: u32) {
                     shared.recorder.borrow_mut().record_dropped(now, 1);
                     continue;
                 }
-                if !run_iteration(&shared, id, Some(planned)).await {
+                if !run_iteration(&shared, &mut conns, id, Some(planned)).await {
                     break;
                 }
             }

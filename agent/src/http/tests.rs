@@ -1,7 +1,8 @@
 //! Failure classification against real sockets on loopback: each test provokes one failure.
 
 use super::*;
-use herd_protocol::plan::Method as PlanMethod;
+use herd_protocol::plan::{Method as PlanMethod, Options, RequestStep};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -13,6 +14,7 @@ fn get(path: &str) -> RequestStep {
         path: path.into(),
         headers: vec![("x-test".into(), "1".into())],
         body: None,
+        body_file: None,
         checks: vec![],
     }
 }
@@ -37,7 +39,15 @@ where
 
 async fn outcome(target: &str, timeout_ms: u64) -> Outcome {
     let request = PreparedRequest::new(target, &get("/x")).expect("valid request");
-    execute(&client(), &request, Duration::from_millis(timeout_ms)).await
+    let options = Options {
+        timeout: Duration::from_millis(timeout_ms),
+        ..Options::default()
+    };
+    let client = Client::new(&options).expect("client");
+    execute(&mut client.connections(), &request, &mut |o| {
+        panic!("no redirect expected, got {o:?}")
+    })
+    .await
 }
 
 #[tokio::test]

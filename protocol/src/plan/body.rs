@@ -92,10 +92,7 @@ impl Cx {
             }
             Value::Object(_) => self.object(v, path, &["path", "content_base64"])?,
             other => {
-                self.err(
-                    path,
-                    format!("must be a file path, got {}", kind(other)),
-                );
+                self.err(path, format!("must be a file path, got {}", kind(other)));
                 return None;
             }
         };
@@ -105,8 +102,8 @@ impl Cx {
         let content = self
             .required(m, path, "content_base64")
             .and_then(|c| self.string(c, &join(path, "content_base64")))
-            .and_then(|c| {
-                match base64::engine::general_purpose::STANDARD.decode(c.as_bytes()) {
+            .and_then(
+                |c| match base64::engine::general_purpose::STANDARD.decode(c.as_bytes()) {
                     Ok(bytes) => Some(bytes),
                     Err(e) => {
                         self.err(
@@ -115,8 +112,8 @@ impl Cx {
                         );
                         None
                     }
-                }
-            });
+                },
+            );
         Some(BodyFile {
             path: file_path?,
             content: content?,
@@ -182,10 +179,9 @@ fn with_files(
             };
             let field = format!("scenario[{i}].body_file");
             let loaded = match read(&path) {
-                Ok(content) if content.len() > MAX_BODY_FILE_BYTES => Err(format!(
-                    "{path:?} is too large: {}",
-                    too_big(content.len())
-                )),
+                Ok(content) if content.len() > MAX_BODY_FILE_BYTES => {
+                    Err(format!("{path:?} is too large: {}", too_big(content.len())))
+                }
                 Ok(content) => Ok(content),
                 Err(e) => Err(format!("cannot read {path:?}: {e}")),
             };

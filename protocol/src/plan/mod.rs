@@ -12,9 +12,7 @@ mod parse;
 mod parse_load;
 mod threshold;
 
-pub use body::{
-    from_json_str_with_files, from_yaml_str_with_files, BodyFile, MAX_BODY_FILE_BYTES,
-};
+pub use body::{from_json_str_with_files, from_yaml_str_with_files, BodyFile, MAX_BODY_FILE_BYTES};
 pub use options::{HttpVersion, Options};
 
 pub use load::{ramp_vus, Arrival, Load, RateStage, Stage, DEFAULT_MAX_IN_FLIGHT};

@@ -241,7 +241,10 @@ impl Cx {
 
     fn target(&mut self, v: &Value) -> Option<String> {
         let s = self.string(v, "target")?;
-        let Some(rest) = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://")) else {
+        let Some(rest) = s
+            .strip_prefix("http://")
+            .or_else(|| s.strip_prefix("https://"))
+        else {
             self.err(
                 "target",
                 "must be an http:// or https:// URL such as \"http://127.0.0.1:8080\"",

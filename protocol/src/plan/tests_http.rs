@@ -151,11 +151,9 @@ fn body_file_mistakes_are_named() {
     assert_has(&e, "scenario[1].get: must be a path");
     // Too large, alone or together.
     let big = vec![b'x'; MAX_BODY_FILE_BYTES + 1];
-    let e = from_yaml_str_with_files(&text.replace(", {get: nope}", ""), &mut |_| {
-        Ok(big.clone())
-    })
-    .expect_err("too large")
-    .to_string();
+    let e = from_yaml_str_with_files(&text.replace(", {get: nope}", ""), &mut |_| Ok(big.clone()))
+        .expect_err("too large")
+        .to_string();
     assert!(e.contains("\"missing.bin\" is too large"), "{e}");
     let half = vec![b'x'; MAX_BODY_FILE_BYTES / 2 + 1];
     let two = plan(

@@ -1,0 +1,263 @@
+//! Requests prepared once per run, and the requests that following a redirect makes of them.
+//!
+//! Everything that can be checked or computed ahead is: the URL, method, header names and values,
+//! the body's bytes, the `Host` header, both URI forms (origin-form `/path?q` for HTTP/1.1,
+//! absolute for HTTP/2's pseudo-headers). Sending one then costs a clone of cheap handles (`Uri`
+//! and `Bytes` are reference-counted) and of the header map.
+//!
+//! Redirects follow what browsers, Go's client and so k6 do: 301, 302 and 303 turn into a `GET`
+//! without a body (except a `HEAD`, which stays one), 307 and 308 repeat the method and the body;
+//! `Authorization` and `Cookie` are not sent to another host.
+
+use super::connector::Origin;
+use crate::error::AgentError;
+use bytes::Bytes;
+use herd_protocol::plan::{self, RequestStep};
+use http_body_util::Full;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Uri};
+use std::rc::Rc;
+
+/// Where one request goes.
+#[derive(Debug, Clone)]
+pub(super) struct Target {
+    pub origin: Rc<Origin>,
+    /// Absolute (`https://host/path?q`): the base for relative redirects, and HTTP/2's URI.
+    pub absolute: Uri,
+    /// Origin-form (`/path?q`): what HTTP/1.1 sends.
+    pub path: Uri,
+    /// The `Host` header HTTP/1.1 needs.
+    pub host: HeaderValue,
+}
+
+impl Target {
+    fn new(absolute: Uri, origin: Rc<Origin>) -> Result<Self, String> {
+        let path: Uri = absolute
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e| format!("invalid path: {e}"))?;
+        let authority = absolute.authority().ok_or("the URL has no host")?;
+        let host =
+            HeaderValue::from_str(authority.as_str()).map_err(|e| format!("invalid host: {e}"))?;
+        Ok(Self {
+            origin,
+            absolute,
+            path,
+            host,
+        })
+    }
+
+    fn parse(absolute: Uri) -> Result<Self, String> {
+        let origin = Rc::new(Origin::of(&absolute)?);
+        Self::new(absolute, origin)
+    }
+}
+
+/// A request step, ready to send.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    pub(super) hop: Hop,
+}
+
+impl PreparedRequest {
+    /// Validates `step` against `target` (the plan's base URL).
+    pub fn new(target: &str, step: &RequestStep) -> Result<Self, AgentError> {
+        let bad = |reason: String| AgentError::Request {
+            step: step.label.clone(),
+            reason,
+        };
+        let uri: Uri = format!("{target}{}", step.path)
+            .parse()
+            .map_err(|e| bad(format!("invalid URL: {e}")))?;
+        let target = Target::parse(uri).map_err(bad)?;
+        let method = match step.method {
+            plan::Method::Get => Method::GET,
+            plan::Method::Post => Method::POST,
+            plan::Method::Put => Method::PUT,
+            plan::Method::Patch => Method::PATCH,
+            plan::Method::Delete => Method::DELETE,
+            plan::Method::Head => Method::HEAD,
+        };
+        let mut headers = HeaderMap::with_capacity(step.headers.len());
+        for (name, value) in &step.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| bad(format!("invalid header name {name:?}: {e}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| bad(format!("invalid value of header {name}: {e}")))?;
+            headers.append(name, value);
+        }
+        let body = match (&step.body, &step.body_file) {
+            (_, Some(file)) => Bytes::from(file.content.clone()),
+            (Some(text), None) => Bytes::from(text.clone()),
+            (None, None) => Bytes::new(),
+        };
+        Ok(Self {
+            hop: Hop::new(method, target, headers, body),
+        })
+    }
+}
+
+/// One request on the wire: the step's own, or one a redirect made of it.
+#[derive(Debug, Clone)]
+pub(super) struct Hop {
+    pub method: Method,
+    pub target: Target,
+    /// The step's headers.
+    headers: HeaderMap,
+    /// The step's headers plus `Host` (unless the step sets it): what HTTP/1.1 sends.
+    h1_headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Hop {
+    fn new(method: Method, target: Target, headers: HeaderMap, body: Bytes) -> Self {
+        let mut h1_headers = headers.clone();
+        if !h1_headers.contains_key(header::HOST) {
+            h1_headers.insert(header::HOST, target.host.clone());
+        }
+        Self {
+            method,
+            target,
+            headers,
+            h1_headers,
+            body,
+        }
+    }
+
+    /// The request to send over HTTP/1.1 (`h2` false) or HTTP/2.
+    pub fn request(&self, h2: bool) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        if h2 {
+            *request.uri_mut() = self.target.absolute.clone();
+            if !self.headers.is_empty() {
+                *request.headers_mut() = self.headers.clone();
+            }
+        } else {
+            *request.uri_mut() = self.target.path.clone();
+            *request.headers_mut() = self.h1_headers.clone();
+        }
+        request
+    }
+
+    /// The request a redirect response (`status`, `Location`) asks for, if it is one to follow.
+    pub fn redirected(&self, status: u16, location: Option<&HeaderValue>) -> Option<Hop> {
+        let keep_method = match status {
+            301..=303 => false,
+            307 | 308 => true,
+            _ => return None,
+        };
+        let location = location?.to_str().ok()?;
+        let absolute = resolve(&self.target.absolute, location)?;
+        let target = match Origin::of(&absolute).ok()? {
+            same if same == *self.target.origin => {
+                Target::new(absolute, Rc::clone(&self.target.origin)).ok()?
+            }
+            other => Target::new(absolute, Rc::new(other)).ok()?,
+        };
+        let mut headers = self.headers.clone();
+        if target.origin.host != self.target.origin.host {
+            headers.remove(header::AUTHORIZATION);
+            headers.remove(header::COOKIE);
+        }
+        let (method, body) = if keep_method || self.method == Method::HEAD {
+            (self.method.clone(), self.body.clone())
+        } else {
+            for h in [
+                header::CONTENT_TYPE,
+                header::CONTENT_LENGTH,
+                header::CONTENT_ENCODING,
+                header::TRANSFER_ENCODING,
+            ] {
+                headers.remove(h);
+            }
+            (Method::GET, Bytes::new())
+        };
+        // A `Host` the step sets applies to its own URL; the new one names its own host.
+        headers.remove(header::HOST);
+        Some(Hop::new(method, target, headers, body))
+    }
+}
+
+/// Resolves a `Location` against the URL of the request it answered (RFC 3986, section 5.2),
+/// without the fragment. `None` for what cannot be followed (another scheme, a malformed URL).
+pub(super) fn resolve(base: &Uri, location: &str) -> Option<Uri> {
+    let location = location.split('#').next().unwrap_or_default().trim();
+    let scheme = base.scheme_str()?;
+    let authority = base.authority()?.as_str();
+    let absolute = if let Some(other) = scheme_of(location) {
+        if !(other.eq_ignore_ascii_case("http") || other.eq_ignore_ascii_case("https")) {
+            // Another scheme (`ftp:`, `mailto:`): nothing an HTTP client follows.
+            return None;
+        }
+        location.to_string()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if location.starts_with('/') {
+        let (path, query) = split_query(location);
+        format!("{scheme}://{authority}{}{query}", remove_dots(path))
+    } else {
+        let base_path = base.path();
+        let (path, query) = if location.is_empty() {
+            (
+                base_path.to_string(),
+                base.query().map(|q| format!("?{q}")).unwrap_or_default(),
+            )
+        } else if location.starts_with('?') {
+            (base_path.to_string(), location.to_string())
+        } else {
+            let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
+            let (rel, query) = split_query(location);
+            (
+                format!("{}{rel}", if dir.is_empty() { "/" } else { dir }),
+                query.to_string(),
+            )
+        };
+        format!("{scheme}://{authority}{}{query}", remove_dots(&path))
+    };
+    absolute.parse().ok()
+}
+
+/// The scheme of a URI reference (`scheme:` as RFC 3986 spells it), if it has one.
+fn scheme_of(s: &str) -> Option<&str> {
+    let scheme = &s[..s.find(':')?];
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid.then_some(scheme)
+}
+
+fn split_query(s: &str) -> (&str, &str) {
+    match s.find('?') {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    }
+}
+
+/// Removes `.` and `..` segments from an absolute path (RFC 3986, section 5.2.4).
+fn remove_dots(path: &str) -> String {
+    if !path.split('/').any(|s| s == "." || s == "..") {
+        return path.to_string();
+    }
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
