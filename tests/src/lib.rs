@@ -3,11 +3,14 @@
 //!
 //! - [`CountingTarget`] — an HTTP/1.1 server on 127.0.0.1 that counts every request it receives by
 //!   method + path and by status it answers, with endpoints that delay or fail on purpose;
+//! - [`https::HttpsTarget`] — an https target (self-signed, HTTP/2 by ALPN) recording the HTTP
+//!   version and body of every request;
 //! - [`herd_bin`] / [`Herd`] — find and run the built `herd` binary with a timeout.
 //!
 //! The target is written independently of herd's agent, so its counts are an outside check of the
 //! numbers herd reports.
 
+pub mod https;
 pub mod jwt;
 pub mod service;
 

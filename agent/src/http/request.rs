@@ -261,3 +261,126 @@ fn remove_dots(path: &str) -> String {
     }
     format!("/{}", out.join("/"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Uri {
+        "https://example.com:8443/a/b/c?q=1"
+            .parse()
+            .expect("valid URI")
+    }
+
+    fn resolved(location: &str) -> Option<String> {
+        resolve(&base(), location).map(|u| u.to_string())
+    }
+
+    #[test]
+    fn locations_resolve_as_rfc_3986_says() {
+        for (location, want) in [
+            ("http://other/x", "http://other/x"),
+            ("HTTPS://other:1/x?y#frag", "https://other:1/x?y"),
+            ("//other/x", "https://other/x"),
+            ("/x/y", "https://example.com:8443/x/y"),
+            ("d", "https://example.com:8443/a/b/d"),
+            ("./d?z=2", "https://example.com:8443/a/b/d?z=2"),
+            ("../d", "https://example.com:8443/a/d"),
+            ("../../../../d", "https://example.com:8443/d"),
+            ("..", "https://example.com:8443/a/"),
+            ("?z", "https://example.com:8443/a/b/c?z"),
+            ("", "https://example.com:8443/a/b/c?q=1"),
+            ("/x/./y/../z", "https://example.com:8443/x/z"),
+        ] {
+            assert_eq!(resolved(location).as_deref(), Some(want), "{location:?}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_malformed_locations_are_not_followed() {
+        assert_eq!(resolved("ftp://files/x"), None);
+        assert_eq!(resolved("mailto:a@b"), None);
+        assert_eq!(resolved("http://bad host/"), None);
+    }
+
+    fn hop(method: Method, headers: &[(&str, &'static str)], body: &'static str) -> Hop {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_static(v),
+            );
+        }
+        let target = Target::parse("http://a.test/form".parse().expect("URI")).expect("target");
+        Hop::new(method, target, map, Bytes::from_static(body.as_bytes()))
+    }
+
+    fn follow(from: &Hop, status: u16, location: &'static str) -> Option<Hop> {
+        from.redirected(status, Some(&HeaderValue::from_static(location)))
+    }
+
+    #[test]
+    fn a_303_or_302_post_becomes_a_bodiless_get_and_307_308_repeat_it() {
+        let post = hop(
+            Method::POST,
+            &[("content-type", "text/plain"), ("x-keep", "1")],
+            "data",
+        );
+        for status in [301, 302, 303] {
+            let next = follow(&post, status, "/next").expect("followed");
+            assert_eq!(next.method, Method::GET);
+            assert!(next.body.is_empty());
+            assert!(!next.headers.contains_key(header::CONTENT_TYPE));
+            assert!(next.headers.contains_key("x-keep"));
+            assert_eq!(next.target.path, "/next");
+            assert_eq!(next.h1_headers.get(header::HOST).expect("host"), "a.test");
+        }
+        for status in [307, 308] {
+            let next = follow(&post, status, "/next").expect("followed");
+            assert_eq!(next.method, Method::POST);
+            assert_eq!(next.body, "data");
+            assert!(next.headers.contains_key(header::CONTENT_TYPE));
+        }
+        let head = hop(Method::HEAD, &[], "");
+        assert_eq!(
+            follow(&head, 302, "/n").expect("followed").method,
+            Method::HEAD
+        );
+        assert!(follow(&post, 304, "/n").is_none());
+        assert!(follow(&post, 300, "/n").is_none());
+        assert!(post.redirected(302, None).is_none());
+    }
+
+    #[test]
+    fn credentials_stay_with_their_host_and_the_new_host_is_named() {
+        let get = hop(
+            Method::GET,
+            &[
+                ("authorization", "Bearer t"),
+                ("cookie", "c=1"),
+                ("host", "custom"),
+            ],
+            "",
+        );
+        let same = follow(&get, 302, "/x").expect("followed");
+        assert!(Rc::ptr_eq(&same.target.origin, &get.target.origin));
+        assert!(same.headers.contains_key(header::AUTHORIZATION));
+        assert_eq!(same.h1_headers.get(header::HOST).expect("host"), "a.test");
+        let away = follow(&get, 302, "https://b.test:444/y").expect("followed");
+        assert_eq!(
+            *away.target.origin,
+            Origin {
+                tls: true,
+                host: "b.test".into(),
+                port: 444
+            }
+        );
+        assert!(!away.headers.contains_key(header::AUTHORIZATION));
+        assert!(!away.headers.contains_key(header::COOKIE));
+        assert_eq!(
+            away.h1_headers.get(header::HOST).expect("host"),
+            "b.test:444"
+        );
+        assert_eq!(away.target.absolute, "https://b.test:444/y");
+    }
+}

@@ -40,10 +40,13 @@ pub fn load_plan(path: &Path) -> Result<Plan, Code> {
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    // Body files are read here, relative to the plan's folder, and travel inside the plan.
+    let folder = path.parent().unwrap_or_else(|| Path::new("."));
+    let mut read = |file: &str| std::fs::read(folder.join(file)).map_err(|e| e.to_string());
     let parsed = if is_json {
-        plan::from_json_str(&text)
+        plan::from_json_str_with_files(&text, &mut read)
     } else {
-        plan::from_yaml_str(&text)
+        plan::from_yaml_str_with_files(&text, &mut read)
     };
     parsed.map_err(|errors| {
         eprintln!(
