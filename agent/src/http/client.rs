@@ -90,8 +90,11 @@ impl Conn {
 
     async fn exchange(&mut self, hop: &Hop) -> Result<Answer, Attempt> {
         match self {
-            Conn::H1(c) => c.exchange(hop.request(false)).await,
-            Conn::H2(c) => c.exchange(hop.request(true)).await,
+            Conn::H1(c) => {
+                c.exchange(&hop.h1_wire, hop.method == hyper::Method::HEAD)
+                    .await
+            }
+            Conn::H2(c) => c.exchange(hop.h2_request()).await,
         }
     }
 }
@@ -172,13 +175,13 @@ impl Connections {
             HttpVersion::Http1 => false,
             HttpVersion::Auto => connected.alpn_h2,
         };
-        let conn = if h2 {
-            H2::handshake(connected.stream).await.map(Conn::H2)
-        } else {
-            H1::handshake(connected.stream)
+        if h2 {
+            H2::handshake(connected.stream)
                 .await
-                .map(|c| Conn::H1(Box::new(c)))
-        };
-        conn.map_err(|e| super::classify(&e))
+                .map(Conn::H2)
+                .map_err(|e| super::classify(&e))
+        } else {
+            Ok(Conn::H1(Box::new(H1::new(connected.stream))))
+        }
     }
 }

@@ -7,7 +7,6 @@
 //! user only holds the handle to open streams.
 
 use super::connector::Stream;
-use super::h1::location;
 use super::{classify, Answer, Attempt};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -49,7 +48,11 @@ impl H2 {
             Err(e) => return Err(Attempt::Failed(classify(e.error()))),
         };
         let status = response.status();
-        let location = location(status, response.headers());
+        let location = if status.is_redirection() {
+            response.headers().get(hyper::header::LOCATION).cloned()
+        } else {
+            None
+        };
         let mut body = response.into_body();
         let mut bytes = 0usize;
         while let Some(frame) = body.frame().await {

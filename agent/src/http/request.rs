@@ -1,9 +1,9 @@
 //! Requests prepared once per run, and the requests that following a redirect makes of them.
 //!
 //! Everything that can be checked or computed ahead is: the URL, method, header names and values,
-//! the body's bytes, the `Host` header, both URI forms (origin-form `/path?q` for HTTP/1.1,
-//! absolute for HTTP/2's pseudo-headers). Sending one then costs a clone of cheap handles (`Uri`
-//! and `Bytes` are reference-counted) and of the header map.
+//! the body's bytes, and the whole HTTP/1.1 request as it goes on the wire (request line, `Host`,
+//! headers, `Content-Length`, body), so sending it over HTTP/1.1 is one write of bytes made once.
+//! For HTTP/2, a request is built from cheap handles (`Uri` and `Bytes` are reference-counted).
 //!
 //! Redirects follow what browsers, Go's client and so k6 do: 301, 302 and 303 turn into a `GET`
 //! without a body (except a `HEAD`, which stays one), 307 and 308 repeat the method and the body;
@@ -25,18 +25,17 @@ pub(super) struct Target {
     /// Absolute (`https://host/path?q`): the base for relative redirects, and HTTP/2's URI.
     pub absolute: Uri,
     /// Origin-form (`/path?q`): what HTTP/1.1 sends.
-    pub path: Uri,
+    pub path: String,
     /// The `Host` header HTTP/1.1 needs.
     pub host: HeaderValue,
 }
 
 impl Target {
     fn new(absolute: Uri, origin: Rc<Origin>) -> Result<Self, String> {
-        let path: Uri = absolute
+        let path = absolute
             .path_and_query()
             .map_or("/", |p| p.as_str())
-            .parse()
-            .map_err(|e| format!("invalid path: {e}"))?;
+            .to_string();
         let authority = absolute.authority().ok_or("the URL has no host")?;
         let host =
             HeaderValue::from_str(authority.as_str()).map_err(|e| format!("invalid host: {e}"))?;
@@ -105,38 +104,30 @@ pub(super) struct Hop {
     pub target: Target,
     /// The step's headers.
     headers: HeaderMap,
-    /// The step's headers plus `Host` (unless the step sets it): what HTTP/1.1 sends.
-    h1_headers: HeaderMap,
     body: Bytes,
+    /// The whole request as HTTP/1.1 sends it.
+    pub h1_wire: Bytes,
 }
 
 impl Hop {
     fn new(method: Method, target: Target, headers: HeaderMap, body: Bytes) -> Self {
-        let mut h1_headers = headers.clone();
-        if !h1_headers.contains_key(header::HOST) {
-            h1_headers.insert(header::HOST, target.host.clone());
-        }
+        let h1_wire = h1_wire(&method, &target, &headers, &body);
         Self {
             method,
             target,
             headers,
-            h1_headers,
             body,
+            h1_wire,
         }
     }
 
-    /// The request to send over HTTP/1.1 (`h2` false) or HTTP/2.
-    pub fn request(&self, h2: bool) -> Request<Full<Bytes>> {
+    /// The request to send over HTTP/2.
+    pub fn h2_request(&self) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
-        if h2 {
-            *request.uri_mut() = self.target.absolute.clone();
-            if !self.headers.is_empty() {
-                *request.headers_mut() = self.headers.clone();
-            }
-        } else {
-            *request.uri_mut() = self.target.path.clone();
-            *request.headers_mut() = self.h1_headers.clone();
+        *request.uri_mut() = self.target.absolute.clone();
+        if !self.headers.is_empty() {
+            *request.headers_mut() = self.headers.clone();
         }
         request
     }
@@ -178,6 +169,35 @@ impl Hop {
         headers.remove(header::HOST);
         Some(Hop::new(method, target, headers, body))
     }
+}
+
+/// Serializes a request for HTTP/1.1: `Host` unless the step sets one, and a `Content-Length`
+/// for a body, or for an empty one where a body is expected (`POST`, `PUT`, `PATCH`).
+fn h1_wire(method: &Method, target: &Target, headers: &HeaderMap, body: &Bytes) -> Bytes {
+    let mut wire = Vec::with_capacity(64 + target.path.len() + headers.len() * 32 + body.len());
+    for part in [method.as_str(), " ", &target.path, " HTTP/1.1\r\n"] {
+        wire.extend_from_slice(part.as_bytes());
+    }
+    let mut line = |name: &[u8], value: &[u8]| {
+        wire.extend_from_slice(name);
+        wire.extend_from_slice(b": ");
+        wire.extend_from_slice(value);
+        wire.extend_from_slice(b"\r\n");
+    };
+    if !headers.contains_key(header::HOST) {
+        line(b"host", target.host.as_bytes());
+    }
+    for (name, value) in headers {
+        if name != header::CONTENT_LENGTH {
+            line(name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    if !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        line(b"content-length", body.len().to_string().as_bytes());
+    }
+    wire.extend_from_slice(b"\r\n");
+    wire.extend_from_slice(body);
+    Bytes::from(wire)
 }
 
 /// Resolves a `Location` against the URL of the request it answered (RFC 3986, section 5.2),
@@ -315,6 +335,27 @@ mod tests {
         Hop::new(method, target, map, Bytes::from_static(body.as_bytes()))
     }
 
+    fn wire(hop: &Hop) -> String {
+        String::from_utf8(hop.h1_wire.to_vec()).expect("text")
+    }
+
+    #[test]
+    fn an_http1_request_is_serialized_once_with_host_and_length() {
+        let post = hop(Method::POST, &[("x-a", "1")], "data");
+        assert_eq!(
+            wire(&post),
+            "POST /form HTTP/1.1\r\nhost: a.test\r\nx-a: 1\r\ncontent-length: 4\r\n\r\ndata"
+        );
+        assert_eq!(
+            wire(&hop(Method::PUT, &[], "")),
+            "PUT /form HTTP/1.1\r\nhost: a.test\r\ncontent-length: 0\r\n\r\n"
+        );
+        assert_eq!(
+            wire(&hop(Method::GET, &[("host", "h")], "")),
+            "GET /form HTTP/1.1\r\nhost: h\r\n\r\n"
+        );
+    }
+
     fn follow(from: &Hop, status: u16, location: &'static str) -> Option<Hop> {
         from.redirected(status, Some(&HeaderValue::from_static(location)))
     }
@@ -333,7 +374,7 @@ mod tests {
             assert!(!next.headers.contains_key(header::CONTENT_TYPE));
             assert!(next.headers.contains_key("x-keep"));
             assert_eq!(next.target.path, "/next");
-            assert_eq!(next.h1_headers.get(header::HOST).expect("host"), "a.test");
+            assert!(wire(&next).starts_with("GET /next HTTP/1.1\r\nhost: a.test\r\n"));
         }
         for status in [307, 308] {
             let next = follow(&post, status, "/next").expect("followed");
@@ -365,7 +406,8 @@ mod tests {
         let same = follow(&get, 302, "/x").expect("followed");
         assert!(Rc::ptr_eq(&same.target.origin, &get.target.origin));
         assert!(same.headers.contains_key(header::AUTHORIZATION));
-        assert_eq!(same.h1_headers.get(header::HOST).expect("host"), "a.test");
+        assert!(wire(&same).contains("\r\nhost: a.test\r\n"));
+        assert!(wire(&get).contains("\r\nhost: custom\r\n"));
         let away = follow(&get, 302, "https://b.test:444/y").expect("followed");
         assert_eq!(
             *away.target.origin,
@@ -377,10 +419,7 @@ mod tests {
         );
         assert!(!away.headers.contains_key(header::AUTHORIZATION));
         assert!(!away.headers.contains_key(header::COOKIE));
-        assert_eq!(
-            away.h1_headers.get(header::HOST).expect("host"),
-            "b.test:444"
-        );
+        assert!(wire(&away).contains("\r\nhost: b.test:444\r\n"));
         assert_eq!(away.target.absolute, "https://b.test:444/y");
     }
 }
