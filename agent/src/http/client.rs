@@ -11,7 +11,7 @@ use super::connector::{self, Origin};
 use super::h1::H1;
 use super::h2::H2;
 use super::request::Hop;
-use super::{tls, Answer, Attempt};
+use super::{tls, Answer, Attempt, Keep};
 use crate::error::AgentError;
 use crate::recorder::FailureKind;
 use herd_protocol::plan::{HttpVersion, Options};
@@ -88,13 +88,13 @@ impl Conn {
         }
     }
 
-    async fn exchange(&mut self, hop: &Hop) -> Result<Answer, Attempt> {
+    async fn exchange(&mut self, hop: &Hop, keep: Keep) -> Result<Answer, Attempt> {
         match self {
             Conn::H1(c) => {
-                c.exchange(&hop.h1_wire, hop.method == hyper::Method::HEAD)
+                c.exchange(&hop.h1_wire, hop.method == hyper::Method::HEAD, keep)
                     .await
             }
-            Conn::H2(c) => c.exchange(hop.h2_request()).await,
+            Conn::H2(c) => c.exchange(hop.h2_request(), keep).await,
         }
     }
 }
@@ -102,12 +102,12 @@ impl Conn {
 impl Connections {
     /// Sends one request (no redirect followed) and reads its whole response, on the open
     /// connection to its origin or on a new one. Not bounded in time: the caller is.
-    pub(super) async fn exchange(&mut self, hop: &Hop) -> Result<Answer, FailureKind> {
+    pub(super) async fn exchange(&mut self, hop: &Hop, keep: Keep) -> Result<Answer, FailureKind> {
         let origin = &hop.target.origin;
         // Taken out while in use: if the caller drops this future (timeout), the connection,
         // whose state is then unknown, goes with it.
         if let Some(mut conn) = self.take(origin) {
-            match conn.exchange(hop).await {
+            match conn.exchange(hop, keep).await {
                 Ok(answer) => {
                     self.keep(origin, conn);
                     return Ok(answer);
@@ -117,7 +117,7 @@ impl Connections {
             }
         }
         let mut conn = self.open(origin).await?;
-        match conn.exchange(hop).await {
+        match conn.exchange(hop, keep).await {
             Ok(answer) => {
                 self.keep(origin, conn);
                 Ok(answer)

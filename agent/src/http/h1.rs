@@ -16,9 +16,9 @@
 //! nothing extra received, no `Connection: close`, HTTP/1.1 or an explicit keep-alive).
 
 use super::connector::Stream;
-use super::{Answer, Attempt};
+use super::{Answer, Attempt, Captured, Keep, MAX_CAPTURED_BODY};
 use crate::recorder::FailureKind;
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use std::future::poll_fn;
 use std::io;
 use std::task::Poll;
@@ -60,6 +60,25 @@ struct Head {
     framing: Framing,
     keep_alive: bool,
     location: Option<HeaderValue>,
+    /// The headers, when the step keeps them.
+    headers: Option<HeaderMap>,
+}
+
+/// Where the bytes of a body go: counted, and kept (up to a limit) when the step needs them.
+struct Sink {
+    keep: bool,
+    kept: Vec<u8>,
+    bytes: usize,
+}
+
+impl Sink {
+    fn take(&mut self, data: &[u8]) {
+        self.bytes += data.len();
+        if self.keep {
+            let room = MAX_CAPTURED_BODY.saturating_sub(self.kept.len());
+            self.kept.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
 }
 
 impl H1 {
@@ -78,9 +97,15 @@ impl H1 {
         self.open
     }
 
-    /// Sends `wire` (a whole serialized request) and reads the whole response. `head_request`:
-    /// the request was a HEAD, so the response has no body whatever its headers say.
-    pub async fn exchange(&mut self, wire: &[u8], head_request: bool) -> Result<Answer, Attempt> {
+    /// Sends `wire` (a whole serialized request) and reads the whole response, keeping what
+    /// `keep` asks for. `head_request`: the request was a HEAD, so the response has no body
+    /// whatever its headers say.
+    pub async fn exchange(
+        &mut self,
+        wire: &[u8],
+        head_request: bool,
+        keep: Keep,
+    ) -> Result<Answer, Attempt> {
         if self.used && self.peer_spoke_while_idle().await {
             // Closed by the server (or it sent something unasked): nothing was sent on it yet.
             self.open = false;
@@ -92,7 +117,7 @@ impl H1 {
             return Err(Attempt::Failed(io_failure(&e)));
         }
         let head = loop {
-            let head = self.read_head(head_request).await?;
+            let head = self.read_head(head_request, keep != Keep::Nothing).await?;
             self.consume(head.len);
             if (100..200).contains(&head.status) && head.status != 101 {
                 // An interim response (100 Continue, 103 Early Hints): the real one follows.
@@ -103,12 +128,17 @@ impl H1 {
         if head.status == 101 {
             return Err(Attempt::Failed(FailureKind::Io));
         }
-        let bytes = match head.framing {
-            Framing::None => 0,
-            Framing::Length(n) => self.read_length(n).await?,
-            Framing::Chunked => self.read_chunked().await?,
-            Framing::UntilClose => self.read_to_close().await?,
+        let mut sink = Sink {
+            keep: keep == Keep::Body,
+            kept: Vec::new(),
+            bytes: 0,
         };
+        match head.framing {
+            Framing::None => {}
+            Framing::Length(n) => self.read_length(n, &mut sink).await?,
+            Framing::Chunked => self.read_chunked(&mut sink).await?,
+            Framing::UntilClose => self.read_to_close(&mut sink).await?,
+        }
         let until_close = matches!(head.framing, Framing::UntilClose);
         // Anything beyond the response is a server speaking out of turn: do not reuse.
         self.open = head.keep_alive && !until_close && self.unconsumed().is_empty();
@@ -117,7 +147,11 @@ impl H1 {
         Ok(Answer {
             status: head.status,
             location: head.location,
-            bytes,
+            bytes: sink.bytes,
+            captured: head.headers.map(|headers| Captured {
+                headers,
+                body: sink.kept,
+            }),
         })
     }
 
@@ -166,10 +200,10 @@ impl H1 {
         }
     }
 
-    async fn read_head(&mut self, head_request: bool) -> Result<Head, Attempt> {
+    async fn read_head(&mut self, head_request: bool, keep: bool) -> Result<Head, Attempt> {
         loop {
             if !self.unconsumed().is_empty() {
-                if let Some(head) = parse_head(self.unconsumed(), head_request)? {
+                if let Some(head) = parse_head(self.unconsumed(), head_request, keep)? {
                     return Ok(head);
                 }
                 if self.unconsumed().len() > MAX_HEAD {
@@ -180,42 +214,41 @@ impl H1 {
         }
     }
 
-    async fn read_length(&mut self, length: u64) -> Result<usize, Attempt> {
+    async fn read_length(&mut self, length: u64, sink: &mut Sink) -> Result<(), Attempt> {
         let mut left = length;
         loop {
-            let take = left.min(self.unconsumed().len() as u64);
-            self.consume(take as usize);
-            left -= take;
+            let take = left.min(self.unconsumed().len() as u64) as usize;
+            sink.take(&self.unconsumed()[..take]);
+            self.consume(take);
+            left -= take as u64;
             if left == 0 {
-                return Ok(usize::try_from(length).unwrap_or(usize::MAX));
+                return Ok(());
             }
             self.fill().await?;
         }
     }
 
-    async fn read_to_close(&mut self) -> Result<usize, Attempt> {
-        let mut bytes = self.unconsumed().len();
-        self.consume(bytes);
+    async fn read_to_close(&mut self, sink: &mut Sink) -> Result<(), Attempt> {
         loop {
+            let n = self.unconsumed().len();
+            sink.take(self.unconsumed());
+            self.consume(n);
             match self.fill().await {
-                Ok(n) => {
-                    bytes += n;
-                    self.consume(n);
-                }
-                Err(Attempt::Failed(FailureKind::Closed)) => return Ok(bytes),
+                Ok(_) => {}
+                Err(Attempt::Failed(FailureKind::Closed)) => return Ok(()),
                 Err(e) => return Err(e),
             }
         }
     }
 
-    async fn read_chunked(&mut self) -> Result<usize, Attempt> {
+    async fn read_chunked(&mut self, sink: &mut Sink) -> Result<(), Attempt> {
         let mut chunks = Chunked::default();
         loop {
-            match chunks.advance(self.unconsumed()) {
+            match chunks.advance(self.unconsumed(), &mut |data| sink.take(data)) {
                 Ok((consumed, done)) => {
                     self.consume(consumed);
                     if done {
-                        return Ok(chunks.bytes);
+                        return Ok(());
                     }
                 }
                 Err(()) => return Err(Attempt::Failed(FailureKind::Io)),
@@ -225,8 +258,9 @@ impl H1 {
     }
 }
 
-/// Parses a response head at the start of `buf`; `None` if it is not complete yet.
-fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Attempt> {
+/// Parses a response head at the start of `buf` (with its headers as a map if `keep`); `None`
+/// if it is not complete yet.
+fn parse_head(buf: &[u8], head_request: bool, keep: bool) -> Result<Option<Head>, Attempt> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf) {
@@ -239,7 +273,16 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Attempt> {
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut location = None;
+    let mut kept = keep.then(|| HeaderMap::with_capacity(response.headers.len()));
     for h in response.headers.iter() {
+        if let Some(map) = kept.as_mut() {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(h.name.as_bytes()),
+                HeaderValue::from_bytes(h.value),
+            ) {
+                map.append(name, value);
+            }
+        }
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
             let n = std::str::from_utf8(h.value)
@@ -285,6 +328,7 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Attempt> {
         framing,
         keep_alive,
         location,
+        headers: kept,
     }))
 }
 
@@ -301,13 +345,12 @@ struct Chunked {
     in_data: bool,
     /// After the last chunk: in the trailer section.
     trailers: bool,
-    /// Data bytes seen.
-    bytes: usize,
 }
 
 impl Chunked {
-    /// Consumes what it can of `buf`: how many bytes, and whether the body ended.
-    fn advance(&mut self, buf: &[u8]) -> Result<(usize, bool), ()> {
+    /// Consumes what it can of `buf`, passing the data to `data`: how many bytes, and whether
+    /// the body ended.
+    fn advance(&mut self, buf: &[u8], data: &mut dyn FnMut(&[u8])) -> Result<(usize, bool), ()> {
         let mut at = 0;
         loop {
             let rest = &buf[at..];
@@ -315,7 +358,7 @@ impl Chunked {
                 if self.left > 0 {
                     let take = self.left.min(rest.len() as u64) as usize;
                     self.left -= take as u64;
-                    self.bytes += take;
+                    data(&rest[..take]);
                     at += take;
                     if self.left > 0 {
                         return Ok((at, false));
@@ -376,22 +419,30 @@ mod tests {
         let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nx-trailer: 1\r\n\r\n";
         for split in 0..body.len() {
             let mut c = Chunked::default();
+            let mut data = Vec::new();
             let mut buf = body[..split].to_vec();
-            let (used, done) = c.advance(&buf).expect("valid so far");
+            let (used, done) = c
+                .advance(&buf, &mut |d| data.extend_from_slice(d))
+                .expect("valid so far");
             assert!(!done || split == body.len());
             buf.drain(..used);
             buf.extend_from_slice(&body[split..]);
-            let (used, done) = c.advance(&buf).expect("valid");
+            let (used, done) = c
+                .advance(&buf, &mut |d| data.extend_from_slice(d))
+                .expect("valid");
             assert!(done, "split at {split}");
             assert_eq!(used, buf.len());
-            assert_eq!(c.bytes, 23);
+            assert_eq!(data, b"Wikipedia in\r\n\r\nchunks.");
         }
-        assert!(Chunked::default().advance(b"zz\r\n").is_err());
-        assert!(Chunked::default().advance(b"2\r\nabX\r\n").is_err());
+        let mut ignore = |_: &[u8]| {};
+        assert!(Chunked::default().advance(b"zz\r\n", &mut ignore).is_err());
+        assert!(Chunked::default()
+            .advance(b"2\r\nabX\r\n", &mut ignore)
+            .is_err());
     }
 
     fn head(text: &str, head_request: bool) -> Head {
-        match parse_head(text.as_bytes(), head_request) {
+        match parse_head(text.as_bytes(), head_request, true) {
             Ok(Some(h)) => h,
             _ => panic!("not a complete head: {text:?}"),
         }
@@ -401,6 +452,7 @@ mod tests {
     fn the_head_says_where_the_body_ends_and_whether_to_keep_the_connection() {
         let h = head("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello", false);
         assert!(matches!(h.framing, Framing::Length(12)) && h.keep_alive);
+        assert_eq!(h.headers.expect("kept")["content-length"], "12");
         assert_eq!(h.len, 39);
         let h = head(
             "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
@@ -438,7 +490,7 @@ mod tests {
         );
         assert_eq!(h.location.expect("location"), "/next");
         assert!(matches!(
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", false),
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", false, false),
             Ok(None)
         ));
         for bad in [
@@ -446,7 +498,7 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
             "SMTP ready\r\n\r\n",
         ] {
-            assert!(parse_head(bad.as_bytes(), false).is_err(), "{bad}");
+            assert!(parse_head(bad.as_bytes(), false, false).is_err(), "{bad}");
         }
     }
 }

@@ -7,7 +7,7 @@
 //! user only holds the handle to open streams.
 
 use super::connector::Stream;
-use super::{classify, Answer, Attempt};
+use super::{classify, Answer, Attempt, Captured, Keep, MAX_CAPTURED_BODY};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
@@ -38,7 +38,11 @@ impl H2 {
     }
 
     /// Sends `request` and reads the whole response.
-    pub async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, Attempt> {
+    pub async fn exchange(
+        &mut self,
+        request: Request<Full<Bytes>>,
+        keep: Keep,
+    ) -> Result<Answer, Attempt> {
         if self.sender.ready().await.is_err() {
             return Err(Attempt::Stale);
         }
@@ -53,18 +57,27 @@ impl H2 {
         } else {
             None
         };
-        let mut body = response.into_body();
+        let (parts, mut body) = response.into_parts();
         let mut bytes = 0usize;
+        let mut kept = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| Attempt::Failed(classify(&e)))?;
             if let Some(data) = frame.data_ref() {
                 bytes += data.len();
+                if keep == Keep::Body {
+                    let room = MAX_CAPTURED_BODY.saturating_sub(kept.len());
+                    kept.extend_from_slice(&data[..data.len().min(room)]);
+                }
             }
         }
         Ok(Answer {
             status: status.as_u16(),
             location,
             bytes,
+            captured: (keep != Keep::Nothing).then(|| Captured {
+                headers: parts.headers,
+                body: kept,
+            }),
         })
     }
 }

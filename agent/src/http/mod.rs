@@ -10,8 +10,8 @@
 //! - `tls` — rustls configuration (Mozilla roots, or any certificate with `insecure_tls`);
 //! - `h1`, `h2` — one HTTP/1.1 connection driven by the VU's own task; one HTTP/2 connection.
 //!
-//! The body of each response is read to the end (that is part of the latency) and counted,
-//! never kept.
+//! The body of each response is read to the end (that is part of the latency) and counted, never
+//! kept — except by [`execute_capture`], for the steps that extract from or check a response.
 
 mod client;
 mod connector;
@@ -25,10 +25,31 @@ pub use request::PreparedRequest;
 
 use crate::clock::micros;
 use crate::recorder::{FailureKind, Outcome};
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderMap, HeaderValue};
 use std::error::Error as StdError;
 use std::io;
 use tokio::time::Instant;
+
+/// A response kept for a step's extractions and checks: its headers, and its body when asked.
+#[derive(Debug)]
+pub struct Captured {
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body (its first [`MAX_CAPTURED_BODY`] bytes), or empty when not asked for.
+    pub body: Vec<u8>,
+}
+
+/// The most bytes of a response body kept for extraction and checks; the rest is read (and
+/// timed) but not kept, so one huge response cannot exhaust the agent's memory.
+pub const MAX_CAPTURED_BODY: usize = 4 << 20;
+
+/// What to keep of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    Nothing,
+    Headers,
+    Body,
+}
 
 /// A complete response.
 pub(crate) struct Answer {
@@ -37,6 +58,8 @@ pub(crate) struct Answer {
     location: Option<HeaderValue>,
     /// Body bytes read.
     bytes: usize,
+    /// What was kept of it (`None` for `Keep::Nothing`).
+    captured: Option<Captured>,
 }
 
 /// How sending on a connection went wrong.
@@ -58,16 +81,37 @@ pub async fn execute(
     request: &PreparedRequest,
     on_redirect: &mut dyn FnMut(Outcome),
 ) -> Outcome {
+    exchange(conns, request, on_redirect, Keep::Nothing).await.0
+}
+
+/// Like [`execute`], but keeps the last response's headers, and its body if `keep_body`: only
+/// steps that extract or check a response use it, so plain steps stay allocation-free.
+pub async fn execute_capture(
+    conns: &mut Connections,
+    request: &PreparedRequest,
+    on_redirect: &mut dyn FnMut(Outcome),
+    keep_body: bool,
+) -> (Outcome, Option<Captured>) {
+    let keep = if keep_body { Keep::Body } else { Keep::Headers };
+    exchange(conns, request, on_redirect, keep).await
+}
+
+async fn exchange(
+    conns: &mut Connections,
+    request: &PreparedRequest,
+    on_redirect: &mut dyn FnMut(Outcome),
+    keep: Keep,
+) -> (Outcome, Option<Captured>) {
     let settings = std::rc::Rc::clone(&conns.settings);
     let mut redirected;
     let mut hop = &request.hop;
     let mut left = settings.redirects;
     loop {
         let started = Instant::now();
-        let answer = match tokio::time::timeout(settings.timeout, conns.exchange(hop)).await {
+        let answer = match tokio::time::timeout(settings.timeout, conns.exchange(hop, keep)).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(kind)) => return Outcome::Failure(kind),
-            Err(_) => return Outcome::Failure(FailureKind::Timeout),
+            Ok(Err(kind)) => return (Outcome::Failure(kind), None),
+            Err(_) => return (Outcome::Failure(FailureKind::Timeout), None),
         };
         let us = micros(started.elapsed());
         tracing::trace!(status = answer.status, bytes = answer.bytes, "response");
@@ -77,7 +121,7 @@ pub async fn execute(
             service_us: us,
         };
         if left == 0 || answer.location.is_none() {
-            return outcome;
+            return (outcome, answer.captured);
         }
         match hop.redirected(answer.status, answer.location.as_ref()) {
             Some(next) => {
@@ -86,7 +130,7 @@ pub async fn execute(
                 redirected = next;
                 hop = &redirected;
             }
-            None => return outcome,
+            None => return (outcome, answer.captured),
         }
     }
 }

@@ -135,3 +135,73 @@ fn invalid_requests_are_refused_when_the_load_starts() {
     assert!(PreparedRequest::new("http://127.0.0.1:1", &step).is_err());
     assert!(PreparedRequest::new("http://bad host", &get("/x")).is_err());
 }
+
+async fn capture(target: &str, keep_body: bool) -> (Outcome, Option<Captured>) {
+    let request = PreparedRequest::new(target, &get("/x")).expect("valid request");
+    let client = Client::new(&Options::default()).expect("client");
+    execute_capture(&mut client.connections(), &request, &mut |_| {}, keep_body).await
+}
+
+#[tokio::test]
+async fn a_captured_response_keeps_its_headers_and_body() {
+    const CHUNKED: &[u8] =
+        b"HTTP/1.1 201 Created\r\nx-token: abc\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    for keep_body in [true, false] {
+        let target = server(|mut s| async move {
+            let _ = s.write_all(CHUNKED).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        })
+        .await;
+        let (outcome, captured) = capture(&target, keep_body).await;
+        assert!(
+            matches!(outcome, Outcome::Response { status: 201, .. }),
+            "{outcome:?}"
+        );
+        let captured = captured.expect("captured");
+        assert_eq!(captured.headers["x-token"], "abc");
+        let want: &[u8] = if keep_body { b"hello" } else { b"" };
+        assert_eq!(captured.body, want);
+    }
+}
+
+#[tokio::test]
+async fn an_idle_connection_the_server_closed_is_replaced_without_a_failure() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut closed = Some(closed_tx);
+        for _ in 0..2 {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+            // A keep-alive response, then the server closes the connection anyway.
+            drop(stream);
+            if let Some(tx) = closed.take() {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let request = PreparedRequest::new(&format!("http://{addr}"), &get("/x")).expect("valid");
+    let client = Client::new(&Options::default()).expect("client");
+    let mut conns = client.connections();
+    let mut no_redirect = |o: Outcome| panic!("no redirect expected, got {o:?}");
+    let first = execute(&mut conns, &request, &mut no_redirect).await;
+    assert!(
+        matches!(first, Outcome::Response { status: 200, .. }),
+        "{first:?}"
+    );
+    closed_rx.await.expect("server closed the first connection");
+    // Let the event loop see the close.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second = execute(&mut conns, &request, &mut no_redirect).await;
+    assert!(
+        matches!(second, Outcome::Response { status: 200, .. }),
+        "{second:?}"
+    );
+}
