@@ -16,7 +16,8 @@
 //!   controller that drains and aborts; usable without MQTT through [`engine::run_load`] (the
 //!   `herd-bench-agent` diagnostic binary does exactly that);
 //! - [`health`] — the agent's own CPU use, for the health every frame carries;
-//! - [`http`] — prepared requests, the shared keep-alive hyper client, failure classification;
+//! - [`http`] — prepared requests, the connections each VU owns (HTTP/1.1 spoken directly,
+//!   HTTP/2 through hyper, TLS by rustls), redirects, failure classification;
 //! - [`recorder`] — per-second buckets of outcomes, turned into gap-free [`Frame`]s;
 //! - [`clock`] — wall-clock time anchored once and advanced monotonically;
 //! - [`error`] — the crate's error type, [`AgentError`].

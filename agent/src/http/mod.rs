@@ -8,7 +8,9 @@
 //!   connections one VU or worker owns; no shared pool);
 //! - `connector` — resolve, TCP, TLS, ALPN, within the connect timeout;
 //! - `tls` — rustls configuration (Mozilla roots, or any certificate with `insecure_tls`);
-//! - `h1`, `h2` — one HTTP/1.1 connection driven by the VU's own task; one HTTP/2 connection.
+//! - `h1` — HTTP/1.1 spoken directly (one write per request, the head parsed in place): hyper's
+//!   client cost as much CPU per request as the kernel did;
+//! - `h2` — one HTTP/2 connection, through hyper.
 //!
 //! The body of each response is read to the end (that is part of the latency) and counted, never
 //! kept — except by [`execute_capture`], for the steps that extract from or check a response.
