@@ -16,8 +16,10 @@ use crate::error::AgentError;
 use crate::recorder::FailureKind;
 use herd_protocol::plan::{HttpVersion, Options};
 use std::cell::Cell;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::time::Duration;
+use tokio::time::{Instant, Sleep};
 
 /// Connections a VU keeps open at most (to distinct origins).
 const MAX_ORIGINS: usize = 4;
@@ -63,14 +65,25 @@ impl Client {
     pub fn connections(&self) -> Connections {
         Connections {
             settings: Rc::clone(&self.settings),
-            open: Vec::new(),
+            pool: Pool { open: Vec::new() },
+            timer: None,
         }
     }
 }
 
-/// The connections one VU or open-model worker owns, by origin.
+/// The connections one VU or open-model worker owns, by origin, and the timer that bounds its
+/// requests.
 pub struct Connections {
     pub(super) settings: Rc<Settings>,
+    pool: Pool,
+    /// Set to the deadline of some earlier request and moved on only when it fires: requests
+    /// are far shorter than the timeout, so arming a timer per request (a timer-wheel insert and
+    /// removal each time) would be wasted work.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// Open connections, by origin.
+struct Pool {
     open: Vec<(Rc<Origin>, Conn)>,
 }
 
@@ -100,9 +113,45 @@ impl Conn {
 }
 
 impl Connections {
-    /// Sends one request (no redirect followed) and reads its whole response, on the open
-    /// connection to its origin or on a new one. Not bounded in time: the caller is.
-    pub(super) async fn exchange(&mut self, hop: &Hop, keep: Keep) -> Result<Answer, FailureKind> {
+    /// Sends one request (no redirect followed) and reads its whole response, or gives up at
+    /// `deadline` (`Timeout`).
+    pub(super) async fn exchange(
+        &mut self,
+        hop: &Hop,
+        keep: Keep,
+        deadline: Instant,
+    ) -> Result<Answer, FailureKind> {
+        let Self {
+            settings,
+            pool,
+            timer,
+        } = self;
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let mut work = pin!(pool.exchange(settings, hop, keep));
+        loop {
+            tokio::select! {
+                biased;
+                answer = &mut work => return answer,
+                () = timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        // Dropping `work` drops the connection in use: its state is unknown.
+                        return Err(FailureKind::Timeout);
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+}
+
+impl Pool {
+    /// Sends one request on the open connection to its origin, or on a new one.
+    async fn exchange(
+        &mut self,
+        settings: &Settings,
+        hop: &Hop,
+        keep: Keep,
+    ) -> Result<Answer, FailureKind> {
         let origin = &hop.target.origin;
         // Taken out while in use: if the caller drops this future (timeout), the connection,
         // whose state is then unknown, goes with it.
@@ -116,7 +165,7 @@ impl Connections {
                 Err(Attempt::Failed(kind)) => return Err(kind),
             }
         }
-        let mut conn = self.open(origin).await?;
+        let mut conn = Self::open(settings, origin).await?;
         match conn.exchange(hop, keep).await {
             Ok(answer) => {
                 self.keep(origin, conn);
@@ -145,8 +194,7 @@ impl Connections {
         self.open.push((Rc::clone(origin), conn));
     }
 
-    async fn open(&mut self, origin: &Origin) -> Result<Conn, FailureKind> {
-        let s = &*self.settings;
+    async fn open(s: &Settings, origin: &Origin) -> Result<Conn, FailureKind> {
         let connected = connector::connect(origin, &s.tls, s.connect_timeout)
             .await
             .map_err(|e| {

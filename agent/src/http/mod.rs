@@ -110,10 +110,9 @@ async fn exchange(
     let mut left = settings.redirects;
     loop {
         let started = Instant::now();
-        let answer = match tokio::time::timeout(settings.timeout, conns.exchange(hop, keep)).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(kind)) => return (Outcome::Failure(kind), None),
-            Err(_) => return (Outcome::Failure(FailureKind::Timeout), None),
+        let answer = match conns.exchange(hop, keep, started + settings.timeout).await {
+            Ok(answer) => answer,
+            Err(kind) => return (Outcome::Failure(kind), None),
         };
         let us = micros(started.elapsed());
         tracing::trace!(status = answer.status, bytes = answer.bytes, "response");
