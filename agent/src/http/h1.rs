@@ -26,8 +26,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Most bytes a response head may take.
 const MAX_HEAD: usize = 64 * 1024;
+/// Headers a response head is parsed with first: enough for nearly all, and cheap to set up
+/// (the array is initialised for every response).
+const FEW_HEADERS: usize = 32;
 /// Most headers a response head may have.
-const MAX_HEADERS: usize = 100;
+const MAX_HEADERS: usize = 512;
 /// Room kept free in the buffer for each read.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -148,9 +151,11 @@ impl H1 {
             status: head.status,
             location: head.location,
             bytes: sink.bytes,
-            captured: head.headers.map(|headers| Captured {
-                headers,
-                body: sink.kept,
+            captured: head.headers.map(|headers| {
+                Box::new(Captured {
+                    headers,
+                    body: sink.kept,
+                })
             }),
         })
     }
@@ -261,9 +266,16 @@ impl H1 {
 /// Parses a response head at the start of `buf` (with its headers as a map if `keep`); `None`
 /// if it is not complete yet.
 fn parse_head(buf: &[u8], head_request: bool, keep: bool) -> Result<Option<Head>, Attempt> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let len = match response.parse(buf) {
+    let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
+    let mut many = Vec::new();
+    let mut response = httparse::Response::new(&mut few);
+    let mut parsed = response.parse(buf);
+    if parsed == Err(httparse::Error::TooManyHeaders) {
+        many.resize(MAX_HEADERS, httparse::EMPTY_HEADER);
+        response = httparse::Response::new(&mut many);
+        parsed = response.parse(buf);
+    }
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(Attempt::Failed(FailureKind::Io)),
@@ -484,6 +496,13 @@ mod tests {
                 "{text}"
             );
         }
+        let many: String = (0..200).map(|i| format!("x-h{i}: {i}\r\n")).collect();
+        let h = head(
+            &format!("HTTP/1.1 200 OK\r\n{many}Content-Length: 3\r\n\r\n"),
+            false,
+        );
+        assert!(matches!(h.framing, Framing::Length(3)));
+        assert_eq!(h.headers.expect("kept").len(), 201);
         let h = head(
             "HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n",
             false,

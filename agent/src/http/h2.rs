@@ -74,9 +74,11 @@ impl H2 {
             status: status.as_u16(),
             location,
             bytes,
-            captured: (keep != Keep::Nothing).then(|| Captured {
-                headers: parts.headers,
-                body: kept,
+            captured: (keep != Keep::Nothing).then(|| {
+                Box::new(Captured {
+                    headers: parts.headers,
+                    body: kept,
+                })
             }),
         })
     }

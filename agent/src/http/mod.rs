@@ -60,8 +60,9 @@ pub(crate) struct Answer {
     location: Option<HeaderValue>,
     /// Body bytes read.
     bytes: usize,
-    /// What was kept of it (`None` for `Keep::Nothing`).
-    captured: Option<Captured>,
+    /// What was kept of it (`None` for `Keep::Nothing`); boxed to keep the answer small, as it
+    /// is moved through every layer.
+    captured: Option<Box<Captured>>,
 }
 
 /// How sending on a connection went wrong.
@@ -122,7 +123,7 @@ async fn exchange(
             service_us: us,
         };
         if left == 0 || answer.location.is_none() {
-            return (outcome, answer.captured);
+            return (outcome, answer.captured.map(|c| *c));
         }
         match hop.redirected(answer.status, answer.location.as_ref()) {
             Some(next) => {
@@ -131,7 +132,7 @@ async fn exchange(
                 redirected = next;
                 hop = &redirected;
             }
-            None => return (outcome, answer.captured),
+            None => return (outcome, answer.captured.map(|c| *c)),
         }
     }
 }
