@@ -13,6 +13,8 @@ Second part: peak RSS of the agent holding 100,000 idle VUs (each thinks for an 
 minus the RSS of the same run with 1 VU, per VU.
 
 Usage: bench/engine.py [--rounds 5] [--duration 10] [--skip-memory] [--skip-oha]
+                       [--compare NAME=PATH ...]   (another herd-bench-agent build, e.g. an older
+                                                    commit's, measured in the same rounds)
 Builds: cargo build --release -p herd-agent --bin herd-bench-agent
 """
 import argparse
@@ -135,6 +137,7 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-oha", action="store_true")
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=PATH")
     args = ap.parse_args()
     oha = ensure_tools(args.skip_oha)
     tmp = tempfile.mkdtemp(prefix="herd-bench-")
@@ -147,6 +150,9 @@ def main():
     }
     if oha:
         gens["oha"] = [oha, "-z", f"{d}s", "-c", "64", "--no-tui", url]
+    for spec in args.compare:
+        name, _, path = spec.partition("=")
+        gens[name] = [path, herd_plan(tmp, 64, d, "[{get: /}]")]
     try:
         per = {g: [] for g in gens}
         names = list(gens)

@@ -61,6 +61,12 @@ pub enum AgentError {
     /// A data feeder has nothing for this agent.
     #[error("cannot feed this agent: {0}")]
     Feeder(String),
+    /// The TLS configuration for https targets could not be built.
+    #[error("cannot set up TLS for https targets: {reason}")]
+    TargetTls {
+        /// What rustls said.
+        reason: String,
+    },
     /// The start command has no index for this agent.
     #[error("the start command assigns no index to agent {agent} (agents assigned: {assigned})")]
     NotAssigned {

@@ -19,7 +19,8 @@
 //! - [`health`] — the agent's own CPU use, for the health every frame carries;
 //! - `scenario` — the plan's scenario compiled for this agent: variables and templates, data
 //!   feeders, checks and extractions, each VU's variables;
-//! - [`http`] — prepared requests, the shared keep-alive hyper client, failure classification;
+//! - [`http`] — prepared requests, the connections each VU owns (HTTP/1.1 spoken directly,
+//!   HTTP/2 through hyper, TLS by rustls), redirects, failure classification;
 //! - [`recorder`] — per-second buckets of outcomes, turned into gap-free [`Frame`]s;
 //! - [`clock`] — wall-clock time anchored once and advanced monotonically;
 //! - [`error`] — the crate's error type, [`AgentError`].

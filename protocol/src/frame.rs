@@ -87,7 +87,8 @@ pub struct Stats {
     /// Responses by HTTP status code.
     #[serde(default)]
     pub status_codes: BTreeMap<u16, u64>,
-    /// Failures by kind: `connect`, `timeout`, `reset`, `closed`, `io`, `http_4xx`, `http_5xx`.
+    /// Failures by kind: `connect`, `tls`, `timeout`, `reset`, `closed`, `io`, `aborted`,
+    /// `http_4xx`, `http_5xx`.
     #[serde(default)]
     pub error_kinds: BTreeMap<String, u64>,
     /// Latencies (µs) of requests that got a response, whatever its status. In the open model

@@ -8,12 +8,15 @@
 //!   it issued, which agent sent which data row);
 //! - [`iot_standin`] — the IoT data plane's `Publish` and an IoT topic rule into SQS, over
 //!   Mosquitto (what moto cannot play);
+//! - [`https::HttpsTarget`] — an https target (self-signed, HTTP/2 by ALPN) recording the HTTP
+//!   version and body of every request;
 //! - [`herd_bin`] / [`Herd`] — find and run the built `herd` binary with a timeout.
 //!
 //! The target is written independently of herd's agent, so its counts are an outside check of the
 //! numbers herd reports.
 
 pub mod aws;
+pub mod https;
 pub mod iot_standin;
 pub mod jwt;
 pub mod scenario;

@@ -30,11 +30,18 @@ pub fn free_port() -> u16 {
 impl Service {
     /// Starts `herd up` with `extra` arguments and waits until `/healthz` answers.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// Like [`Service::start`], with environment variables for the process (an AWS stand-in's
+    /// endpoint and credentials, say).
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let child = Command::new(herd_bin())
             .args(["up", "--listen", &addr.to_string(), "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

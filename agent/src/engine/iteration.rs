@@ -4,20 +4,23 @@
 //! start: if the agent had to wait for a free worker (the target was slow and the in-flight cap
 //! was reached), that wait is part of what a user would have seen, as in wrk2. Later requests of
 //! the iteration have no schedule of their own and are measured from their send. Service time
-//! (send to end of response) is recorded beside it either way.
+//! (send to end of response) is recorded beside it either way. A followed redirect is a request
+//! of the step, recorded as it completes; the planned start counts for the step's first request,
+//! and checks and extractions apply to its last response.
 
 use super::vu::Shared;
 use crate::clock::micros;
-use crate::http;
+use crate::http::{self, Connections};
 use crate::recorder::Outcome;
 use crate::scenario::{Capture, Step, VuState};
 use std::rc::Rc;
 use tokio::time::Instant;
 
-/// Runs the scenario once in slot `id` with the VU's variables; `false` if it had to stop at a
-/// step boundary.
+/// Runs the scenario once in slot `id`, on the slot's connections and with its VU's variables;
+/// `false` if it had to stop at a step boundary.
 pub(super) async fn run_iteration(
     shared: &Rc<Shared>,
+    conns: &mut Connections,
     id: u32,
     planned: Option<Instant>,
     vu: &mut VuState,
@@ -45,19 +48,8 @@ pub(super) async fn run_iteration(
         };
         shared.set_in_flight(id, Some(label));
         let sent = Instant::now();
-        let (outcome, captured) = match request.capture() {
-            Capture::Nothing => (
-                http::execute(&shared.client, prepared, shared.timeout).await,
-                None,
-            ),
-            capture => {
-                let body = capture == Capture::Body;
-                http::execute_capture(&shared.client, prepared, shared.timeout, body).await
-            }
-        };
-        // No await between here and the record: the request is counted exactly once.
-        shared.set_in_flight(id, None);
-        let outcome = match (planned.take(), outcome) {
+        // The first request of the step carries the wait for its planned start.
+        let mut delay = |outcome: Outcome| match (planned.take(), outcome) {
             (
                 Some(planned),
                 Outcome::Response {
@@ -73,6 +65,23 @@ pub(super) async fn run_iteration(
             },
             (_, other) => other,
         };
+        let (outcome, captured) = {
+            let mut redirect = |outcome: Outcome| {
+                let outcome = delay(outcome);
+                let now = shared.clock.now_us();
+                shared.recorder.borrow_mut().record(now, label, outcome);
+            };
+            match request.capture() {
+                Capture::Nothing => (http::execute(conns, prepared, &mut redirect).await, None),
+                capture => {
+                    let body = capture == Capture::Body;
+                    http::execute_capture(conns, prepared, &mut redirect, body).await
+                }
+            }
+        };
+        // No await between here and the record: the request is counted exactly once.
+        shared.set_in_flight(id, None);
+        let outcome = delay(outcome);
         let now = shared.clock.now_us();
         let mut recorder = shared.recorder.borrow_mut();
         recorder.record(now, label, outcome);

@@ -108,7 +108,7 @@ pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentErr
     let first_second = spec.clock.now_us() / US_PER_SEC;
     let recorder = Recorder::new(spec.identity.clone(), labels, first_second);
     let shared = Rc::new(Shared::new(
-        http::client(),
+        http::Client::new(&spec.plan.options)?,
         program,
         spec.plan.options.timeout,
         spec.clock,

@@ -60,6 +60,9 @@ pub(super) async fn run(
             },
         }
     }
+    // Arrivals handed out in this last pass (the loop may wake after `end` under load) wait for
+    // a worker that was just woken or spawned: let those run and take them first.
+    tokio::task::yield_now().await;
     // Arrivals planned before the end that no worker could take will never start.
     shared.drop_backlog();
 }

@@ -25,6 +25,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
             path: "/".into(),
             headers: vec![],
             body: None,
+            body_file: None,
             checks: vec![],
             extract: vec![],
         })],
@@ -32,6 +33,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
         options: Options {
             timeout: Duration::from_secs(1),
             graceful_stop: Duration::from_millis(500),
+            ..Options::default()
         },
     }
 }
@@ -72,7 +74,7 @@ fn start(
     };
     let program = Program::new(&thinker, &[], 3, index).expect("compiles");
     let shared = Rc::new(Shared::new(
-        http::client(),
+        http::Client::new(&Options::default()).expect("client"),
         program,
         Duration::from_secs(1),
         clock,

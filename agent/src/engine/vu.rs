@@ -12,7 +12,7 @@
 use super::iteration::{run_iteration, Rng};
 use crate::clock::{micros, Clock};
 use crate::health::CpuSampler;
-use crate::http::HttpClient;
+use crate::http::Client;
 use crate::recorder::{FailureKind, Outcome, Recorder};
 use crate::scenario::Program;
 use herd_protocol::frame::Health;
@@ -46,7 +46,7 @@ struct Slot {
 
 /// State shared by the controller and every VU or worker of one agent.
 pub(super) struct Shared {
-    pub client: HttpClient,
+    pub client: Client,
     pub program: Program,
     pub timeout: Duration,
     pub clock: Clock,
@@ -79,7 +79,7 @@ pub(super) struct Shared {
 
 impl Shared {
     pub fn new(
-        client: HttpClient,
+        client: Client,
         program: Program,
         timeout: Duration,
         clock: Clock,
@@ -281,9 +281,11 @@ impl Shared {
     }
 }
 
-/// One virtual user: loops over the scenario while it may, up to its iteration limits.
+/// One virtual user: loops over the scenario while it may, up to its iteration limit, on
+/// connections of its own.
 async fn run_vu(shared: Rc<Shared>, id: u32) {
     let mut vu = shared.program.start_vu(id);
+    let mut conns = shared.client.connections();
     let mut runs = 0u32;
     let done = loop {
         if !shared.may_continue(id) {
@@ -292,7 +294,7 @@ async fn run_vu(shared: Rc<Shared>, id: u32) {
         if shared.limits.per_vu.is_some_and(|n| runs >= n) || !shared.claim_iteration() {
             break true;
         }
-        if !run_iteration(&shared, id, None, &mut vu).await {
+        if !run_iteration(&shared, &mut conns, id, None, &mut vu).await {
             break false;
         }
         runs += 1;
@@ -305,6 +307,7 @@ async fn run_vu(shared: Rc<Shared>, id: u32) {
 /// could not have been answered in time anyway, and the backlog stays bounded.
 async fn run_worker(shared: Rc<Shared>, id: u32) {
     let mut vu = shared.program.start_vu(id);
+    let mut conns = shared.client.connections();
     loop {
         let arrived = shared.arrived.notified();
         if shared.stopping.get() {
@@ -318,7 +321,7 @@ async fn run_worker(shared: Rc<Shared>, id: u32) {
                     shared.recorder.borrow_mut().record_dropped(now, 1);
                     continue;
                 }
-                if !run_iteration(&shared, id, Some(planned), &mut vu).await {
+                if !run_iteration(&shared, &mut conns, id, Some(planned), &mut vu).await {
                     break;
                 }
             }

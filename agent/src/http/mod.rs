@@ -1,132 +1,36 @@
-//! The HTTP side of a virtual user: requests prepared once per run, one shared keep-alive client,
-//! and the mapping of every way a request can fail onto herd's error kinds.
+//! The HTTP side of a virtual user: requests prepared once per run, connections each VU owns,
+//! redirects followed and counted, and every way a request can fail mapped onto herd's error
+//! kinds.
 //!
-//! Requests are parsed and validated when the load starts (URI, method, header names and values),
-//! so the hot path only clones cheap handles (`Uri`, `HeaderMap`, `Bytes`). The body of each
-//! response is read to the end (that is part of the latency) and counted, never kept — except by
-//! [`execute_capture`], for the steps that extract from or check a response.
+//! - `request` — [`PreparedRequest`]: validated once when the load starts, so the hot path only
+//!   clones cheap handles; what a redirect makes of a request;
+//! - `client` — [`Client`] (the plan's options and TLS settings, shared) and [`Connections`] (the
+//!   connections one VU or worker owns; no shared pool);
+//! - `connector` — resolve, TCP, TLS, ALPN, within the connect timeout;
+//! - `tls` — rustls configuration (Mozilla roots, or any certificate with `insecure_tls`);
+//! - `h1` — HTTP/1.1 spoken directly (one write per request, the head parsed in place): hyper's
+//!   client cost as much CPU per request as the kernel did;
+//! - `h2` — one HTTP/2 connection, through hyper.
+//!
+//! The body of each response is read to the end (that is part of the latency) and counted, never
+//! kept — except by [`execute_capture`], for the steps that extract from or check a response.
+
+mod client;
+mod connector;
+mod h1;
+mod h2;
+mod request;
+mod tls;
+
+pub use client::{Client, Connections};
+pub use request::PreparedRequest;
 
 use crate::clock::micros;
-use crate::error::AgentError;
 use crate::recorder::{FailureKind, Outcome};
-use bytes::Bytes;
-use herd_protocol::plan::{self, RequestStep};
-use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::header::{HeaderMap, HeaderValue};
 use std::error::Error as StdError;
 use std::io;
-use std::time::Duration;
 use tokio::time::Instant;
-
-/// The client every virtual user of an agent shares (one connection pool).
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// A keep-alive client: connections are pooled without limit, Nagle is off.
-pub fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(usize::MAX)
-        .pool_timer(TokioTimer::new())
-        .build(connector)
-}
-
-/// A request step, ready to send.
-#[derive(Debug, Clone)]
-pub struct PreparedRequest {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl PreparedRequest {
-    /// Validates `step` against `target` (the plan's base URL).
-    pub fn new(target: &str, step: &RequestStep) -> Result<Self, AgentError> {
-        let bad = |reason: String| AgentError::Request {
-            step: step.label.clone(),
-            reason,
-        };
-        let uri: Uri = format!("{target}{}", step.path)
-            .parse()
-            .map_err(|e| bad(format!("invalid URL: {e}")))?;
-        let method = match step.method {
-            plan::Method::Get => Method::GET,
-            plan::Method::Post => Method::POST,
-            plan::Method::Put => Method::PUT,
-            plan::Method::Patch => Method::PATCH,
-            plan::Method::Delete => Method::DELETE,
-            plan::Method::Head => Method::HEAD,
-        };
-        let mut headers = HeaderMap::with_capacity(step.headers.len());
-        for (name, value) in &step.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| bad(format!("invalid header name {name:?}: {e}")))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|e| bad(format!("invalid value of header {name}: {e}")))?;
-            headers.append(name, value);
-        }
-        let body = step
-            .body
-            .as_ref()
-            .map_or_else(Bytes::new, |b| Bytes::from(b.clone()));
-        Ok(Self {
-            method,
-            uri,
-            headers,
-            body,
-        })
-    }
-
-    fn request(&self) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(self.body.clone()));
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.uri.clone();
-        if !self.headers.is_empty() {
-            *request.headers_mut() = self.headers.clone();
-        }
-        request
-    }
-}
-
-/// Sends one request, reads the whole response, and says how it went. Latency runs from just
-/// before sending to the end of the body.
-pub async fn execute(client: &HttpClient, request: &PreparedRequest, timeout: Duration) -> Outcome {
-    let started = Instant::now();
-    let exchange = async {
-        let response = client
-            .request(request.request())
-            .await
-            .map_err(|e| classify_client(&e))?;
-        let status = response.status().as_u16();
-        let mut body = response.into_body();
-        let mut bytes = 0usize;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| classify(&e))?;
-            if let Some(data) = frame.data_ref() {
-                bytes += data.len();
-            }
-        }
-        tracing::trace!(status, bytes, "response");
-        Ok::<u16, FailureKind>(status)
-    };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(Ok(status)) => {
-            let us = micros(started.elapsed());
-            Outcome::Response {
-                status,
-                latency_us: us,
-                service_us: us,
-            }
-        }
-        Ok(Err(kind)) => Outcome::Failure(kind),
-        Err(_) => Outcome::Failure(FailureKind::Timeout),
-    }
-}
 
 /// A response kept for a step's extractions and checks: its headers, and its body when asked.
 #[derive(Debug)]
@@ -141,60 +45,96 @@ pub struct Captured {
 /// timed) but not kept, so one huge response cannot exhaust the agent's memory.
 pub const MAX_CAPTURED_BODY: usize = 4 << 20;
 
-/// Like [`execute`], but keeps the response's headers, and its body if `keep_body`: only steps
-/// that extract or check a response use it, so plain steps stay allocation-free.
-pub async fn execute_capture(
-    client: &HttpClient,
-    request: &PreparedRequest,
-    timeout: Duration,
-    keep_body: bool,
-) -> (Outcome, Option<Captured>) {
-    let started = Instant::now();
-    let exchange = async {
-        let response = client
-            .request(request.request())
-            .await
-            .map_err(|e| classify_client(&e))?;
-        let status = response.status().as_u16();
-        let (parts, mut body) = response.into_parts();
-        let mut kept = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| classify(&e))?;
-            if let Some(data) = frame.data_ref().filter(|_| keep_body) {
-                let room = MAX_CAPTURED_BODY.saturating_sub(kept.len());
-                kept.extend_from_slice(&data[..data.len().min(room)]);
-            }
-        }
-        Ok::<_, FailureKind>((
-            status,
-            Captured {
-                headers: parts.headers,
-                body: kept,
-            },
-        ))
-    };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(Ok((status, captured))) => {
-            let us = micros(started.elapsed());
-            let outcome = Outcome::Response {
-                status,
-                latency_us: us,
-                service_us: us,
-            };
-            (outcome, Some(captured))
-        }
-        Ok(Err(kind)) => (Outcome::Failure(kind), None),
-        Err(_) => (Outcome::Failure(FailureKind::Timeout), None),
-    }
+/// What to keep of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    Nothing,
+    Headers,
+    Body,
 }
 
-/// Classifies an error of the legacy client: connection failures first, then by cause.
-fn classify_client(error: &hyper_util::client::legacy::Error) -> FailureKind {
-    if error.is_connect() {
-        // A connect timeout is still a failure to connect.
-        return FailureKind::Connect;
+/// A complete response.
+pub(crate) struct Answer {
+    status: u16,
+    /// `Location`, on a redirect status.
+    location: Option<HeaderValue>,
+    /// Body bytes read.
+    bytes: usize,
+    /// What was kept of it (`None` for `Keep::Nothing`); boxed to keep the answer small, as it
+    /// is moved through every layer.
+    captured: Option<Box<Captured>>,
+}
+
+/// How sending on a connection went wrong.
+pub(crate) enum Attempt {
+    /// The connection was closed before the request was written: send it on a new one.
+    Stale,
+    /// The request failed.
+    Failed(FailureKind),
+}
+
+/// Sends `request` on `conns`, follows redirects up to the plan's limit, and says how the last
+/// response went. Each redirect response that was followed is a request of its own: it is
+/// passed to `on_redirect` as it completes (so a count is never lost even if the VU is aborted
+/// later), and the return value is the last request's outcome. Each request's latency runs from
+/// just before it is sent (connecting, if it has to, included) to the end of its body, within
+/// the plan's `timeout`.
+pub async fn execute(
+    conns: &mut Connections,
+    request: &PreparedRequest,
+    on_redirect: &mut dyn FnMut(Outcome),
+) -> Outcome {
+    exchange(conns, request, on_redirect, Keep::Nothing).await.0
+}
+
+/// Like [`execute`], but keeps the last response's headers, and its body if `keep_body`: only
+/// steps that extract or check a response use it, so plain steps stay allocation-free.
+pub async fn execute_capture(
+    conns: &mut Connections,
+    request: &PreparedRequest,
+    on_redirect: &mut dyn FnMut(Outcome),
+    keep_body: bool,
+) -> (Outcome, Option<Captured>) {
+    let keep = if keep_body { Keep::Body } else { Keep::Headers };
+    exchange(conns, request, on_redirect, keep).await
+}
+
+async fn exchange(
+    conns: &mut Connections,
+    request: &PreparedRequest,
+    on_redirect: &mut dyn FnMut(Outcome),
+    keep: Keep,
+) -> (Outcome, Option<Captured>) {
+    let settings = std::rc::Rc::clone(&conns.settings);
+    let mut redirected;
+    let mut hop = &request.hop;
+    let mut left = settings.redirects;
+    loop {
+        let started = Instant::now();
+        let answer = match conns.exchange(hop, keep, started + settings.timeout).await {
+            Ok(answer) => answer,
+            Err(kind) => return (Outcome::Failure(kind), None),
+        };
+        let us = micros(started.elapsed());
+        tracing::trace!(status = answer.status, bytes = answer.bytes, "response");
+        let outcome = Outcome::Response {
+            status: answer.status,
+            latency_us: us,
+            service_us: us,
+        };
+        if left == 0 || answer.location.is_none() {
+            return (outcome, answer.captured.map(|c| *c));
+        }
+        match hop.redirected(answer.status, answer.location.as_ref()) {
+            Some(next) => {
+                on_redirect(outcome);
+                left -= 1;
+                redirected = next;
+                hop = &redirected;
+            }
+            None => return (outcome, answer.captured.map(|c| *c)),
+        }
     }
-    classify(error)
 }
 
 /// Classifies any error by walking its source chain: the most specific cause wins.
@@ -202,7 +142,16 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> FailureKind {
     let mut current = Some(error);
     let mut kind = FailureKind::Io;
     while let Some(e) = current {
+        if e.is::<rustls::Error>() {
+            return FailureKind::Tls;
+        }
         if let Some(io) = e.downcast_ref::<io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                return FailureKind::Tls;
+            }
             return match io.kind() {
                 io::ErrorKind::TimedOut => FailureKind::Timeout,
                 io::ErrorKind::ConnectionReset

@@ -1,7 +1,8 @@
 //! Failure classification against real sockets on loopback: each test provokes one failure.
 
 use super::*;
-use herd_protocol::plan::Method as PlanMethod;
+use herd_protocol::plan::{Method as PlanMethod, Options, RequestStep};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -13,6 +14,7 @@ fn get(path: &str) -> RequestStep {
         path: path.into(),
         headers: vec![("x-test".into(), "1".into())],
         body: None,
+        body_file: None,
         checks: vec![],
         extract: vec![],
     }
@@ -38,7 +40,15 @@ where
 
 async fn outcome(target: &str, timeout_ms: u64) -> Outcome {
     let request = PreparedRequest::new(target, &get("/x")).expect("valid request");
-    execute(&client(), &request, Duration::from_millis(timeout_ms)).await
+    let options = Options {
+        timeout: Duration::from_millis(timeout_ms),
+        ..Options::default()
+    };
+    let client = Client::new(&options).expect("client");
+    execute(&mut client.connections(), &request, &mut |o| {
+        panic!("no redirect expected, got {o:?}")
+    })
+    .await
 }
 
 #[tokio::test]
@@ -125,4 +135,74 @@ fn invalid_requests_are_refused_when_the_load_starts() {
     step.headers = vec![("x".into(), "bad\u{7f}value".into())];
     assert!(PreparedRequest::new("http://127.0.0.1:1", &step).is_err());
     assert!(PreparedRequest::new("http://bad host", &get("/x")).is_err());
+}
+
+async fn capture(target: &str, keep_body: bool) -> (Outcome, Option<Captured>) {
+    let request = PreparedRequest::new(target, &get("/x")).expect("valid request");
+    let client = Client::new(&Options::default()).expect("client");
+    execute_capture(&mut client.connections(), &request, &mut |_| {}, keep_body).await
+}
+
+#[tokio::test]
+async fn a_captured_response_keeps_its_headers_and_body() {
+    const CHUNKED: &[u8] =
+        b"HTTP/1.1 201 Created\r\nx-token: abc\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    for keep_body in [true, false] {
+        let target = server(|mut s| async move {
+            let _ = s.write_all(CHUNKED).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        })
+        .await;
+        let (outcome, captured) = capture(&target, keep_body).await;
+        assert!(
+            matches!(outcome, Outcome::Response { status: 201, .. }),
+            "{outcome:?}"
+        );
+        let captured = captured.expect("captured");
+        assert_eq!(captured.headers["x-token"], "abc");
+        let want: &[u8] = if keep_body { b"hello" } else { b"" };
+        assert_eq!(captured.body, want);
+    }
+}
+
+#[tokio::test]
+async fn an_idle_connection_the_server_closed_is_replaced_without_a_failure() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut closed = Some(closed_tx);
+        for _ in 0..2 {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+            // A keep-alive response, then the server closes the connection anyway.
+            drop(stream);
+            if let Some(tx) = closed.take() {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let request = PreparedRequest::new(&format!("http://{addr}"), &get("/x")).expect("valid");
+    let client = Client::new(&Options::default()).expect("client");
+    let mut conns = client.connections();
+    let mut no_redirect = |o: Outcome| panic!("no redirect expected, got {o:?}");
+    let first = execute(&mut conns, &request, &mut no_redirect).await;
+    assert!(
+        matches!(first, Outcome::Response { status: 200, .. }),
+        "{first:?}"
+    );
+    closed_rx.await.expect("server closed the first connection");
+    // Let the event loop see the close.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second = execute(&mut conns, &request, &mut no_redirect).await;
+    assert!(
+        matches!(second, Outcome::Response { status: 200, .. }),
+        "{second:?}"
+    );
 }

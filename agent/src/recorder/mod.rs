@@ -21,6 +21,9 @@ use std::collections::{BTreeMap, VecDeque};
 pub enum FailureKind {
     /// The connection could not be established.
     Connect,
+    /// The TLS handshake failed (certificate not trusted or not for this host, no common
+    /// protocol, not a TLS server), or TLS failed later on the connection.
+    Tls,
     /// No complete response within the plan's timeout.
     Timeout,
     /// The peer reset the connection.
@@ -37,6 +40,7 @@ impl FailureKind {
     fn name(self) -> &'static str {
         match self {
             FailureKind::Connect => "connect",
+            FailureKind::Tls => "tls",
             FailureKind::Timeout => "timeout",
             FailureKind::Reset => "reset",
             FailureKind::Closed => "closed",
@@ -63,8 +67,9 @@ pub enum Outcome {
     Failure(FailureKind),
 }
 
-const KINDS: [FailureKind; 6] = [
+const KINDS: [FailureKind; 7] = [
     FailureKind::Connect,
+    FailureKind::Tls,
     FailureKind::Timeout,
     FailureKind::Reset,
     FailureKind::Closed,

@@ -148,6 +148,7 @@ impl RequestTemplate {
                 .map(|(k, t)| (k.clone(), t.render(vars)))
                 .collect(),
             body: self.body.as_ref().map(|b| b.render(vars)),
+            body_file: self.step.body_file.clone(),
             checks: Vec::new(),
             extract: Vec::new(),
         };

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 pub mod broker;
+pub mod protocols;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

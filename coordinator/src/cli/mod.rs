@@ -40,6 +40,16 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print a JSON Schema of herd's wire formats, for systems that send herd commands.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemaCommand {
+    /// The commands accepted on SQS, MQTT and the API (`start_run`, `stop_run`, …); the same
+    /// schema is checked in as `docs/commands.schema.json`.
+    Commands,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,5 +105,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
         Command::Demo(args) => demo::run(args),
         Command::Up(args) => up::up(args),
         Command::Token(TokenCommand::Create(args)) => up::token(args),
+        Command::Schema(SchemaCommand::Commands) => {
+            let schema = herd_protocol::command::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(exit::Code::Passed)
+        }
     }
 }

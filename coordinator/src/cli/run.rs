@@ -5,7 +5,7 @@ use super::{progress, report};
 use anyhow::Context as _;
 use herd_coordinator::local::{LocalConfig, LocalRuntime};
 use herd_coordinator::run::{Cancel, Timeouts};
-use herd_protocol::plan::{self, FeederFiles, Plan};
+use herd_protocol::plan::{self, Plan, PlanFiles};
 use herd_protocol::summary::Summary;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -41,6 +41,8 @@ pub fn load_plan(path: &Path) -> Result<Plan, Code> {
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    // Feeders' CSV files and body files are read here, relative to the plan's folder, and
+    // travel inside the plan.
     let dir = PlanDir(path.parent().unwrap_or(Path::new(".")));
     let parsed = if is_json {
         plan::from_json_str_with(&text, &dir)
@@ -63,25 +65,26 @@ fn invalid(path: &Path, errors: &[plan::FieldError]) -> Code {
     Code::Invalid
 }
 
-/// Feeders' CSV files, relative to the plan's own directory. The coordinator reads them once,
-/// and their rows travel to the agents inside the plan.
+/// The files a plan names (feeders' CSV files, body files), relative to the plan's own
+/// directory. The coordinator reads them once, and their contents travel to the agents inside
+/// the plan.
 struct PlanDir<'a>(&'a Path);
 
-impl FeederFiles for PlanDir<'_> {
-    fn read(&self, path: &str, limit: usize) -> Result<String, String> {
+impl PlanFiles for PlanDir<'_> {
+    fn read(&self, path: &str, limit: usize) -> Result<Vec<u8>, String> {
         let file = std::fs::File::open(self.0.join(path)).map_err(|e| e.to_string())?;
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         // One byte past the limit tells a file that is too large, without reading all of it.
         file.take(limit as u64 + 1)
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|e| e.to_string())?;
-        if text.len() > limit {
+        if bytes.len() > limit {
             return Err(format!(
-                "is larger than the limit of {limit} bytes for feeder data (the rows travel to \
-                 the agents inside the plan)"
+                "is larger than the limit of {limit} bytes (the data travels to the agents \
+                 inside the plan)"
             ));
         }
-        Ok(text)
+        Ok(bytes)
     }
 }
 

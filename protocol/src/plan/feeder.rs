@@ -2,7 +2,7 @@
 //!
 //! A feeder is a table whose header row names variables. Its rows travel *inside the plan*: a
 //! CSV file named in a plan (`file:`) is read by the coordinator when it loads the plan (through
-//! [`FeederFiles`], since this crate does no I/O) and written into the plan's JSON as `rows`, so
+//! [`PlanFiles`](super::PlanFiles), since this crate does no I/O) and written into the plan's JSON as `rows`, so
 //! agents on other machines need no shared file system. That is why the data is capped
 //! ([`MAX_FEEDER_BYTES`]): the plan is carried by the start command, one MQTT message.
 //!
@@ -68,15 +68,6 @@ impl Feeder {
             .map(String::len)
             .sum()
     }
-}
-
-/// Reads the CSV files that feeders name, for the plan parser: the coordinator reads them from
-/// the plan's directory; where plans do not come from a file (the HTTP API, agents), there is no
-/// reader and feeders must give their rows inline.
-pub trait FeederFiles {
-    /// The text of the file at `path` (as written in the plan), refusing files over `limit`
-    /// bytes; the error is shown after the field's path.
-    fn read(&self, path: &str, limit: usize) -> Result<String, String>;
 }
 
 /// Parses CSV text (RFC 4180: `,` separators, `"` quotes with `""` inside, LF or CRLF line ends)

@@ -5,23 +5,27 @@
 //! (`load.stages[1].vus: must be > 0`) before anything runs. [`Plan::to_json`] writes a plan back
 //! in the same format, which is also how a plan travels to agents: one format, one parser.
 
+mod body;
 mod feeder;
 mod jsonpath;
 mod load;
+mod options;
 mod parse;
 mod parse_load;
 mod parse_scenario;
 mod template;
 mod threshold;
 
-pub use feeder::{parse_csv, table, Feeder, FeederFiles, FeederMode, MAX_FEEDER_BYTES};
+pub use body::{BodyFile, MAX_BODY_FILE_BYTES};
+pub use feeder::{parse_csv, table, Feeder, FeederMode, MAX_FEEDER_BYTES};
 pub use jsonpath::{JsonPath, Segment};
 pub use load::{
     ramp_vus, Arrival, Load, RateStage, Stage, DEFAULT_ITERATIONS_DURATION, DEFAULT_MAX_IN_FLIGHT,
 };
+pub use options::{HttpVersion, Options};
 pub use parse::{
     from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
-    from_yaml_str_with, stages_from_value, FieldError, PlanErrors,
+    from_yaml_str_with, stages_from_value, FieldError, PlanErrors, PlanFiles,
 };
 pub use template::{is_var_name, Part, Template, BUILTINS};
 pub use threshold::{Comparison, Metric, Threshold};
@@ -104,8 +108,10 @@ pub struct RequestStep {
     pub path: String,
     /// Request headers, in the order written; values are [`Template`]s.
     pub headers: Vec<(String, String)>,
-    /// Request body, if any; a [`Template`].
+    /// Request body as text, if any (`body:`, or the JSON text of `json:`); a [`Template`].
     pub body: Option<String>,
+    /// Request body read from a file (`body_file:`), sent as it is; never together with `body`.
+    pub body_file: Option<BodyFile>,
     /// What the response must satisfy; a failed check is counted per step, apart from errors.
     pub checks: Vec<Check>,
     /// Values read from the response into the VU's variables, by variable name.
@@ -217,24 +223,6 @@ impl Method {
     }
 }
 
-/// Timeouts and limits; every field has a default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    /// Per-request timeout (connect + response). Default 30 s.
-    pub timeout: Duration,
-    /// How long in-flight iterations may take to finish after the load ends or a stop. Default 30 s.
-    pub graceful_stop: Duration,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(30),
-            graceful_stop: Duration::from_secs(30),
-        }
-    }
-}
-
 impl Plan {
     /// The plan in its JSON form, which [`from_value`] reads back to an equal plan.
     pub fn to_json(&self) -> Value {
@@ -254,10 +242,7 @@ impl Plan {
             "feeders": self.feeders.iter().map(|f| (f.name.clone(), feeder_json(f))).collect::<Map<String, Value>>(),
             "scenario": steps,
             "thresholds": thresholds,
-            "options": {
-                "timeout": duration::format(self.options.timeout),
-                "graceful_stop": duration::format(self.options.graceful_stop),
-            },
+            "options": self.options.to_json(),
         })
     }
 
@@ -323,6 +308,9 @@ fn step_json(step: &Step) -> Value {
             if let Some(body) = &r.body {
                 m.insert("body".into(), Value::String(body.clone()));
             }
+            if let Some(file) = &r.body_file {
+                m.insert("body_file".into(), file.to_json());
+            }
             if !r.checks.is_empty() {
                 m.insert("checks".into(), checks_json(&r.checks));
             }
@@ -380,6 +368,7 @@ fn feeder_json(f: &Feeder) -> Value {
 
 #[cfg(test)]
 mod tests;
-
+#[cfg(test)]
+mod tests_http;
 #[cfg(test)]
 mod tests_scenario;

@@ -1,6 +1,6 @@
 //! From a value tree to a [`Plan`], collecting every error with its field path.
 
-use super::{FeederFiles, Load, Method, Options, Plan, RequestStep, Step, Threshold};
+use super::{Load, Method, Options, Plan, RequestStep, Step, Threshold};
 use crate::duration;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -36,22 +36,32 @@ impl fmt::Display for PlanErrors {
     }
 }
 
-fn single(message: String) -> PlanErrors {
+pub(super) fn single(message: String) -> PlanErrors {
     PlanErrors(vec![FieldError {
         path: String::new(),
         message,
     }])
 }
 
+/// Reads the files a plan names (feeders' CSV files, request body files) for the parser. The
+/// coordinator reads them relative to the plan's folder, once; their contents then travel to the
+/// agents inside the plan, so this crate does no I/O. Where a plan does not come from a file (the
+/// HTTP API, a queue, agents) there is no reader, and the plan must carry the contents itself.
+pub trait PlanFiles {
+    /// The bytes of the file at `path` (as written in the plan), refusing files over `limit`
+    /// bytes; the error is shown after the field's path.
+    fn read(&self, path: &str, limit: usize) -> Result<Vec<u8>, String>;
+}
+
 /// Parses a YAML plan (JSON is YAML too, but see [`from_json_str`] for JSON-specific messages).
-/// Feeders must give their rows inline; see [`from_yaml_str_with`] for CSV files.
+/// Feeders and bodies must carry their data inline; see [`from_yaml_str_with`] for files.
 pub fn from_yaml_str(text: &str) -> Result<Plan, PlanErrors> {
     parse_value(&yaml(text)?, None)
 }
 
-/// Parses a YAML plan whose feeders may name CSV files, read through `files`.
-pub fn from_yaml_str_with(text: &str, files: &dyn FeederFiles) -> Result<Plan, PlanErrors> {
-    parse_value(&yaml(text)?, Some(files))
+/// Parses a YAML plan whose feeders and body files may name files, read through `files`.
+pub fn from_yaml_str_with(text: &str, files: &dyn PlanFiles) -> Result<Plan, PlanErrors> {
+    parse_with_files(yaml(text)?, files)
 }
 
 /// Parses a JSON plan.
@@ -59,19 +69,19 @@ pub fn from_json_str(text: &str) -> Result<Plan, PlanErrors> {
     parse_value(&json(text)?, None)
 }
 
-/// Parses a JSON plan whose feeders may name CSV files, read through `files`.
-pub fn from_json_str_with(text: &str, files: &dyn FeederFiles) -> Result<Plan, PlanErrors> {
-    parse_value(&json(text)?, Some(files))
+/// Parses a JSON plan whose feeders and body files may name files, read through `files`.
+pub fn from_json_str_with(text: &str, files: &dyn PlanFiles) -> Result<Plan, PlanErrors> {
+    parse_with_files(json(text)?, files)
 }
 
-/// Validates a plan given as a value tree (feeders with inline rows only).
+/// Validates a plan given as a value tree (data inline only).
 pub fn from_value(value: &Value) -> Result<Plan, PlanErrors> {
     parse_value(value, None)
 }
 
-/// Validates a plan given as a value tree whose feeders may name CSV files.
-pub fn from_value_with(value: &Value, files: &dyn FeederFiles) -> Result<Plan, PlanErrors> {
-    parse_value(value, Some(files))
+/// Validates a plan given as a value tree whose feeders and body files may name files.
+pub fn from_value_with(value: &Value, files: &dyn PlanFiles) -> Result<Plan, PlanErrors> {
+    parse_with_files(value.clone(), files)
 }
 
 fn yaml(text: &str) -> Result<Value, PlanErrors> {
@@ -82,7 +92,21 @@ fn json(text: &str) -> Result<Value, PlanErrors> {
     serde_json::from_str(text).map_err(|e| single(format!("not valid JSON: {e}")))
 }
 
-fn parse_value(value: &Value, files: Option<&dyn FeederFiles>) -> Result<Plan, PlanErrors> {
+/// Loads body files into the value (a file that cannot be read is reported at its step), then
+/// parses it with feeders' files, reporting every problem of both passes together.
+fn parse_with_files(mut value: Value, files: &dyn PlanFiles) -> Result<Plan, PlanErrors> {
+    let mut errors = super::body::load_body_files(&mut value, files);
+    match parse_value(&value, Some(files)) {
+        Ok(plan) if errors.is_empty() => Ok(plan),
+        Ok(_) => Err(PlanErrors(errors)),
+        Err(PlanErrors(more)) => {
+            errors.extend(more);
+            Err(PlanErrors(errors))
+        }
+    }
+}
+
+fn parse_value(value: &Value, files: Option<&dyn PlanFiles>) -> Result<Plan, PlanErrors> {
     let mut cx = Cx::default();
     if let Some(files) = files {
         cx.read_feeder_files(value, files);
@@ -292,13 +316,14 @@ impl Cx {
 
     fn target(&mut self, v: &Value) -> Option<String> {
         let s = self.string(v, "target")?;
-        let Some(rest) = s.strip_prefix("http://") else {
-            let msg = if s.starts_with("https://") {
-                "https targets are not supported yet; use an http:// URL"
-            } else {
-                "must be an http:// URL such as \"http://127.0.0.1:8080\""
-            };
-            self.err("target", msg);
+        let Some(rest) = s
+            .strip_prefix("http://")
+            .or_else(|| s.strip_prefix("https://"))
+        else {
+            self.err(
+                "target",
+                "must be an http:// or https:// URL such as \"http://127.0.0.1:8080\"",
+            );
             return None;
         };
         let authority = rest.split('/').next().unwrap_or_default();
@@ -337,6 +362,9 @@ impl Cx {
                 None => ok = false,
             }
         }
+        if ok && !self.body_files_fit(&steps) {
+            return None;
+        }
         if ok && !steps.iter().any(|s| matches!(s, Step::Request(_))) {
             self.err(
                 "scenario",
@@ -348,7 +376,16 @@ impl Cx {
     }
 
     fn step(&mut self, v: &Value, path: &str) -> Option<Step> {
-        let mut allowed: Vec<&str> = vec!["name", "headers", "body", "think", "checks", "extract"];
+        let mut allowed: Vec<&str> = vec![
+            "name",
+            "headers",
+            "body",
+            "json",
+            "body_file",
+            "think",
+            "checks",
+            "extract",
+        ];
         allowed.extend(Method::ALL.iter().map(|(_, k)| *k));
         let m = self.object(v, path, &allowed)?;
         if let Some(t) = m.get("think") {
@@ -399,10 +436,7 @@ impl Cx {
             Some(v) => self.headers(v, &join(path, "headers")),
             None => Some(Vec::new()),
         };
-        let body = match m.get("body") {
-            Some(v) => self.string(v, &join(path, "body")).map(Some),
-            None => Some(None),
-        };
+        let body = self.step_body(m, path);
         let checks = match m.get("checks") {
             Some(v) => self.checks(v, &join(path, "checks")),
             None => Some(Vec::new()),
@@ -415,9 +449,16 @@ impl Cx {
             ok = false;
         }
         let req_path = req_path?;
-        let (headers, body, checks, extract) = (headers?, body?, checks?, extract?);
+        let (mut headers, body, checks, extract) = (headers?, body?, checks?, extract?);
         if !ok {
             return None;
+        }
+        if body.json
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("content-type".into(), "application/json".into()));
         }
         let named = name.is_some();
         let label = name.unwrap_or_else(|| format!("{} {}", method.as_str(), req_path));
@@ -427,7 +468,8 @@ impl Cx {
             method,
             path: req_path,
             headers,
-            body,
+            body: body.text,
+            body_file: body.file,
             checks,
             extract,
         }))
@@ -493,29 +535,6 @@ impl Cx {
             }
         }
         ok.then_some(out)
-    }
-
-    fn options(&mut self, v: &Value) -> Option<Options> {
-        let m = self.object(v, "options", &["timeout", "graceful_stop"])?;
-        let mut o = Options::default();
-        let mut ok = true;
-        if let Some(t) = m.get("timeout") {
-            match self.duration(t, "options.timeout") {
-                Some(d) if d.is_zero() => {
-                    self.err("options.timeout", "must be > 0");
-                    ok = false;
-                }
-                Some(d) => o.timeout = d,
-                None => ok = false,
-            }
-        }
-        if let Some(g) = m.get("graceful_stop") {
-            match self.duration(g, "options.graceful_stop") {
-                Some(d) => o.graceful_stop = d,
-                None => ok = false,
-            }
-        }
-        ok.then_some(o)
     }
 }
 

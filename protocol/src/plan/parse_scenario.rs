@@ -4,10 +4,10 @@
 //! the plan.
 
 use super::feeder::{parse_csv, table};
-use super::parse::{join, kind, Cx, FieldError};
+use super::parse::{join, kind, Cx, FieldError, PlanFiles};
 use super::{
-    Check, Extract, ExtractFrom, Feeder, FeederFiles, FeederMode, JsonPath, Plan, Step, Template,
-    BUILTINS, MAX_FEEDER_BYTES,
+    Check, Extract, ExtractFrom, Feeder, FeederMode, JsonPath, Plan, Step, Template, BUILTINS,
+    MAX_FEEDER_BYTES,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 impl Cx {
     /// Reads the CSV file of every feeder that names one, before the plan is parsed; the rows
     /// (or the error, reported here under `feeders.NAME.file`) wait in `file_rows`.
-    pub(super) fn read_feeder_files(&mut self, plan: &Value, files: &dyn FeederFiles) {
+    pub(super) fn read_feeder_files(&mut self, plan: &Value, files: &dyn PlanFiles) {
         let Some(Value::Object(feeders)) = plan.get("feeders") else {
             return;
         };
@@ -26,6 +26,9 @@ impl Cx {
             let field = format!("feeders.{name}.file");
             let read = files
                 .read(path, MAX_FEEDER_BYTES)
+                .and_then(|bytes| {
+                    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())
+                })
                 .and_then(|text| parse_csv(&text))
                 .map_err(|e| format!("{path}: {e}"));
             if let Err(e) = &read {

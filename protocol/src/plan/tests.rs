@@ -71,7 +71,7 @@ colour: blue
     for expected in [
         "colour: unknown field",
         "name: must not be empty",
-        "target: must be an http:// URL",
+        "target: must be an http:// or https:// URL",
         "agents: must be >= 1",
         "load.stages[1].vus: must be > 0",
         "load.stages[2].duration: must be a duration",
@@ -121,8 +121,9 @@ fn arb_step() -> impl Strategy<Value = Step> {
             "/[a-z0-9/]{0,12}",
             proptest::collection::vec(("[a-z][a-z-]{0,8}", "[ -~]{0,12}"), 0..3),
             proptest::option::of("[ -~]{0,20}"),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
         )
-            .prop_map(|(name, m, path, headers, body)| {
+            .prop_map(|(name, m, path, headers, body, file)| {
                 let method = Method::ALL[m].0;
                 // Texts are templates: `$${` keeps a generated `${` literal.
                 let literal = |s: String| s.replace("${", "$${");
@@ -139,7 +140,12 @@ fn arb_step() -> impl Strategy<Value = Step> {
                     method,
                     path,
                     headers,
-                    body,
+                    // At most one body: a file wins over text.
+                    body: body.filter(|_| file.is_none()),
+                    body_file: file.map(|content| BodyFile {
+                        path: "data.bin".into(),
+                        content,
+                    }),
                     checks: vec![],
                     extract: vec![],
                 })
@@ -154,11 +160,15 @@ proptest! {
         stages in proptest::collection::vec((1u64..100_000, 1u32..10_000), 1..5),
         steps in proptest::collection::vec(arb_step(), 0..5),
         timeout_ms in 1u64..100_000,
+        connect_ms in 1u64..100_000,
+        http in 0usize..3,
+        insecure_tls in any::<bool>(),
+        redirects in 0u32..50,
     ) {
         let mut scenario = steps;
         scenario.push(Step::Request(RequestStep {
             label: "GET /".into(), named: false, method: Method::Get, path: "/".into(),
-            headers: vec![], body: None, checks: vec![], extract: vec![],
+            headers: vec![], body: None, body_file: None, checks: vec![], extract: vec![],
         }));
         let plan = Plan {
             name: "p".into(),
@@ -169,7 +179,14 @@ proptest! {
             feeders: vec![],
             scenario,
             thresholds: vec![Threshold::parse("p99 < 1s").expect("valid")],
-            options: Options { timeout: Duration::from_millis(timeout_ms), ..Options::default() },
+            options: Options {
+                timeout: Duration::from_millis(timeout_ms),
+                connect_timeout: Duration::from_millis(connect_ms),
+                http: HttpVersion::ALL[http].0,
+                insecure_tls,
+                redirects,
+                ..Options::default()
+            },
         };
         let back = from_value(&plan.to_json());
         prop_assert_eq!(back, Ok(plan));

@@ -191,11 +191,11 @@ fn feeder_mistakes_are_named() {
 /// CSV files from memory, standing in for the coordinator's file system.
 struct Files(BTreeMap<&'static str, &'static str>);
 
-impl FeederFiles for Files {
-    fn read(&self, path: &str, limit: usize) -> Result<String, String> {
+impl PlanFiles for Files {
+    fn read(&self, path: &str, limit: usize) -> Result<Vec<u8>, String> {
         match self.0.get(path) {
             Some(text) if text.len() > limit => Err(format!("larger than {limit} bytes")),
-            Some(text) => Ok(text.to_string()),
+            Some(text) => Ok(text.as_bytes().to_vec()),
             None => Err("no such file".into()),
         }
     }

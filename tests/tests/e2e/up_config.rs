@@ -66,3 +66,19 @@ fn a_bad_config_file_names_every_problem_and_exits_2() {
         assert!(stderr.contains(key), "{key} missing from: {stderr}");
     }
 }
+
+#[test]
+fn herd_schema_commands_prints_the_checked_in_schema() {
+    let out = Command::new(herd_bin())
+        .args(["schema", "commands"])
+        .output()
+        .expect("herd schema commands");
+    assert!(out.status.success(), "{out:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/commands.schema.json");
+    let checked_in: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).expect("read")).expect("JSON");
+    assert_eq!(printed, checked_in);
+    assert_eq!(printed["title"], "CommandMessage");
+}

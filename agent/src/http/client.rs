@@ -1,0 +1,236 @@
+//! The agent's HTTP client: settings shared by every virtual user ([`Client`]), and the
+//! connections each virtual user or open-model worker owns ([`Connections`]).
+//!
+//! There is no shared pool. A closed-model VU sends one request at a time, so it needs one
+//! connection per origin it talks to, and owning it outright costs nothing per request: no lock,
+//! no lookup in a map of idle connections, no hand-over between tasks. A connection that fails,
+//! times out or is closed by the server is dropped, and the next request opens a new one, as a
+//! real client would. A VU keeps connections to a few origins (redirects may lead elsewhere).
+
+use super::connector::{self, Origin};
+use super::h1::H1;
+use super::h2::H2;
+use super::request::Hop;
+use super::{tls, Answer, Attempt, Keep};
+use crate::error::AgentError;
+use crate::recorder::FailureKind;
+use herd_protocol::plan::{HttpVersion, Options};
+use std::cell::Cell;
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::time::{Instant, Sleep};
+
+/// Connections a VU keeps open at most (to distinct origins).
+const MAX_ORIGINS: usize = 4;
+
+/// What every connection of one agent shares: the plan's options and the TLS configuration.
+#[derive(Clone)]
+pub struct Client {
+    settings: Rc<Settings>,
+}
+
+pub(super) struct Settings {
+    tls: tokio_rustls::TlsConnector,
+    http: HttpVersion,
+    pub timeout: Duration,
+    connect_timeout: Duration,
+    pub redirects: u32,
+    /// Whether a first failure to connect / to shake hands was logged (once each, per agent).
+    warned_connect: Cell<bool>,
+    warned_tls: Cell<bool>,
+}
+
+impl Client {
+    /// A client for a plan's `options`.
+    pub fn new(options: &Options) -> Result<Self, AgentError> {
+        let tls = tls::connector(options.http, options.insecure_tls).map_err(|e| {
+            AgentError::TargetTls {
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Self {
+            settings: Rc::new(Settings {
+                tls,
+                http: options.http,
+                timeout: options.timeout,
+                connect_timeout: options.connect_timeout,
+                redirects: options.redirects,
+                warned_connect: Cell::new(false),
+                warned_tls: Cell::new(false),
+            }),
+        })
+    }
+
+    /// A new, empty set of connections for one VU or worker.
+    pub fn connections(&self) -> Connections {
+        Connections {
+            settings: Rc::clone(&self.settings),
+            pool: Pool { open: Vec::new() },
+            timer: None,
+        }
+    }
+}
+
+/// The connections one VU or open-model worker owns, by origin, and the timer that bounds its
+/// requests.
+pub struct Connections {
+    pub(super) settings: Rc<Settings>,
+    pool: Pool,
+    /// Set to the deadline of some earlier request and moved on only when it fires: requests
+    /// are far shorter than the timeout, so arming a timer per request (a timer-wheel insert and
+    /// removal each time) would be wasted work.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// Open connections, by origin.
+struct Pool {
+    open: Vec<(Rc<Origin>, Conn)>,
+}
+
+/// Small (the HTTP/1.1 state is boxed): a connection is moved in and out around each request.
+enum Conn {
+    H1(Box<H1>),
+    H2(H2),
+}
+
+impl Conn {
+    fn is_open(&self) -> bool {
+        match self {
+            Conn::H1(c) => c.is_open(),
+            Conn::H2(c) => c.is_open(),
+        }
+    }
+
+    async fn exchange(&mut self, hop: &Hop, keep: Keep) -> Result<Answer, Attempt> {
+        match self {
+            Conn::H1(c) => {
+                c.exchange(&hop.h1_wire, hop.method == hyper::Method::HEAD, keep)
+                    .await
+            }
+            Conn::H2(c) => c.exchange(hop.h2_request(), keep).await,
+        }
+    }
+}
+
+impl Connections {
+    /// Sends one request (no redirect followed) and reads its whole response, or gives up at
+    /// `deadline` (`Timeout`).
+    pub(super) async fn exchange(
+        &mut self,
+        hop: &Hop,
+        keep: Keep,
+        deadline: Instant,
+    ) -> Result<Answer, FailureKind> {
+        let Self {
+            settings,
+            pool,
+            timer,
+        } = self;
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let mut work = pin!(pool.exchange(settings, hop, keep));
+        loop {
+            tokio::select! {
+                biased;
+                answer = &mut work => return answer,
+                () = timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        // Dropping `work` drops the connection in use: its state is unknown.
+                        return Err(FailureKind::Timeout);
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+}
+
+impl Pool {
+    /// Sends one request on the open connection to its origin, or on a new one.
+    async fn exchange(
+        &mut self,
+        settings: &Settings,
+        hop: &Hop,
+        keep: Keep,
+    ) -> Result<Answer, FailureKind> {
+        let origin = &hop.target.origin;
+        // Taken out while in use: if the caller drops this future (timeout), the connection,
+        // whose state is then unknown, goes with it.
+        if let Some(mut conn) = self.take(origin) {
+            match conn.exchange(hop, keep).await {
+                Ok(answer) => {
+                    self.keep(origin, conn);
+                    return Ok(answer);
+                }
+                Err(Attempt::Stale) => {}
+                Err(Attempt::Failed(kind)) => return Err(kind),
+            }
+        }
+        let mut conn = Self::open(settings, origin).await?;
+        match conn.exchange(hop, keep).await {
+            Ok(answer) => {
+                self.keep(origin, conn);
+                Ok(answer)
+            }
+            Err(Attempt::Stale) => Err(FailureKind::Closed),
+            Err(Attempt::Failed(kind)) => Err(kind),
+        }
+    }
+
+    fn take(&mut self, origin: &Rc<Origin>) -> Option<Conn> {
+        let i = self
+            .open
+            .iter()
+            .position(|(o, _)| Rc::ptr_eq(o, origin) || **o == **origin)?;
+        Some(self.open.swap_remove(i).1)
+    }
+
+    fn keep(&mut self, origin: &Rc<Origin>, conn: Conn) {
+        if !conn.is_open() {
+            return;
+        }
+        if self.open.len() >= MAX_ORIGINS {
+            self.open.remove(0);
+        }
+        self.open.push((Rc::clone(origin), conn));
+    }
+
+    async fn open(s: &Settings, origin: &Origin) -> Result<Conn, FailureKind> {
+        let connected = connector::connect(origin, &s.tls, s.connect_timeout)
+            .await
+            .map_err(|e| {
+                let warned = match e.kind {
+                    FailureKind::Tls => &s.warned_tls,
+                    _ => &s.warned_connect,
+                };
+                if !warned.replace(true) {
+                    let hint = if e.kind == FailureKind::Tls {
+                        " (for a test server with a self-signed certificate, set \
+                         options.insecure_tls: true)"
+                    } else {
+                        ""
+                    };
+                    tracing::warn!(
+                        host = %origin.host,
+                        port = origin.port,
+                        "cannot open a connection: {}{hint}; further failures of this kind are counted, not logged",
+                        e.reason
+                    );
+                }
+                e.kind
+            })?;
+        let h2 = match s.http {
+            HttpVersion::Http2 => true,
+            HttpVersion::Http1 => false,
+            HttpVersion::Auto => connected.alpn_h2,
+        };
+        if h2 {
+            H2::handshake(connected.stream)
+                .await
+                .map(Conn::H2)
+                .map_err(|e| super::classify(&e))
+        } else {
+            Ok(Conn::H1(Box::new(H1::new(connected.stream))))
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Opening a connection to an origin: resolve, TCP connect (Nagle off), TLS handshake for https,
+//! all within the plan's `connect_timeout`, and the ALPN answer that picks the HTTP version.
+//!
+//! Failures are told apart because users act on them differently: a refused or unreachable
+//! address, a failed name lookup or a connect that took too long is `connect`; anything that
+//! goes wrong in the TLS handshake (untrusted certificate, wrong name, a plain-HTTP server on the
+//! other end, no common ALPN protocol) is `tls`.
+
+use super::tls::{self, ALPN_H2};
+use crate::recorder::FailureKind;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// Where requests go: scheme, host and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Origin {
+    /// `https`.
+    pub tls: bool,
+    /// Host name or IP address, without the brackets of an IPv6 literal.
+    pub host: String,
+    /// Port, explicit or the scheme's default.
+    pub port: u16,
+}
+
+impl Origin {
+    /// The origin of an absolute `http(s)://` URI.
+    pub fn of(uri: &hyper::Uri) -> Result<Self, String> {
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err("the URL must start with http:// or https://".into()),
+        };
+        let host = uri.host().ok_or("the URL has no host")?;
+        Ok(Self {
+            tls,
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
+        })
+    }
+}
+
+/// A connection's byte stream: plain TCP or TLS over TCP.
+#[derive(Debug)]
+pub(super) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// A new connection, and whether the server agreed by ALPN to speak HTTP/2.
+pub(super) struct Connected {
+    pub stream: Stream,
+    pub alpn_h2: bool,
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug)]
+pub(super) struct ConnectError {
+    pub kind: FailureKind,
+    pub reason: String,
+}
+
+impl ConnectError {
+    fn new(kind: FailureKind, reason: impl Into<String>) -> Self {
+        Self {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Opens a connection to `origin` within `limit` (TCP and TLS together).
+pub(super) async fn connect(
+    origin: &Origin,
+    tls: &tokio_rustls::TlsConnector,
+    limit: Duration,
+) -> Result<Connected, ConnectError> {
+    let open = async {
+        let tcp = tcp(origin).await?;
+        if !origin.tls {
+            return Ok(Connected {
+                stream: Stream::Plain(tcp),
+                alpn_h2: false,
+            });
+        }
+        let name = tls::server_name(&origin.host).ok_or_else(|| {
+            ConnectError::new(
+                FailureKind::Tls,
+                format!("{:?} is not a valid TLS server name", origin.host),
+            )
+        })?;
+        let stream = tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| ConnectError::new(FailureKind::Tls, e.to_string()))?;
+        let alpn_h2 = stream.get_ref().1.alpn_protocol() == Some(ALPN_H2);
+        Ok(Connected {
+            stream: Stream::Tls(Box::new(stream)),
+            alpn_h2,
+        })
+    };
+    tokio::time::timeout(limit, open).await.unwrap_or_else(|_| {
+        Err(ConnectError::new(
+            FailureKind::Connect,
+            format!("no connection within the connect timeout ({limit:?})"),
+        ))
+    })
+}
+
+/// TCP to the first address of `origin` that accepts.
+async fn tcp(origin: &Origin) -> Result<TcpStream, ConnectError> {
+    let addrs = tokio::net::lookup_host((origin.host.as_str(), origin.port))
+        .await
+        .map_err(|e| {
+            ConnectError::new(
+                FailureKind::Connect,
+                format!("cannot resolve {}: {e}", origin.host),
+            )
+        })?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                // Requests are small and latency is what we measure: never wait to coalesce.
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(ConnectError::new(
+        FailureKind::Connect,
+        match last {
+            Some(e) => format!("cannot connect to {}:{}: {e}", origin.host, origin.port),
+            None => format!("{} has no address", origin.host),
+        },
+    ))
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

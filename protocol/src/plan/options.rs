@@ -1,0 +1,169 @@
+//! The plan's `options`: timeouts, the HTTP version, TLS leniency and the redirect policy.
+//!
+//! Every option has a default, so a plan without `options` runs like k6 would: a 30 s request
+//! timeout, redirects followed (at most 10), HTTP/2 when a TLS server offers it by ALPN,
+//! certificates verified against the Mozilla roots.
+
+use super::parse::{join, kind, Cx};
+use crate::duration;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Which HTTP version the agent speaks to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// HTTP/1.1 on `http://`; on `https://`, HTTP/2 if the server picks it by ALPN, else HTTP/1.1.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only (ALPN offers only `http/1.1`).
+    Http1,
+    /// HTTP/2 only: by prior knowledge (h2c) on `http://`, by ALPN (`h2` only) on `https://`.
+    Http2,
+}
+
+impl HttpVersion {
+    /// Every version, with the plan value that selects it.
+    pub const ALL: [(HttpVersion, &'static str); 3] = [
+        (HttpVersion::Auto, "auto"),
+        (HttpVersion::Http1, "http1"),
+        (HttpVersion::Http2, "http2"),
+    ];
+
+    /// The plan value (`auto`, `http1`, `http2`).
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(v, _)| *v == self)
+            .map_or("auto", |(_, k)| k)
+    }
+}
+
+/// Timeouts, protocol and limits; every field has a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Per request: from the send (including connecting, when a connection has to be opened)
+    /// to the end of the response body. Each followed redirect is a request with its own
+    /// timeout. Default 30 s.
+    pub timeout: Duration,
+    /// Opening a connection: TCP connect plus the TLS handshake. A connection that cannot be
+    /// opened in time fails as `connect` (unless the request's `timeout` ends first). Default 10 s.
+    pub connect_timeout: Duration,
+    /// How long in-flight iterations may take to finish after the load ends or a stop. Default 30 s.
+    pub graceful_stop: Duration,
+    /// HTTP/1.1, HTTP/2, or whichever the server offers over TLS. Default `auto`.
+    pub http: HttpVersion,
+    /// Accept any server certificate (self-signed, expired, wrong name): for test environments
+    /// only. Default `false`: certificates are verified against the Mozilla roots.
+    pub insecure_tls: bool,
+    /// How many redirects (301, 302, 303, 307, 308 with a `Location`) a request follows; 0 follows
+    /// none. Each hop is counted as a request of its step, as k6 does, so herd's count equals the
+    /// servers'. When the limit is reached the last redirect response is the step's response.
+    /// Default 10 (k6's default).
+    pub redirects: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            graceful_stop: Duration::from_secs(30),
+            http: HttpVersion::Auto,
+            insecure_tls: false,
+            redirects: 10,
+        }
+    }
+}
+
+impl Options {
+    /// The options as written in a plan.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "timeout": duration::format(self.timeout),
+            "connect_timeout": duration::format(self.connect_timeout),
+            "graceful_stop": duration::format(self.graceful_stop),
+            "http": self.http.as_str(),
+            "insecure_tls": self.insecure_tls,
+            "redirects": self.redirects,
+        })
+    }
+}
+
+const OPTION_KEYS: &[&str] = &[
+    "timeout",
+    "connect_timeout",
+    "graceful_stop",
+    "http",
+    "insecure_tls",
+    "redirects",
+];
+
+impl Cx {
+    pub(super) fn options(&mut self, v: &Value) -> Option<Options> {
+        let m = self.object(v, "options", OPTION_KEYS)?;
+        let mut o = Options::default();
+        let mut ok = true;
+        for (key, field) in [
+            ("timeout", &mut o.timeout),
+            ("connect_timeout", &mut o.connect_timeout),
+        ] {
+            if let Some(t) = m.get(key) {
+                let path = join("options", key);
+                match self.duration(t, &path) {
+                    Some(d) if d.is_zero() => {
+                        self.err(&path, "must be > 0");
+                        ok = false;
+                    }
+                    Some(d) => *field = d,
+                    None => ok = false,
+                }
+            }
+        }
+        if let Some(g) = m.get("graceful_stop") {
+            match self.duration(g, "options.graceful_stop") {
+                Some(d) => o.graceful_stop = d,
+                None => ok = false,
+            }
+        }
+        if let Some(h) = m.get("http") {
+            match self.http_version(h) {
+                Some(h) => o.http = h,
+                None => ok = false,
+            }
+        }
+        if let Some(b) = m.get("insecure_tls") {
+            match b {
+                Value::Bool(b) => o.insecure_tls = *b,
+                other => {
+                    self.err(
+                        "options.insecure_tls",
+                        format!("must be true or false, got {}", kind(other)),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if let Some(r) = m.get("redirects") {
+            match self.integer(r, "options.redirects", 0, "must be >= 0 (0 follows none)") {
+                Some(n) => o.redirects = n,
+                None => ok = false,
+            }
+        }
+        ok.then_some(o)
+    }
+
+    fn http_version(&mut self, v: &Value) -> Option<HttpVersion> {
+        let s = self.string(v, "options.http")?;
+        let found = HttpVersion::ALL.iter().find(|(_, k)| *k == s);
+        if found.is_none() {
+            self.err(
+                "options.http",
+                format!(
+                    "unknown HTTP version {s:?}: expected auto, http1 or http2 (http2 on an \
+                     http:// target is h2c with prior knowledge)"
+                ),
+            );
+        }
+        found.map(|(v, _)| *v)
+    }
+}

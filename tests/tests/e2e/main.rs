@@ -1,0 +1,17 @@
+//! The end-to-end tests, one module per area, in one test binary: each binary links the whole
+//! coordinator with the AWS SDK, and thirteen separate links cost minutes of CI on 2 cores.
+
+mod api;
+mod aws_agents;
+mod aws_commands;
+mod aws_up;
+mod demo;
+mod https;
+mod jwt;
+mod logs;
+mod metrics;
+mod mqtt_commands;
+mod resume;
+mod run;
+mod scenario;
+mod up_config;
