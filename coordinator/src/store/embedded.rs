@@ -95,6 +95,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         record TEXT NOT NULL,
         PRIMARY KEY (run_id, agent_id)
     ) WITHOUT ROWID;",
+    // 4: open-model arrivals dropped in each second (0 for seconds stored before).
+    "ALTER TABLE seconds ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(super) const RUN_COLUMNS: &str =
@@ -260,6 +262,7 @@ pub(super) fn second_from_row(row: &Row<'_>) -> Result<SecondRecord, StoreError>
         checkpoint: checkpoint
             .map(|c| serde_json::from_str(&c).map_err(|e| corrupt("second checkpoint", e)))
             .transpose()?,
+        dropped: uint(row, 11, "dropped")?,
     })
 }
 
@@ -331,15 +334,16 @@ impl Store for EmbeddedStore {
                 .transpose()?;
             conn.execute(
                 "INSERT INTO seconds (run_id, t, second, requests, errors, p50_ms, p99_ms,
-                     agents_reported, agents_expected, status_codes, histogram, checkpoint)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     agents_reported, agents_expected, status_codes, histogram, checkpoint,
+                     dropped)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT (run_id, t) DO UPDATE SET
                      second = excluded.second, requests = excluded.requests,
                      errors = excluded.errors, p50_ms = excluded.p50_ms, p99_ms = excluded.p99_ms,
                      agents_reported = excluded.agents_reported,
                      agents_expected = excluded.agents_expected,
                      status_codes = excluded.status_codes, histogram = excluded.histogram,
-                     checkpoint = excluded.checkpoint",
+                     checkpoint = excluded.checkpoint, dropped = excluded.dropped",
                 params![
                     run.as_str(),
                     int("t", second.t)?,
@@ -353,6 +357,7 @@ impl Store for EmbeddedStore {
                     codes,
                     second.histogram.0,
                     checkpoint,
+                    int("dropped", second.dropped)?,
                 ],
             )
             .map_err(unknown_run_if_missing(&run))?;
@@ -404,7 +409,7 @@ impl Store for EmbeddedStore {
         self.call(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT t, second, requests, errors, p50_ms, p99_ms, agents_reported,
-                     agents_expected, status_codes, histogram, checkpoint
+                     agents_expected, status_codes, histogram, checkpoint, dropped
                  FROM seconds WHERE run_id = ?1 ORDER BY t",
             )?;
             let mut rows = stmt.query([run.as_str()])?;

@@ -327,6 +327,9 @@ pub struct SecondRecord {
     pub requests: u64,
     /// Errors in that second.
     pub errors: u64,
+    /// Open model: arrivals planned in that second that could not start (the in-flight cap
+    /// was reached), summed over agents.
+    pub dropped: u64,
     /// Median latency (ms) of that second, from its merged histogram.
     pub p50_ms: f64,
     /// 99th percentile (ms) of that second, from its merged histogram.
@@ -361,6 +364,7 @@ impl SecondRecord {
             second: aggregate.second,
             requests: summary.requests,
             errors: summary.errors,
+            dropped: summary.dropped,
             p50_ms: summary.p50_ms,
             p99_ms: summary.p99_ms,
             agents_reported: summary.agents_reported,
@@ -377,8 +381,7 @@ impl SecondRecord {
             t: self.t,
             requests: self.requests,
             errors: self.errors,
-            // Not stored per second (yet): the run's drops are in its summary's `dropped`.
-            dropped: 0,
+            dropped: self.dropped,
             p50_ms: self.p50_ms,
             p99_ms: self.p99_ms,
             agents_reported: self.agents_reported,

@@ -85,6 +85,7 @@ pub(crate) fn second(t: u64, requests: u64, latency_us: u64) -> SecondRecord {
         second: 1_700_000_000 + t,
         requests,
         errors: 1,
+        dropped: t % 3,
         p50_ms: latency_us as f64 / 1000.0,
         p99_ms: latency_us as f64 / 1000.0,
         agents_reported: 2,

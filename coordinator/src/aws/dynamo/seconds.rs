@@ -70,6 +70,7 @@ fn second_attributes(second: &SecondRecord) -> Result<Item, StoreError> {
         ("second".to_owned(), n(second.second)),
         ("requests".to_owned(), n(second.requests)),
         ("errors".to_owned(), n(second.errors)),
+        ("dropped".to_owned(), n(second.dropped)),
         ("p50_ms".to_owned(), f("p50", second.p50_ms)?),
         ("p99_ms".to_owned(), f("p99", second.p99_ms)?),
         ("agents_reported".to_owned(), n(second.agents_reported)),
@@ -128,6 +129,8 @@ fn second_from(item: &Item, mut histogram: Vec<u8>) -> Result<SecondRecord, Stor
         second: get_n(item, "second", "second")?,
         requests: get_n(item, "requests", "requests")?,
         errors: get_n(item, "errors", "errors")?,
+        // Absent from seconds written before herd stored drops per second.
+        dropped: opt_n(item, "dropped", "dropped")?.unwrap_or(0),
         p50_ms: get_n(item, "p50_ms", "p50")?,
         p99_ms: get_n(item, "p99_ms", "p99")?,
         agents_reported: get_n(item, "agents_reported", "agents reported")?,
