@@ -20,7 +20,7 @@ use crate::run::RunDeps;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::{Store, StoreError};
 use aws_config::SdkConfig;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Why the service's adapters could not be built.
@@ -54,6 +54,33 @@ pub struct RuntimePaths {
     /// at every start, so a restarted coordinator resumes its runs (`herd up`:
     /// [`crate::local::coordinator_id`]). `None` for a one-shot coordinator (`herd run`).
     pub owner: Option<String>,
+}
+
+/// The store `config` names: SQLite under `data_dir` (or `[store] data_dir`), or DynamoDB through
+/// `sdk`, acting as `owner` where runs are claimed. `herd up` and `herd token create` both open
+/// their store here, so a token is created where the service will look for it.
+pub async fn open_store(
+    config: &ServiceConfig,
+    sdk: Option<&SdkConfig>,
+    data_dir: &Path,
+    owner: &str,
+) -> Result<Arc<dyn Store>, RuntimeError> {
+    Ok(match &config.store {
+        StoreConfig::Embedded { data_dir: own } => {
+            Arc::new(EmbeddedStore::open(own.as_deref().unwrap_or(data_dir))?)
+        }
+        StoreConfig::DynamoDb {
+            table_prefix,
+            create_tables,
+        } => {
+            let sdk = sdk.ok_or(RuntimeError::NoSdk)?;
+            Arc::new(
+                DynamoStore::connect(sdk, table_prefix, *create_tables)
+                    .await?
+                    .with_owner(owner),
+            )
+        }
+    })
 }
 
 /// The adapters of a running coordinator.
@@ -93,22 +120,7 @@ impl ServiceRuntime {
         } else {
             MqttLink::connect_durable(&broker_url, &owner).await?
         };
-        let store: Arc<dyn Store> = match &config.store {
-            StoreConfig::Embedded { data_dir } => Arc::new(EmbeddedStore::open(
-                data_dir.as_ref().unwrap_or(&paths.data_dir),
-            )?),
-            StoreConfig::DynamoDb {
-                table_prefix,
-                create_tables,
-            } => {
-                let sdk = sdk.as_ref().ok_or(RuntimeError::NoSdk)?;
-                Arc::new(
-                    DynamoStore::connect(sdk, table_prefix, *create_tables)
-                        .await?
-                        .with_owner(&owner),
-                )
-            }
-        };
+        let store = open_store(config, sdk.as_ref(), &paths.data_dir, &owner).await?;
         let bus: Arc<dyn AgentBus> = match (&config.broker.commands_via, &config.broker.frames_via)
         {
             (CommandsVia::Mqtt, FramesVia::Mqtt) => Arc::new(link),

@@ -19,6 +19,10 @@ pub struct Service {
     pub addr: SocketAddr,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// Its `--config` file, if any, and its extra environment: `herd token create` needs both
+    /// to reach the same store.
+    config: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 /// A free port on 127.0.0.1 (bound and released).
@@ -63,11 +67,21 @@ impl Service {
                 }
             });
         }
+        let config = extra
+            .iter()
+            .position(|a| *a == "--config")
+            .and_then(|i| extra.get(i + 1))
+            .map(|c| (*c).to_string());
         let service = Self {
             child,
             broker,
             addr,
             data_dir: data_dir.to_path_buf(),
+            config,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .collect(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while service.request("GET", "/healthz", None, None).0 != 200 {
@@ -97,6 +111,8 @@ impl Service {
         let out = Command::new(herd_bin())
             .args(["token", "create", "--role", role, "--data-dir"])
             .arg(&self.data_dir)
+            .args(self.config.iter().flat_map(|c| ["--config", c.as_str()]))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("herd token create");
         assert!(

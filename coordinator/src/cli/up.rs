@@ -8,7 +8,8 @@
 //! Commands come from the API, the scheduler and the broker's `herd/commands` topic
 //! ([`herd_coordinator::intake`]), all into the one manager.
 //!
-//! `herd token create --role …` adds an API token to the same store (shown once, kept hashed).
+//! `herd token create --role …` adds an API token to the same store (shown once, kept hashed);
+//! with `--config`, to the store the file names (DynamoDB in AWS mode).
 
 use super::exit::Code;
 use anyhow::Context as _;
@@ -20,11 +21,11 @@ use herd_coordinator::config::ServiceConfig;
 use herd_coordinator::events::{EventSink, Fanout, LocalEvents};
 use herd_coordinator::manager::{Manager, ManagerConfig};
 use herd_coordinator::run::Timeouts;
-use herd_coordinator::runtime::{RuntimePaths, ServiceRuntime};
+use herd_coordinator::runtime::{open_store, RuntimePaths, ServiceRuntime};
 use herd_coordinator::scheduler;
-use herd_coordinator::store::{EmbeddedStore, Role, Store};
+use herd_coordinator::store::{Role, Store};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -68,9 +69,28 @@ pub struct TokenArgs {
     /// What the token may do: viewer (read) or operator (read and write).
     #[arg(long)]
     role: String,
-    /// The store of the `herd up` that will accept it.
+    /// The store of the `herd up` that will accept it: its data directory…
     #[arg(long, env = "HERD_DATA_DIR", default_value = ".herd")]
     data_dir: PathBuf,
+    /// …and its configuration file, when its `[store]` is DynamoDB.
+    #[arg(long, env = "HERD_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// Reads and validates `herd.toml` (every problem printed with its key); the default (all
+/// local) without a file.
+fn load_config(path: Option<&Path>) -> anyhow::Result<Result<ServiceConfig, Code>> {
+    let Some(path) = path else {
+        return Ok(Ok(ServiceConfig::default()));
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(ServiceConfig::from_toml(&text).map_err(|errors| {
+        for e in &errors.0 {
+            eprintln!("herd: {}: {}: {}", path.display(), e.key, e.problem);
+        }
+        Code::Invalid
+    }))
 }
 
 /// `herd token create`.
@@ -82,14 +102,27 @@ pub fn token(args: TokenArgs) -> anyhow::Result<Code> {
             return Ok(Code::Invalid);
         }
     };
-    let store = EmbeddedStore::open(&args.data_dir)?;
+    let config = match load_config(args.config.as_deref())? {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
     let now = herd_coordinator::clock::Clock::new().unix_ms();
     let (token, record) = auth::new_token(role, now).map_err(anyhow::Error::msg)?;
     let id = record.id.clone();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(store.create_token(record))?;
+        .block_on(async {
+            let sdk = if config.uses_aws() {
+                Some(herd_coordinator::aws::sdk_config(&config.aws).await)
+            } else {
+                None
+            };
+            let owner = herd_coordinator::local::coordinator_id(&args.data_dir);
+            let store = open_store(&config, sdk.as_ref(), &args.data_dir, &owner).await?;
+            store.create_token(record).await?;
+            anyhow::Ok(())
+        })?;
     eprintln!("herd: created {role} token {id} (shown once; only its hash is stored)");
     println!("{token}");
     Ok(Code::Passed)
@@ -97,21 +130,9 @@ pub fn token(args: TokenArgs) -> anyhow::Result<Code> {
 
 /// `herd up`.
 pub fn up(args: UpArgs) -> anyhow::Result<Code> {
-    let config = match &args.config {
-        None => ServiceConfig::default(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            match ServiceConfig::from_toml(&text) {
-                Ok(c) => c,
-                Err(errors) => {
-                    for e in &errors.0 {
-                        eprintln!("herd: {}: {}: {}", path.display(), e.key, e.problem);
-                    }
-                    return Ok(Code::Invalid);
-                }
-            }
-        }
+    let config = match load_config(args.config.as_deref())? {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
     };
     let paths = RuntimePaths {
         data_dir: args.data_dir.clone(),

@@ -5,7 +5,7 @@
 //! coordinator's durable session there keeps what the agents send while it is down, and the
 //! agents, in process groups of their own, keep running.
 
-use herd_e2e::aws::Mosquitto;
+use herd_e2e::aws::{Mosquitto, Moto};
 use herd_e2e::service::{plan, Service};
 use herd_e2e::CountingTarget;
 use serde_json::{json, Value};
@@ -53,9 +53,44 @@ fn a_coordinator_killed_mid_run_resumes_it_after_a_restart_with_exact_counts() {
     let broker = Mosquitto::start();
     let config = dir.path().join("herd.toml");
     std::fs::write(&config, format!("[broker]\nurl = \"{}\"\n", broker.url())).expect("write");
-    let data = dir.path().join("data");
+    killed_mid_run_and_resumed(dir.path(), &config, &[]);
+}
+
+/// The same with the run's state in DynamoDB (moto): the restarted coordinator claims the run
+/// back there (a conditional write on its lease) and rebuilds the aggregate from the seconds'
+/// merge state stored in the `results` table.
+#[test]
+fn a_run_stored_in_dynamodb_resumes_after_a_sigkill_with_exact_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Mosquitto::start();
+    let moto = Moto::start();
+    let config = dir.path().join("herd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\
+             [store]\nkind = \"dynamodb\"\ntable_prefix = \"resume-\"\n\
+             [broker]\nurl = \"{}\"\n",
+            moto.endpoint(),
+            broker.url()
+        ),
+    )
+    .expect("write");
+    let env: Vec<(&str, String)> = moto.env();
+    killed_mid_run_and_resumed(dir.path(), &config, &env);
+}
+
+fn killed_mid_run_and_resumed(dir: &Path, config: &Path, env: &[(&str, String)]) {
+    let start_service = |data: &Path, config: &Path| {
+        Service::start_with_env(
+            data,
+            &["--config", config.to_str().expect("utf-8 path")],
+            env,
+        )
+    };
+    let data = dir.join("data");
     let target = CountingTarget::start();
-    let first = start_service(&data, &config);
+    let first = start_service(&data, config);
     let op = first.token("operator");
     let (status, reply) = first.request(
         "POST",
@@ -91,7 +126,7 @@ fn a_coordinator_killed_mid_run_resumes_it_after_a_restart_with_exact_counts() {
     std::thread::sleep(Duration::from_secs(2));
     let during_outage = target.received().total;
 
-    let second = start_service(&data, &config);
+    let second = start_service(&data, config);
     let deadline = Instant::now() + Duration::from_secs(60);
     let body = loop {
         let body = run_state(&second, &op, &run);
