@@ -1,5 +1,5 @@
 //! Process-wide operational counters for Prometheus `/metrics`: frames aggregated, how late each
-//! second is emitted live (frame lag), and agents connected.
+//! second is emitted live (frame lag), agents connected, and events to SNS by outcome.
 //!
 //! They are plain atomics in one static, written by the run actors where the facts happen and
 //! rendered in the Prometheus text format by the API: no metrics library, no registry to thread
@@ -21,6 +21,19 @@ pub struct Metrics {
     lag_count: AtomicU64,
     lag_sum_ms: AtomicU64,
     agents_connected: AtomicI64,
+    /// Events to SNS: published, dropped (queue full), failed (refused after retries).
+    sns: [AtomicU64; 3],
+}
+
+/// What became of an event bound for SNS.
+#[derive(Debug, Clone, Copy)]
+pub enum SnsOutcome {
+    /// SNS accepted it.
+    Published = 0,
+    /// The publishing queue was full: it was not sent.
+    Dropped = 1,
+    /// SNS refused it after the SDK's retries, or it could not be made small enough.
+    Failed = 2,
 }
 
 /// The one set of counters of this process.
@@ -35,7 +48,13 @@ impl Metrics {
             lag_count: AtomicU64::new(0),
             lag_sum_ms: AtomicU64::new(0),
             agents_connected: AtomicI64::new(0),
+            sns: [const { AtomicU64::new(0) }; 3],
         }
+    }
+
+    /// An event bound for SNS ended as `outcome`.
+    pub fn sns_event(&self, outcome: SnsOutcome) {
+        self.sns[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A frame reached an aggregator (`accepted`: merged; otherwise refused, e.g. a duplicate).
@@ -103,6 +122,17 @@ impl Metrics {
              herd_agents_connected {}\n",
             self.agents_connected.load(Ordering::Relaxed).max(0)
         );
+        out.push_str(
+            "# HELP herd_sns_events_total Events bound for SNS, by outcome.\n\
+             # TYPE herd_sns_events_total counter\n",
+        );
+        for (outcome, counter) in ["published", "dropped", "failed"].iter().zip(&self.sns) {
+            let _ = writeln!(
+                out,
+                "herd_sns_events_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
     }
 }
 
@@ -120,6 +150,9 @@ mod tests {
         m.frame(false);
         m.agents_connected_changed(3);
         m.agents_connected_changed(-1);
+        m.sns_event(SnsOutcome::Published);
+        m.sns_event(SnsOutcome::Published);
+        m.sns_event(SnsOutcome::Failed);
         let mut out = String::new();
         m.render(&mut out);
         for line in [
@@ -131,6 +164,9 @@ mod tests {
             "herd_frames_total{outcome=\"aggregated\"} 1",
             "herd_frames_total{outcome=\"refused\"} 1",
             "herd_agents_connected 2",
+            "herd_sns_events_total{outcome=\"published\"} 2",
+            "herd_sns_events_total{outcome=\"dropped\"} 0",
+            "herd_sns_events_total{outcome=\"failed\"} 1",
         ] {
             assert!(out.contains(line), "{line} in\n{out}");
         }

@@ -123,6 +123,23 @@ impl Service {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// `/metrics` as text (it is not JSON, so [`Service::request`] cannot read it).
+    pub fn metrics(&self, token: &str) -> String {
+        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        text
+    }
+
     /// One request; returns the status and the JSON body (`Null` if none or not JSON).
     pub fn request(
         &self,
@@ -216,6 +233,13 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The value of `series` (name and labels, as printed) in a Prometheus text page.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
 }
 
 /// A plan (as JSON) of `vus` virtual users for `secs` seconds on `agents` agents, hitting

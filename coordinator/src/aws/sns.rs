@@ -25,6 +25,7 @@
 use super::chatbot;
 use crate::config::{self, EventFormat};
 use crate::events::EventSink;
+use crate::metrics::{SnsOutcome, METRICS};
 use aws_config::SdkConfig;
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -135,6 +136,7 @@ impl EventSink for SnsEvents {
         }
         let name = event.event.name();
         if self.tx.try_send(Item::Event(event)).is_err() {
+            METRICS.sns_event(SnsOutcome::Dropped);
             let dropped = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::warn!(
@@ -211,6 +213,7 @@ impl Publisher {
         let name = event.event.name();
         let Some(body) = self.body(&event) else {
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
+            METRICS.sns_event(SnsOutcome::Failed);
             tracing::error!(
                 event = name,
                 "event too large for SNS even without its details: not published"
@@ -247,9 +250,11 @@ impl Publisher {
         match request.send().await {
             Ok(_) => {
                 self.stats.published.fetch_add(1, Ordering::Relaxed);
+                METRICS.sns_event(SnsOutcome::Published);
             }
             Err(e) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                METRICS.sns_event(SnsOutcome::Failed);
                 tracing::warn!(
                     event = name,
                     run = event.event.run().unwrap_or(""),

@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use herd_coordinator::aws::dynamo::DynamoStore;
 use herd_coordinator::store::Store;
 use herd_e2e::aws::Moto;
-use herd_e2e::service::Service;
+use herd_e2e::service::{metric, Service};
 use herd_e2e::CountingTarget;
 use herd_protocol::RunId;
 use serde_json::{json, Value};
@@ -332,13 +332,23 @@ async fn herd_up_on_sqs_sns_and_dynamodb_runs_a_command_and_stores_exact_counts(
         received.total
     );
 
-    // The service is still up and answers.
-    let (status, _) = tokio::task::spawn_blocking(move || {
-        let answer = service.request("GET", "/healthz", None, None);
+    // The service is still up, and its /metrics counted what went to SNS.
+    let events_received = got.len() as f64;
+    let page = tokio::task::spawn_blocking(move || {
+        let token = service.token("viewer");
+        let page = service.metrics(&token);
         drop(service);
-        answer
+        page
     })
     .await
-    .expect("healthz");
-    assert_eq!(status, 200);
+    .expect("metrics");
+    let published = metric(&page, "herd_sns_events_total{outcome=\"published\"}");
+    assert!(
+        published >= events_received,
+        "{published} published, {events_received} received"
+    );
+    assert_eq!(
+        metric(&page, "herd_sns_events_total{outcome=\"failed\"}"),
+        0.0
+    );
 }
