@@ -285,10 +285,10 @@ fn relay(
         AgentCommand::Stop { graceful_ms } => Control::Stop {
             graceful: Duration::from_millis(graceful_ms),
         },
-        AgentCommand::Ramp { at_ms, stages } => match plan::stages_from_value(&stages) {
-            Ok(load) => Control::Ramp {
+        AgentCommand::Ramp { at_ms, stages } => match plan::ramp_from_value(&stages) {
+            Ok(stages) => Control::Ramp {
                 at: clock.instant_at_ms(at_ms),
-                stages: load.stages,
+                stages,
             },
             Err(e) => {
                 malformed(session, format!("invalid ramp stages:\n{e}"));

@@ -1,15 +1,16 @@
-//! The open model against a real HTTP server: the planned number of arrivals at a flat rate, and
-//! a pause of the target that shows in the corrected latency but not in the service time.
+//! The open model against a real HTTP server: the planned number of arrivals at a flat rate,
+//! a live ramp of the rate, and a pause of the target that shows in the corrected latency but not
+//! in the service time.
 
 mod common;
 
 use common::{plan_with_load, Target};
 use herd_agent::clock::{Clock, US_PER_SEC};
-use herd_agent::engine::{run_load, LoadIo, LoadReport, LoadSpec};
+use herd_agent::engine::{run_load, Control, LoadIo, LoadReport, LoadSpec};
 use herd_agent::recorder::FrameIdentity;
 use herd_protocol::frame::Frame;
 use herd_protocol::histogram::{new_latency, Latency};
-use herd_protocol::plan::{self, Plan};
+use herd_protocol::plan::{self, Plan, RampStages};
 use herd_protocol::{AgentId, RunId};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -19,6 +20,16 @@ use tokio::sync::mpsc;
 /// Runs `plan` as agent `index` of `count`, starting on the next whole second (so frames are
 /// whole seconds of load).
 async fn run(plan: Plan, count: u32, index: u32) -> (LoadReport, Vec<Frame>) {
+    run_ramped(plan, count, index, None).await
+}
+
+/// The same, with a live ramp sent at the start to begin `after` it.
+async fn run_ramped(
+    plan: Plan,
+    count: u32,
+    index: u32,
+    ramp: Option<(Duration, RampStages)>,
+) -> (LoadReport, Vec<Frame>) {
     let clock = Clock::now();
     let start_us = (clock.now_us() / US_PER_SEC + 1) * US_PER_SEC;
     let spec = LoadSpec {
@@ -32,7 +43,15 @@ async fn run(plan: Plan, count: u32, index: u32) -> (LoadReport, Vec<Frame>) {
             agent: AgentId::numbered(index),
         },
     };
-    let (_control, control_rx) = mpsc::unbounded_channel();
+    let (control, control_rx) = mpsc::unbounded_channel();
+    if let Some((after, stages)) = ramp {
+        control
+            .send(Control::Ramp {
+                at: spec.start + after,
+                stages,
+            })
+            .expect("the engine listens");
+    }
     let (frames_tx, mut frames_rx) = mpsc::unbounded_channel();
     let io = LoadIo {
         control: control_rx,
@@ -81,6 +100,33 @@ async fn a_fixed_rate_sends_the_planned_count_at_a_flat_rate() {
     }
     let lat = merged(&frames, |f| &f.total.latency);
     assert_eq!(lat.len(), 900);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_live_ramp_changes_the_rate_from_where_it_is_and_the_count_stays_exact() {
+    let target = Target::start().await;
+    let plan = plan::from_value(&plan_with_load(
+        &target.url,
+        "{arrival: [{duration: 4s, rps: 200}], start_rps: 200, max_in_flight: 64}",
+        "[{get: /}]",
+        "{timeout: 2s, graceful_stop: 2s}",
+    ))
+    .expect("valid");
+    // At 1 s: ramp to 400/s over 1 s, hold 1 s, end. 200 + 300 + 400 = 900 arrivals in 3 s
+    // instead of 800 in 4 s; agent 0 of 2 plays every other one.
+    let ramp = plan::ramp_from_value(&serde_json::json!([
+        {"duration": "1s", "rps": 400}, {"duration": "1s", "rps": 400}
+    ]))
+    .expect("valid ramp");
+    let (report, frames) = run_ramped(plan, 2, 0, Some((Duration::from_secs(1), ramp))).await;
+    assert_eq!(report.dropped, 0);
+    assert_eq!(report.requests, 450, "half the ramped schedule, exactly");
+    assert_eq!(report.requests, target.received());
+    let per_second: Vec<u64> = frames.iter().map(|f| f.total.requests).collect();
+    for (i, want) in [100u64, 150, 200].into_iter().enumerate() {
+        let n = per_second.get(i).copied().unwrap_or(0);
+        assert!(n.abs_diff(want) <= 3, "second {i}: {n} in {per_second:?}");
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]

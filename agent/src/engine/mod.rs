@@ -22,7 +22,7 @@ use crate::http;
 use crate::recorder::{FrameIdentity, Recorder};
 use crate::scenario::Program;
 use herd_protocol::frame::Frame;
-use herd_protocol::plan::{Plan, Stage};
+use herd_protocol::plan::{Plan, RampStages};
 use herd_protocol::split;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -56,12 +56,13 @@ pub struct LoadSpec {
 /// A live change to a running load.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Control {
-    /// From `at` on, follow `stages` (whole-run totals), ramping from the current target.
+    /// From `at` on, follow `stages` (whole-run totals), ramping from the current VU target
+    /// (closed model) or arrival rate (open model).
     Ramp {
         /// When the new stages begin.
         at: Instant,
-        /// The new stages.
-        stages: Vec<Stage>,
+        /// The new stages, for the model the run follows.
+        stages: RampStages,
     },
     /// Start no new requests; abort those still in flight after `graceful`.
     Stop {
@@ -230,8 +231,11 @@ async fn closed(shared: &Rc<Shared>, spec: &LoadSpec, io: &mut LoadIo, flow: &mu
             }
             () = sleep_until(flow.next_flush) => flow.next_flush = flush(shared, io),
             command = io.control.recv(), if flow.control_open => match command {
-                Some(Control::Ramp { at, stages }) => {
+                Some(Control::Ramp { at, stages: RampStages::Vus(stages) }) => {
                     schedule.ramp(at.saturating_duration_since(spec.start), stages);
+                }
+                Some(Control::Ramp { stages: RampStages::Rate(_), .. }) => {
+                    tracing::warn!("ramp ignored: it gives arrival rates, and this run has VUs");
                 }
                 Some(Control::Stop { graceful: g }) => flow.graceful = Some(g),
                 None => flow.control_open = false,

@@ -10,7 +10,7 @@
 use super::vu::Shared;
 use super::{flush, lag_us, ControlFlow, LoadIo};
 use crate::engine::{Control, LoadSpec};
-use herd_protocol::plan::Arrival;
+use herd_protocol::plan::{Arrival, RampStages};
 use herd_protocol::split;
 use std::rc::Rc;
 use tokio::time::{sleep_until, Instant};
@@ -30,7 +30,8 @@ pub(super) async fn run(
         spec.agent_index,
     );
     shared.set_cap(u32::try_from(cap).unwrap_or(u32::MAX).max(1));
-    let end = spec.start + arrival.duration();
+    let mut arrival = arrival.clone();
+    let mut end = spec.start + arrival.duration();
     let mut k = u64::from(spec.agent_index);
     let mut next = arrival.time_of(k).map(|d| spec.start + d);
     loop {
@@ -52,8 +53,15 @@ pub(super) async fn run(
             }
             () = sleep_until(flow.next_flush) => flow.next_flush = flush(shared, io),
             command = io.control.recv(), if flow.control_open => match command {
-                Some(Control::Ramp { .. }) => {
-                    tracing::warn!("ramp ignored: live ramps change VU stages, and this run follows an arrival rate");
+                Some(Control::Ramp { at, stages: RampStages::Rate(stages) }) => {
+                    // Every agent applies the same ramp to the same schedule, so the split
+                    // stays exact; arrivals already handed out keep their planned times.
+                    arrival = arrival.ramped(at.saturating_duration_since(spec.start), stages);
+                    end = spec.start + arrival.duration();
+                    next = arrival.time_of(k).map(|d| spec.start + d);
+                }
+                Some(Control::Ramp { stages: RampStages::Vus(_), .. }) => {
+                    tracing::warn!("ramp ignored: it gives VU stages, and this run follows an arrival rate");
                 }
                 Some(Control::Stop { graceful }) => flow.graceful = Some(graceful),
                 None => flow.control_open = false,

@@ -2,7 +2,7 @@
 //! stops and the frame sequence can be checked at exact instants.
 
 use super::*;
-use herd_protocol::plan::{Load, Method, Options, RequestStep, Step, Think};
+use herd_protocol::plan::{Load, Method, Options, RequestStep, Stage, Step, Think};
 use herd_protocol::{AgentId, RunId};
 
 const S: u64 = 1_700_000_000;
@@ -159,7 +159,7 @@ async fn a_ramp_moves_the_target_from_where_it_is() {
             h.control
                 .send(Control::Ramp {
                     at: at_1s,
-                    stages: vec![stage(1000, 63)],
+                    stages: RampStages::Vus(vec![stage(1000, 63)]),
                 })
                 .expect("engine listens");
             assert_eq!(at(&h, 995).await, 1); // share(2, 3, 0)

@@ -63,6 +63,7 @@ pub fn document() -> Value {
             "/api/v1/runs": {"post": op("run an inline plan ({plan, agents?, duration?}; ?wait=true)", "operator", &[("201", "the run"), ("400", "invalid plan")])},
             "/api/v1/runs/{id}": {"parameters": [id("id")], "get": op("a run: state, live view, summary, thresholds", "viewer", &[("200", "the run"), ("404", "unknown")])},
             "/api/v1/runs/{id}/stop": {"parameters": [id("id")], "post": op("stop a run", "operator", &[("202", "stopping"), ("404", "unknown"), ("409", "not active")])},
+            "/api/v1/runs/{id}/ramp": {"parameters": [id("id")], "post": op("give a running load new stages ({stages: [{duration, vus}] or [{duration, rps}]})", "operator", &[("202", "ramping: ramp_at_ms, ends_at_ms"), ("400", "stages invalid or of the other model"), ("404", "unknown"), ("409", "not running")])},
             "/api/v1/runs/{id}/seconds": {"parameters": [id("id")], "get": op("per-second aggregates", "viewer", &[("200", "{seconds}"), ("404", "unknown")])},
             "/api/v1/runs/{id}/live": {"parameters": [id("id")], "get": op("Server-Sent Events: `second` per aggregated second, then `end`", "viewer", &[("200", "text/event-stream"), ("404", "unknown"), ("409", "not active")])},
             "/api/v1/runs/{id}/compare": {"parameters": [id("id")], "get": op("compare with the test's baseline", "viewer", &[("200", "metrics, regressions, verdict"), ("404", "unknown"), ("409", "no baseline")])}

@@ -200,6 +200,23 @@ async fn api(
             };
             command(state, command_, StatusCode::ACCEPTED).await
         }
+        (&Method::POST, ["runs", id, "ramp"]) => {
+            let mut body = match body_json(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let Some(stages) = body.get_mut("stages").map(Value::take) else {
+                return field_error(
+                    "stages",
+                    "is required ([{duration, vus}] or [{duration, rps}])",
+                );
+            };
+            let command_ = Command::RampRun {
+                run_id: id.to_string(),
+                stages,
+            };
+            command(state, command_, StatusCode::ACCEPTED).await
+        }
         (&Method::GET, ["runs", id, "seconds"]) => {
             let run = match known_run(state, id).await {
                 Ok(r) => r,
@@ -319,6 +336,14 @@ fn reply_json(status: StatusCode, reply: &Reply) -> Response<Body> {
             &j!({"id": run_id, "test_id": test_id, "agents": agents, "state": "launching"}),
         ),
         Reply::Stopping { run_id } => json(status, &j!({"id": run_id, "state": "stopping"})),
+        Reply::Ramping {
+            run_id,
+            at_ms,
+            ends_at_ms,
+        } => json(
+            status,
+            &j!({"id": run_id, "ramp_at_ms": at_ms, "ends_at_ms": ends_at_ms}),
+        ),
     }
 }
 

@@ -58,6 +58,7 @@ impl Task {
                     .await?
             }
             Command::StopRun { run_id, reason } => self.stop_run(run_id, reason).await?,
+            Command::RampRun { run_id, stages } => self.ramp_run(run_id, &stages).await?,
             Command::Schedule { test_id, schedule } => {
                 let mut test = self.test(&test_id).await?;
                 test.next_fire_ms = self.first_fire(schedule.as_ref())?;
@@ -294,18 +295,49 @@ impl Task {
             });
             return Ok(Reply::Stopping { run_id });
         }
-        match self
-            .deps
-            .store
-            .get_run(&run)
-            .await
-            .map_err(Rejection::internal)?
-        {
-            Some(r) => Err(Rejection::new(
+        Err(self.not_active(&run).await)
+    }
+}
+
+impl Task {
+    async fn ramp_run(
+        &mut self,
+        run_id: String,
+        stages: &serde_json::Value,
+    ) -> Result<Reply, Rejection> {
+        let run = RunId::new(&run_id).map_err(|e| Rejection::field("run_id", e.to_string()))?;
+        let stages =
+            plan::ramp_from_value(stages).map_err(|errors| Rejection::fields("", &errors.0))?;
+        let Some(active) = self.active.get(&run) else {
+            return Err(self.not_active(&run).await);
+        };
+        match active.addr.send(run::Ramp { stages }).await {
+            Ok(Ok(run::Ramped { at_ms, ends_at_ms })) => Ok(Reply::Ramping {
+                run_id,
+                at_ms,
+                ends_at_ms,
+            }),
+            Ok(Err(run::RampRefused::WrongModel(why))) => Err(Rejection::field("stages", why)),
+            Ok(Err(run::RampRefused::NotRunning(phase))) => Err(Rejection::new(
+                Code::Conflict,
+                format!("run {run} is not running its load (it is {phase})"),
+            )),
+            Err(_) => Err(Rejection::new(
+                Code::Conflict,
+                format!("run {run} ended meanwhile"),
+            )),
+        }
+    }
+
+    /// Why a command for an inactive run is refused: it ended, or it never was.
+    async fn not_active(&self, run: &RunId) -> Rejection {
+        match self.deps.store.get_run(run).await {
+            Ok(Some(r)) => Rejection::new(
                 Code::Conflict,
                 format!("run {run} is not active (it is {})", r.state),
-            )),
-            None => Err(Rejection::new(Code::NotFound, format!("no run {run}"))),
+            ),
+            Ok(None) => Rejection::new(Code::NotFound, format!("no run {run}")),
+            Err(e) => Rejection::internal(e),
         }
     }
 }

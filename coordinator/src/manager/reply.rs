@@ -33,6 +33,15 @@ pub enum Reply {
         /// Its id.
         run_id: String,
     },
+    /// A run's load was given new stages.
+    Ramping {
+        /// Its id.
+        run_id: String,
+        /// When every agent begins the new stages (ms since the Unix epoch).
+        at_ms: u64,
+        /// When the load now ends, if nothing else changes it (ms since the Unix epoch).
+        ends_at_ms: u64,
+    },
 }
 
 /// Why a command was refused.
@@ -104,10 +113,13 @@ impl Rejection {
         }
     }
 
-    /// Field errors found under `prefix` (`plan`), all of them listed.
+    /// Field errors found under `prefix` (`plan`; empty when their paths are complete), all of
+    /// them listed.
     pub fn fields(prefix: &str, errors: &[FieldError]) -> Self {
         let path = |e: &FieldError| {
-            if e.path.is_empty() {
+            if prefix.is_empty() {
+                e.path.clone()
+            } else if e.path.is_empty() {
                 prefix.to_string()
             } else {
                 format!("{prefix}.{}", e.path)

@@ -12,7 +12,7 @@ pub mod phase;
 pub mod resume;
 pub mod summary;
 
-pub use actor::{Cancel, RunActor};
+pub use actor::{Cancel, Ramp, RampRefused, Ramped, RunActor};
 pub use phase::Phase;
 
 use crate::bus::AgentBus;

@@ -84,6 +84,16 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Change an active run's load from now on: new stages that ramp from where the load is
+    /// (`[{duration, vus}]` for a run of virtual users, `[{duration, rps}]` for an arrival
+    /// rate), replacing the rest of its plan's stages; every agent switches at the same instant.
+    RampRun {
+        /// The run.
+        run_id: String,
+        /// The new stages, as a plan writes them.
+        #[schemars(schema_with = "stages_schema")]
+        stages: serde_json::Value,
+    },
     /// Set (or with `null`, remove) a stored test's schedule.
     Schedule {
         /// The test.
@@ -229,6 +239,22 @@ fn version_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 fn plan_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "object"})
+}
+
+fn stages_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "type": "object",
+            "required": ["duration"],
+            "properties": {
+                "duration": {"type": "string", "description": "`30s`, `1m30s`, `500ms`"},
+                "vus": {"type": "integer", "minimum": 0},
+                "rps": {"type": "number", "minimum": 0}
+            }
+        }
+    })
 }
 
 /// `version` has a serde default for herd's own use, but the wire refuses a message without it

@@ -75,6 +75,10 @@ fn command() -> impl Strategy<Value = Command> {
             }),
         (id, proptest::option::of("[a-z ]{0,10}"))
             .prop_map(|(run_id, reason)| Command::StopRun { run_id, reason }),
+        (id, 0u32..100).prop_map(|(run_id, vus)| Command::RampRun {
+            run_id,
+            stages: json!([{"duration": "10s", "vus": vus}]),
+        }),
         (id, schedule()).prop_map(|(test_id, schedule)| Command::Schedule { test_id, schedule }),
         (id, id).prop_map(|(test_id, run_id)| Command::SetBaseline { test_id, run_id }),
     ]

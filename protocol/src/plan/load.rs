@@ -50,6 +50,40 @@ pub struct Arrival {
     pub max_in_flight: u32,
 }
 
+/// The stages of a live ramp, for the model the run follows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RampStages {
+    /// Closed model: VU stages, ramping from the VU target at the ramp's start.
+    Vus(Vec<Stage>),
+    /// Open model: rate stages, ramping from the arrival rate at the ramp's start.
+    Rate(Vec<RateStage>),
+}
+
+impl RampStages {
+    /// How long the new stages last.
+    pub fn duration(&self) -> Duration {
+        match self {
+            Self::Vus(s) => s.iter().map(|s| s.duration).sum(),
+            Self::Rate(s) => s.iter().map(|s| s.duration).sum(),
+        }
+    }
+
+    /// The stages as a plan writes them (what the ramp command carries).
+    pub fn to_json(&self) -> serde_json::Value {
+        let ms = |d: Duration| format!("{}ms", d.as_millis());
+        match self {
+            Self::Vus(s) => s
+                .iter()
+                .map(|s| serde_json::json!({"duration": ms(s.duration), "vus": s.vus}))
+                .collect(),
+            Self::Rate(s) => s
+                .iter()
+                .map(|s| serde_json::json!({"duration": ms(s.duration), "rps": s.rps}))
+                .collect(),
+        }
+    }
+}
+
 /// One open-model stage.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateStage {
@@ -123,6 +157,59 @@ impl Arrival {
         })
     }
 
+    /// The rate (whole run, per second) `elapsed` after the start; 0 once every stage ended.
+    pub fn rate_at(&self, elapsed: Duration) -> f64 {
+        let t = elapsed.as_secs_f64();
+        for (start, d, r0, r1, _) in self.segments() {
+            if t < start + d {
+                return r0 + (r1 - r0) * ((t - start) / d).clamp(0.0, 1.0);
+            }
+        }
+        0.0
+    }
+
+    /// This schedule with everything from `at` (after the start) on replaced by `stages`, which
+    /// ramp from the rate at `at`: a live ramp. Arrivals before `at` keep their planned times,
+    /// so agents that apply the same ramp keep splitting one schedule exactly.
+    pub fn ramped(&self, at: Duration, stages: Vec<RateStage>) -> Arrival {
+        let mut kept = Vec::new();
+        let mut start = Duration::ZERO;
+        for stage in &self.stages {
+            if start >= at {
+                break;
+            }
+            let end = start + stage.duration;
+            kept.push(if end <= at {
+                *stage
+            } else {
+                RateStage {
+                    duration: at - start,
+                    rps: self.rate_at(at),
+                }
+            });
+            start = end;
+        }
+        let ended = self.duration();
+        if at > ended {
+            // The ramp begins after the schedule ended: the rate fell to 0 then (a stage of no
+            // duration is a jump) and stayed there until `at`.
+            kept.push(RateStage {
+                duration: Duration::ZERO,
+                rps: 0.0,
+            });
+            kept.push(RateStage {
+                duration: at - ended,
+                rps: 0.0,
+            });
+        }
+        kept.extend(stages);
+        Arrival {
+            start_rps: self.start_rps,
+            stages: kept,
+            max_in_flight: self.max_in_flight,
+        }
+    }
+
     /// The planned number of arrivals in the whole run: every `k` with `k < ∫rate`.
     pub fn total(&self) -> u64 {
         let integral: f64 = self
@@ -171,6 +258,54 @@ mod tests {
                 .collect(),
             max_in_flight: 10,
         }
+    }
+
+    #[test]
+    fn a_ramp_keeps_the_arrivals_before_it_and_follows_its_stages_after() {
+        // 100/s for 10 s; at 4 s, ramp to 300/s over 2 s, then hold 300/s for 1 s.
+        let a = arrival(100.0, &[(10_000, 100.0)]);
+        let r = a.ramped(
+            Duration::from_secs(4),
+            vec![
+                RateStage {
+                    duration: Duration::from_secs(2),
+                    rps: 300.0,
+                },
+                RateStage {
+                    duration: Duration::from_secs(1),
+                    rps: 300.0,
+                },
+            ],
+        );
+        // 400 before the ramp, (100 + 300) / 2 × 2 = 400 during it, 300 after: 1100 in 7 s.
+        assert_eq!(r.total(), 1100);
+        assert_eq!(r.duration(), Duration::from_secs(7));
+        for k in [0, 1, 250, 399] {
+            let (old, new) = (a.time_of(k).expect("old"), r.time_of(k).expect("new"));
+            assert!(
+                old.abs_diff(new) < Duration::from_micros(1),
+                "{k}: {old:?} {new:?}"
+            );
+        }
+        let t = r.time_of(400).expect("the ramp's first").as_secs_f64();
+        assert!((t - 4.0).abs() < 1e-9, "{t}");
+        assert!((r.rate_at(Duration::from_secs(5)) - 200.0).abs() < 1e-9);
+        assert!((r.rate_at(Duration::from_millis(6500)) - 300.0).abs() < 1e-9);
+        assert_eq!(r.time_of(1100), None);
+        // A ramp after the end starts from 0, with no arrival in the gap.
+        let late = a.ramped(
+            Duration::from_secs(12),
+            vec![RateStage {
+                duration: Duration::from_secs(1),
+                rps: 50.0,
+            }],
+        );
+        assert_eq!(late.total(), 1000 + 25);
+        let t = late
+            .time_of(1000)
+            .expect("first after the gap")
+            .as_secs_f64();
+        assert!((t - 12.0).abs() < 1e-9, "{t}");
     }
 
     #[test]

@@ -20,12 +20,13 @@ pub use body::{BodyFile, MAX_BODY_FILE_BYTES};
 pub use feeder::{parse_csv, table, Feeder, FeederMode, MAX_FEEDER_BYTES};
 pub use jsonpath::{JsonPath, Segment};
 pub use load::{
-    ramp_vus, Arrival, Load, RateStage, Stage, DEFAULT_ITERATIONS_DURATION, DEFAULT_MAX_IN_FLIGHT,
+    ramp_vus, Arrival, Load, RampStages, RateStage, Stage, DEFAULT_ITERATIONS_DURATION,
+    DEFAULT_MAX_IN_FLIGHT,
 };
 pub use options::{HttpVersion, Options};
 pub use parse::{
     from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
-    from_yaml_str_with, stages_from_value, FieldError, PlanErrors, PlanFiles,
+    from_yaml_str_with, ramp_from_value, FieldError, PlanErrors, PlanFiles,
 };
 pub use template::{is_var_name, Part, Template, BUILTINS};
 pub use threshold::{Comparison, Metric, Threshold};

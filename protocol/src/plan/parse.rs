@@ -1,6 +1,6 @@
 //! From a value tree to a [`Plan`], collecting every error with its field path.
 
-use super::{Load, Method, Options, Plan, RequestStep, Step, Threshold};
+use super::{Method, Options, Plan, RampStages, RequestStep, Step, Threshold};
 use crate::duration;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -538,12 +538,37 @@ impl Cx {
     }
 }
 
-/// Validates a list of ramp stages (as in `load.stages`), for a live ramp command.
-pub fn stages_from_value(stages: &Value) -> Result<Load, PlanErrors> {
+/// Validates the stages of a live ramp: `[{duration, vus}]` for a closed-model run, or
+/// `[{duration, rps}]` for an open-model one (told apart by the first stage's keys). Errors are
+/// named from `stages` (`stages[1].vus: must be > 0`).
+pub fn ramp_from_value(stages: &Value) -> Result<RampStages, PlanErrors> {
+    let open = stages
+        .as_array()
+        .and_then(|a| a.first())
+        .is_some_and(|s| s.get("rps").is_some());
     let mut cx = Cx::default();
-    let load = cx.load(&serde_json::json!({ "stages": stages }));
+    let load = if open {
+        cx.load(&serde_json::json!({ "arrival": stages }))
+    } else {
+        cx.load(&serde_json::json!({ "stages": stages }))
+    };
     match load {
-        Some(load) if cx.errors.is_empty() => Ok(load),
-        _ => Err(PlanErrors(cx.errors)),
+        Some(load) if cx.errors.is_empty() => Ok(match load.arrival {
+            Some(arrival) => RampStages::Rate(arrival.stages),
+            None => RampStages::Vus(load.stages),
+        }),
+        _ => Err(PlanErrors(
+            cx.errors
+                .into_iter()
+                .map(|e| FieldError {
+                    path: e.path.replacen("load.arrival", "stages", 1).replacen(
+                        "load.stages",
+                        "stages",
+                        1,
+                    ),
+                    message: e.message,
+                })
+                .collect(),
+        )),
     }
 }

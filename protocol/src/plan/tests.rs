@@ -289,3 +289,34 @@ scenario:
     let errors = from_yaml_str(&both).expect_err("invalid").to_string();
     assert!(errors.contains("use either `stages`"), "{errors}");
 }
+
+#[test]
+fn ramp_stages_are_read_for_either_model_and_named_from_stages() {
+    let vus = ramp_from_value(&serde_json::json!([{"duration": "2s", "vus": 6}])).expect("vus");
+    assert_eq!(
+        vus,
+        RampStages::Vus(vec![Stage {
+            duration: Duration::from_secs(2),
+            vus: 6
+        }])
+    );
+    assert_eq!(ramp_from_value(&vus.to_json()), Ok(vus));
+    let rate = ramp_from_value(&serde_json::json!([{"duration": "1s", "rps": 20.5}])).expect("rps");
+    assert_eq!(
+        rate,
+        RampStages::Rate(vec![RateStage {
+            duration: Duration::from_secs(1),
+            rps: 20.5
+        }])
+    );
+    assert_eq!(ramp_from_value(&rate.to_json()), Ok(rate));
+    let e = ramp_from_value(
+        &serde_json::json!([{"duration": "1s", "vus": 2}, {"duration": "x", "vus": -1}]),
+    )
+    .expect_err("invalid")
+    .to_string();
+    assert!(e.contains("stages[1].duration"), "{e}");
+    assert!(e.contains("stages[1].vus"), "{e}");
+    assert!(!e.contains("load."), "{e}");
+    assert!(ramp_from_value(&serde_json::json!([])).is_err());
+}

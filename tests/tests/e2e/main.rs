@@ -11,6 +11,7 @@ mod jwt;
 mod logs;
 mod metrics;
 mod mqtt_commands;
+mod ramp;
 mod resume;
 mod run;
 mod scenario;

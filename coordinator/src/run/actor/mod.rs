@@ -30,10 +30,12 @@ use tokio::time::Instant;
 mod finalize;
 mod handlers;
 mod persist;
+mod ramp;
 mod resume;
 
 #[cfg(test)]
 pub(crate) use handlers::Crash;
+pub use ramp::{Ramp, RampRefused, Ramped};
 use resume::Resumed;
 
 const TICK: Duration = Duration::from_millis(100);

@@ -1,0 +1,88 @@
+//! A live ramp: new stages for a running load, sent to every agent with one absolute start time.
+//!
+//! The stages must suit the run's model (VU stages for a closed-model run, rate stages for an
+//! open-model one); agents ramp from wherever the load is at that instant, so they switch
+//! together and keep splitting the load exactly. The run's deadline and planned duration move to
+//! the new end. A ramp is not stored: a coordinator that restarts mid-run resumes the plan's
+//! stages' deadlines, while the agents keep following the ramp.
+
+use super::RunActor;
+use crate::run::phase::Phase;
+use actix::prelude::*;
+use herd_protocol::agent::AgentCommand;
+use herd_protocol::plan::RampStages;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How far ahead of now a ramp begins: time for the command to reach every agent.
+const LEAD: Duration = Duration::from_millis(500);
+
+/// Gives a running load new stages from a moment just ahead.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Ramped, RampRefused>")]
+pub struct Ramp {
+    /// The new stages (already validated).
+    pub stages: RampStages,
+}
+
+/// When a ramp takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ramped {
+    /// When every agent begins the new stages (ms since the Unix epoch).
+    pub at_ms: u64,
+    /// When the load now ends (ms since the Unix epoch).
+    pub ends_at_ms: u64,
+}
+
+/// Why a ramp was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RampRefused {
+    /// The stages are of the other model.
+    WrongModel(&'static str),
+    /// The load is not running (not started yet, stopping, or over).
+    NotRunning(&'static str),
+}
+
+impl Handler<Ramp> for RunActor {
+    type Result = Result<Ramped, RampRefused>;
+
+    fn handle(&mut self, msg: Ramp, ctx: &mut Context<Self>) -> Self::Result {
+        let open = self.spec.plan.load.arrival.is_some();
+        match (&msg.stages, open) {
+            (RampStages::Vus(_), true) => {
+                return Err(RampRefused::WrongModel(
+                    "this run follows an arrival rate: give stages of {duration, rps}",
+                ))
+            }
+            (RampStages::Rate(_), false) => {
+                return Err(RampRefused::WrongModel(
+                    "this run has virtual users: give stages of {duration, vus}",
+                ))
+            }
+            _ => {}
+        }
+        if self.phase != Phase::Running || self.cancelled.is_some() {
+            return Err(RampRefused::NotRunning(self.phase.as_str()));
+        }
+        let now_ms = self.clock.unix_ms();
+        let at_ms = (now_ms + LEAD.as_millis() as u64).max(self.start_at_ms.unwrap_or(0));
+        let ends_at_ms = at_ms + msg.stages.duration().as_millis() as u64;
+        tracing::info!(run = %self.spec.run, at_ms, ends_at_ms, "live ramp");
+        self.send(
+            AgentCommand::Ramp {
+                at_ms,
+                stages: msg.stages.to_json(),
+            },
+            ctx,
+        );
+        self.deadline = Instant::now()
+            + Duration::from_millis(ends_at_ms.saturating_sub(now_ms))
+            + self.spec.plan.options.graceful_stop
+            + self.spec.timeouts.drain;
+        if let Some(start) = self.start_at_ms {
+            let planned_s = ends_at_ms.saturating_sub(start) as f64 / 1000.0;
+            self.view.send_modify(|v| v.planned_s = planned_s);
+        }
+        Ok(Ramped { at_ms, ends_at_ms })
+    }
+}
