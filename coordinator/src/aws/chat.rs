@@ -2,12 +2,14 @@
 //!
 //! An ops chatbot (AWS Chatbot / Amazon Q Developer in chat applications, a Slack slash command
 //! behind API Gateway, a script) sends plain text to the command queue, directly or through an SNS
-//! topic. Three commands exist, and each becomes the same [`Command`] the JSON path carries, so a
+//! topic. Four commands exist, and each becomes the same [`Command`] the JSON path carries, so a
 //! chat start obeys the same checks (agent cap, one run per test) as an API call:
 //!
 //! - `run <test> [agents=N] [duration=30s] [concurrent]` → `start_run` of the stored test with
 //!   overrides (`concurrent` sets `allow_concurrent`);
 //! - `stop <run> [reason…]` → `stop_run`;
+//! - `ramp <run> vus=N|rps=N for=5m [over=30s]` → `ramp_run`: ramp to N over `over` (1 s by
+//!   default), then hold N for `for`;
 //! - `status` → a `runs.active` event listing the active runs.
 //!
 //! A leading `herd` or `@herd` is ignored (`herd run checkout-smoke`), verbs and option names are
@@ -27,8 +29,8 @@ pub enum ChatCommand {
 }
 
 /// What the chat path accepts, for error messages.
-pub const USAGE: &str =
-    "run <test> [agents=N] [duration=30s] [concurrent] | stop <run> [reason] | status";
+pub const USAGE: &str = "run <test> [agents=N] [duration=30s] [concurrent] | stop <run> [reason] \
+     | ramp <run> vus=N|rps=N for=5m [over=30s] | status";
 
 /// Reads one chat line.
 pub fn parse(text: &str) -> Result<ChatCommand, FieldError> {
@@ -114,6 +116,12 @@ pub fn parse(text: &str) -> Result<ChatCommand, FieldError> {
                 }),
             }))
         }
+        "ramp" => {
+            let run = words.next().ok_or_else(|| {
+                error("chat.run", "name the run to ramp: ramp <run> vus=N for=5m")
+            })?;
+            ramp(run, words)
+        }
         "status" => match words.next() {
             None => Ok(ChatCommand::Status),
             Some(extra) => Err(error(
@@ -126,6 +134,53 @@ pub fn parse(text: &str) -> Result<ChatCommand, FieldError> {
             format!("unknown command {other:?} (expected {USAGE})"),
         )),
     }
+}
+
+/// `ramp <run> vus=N|rps=N for=D [over=D]`: the stages `[{over, N}, {for, N}]`. Durations and
+/// numbers are checked where every ramp is (`stages[1].duration: …`).
+fn ramp<'a>(run: &str, words: impl Iterator<Item = &'a str>) -> Result<ChatCommand, FieldError> {
+    let (mut target, mut hold, mut over) = (None, None, "1s");
+    for word in words {
+        let Some((key, value)) = word.split_once('=') else {
+            return Err(error(
+                "chat",
+                format!("unknown option {word:?} (known: vus=N, rps=N, for=5m, over=30s)"),
+            ));
+        };
+        let key = key.to_ascii_lowercase();
+        match key.as_str() {
+            "vus" | "rps" => {
+                // VUs are whole; a rate may have a fraction (0.5 is one every 2 s).
+                let n: Option<serde_json::Value> = if key == "vus" {
+                    value.parse::<u64>().ok().map(Into::into)
+                } else {
+                    value.parse::<f64>().ok().map(Into::into)
+                };
+                let n = n.ok_or_else(|| {
+                    error(
+                        &format!("chat.{key}"),
+                        format!("must be a number, not {value:?}"),
+                    )
+                })?;
+                target = Some((key, n));
+            }
+            "for" => hold = Some(value),
+            "over" => over = value,
+            _ => {
+                return Err(error(
+                    "chat",
+                    format!("unknown option {word:?} (known: vus=N, rps=N, for=5m, over=30s)"),
+                ))
+            }
+        }
+    }
+    let (key, n) = target.ok_or_else(|| error("chat.vus", "give the new load: vus=N or rps=N"))?;
+    let hold = hold.ok_or_else(|| error("chat.for", "say how long to hold it: for=5m"))?;
+    let stage = |duration: &str| serde_json::json!({"duration": duration, key.as_str(): n.clone()});
+    Ok(ChatCommand::Command(Command::RampRun {
+        run_id: run.into(),
+        stages: serde_json::json!([stage(over), stage(hold)]),
+    }))
 }
 
 fn error(path: &str, message: impl Into<String>) -> FieldError {
@@ -192,6 +247,37 @@ mod tests {
     }
 
     #[test]
+    fn ramp_maps_to_stages_that_ramp_then_hold() {
+        assert_eq!(
+            parse("ramp run-1 vus=50 over=30s for=5m"),
+            Ok(ChatCommand::Command(Command::RampRun {
+                run_id: "run-1".into(),
+                stages: serde_json::json!([
+                    {"duration": "30s", "vus": 50}, {"duration": "5m", "vus": 50}
+                ]),
+            }))
+        );
+        let Ok(ChatCommand::Command(Command::RampRun { stages, .. })) =
+            parse("ramp r vus=8 for=10s")
+        else {
+            panic!("a ramp");
+        };
+        assert!(
+            herd_protocol::plan::ramp_from_value(&stages).is_ok(),
+            "{stages}"
+        );
+        let Ok(ChatCommand::Command(Command::RampRun { stages, .. })) =
+            parse("herd ramp r RPS=200 for=1m")
+        else {
+            panic!("a ramp");
+        };
+        assert_eq!(
+            herd_protocol::plan::ramp_from_value(&stages).map(|s| s.duration()),
+            Ok(std::time::Duration::from_secs(61))
+        );
+    }
+
+    #[test]
     fn mistakes_name_the_word_at_fault() {
         let cases = [
             ("", "chat", "empty command"),
@@ -204,6 +290,15 @@ mod tests {
             ("run t color=red", "chat", "unknown option \"color=red\""),
             ("stop", "chat.run", "name the run"),
             ("status now", "chat", "no arguments"),
+            ("ramp", "chat.run", "name the run"),
+            ("ramp r for=1m", "chat.vus", "vus=N or rps=N"),
+            ("ramp r vus=5", "chat.for", "for=5m"),
+            ("ramp r vus=many for=1m", "chat.vus", "\"many\""),
+            (
+                "ramp r vus=5 for=1m loud",
+                "chat",
+                "unknown option \"loud\"",
+            ),
         ];
         for (text, path, needle) in cases {
             let e = parse(text).expect_err(text);
