@@ -195,3 +195,73 @@ impl Drop for Mosquitto {
         let _ = self.child.wait();
     }
 }
+
+/// Creates an SQS queue (with a redrive policy, if given); its URL.
+pub async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    redrive: Option<String>,
+) -> String {
+    let mut request = sqs.create_queue().queue_name(name);
+    if let Some(redrive) = redrive {
+        request = request.attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            redrive,
+        );
+    }
+    request
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("url")
+}
+
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("arn")
+}
+
+/// Creates an SNS topic; its ARN.
+pub async fn create_topic(sns: &aws_sdk_sns::Client, name: &str) -> String {
+    sns.create_topic()
+        .name(name)
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn
+        .expect("topic arn")
+}
+
+/// Subscribes the queue `queue_arn` to `topic`: raw, or in SNS's notification envelope.
+pub async fn subscribe(sns: &aws_sdk_sns::Client, topic: &str, queue_arn: &str, raw: bool) {
+    sns.subscribe()
+        .topic_arn(topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", raw.to_string())
+        .send()
+        .await
+        .expect("subscribe");
+}
+
+/// Creates an SNS topic that delivers to the queue `queue_arn`; the topic's ARN.
+pub async fn topic_into(
+    sns: &aws_sdk_sns::Client,
+    name: &str,
+    queue_arn: &str,
+    raw: bool,
+) -> String {
+    let arn = create_topic(sns, name).await;
+    subscribe(sns, &arn, queue_arn, raw).await;
+    arn
+}

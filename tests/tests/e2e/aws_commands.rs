@@ -6,7 +6,6 @@
 //! real `herd agent` processes, the manager, `SqsIntake`, `SnsEvents`), as `herd up --config`
 //! assembles it; moto stands in for SQS and SNS.
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use herd_coordinator::aws::sns::SnsEvents;
 use herd_coordinator::aws::sqs::SqsIntake;
 use herd_coordinator::config::{EventFormat, SnsEvents as SnsConfig, SqsCommands};
@@ -14,7 +13,7 @@ use herd_coordinator::events::{EventSink, Fanout, LocalEvents};
 use herd_coordinator::local::{LocalConfig, LocalRuntime};
 use herd_coordinator::manager::{Manager, ManagerConfig};
 use herd_coordinator::run::Timeouts;
-use herd_e2e::aws::Moto;
+use herd_e2e::aws::{create_queue, queue_arn, topic_into, Moto};
 use herd_e2e::{herd_bin, CountingTarget};
 use herd_protocol::RunId;
 use serde_json::{json, Value};
@@ -22,51 +21,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
-
-async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, redrive: Option<String>) -> String {
-    let mut request = sqs.create_queue().queue_name(name);
-    if let Some(redrive) = redrive {
-        request = request.attributes(QueueAttributeName::RedrivePolicy, redrive);
-    }
-    request
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("url")
-}
-
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
-    sqs.get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("arn")
-}
-
-async fn topic(sns: &aws_sdk_sns::Client, name: &str, queue_arn: &str, raw: bool) -> String {
-    let arn = sns
-        .create_topic()
-        .name(name)
-        .send()
-        .await
-        .expect("create topic")
-        .topic_arn
-        .expect("topic arn");
-    sns.subscribe()
-        .topic_arn(&arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", raw.to_string())
-        .send()
-        .await
-        .expect("subscribe");
-    arn
-}
 
 fn plan(name: &str, target: &str, agents: u32, path: &str) -> Value {
     json!({
@@ -92,7 +46,7 @@ async fn sqs_commands_run_real_agents_and_sns_reports_each_run_in_order_with_exa
     let redrive =
         json!({"deadLetterTargetArn": queue_arn(&sqs, &dlq).await, "maxReceiveCount": "2"});
     let commands = create_queue(&sqs, "commands", Some(redrive.to_string())).await;
-    let commands_topic = topic(
+    let commands_topic = topic_into(
         &sns,
         "commands-in",
         &queue_arn(&sqs, &commands).await,
@@ -100,7 +54,7 @@ async fn sqs_commands_run_real_agents_and_sns_reports_each_run_in_order_with_exa
     )
     .await;
     let events = create_queue(&sqs, "events", None).await;
-    let events_topic = topic(&sns, "events", &queue_arn(&sqs, &events).await, true).await;
+    let events_topic = topic_into(&sns, "events", &queue_arn(&sqs, &events).await, true).await;
 
     let data = tempfile::tempdir().expect("tempdir");
     let runtime = LocalRuntime::start(LocalConfig {

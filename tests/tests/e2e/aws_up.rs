@@ -9,10 +9,9 @@
 //! local processes (the ECS launcher and the IoT bus have their own tests).
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::QueueAttributeName;
 use herd_coordinator::aws::dynamo::DynamoStore;
 use herd_coordinator::store::Store;
-use herd_e2e::aws::Moto;
+use herd_e2e::aws::{create_queue, queue_arn, topic_into, Moto};
 use herd_e2e::service::{metric, Service};
 use herd_e2e::CountingTarget;
 use herd_protocol::RunId;
@@ -23,45 +22,9 @@ use std::time::Duration;
 const PREFIX: &str = "e2e-";
 
 async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("url");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("arn");
+    let url = create_queue(sqs, name, None).await;
+    let arn = queue_arn(sqs, &url).await;
     (url, arn)
-}
-
-async fn topic_into(sns: &aws_sdk_sns::Client, name: &str, queue_arn: &str, raw: bool) -> String {
-    let arn = sns
-        .create_topic()
-        .name(name)
-        .send()
-        .await
-        .expect("create topic")
-        .topic_arn
-        .expect("topic arn");
-    sns.subscribe()
-        .topic_arn(&arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", raw.to_string())
-        .send()
-        .await
-        .expect("subscribe");
-    arn
 }
 
 /// The events delivered so far: body and `event`/`run` attributes, in arrival order.
