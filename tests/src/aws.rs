@@ -265,3 +265,44 @@ pub async fn topic_into(
     subscribe(sns, &arn, queue_arn, raw).await;
     arn
 }
+
+/// One message from a queue subscribed to an events topic with raw delivery: the event's JSON and
+/// its SNS message attributes.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// The event.
+    pub body: serde_json::Value,
+    /// Its message attributes (`event`, `test`, `run`), as strings.
+    pub attributes: std::collections::HashMap<String, String>,
+}
+
+/// One long-poll receive (1 s) of up to 10 events from `url`, deleting what it read.
+pub async fn receive_events(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Delivered> {
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .expect("receive events");
+    let mut got = Vec::new();
+    for m in out.messages.unwrap_or_default() {
+        let attributes = m
+            .message_attributes()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.string_value().unwrap_or("").to_string()))
+            .collect();
+        let body = serde_json::from_str(m.body().unwrap_or("")).expect("event JSON");
+        got.push(Delivered { body, attributes });
+        sqs.delete_message()
+            .queue_url(url)
+            .receipt_handle(m.receipt_handle().unwrap_or(""))
+            .send()
+            .await
+            .expect("delete");
+    }
+    got
+}

@@ -13,11 +13,10 @@ use herd_coordinator::events::{EventSink, Fanout, LocalEvents};
 use herd_coordinator::local::{LocalConfig, LocalRuntime};
 use herd_coordinator::manager::{Manager, ManagerConfig};
 use herd_coordinator::run::Timeouts;
-use herd_e2e::aws::{create_queue, queue_arn, topic_into, Moto};
+use herd_e2e::aws::{create_queue, queue_arn, receive_events, topic_into, Delivered, Moto};
 use herd_e2e::{herd_bin, CountingTarget};
 use herd_protocol::RunId;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -28,12 +27,6 @@ fn plan(name: &str, target: &str, agents: u32, path: &str) -> Value {
         "load": {"stages": [{"duration": "2s", "vus": agents * 2}]},
         "scenario": [{"get": path}, {"think": "20ms"}],
     })
-}
-
-/// One event from the subscribed queue (raw delivery): its JSON and its message attributes.
-struct Delivered {
-    body: Value,
-    attributes: HashMap<String, String>,
 }
 
 #[actix::test]
@@ -136,31 +129,7 @@ async fn sqs_commands_run_real_agents_and_sns_reports_each_run_in_order_with_exa
                 .map(|d| d.body["type"].clone())
                 .collect::<Vec<_>>()
         );
-        let out = sqs
-            .receive_message()
-            .queue_url(&events)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .expect("receive events");
-        for m in out.messages.unwrap_or_default() {
-            let attributes = m
-                .message_attributes()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.string_value().unwrap_or("").to_string()))
-                .collect();
-            let body = serde_json::from_str(m.body().unwrap_or("")).expect("event JSON");
-            got.push(Delivered { body, attributes });
-            sqs.delete_message()
-                .queue_url(&events)
-                .receipt_handle(m.receipt_handle().unwrap_or(""))
-                .send()
-                .await
-                .expect("delete");
-        }
+        got.extend(receive_events(&sqs, &events).await);
     }
 
     let received = target.received();

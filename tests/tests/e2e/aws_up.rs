@@ -11,7 +11,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use herd_coordinator::aws::dynamo::DynamoStore;
 use herd_coordinator::store::Store;
-use herd_e2e::aws::{create_queue, queue_arn, topic_into, Moto};
+use herd_e2e::aws::{create_queue, queue_arn, receive_events, topic_into, Delivered, Moto};
 use herd_e2e::service::{metric, Service};
 use herd_e2e::CountingTarget;
 use herd_protocol::RunId;
@@ -25,41 +25,6 @@ async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
     let url = create_queue(sqs, name, None).await;
     let arn = queue_arn(sqs, &url).await;
     (url, arn)
-}
-
-/// The events delivered so far: body and `event`/`run` attributes, in arrival order.
-async fn drain(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
-    into: &mut Vec<(Value, HashMap<String, String>)>,
-) {
-    let out = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .expect("receive events");
-    for m in out.messages.unwrap_or_default() {
-        let attributes = m
-            .message_attributes()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.string_value().unwrap_or("").to_string()))
-            .collect();
-        into.push((
-            serde_json::from_str(m.body().unwrap_or("")).expect("event JSON"),
-            attributes,
-        ));
-        sqs.delete_message()
-            .queue_url(url)
-            .receipt_handle(m.receipt_handle().unwrap_or(""))
-            .send()
-            .await
-            .expect("delete");
-    }
 }
 
 fn number(item: &HashMap<String, AttributeValue>, key: &str) -> u64 {
@@ -140,42 +105,39 @@ async fn herd_up_on_sqs_sns_and_dynamodb_runs_a_command_and_stores_exact_counts(
         .await
         .expect("publish");
 
-    let mut got = Vec::new();
+    let mut got: Vec<Delivered> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    while !got
-        .iter()
-        .any(|(e, _): &(Value, _)| e["type"] == "run.completed")
-    {
+    while !got.iter().any(|d| d.body["type"] == "run.completed") {
         assert!(
             tokio::time::Instant::now() < deadline,
             "events so far: {:?}",
             got.iter()
-                .map(|(e, _)| e["type"].clone())
+                .map(|d| d.body["type"].clone())
                 .collect::<Vec<_>>()
         );
-        drain(&sqs, &events, &mut got).await;
+        got.extend(receive_events(&sqs, &events).await);
     }
     // Late deliveries of the same id would show up as a second run.created: give them time.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    drain(&sqs, &events, &mut got).await;
+    got.extend(receive_events(&sqs, &events).await);
 
     let rejected: Vec<&Value> = got
         .iter()
-        .map(|(e, _)| e)
+        .map(|d| &d.body)
         .filter(|e| e["type"] == "command.rejected")
         .collect();
     assert!(!rejected.is_empty(), "the malformed body is rejected");
     let created: Vec<&Value> = got
         .iter()
-        .map(|(e, _)| e)
+        .map(|d| &d.body)
         .filter(|e| e["type"] == "run.created")
         .collect();
     assert_eq!(created.len(), 1, "three deliveries of one id are one run");
     let run = created[0]["run"].as_str().expect("run id").to_string();
     let story: Vec<&str> = got
         .iter()
-        .filter(|(e, _)| e["run"] == run.as_str())
-        .map(|(e, _)| e["type"].as_str().unwrap_or(""))
+        .filter(|d| d.body["run"] == run.as_str())
+        .map(|d| d.body["type"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(
         story
@@ -186,7 +148,11 @@ async fn herd_up_on_sqs_sns_and_dynamodb_runs_a_command_and_stores_exact_counts(
         ["run.created", "run.started", "run.completed"],
         "{story:?}"
     );
-    for (event, attributes) in got.iter().filter(|(e, _)| e["run"] == run.as_str()) {
+    for Delivered {
+        body: event,
+        attributes,
+    } in got.iter().filter(|d| d.body["run"] == run.as_str())
+    {
         assert_eq!(
             attributes.get("event").map(String::as_str),
             event["type"].as_str()
@@ -199,9 +165,9 @@ async fn herd_up_on_sqs_sns_and_dynamodb_runs_a_command_and_stores_exact_counts(
     }
     let completed = &got
         .iter()
-        .find(|(e, _)| e["type"] == "run.completed")
+        .find(|d| d.body["type"] == "run.completed")
         .expect("completed")
-        .0;
+        .body;
     assert_eq!(completed["command_id"], "aws-e2e-1");
     let received = target.received();
     let requests = completed["summary"]["requests"].as_u64().expect("requests");
