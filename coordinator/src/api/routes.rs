@@ -466,12 +466,17 @@ async fn get_run(state: &ApiState, id: &str) -> Response<Body> {
             "errors": v.errors, "last_second": v.last_second,
         });
     }
+    // The summary is stored a moment before the run's final state: while the run finalizes
+    // it is not shown, so a summary always comes with the state it ended in.
+    let ended = watch
+        .as_ref()
+        .is_none_or(|w| w.view.borrow().phase.is_ended());
     match state.store.get_summary(&run).await {
-        Ok(Some(summary)) => {
+        Ok(Some(summary)) if ended => {
             body["thresholds"] = j!(summary.thresholds);
             body["summary"] = j!(summary);
         }
-        Ok(None) => {}
+        Ok(_) => {}
         Err(e) => return internal(e),
     }
     json(StatusCode::OK, &body)

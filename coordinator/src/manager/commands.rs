@@ -215,7 +215,7 @@ impl Task {
     fn active_run_of(&self, test: &str) -> Option<RunId> {
         self.active
             .iter()
-            .find(|(_, a)| a.test.as_deref() == Some(test))
+            .find(|(_, a)| a.is_live() && a.test.as_deref() == Some(test))
             .map(|(run, _)| run.clone())
     }
 
@@ -242,7 +242,12 @@ impl Task {
                 ));
             }
         }
-        let in_use: u32 = self.active.values().map(|a| a.agents).sum();
+        let in_use: u32 = self
+            .active
+            .values()
+            .filter(|a| a.is_live())
+            .map(|a| a.agents)
+            .sum();
         if in_use + plan.agents > self.config.max_agents {
             return Err(Rejection::new(
                 Code::Capacity,
@@ -289,7 +294,7 @@ impl Task {
         reason: Option<String>,
     ) -> Result<Reply, Rejection> {
         let run = RunId::new(&run_id).map_err(|e| Rejection::field("run_id", e.to_string()))?;
-        if let Some(active) = self.active.get(&run) {
+        if let Some(active) = self.active.get(&run).filter(|a| a.is_live()) {
             active.addr.do_send(run::Cancel {
                 reason: reason.unwrap_or_else(|| "stopped on request".into()),
             });

@@ -182,6 +182,15 @@ struct ActiveRun {
     command_id: String,
 }
 
+impl ActiveRun {
+    /// Whether the run still holds its test and its agents. A run whose actor has stored its end
+    /// does not, although the manager hears of the outcome a moment later: a client that read the
+    /// final state may at once delete the test or start another run of it.
+    fn is_live(&self) -> bool {
+        !self.view.borrow().phase.is_ended()
+    }
+}
+
 struct Task {
     config: ManagerConfig,
     deps: RunDeps,

@@ -44,4 +44,9 @@ impl Phase {
     pub fn is_over(self) -> bool {
         matches!(self, Phase::Finalizing | Phase::Ended(_))
     }
+
+    /// Whether the run has ended: its summary and final state are stored and its agents stopped.
+    pub fn is_ended(self) -> bool {
+        matches!(self, Phase::Ended(_))
+    }
 }
