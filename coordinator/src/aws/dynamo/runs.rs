@@ -96,7 +96,6 @@ fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
 struct Stored {
     record: RunRecord,
     owner: String,
-    version: u64,
 }
 
 impl DynamoStore {
@@ -211,7 +210,6 @@ impl DynamoStore {
                 Ok(Stored {
                     record: run_from_item(&item)?,
                     owner: get_s(&item, "owner", "run owner")?,
-                    version: get_n(&item, "version", "run version")?,
                 })
             })
             .transpose()
@@ -245,53 +243,6 @@ impl DynamoStore {
             });
         }
         Ok(())
-    }
-
-    /// Takes over a run that has not ended, so that this store may change its state and write its
-    /// results (a restarted coordinator resuming the runs in flight). The take-over is conditional
-    /// on the run's version as read: of two coordinators claiming at once, one wins and the other
-    /// gets [`StoreError::Conflict`]. Returns the run as claimed.
-    pub async fn claim(&self, run: &RunId) -> Result<RunRecord, StoreError> {
-        let stored = self
-            .stored_run(run)
-            .await?
-            .ok_or_else(|| StoreError::UnknownRun(run.clone()))?;
-        if stored.record.state.is_terminal() {
-            return Err(StoreError::Conflict {
-                run: run.clone(),
-                detail: format!(
-                    "has ended ({}); there is nothing to claim",
-                    stored.record.state
-                ),
-            });
-        }
-        if stored.owner == *self.owner {
-            return Ok(stored.record);
-        }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.runs)
-            .key("id", s(run.as_str()))
-            .update_expression("SET #owner = :me, #version = #version + :one")
-            .condition_expression("#version = :seen")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":me", s(self.owner.as_ref()))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":seen", n(stored.version))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(stored.record),
-            Err(e) if condition_failed(&e) => Err(StoreError::Conflict {
-                run: run.clone(),
-                detail: "changed while this coordinator claimed it (another one claimed it \
-                         or moved it); read it again"
-                    .to_owned(),
-            }),
-            Err(e) => Err(sdk_error("UpdateItem")(e)),
-        }
     }
 
     pub(super) async fn get_run(&self, run: &RunId) -> Result<Option<RunRecord>, StoreError> {

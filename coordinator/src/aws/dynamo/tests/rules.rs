@@ -4,7 +4,7 @@
 use super::{aws, client, store, PREFIX};
 use crate::aws::dynamo::DynamoStore;
 use crate::store::suite::{id, record, second, summary};
-use crate::store::{RunStateName, StoreError};
+use crate::store::{Claim, RunStateName, StoreError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TimeToLiveStatus,
@@ -112,9 +112,23 @@ async fn a_second_coordinator_cannot_drive_a_run_until_it_claims_it() {
         &not_yours,
     );
 
-    let claimed = second_coordinator.claim(&id("r")).await.expect("claimed");
-    assert_eq!(claimed.state, RunStateName::WaitingReady);
+    // The run has no lease yet (its first owner never claimed it): the second one takes it.
+    let lease = |store: &DynamoStore, now: u64| {
+        let (store, owner) = (store.clone(), store.owner().to_owned());
+        async move { store.claim_run(&id("r"), &owner, now, 1_000).await }
+    };
+    assert_eq!(
+        lease(&second_coordinator, 3).await.expect("claimed"),
+        Claim::Granted
+    );
     let now_theirs = second_coordinator.owner().to_owned();
+    assert_eq!(
+        lease(&first, 4).await.expect("read"),
+        Claim::HeldBy {
+            owner: now_theirs.clone(),
+            until_ms: 1_003
+        }
+    );
     conflict(
         first
             .set_run_state(&id("r"), RunStateName::Running, 4, None)
@@ -133,24 +147,16 @@ async fn a_second_coordinator_cannot_drive_a_run_until_it_claims_it() {
         .put_second(&id("r"), second(0, 5, 100))
         .await
         .expect("and writes its results");
+    assert_eq!(
+        lease(&second_coordinator, 6).await.expect("renewed"),
+        Claim::Granted
+    );
     second_coordinator
-        .claim(&id("r"))
-        .await
-        .expect("claiming one's own run changes nothing");
-    second_coordinator
-        .set_run_state(&id("r"), RunStateName::Completed, 6, None)
+        .set_run_state(&id("r"), RunStateName::Completed, 7, None)
         .await
         .expect("ended");
-    match first.claim(&id("r")).await {
-        Err(StoreError::Conflict { detail, .. }) => assert!(detail.contains("has ended")),
-        other => panic!("an ended run cannot be claimed, got {other:?}"),
-    }
-    assert!(matches!(
-        first.claim(&id("nobody")).await,
-        Err(StoreError::UnknownRun(run)) if run == id("nobody")
-    ));
-    // waiting_ready, the claim, running, completed.
-    assert_eq!(version_of(&aws, "r").await, AttributeValue::N("4".into()));
+    // waiting_ready, the claim, running, the renewal, completed.
+    assert_eq!(version_of(&aws, "r").await, AttributeValue::N("5".into()));
 }
 
 #[tokio::test]
