@@ -12,7 +12,7 @@ use super::vu::Shared;
 use crate::clock::micros;
 use crate::http::{self, Connections};
 use crate::recorder::Outcome;
-use crate::scenario::{Capture, Step, VuState};
+use crate::scenario::{Capture, Request, Step, VuState};
 use std::rc::Rc;
 use tokio::time::Instant;
 
@@ -31,70 +31,84 @@ pub(super) async fn run_iteration(
         if !shared.may_continue(id) {
             return false;
         }
-        let request = match step {
-            Step::Request(request) => request,
-            Step::Think(think) => {
-                shared.think(id, shared.pick(think)).await;
-                continue;
+        match step {
+            // Boxed: a request's state (its rendered form, the HTTP/1.1 and HTTP/2 paths, TLS,
+            // redirects) is most of an iteration's future, and a VU spends most of its life
+            // thinking. Unboxed, each of 100,000 thinking VUs held 2.6 KB of it; one allocation
+            // per request costs far less than the request.
+            Step::Request(request) => {
+                Box::pin(run_request(shared, conns, id, &mut planned, request, vu)).await;
             }
-        };
-        let label = request.label;
-        let mut rendered = None;
-        let Some(prepared) = request.prepare(vu.vars(), &mut rendered) else {
-            // Not sent (its variables make no valid request): a failed check, not a request.
-            let now = shared.clock.now_us();
-            shared.recorder.borrow_mut().record_check(now, label, false);
-            continue;
-        };
-        shared.set_in_flight(id, Some(label));
-        let sent = Instant::now();
-        // The first request of the step carries the wait for its planned start.
-        let mut delay = |outcome: Outcome| match (planned.take(), outcome) {
-            (
-                Some(planned),
-                Outcome::Response {
-                    status,
-                    latency_us,
-                    service_us,
-                },
-            ) => Outcome::Response {
-                status,
-                latency_us: latency_us
-                    .saturating_add(micros(sent.saturating_duration_since(planned))),
-                service_us,
-            },
-            (_, other) => other,
-        };
-        let (outcome, captured) = {
-            let mut redirect = |outcome: Outcome| {
-                let outcome = delay(outcome);
-                let now = shared.clock.now_us();
-                shared.recorder.borrow_mut().record(now, label, outcome);
-            };
-            match request.capture() {
-                Capture::Nothing => (http::execute(conns, prepared, &mut redirect).await, None),
-                capture => {
-                    let body = capture == Capture::Body;
-                    http::execute_capture(conns, prepared, &mut redirect, body).await
-                }
-            }
-        };
-        // No await between here and the record: the request is counted exactly once.
-        shared.set_in_flight(id, None);
-        let outcome = delay(outcome);
-        let now = shared.clock.now_us();
-        let mut recorder = shared.recorder.borrow_mut();
-        recorder.record(now, label, outcome);
-        if let Outcome::Response {
-            status, service_us, ..
-        } = outcome
-        {
-            request.apply(status, service_us, captured.as_ref(), vu, |passed| {
-                recorder.record_check(now, label, passed);
-            });
+            Step::Think(think) => shared.think(id, shared.pick(think)).await,
         }
     }
     true
+}
+
+/// Sends one request step (following its redirects), records it, then runs its checks and
+/// extractions. The first request of an open-model iteration carries the wait for `planned`.
+async fn run_request(
+    shared: &Rc<Shared>,
+    conns: &mut Connections,
+    id: u32,
+    planned: &mut Option<Instant>,
+    request: &Request,
+    vu: &mut VuState,
+) {
+    let label = request.label;
+    let mut rendered = None;
+    let Some(prepared) = request.prepare(vu.vars(), &mut rendered) else {
+        // Not sent (its variables make no valid request): a failed check, not a request.
+        let now = shared.clock.now_us();
+        shared.recorder.borrow_mut().record_check(now, label, false);
+        return;
+    };
+    shared.set_in_flight(id, Some(label));
+    let sent = Instant::now();
+    // The first request of the step carries the wait for its planned start.
+    let mut delay = |outcome: Outcome| match (planned.take(), outcome) {
+        (
+            Some(planned),
+            Outcome::Response {
+                status,
+                latency_us,
+                service_us,
+            },
+        ) => Outcome::Response {
+            status,
+            latency_us: latency_us.saturating_add(micros(sent.saturating_duration_since(planned))),
+            service_us,
+        },
+        (_, other) => other,
+    };
+    let (outcome, captured) = {
+        let mut redirect = |outcome: Outcome| {
+            let outcome = delay(outcome);
+            let now = shared.clock.now_us();
+            shared.recorder.borrow_mut().record(now, label, outcome);
+        };
+        match request.capture() {
+            Capture::Nothing => (http::execute(conns, prepared, &mut redirect).await, None),
+            capture => {
+                let body = capture == Capture::Body;
+                http::execute_capture(conns, prepared, &mut redirect, body).await
+            }
+        }
+    };
+    // No await between here and the record: the request is counted exactly once.
+    shared.set_in_flight(id, None);
+    let outcome = delay(outcome);
+    let now = shared.clock.now_us();
+    let mut recorder = shared.recorder.borrow_mut();
+    recorder.record(now, label, outcome);
+    if let Outcome::Response {
+        status, service_us, ..
+    } = outcome
+    {
+        request.apply(status, service_us, captured.as_ref(), vu, |passed| {
+            recorder.record_check(now, label, passed);
+        });
+    }
 }
 
 /// A small xorshift generator for think times: uniform enough, no crate, no lock.

@@ -187,3 +187,28 @@ async fn a_stop_ends_the_load_early() {
         })
         .await;
 }
+
+/// 100,000 idle VUs must fit in a small machine: what a VU holds while it thinks is its task's
+/// future, sized for the largest state it may be in. Requests are boxed (`run_request`) so that
+/// the HTTP exchange's state is not part of it.
+#[tokio::test]
+async fn a_vu_future_stays_under_a_kilobyte() {
+    let clock = Clock::with_anchor(Instant::now(), S * US_PER_SEC);
+    let identity = FrameIdentity {
+        run: RunId::new("r").expect("valid"),
+        agent: AgentId::numbered(0),
+    };
+    let recorder = Recorder::new(identity, vec!["GET /".into()], S);
+    let plan = plan(vec![stage(1000, 1)]);
+    let program = Program::new(&plan, &["GET /".to_owned()], 1, 0).expect("compiles");
+    let shared = Rc::new(Shared::new(
+        http::Client::new(&Options::default()).expect("client"),
+        program,
+        Duration::from_secs(1),
+        clock,
+        recorder,
+        vu::Limits::default(),
+    ));
+    let size = std::mem::size_of_val(&vu::run_vu(Rc::clone(&shared), 0));
+    assert!(size < 1024, "a VU's future is {size} bytes");
+}

@@ -283,7 +283,7 @@ impl Shared {
 
 /// One virtual user: loops over the scenario while it may, up to its iteration limit, on
 /// connections of its own.
-async fn run_vu(shared: Rc<Shared>, id: u32) {
+pub(super) async fn run_vu(shared: Rc<Shared>, id: u32) {
     let mut vu = shared.program.start_vu(id);
     let mut conns = shared.client.connections();
     let mut runs = 0u32;
