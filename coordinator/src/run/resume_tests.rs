@@ -318,6 +318,7 @@ async fn stored_run(
             updated_at_ms: now,
             reason: None,
             start_at_ms: None,
+            ends_at_ms: None,
         })
         .await
         .expect("created");
@@ -405,5 +406,47 @@ async fn agents_gone_during_the_restart_are_lost_and_deadlines_follow_the_wall_c
             .as_deref()
             .is_some_and(|l| l.contains("gone when the coordinator restarted"))),
         "{agents:?}"
+    );
+}
+
+#[actix::test]
+async fn a_ramp_that_moved_the_end_keeps_its_end_after_a_restart() {
+    tokio::time::pause();
+    let store = Arc::new(EmbeddedStore::in_memory().expect("store"));
+    // The plan's 5 s of load started 60 s ago, but a live ramp moved the end to 30 s from now:
+    // the agents follow the ramp, and so must the resumed run.
+    stored_run(&store, RunStateName::Running, Some(60), 5).await;
+    let ends_at_ms = Clock::new().unix_ms() + 30_000;
+    store
+        .set_run_end(&run_id(), ends_at_ms)
+        .await
+        .expect("ramp's end");
+    let mut second = Coordinator::resume(&store, &[]).await;
+    assert!((second.handle.view.borrow().planned_s - 90.0).abs() < 0.5);
+    assert!(matches!(
+        second.next_command().await,
+        AgentCommand::Start { .. }
+    ));
+    let resumed = tokio::time::Instant::now();
+    // The agents are alive and loading: they beat every second until the stop comes.
+    let stop = loop {
+        tokio::select! {
+            command = second.next_command() => break command,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                for i in 0..2 {
+                    second
+                        .deliver(Sent::Status(i, AgentStatus::Heartbeat { vus: 2 }))
+                        .await;
+                }
+            }
+        }
+    };
+    assert!(matches!(stop, AgentCommand::Stop { .. }), "{stop:?}");
+    // The stop is due after the ramp's end, the graceful stop (1 s) and the drain (5 s); the
+    // plan's end passed a minute ago.
+    let waited = resumed.elapsed();
+    assert!(
+        waited > Duration::from_secs(35) && waited < Duration::from_secs(37),
+        "{waited:?}"
     );
 }

@@ -97,10 +97,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
     // 4: open-model arrivals dropped in each second (0 for seconds stored before).
     "ALTER TABLE seconds ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;",
+    // 5: the end of the load when a live ramp moved it.
+    "ALTER TABLE runs ADD COLUMN ends_at_ms INTEGER;",
 ];
 
 pub(super) const RUN_COLUMNS: &str =
-    "id, name, plan, state, agents, created_at_ms, updated_at_ms, reason, test_id, start_at_ms";
+    "id, name, plan, state, agents, created_at_ms, updated_at_ms, reason, test_id, start_at_ms, \
+     ends_at_ms";
 
 /// The SQLite-backed [`Store`]. Cloning shares the connection.
 #[derive(Debug, Clone)]
@@ -236,13 +239,15 @@ pub(super) fn run_from_row(row: &Row<'_>) -> Result<RunRecord, StoreError> {
         updated_at_ms: uint(row, 6, "update time")?,
         reason: row.get(7)?,
         test: row.get(8)?,
-        start_at_ms: row
-            .get::<_, Option<i64>>(9)?
-            .map(|v| {
-                u64::try_from(v).map_err(|_| corrupt("start time", format!("negative value {v}")))
-            })
-            .transpose()?,
+        start_at_ms: opt_uint(row, 9, "start time")?,
+        ends_at_ms: opt_uint(row, 10, "end time")?,
     })
+}
+
+fn opt_uint(row: &Row<'_>, column: usize, what: &'static str) -> Result<Option<u64>, StoreError> {
+    row.get::<_, Option<i64>>(column)?
+        .map(|v| u64::try_from(v).map_err(|_| corrupt(what, format!("negative value {v}"))))
+        .transpose()
 }
 
 pub(super) fn second_from_row(row: &Row<'_>) -> Result<SecondRecord, StoreError> {
@@ -273,7 +278,7 @@ impl Store for EmbeddedStore {
             conn.execute(
                 &format!(
                     "INSERT INTO runs ({RUN_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                 ),
                 params![
                     run.id.as_str(),
@@ -288,6 +293,7 @@ impl Store for EmbeddedStore {
                     run.start_at_ms
                         .map(|ms| int("start time", ms))
                         .transpose()?,
+                    run.ends_at_ms.map(|ms| int("end time", ms)).transpose()?,
                 ],
             )
             .map_err(|e| match constraint(&e) {
@@ -494,7 +500,12 @@ impl Store for EmbeddedStore {
 
     fn set_run_start(&self, run: &RunId, start_at_ms: u64) -> StoreFuture<()> {
         let run = run.clone();
-        self.call(move |conn| resume::set_run_start(conn, &run, start_at_ms))
+        self.call(move |conn| resume::set_run_time(conn, &run, resume::RunTime::Start, start_at_ms))
+    }
+
+    fn set_run_end(&self, run: &RunId, ends_at_ms: u64) -> StoreFuture<()> {
+        let run = run.clone();
+        self.call(move |conn| resume::set_run_time(conn, &run, resume::RunTime::End, ends_at_ms))
     }
 
     fn list_unfinished_runs(&self) -> StoreFuture<Vec<RunRecord>> {

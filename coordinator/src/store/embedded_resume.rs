@@ -7,15 +7,29 @@ use super::{AgentRecord, Claim, RunRecord, StoreError};
 use herd_protocol::RunId;
 use rusqlite::{params, Connection, OptionalExtension};
 
-pub fn set_run_start(
+/// Which of a run's times [`set_run_time`] records.
+#[derive(Debug, Clone, Copy)]
+pub enum RunTime {
+    /// When the load starts (`start_at_ms`).
+    Start,
+    /// When the load ends, after a live ramp (`ends_at_ms`).
+    End,
+}
+
+pub fn set_run_time(
     conn: &mut Connection,
     run: &RunId,
-    start_at_ms: u64,
+    which: RunTime,
+    at_ms: u64,
 ) -> Result<(), StoreError> {
-    let changed = conn.execute(
-        "UPDATE runs SET start_at_ms = ?2 WHERE id = ?1",
-        params![run.as_str(), int("start time", start_at_ms)?],
-    )?;
+    let (sql, what) = match which {
+        RunTime::Start => (
+            "UPDATE runs SET start_at_ms = ?2 WHERE id = ?1",
+            "start time",
+        ),
+        RunTime::End => ("UPDATE runs SET ends_at_ms = ?2 WHERE id = ?1", "end time"),
+    };
+    let changed = conn.execute(sql, params![run.as_str(), int(what, at_ms)?])?;
     if changed == 0 {
         return Err(StoreError::UnknownRun(run.clone()));
     }

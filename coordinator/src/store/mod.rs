@@ -104,6 +104,10 @@ pub trait Store: Send + Sync + 'static {
     /// Records the absolute time the load of a run starts at (the start command's), so a resumed
     /// run re-arms its deadlines from wall-clock time. Read back as [`RunRecord::start_at_ms`].
     fn set_run_start(&self, run: &RunId, start_at_ms: u64) -> StoreFuture<()>;
+    /// Records when the run's load now ends, after a live ramp moved it, so that a restarted
+    /// coordinator re-arms the ramp's end and not the plan's. Read back as
+    /// [`RunRecord::ends_at_ms`].
+    fn set_run_end(&self, run: &RunId, ends_at_ms: u64) -> StoreFuture<()>;
     /// Every run not in a terminal state, oldest first: what a starting coordinator resumes.
     fn list_unfinished_runs(&self) -> StoreFuture<Vec<RunRecord>>;
     /// Takes or renews ownership of a run until `now_ms + lease_ms`, as one conditional update:
@@ -238,6 +242,9 @@ pub struct RunRecord {
     /// When its load starts or started (ms since the Unix epoch), once the start command is out
     /// ([`Store::set_run_start`]; `None` in [`Store::create_run`]'s record).
     pub start_at_ms: Option<u64>,
+    /// When its load ends (ms since the Unix epoch), if a live ramp moved the end from where the
+    /// plan's stages put it ([`Store::set_run_end`]; `None` in [`Store::create_run`]'s record).
+    pub ends_at_ms: Option<u64>,
 }
 
 /// Every state of a run, as stored (`snake_case`).

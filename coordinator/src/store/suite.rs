@@ -40,7 +40,7 @@ macro_rules! store_suite {
             command_ids_keep_their_first_reply,
             tokens_are_found_by_hash,
             claims_are_exclusive_until_the_lease_ends,
-            unfinished_runs_are_listed_oldest_first_with_their_start,
+            unfinished_runs_are_listed_oldest_first_with_their_start_and_end,
             an_agent_record_is_replaced_whole,
             a_second_keeps_its_merge_state,
         );
@@ -72,6 +72,7 @@ pub(crate) fn record(run: &str, created_at_ms: u64) -> RunRecord {
         updated_at_ms: created_at_ms,
         reason: None,
         start_at_ms: None,
+        ends_at_ms: None,
     }
 }
 

@@ -214,7 +214,12 @@ impl Store for DynamoStore {
 
     fn set_run_start(&self, run: &RunId, start_at_ms: u64) -> StoreFuture<()> {
         let run = run.clone();
-        self.call(|s| async move { s.set_run_start(&run, start_at_ms).await })
+        self.call(|s| async move { s.set_run_time(&run, "start_at_ms", start_at_ms).await })
+    }
+
+    fn set_run_end(&self, run: &RunId, ends_at_ms: u64) -> StoreFuture<()> {
+        let run = run.clone();
+        self.call(|s| async move { s.set_run_time(&run, "ends_at_ms", ends_at_ms).await })
     }
 
     fn list_unfinished_runs(&self) -> StoreFuture<Vec<RunRecord>> {

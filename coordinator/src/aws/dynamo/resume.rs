@@ -1,5 +1,5 @@
 //! The resume half of the [`crate::store::Store`] on DynamoDB (see [`crate::store::resume`]): a
-//! run's start time, the runs not ended, claims with a lease, and agents' records.
+//! run's start and (after a live ramp) end times, the runs not ended, claims with a lease, and agents' records.
 //!
 //! A claim is one conditional `UpdateItem` on the run's item: it names the new owner and when its
 //! lease ends (`lease_until_ms`), and applies only when the run has no lease yet, is already the
@@ -17,21 +17,24 @@ use herd_protocol::RunId;
 const AGENT: &str = "agent#";
 
 impl DynamoStore {
-    pub(super) async fn set_run_start(
+    /// Sets one of a run's times (`start_at_ms`, or `ends_at_ms` after a live ramp), if this
+    /// store owns the run.
+    pub(super) async fn set_run_time(
         &self,
         run: &RunId,
-        start_at_ms: u64,
+        attribute: &'static str,
+        at_ms: u64,
     ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.runs)
             .key("id", s(run.as_str()))
-            .update_expression("SET #start = :start")
+            .update_expression("SET #time = :time")
             .condition_expression("#owner = :me")
-            .expression_attribute_names("#start", "start_at_ms")
+            .expression_attribute_names("#time", attribute)
             .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":start", n(start_at_ms))
+            .expression_attribute_values(":time", n(at_ms))
             .expression_attribute_values(":me", s(self.owner.as_ref()))
             .send()
             .await;

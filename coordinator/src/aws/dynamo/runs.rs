@@ -85,6 +85,7 @@ pub(super) fn run_from_item(item: &Item) -> Result<RunRecord, StoreError> {
         updated_at_ms: get_n(item, "updated_at_ms", "update time")?,
         reason: opt_s(item, "reason", "reason")?,
         start_at_ms: opt_n(item, "start_at_ms", "start time")?,
+        ends_at_ms: opt_n(item, "ends_at_ms", "end time")?,
     })
 }
 

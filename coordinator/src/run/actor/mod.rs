@@ -65,6 +65,8 @@ pub struct RunActor {
     aggregator: Aggregator,
     seconds: BTreeMap<u64, SecondSummary>,
     start_at_ms: Option<u64>,
+    /// When the load ends, if a live ramp moved the end (see `ramp`).
+    ends_at_ms: Option<u64>,
     settled_at: Option<Instant>,
     cancelled: Option<String>,
     failure: Option<String>,
@@ -117,6 +119,7 @@ impl RunActor {
             aggregator,
             seconds: BTreeMap::new(),
             start_at_ms: None,
+            ends_at_ms: None,
             settled_at: None,
             cancelled: None,
             failure: None,
@@ -186,6 +189,7 @@ impl RunActor {
             updated_at_ms: self.clock.unix_ms(),
             reason: None,
             start_at_ms: None,
+            ends_at_ms: None,
         };
         let launch = LaunchSpec {
             run: run.clone(),

@@ -3,8 +3,9 @@
 //! The stages must suit the run's model (VU stages for a closed-model run, rate stages for an
 //! open-model one); agents ramp from wherever the load is at that instant, so they switch
 //! together and keep splitting the load exactly. The run's deadline and planned duration move to
-//! the new end. A ramp is not stored: a coordinator that restarts mid-run resumes the plan's
-//! stages' deadlines, while the agents keep following the ramp.
+//! the new end, which is stored ([`crate::store::Store::set_run_end`]) before the agents hear of
+//! the ramp, so a coordinator that restarts mid-run re-arms the ramp's end, as the agents follow
+//! the ramp. The stages themselves are not stored: the agents hold them.
 
 use super::RunActor;
 use crate::run::phase::Phase;
@@ -68,12 +69,27 @@ impl Handler<Ramp> for RunActor {
         let at_ms = (now_ms + LEAD.as_millis() as u64).max(self.start_at_ms.unwrap_or(0));
         let ends_at_ms = at_ms + msg.stages.duration().as_millis() as u64;
         tracing::info!(run = %self.spec.run, at_ms, ends_at_ms, "live ramp");
-        self.send(
-            AgentCommand::Ramp {
-                at_ms,
-                stages: msg.stages.to_json(),
-            },
-            ctx,
+        self.ends_at_ms = Some(ends_at_ms);
+        // The new end is stored before any agent hears of the ramp (as the start is): a
+        // coordinator that restarts after the ramp went out re-arms the ramp's end, not the
+        // plan's. A failed write does not hold the ramp back; it costs only that, on a restart.
+        let command = AgentCommand::Ramp {
+            at_ms,
+            stages: msg.stages.to_json(),
+        };
+        let store = self.deps.store.clone();
+        let run = self.spec.run.clone();
+        ctx.spawn(
+            async move { store.set_run_end(&run, ends_at_ms).await }
+                .into_actor(self)
+                .map(move |stored, act, ctx| {
+                    if let Err(e) = stored {
+                        tracing::warn!(run = %act.spec.run, error = %e, "cannot record the ramp's end; a restarted coordinator would follow the plan's");
+                    }
+                    if act.phase == Phase::Running && act.cancelled.is_none() {
+                        act.send(command, ctx);
+                    }
+                }),
         );
         self.deadline = Instant::now()
             + Duration::from_millis(ends_at_ms.saturating_sub(now_ms))

@@ -57,6 +57,11 @@ impl RunActor {
             }
         }
         actor.start_at_ms = stored.record.start_at_ms;
+        actor.ends_at_ms = stored.record.ends_at_ms;
+        if let (Some(start), Some(end)) = (actor.start_at_ms, actor.ends_at_ms) {
+            let planned_s = end.saturating_sub(start) as f64 / 1000.0;
+            actor.view.send_modify(|v| v.planned_s = planned_s);
+        }
         let mut problem = None;
         let mut checkpoints = Vec::with_capacity(stored.seconds.len());
         for second in stored.seconds {
@@ -127,8 +132,11 @@ impl RunActor {
         let deadline_ms = match phase {
             Phase::Stopping => resumed.since_ms + millis(graceful + self.spec.timeouts.drain),
             Phase::Running => {
-                self.start_at_ms.unwrap_or(now_ms)
-                    + millis(self.spec.plan.load.duration() + graceful + self.spec.timeouts.drain)
+                // A live ramp moved the end: the agents follow the ramp, and so does the run.
+                let load_ends_ms = self.ends_at_ms.unwrap_or_else(|| {
+                    self.start_at_ms.unwrap_or(now_ms) + millis(self.spec.plan.load.duration())
+                });
+                load_ends_ms + millis(graceful + self.spec.timeouts.drain)
             }
             _ => now_ms + millis(self.spec.timeouts.ready),
         };

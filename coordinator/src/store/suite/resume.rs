@@ -51,7 +51,9 @@ pub(crate) async fn claims_are_exclusive_until_the_lease_ends(subject: Subject) 
     ));
 }
 
-pub(crate) async fn unfinished_runs_are_listed_oldest_first_with_their_start(subject: Subject) {
+pub(crate) async fn unfinished_runs_are_listed_oldest_first_with_their_start_and_end(
+    subject: Subject,
+) {
     let store = subject.store;
     for (run, at, state) in [
         ("done", 1, RunStateName::Completed),
@@ -68,21 +70,33 @@ pub(crate) async fn unfinished_runs_are_listed_oldest_first_with_their_start(sub
         .set_run_start(&id("running"), 1_234)
         .await
         .expect("start");
+    // A live ramp moved the end of the load.
+    store.set_run_end(&id("running"), 9_876).await.expect("end");
     let unfinished = store.list_unfinished_runs().await.expect("list");
     let names: Vec<&str> = unfinished.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(names, ["running", "stopping", "launching"]);
-    assert_eq!(unfinished[0].start_at_ms, Some(1_234));
-    assert_eq!(unfinished[1].start_at_ms, None);
+    assert_eq!(
+        (unfinished[0].start_at_ms, unfinished[0].ends_at_ms),
+        (Some(1_234), Some(9_876))
+    );
+    assert_eq!(
+        (unfinished[1].start_at_ms, unfinished[1].ends_at_ms),
+        (None, None)
+    );
     assert_eq!(
         store
             .get_run(&id("running"))
             .await
             .expect("read")
-            .and_then(|r| r.start_at_ms),
-        Some(1_234)
+            .map(|r| (r.start_at_ms, r.ends_at_ms)),
+        Some((Some(1_234), Some(9_876)))
     );
     assert!(matches!(
         store.set_run_start(&id("nobody"), 1).await,
+        Err(StoreError::UnknownRun(_))
+    ));
+    assert!(matches!(
+        store.set_run_end(&id("nobody"), 1).await,
         Err(StoreError::UnknownRun(_))
     ));
 }
