@@ -69,7 +69,7 @@ impl Handler<Ramp> for RunActor {
         let at_ms = (now_ms + LEAD.as_millis() as u64).max(self.start_at_ms.unwrap_or(0));
         let ends_at_ms = at_ms + msg.stages.duration().as_millis() as u64;
         tracing::info!(run = %self.spec.run, at_ms, ends_at_ms, "live ramp");
-        self.ends_at_ms = Some(ends_at_ms);
+        self.load_ends_at(ends_at_ms);
         // The new end is stored before any agent hears of the ramp (as the start is): a
         // coordinator that restarts after the ramp went out re-arms the ramp's end, not the
         // plan's. A failed write does not hold the ramp back; it costs only that, on a restart.
@@ -95,10 +95,18 @@ impl Handler<Ramp> for RunActor {
             + Duration::from_millis(ends_at_ms.saturating_sub(now_ms))
             + self.spec.plan.options.graceful_stop
             + self.spec.timeouts.drain;
+        Ok(Ramped { at_ms, ends_at_ms })
+    }
+}
+
+impl RunActor {
+    /// The load now ends at `ends_at_ms` (a live ramp, or a stored one on resume): the planned
+    /// duration the view shows follows.
+    pub(super) fn load_ends_at(&mut self, ends_at_ms: u64) {
+        self.ends_at_ms = Some(ends_at_ms);
         if let Some(start) = self.start_at_ms {
             let planned_s = ends_at_ms.saturating_sub(start) as f64 / 1000.0;
             self.view.send_modify(|v| v.planned_s = planned_s);
         }
-        Ok(Ramped { at_ms, ends_at_ms })
     }
 }

@@ -57,10 +57,8 @@ impl RunActor {
             }
         }
         actor.start_at_ms = stored.record.start_at_ms;
-        actor.ends_at_ms = stored.record.ends_at_ms;
-        if let (Some(start), Some(end)) = (actor.start_at_ms, actor.ends_at_ms) {
-            let planned_s = end.saturating_sub(start) as f64 / 1000.0;
-            actor.view.send_modify(|v| v.planned_s = planned_s);
+        if let Some(ends_at_ms) = stored.record.ends_at_ms {
+            actor.load_ends_at(ends_at_ms);
         }
         let mut problem = None;
         let mut checkpoints = Vec::with_capacity(stored.seconds.len());
