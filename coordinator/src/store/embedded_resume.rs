@@ -1,6 +1,7 @@
 //! The SQL behind the resume half of [`super::Store`] for the embedded store: the start time of a
-//! run, runs still in flight, ownership with a lease, and agents' records (see [`super::resume`]).
-//! Each function runs on the store's one connection, on the blocking pool.
+//! run (and its end, after a live ramp), runs still in flight, ownership with a lease, and agents'
+//! records (see [`super::resume`]). Each function runs on the store's one connection, on the
+//! blocking pool.
 
 use super::embedded::{corrupt, int, run_from_row, to_json, unknown_run_if_missing, RUN_COLUMNS};
 use super::{AgentRecord, Claim, RunRecord, StoreError};

@@ -1,5 +1,6 @@
 //! The resume half of the [`crate::store::Store`] on DynamoDB (see [`crate::store::resume`]): a
-//! run's start and (after a live ramp) end times, the runs not ended, claims with a lease, and agents' records.
+//! run's start time (and its end, after a live ramp), the runs not ended, claims with a lease,
+//! and agents' records.
 //!
 //! A claim is one conditional `UpdateItem` on the run's item: it names the new owner and when its
 //! lease ends (`lease_until_ms`), and applies only when the run has no lease yet, is already the
