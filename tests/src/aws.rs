@@ -9,7 +9,7 @@
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -158,24 +158,33 @@ impl Mosquitto {
             format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
         )
         .expect("write mosquitto.conf");
-        let mut child = Command::new(Self::program())
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto");
-        wait_accepting(
-            SocketAddr::from(([127, 0, 0, 1], port)),
-            "mosquitto",
-            &mut child,
-        );
+        let child = Self::spawn(&conf, &[port]);
         Self {
             child,
             port,
             _dir: dir,
         }
+    }
+
+    /// Runs mosquitto with the configuration file `conf` and waits until it accepts connections
+    /// on every port of `ports` (its listeners on 127.0.0.1). The caller owns the process.
+    pub fn spawn(conf: &Path, ports: &[u16]) -> Child {
+        let mut child = Command::new(Self::program())
+            .arg("-c")
+            .arg(conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        for &port in ports {
+            wait_accepting(
+                SocketAddr::from(([127, 0, 0, 1], port)),
+                "mosquitto",
+                &mut child,
+            );
+        }
+        child
     }
 
     /// `mqtt://127.0.0.1:PORT`.

@@ -25,7 +25,6 @@ use herd_protocol::topics::{self, AgentTopic};
 use herd_protocol::{wire, AgentId, RunId};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -314,28 +313,7 @@ impl MosquittoTls {
             ),
         )
         .expect("mosquitto.conf");
-        let mut child = Command::new(Mosquitto::program())
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        for port in [tls_port, plain_port] {
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("mosquitto exited: {status}");
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "mosquitto did not listen on {port}"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+        let child = Mosquitto::spawn(&conf, &[tls_port, plain_port]);
         Self {
             child,
             tls_port,
