@@ -1,0 +1,80 @@
+// The API client: every call to /api/v1 goes through here, with the credential from auth.js.
+// Same origin as the console, so relative URLs and no CORS. Errors become ApiError carrying the
+// API's {code, message, field, errors}; each entry of `errors` is "path: message", which
+// fieldErrors() turns into a map the forms use to show each message at its field.
+
+import { token, signOut } from "./auth.js";
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.message ? body.message : `HTTP ${status}`);
+    this.status = status;
+    this.code = body && body.code;
+    this.field = body && body.field;
+    this.errors = (body && body.errors) || [];
+    this.body = body;
+  }
+  /** {path: message} for every problem the API named (the first one when only `field` is set). */
+  fieldErrors() {
+    const out = {};
+    const list = this.errors.length ? this.errors : this.field ? [this.message] : [];
+    for (const e of list) {
+      const i = e.indexOf(": ");
+      if (i > 0) out[e.slice(0, i)] = e.slice(i + 2);
+    }
+    if (this.field && !(this.field in out)) out[this.field] = this.message.replace(`${this.field}: `, "");
+    return out;
+  }
+}
+
+export async function call(method, path, body, { auth = true, signal } = {}) {
+  const headers = { accept: "application/json" };
+  if (auth && token()) headers.authorization = `Bearer ${token()}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = { message: text }; }
+  if (!res.ok) {
+    // A credential that stopped working (expired JWT, deleted token): back to the sign-in page.
+    if (res.status === 401 && auth && token()) signOut("Your credential was refused; sign in again.");
+    throw new ApiError(res.status, data);
+  }
+  return data;
+}
+
+const enc = encodeURIComponent;
+export const api = {
+  listTests: (tag) => call("GET", `/api/v1/tests${tag ? `?tag=${enc(tag)}` : ""}`),
+  getTest: (id) => call("GET", `/api/v1/tests/${enc(id)}`),
+  createTest: (test) => call("POST", "/api/v1/tests", test),
+  updateTest: (id, test) => call("PUT", `/api/v1/tests/${enc(id)}`, test),
+  deleteTest: (id) => call("DELETE", `/api/v1/tests/${enc(id)}`),
+  runTest: (id, body = {}) => call("POST", `/api/v1/tests/${enc(id)}/runs`, body),
+  testRuns: (id, limit = 20, offset = 0) => call("GET", `/api/v1/tests/${enc(id)}/runs?limit=${limit}&offset=${offset}`),
+  setBaseline: (id, runId) => call("PUT", `/api/v1/tests/${enc(id)}/baseline`, { run_id: runId }),
+  getRun: (id) => call("GET", `/api/v1/runs/${enc(id)}`),
+  seconds: (id) => call("GET", `/api/v1/runs/${enc(id)}/seconds`),
+  stop: (id) => call("POST", `/api/v1/runs/${enc(id)}/stop`, {}),
+  ramp: (id, stages) => call("POST", `/api/v1/runs/${enc(id)}/ramp`, { stages }),
+  compare: (id) => call("GET", `/api/v1/runs/${enc(id)}/compare`),
+};
+
+const ACTIVE = new Set(["launching", "waiting_ready", "running", "stopping", "finalizing"]);
+export const isActive = (state) => ACTIVE.has(state);
+
+/**
+ * Runs across all tests, newest first. The API has no `GET /api/v1/runs` list (only the runs of
+ * one test), so "all tests" reads the first `offset + limit` runs of every test and merges them;
+ * with a test chosen, paging is the server's. Inline-plan runs (no test) cannot be listed at all.
+ */
+export async function listRuns({ test, limit, offset }) {
+  if (test) {
+    const r = await api.testRuns(test, limit + 1, offset);
+    return { runs: r.runs.slice(0, limit), more: r.runs.length > limit };
+  }
+  const { tests } = await api.listTests();
+  const lists = await Promise.all(tests.map((t) => api.testRuns(t.id, Math.min(offset + limit + 1, 500), 0).then((r) => r.runs, () => [])));
+  const all = lists.flat().sort((a, b) => b.created_at_ms - a.created_at_ms);
+  return { runs: all.slice(offset, offset + limit), more: all.length > offset + limit };
+}

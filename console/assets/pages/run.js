@@ -1,0 +1,290 @@
+// A run (/runs/{id}): live while it is active, its results once it has ended — the same charts
+// fed the same per-second summaries.
+//
+// Live: the SSE stream GET /api/v1/runs/{id}/live sends one `second` event per aggregated second
+// (and `end`). It neither numbers its events nor replays, so on every (re)connection the page
+// also reads GET /runs/{id}/seconds (every second stored so far) and merges by `t`: a reload
+// mid-run shows the whole run so far, and a gap (a `t` jump) triggers another read.
+
+import { h, clear, num, ms, pct, when, badge, toast, download, parseDuration } from "../util.js";
+import { api, isActive, ApiError } from "../api.js";
+import { isOperator } from "../auth.js";
+import { follow } from "../sse.js";
+import { runCharts } from "../charts.js";
+import { profile, thresholdLines } from "../plan.js";
+
+// For tests and the curious: when each live second arrived vs when it ended (ms since epoch).
+window.herdLive = window.herdLive || [];
+
+export async function render(main, { id }) {
+  document.title = `Run ${id} · herd`;
+  let run;
+  try {
+    run = await api.getRun(id);
+  } catch (err) {
+    main.append(h("h1", {}, `Run ${id}`), h("p.error-box", { role: "alert" }, err.message));
+    return;
+  }
+  const test = run.test_id ? await api.getTest(run.test_id).catch(() => null) : null;
+  const plan = test ? test.plan : null;
+  const ctx = { id, run, test, plan, main, stopped: false, cleanups: [] };
+
+  const stateEl = h("span", { "data-testid": "run-state" });
+  const requestsEl = h("span.v", { "data-testid": "run-requests" });
+  ctx.setState = (state) => { clear(stateEl, badge(state)); stateEl.dataset.state = state; };
+  ctx.setRequests = (n) => { requestsEl.textContent = String(n ?? 0); requestsEl.dataset.value = String(n ?? 0); };
+  ctx.setState(run.state);
+  ctx.setRequests(run.summary ? run.summary.requests : run.live ? run.live.requests : 0);
+  ctx.cards = h("div.cards", { "aria-label": "Figures" });
+  ctx.requestsEl = requestsEl;
+  ctx.controls = h("div");
+  ctx.charts = h("div");
+  ctx.tables = h("div");
+  main.append(
+    h("div.toolbar", {}, h("h1", {}, run.name || id), stateEl,
+      test ? h("a", { href: `/tests/${encodeURIComponent(test.id)}` }, "test: ", test.name) : null),
+    h("p.note", {}, `${id} · created ${when(run.created_at_ms)} · ${run.agents ?? "?"} agents`,
+      run.reason ? ` · ${run.reason}` : ""),
+    ctx.cards, ctx.controls, ctx.charts, ctx.tables);
+
+  if (isActive(run.state)) live(ctx);
+  else await result(ctx);
+  return () => { ctx.stopped = true; for (const c of ctx.cleanups) c(); };
+}
+
+function card(label, value, attrs = {}) {
+  return h("div.card", {}, h("div.k", {}, label), value instanceof Node ? value : h("div.v", attrs, value));
+}
+
+// ---- live --------------------------------------------------------------------------------------
+
+function live(ctx) {
+  const { id, plan } = ctx;
+  const seconds = new Map();
+  let totals = { requests: ctx.run.live ? ctx.run.live.requests : 0, errors: ctx.run.live ? ctx.run.live.errors : 0 };
+  let view = ctx.run.live || {};
+  const charts = runCharts(ctx.charts, { thresholds: thresholdLines(plan && plan.thresholds), planned: plan && profile(plan) });
+  ctx.cleanups.push(() => charts.destroy());
+
+  let pending = false;
+  const redraw = () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      const list = [...seconds.values()].sort((a, b) => a.t - b.t);
+      charts.update(list);
+      cards(list);
+    });
+  };
+  function cards(list) {
+    const last = list[list.length - 1];
+    ctx.setRequests(totals.requests);
+    clear(ctx.cards,
+      card("Requests", ctx.requestsEl),
+      card("Errors", num(totals.errors)),
+      card("Error rate", pct(totals.requests ? (totals.errors / totals.requests) * 100 : 0)),
+      card("Requests/s (last second)", last ? num(last.requests) : "–"),
+      card("p50 / p99 (last second)", last ? `${ms(last.p50_ms)} / ${ms(last.p99_ms)}` : "–"),
+      card("Agents reporting", last ? `${last.agents_reported} of ${last.agents_expected}` : `${view.agents_ready ?? 0} of ${view.agents_expected ?? "?"} ready`, { "data-testid": "run-agents" }),
+      card("Elapsed", `${num(view.elapsed_s ?? (last ? last.t + 1 : 0), 0)} of ${view.planned_s ? num(view.planned_s, 0) : "?"} s`),
+      card("Seconds shown", h("div.v", { "data-testid": "live-seconds", "data-max-t": last ? String(last.t) : "-1" }, String(list.length))));
+  }
+  const merge = (list) => { for (const s of list) seconds.set(s.t, s); redraw(); };
+  const backfill = () => api.seconds(id).then((r) => merge(r.seconds), () => {});
+
+  // Operator controls: stop, and a live ramp from where the load is.
+  if (isOperator()) ctx.controls.append(controls(ctx, plan));
+
+  let ended = false;
+  const finish = async () => {
+    if (ended || ctx.stopped) return;
+    ended = true;
+    stream.stop();
+    clearInterval(poll);
+    // The summary appears once the run has its final state (GET /runs/{id} hides it while the
+    // run finalizes): wait for it, then show the results.
+    for (let i = 0; i < 60 && !ctx.stopped; i++) {
+      const r = await api.getRun(id).catch(() => null);
+      if (r && r.summary) { ctx.run = r; break; }
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    if (ctx.stopped) return;
+    charts.destroy();
+    ctx.cleanups = [];
+    clear(ctx.controls); clear(ctx.charts); clear(ctx.tables);
+    await result(ctx);
+  };
+
+  const stream = follow(`/api/v1/runs/${encodeURIComponent(id)}/live`, {
+    onOpen: backfill,
+    onEvent(name, data) {
+      let msg;
+      try { msg = JSON.parse(data); } catch { return; }
+      if (name === "second") {
+        const s = msg.second;
+        const maxT = seconds.size ? Math.max(...seconds.keys()) : -1;
+        window.herdLive.push({ run: id, t: s.t, received_ms: Date.now(), second_end_ms: msg.second_end_ms });
+        totals = { requests: msg.total_requests, errors: msg.total_errors };
+        seconds.set(s.t, s);
+        if (s.t > maxT + 1) backfill(); // seconds were missed (a slow reader or a reconnect)
+        redraw();
+      } else if (name === "end") {
+        ctx.setState(msg.run_state || "ended");
+        ctx.setRequests(msg.requests);
+        finish();
+      }
+    },
+    onError(err) {
+      // 409: the run is no longer active (it ended between the page load and the stream).
+      if (err.status === 409 || err.status === 404) { finish(); return false; }
+      return true;
+    },
+  });
+  // The run's state and agents (k of N ready, live) between seconds, and while it launches.
+  const poll = setInterval(async () => {
+    const r = await api.getRun(id).catch(() => null);
+    if (!r || ctx.stopped) return;
+    if (r.live) view = r.live;
+    ctx.setState(r.state);
+    if (!isActive(r.state)) finish();
+    else redraw();
+  }, 2000);
+  ctx.cleanups.push(() => { stream.stop(); clearInterval(poll); });
+  cards([]);
+}
+
+function controls(ctx, plan) {
+  const rps = Boolean(plan && plan.load && plan.load.arrival);
+  const key = rps ? "rps" : "vus";
+  const stop = h("button.danger", { type: "button", "data-testid": "stop-run", onclick: async () => {
+    stop.disabled = true;
+    try { await api.stop(ctx.id); toast("Stopping: agents finish their in-flight requests"); ctx.setState("stopping"); }
+    catch (err) { toast(err.message); stop.disabled = false; }
+  } }, "Stop run");
+  const value = h("input", { id: "ramp-value", name: "ramp-value", type: "number", min: 0, step: "any", size: 7, required: true });
+  const over = h("input", { id: "ramp-over", name: "ramp-over", value: "10s", size: 6 });
+  const hold = h("input", { id: "ramp-hold", name: "ramp-hold", value: "1m", size: 6 });
+  const error = h("p.field-error", { id: "ramp-error", role: "alert" });
+  const form = h("form.row", {
+    "aria-label": "Live ramp",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      error.textContent = "";
+      const stages = [];
+      if (parseDuration(over.value) > 0) stages.push({ duration: over.value.trim(), [key]: Number(value.value) });
+      stages.push({ duration: hold.value.trim(), [key]: Number(value.value) });
+      try {
+        const r = await api.ramp(ctx.id, stages);
+        toast(`Ramping at ${new Date(r.ramp_at_ms).toLocaleTimeString()}; load ends ${new Date(r.ends_at_ms).toLocaleTimeString()}`);
+      } catch (err) {
+        error.textContent = err instanceof ApiError ? err.message : String(err);
+      }
+    },
+  },
+    h("label", { for: "ramp-value" }, rps ? "Iterations/s" : "VUs", value),
+    h("label", { for: "ramp-over" }, "over", over),
+    h("label", { for: "ramp-hold" }, "then hold", hold),
+    h("button.ghost", { type: "submit" }, "Ramp"), error);
+  return h("section", { "aria-label": "Operator controls" }, h("div.toolbar", {}, stop, h("span.note", {}, "Live ramp (replaces the rest of the plan's stages):")), form);
+}
+
+// ---- result ------------------------------------------------------------------------------------
+
+async function result(ctx) {
+  const { id, run, test, plan } = ctx;
+  const s = run.summary;
+  ctx.setState(run.state);
+  if (!s) {
+    ctx.setRequests(0);
+    clear(ctx.cards, h("p.muted", {}, run.reason || "This run has no summary."));
+    return;
+  }
+  ctx.setRequests(s.requests);
+  const lat = s.latency_ms || {};
+  clear(ctx.cards,
+    card("Verdict", h("div.v", { "data-testid": "run-status" }, badge(s.status))),
+    card("Requests", ctx.requestsEl),
+    card("Errors", h("div.v", { "data-testid": "run-errors" }, String(s.errors))),
+    card("Error rate", pct(s.error_rate)),
+    card("Requests/s", h("div.v", { "data-testid": "run-rps" }, num(s.rps, 1))),
+    card("p50", ms(lat.p50)), card("p90", ms(lat.p90)), card("p99", h("div.v", { "data-testid": "run-p99" }, ms(lat.p99))),
+    card("p99.9", ms(lat.p999)), card("max", ms(lat.max)),
+    card("Duration", `${num(s.duration_s, 1)} s`),
+    card("Agents", `${s.agents.length - s.lost_agents.length} of ${s.agents.length}`),
+    s.dropped ? card("Dropped arrivals", num(s.dropped)) : null);
+
+  // Seconds: the stored ones (the summary carries them too, but the API route is the source).
+  let seconds = s.seconds;
+  try { seconds = (await api.seconds(id)).seconds; } catch { /* keep the summary's */ }
+  let baseline = null, compare = null;
+  const baselineId = test && test.baseline_run;
+  if (baselineId && baselineId !== id) {
+    [compare, baseline] = await Promise.all([
+      api.compare(id).catch(() => null),
+      api.seconds(baselineId).then((r) => r.seconds, () => null),
+    ]);
+  }
+  const charts = runCharts(ctx.charts, {
+    thresholds: thresholdLines(plan && plan.thresholds), planned: plan && profile(plan),
+    bottlenecks: s.bottlenecks, baseline,
+  });
+  charts.update(seconds);
+  ctx.cleanups.push(() => charts.destroy());
+
+  // Operator: baseline. Everyone: downloads.
+  const actions = h("div.toolbar", {});
+  if (isOperator() && test && baselineId !== id) {
+    const b = h("button.ghost", { type: "button", "data-testid": "set-baseline", onclick: async () => {
+      b.disabled = true;
+      try { await api.setBaseline(test.id, id); toast("This run is now the test's baseline"); b.replaceWith(h("span.tag", {}, "baseline")); }
+      catch (err) { toast(err.message); b.disabled = false; }
+    } }, "Set as baseline");
+    actions.append(b);
+  } else if (baselineId === id) actions.append(h("span.tag", { "data-testid": "is-baseline" }, "baseline of its test"));
+  actions.append(
+    h("button.ghost", { type: "button", onclick: () => download(`${id}.summary.json`, JSON.stringify(s, null, 2), "application/json") }, "Download summary JSON"),
+    h("button.ghost", { type: "button", onclick: () => download(`${id}.seconds.csv`, csv(seconds), "text/csv") }, "Download per-second CSV"));
+  ctx.controls.append(actions);
+
+  clear(ctx.tables,
+    compare ? compareTable(compare) : null,
+    s.thresholds.length ? section("Thresholds", table(["Threshold", "Actual", "Result"], s.thresholds.map((t) => [t.expr, num(t.actual, 3), badge(t.passed ? "passed" : "failed")]), "thresholds")) : null,
+    section("Per step", table(["Step", "Requests", "Errors", "Requests/s", "p50", "p90", "p99", "max", "Status codes"],
+      Object.entries(s.steps).map(([name, st]) => [name, num(st.requests), num(st.errors), num(st.rps, 1), ms(st.latency_ms.p50), ms(st.latency_ms.p90), ms(st.latency_ms.p99), ms(st.latency_ms.max), codes(st.status_codes)]), "steps")),
+    section("Per agent", table(["Agent", "pid", "Requests", "Errors", "Lost"],
+      s.agents.map((a) => [a.id, a.pid ?? "–", num(a.requests), num(a.errors), a.lost ? badge("lost") : "no"]), "agents")),
+    section("Status codes and errors", table(["Kind", "Count"],
+      [...Object.entries(s.status_codes).map(([c, n]) => [`HTTP ${c}`, num(n)]), ...Object.entries(s.error_kinds).map(([k, n]) => [k, num(n)])])),
+    s.bottlenecks && s.bottlenecks.length ? section("Seconds an agent was its own bottleneck", table(["t", "Agent", "CPU %", "Loop lag"],
+      s.bottlenecks.map((b) => [b.t, b.agent, num(b.cpu_percent, 1), ms(b.loop_lag_ms)]))) : null,
+    h("p.note", {}, `Start skew between agents: ${ms(s.start_skew_ms)}. Grey bands: seconds only some agents reported; orange: an agent's own bottleneck.`));
+}
+
+function section(title, content) { return h("section", {}, h("h2", {}, title), content); }
+
+function table(headers, rows, testid) {
+  return h("div.table-wrap", {}, h("table", { "data-testid": testid },
+    h("thead", {}, h("tr", {}, headers.map((c, i) => h(i ? "th.num" : "th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c, i) => h(i ? "td.num" : "td", {}, c)))))));
+}
+
+function codes(map) { return Object.entries(map || {}).map(([c, n]) => `${c}: ${num(n)}`).join(", "); }
+
+function compareTable(c) {
+  const fmt = (k, v) => (k.endsWith("_ms") ? ms(v) : k === "error_rate" ? pct(v) : num(v, 1));
+  return section("Compared with the baseline", h("div", {},
+    h("p", {}, "Verdict: ", h("span", { "data-testid": "compare-verdict" }, badge(c.verdict)), ` against ${c.baseline_run_id}`,
+      c.regressions.length ? ` — regressions: ${c.regressions.join(", ")}` : ""),
+    table(["Metric", "This run", "Baseline", "Δ", "Δ %"], Object.entries(c.metrics).map(([k, m]) =>
+      [k, fmt(k, m.run), fmt(k, m.baseline), fmt(k, m.delta), pct(m.delta_pct, 1)]), "compare"),
+    h("p.note", {}, "The charts overlay the baseline (dashed grey) by elapsed second.")));
+}
+
+/** The seconds as CSV, one row a second, columns as the API names them. */
+export function csv(seconds) {
+  const cols = ["t", "requests", "errors", "dropped", "p50_ms", "p99_ms", "agents_reported", "agents_expected"];
+  const extra = [...new Set(seconds.flatMap((s) => Object.keys(s)))].filter((k) => !cols.includes(k) && typeof seconds[0][k] !== "object");
+  const all = [...cols, ...extra];
+  return [all.join(","), ...seconds.map((s) => all.map((c) => s[c] ?? "").join(","))].join("\n") + "\n";
+}

@@ -1,0 +1,333 @@
+// Browser tests of the console: Debian's Chromium (no browser download) driven by
+// playwright-core, the real app served by devserver.js (as `herd up` will serve it) against a
+// real `herd up`. Every page is checked with axe-core (vendored) for serious/critical
+// violations, for requests leaving the origin and for console errors, and screenshotted into
+// screenshots/ (look at them: a chart that draws nothing is a failure).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { startAll } from "./harness.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const shots = join(here, "screenshots");
+mkdirSync(shots, { recursive: true });
+
+let env, browser;
+const problems = []; // foreign requests, console errors, page errors — checked after each test
+
+before(async () => {
+  env = await startAll();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await env?.stop();
+});
+
+async function apiCall(method, path, body, tok = env.operator) {
+  const res = await fetch(env.herdUrl + path, {
+    method, headers: { authorization: `Bearer ${tok}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+// 4xx answers the app provokes on purpose: the role probe, the auth-config probe, a bad field,
+// a compare without a baseline. Chromium logs each as "Failed to load resource"; others fail.
+const EXPECTED_4XX = [/\/api\/v1\/whoami$/, /\/api\/v1\/auth\/config$/, /\/api\/v1\/tests$/, /\/compare$/, /\/live$/];
+
+async function page({ width = 1280, height = 800, colorScheme = "light" } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, colorScheme });
+  const p = await context.newPage();
+  const origin = new URL(env.consoleUrl).origin;
+  p.on("request", (r) => {
+    const u = r.url();
+    if (!u.startsWith(origin + "/") && !u.startsWith("blob:") && !u.startsWith("data:")) problems.push(`request left the origin: ${u}`);
+  });
+  p.on("console", (m) => {
+    if (m.type() !== "error") return;
+    const where = m.location().url || "";
+    if (/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) && EXPECTED_4XX.some((re) => re.test(new URL(where, origin).pathname))) return;
+    problems.push(`console error: ${m.text()} (${where})`);
+  });
+  p.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  return p;
+}
+
+function checkProblems() {
+  const list = problems.splice(0);
+  assert.deepEqual(list, [], list.join("\n"));
+}
+
+async function axe(p, name) {
+  await p.addScriptTag({ path: join(here, "vendor", "axe.min.js") });
+  const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`));
+  assert.deepEqual(violations, [], `axe on ${name}:\n${violations.join("\n")}`);
+}
+
+const shot = (p, name) => p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+/** How many pixels of the chart's canvas differ from its first pixel: 0 means it drew nothing. */
+const inked = (p, selector) => p.$eval(selector, (box) => {
+  const c = box.querySelector("canvas");
+  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) n++;
+  return n;
+});
+
+async function signIn(p, tok, path = "/tests") {
+  await p.goto(env.consoleUrl + path);
+  await p.waitForURL(/\/login/);
+  await p.fill('input[name="token"]', tok);
+  await p.click('button[type="submit"]');
+  await p.waitForURL((u) => !u.pathname.startsWith("/login"));
+}
+
+test("sign in: a bad token is refused at the field; a viewer sees no write controls and a write is refused", async () => {
+  const made = await apiCall("POST", "/api/v1/tests", {
+    id: "api-made", name: "made through the API", tags: ["api"],
+    plan: { version: 1, name: "api-made", target: env.targetUrl, agents: 1, load: { vus: 1, duration: "2s" }, scenario: [{ get: "/" }] },
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const p = await page();
+  await p.goto(env.consoleUrl + "/tests");
+  await p.waitForURL(/\/login\?next=%2Ftests/);
+  await p.waitForSelector('input[name="token"]');
+  await axe(p, "login");
+  await shot(p, "01-login");
+  await p.fill('input[name="token"]', "not-a-token");
+  await p.click('button[type="submit"]');
+  await p.waitForSelector("#token-error:not(:empty)");
+  assert.match(await p.textContent("#token-error"), /unknown token/);
+  assert.equal(await p.getAttribute('input[name="token"]', "aria-invalid"), "true");
+
+  await p.fill('input[name="token"]', env.viewer);
+  await p.click('button[type="submit"]');
+  await p.waitForURL(/\/tests$/);
+  await p.waitForSelector("text=made through the API");
+  assert.equal(await p.locator('[data-testid="new-test"]').count(), 0);
+  assert.equal(await p.locator('[data-testid="run-now"]').count(), 0);
+  assert.equal(await p.textContent("#who"), "viewer");
+  const write = await p.evaluate(async () => (await fetch("/api/v1/tests/api-made/runs", { method: "POST", headers: { authorization: `Bearer ${sessionStorage.getItem("herd.token")}` }, body: "{}" })).status);
+  assert.equal(write, 403, "a viewer's write is refused");
+  await p.goto(env.consoleUrl + "/tests/api-made");
+  await p.waitForSelector("text=Read only");
+  assert.equal(await p.locator('[data-testid="save-test"], [data-testid="run-test"]').count(), 0);
+  assert.equal(await p.locator("fieldset[disabled]").count() >= 2, true);
+  await shot(p, "02-editor-viewer");
+  await p.context().close();
+  problems.splice(0).forEach((x) => { if (!/status of 403/.test(x)) problems.push(x); }); // the refused write above
+  checkProblems();
+});
+
+let runId;
+const ctx = {};
+
+test("an operator creates a test through the form; a bad field shows the API's message at that field", async () => {
+  const p = await page();
+  ctx.p = p;
+  await signIn(p, env.operator);
+  await p.click('[data-testid="new-test"]');
+  await p.waitForURL(/\/tests\/new$/);
+  await p.fill("#f-id", "form-smoke");
+  await p.fill("#f-name", "form smoke");
+  await p.fill("#f-tags", "ci, console");
+  await p.fill("#f-url", `${env.targetUrl}/hello`);
+  await p.selectOption("#f-method", "GET");
+  await p.fill("#f-target", "4");
+  await p.fill("#f-ramp", "2s");
+  await p.fill("#f-hold", "40s");
+  await p.fill("#f-agents", "0");
+  await p.fill("#f-thresholds", "p99 < 500ms\nerror_rate < 1%");
+  const [res] = await Promise.all([p.waitForResponse((r) => r.url().endsWith("/api/v1/tests") && r.request().method() === "POST"), p.click('[data-testid="save-test"]')]);
+  assert.equal(res.status(), 400);
+  const body = await res.json();
+  assert.equal(body.field, "plan.agents");
+  await p.waitForSelector("#err-agents:not(:empty)");
+  assert.equal(await p.textContent("#err-agents"), body.message.replace("plan.agents: ", ""));
+  assert.equal(await p.getAttribute("#f-agents", "aria-invalid"), "true");
+  await shot(p, "03-editor-bad-field");
+
+  await p.fill("#f-agents", "2");
+  await p.click('[data-testid="save-test"]');
+  await p.waitForURL(/\/tests\/form-smoke$/);
+  const stored = await apiCall("GET", "/api/v1/tests/form-smoke");
+  assert.equal(stored.status, 200);
+  assert.deepEqual(stored.body.plan.load, { stages: [{ duration: "2s", vus: 4 }, { duration: "40s", vus: 4 }] });
+  assert.deepEqual(stored.body.plan.scenario, [{ get: "/hello" }]);
+  assert.equal(stored.body.plan.agents, 2);
+  assert.deepEqual(stored.body.tags, ["ci", "console"]);
+  await p.waitForSelector(".chart canvas");
+  assert.ok((await inked(p, ".chart")) > 500, "the load preview draws");
+  await axe(p, "editor");
+  await shot(p, "04-editor");
+  checkProblems();
+});
+
+test("the schedule shows the server's next fire", async () => {
+  const p = ctx.p;
+  await p.selectOption("#f-sched-kind", "at");
+  await p.fill("#f-sched-at", "2031-01-01T09:00");
+  await p.fill("#f-sched-tz", "Europe/Paris");
+  await p.click('[data-testid="save-test"]');
+  await p.waitForSelector('[data-testid="next-fire"]:has-text("computed by the server")');
+  const stored = (await apiCall("GET", "/api/v1/tests/form-smoke")).body;
+  assert.equal(stored.next_fire_ms, Date.parse("2031-01-01T08:00:00Z"));
+  assert.match(await p.textContent('[data-testid="next-fire"]'), new RegExp(new Date(stored.next_fire_ms).toISOString()));
+  await shot(p, "05-editor-schedule");
+  checkProblems();
+});
+
+test("run: live seconds within 1.5 s of their end; a reload shows every second so far; stop ends the run; the result equals the API", async () => {
+  const p = ctx.p;
+  env.target.reset();
+  await p.click('[data-testid="run-test"]');
+  await p.waitForURL(/\/runs\/[^/]+$/);
+  runId = decodeURIComponent(new URL(p.url()).pathname.split("/").pop());
+  await p.waitForFunction(() => Number(document.querySelector('[data-testid="live-seconds"]')?.textContent) >= 5, null, { timeout: 60000 });
+  const live = await p.evaluate(() => window.herdLive);
+  // The first event of a connection is the second current at connect time, not a fresh one.
+  const fresh = live.slice(1).filter((e) => e.second_end_ms);
+  assert.ok(fresh.length >= 3, JSON.stringify(live));
+  for (const e of fresh) assert.ok(e.received_ms - e.second_end_ms <= 1500, `second ${e.t} arrived ${e.received_ms - e.second_end_ms} ms after its end`);
+  await p.waitForSelector('[data-chart="throughput"] canvas');
+  assert.ok((await inked(p, '[data-chart="throughput"]')) > 500, "the live throughput chart draws");
+  assert.ok((await inked(p, '[data-chart="latency"]')) > 500, "the live latency chart draws");
+  await axe(p, "live run");
+  await shot(p, "06-run-live");
+
+  await p.reload();
+  await p.waitForFunction(() => Number(document.querySelector('[data-testid="live-seconds"]')?.textContent) >= 7, null, { timeout: 30000 });
+  const { count, maxT } = await p.$eval('[data-testid="live-seconds"]', (e) => ({ count: Number(e.textContent), maxT: Number(e.dataset.maxT) }));
+  assert.equal(count, maxT + 1, "after a reload every second from 0 is shown");
+  const stored = (await apiCall("GET", `/api/v1/runs/${runId}/seconds`)).body.seconds;
+  assert.ok(count >= stored.length - 1, `shown ${count}, stored ${stored.length}`);
+  await shot(p, "07-run-live-after-reload");
+
+  await p.click('[data-testid="stop-run"]');
+  await p.waitForSelector('[data-testid="run-status"]', { timeout: 60000 });
+  const run = (await apiCall("GET", `/api/v1/runs/${runId}`)).body;
+  assert.equal(run.state, "cancelled");
+  assert.equal(await p.getAttribute('[data-testid="run-state"]', "data-state"), run.state);
+  assert.equal(Number(await p.textContent('[data-testid="run-requests"]')), run.summary.requests);
+  assert.equal(Number(await p.textContent('[data-testid="run-errors"]')), run.summary.errors);
+  assert.equal(await p.textContent('[data-testid="run-rps"]'), run.summary.rps.toLocaleString("en-US", { maximumFractionDigits: 1 }));
+  assert.equal(env.target.count(), run.summary.requests, "the target counted what herd reports");
+  await p.waitForSelector('[data-chart="latency"] canvas');
+  assert.ok((await inked(p, '[data-chart="latency"]')) > 500, "the result latency chart draws");
+  await axe(p, "run result");
+  await shot(p, "08-run-result");
+  checkProblems();
+});
+
+test("baseline: a second run is compared with the first, overlaid by elapsed second", async () => {
+  const p = ctx.p;
+  await p.click('[data-testid="set-baseline"]');
+  await p.waitForSelector('.tag:has-text("baseline")');
+  assert.equal((await apiCall("GET", "/api/v1/tests/form-smoke")).body.baseline_run, runId);
+  const second = await apiCall("POST", "/api/v1/tests/form-smoke/runs?wait=true", { duration: "5s" });
+  assert.ok([200, 422].includes(second.status), JSON.stringify(second.body));
+  await p.goto(`${env.consoleUrl}/runs/${encodeURIComponent(second.body.run_id)}`);
+  await p.waitForSelector('[data-testid="compare-verdict"]');
+  const legend = await p.textContent('[data-chart="throughput"] .u-legend');
+  assert.match(legend, /baseline requests\/s/);
+  assert.ok((await inked(p, '[data-chart="throughput"]')) > 500);
+  await shot(p, "09-run-compare");
+  await axe(p, "compare");
+  checkProblems();
+});
+
+test("tests list and runs history (filters, paging) render and pass axe", async () => {
+  const p = ctx.p;
+  await p.goto(env.consoleUrl + "/tests");
+  await p.waitForSelector("text=form smoke");
+  await p.waitForFunction(() => !document.querySelector("tbody")?.textContent.includes("…"));
+  await axe(p, "tests");
+  await shot(p, "10-tests");
+  await p.goto(env.consoleUrl + "/runs");
+  await p.waitForSelector("tbody tr");
+  assert.ok((await p.locator("tbody tr").count()) >= 2);
+  await p.selectOption("#f-test", "form-smoke");
+  await p.waitForURL(/test=form-smoke/);
+  await p.selectOption("#f-state", "cancelled");
+  await p.waitForURL(/state=cancelled/);
+  await p.waitForSelector("tbody tr");
+  assert.equal(await p.locator("tbody tr").count(), 1);
+  await axe(p, "runs");
+  await shot(p, "11-runs");
+  checkProblems();
+});
+
+test("phone width and the dark theme", async () => {
+  const p = await page({ width: 390, height: 844, colorScheme: "dark" });
+  await signIn(p, env.operator, `/runs/${encodeURIComponent(runId)}`);
+  await p.waitForSelector('[data-chart="latency"] canvas');
+  assert.ok((await inked(p, '[data-chart="latency"]')) > 300);
+  const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+  await axe(p, "run result, phone, dark");
+  await shot(p, "12-run-phone-dark");
+  await p.click("#theme");
+  assert.equal(await p.getAttribute("html", "data-theme"), "light");
+  await p.goto(env.consoleUrl + "/tests/form-smoke");
+  await p.waitForSelector(".chart canvas");
+  await shot(p, "13-editor-phone-light");
+  await axe(p, "editor, phone");
+  await p.context().close();
+  checkProblems();
+});
+
+test("keyboard: sign in and reach the tests with the keyboard alone", async () => {
+  const p = await page();
+  await p.goto(env.consoleUrl + "/login");
+  await p.waitForSelector('input[name="token"]:focus');
+  await p.keyboard.type(env.viewer);
+  await p.keyboard.press("Enter");
+  await p.waitForURL(/\/tests$/);
+  await p.waitForSelector("text=form smoke");
+  // Tab from the top: the skip link first, then the header's links.
+  await p.keyboard.press("Tab");
+  assert.equal(await p.evaluate(() => document.activeElement.textContent), "Skip to content");
+  await p.context().close();
+  checkProblems();
+});
+
+test("bench: first load ≤ 200 KB transferred; a 3,600-second result renders in < 1 s", async () => {
+  const p = await page();
+  const cdp = await p.context().newCDPSession(p);
+  await cdp.send("Network.enable");
+  let bytes = 0;
+  cdp.on("Network.loadingFinished", (e) => { bytes += e.encodedDataLength; });
+  await signIn(p, env.operator, `/runs/${encodeURIComponent(runId)}`);
+  await p.waitForSelector('[data-chart="latency"] canvas');
+  console.log(`first load (sign-in + run result page, all files and API answers): ${(bytes / 1024).toFixed(1)} KB transferred`);
+  assert.ok(bytes <= 200 * 1024, `first load ${bytes} bytes`);
+
+  // A 1-hour run: the stored seconds of the real run, stretched to 3,600 by the test (the render
+  // cost depends on the number of seconds, not on where they came from).
+  const real = (await apiCall("GET", `/api/v1/runs/${runId}/seconds`)).body.seconds;
+  await p.route(/\/api\/v1\/runs\/[^/]+\/seconds$/, (route) => route.fulfill({
+    contentType: "application/json",
+    body: JSON.stringify({ run_id: runId, seconds: Array.from({ length: 3600 }, (_, t) => ({ ...real[t % real.length], t })) }),
+  }));
+  const t0 = Date.now();
+  await p.goto(`${env.consoleUrl}/runs/${encodeURIComponent(runId)}`);
+  await p.waitForSelector('[data-chart="load"] canvas');
+  const took = Date.now() - t0;
+  const n = await p.evaluate(() => document.querySelectorAll("[data-chart] canvas").length);
+  console.log(`3,600-second result page: ${took} ms to all ${n} charts drawn`);
+  assert.ok(took < 1000, `took ${took} ms`);
+  await shot(p, "14-run-3600s");
+  await p.context().close();
+  checkProblems();
+});
