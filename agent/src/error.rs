@@ -9,21 +9,11 @@ use herd_protocol::plan::PlanErrors;
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     /// The broker address is not something the agent can connect to.
-    #[error("invalid broker address {address:?}: {reason}")]
-    InvalidBroker {
-        /// The address as given.
-        address: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A TLS option (CA, client certificate or key) cannot be used.
-    #[error("{option}: {reason}")]
-    Tls {
-        /// The option at fault, as `herd agent` spells it.
-        option: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidBroker(#[from] herd_protocol::broker::BrokerAddrError),
+    /// A TLS option (CA, client certificate or key) cannot be used; it names the option.
+    #[error(transparent)]
+    Tls(#[from] herd_protocol::tls::TlsError),
     /// The broker could not be reached in time at startup.
     #[error(
         "cannot connect to the MQTT broker at {broker} (gave up after {seconds} s): {message}"

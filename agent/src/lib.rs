@@ -22,7 +22,6 @@
 //! - [`http`] — prepared requests, the connections each VU owns (HTTP/1.1 spoken directly,
 //!   HTTP/2 through hyper, TLS by rustls), redirects, failure classification;
 //! - [`recorder`] — per-second buckets of outcomes, turned into gap-free [`Frame`]s;
-//! - [`clock`] — wall-clock time anchored once and advanced monotonically;
 //! - [`error`] — the crate's error type, [`AgentError`].
 //!
 //! Threading: the agent is built for a current-thread tokio runtime. The engine and its virtual
@@ -31,7 +30,6 @@
 //!
 //! [`Frame`]: herd_protocol::frame::Frame
 
-pub mod clock;
 pub mod engine;
 pub mod error;
 pub mod health;

@@ -5,12 +5,12 @@
 //! [`Control`]s and engine frames into MQTT publishes, so the engine stays testable without a
 //! broker and the session stays ignorant of load testing.
 
-use crate::clock::Clock;
 use crate::engine::{run_load, Control, LoadIo, LoadSpec};
 use crate::error::AgentError;
 use crate::recorder::FrameIdentity;
 use crate::session::{Events, Session, SessionEvent, TlsOptions};
-use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage};
+use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus};
+use herd_protocol::clock::Clock;
 use herd_protocol::plan::{self, Plan};
 use herd_protocol::{topics, wire, AgentId, RunId};
 use std::cell::Cell;
@@ -56,7 +56,7 @@ pub async fn run_agent(
     config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<AgentReport, AgentError> {
-    let clock = Clock::now();
+    let clock = Clock::new();
     let (session, mut events) = Session::start(&config)?;
     let mut shutdown = pin!(shutdown);
     let mut heartbeat = interval(HEARTBEAT);
@@ -82,7 +82,7 @@ pub async fn run_agent(
     let start = loop {
         tokio::select! {
             event = events.next() => match event {
-                Some(SessionEvent::Command(CommandMessage { command, .. })) => match command {
+                Some(SessionEvent::Command(AgentCommandMessage { command, .. })) => match command {
                     start @ AgentCommand::Start { .. } => break start,
                     AgentCommand::Stop { .. } => return finish_idle(session).await,
                     AgentCommand::Ramp { .. } => tracing::info!("ramp before start ignored"),

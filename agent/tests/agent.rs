@@ -7,7 +7,7 @@ mod common;
 use common::broker::{Broker, Conn};
 use common::{plan_json, Target};
 use herd_agent::{run_agent, AgentConfig, AgentError};
-use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage, StatusMessage};
+use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus, StatusMessage};
 use herd_protocol::frame::Frame;
 use herd_protocol::{topics, wire, AgentId, RunId};
 use rumqttc::Packet;
@@ -33,7 +33,7 @@ fn now_ms() -> u64 {
 }
 
 fn start_command(plan: serde_json::Value, agents: u32, delay_ms: u64) -> Vec<u8> {
-    wire::encode(&CommandMessage {
+    wire::encode(&AgentCommandMessage {
         version: 1,
         run: run(),
         command: AgentCommand::Start {

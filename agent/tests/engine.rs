@@ -4,9 +4,9 @@
 mod common;
 
 use common::{plan_json, Target};
-use herd_agent::clock::Clock;
 use herd_agent::engine::{run_load, Control, LoadIo, LoadReport, LoadSpec};
 use herd_agent::recorder::FrameIdentity;
+use herd_protocol::clock::Clock;
 use herd_protocol::frame::Frame;
 use herd_protocol::plan::{self, Plan};
 use herd_protocol::{AgentId, RunId};
@@ -22,7 +22,7 @@ fn spec(plan: Plan, count: u32, index: u32) -> LoadSpec {
         agent_count: count,
         agent_index: index,
         start: Instant::now(),
-        clock: Clock::now(),
+        clock: Clock::new(),
         identity: FrameIdentity {
             run: RunId::new("run-1").expect("valid"),
             agent: AgentId::numbered(index),

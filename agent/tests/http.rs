@@ -6,9 +6,9 @@ mod common;
 
 use common::plan_json;
 use common::protocols::{ProtocolTarget, Seen, Speaks};
-use herd_agent::clock::Clock;
 use herd_agent::engine::{run_load, LoadIo, LoadReport, LoadSpec};
 use herd_agent::recorder::FrameIdentity;
+use herd_protocol::clock::Clock;
 use herd_protocol::frame::Frame;
 use herd_protocol::plan::{self, Plan};
 use herd_protocol::{AgentId, RunId};
@@ -32,7 +32,7 @@ async fn run(plan: Plan) -> (LoadReport, Vec<Frame>) {
         agent_count: 1,
         agent_index: 0,
         start: Instant::now(),
-        clock: Clock::now(),
+        clock: Clock::new(),
         identity: FrameIdentity {
             run: RunId::new("run-http").expect("valid"),
             agent: AgentId::numbered(0),

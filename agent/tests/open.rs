@@ -5,9 +5,9 @@
 mod common;
 
 use common::{plan_with_load, Target};
-use herd_agent::clock::{Clock, US_PER_SEC};
 use herd_agent::engine::{run_load, Control, LoadIo, LoadReport, LoadSpec};
 use herd_agent::recorder::FrameIdentity;
+use herd_protocol::clock::{Clock, US_PER_SEC};
 use herd_protocol::frame::Frame;
 use herd_protocol::histogram::{new_latency, Latency};
 use herd_protocol::plan::{self, Plan, RampStages};
@@ -30,7 +30,7 @@ async fn run_ramped(
     index: u32,
     ramp: Option<(Duration, RampStages)>,
 ) -> (LoadReport, Vec<Frame>) {
-    let clock = Clock::now();
+    let clock = Clock::new();
     let start_us = (clock.now_us() / US_PER_SEC + 1) * US_PER_SEC;
     let spec = LoadSpec {
         plan,

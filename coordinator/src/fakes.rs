@@ -1,11 +1,10 @@
 //! Test doubles for the run actor's boundaries, shared by the run and manager unit tests: a
 //! launcher that starts nothing, and a bus that keeps each run's recipient and forwards commands.
 
-use crate::bus::{AgentBus, BusError};
+use crate::bus::{AgentBus, BusError, Inbox};
 use crate::launcher::{AgentExited, BoxFuture, LaunchError, LaunchSpec, Launched, Launcher};
-use crate::mqtt::AgentInbound;
-use actix::Recipient;
-use herd_protocol::agent::CommandMessage;
+
+use herd_protocol::agent::AgentCommandMessage;
 use herd_protocol::{AgentId, RunId};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -63,15 +62,15 @@ impl Launcher for FakeLauncher {
 /// of each run's messages it was told it may acknowledge.
 pub struct FakeBus {
     /// The recipient each run registered.
-    pub runs: Mutex<HashMap<RunId, Recipient<AgentInbound>>>,
+    pub runs: Mutex<HashMap<RunId, Inbox>>,
     /// The latest acknowledged count of each run.
     pub acknowledged: Mutex<HashMap<RunId, u64>>,
-    commands: mpsc::UnboundedSender<CommandMessage>,
+    commands: mpsc::UnboundedSender<AgentCommandMessage>,
 }
 
 impl FakeBus {
     /// A bus, and the receiving end of the commands sent through it.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<CommandMessage>) {
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<AgentCommandMessage>) {
         let (commands, rx) = mpsc::unbounded_channel();
         let bus = Self {
             runs: Mutex::new(HashMap::new()),
@@ -83,18 +82,14 @@ impl FakeBus {
 }
 
 impl AgentBus for FakeBus {
-    fn register(
-        &self,
-        run: &RunId,
-        to: Recipient<AgentInbound>,
-    ) -> BoxFuture<Result<(), BusError>> {
+    fn register(&self, run: &RunId, to: Inbox) -> BoxFuture<Result<(), BusError>> {
         self.runs.lock().expect("lock").insert(run.clone(), to);
         Box::pin(async { Ok(()) })
     }
     fn unregister(&self, _: &RunId) -> BoxFuture<()> {
         Box::pin(async {})
     }
-    fn send_command(&self, message: CommandMessage) -> BoxFuture<Result<(), BusError>> {
+    fn send_command(&self, message: AgentCommandMessage) -> BoxFuture<Result<(), BusError>> {
         let _ = self.commands.send(message);
         Box::pin(async { Ok(()) })
     }

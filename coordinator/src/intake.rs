@@ -11,31 +11,26 @@
 
 use crate::events::{self, EventSink};
 use crate::manager::Manager;
-use crate::mqtt::{parse_broker_url, MqttError};
+use crate::mqtt::{BrokerEndpoint, MqttError};
 use herd_protocol::command::CommandMessage;
 use herd_protocol::event::Event;
 use herd_protocol::{topics, wire};
-use rumqttc::{AsyncClient, Event as MqttEvent, Incoming, MqttOptions, QoS};
+use rumqttc::{AsyncClient, Event as MqttEvent, Incoming, QoS};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Takes commands from `herd/commands` on `broker_url` until `shutdown` resolves.
+/// Takes commands from `herd/commands` on `broker` until `shutdown` resolves.
 pub async fn run(
-    broker_url: &str,
+    broker: &BrokerEndpoint,
     manager: Manager,
     sink: Arc<dyn EventSink>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), MqttError> {
-    let (host, port) = parse_broker_url(broker_url)?;
-    let mut options = MqttOptions::new(format!("herd-intake-{}", std::process::id()), host, port);
+    let mut options = broker.options(&format!("herd-intake-{}", std::process::id()))?;
     options.set_keep_alive(Duration::from_secs(5));
-    options.set_max_packet_size(
-        crate::broker::MAX_PAYLOAD + 1024,
-        crate::broker::MAX_PAYLOAD + 1024,
-    );
     let (client, mut eventloop) = AsyncClient::new(options, 64);
-    let clock = crate::clock::Clock::new();
+    let clock = herd_protocol::clock::Clock::new();
     tokio::pin!(shutdown);
     loop {
         let event = tokio::select! {

@@ -1,43 +1,46 @@
-//! `herd-coordinator`: the actors that drive a distributed load test, and the adapters they use.
+//! `herd-coordinator`: the actors that drive a distributed load test, and the adapters behind
+//! their boundaries. The `herd` binary (`coordinator/herd/`) chooses the adapters and runs them;
+//! this library never does, and knows nothing of the agent's code.
 //!
-//! One run, from command to stored result (see ARCHITECTURE.md at the repository root):
+//! Read it top-down; each layer uses only the ones below it (ARCHITECTURE.md, "Dependency rules"):
+//! - **Entry points** — [`api`] (HTTP API, SSE, auth), [`scheduler`] (schedules that fire
+//!   commands), [`intake`] (the MQTT command topic), and with the `aws` feature [`aws`]'s SQS
+//!   intake and SNS events. All of them hand commands to:
+//! - [`manager`] — the one command path (create/update/delete tests, start/stop/ramp runs,
+//!   schedules, idempotence by command id); it starts and follows:
 //! - [`run`] — the `RunActor` (actix), one per run: an explicit state machine (launching →
 //!   waiting for ready → running → stopping → completed / degraded / failed / cancelled) with a
 //!   deadline on every state, so no run can hang. It launches agents through a [`launcher`],
 //!   commands them through an [`bus::AgentBus`], feeds their frames to the
 //!   [`aggregate::Aggregator`], writes to a [`store::Store`] and publishes an observable view.
-//! - [`aggregate`] — merges per-second frames across agents (dedupe, late frames, missing agents).
-//! - [`store`] — where runs, per-second aggregates and summaries live (embedded SQLite here).
-//! - [`launcher`] — starts agents: local child processes here.
-//! - [`mqtt`] — the coordinator's MQTT session: routes agents' status and frames to run actors and
-//!   publishes commands and live aggregates.
-//! - [`broker`] — the embedded MQTT broker (rumqttd on loopback) of the local modes.
-//! - [`local`] — wires the embedded pieces together for `herd run`.
-//! - [`config`] and [`runtime`] — `herd.toml`, validated, and the adapters `herd up` builds from
-//!   it, one per boundary.
+//! - **Boundaries** (traits, with the types they carry): [`bus`] (agents' messages, decoded once),
+//!   [`launcher`], [`store`], [`events`] (lifecycle events out).
+//! - **Local adapters**: [`mqtt`] (the coordinator's MQTT session, plain or TLS), [`broker`] (the
+//!   embedded rumqttd on loopback), `launcher::local` (child processes), `store::embedded`
+//!   (SQLite). **AWS adapters** ([`aws`], feature `aws`, on by default): SQS, SNS, DynamoDB,
+//!   ECS, IoT data plane.
+//! - **Leaves**: [`aggregate`] (merging per-second frames across agents), [`calendar`] (when a
+//!   schedule fires), [`config`] (`herd.toml`, validated, every problem at once), [`metrics`].
 //!
-//! - [`aws`] — the AWS adapters of the same boundaries (SQS, SNS, DynamoDB, ECS, IoT data plane).
-//!
-//! The actors only hold the boundary traits (launcher, publisher, store), never a concrete
-//! adapter, so the AWS adapters can slot in beside the local ones.
+//! The actors only hold the boundary traits, never a concrete adapter, so the AWS adapters slot
+//! in beside the local ones and tests use fakes.
 
 pub mod aggregate;
 pub mod api;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod broker;
 pub mod bus;
-pub mod clock;
+pub mod calendar;
 pub mod config;
 pub mod events;
 #[cfg(test)]
 mod fakes;
 pub mod intake;
 pub mod launcher;
-pub mod local;
 pub mod manager;
 pub mod metrics;
 pub mod mqtt;
 pub mod run;
-pub mod runtime;
 pub mod scheduler;
 pub mod store;

@@ -14,44 +14,31 @@
 
 mod deliveries;
 
-use crate::bus::{AgentBus, BusError};
+use crate::bus::{decode_inbound, AgentBus, AgentInbound, BusError, Inbox};
 use crate::launcher::BoxFuture;
-use actix::{Message, Recipient};
 use deliveries::{Deliveries, Token, WAIT_LIMIT};
-use herd_protocol::agent::{CommandMessage, StatusMessage};
-use herd_protocol::frame::Frame;
-use herd_protocol::topics::{self, AgentTopic};
-use herd_protocol::{wire, AgentId, RunId};
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Publish, QoS};
+use herd_protocol::agent::AgentCommandMessage;
+use herd_protocol::broker::{BrokerAddr, BrokerScheme};
+use herd_protocol::tls::{self, ClientTls, OptionNames, TlsError, TlsOptions};
+use herd_protocol::{topics, wire, RunId};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, Incoming, MqttOptions, Publish, QoS, TlsConfiguration, Transport,
+};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-/// What an agent said, routed to its run's actor.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub enum AgentInbound {
-    /// A status message.
-    Status(StatusMessage),
-    /// A result frame.
-    Frame(Box<Frame>),
-    /// Something on an agent topic that could not be decoded.
-    Malformed {
-        /// The agent whose topic carried it.
-        agent: AgentId,
-        /// Why it was refused.
-        error: String,
-    },
-}
-
 /// Why the MQTT session failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
-    /// The broker URL is not `mqtt://host:port` or `host:port`.
-    #[error("invalid broker URL {0:?}: expected mqtt://HOST:PORT")]
-    Url(String),
+    /// The broker cannot be spoken to over this transport.
+    #[error("broker {0}: {1}")]
+    Transport(String, String),
+    /// A TLS option (`broker.ca_file`, …) cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The client refused a request (its queue is closed: the session ended).
     #[error("MQTT client: {0}")]
     Client(#[from] rumqttc::ClientError),
@@ -63,24 +50,74 @@ pub enum MqttError {
     Connect(String, String),
 }
 
-/// Splits `mqtt://host:port` (or `host:port`) into host and port.
-pub fn parse_broker_url(url: &str) -> Result<(String, u16), MqttError> {
-    let rest = url.strip_prefix("mqtt://").unwrap_or(url);
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| MqttError::Url(url.to_string()))?;
-    let port = port.parse().map_err(|_| MqttError::Url(url.to_string()))?;
-    if host.is_empty() {
-        return Err(MqttError::Url(url.to_string()));
+/// How the coordinator reaches its broker: where, and with which TLS material for `mqtts://`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerEndpoint {
+    /// The broker's address.
+    pub addr: BrokerAddr,
+    /// CA and client certificate for `mqtts://` (none: the built-in roots, no certificate).
+    pub tls: TlsOptions,
+}
+
+/// How `herd.toml` names the TLS options, for error messages.
+const TLS_NAMES: OptionNames = OptionNames {
+    ca: "broker.ca_file",
+    cert: "broker.cert_file",
+    key: "broker.key_file",
+};
+
+impl BrokerEndpoint {
+    /// An endpoint without TLS options, from a URL.
+    pub fn parse(url: &str) -> Result<Self, herd_protocol::broker::BrokerAddrError> {
+        BrokerAddr::parse(url).map(Self::plain)
     }
-    Ok((host.to_string(), port))
+
+    /// An endpoint without TLS options (the embedded broker, tests).
+    pub fn plain(addr: BrokerAddr) -> Self {
+        Self {
+            addr,
+            tls: TlsOptions::default(),
+        }
+    }
+
+    /// Session options for `client_id` with the transport the scheme asks for.
+    pub fn options(&self, client_id: &str) -> Result<MqttOptions, MqttError> {
+        let mut options = MqttOptions::new(client_id, self.addr.host.clone(), self.addr.port);
+        let transport = match self.addr.scheme {
+            BrokerScheme::Mqtt => Transport::Tcp,
+            BrokerScheme::Mqtts => {
+                let config = tls::client_config(&ClientTls {
+                    options: Some((&self.tls, TLS_NAMES)),
+                    ..ClientTls::default()
+                })?;
+                Transport::Tls(TlsConfiguration::Rustls(Arc::new(config)))
+            }
+            BrokerScheme::Ws | BrokerScheme::Wss => {
+                return Err(MqttError::Transport(
+                    self.addr.to_string(),
+                    "the coordinator speaks MQTT over TCP or TLS (mqtt://, mqtts://); WebSocket is not supported yet".into(),
+                ))
+            }
+        };
+        options.set_transport(transport);
+        options.set_max_packet_size(
+            crate::broker::MAX_PAYLOAD + 1024,
+            crate::broker::MAX_PAYLOAD + 1024,
+        );
+        Ok(options)
+    }
+}
+
+impl std::fmt::Display for BrokerEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.addr.fmt(f)
+    }
 }
 
 /// Where each run's messages go, and (durable sessions) what may be acknowledged.
 #[derive(Default)]
 struct Router {
-    routes: HashMap<RunId, Recipient<AgentInbound>>,
+    routes: HashMap<RunId, Inbox>,
     durable: bool,
     deliveries: Deliveries<AgentInbound>,
 }
@@ -96,27 +133,30 @@ pub struct MqttLink {
 impl MqttLink {
     /// Connects a clean session (messages acknowledged on receipt) and starts the driver task on
     /// the current runtime. Returns once the broker accepted the connection.
-    pub async fn connect(url: &str, client_id: &str) -> Result<Self, MqttError> {
-        Self::connect_with(url, client_id, false).await
+    pub async fn connect(broker: &BrokerEndpoint, client_id: &str) -> Result<Self, MqttError> {
+        Self::connect_with(broker, client_id, false).await
     }
 
     /// Connects a durable session: `client_id` must be the same at every start of this
     /// coordinator (and used by no other), so the broker hands the restarted coordinator the
     /// subscriptions and unacknowledged messages of the one that crashed. A message is
     /// acknowledged only once its run said its effect is stored ([`AgentBus::acknowledge`]).
-    pub async fn connect_durable(url: &str, client_id: &str) -> Result<Self, MqttError> {
-        Self::connect_with(url, client_id, true).await
+    pub async fn connect_durable(
+        broker: &BrokerEndpoint,
+        client_id: &str,
+    ) -> Result<Self, MqttError> {
+        Self::connect_with(broker, client_id, true).await
     }
 
-    async fn connect_with(url: &str, client_id: &str, durable: bool) -> Result<Self, MqttError> {
-        let (host, port) = parse_broker_url(url)?;
-        let mut options = MqttOptions::new(client_id, host, port);
+    async fn connect_with(
+        broker: &BrokerEndpoint,
+        client_id: &str,
+        durable: bool,
+    ) -> Result<Self, MqttError> {
+        let url = broker.to_string();
+        let mut options = broker.options(client_id)?;
         options.set_keep_alive(Duration::from_secs(5));
         options.set_clean_session(!durable).set_manual_acks(durable);
-        options.set_max_packet_size(
-            crate::broker::MAX_PAYLOAD + 1024,
-            crate::broker::MAX_PAYLOAD + 1024,
-        );
         options.set_inflight(200);
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
         // Wait for CONNACK, so that a wrong URL fails here with a clear error.
@@ -145,20 +185,16 @@ impl MqttLink {
         Ok(link)
     }
 
-    /// Routes a run's agent topics to `recipient`, once the broker acknowledged the subscription.
-    pub async fn subscribe_run(
-        &self,
-        run: &RunId,
-        recipient: Recipient<AgentInbound>,
-    ) -> Result<(), MqttError> {
+    /// Routes a run's agent topics to `inbox`, once the broker acknowledged the subscription.
+    pub async fn subscribe_run(&self, run: &RunId, inbox: Inbox) -> Result<(), MqttError> {
         {
             // Under the lock, so messages that waited for the run reach it before newer ones.
             let mut router = self.lock();
             for (message, token) in router.deliveries.release(run) {
                 router.deliveries.delivered(run, token);
-                recipient.do_send(message);
+                let _ = inbox.send(message);
             }
-            router.routes.insert(run.clone(), recipient);
+            router.routes.insert(run.clone(), inbox);
         }
         let (tx, rx) = oneshot::channel();
         if let Ok(mut waiters) = self.suback_waiters.lock() {
@@ -222,9 +258,9 @@ impl MqttLink {
             return;
         };
         let mut router = self.lock();
-        if let Some(recipient) = router.routes.get(&run).cloned() {
+        if let Some(inbox) = router.routes.get(&run).cloned() {
             router.deliveries.delivered(&run, token);
-            recipient.do_send(message);
+            let _ = inbox.send(message);
         } else if router.durable {
             // After a restart the backlog comes before the runs are resumed: keep it for them.
             let ack = router.deliveries.hold(run, message, token, Instant::now());
@@ -234,49 +270,6 @@ impl MqttLink {
             tracing::debug!(%run, "message for a run that is not registered");
         }
     }
-}
-
-/// Decodes what an agent published on `topic`: the run it belongs to and the message for that
-/// run's actor (`Malformed` when the payload does not decode or names another agent); `None`
-/// when `topic` is not an agent topic. Every inbound path uses it: this MQTT session, and frames
-/// relayed through SQS ([`crate::aws::frames_sqs`]).
-pub fn decode_inbound(topic: &str, payload: &[u8]) -> Option<(RunId, AgentInbound)> {
-    let parsed = topics::parse_agent_topic(topic)?;
-    Some(match parsed {
-        AgentTopic::Status(run, agent) => {
-            let message = match wire::decode::<StatusMessage>(payload) {
-                Ok(status) if status.agent == agent => AgentInbound::Status(status),
-                Ok(status) => AgentInbound::Malformed {
-                    agent,
-                    error: format!(
-                        "status names agent {} on another agent's topic",
-                        status.agent
-                    ),
-                },
-                Err(e) => AgentInbound::Malformed {
-                    agent,
-                    error: e.to_string(),
-                },
-            };
-            (run, message)
-        }
-        AgentTopic::Frames(run, agent) => {
-            let message = match wire::decode::<Frame>(payload) {
-                Ok(frame) if frame.agent == agent && frame.run == run => {
-                    AgentInbound::Frame(Box::new(frame))
-                }
-                Ok(_) => AgentInbound::Malformed {
-                    agent,
-                    error: "frame names another run or agent than its topic".into(),
-                },
-                Err(e) => AgentInbound::Malformed {
-                    agent,
-                    error: e.to_string(),
-                },
-            };
-            (run, message)
-        }
-    })
 }
 
 async fn drive(mut eventloop: EventLoop, link: MqttLink) {
@@ -313,14 +306,10 @@ async fn drive(mut eventloop: EventLoop, link: MqttLink) {
 }
 
 impl AgentBus for MqttLink {
-    fn register(
-        &self,
-        run: &RunId,
-        recipient: Recipient<AgentInbound>,
-    ) -> BoxFuture<Result<(), BusError>> {
+    fn register(&self, run: &RunId, inbox: Inbox) -> BoxFuture<Result<(), BusError>> {
         let (link, run) = (self.clone(), run.clone());
         Box::pin(async move {
-            link.subscribe_run(&run, recipient)
+            link.subscribe_run(&run, inbox)
                 .await
                 .map_err(|e| BusError(e.to_string()))
         })
@@ -336,7 +325,7 @@ impl AgentBus for MqttLink {
         self.ack(acks);
     }
 
-    fn send_command(&self, message: CommandMessage) -> BoxFuture<Result<(), BusError>> {
+    fn send_command(&self, message: AgentCommandMessage) -> BoxFuture<Result<(), BusError>> {
         let client = self.client.clone();
         Box::pin(async move {
             client
@@ -367,17 +356,31 @@ impl AgentBus for MqttLink {
 mod tests {
     use super::*;
 
+    fn endpoint(url: &str) -> BrokerEndpoint {
+        BrokerEndpoint::plain(BrokerAddr::parse(url).expect("address"))
+    }
+
     #[test]
-    fn broker_urls() {
-        assert_eq!(
-            parse_broker_url("mqtt://127.0.0.1:1883").ok(),
-            Some(("127.0.0.1".into(), 1883))
-        );
-        assert_eq!(
-            parse_broker_url("localhost:9").ok(),
-            Some(("localhost".into(), 9))
-        );
-        assert!(parse_broker_url("mqtt://nohost").is_err());
-        assert!(parse_broker_url(":1").is_err());
+    fn transports_by_scheme() {
+        let plain = endpoint("mqtt://127.0.0.1:1883")
+            .options("c")
+            .expect("options");
+        assert!(matches!(plain.transport(), Transport::Tcp));
+        let tls = endpoint("mqtts://127.0.0.1").options("c").expect("options");
+        assert!(matches!(tls.transport(), Transport::Tls(_)));
+        assert_eq!(tls.broker_address(), ("127.0.0.1".to_string(), 8883));
+        let ws = endpoint("wss://h")
+            .options("c")
+            .err()
+            .map(|e| e.to_string());
+        assert!(ws.is_some_and(|e| e.contains("WebSocket is not supported")));
+    }
+
+    #[test]
+    fn tls_errors_name_the_key() {
+        let mut broker = endpoint("mqtts://h:8883");
+        broker.tls.ca = Some(tls::PemSource::File("/nonexistent/ca.pem".into()));
+        let e = broker.options("c").err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.starts_with("broker.ca_file: cannot read /nonexistent/ca.pem")));
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 /// A command for the agents of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CommandMessage {
+pub struct AgentCommandMessage {
     /// Protocol version.
     #[serde(default = "crate::wire::current_version")]
     pub version: u32,
@@ -156,8 +156,8 @@ mod tests {
                 AgentCommand::Ramp { at_ms: start, stages: serde_json::json!([{"duration": "1s", "vus": 2}]) },
                 AgentCommand::Stop { graceful_ms: graceful },
             ] {
-                let msg = CommandMessage { version: 1, run: run.clone(), command };
-                prop_assert_eq!(decode::<CommandMessage>(&encode(&msg)).ok(), Some(msg));
+                let msg = AgentCommandMessage { version: 1, run: run.clone(), command };
+                prop_assert_eq!(decode::<AgentCommandMessage>(&encode(&msg)).ok(), Some(msg));
             }
         }
     }

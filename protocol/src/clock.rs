@@ -1,11 +1,13 @@
-//! Wall-clock time that never goes backwards.
+//! Wall-clock time that never goes backwards: the one clock of agents and coordinator.
 //!
-//! Frames are aligned to Unix seconds and the start time is an absolute Unix time, so the agent
-//! needs the wall clock; but the wall clock can be stepped (NTP) in the middle of a run, which
+//! Frames are aligned to Unix seconds and the start time is an absolute Unix time, so both sides
+//! need the wall clock (the agent in microseconds, the coordinator in milliseconds); but the wall clock can be stepped (NTP) in the middle of a run, which
 //! would put requests into the wrong second or out of order. So the wall clock is read exactly
 //! once, together with a monotonic [`Instant`], and every later "what time is it" is that anchor
 //! plus monotonic elapsed time. Using tokio's `Instant` makes the same code testable under
 //! `tokio::time::pause()`.
+//!
+//! Behind the `runtime` feature (it reads the system clock and needs tokio's time).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
@@ -22,7 +24,7 @@ pub struct Clock {
 
 impl Clock {
     /// Anchors the clock now.
-    pub fn now() -> Self {
+    pub fn new() -> Self {
         let unix_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
@@ -50,6 +52,11 @@ impl Clock {
         self.unix_us_at(Instant::now())
     }
 
+    /// Unix time now, in milliseconds.
+    pub fn unix_ms(&self) -> u64 {
+        self.now_us() / 1000
+    }
+
     /// The instant at which the Unix time is `unix_us`.
     pub fn instant_at_us(&self, unix_us: u64) -> Instant {
         if unix_us >= self.unix_us {
@@ -63,6 +70,12 @@ impl Clock {
     /// The instant at which the Unix time is `unix_ms` milliseconds.
     pub fn instant_at_ms(&self, unix_ms: u64) -> Instant {
         self.instant_at_us(unix_ms.saturating_mul(1000))
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

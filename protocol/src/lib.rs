@@ -14,18 +14,29 @@
 //! - [`topics`] — MQTT topic names;
 //! - [`wire`] — the versioned JSON envelope: every message carries `version`, and an unknown
 //!   version is refused with a clear error instead of being half-understood;
-//! - [`ids`], [`duration`], [`split`] — newtype ids, human durations, exact splitting of totals.
+//! - [`ids`], [`duration`], [`split`] — newtype ids, human durations, exact splitting of totals;
+//! - [`broker`] — broker URLs (`mqtt`, `mqtts`, `ws`, `wss`), parsed one way for both sides.
+//!
+//! With the `runtime` feature (agents and the coordinator turn it on; pure users of the types do
+//! not), two pieces that must not differ between the processes: [`clock`], the wall clock read
+//! once and advanced monotonically, and [`tls`], the one rustls client builder.
 
 pub mod agent;
+pub mod broker;
+#[cfg(feature = "runtime")]
+pub mod clock;
 pub mod command;
 pub mod duration;
 pub mod event;
 pub mod frame;
 pub mod histogram;
 pub mod ids;
+pub mod import;
 pub mod plan;
 pub mod split;
 pub mod summary;
+#[cfg(feature = "runtime")]
+pub mod tls;
 pub mod topics;
 pub mod wire;
 

@@ -19,6 +19,7 @@ pub mod aws;
 pub mod https;
 pub mod iot_standin;
 pub mod jwt;
+pub mod mqtt_tls;
 pub mod scenario;
 pub mod service;
 

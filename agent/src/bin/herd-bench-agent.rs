@@ -5,9 +5,9 @@
 //! second exactly as in a real run, then discarded) and prints one JSON line: requests, dropped,
 //! frames, and the merged p50/p99 latency in ms.
 
-use herd_agent::clock::Clock;
 use herd_agent::engine::{run_load, LoadIo, LoadSpec};
 use herd_agent::recorder::FrameIdentity;
+use herd_protocol::clock::Clock;
 use herd_protocol::histogram::{new_latency, LatencyMs};
 use herd_protocol::{plan, AgentId, RunId};
 use std::cell::Cell;
@@ -51,7 +51,7 @@ fn run(path: &str) -> Result<String, Box<dyn std::error::Error>> {
             agent_count: 1,
             agent_index: 0,
             start: tokio::time::Instant::now(),
-            clock: Clock::now(),
+            clock: Clock::new(),
             identity: FrameIdentity {
                 run: RunId::new("bench")?,
                 agent: AgentId::numbered(0),

@@ -8,11 +8,11 @@
 //! of the step, recorded as it completes; the planned start counts for the step's first request,
 //! and checks and extractions apply to its last response.
 
-use super::vu::Shared;
-use crate::clock::micros;
+use super::shared::Shared;
 use crate::http::{self, Connections};
 use crate::recorder::Outcome;
 use crate::scenario::{Capture, Request, Step, VuState};
+use herd_protocol::clock::micros;
 use std::rc::Rc;
 use tokio::time::Instant;
 
@@ -108,25 +108,5 @@ async fn run_request(
         request.apply(status, service_us, captured.as_ref(), vu, |passed| {
             recorder.record_check(now, label, passed);
         });
-    }
-}
-
-/// A small xorshift generator for think times: uniform enough, no crate, no lock.
-#[derive(Debug)]
-pub(super) struct Rng(u64);
-
-impl Rng {
-    pub(super) fn seeded(seed: u64) -> Self {
-        Self(seed | 1)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    pub(super) fn below(&mut self, n: u64) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x % n.max(1)
     }
 }

@@ -5,31 +5,33 @@
 //!
 //! Threading: the engine runs on the caller's thread inside a `tokio::task::LocalSet`. A
 //! controller loop (this module) sets the VU target every [`CONTROL_PERIOD`] and flushes frames
-//! just after each second boundary; VUs (module `vu`) share its state through `Rc` without locks.
+//! just after each second boundary; VUs (module `vu`) share its state (module `shared`) through
+//! `Rc` without locks.
 //! One thread per agent is deliberate: agents scale out by process, and a single thread keeps
 //! the per-request bookkeeping free of synchronisation.
 
 mod iteration;
 mod open;
 mod schedule;
+mod shared;
 mod vu;
 
 pub use schedule::Schedule;
 
-use crate::clock::{micros, Clock, US_PER_SEC};
 use crate::error::AgentError;
 use crate::http;
 use crate::recorder::{FrameIdentity, Recorder};
 use crate::scenario::Program;
+use herd_protocol::clock::{micros, Clock, US_PER_SEC};
 use herd_protocol::frame::Frame;
 use herd_protocol::plan::{Plan, RampStages};
 use herd_protocol::split;
+use shared::{Limits, Shared};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant, MissedTickBehavior};
-use vu::{Limits, Shared};
 
 /// How often the controller re-evaluates the VU target.
 pub const CONTROL_PERIOD: Duration = Duration::from_millis(10);

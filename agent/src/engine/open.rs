@@ -7,7 +7,7 @@
 //! once per millisecond; every arrival due by then is handed out at once, with its own planned
 //! time, so the rate is exact even above 1000 per second.
 
-use super::vu::Shared;
+use super::shared::Shared;
 use super::{flush, lag_us, ControlFlow, LoadIo};
 use crate::engine::{Control, LoadSpec};
 use herd_protocol::plan::{Arrival, RampStages};

@@ -207,7 +207,7 @@ async fn a_vu_future_stays_under_a_kilobyte() {
         Duration::from_secs(1),
         clock,
         recorder,
-        vu::Limits::default(),
+        Limits::default(),
     ));
     let size = std::mem::size_of_val(&vu::run_vu(Rc::clone(&shared), 0));
     assert!(size < 1024, "a VU's future is {size} bytes");

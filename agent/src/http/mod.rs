@@ -25,8 +25,8 @@ mod tls;
 pub use client::{Client, Connections};
 pub use request::PreparedRequest;
 
-use crate::clock::micros;
 use crate::recorder::{FailureKind, Outcome};
+use herd_protocol::clock::micros;
 use hyper::header::{HeaderMap, HeaderValue};
 use std::error::Error as StdError;
 use std::io;

@@ -10,7 +10,7 @@
 //!
 //! Buckets (and their histograms, ~190 KB each) are recycled, so the hot path does not allocate.
 
-use crate::clock::US_PER_SEC;
+use herd_protocol::clock::US_PER_SEC;
 use herd_protocol::frame::{Checks, Frame, Health, Stats};
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram, Latency};
 use herd_protocol::{AgentId, RunId};

@@ -5,7 +5,7 @@
 //! any VU takes the next row, round-robin, starting over after the last. `per_vu`: VU slot `s`
 //! takes row `s` (modulo the agent's row count) once, when it starts.
 
-use super::Names;
+use super::names::Names;
 use herd_protocol::plan::{Feeder, FeederMode};
 use std::cell::Cell;
 

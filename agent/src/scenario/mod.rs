@@ -11,6 +11,7 @@
 //! any variable makes [`Program::start_iteration`] a no-op.
 
 mod feeder;
+mod names;
 mod response;
 mod template;
 
@@ -23,29 +24,10 @@ use crate::error::AgentError;
 use crate::http::PreparedRequest;
 use feeder::AgentFeeder;
 use herd_protocol::plan::{Plan, Step as PlanStep, Template, Think, BUILTINS};
+use names::Names;
 use response::Rules;
 use std::cell::Cell;
 use template::RequestTemplate;
-
-/// Variable names and their indices in a [`VuState`].
-#[derive(Debug, Default)]
-pub(crate) struct Names(Vec<String>);
-
-impl Names {
-    fn add(&mut self, name: &str) -> usize {
-        match self.get(name) {
-            Some(i) => i,
-            None => {
-                self.0.push(name.to_string());
-                self.0.len() - 1
-            }
-        }
-    }
-
-    pub(crate) fn get(&self, name: &str) -> Option<usize> {
-        self.0.iter().position(|n| n == name)
-    }
-}
 
 /// A compiled scenario step.
 #[derive(Debug)]

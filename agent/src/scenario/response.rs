@@ -9,10 +9,10 @@
 //! The response body is parsed at most once: as text for `body_contains` and `regex`, as JSON for
 //! JSON paths, and only when a rule needs it.
 
+use super::names::Names;
 use super::template::Tpl;
-use super::Names;
-use crate::clock::micros;
 use crate::http::Captured;
+use herd_protocol::clock::micros;
 use herd_protocol::plan::{Check, Extract, ExtractFrom, JsonPath};
 use hyper::header::HeaderName;
 use serde_json::Value;

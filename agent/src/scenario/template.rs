@@ -4,7 +4,7 @@
 //! strings into one buffer: no name lookups per request. A step whose path, headers and body
 //! are all literal is never rendered at all (it keeps its [`PreparedRequest`] built at start).
 
-use super::Names;
+use super::names::Names;
 use crate::http::PreparedRequest;
 use herd_protocol::plan::{Part, RequestStep, Template};
 use std::fmt::Write as _;

@@ -1,8 +1,8 @@
 //! The task that owns rumqttc's event loop; see the parent module.
 
-use super::{lock, SessionEvent, Shared};
+use super::shared::{lock, SessionEvent, Shared};
 use crate::error::AgentError;
-use herd_protocol::agent::CommandMessage;
+use herd_protocol::agent::AgentCommandMessage;
 use herd_protocol::{wire, RunId};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, Incoming, Outgoing, QoS, SubscribeReasonCode,
@@ -110,7 +110,7 @@ impl Driver {
             // at the end of a run (IoT data plane): nothing for the agent to do.
             return;
         }
-        match wire::decode::<CommandMessage>(payload) {
+        match wire::decode::<AgentCommandMessage>(payload) {
             Ok(message) if message.run == self.run => self.emit(SessionEvent::Command(message)),
             Ok(message) => {
                 tracing::warn!(run = %message.run, "ignored a command for another run");

@@ -1,31 +1,63 @@
 //! The service's adapters, built from `herd.toml`: one per boundary, local or AWS.
 //!
-//! [`ServiceRuntime::start`] is where a [`ServiceConfig`] becomes the [`RunDeps`] the run actors
-//! use (broker, bus, store, launcher), plus the sources and sinks around the manager (SQS intake,
+//! [`Adapters::start`] is where a [`ServiceConfig`] becomes the [`RunDeps`] the run actors use
+//! (broker, bus, store, launcher), plus the sources and sinks around the manager (SQS intake,
 //! SNS events). Each boundary is chosen on its own, so a local coordinator can keep results in
 //! DynamoDB, or an AWS one can launch local agents for a test. The actors never see the choice.
+//!
+//! The AWS adapters exist only with the `aws` feature (on by default). Without it a config that
+//! asks for one is refused at start with the feature named ([`AdaptersError::NeedsAws`]), and
+//! nothing of the AWS SDK is compiled.
 
-use crate::aws::dynamo::DynamoStore;
-use crate::aws::ecs::EcsLauncher;
-use crate::aws::frames_sqs::FramesViaSqs;
-use crate::aws::iot::{Inbound, IotDataBus};
-use crate::aws::{self, AwsSettings};
-use crate::broker::{BrokerError, EmbeddedBroker};
-use crate::bus::AgentBus;
-use crate::config::{CommandsVia, FramesVia, LauncherConfig, ServiceConfig, StoreConfig};
-use crate::launcher::local::LocalLauncher;
-use crate::launcher::Launcher;
-use crate::mqtt::{MqttError, MqttLink};
-use crate::run::RunDeps;
-use crate::store::embedded::EmbeddedStore;
-use crate::store::{Store, StoreError};
-use aws_config::SdkConfig;
+#[cfg(feature = "aws")]
+use herd_coordinator::aws::{
+    self,
+    dynamo::DynamoStore,
+    ecs::EcsLauncher,
+    frames_sqs::FramesViaSqs,
+    iot::{Inbound, IotDataBus},
+};
+use herd_coordinator::broker::{BrokerError, EmbeddedBroker};
+use herd_coordinator::bus::AgentBus;
+use herd_coordinator::config::{
+    AwsSettings, CommandsVia, FramesVia, LauncherConfig, ServiceConfig, StoreConfig,
+};
+use herd_coordinator::launcher::local::LocalLauncher;
+use herd_coordinator::launcher::Launcher;
+use herd_coordinator::mqtt::{BrokerEndpoint, MqttError, MqttLink};
+use herd_coordinator::run::RunDeps;
+use herd_coordinator::store::embedded::EmbeddedStore;
+use herd_coordinator::store::{Store, StoreError};
+use herd_protocol::broker::BrokerAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The AWS SDK's shared configuration; in a build without the `aws` feature there is none.
+#[cfg(feature = "aws")]
+pub type Sdk = aws_config::SdkConfig;
+/// The AWS SDK's shared configuration; in a build without the `aws` feature there is none.
+#[cfg(not(feature = "aws"))]
+#[derive(Debug, Clone)]
+pub enum Sdk {}
+
+/// The SDK configuration `config` needs, if any boundary uses AWS.
+pub async fn sdk_for(config: &ServiceConfig) -> Result<Option<Sdk>, AdaptersError> {
+    if !config.uses_aws() {
+        return Ok(None);
+    }
+    #[cfg(feature = "aws")]
+    {
+        Ok(Some(aws::sdk_config(&config.aws).await))
+    }
+    #[cfg(not(feature = "aws"))]
+    {
+        Err(AdaptersError::NeedsAws(config.aws_keys().join(", ")))
+    }
+}
+
 /// Why the service's adapters could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
+pub enum AdaptersError {
     /// The embedded broker.
     #[error(transparent)]
     Broker(#[from] BrokerError),
@@ -35,17 +67,23 @@ pub enum RuntimeError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An MQTT adapter was asked for without a session (a bug: `needs_session` decides it).
+    #[error("an MQTT adapter needs the coordinator's broker session")]
+    NoSession,
     /// An AWS adapter was asked for without an SDK config (a bug: `uses_aws` decides it).
     #[error("an AWS adapter needs the [aws] settings")]
     NoSdk,
     /// A boundary this build cannot serve.
     #[error("{0} is not available in this build")]
     Unsupported(&'static str),
+    /// The config asks for AWS adapters and this build has none.
+    #[error("{0} need the AWS adapters, and this herd was built without the `aws` feature (build it with `--features aws`, the default)")]
+    NeedsAws(String),
 }
 
 /// Where local things live and which program runs local agents.
 #[derive(Debug, Clone)]
-pub struct RuntimePaths {
+pub struct AdapterPaths {
     /// Data directory: the embedded store and agents' logs (`[store] data_dir` wins for the store).
     pub data_dir: PathBuf,
     /// The program launched as `PROGRAM agent …` (normally the running `herd`).
@@ -61,52 +99,62 @@ pub struct RuntimePaths {
 /// their store here, so a token is created where the service will look for it.
 pub async fn open_store(
     config: &ServiceConfig,
-    sdk: Option<&SdkConfig>,
+    sdk: Option<&Sdk>,
     data_dir: &Path,
     owner: &str,
-) -> Result<Arc<dyn Store>, RuntimeError> {
+) -> Result<Arc<dyn Store>, AdaptersError> {
     Ok(match &config.store {
         StoreConfig::Embedded { data_dir: own } => {
             Arc::new(EmbeddedStore::open(own.as_deref().unwrap_or(data_dir))?)
         }
+        #[cfg(feature = "aws")]
         StoreConfig::DynamoDb {
             table_prefix,
             create_tables,
         } => {
-            let sdk = sdk.ok_or(RuntimeError::NoSdk)?;
+            let sdk = sdk.ok_or(AdaptersError::NoSdk)?;
             Arc::new(
                 DynamoStore::connect(sdk, table_prefix, *create_tables)
                     .await?
                     .with_owner(owner),
             )
         }
+        #[cfg(not(feature = "aws"))]
+        StoreConfig::DynamoDb { .. } => {
+            let _ = (sdk, owner);
+            return Err(AdaptersError::NeedsAws("store.kind = \"dynamodb\"".into()));
+        }
     })
 }
 
 /// The adapters of a running coordinator.
-pub struct ServiceRuntime {
+pub struct Adapters {
     embedded: Option<EmbeddedBroker>,
-    broker_url: String,
+    broker: BrokerEndpoint,
+    serves_command_topic: bool,
     deps: RunDeps,
-    sdk: Option<SdkConfig>,
+    sdk: Option<Sdk>,
 }
 
-impl ServiceRuntime {
+impl Adapters {
     /// Builds every adapter `config` asks for. Must be called inside an actix system.
-    pub async fn start(config: &ServiceConfig, paths: RuntimePaths) -> Result<Self, RuntimeError> {
-        let sdk = if config.uses_aws() {
-            Some(aws::sdk_config(&config.aws).await)
-        } else {
-            None
-        };
-        let (embedded, broker_url) = match &config.broker.url {
-            Some(url) => (None, url.clone()),
+    pub async fn start(config: &ServiceConfig, paths: AdapterPaths) -> Result<Self, AdaptersError> {
+        let sdk = sdk_for(config).await?;
+        let (embedded, broker) = match &config.broker.url {
+            Some(url) => (
+                None,
+                BrokerEndpoint {
+                    addr: url.clone(),
+                    tls: config.broker.tls.clone(),
+                },
+            ),
             None => {
-                let broker = tokio::task::spawn_blocking(EmbeddedBroker::start)
+                let embedded = tokio::task::spawn_blocking(EmbeddedBroker::start)
                     .await
                     .map_err(|e| BrokerError::Io(std::io::Error::other(e.to_string())))??;
-                let url = broker.url();
-                (Some(broker), url)
+                let addr = BrokerAddr::parse(&embedded.url())
+                    .map_err(|e| BrokerError::Io(std::io::Error::other(e.to_string())))?;
+                (Some(embedded), BrokerEndpoint::plain(addr))
             }
         };
         let owner = paths
@@ -114,25 +162,37 @@ impl ServiceRuntime {
             .clone()
             .unwrap_or_else(|| format!("herd-coordinator-{}", std::process::id()));
         // An external broker outlives the coordinator: a durable session there keeps what agents
-        // send while it restarts (runs resume); the embedded broker ends with the process.
-        let link = if embedded.is_some() {
-            MqttLink::connect(&broker_url, &owner).await?
-        } else {
-            MqttLink::connect_durable(&broker_url, &owner).await?
+        // send while it restarts (runs resume); the embedded broker ends with the process. With
+        // commands through the IoT data plane and frames from SQS the coordinator needs no
+        // session at all (IoT Core would want a client certificate for one).
+        let needs_session = config.broker.commands_via == CommandsVia::Mqtt
+            || config.broker.frames_via == FramesVia::Mqtt;
+        let link = match (needs_session, embedded.is_some()) {
+            (false, _) => None,
+            (true, true) => Some(MqttLink::connect(&broker, &owner).await?),
+            (true, false) => Some(MqttLink::connect_durable(&broker, &owner).await?),
         };
+        let serves_command_topic = link.is_some();
         let store = open_store(config, sdk.as_ref(), &paths.data_dir, &owner).await?;
         let bus: Arc<dyn AgentBus> = match (&config.broker.commands_via, &config.broker.frames_via)
         {
-            (CommandsVia::Mqtt, FramesVia::Mqtt) => Arc::new(link),
+            (CommandsVia::Mqtt, FramesVia::Mqtt) => Arc::new(link.ok_or(AdaptersError::NoSession)?),
             (CommandsVia::Mqtt, FramesVia::Sqs { .. }) => {
-                return Err(RuntimeError::Unsupported(
+                return Err(AdaptersError::Unsupported(
                     "broker.frames_via = sqs with commands_via = mqtt (use iot-data)",
                 ))
             }
+            #[cfg(not(feature = "aws"))]
+            (CommandsVia::IotData { .. }, _) => {
+                return Err(AdaptersError::NeedsAws(
+                    "broker.commands_via = \"iot-data\"".into(),
+                ))
+            }
+            #[cfg(feature = "aws")]
             (CommandsVia::IotData { endpoint_url }, frames) => {
-                let sdk = sdk.as_ref().ok_or(RuntimeError::NoSdk)?;
+                let sdk = sdk.as_ref().ok_or(AdaptersError::NoSdk)?;
                 let inbound = match frames {
-                    FramesVia::Mqtt => Inbound::Mqtt(link),
+                    FramesVia::Mqtt => Inbound::Mqtt(link.ok_or(AdaptersError::NoSession)?),
                     FramesVia::Sqs { queue_url } => {
                         Inbound::Sqs(FramesViaSqs::start(sdk, queue_url))
                     }
@@ -141,20 +201,33 @@ impl ServiceRuntime {
             }
         };
         let launcher: Arc<dyn Launcher> = match &config.launcher {
-            LauncherConfig::Local => Arc::new(LocalLauncher::new(
-                paths.agent_program.clone(),
-                Some(paths.data_dir.join("logs")),
-            )),
+            LauncherConfig::Local => {
+                let launcher = LocalLauncher::new(
+                    paths.agent_program.clone(),
+                    Some(paths.data_dir.join("logs")),
+                );
+                // Agents on the coordinator's own TLS broker need its CA (and certificate) too.
+                Arc::new(if config.broker.agent_url.is_none() {
+                    launcher.with_broker_tls(config.broker.tls.clone())
+                } else {
+                    launcher
+                })
+            }
+            #[cfg(feature = "aws")]
             LauncherConfig::Ecs(settings) => {
-                let sdk = sdk.as_ref().ok_or(RuntimeError::NoSdk)?;
+                let sdk = sdk.as_ref().ok_or(AdaptersError::NoSdk)?;
                 Arc::new(EcsLauncher::new(sdk, settings.clone()))
+            }
+            #[cfg(not(feature = "aws"))]
+            LauncherConfig::Ecs(_) => {
+                return Err(AdaptersError::NeedsAws("launcher.kind = \"ecs\"".into()))
             }
         };
         let agent_url = config
             .broker
             .agent_url
-            .clone()
-            .unwrap_or_else(|| broker_url.clone());
+            .as_ref()
+            .map_or_else(|| broker.addr.to_string(), BrokerAddr::to_string);
         let deps = RunDeps {
             launcher,
             bus,
@@ -164,15 +237,22 @@ impl ServiceRuntime {
         };
         Ok(Self {
             embedded,
-            broker_url,
+            broker,
+            serves_command_topic,
             deps,
             sdk,
         })
     }
 
-    /// The broker the coordinator itself uses (the embedded one's, or `[broker] url`).
-    pub fn broker_url(&self) -> &str {
-        &self.broker_url
+    /// The broker the coordinator itself uses (the embedded one, or `[broker] url`).
+    pub fn broker(&self) -> &BrokerEndpoint {
+        &self.broker
+    }
+
+    /// Whether the coordinator has its own broker session, and so serves `herd/commands` (not
+    /// with commands through the IoT data plane and frames from SQS).
+    pub fn serves_command_topic(&self) -> bool {
+        self.serves_command_topic
     }
 
     /// Whether the broker is the embedded one (it ends with this process).
@@ -186,7 +266,7 @@ impl ServiceRuntime {
     }
 
     /// The AWS SDK config, when any boundary uses AWS.
-    pub fn sdk(&self) -> Option<&SdkConfig> {
+    pub fn sdk(&self) -> Option<&Sdk> {
         self.sdk.as_ref()
     }
 }

@@ -6,13 +6,12 @@
 //! that talk MQTT, and frames are still aggregated by the coordinator: the same code paths as the
 //! AWS mode, with local adapters.
 
-use crate::config::ServiceConfig;
-use crate::run::{self, RunDeps, RunHandle, RunSpec, Timeouts};
-use crate::runtime::{RuntimeError, RuntimePaths, ServiceRuntime};
+use crate::adapters::{AdapterPaths, Adapters, AdaptersError};
+use herd_coordinator::config::ServiceConfig;
+use herd_coordinator::manager::new_run_id;
+use herd_coordinator::mqtt::BrokerEndpoint;
+use herd_coordinator::run::{self, RunDeps, RunHandle, RunSpec, Timeouts};
 use herd_protocol::plan::Plan;
-use herd_protocol::RunId;
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::path::PathBuf;
 
 /// Where the local runtime keeps things and which program runs agents.
@@ -26,15 +25,15 @@ pub struct LocalConfig {
 
 /// The embedded broker, store and launcher, ready to run plans.
 pub struct LocalRuntime {
-    runtime: ServiceRuntime,
+    runtime: Adapters,
 }
 
 impl LocalRuntime {
     /// Starts the embedded pieces. Must be called inside an actix system.
-    pub async fn start(config: LocalConfig) -> Result<Self, RuntimeError> {
-        let runtime = ServiceRuntime::start(
+    pub async fn start(config: LocalConfig) -> Result<Self, AdaptersError> {
+        let runtime = Adapters::start(
             &ServiceConfig::default(),
-            RuntimePaths {
+            AdapterPaths {
                 data_dir: config.data_dir,
                 agent_program: config.agent_program,
                 owner: None,
@@ -46,7 +45,12 @@ impl LocalRuntime {
 
     /// The broker's URL (agents on other hosts of the loopback can join with it).
     pub fn broker_url(&self) -> String {
-        self.runtime.broker_url().to_owned()
+        self.runtime.broker().to_string()
+    }
+
+    /// The broker the coordinator uses.
+    pub fn broker(&self) -> &BrokerEndpoint {
+        self.runtime.broker()
     }
 
     /// The adapters runs are started with (the service's manager starts its own runs on them).
@@ -81,14 +85,4 @@ pub fn coordinator_id(data_dir: &std::path::Path) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("herd-up-{hex}")
-}
-
-/// A new run id: time-ordered, with random bits so concurrent coordinators do not collide.
-pub fn new_run_id() -> RunId {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let random = RandomState::new().hash_one(std::process::id()) & 0xffff_ffff;
-    RunId::new(format!("run-{ms:x}-{random:08x}")).expect("run ids are built from [a-z0-9-]")
 }

@@ -16,32 +16,12 @@
 
 use super::slot::{PackedSlot, Slot};
 use super::stats::{PackedStats, SecondAggregate};
-use super::{AgentTrack, AggregateError, Aggregator, Totals};
-use herd_protocol::frame::Health;
+use super::types::{add_mark, AggregateError, FrameMark};
+use super::{AgentTrack, Aggregator};
 use herd_protocol::{AgentId, RunId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-/// One frame merged into a second: who sent it, its number, and the part of it the whole-run
-/// totals keep per frame (per-agent counts, bottleneck seconds).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FrameMark {
-    /// The sender.
-    pub agent: AgentId,
-    /// Its sequence number.
-    pub seq: u64,
-    /// Requests it counted.
-    pub requests: u64,
-    /// Errors it counted.
-    pub errors: u64,
-    /// Whether it was the agent's last frame.
-    #[serde(default, rename = "final", skip_serializing_if = "std::ops::Not::not")]
-    pub is_final: bool,
-    /// The agent's health in that second, when the agent was the bottleneck.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bottleneck: Option<Health>,
-}
 
 /// A second's merge state, stored with the second (see the [module docs](self)). Stores keep it
 /// as one opaque JSON value.
@@ -190,18 +170,6 @@ impl Aggregator {
                 })
             })
             .collect()
-    }
-}
-
-/// The per-frame part of the whole-run totals.
-pub(super) fn add_mark(totals: &mut Totals, second: u64, mark: &FrameMark) {
-    let (requests, errors) = totals.per_agent.entry(mark.agent.clone()).or_insert((0, 0));
-    *requests = requests.saturating_add(mark.requests);
-    *errors = errors.saturating_add(mark.errors);
-    if let Some(health) = mark.bottleneck {
-        totals
-            .bottlenecks
-            .push((second, mark.agent.clone(), health));
     }
 }
 

@@ -34,12 +34,13 @@ mod slot;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod types;
 
-pub use checkpoint::{DirtySecond, FrameMark, SecondCheckpoint};
+pub use checkpoint::{DirtySecond, SecondCheckpoint};
 pub use stats::{MergedStats, PackedStats, SecondAggregate};
+pub use types::{AggregateError, FrameMark, Totals};
 
-use herd_protocol::frame::{Frame, Health};
-use herd_protocol::histogram::CodecError;
+use herd_protocol::frame::Frame;
 use herd_protocol::{AgentId, RunId};
 use seqs::SeqSet;
 use slot::{DecodedFrame, PackedSlot, Slot};
@@ -57,53 +58,6 @@ pub enum Ingest {
     Late,
     /// This `(agent, seq)` was already merged; nothing changed.
     Duplicate,
-}
-
-/// Why a frame was rejected. A rejected frame changes nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum AggregateError {
-    /// The frame belongs to another run.
-    #[error("frame of run {found} sent to the aggregator of run {expected}")]
-    WrongRun {
-        /// This aggregator's run.
-        expected: RunId,
-        /// The frame's run.
-        found: RunId,
-    },
-    /// The frame comes from an agent that is not part of the run.
-    #[error("frame from agent {0}, which is not part of this run")]
-    UnknownAgent(AgentId),
-    /// One of the frame's histograms does not decode.
-    #[error("frame {seq} of agent {agent}: the {part} latency histogram is invalid: {source}")]
-    BadHistogram {
-        /// The sender.
-        agent: AgentId,
-        /// The frame's sequence number.
-        seq: u64,
-        /// `total`, or `step "<label>"`.
-        part: String,
-        /// The decoding failure.
-        source: CodecError,
-    },
-}
-
-/// Whole-run figures, merged over every accepted frame (late ones included).
-#[derive(Debug, Clone, Default)]
-pub struct Totals {
-    /// All requests of the run.
-    pub all: MergedStats,
-    /// Per scenario step label.
-    pub steps: BTreeMap<String, MergedStats>,
-    /// Requests and errors per agent (every agent of the run has an entry).
-    pub per_agent: BTreeMap<AgentId, (u64, u64)>,
-    /// The earliest second (Unix seconds) a frame was counted in.
-    pub first_second: Option<u64>,
-    /// The latest second (Unix seconds) a frame was counted in.
-    pub last_second: Option<u64>,
-    /// Arrivals dropped over the run (open model).
-    pub dropped: u64,
-    /// Seconds (Unix) in which an agent was the bottleneck, with its health then, in arrival order.
-    pub bottlenecks: Vec<(u64, AgentId, Health)>,
 }
 
 /// Merges the frames of one run; see the [module docs](self).
@@ -349,7 +303,7 @@ impl Aggregator {
         for (label, stats) in &frame.steps {
             totals.steps.entry(label.clone()).or_default().add(stats);
         }
-        checkpoint::add_mark(totals, second, mark);
+        types::add_mark(totals, second, mark);
         totals.dropped = totals.dropped.saturating_add(frame.dropped);
         totals.first_second = Some(totals.first_second.map_or(second, |f| f.min(second)));
         totals.last_second = Some(totals.last_second.map_or(second, |l| l.max(second)));

@@ -5,9 +5,8 @@
 //! because a late frame may still have to be merged into them. Both remember which frames they hold
 //! ([`FrameMark`]s), so a stored second says exactly which `(agent, seq)` it already counts.
 
-use super::checkpoint::FrameMark;
 use super::stats::{DecodedStats, MergedStats, PackedStats};
-use super::AggregateError;
+use super::types::{AggregateError, FrameMark};
 use herd_protocol::frame::{Frame, Health};
 use std::collections::{BTreeMap, BTreeSet};
 

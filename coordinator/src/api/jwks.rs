@@ -8,11 +8,11 @@
 //! rotation), so no pooled client is kept.
 
 use bytes::Bytes;
+use herd_protocol::tls::{self, ClientTls, OptionNames, PemSource, TlsOptions};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 use jsonwebtoken::jwk::JwkSet;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +52,13 @@ pub enum FetchError {
     Body(String),
 }
 
+/// How `herd up` names the CA option, for error messages.
+const NAMES: OptionNames = OptionNames {
+    ca: "--jwks-ca",
+    cert: "--jwks-ca",
+    key: "--jwks-ca",
+};
+
 /// Fetches JWKS documents.
 #[derive(Clone)]
 pub struct JwksClient {
@@ -61,29 +68,19 @@ pub struct JwksClient {
 impl JwksClient {
     /// Trusts the Mozilla roots, plus the certificates of `extra_ca` (a PEM file) if given.
     pub fn new(extra_ca: Option<&Path>) -> Result<Self, FetchError> {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        let options = TlsOptions {
+            ca: extra_ca.map(|p| PemSource::File(p.to_path_buf())),
+            ..TlsOptions::default()
         };
-        if let Some(path) = extra_ca {
-            let ca_error = |reason: String| FetchError::Ca {
-                path: path.display().to_string(),
-                reason,
-            };
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| ca_error(e.to_string()))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ca_error(e.to_string()))?;
-            let (added, _) = roots.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(ca_error("no certificate in it".into()));
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| FetchError::Transport(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = tls::client_config(&ClientTls {
+            options: Some((&options, NAMES)),
+            builtin_roots_too: true,
+            ..ClientTls::default()
+        })
+        .map_err(|e| FetchError::Ca {
+            path: extra_ca.map_or_else(String::new, |p| p.display().to_string()),
+            reason: e.reason,
+        })?;
         Ok(Self {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
         })

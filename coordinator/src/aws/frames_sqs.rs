@@ -20,8 +20,7 @@
 //! queue's redrive policy moves them to its dead-letter queue otherwise. SQS may deliver a message twice and out of
 //! order; the run already drops duplicate frames by (agent, seq) and waits for late ones.
 
-use crate::mqtt::{decode_inbound, AgentInbound};
-use actix::Recipient;
+use crate::bus::{decode_inbound, Inbox};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
 use base64::Engine as _;
@@ -41,7 +40,7 @@ const ENDED_KEPT: usize = 1000;
 
 #[derive(Default)]
 struct Routes {
-    active: HashMap<RunId, Recipient<AgentInbound>>,
+    active: HashMap<RunId, Inbox>,
     ended: VecDeque<RunId>,
     ended_set: HashSet<RunId>,
     /// Receipt handles of the messages handed to each run, in order, not yet deleted; and how
@@ -109,11 +108,11 @@ impl FramesViaSqs {
         Self { inner }
     }
 
-    /// Routes a run's messages to `recipient`.
-    pub fn register(&self, run: &RunId, recipient: Recipient<AgentInbound>) {
+    /// Routes a run's messages to `inbox`.
+    pub fn register(&self, run: &RunId, inbox: Inbox) {
         let mut routes = self.inner.routes();
         routes.ended_set.remove(run);
-        routes.active.insert(run.clone(), recipient);
+        routes.active.insert(run.clone(), inbox);
     }
 
     /// The first `count` messages handed to `run` since it registered took effect: they are
@@ -204,11 +203,11 @@ fn handle(inner: &Inner, body: &str, receipt: Option<&str>) -> Handled {
         return Handled::Done;
     };
     let mut routes = inner.routes();
-    if let Some(recipient) = routes.active.get(&run).cloned() {
+    if let Some(inbox) = routes.active.get(&run).cloned() {
         // Recorded in delivery order, under the lock, so counts and receipts stay aligned.
         let (_, queue) = routes.delivered.entry(run).or_default();
         queue.push_back(receipt.unwrap_or_default().to_owned());
-        recipient.do_send(message);
+        let _ = inbox.send(message);
         Handled::Delivered
     } else if routes.ended_set.contains(&run) {
         Handled::Done
@@ -286,6 +285,7 @@ fn decode_body(body: &str) -> Result<(String, Vec<u8>), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::AgentInbound;
     use herd_protocol::agent::{AgentStatus, StatusMessage};
     use herd_protocol::{topics, wire, AgentId};
 

@@ -13,13 +13,12 @@
 //! nothing is left on the broker. Live aggregates go out as QoS0 publishes.
 
 use super::frames_sqs::FramesViaSqs;
-use crate::bus::{AgentBus, BusError};
+use crate::bus::{AgentBus, BusError, Inbox};
 use crate::launcher::BoxFuture;
-use crate::mqtt::{AgentInbound, MqttLink};
-use actix::Recipient;
+use crate::mqtt::MqttLink;
 use aws_config::SdkConfig;
 use aws_sdk_iotdataplane::primitives::Blob;
-use herd_protocol::agent::{AgentCommand, CommandMessage};
+use herd_protocol::agent::{AgentCommand, AgentCommandMessage};
 use herd_protocol::{topics, wire, RunId};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -88,15 +87,11 @@ impl IotDataBus {
 }
 
 impl AgentBus for IotDataBus {
-    fn register(
-        &self,
-        run: &RunId,
-        recipient: Recipient<AgentInbound>,
-    ) -> BoxFuture<Result<(), BusError>> {
+    fn register(&self, run: &RunId, inbox: Inbox) -> BoxFuture<Result<(), BusError>> {
         match &self.inbound {
-            Inbound::Mqtt(link) => link.register(run, recipient),
+            Inbound::Mqtt(link) => link.register(run, inbox),
             Inbound::Sqs(queue) => {
-                queue.register(run, recipient);
+                queue.register(run, inbox);
                 Box::pin(async { Ok(()) })
             }
         }
@@ -121,7 +116,7 @@ impl AgentBus for IotDataBus {
         })
     }
 
-    fn send_command(&self, message: CommandMessage) -> BoxFuture<Result<(), BusError>> {
+    fn send_command(&self, message: AgentCommandMessage) -> BoxFuture<Result<(), BusError>> {
         let this = self.clone();
         Box::pin(async move {
             let retain = matches!(message.command, AgentCommand::Start { .. });

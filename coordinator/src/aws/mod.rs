@@ -27,16 +27,8 @@ pub mod sqs;
 #[cfg(test)]
 mod tests;
 
+use crate::config::AwsSettings;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-
-/// The `[aws]` section of `herd.toml`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AwsSettings {
-    /// The region (otherwise the SDK's usual chain: `AWS_REGION`, profile, …).
-    pub region: Option<String>,
-    /// An endpoint every client uses instead of AWS's (an emulator); `AWS_ENDPOINT_URL` works too.
-    pub endpoint_url: Option<String>,
-}
 
 /// The SDK configuration all of herd's AWS clients share: region, credentials from the standard
 /// chain (environment, profile, ECS task role, instance role), and the optional endpoint override.

@@ -1,7 +1,7 @@
 //! Commands from an SQS queue: the command intake of the AWS mode.
 //!
 //! Other systems (and, through SNS topics fanned into the queue, ops chatbots) send commands to
-//! one queue; every message goes through the same [`Manager`] path as the HTTP API, the
+//! one queue; every message goes through the same `Manager` path as the HTTP API, the
 //! scheduler and the MQTT topic. What a body may be is in [`super::envelope`].
 //!
 //! **Receiving.** Long polling (`wait_time`), up to 10 messages a call, at most [`IN_FLIGHT`]
@@ -10,7 +10,7 @@
 //! progress after half of it gets its visibility extended (`ChangeMessageVisibility`) every half
 //! timeout, so SQS does not hand it to another consumer meanwhile.
 //!
-//! **Deleting.** A message is deleted only after [`Manager::execute`] returned: the manager has
+//! **Deleting.** A message is deleted only after `CommandSink::execute` returned: the manager has
 //! then stored the command id with its reply, so if the delete is lost and SQS delivers the
 //! message again, the repeat gets the first reply and does nothing (at-least-once delivery,
 //! exactly-once effect). What happens to a message depends on the outcome ([`disposition`]):
@@ -38,13 +38,13 @@
 //! the commands in progress finish (and their messages be deleted).
 
 use super::envelope::{self, Request};
-use crate::clock::Clock;
 use crate::config::SqsCommands;
 use crate::events::{self, EventSink};
-use crate::manager::{Code, Manager, Rejection, Reply};
+use crate::manager::{Code, CommandSink, Rejection, Reply};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use herd_protocol::clock::Clock;
 use herd_protocol::event::Event;
 use std::future::Future;
 use std::sync::Arc;
@@ -105,7 +105,7 @@ impl SqsIntake {
     /// Takes commands until `shutdown` resolves, then waits for those in progress.
     pub async fn run(
         self,
-        manager: Manager,
+        manager: impl CommandSink + Clone,
         sink: Arc<dyn EventSink>,
         shutdown: impl Future<Output = ()>,
     ) {
@@ -170,7 +170,7 @@ impl SqsIntake {
         Ok(output.messages.unwrap_or_default())
     }
 
-    async fn handle(&self, message: Message, manager: &Manager, sink: &dyn EventSink) {
+    async fn handle(&self, message: Message, manager: &dyn CommandSink, sink: &dyn EventSink) {
         let Some(receipt) = message.receipt_handle() else {
             tracing::warn!("an SQS message without a receipt handle: ignored");
             return;

@@ -1,4 +1,5 @@
-//! When a [`Schedule`] fires: pure functions of the schedule and an instant, so every rule
+//! When a [`Schedule`] fires (`at`, every day / week / two weeks / month, or a [`Cron`]
+//! expression in a time zone): pure functions of the schedule and an instant, so every rule
 //! (DST, month ends, end dates) is tested with explicit times instead of a waiting clock.
 //!
 //! Recurring schedules keep the wall-clock time of their start in their zone: a biweekly run at
@@ -6,7 +7,9 @@
 //! n-th occurrence is computed from the start directly (start + n periods), so monthly runs from
 //! the 31st fall on each month's last day without drifting.
 
-use super::cron::Cron;
+mod cron;
+
+pub use cron::Cron;
 use herd_protocol::command::{Every, Schedule};
 use herd_protocol::plan::FieldError;
 use jiff::tz::TimeZone;

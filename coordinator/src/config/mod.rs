@@ -10,12 +10,22 @@ mod raw;
 #[cfg(test)]
 mod tests;
 
-use crate::aws::AwsSettings;
+use herd_protocol::broker::BrokerAddr;
+use herd_protocol::tls::{PemSource, TlsOptions};
 use raw::RawConfig;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The `[aws]` section of `herd.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// The region (otherwise the SDK's usual chain: `AWS_REGION`, profile, …).
+    pub region: Option<String>,
+    /// An endpoint every client uses instead of AWS's (an emulator); `AWS_ENDPOINT_URL` works too.
+    pub endpoint_url: Option<String>,
+}
 
 /// A validated `herd.toml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +60,7 @@ impl Default for ServiceConfig {
             store: StoreConfig::Embedded { data_dir: None },
             broker: BrokerConfig {
                 url: None,
+                tls: TlsOptions::default(),
                 agent_url: None,
                 commands_via: CommandsVia::Mqtt,
                 frames_via: FramesVia::Mqtt,
@@ -137,9 +148,11 @@ pub enum FramesVia {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
     /// `None`: start the embedded broker; otherwise the broker the coordinator connects to.
-    pub url: Option<String>,
+    pub url: Option<BrokerAddr>,
+    /// `ca_file`, `cert_file`, `key_file`: TLS material for an `mqtts://` broker.
+    pub tls: TlsOptions,
     /// What agents are told to connect to, when it differs from `url` (an IoT Core endpoint).
-    pub agent_url: Option<String>,
+    pub agent_url: Option<BrokerAddr>,
     /// Commands out.
     pub commands_via: CommandsVia,
     /// Frames and statuses in.
@@ -363,12 +376,34 @@ impl ServiceConfig {
 
     /// Whether any boundary uses AWS (and so needs an SDK config).
     pub fn uses_aws(&self) -> bool {
-        self.commands.is_some()
-            || self.events.is_some()
-            || matches!(self.store, StoreConfig::DynamoDb { .. })
-            || matches!(self.broker.commands_via, CommandsVia::IotData { .. })
-            || matches!(self.broker.frames_via, FramesVia::Sqs { .. })
-            || matches!(self.launcher, LauncherConfig::Ecs(_))
+        !self.aws_keys().is_empty()
+    }
+
+    /// The settings that ask for an AWS adapter, as the file spells them.
+    pub fn aws_keys(&self) -> Vec<&'static str> {
+        [
+            ("[commands] sqs_queue_url", self.commands.is_some()),
+            ("[events] sns_topic_arn", self.events.is_some()),
+            (
+                "store.kind = \"dynamodb\"",
+                matches!(self.store, StoreConfig::DynamoDb { .. }),
+            ),
+            (
+                "broker.commands_via = \"iot-data\"",
+                matches!(self.broker.commands_via, CommandsVia::IotData { .. }),
+            ),
+            (
+                "broker.frames_via = \"sqs\"",
+                matches!(self.broker.frames_via, FramesVia::Sqs { .. }),
+            ),
+            (
+                "launcher.kind = \"ecs\"",
+                matches!(self.launcher, LauncherConfig::Ecs(_)),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, used)| used.then_some(key))
+        .collect()
     }
 }
 
@@ -414,14 +449,35 @@ fn store(errors: &mut Errors, raw: raw::RawStore) -> StoreConfig {
     }
 }
 
-fn broker(errors: &mut Errors, raw: raw::RawBroker) -> BrokerConfig {
-    for (key, url) in [
-        ("broker.url", &raw.url),
-        ("broker.agent_url", &raw.agent_url),
-    ] {
-        if let Some(url) = url {
-            url_with_scheme(errors, key, url, &["mqtt", "mqtts"]);
+fn broker_addr(errors: &mut Errors, key: &str, url: Option<&str>) -> Option<BrokerAddr> {
+    match BrokerAddr::parse(url?) {
+        Ok(addr) => Some(addr),
+        Err(e) => {
+            errors.push(key, e.reason);
+            None
         }
+    }
+}
+
+fn broker(errors: &mut Errors, raw: raw::RawBroker) -> BrokerConfig {
+    let url = broker_addr(errors, "broker.url", raw.url.as_deref());
+    let agent_url = broker_addr(errors, "broker.agent_url", raw.agent_url.as_deref());
+    let tls = TlsOptions {
+        ca: raw.ca_file.as_deref().map(PemSource::parse),
+        cert: raw.cert_file.as_deref().map(PemSource::parse),
+        key: raw.key_file.as_deref().map(PemSource::parse),
+    };
+    if tls.is_set() && !url.as_ref().is_some_and(|u| u.scheme.is_tls()) {
+        errors.push(
+            "broker.ca_file",
+            "ca_file, cert_file and key_file are for a TLS broker: broker.url = \"mqtts://…\"",
+        );
+    }
+    if tls.cert.is_some() != tls.key.is_some() {
+        errors.push(
+            "broker.key_file",
+            "cert_file and key_file go together (a client certificate and its key)",
+        );
     }
     if raw.agent_url.is_some() && raw.url.is_none() {
         errors.push(
@@ -482,8 +538,9 @@ fn broker(errors: &mut Errors, raw: raw::RawBroker) -> BrokerConfig {
         );
     }
     BrokerConfig {
-        url: raw.url,
-        agent_url: raw.agent_url,
+        url,
+        tls,
+        agent_url,
         commands_via,
         frames_via,
     }

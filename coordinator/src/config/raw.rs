@@ -65,6 +65,9 @@ pub(super) struct RawStore {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBroker {
     pub url: Option<String>,
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
     pub agent_url: Option<String>,
     pub commands_via: Option<String>,
     pub iot_endpoint_url: Option<String>,

@@ -37,7 +37,10 @@ fn the_contract_example_is_valid() {
             create_tables: true
         }
     );
-    assert_eq!(c.broker.url.as_deref(), Some("mqtt://127.0.0.1:1883"));
+    assert_eq!(
+        c.broker.url.as_ref().map(|u| u.to_string()).as_deref(),
+        Some("mqtt://127.0.0.1:1883")
+    );
     assert_eq!(c.broker.commands_via, CommandsVia::Mqtt);
     assert_eq!(c.launcher, LauncherConfig::Local);
     assert!(c.uses_aws());
@@ -75,7 +78,7 @@ format = "slack"
 [store]
 kind = "postgres"
 [broker]
-url = "tcp://x:1"
+url = "http://x:1"
 frames_via = "sqs"
 [launcher]
 kind = "ecs"
@@ -144,4 +147,32 @@ security_groups = ["sg-1"]
     assert_eq!(ecs.container_name, "herd-agent");
     assert_eq!(ecs.subnets, ["subnet-1", "subnet-2"]);
     assert!(!ecs.assign_public_ip);
+}
+
+#[test]
+fn a_tls_broker_takes_its_ca_and_client_certificate() {
+    let text = r#"
+[broker]
+url = "mqtts://[::1]"
+ca_file = "/etc/herd/ca.pem"
+cert_file = "/etc/herd/coordinator.pem"
+key_file = "/etc/herd/coordinator.key"
+"#;
+    let c = ServiceConfig::from_toml(text).expect("valid");
+    let url = c.broker.url.expect("url");
+    assert_eq!((url.host.as_str(), url.port), ("::1", 8883));
+    assert!(c.broker.tls.ca.is_some() && c.broker.tls.key.is_some());
+    let plain = ServiceConfig::from_toml("[broker]\nurl = \"mqtt://h:1\"\nca_file = \"ca.pem\"\n")
+        .expect_err("TLS files without mqtts");
+    assert!(
+        plain
+            .to_string()
+            .contains("broker.ca_file: ca_file, cert_file and key_file are for a TLS broker"),
+        "{plain}"
+    );
+    let ws = ServiceConfig::from_toml("[broker]\nurl = \"gopher://h\"\n").expect_err("scheme");
+    assert!(
+        ws.to_string().starts_with("broker.url: the scheme must be"),
+        "{ws}"
+    );
 }

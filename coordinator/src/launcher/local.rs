@@ -14,6 +14,7 @@
 //! reported as exited with an unknown status) and can still kill it.
 
 use super::{AgentExited, BoxFuture, LaunchError, LaunchSpec, Launched, Launcher};
+use herd_protocol::tls::{PemSource, TlsOptions};
 use herd_protocol::{AgentId, RunId};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ const ADOPTED_POLL: Duration = Duration::from_millis(250);
 pub struct LocalLauncher {
     program: PathBuf,
     log_dir: Option<PathBuf>,
+    /// CA and client certificate for a TLS broker, handed to every agent.
+    broker_tls: TlsOptions,
     kills: Arc<Mutex<HashMap<RunId, Vec<oneshot::Sender<()>>>>>,
 }
 
@@ -41,8 +44,33 @@ impl LocalLauncher {
         Self {
             program,
             log_dir,
+            broker_tls: TlsOptions::default(),
             kills: Arc::default(),
         }
+    }
+
+    /// Agents reach an `mqtts://` broker with this CA and client certificate (the coordinator's
+    /// own `[broker] ca_file`, … when agents use the same broker). They get them through the
+    /// environment (`HERD_MQTT_CA`, `HERD_MQTT_CERT`, `HERD_MQTT_KEY`), not the command line,
+    /// which any local user can read.
+    pub fn with_broker_tls(mut self, tls: TlsOptions) -> Self {
+        self.broker_tls = tls;
+        self
+    }
+
+    fn tls_env(&self) -> Vec<(&'static str, String)> {
+        let value = |p: &PemSource| match p {
+            PemSource::File(path) => path.display().to_string(),
+            PemSource::Inline(text) => text.clone(),
+        };
+        [
+            ("HERD_MQTT_CA", &self.broker_tls.ca),
+            ("HERD_MQTT_CERT", &self.broker_tls.cert),
+            ("HERD_MQTT_KEY", &self.broker_tls.key),
+        ]
+        .into_iter()
+        .filter_map(|(name, p)| p.as_ref().map(|p| (name, value(p))))
+        .collect()
     }
 
     fn stderr_for(&self, run: &RunId, agent: &str) -> Stdio {
@@ -84,6 +112,7 @@ impl Launcher for LocalLauncher {
                     .arg(spec.run.as_str())
                     .arg("--agent")
                     .arg(agent.as_str())
+                    .envs(this.tls_env())
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(this.stderr_for(&spec.run, agent.as_str()))

@@ -1,10 +1,10 @@
 //! Carrying out each kind of command. Every check happens before anything changes, so a refused
 //! command has done nothing; a carried-out one is remembered by id with its reply.
 
+use super::run_id::new_run_id;
 use super::{ActiveRun, Code, Rejection, Reply, Task};
-use crate::local::new_run_id;
+use crate::calendar::next_fire;
 use crate::run::{self, RunSpec};
-use crate::scheduler::next_fire;
 use crate::store::TestRecord;
 use herd_protocol::command::{Command, CommandMessage, Overrides, Schedule, TestSpec};
 use herd_protocol::event::Event;

@@ -19,13 +19,15 @@
 mod commands;
 mod reply;
 mod resume;
+mod run_id;
 
-pub use reply::{Code, Rejection, Reply};
+pub use reply::{Code, CommandSink, Rejection, Reply};
+pub use run_id::new_run_id;
 
-use crate::clock::Clock;
 use crate::events::{self, EventSink};
 use crate::run::{Cancel, RunActor, RunDeps, RunView, Timeouts};
 use actix::Addr;
+use herd_protocol::clock::Clock;
 use herd_protocol::command::CommandMessage;
 use herd_protocol::event::{ActiveRun as ActiveRunStatus, Event};
 use herd_protocol::summary::{RunState, Summary};
@@ -458,6 +460,21 @@ impl Task {
 
 async fn wait_outcome(outcome: oneshot::Receiver<Summary>, then: impl FnOnce(Option<Summary>)) {
     then(outcome.await.ok());
+}
+
+impl CommandSink for Manager {
+    fn execute(
+        &self,
+        command: CommandMessage,
+    ) -> crate::launcher::BoxFuture<Result<Reply, Rejection>> {
+        let this = self.clone();
+        Box::pin(async move { Manager::execute(&this, command).await })
+    }
+
+    fn active_runs(&self) -> crate::launcher::BoxFuture<Vec<ActiveRunStatus>> {
+        let this = self.clone();
+        Box::pin(async move { Manager::active_runs(&this).await })
+    }
 }
 
 #[cfg(test)]

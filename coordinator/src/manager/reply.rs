@@ -1,9 +1,22 @@
 //! What the one command path answers: a [`Reply`] (stored with the command id, so a repeat gets the
 //! same answer) or a [`Rejection`] with a stable code and a message naming the field.
 
+use crate::launcher::BoxFuture;
 use crate::store::TestRecord;
+use herd_protocol::command::CommandMessage;
+use herd_protocol::event::ActiveRun;
 use herd_protocol::plan::FieldError;
 use serde::{Deserialize, Serialize};
+
+/// What a command source (the SQS intake, the MQTT command topic) needs of the coordinator: the
+/// one command path, and the active runs for `status`. The [`Manager`](super::Manager) is the
+/// real one; a source holds only this, so it can be tested without actors.
+pub trait CommandSink: Send + Sync + 'static {
+    /// Carries out a command (or refuses it), as the HTTP API would.
+    fn execute(&self, command: CommandMessage) -> BoxFuture<Result<Reply, Rejection>>;
+    /// The runs that are active now.
+    fn active_runs(&self) -> BoxFuture<Vec<ActiveRun>>;
+}
 
 /// The outcome of a command that was carried out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,9 +2,9 @@
 //! run actors register): the cross-run rules and the events it turns run facts into.
 
 use super::*;
+use crate::bus::AgentInbound;
 use crate::events::LocalEvents;
 use crate::fakes::{FakeBus, FakeLauncher};
-use crate::mqtt::AgentInbound;
 use crate::store::{EmbeddedStore, Store};
 use herd_protocol::agent::{AgentCommand, AgentStatus, StatusMessage};
 use herd_protocol::event::EventMessage;
@@ -17,7 +17,7 @@ struct Harness {
     store: Arc<EmbeddedStore>,
     sink: Arc<LocalEvents>,
     bus: Arc<FakeBus>,
-    commands: mpsc::UnboundedReceiver<herd_protocol::agent::CommandMessage>,
+    commands: mpsc::UnboundedReceiver<herd_protocol::agent::AgentCommandMessage>,
     events: broadcast::Receiver<EventMessage>,
 }
 
@@ -145,7 +145,6 @@ async fn an_agent_lost_is_announced_when_it_happens_not_at_the_end() {
             };
             to.expect("the run registered on the bus")
                 .send(AgentInbound::Status(message))
-                .await
                 .expect("actor alive");
         }
     };
@@ -201,7 +200,7 @@ async fn a_cron_schedule_fires_on_time_through_the_scheduler() {
         .execute(command("c0", create))
         .await
         .expect("created");
-    let clock = crate::clock::Clock::new();
+    let clock = herd_protocol::clock::Clock::new();
     let due = h
         .store
         .get_test("cron")
@@ -283,7 +282,7 @@ async fn a_shutdown_lets_active_runs_finish_before_it_cancels_them() {
                 agent: AgentId::numbered(0),
                 status: AgentStatus::Heartbeat { vus: 0 },
             };
-            if to.send(AgentInbound::Status(message)).await.is_err() {
+            if to.send(AgentInbound::Status(message)).is_err() {
                 break;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -4,11 +4,11 @@
 
 use super::actor::Crash;
 use super::*;
-use crate::clock::Clock;
+use crate::bus::AgentInbound;
 use crate::fakes::{FakeBus, FakeLauncher};
-use crate::mqtt::AgentInbound;
 use crate::store::{AgentRecord, Claim, EmbeddedStore, RunRecord, RunStateName};
-use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage, StatusMessage};
+use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus, StatusMessage};
+use herd_protocol::clock::Clock;
 use herd_protocol::frame::{Frame, Stats};
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram};
 use herd_protocol::summary::RunState;
@@ -75,7 +75,7 @@ impl Sent {
 struct Coordinator {
     handle: RunHandle,
     bus: Arc<FakeBus>,
-    commands: mpsc::UnboundedReceiver<CommandMessage>,
+    commands: mpsc::UnboundedReceiver<AgentCommandMessage>,
     launcher: Arc<FakeLauncher>,
     /// Everything delivered to this coordinator's actor, in order.
     delivered: Vec<Sent>,
@@ -86,7 +86,7 @@ fn deps(
 ) -> (
     RunDeps,
     Arc<FakeBus>,
-    mpsc::UnboundedReceiver<CommandMessage>,
+    mpsc::UnboundedReceiver<AgentCommandMessage>,
     Arc<FakeLauncher>,
 ) {
     let (bus, commands) = FakeBus::new();

@@ -2,10 +2,10 @@
 //! loss, and a complete run.
 
 use super::*;
+use crate::bus::AgentInbound;
 use crate::fakes::{FakeBus, FakeLauncher};
-use crate::mqtt::AgentInbound;
 use crate::store::embedded::EmbeddedStore;
-use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage, StatusMessage};
+use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus, StatusMessage};
 use herd_protocol::frame::{Frame, Stats};
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram};
 use herd_protocol::summary::{RunState, Verdict};
@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 struct Harness {
     handle: RunHandle,
-    commands: mpsc::UnboundedReceiver<CommandMessage>,
+    commands: mpsc::UnboundedReceiver<AgentCommandMessage>,
     launcher: Arc<FakeLauncher>,
     run: RunId,
 }

@@ -1,7 +1,8 @@
 //! Scheduled runs: stored tests that start by themselves, `at` a time, every day / week / two
 //! weeks / month, or on a cron expression in a time zone.
 //!
-//! Fire times are computed by [`calendar`] (pure, tested with explicit instants) and kept in the
+//! Fire times are computed by [`crate::calendar`] (pure, tested with explicit instants, and
+//! also used by the manager to show a test's next fire) and kept in the
 //! store beside each test (`next_fire_ms`), so schedules survive a restart. The [`Scheduler`] task
 //! wakes every [`TICK`], reads the due tests, advances each one's next fire time *first* (so a
 //! crash cannot fire it twice) and then submits an ordinary `start_run` command whose id is derived
@@ -15,11 +16,8 @@
 //!   coalesced into one; that one runs if it is at most [`MISSED_FIRE_GRACE`] late, and is
 //!   skipped (with a `schedule.skipped` event) otherwise. Then the schedule continues from now.
 
-pub mod calendar;
-pub mod cron;
 pub mod task;
 #[cfg(test)]
 mod tests;
 
-pub use calendar::next_fire;
 pub use task::{MISSED_FIRE_GRACE, TICK};

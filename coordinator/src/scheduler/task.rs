@@ -1,11 +1,11 @@
 //! The scheduler task: wakes every [`TICK`], fires the stored tests that are due through the
 //! manager (the one command path), and records each one's next fire time.
 
-use super::next_fire;
-use crate::clock::Clock;
+use crate::calendar::next_fire;
 use crate::events::{self, EventSink};
 use crate::manager::Manager;
 use crate::store::{Store, TestRecord};
+use herd_protocol::clock::Clock;
 use herd_protocol::command::{Command, CommandMessage, Overrides};
 use herd_protocol::event::Event;
 use herd_protocol::PROTOCOL_VERSION;

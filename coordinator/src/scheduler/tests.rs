@@ -1,7 +1,6 @@
 //! Fire times, with explicit instants: DST changes, month ends, end dates, cron fields.
 
-use super::calendar::next_fire;
-use super::cron::Cron;
+use crate::calendar::{next_fire, Cron};
 use herd_protocol::command::{Every, Schedule};
 use jiff::Timestamp;
 

@@ -8,8 +8,8 @@
 //! as a value (the HTTP API, a queue) must carry the content itself: a bare path there is refused,
 //! since the coordinator must not read files on a caller's behalf.
 
-use super::parse::{join, kind, Cx};
-use super::{FieldError, PlanFiles, Step};
+use super::cx::{join, kind, Cx, FieldError, PlanFiles};
+use super::Step;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 

@@ -6,6 +6,7 @@
 //! in the same format, which is also how a plan travels to agents: one format, one parser.
 
 mod body;
+mod cx;
 mod feeder;
 mod jsonpath;
 mod load;
@@ -17,6 +18,7 @@ mod template;
 mod threshold;
 
 pub use body::{BodyFile, MAX_BODY_FILE_BYTES};
+pub use cx::{FieldError, PlanErrors, PlanFiles};
 pub use feeder::{parse_csv, table, Feeder, FeederMode, MAX_FEEDER_BYTES};
 pub use jsonpath::{JsonPath, Segment};
 pub use load::{
@@ -26,7 +28,7 @@ pub use load::{
 pub use options::{HttpVersion, Options};
 pub use parse::{
     from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
-    from_yaml_str_with, ramp_from_value, FieldError, PlanErrors, PlanFiles,
+    from_yaml_str_with, ramp_from_value,
 };
 pub use template::{is_var_name, Part, Template, BUILTINS};
 pub use threshold::{Comparison, Metric, Threshold};

@@ -4,7 +4,7 @@
 //! timeout, redirects followed (at most 10), HTTP/2 when a TLS server offers it by ALPN,
 //! certificates verified against the Mozilla roots.
 
-use super::parse::{join, kind, Cx};
+use super::cx::{join, kind, Cx};
 use crate::duration;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Parsing of the load profile (closed or open model) and of think times, split from `parse` so
 //! each file stays about one part of the plan.
 
-use super::parse::{join, kind, Cx};
+use super::cx::{join, kind, Cx};
 use super::{
     Arrival, Load, RateStage, Stage, Think, DEFAULT_ITERATIONS_DURATION, DEFAULT_MAX_IN_FLIGHT,
 };

@@ -3,8 +3,8 @@
 //! step references is defined somewhere. Split from `parse` so each file stays about one part of
 //! the plan.
 
+use super::cx::{join, kind, Cx, FieldError, PlanFiles};
 use super::feeder::{parse_csv, table};
-use super::parse::{join, kind, Cx, FieldError, PlanFiles};
 use super::{
     Check, Extract, ExtractFrom, Feeder, FeederMode, JsonPath, Plan, Step, Template, BUILTINS,
     MAX_FEEDER_BYTES,

@@ -10,14 +10,15 @@ use herd_coordinator::aws::frames_sqs::FramesViaSqs;
 use herd_coordinator::aws::iot::{Inbound, IotDataBus};
 use herd_coordinator::bus::AgentBus as _;
 use herd_coordinator::launcher::local::LocalLauncher;
-use herd_coordinator::local::new_run_id;
-use herd_coordinator::mqtt::MqttLink;
+use herd_coordinator::manager::new_run_id;
+use herd_coordinator::mqtt::{BrokerEndpoint, MqttLink};
 use herd_coordinator::run::{self, RunDeps, RunSpec, Timeouts};
 use herd_coordinator::store::embedded::EmbeddedStore;
-use herd_e2e::aws::{free_port, Mosquitto, Moto, REGION};
+use herd_e2e::aws::{Mosquitto, Moto, REGION};
 use herd_e2e::iot_standin::{IotStandin, TopicRuleToSqs};
+use herd_e2e::mqtt_tls::{certificates, MosquittoTls};
 use herd_e2e::{herd_bin, wait_with_limit, CountingTarget};
-use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage, StatusMessage};
+use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus, StatusMessage};
 use herd_protocol::frame::Frame;
 use herd_protocol::plan::{self, Plan};
 use herd_protocol::summary::{RunState, Summary};
@@ -150,7 +151,7 @@ fn check_commands(standin: &IotStandin, run: &RunId) {
         .filter(|p| p.topic == topics::commands(run))
         .collect();
     assert!(commands.len() >= 2, "{commands:?}");
-    let start: CommandMessage = wire::decode(&commands[0].payload).expect("a command");
+    let start: AgentCommandMessage = wire::decode(&commands[0].payload).expect("a command");
     assert!(matches!(start.command, AgentCommand::Start { .. }));
     assert!(
         commands[0].retain && commands[0].qos == 1,
@@ -180,9 +181,12 @@ async fn commands_through_the_iot_data_plane_reach_local_agents_and_frames_come_
     let mosquitto = Mosquitto::start();
     let standin = IotStandin::start(&mosquitto.url());
     let target = CountingTarget::start();
-    let link = MqttLink::connect(&mosquitto.url(), "coordinator")
-        .await
-        .expect("coordinator on Mosquitto");
+    let link = MqttLink::connect(
+        &BrokerEndpoint::parse(&mosquitto.url()).expect("url"),
+        "coordinator",
+    )
+    .await
+    .expect("coordinator on Mosquitto");
     let sdk = sdk_at(&standin.endpoint()).await;
     let bus = IotDataBus::new(&sdk, Some(&standin.endpoint()), Inbound::Mqtt(link));
 
@@ -254,81 +258,6 @@ async fn frames_through_an_iot_rule_into_sqs_reach_the_run() {
     }
 }
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
-fn certificates(dir: &Path) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
-        IsCa, KeyPair,
-    };
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "herd test CA");
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("key")).expect("CA");
-    let leaf = |names: Vec<String>, purpose, name: &str| {
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(names).expect("params");
-        params.extended_key_usages = vec![purpose];
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.signed_by(&key, &ca).expect("signed");
-        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write cert");
-        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("write key");
-    };
-    leaf(
-        vec!["127.0.0.1".into()],
-        ExtendedKeyUsagePurpose::ServerAuth,
-        "server",
-    );
-    leaf(vec![], ExtendedKeyUsagePurpose::ClientAuth, "agent");
-    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write CA");
-}
-
-/// Mosquitto with a TLS listener that requires a client certificate from the test CA, and a
-/// plain loopback listener for the test's own observer.
-struct MosquittoTls {
-    child: Child,
-    tls_port: u16,
-    plain_port: u16,
-}
-
-impl MosquittoTls {
-    fn start(dir: &Path) -> Self {
-        // Mosquitto started as root reads its files as the `mosquitto` user.
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        for f in ["ca.pem", "server.pem", "server.key"] {
-            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644))
-                .expect("chmod");
-        }
-        let (tls_port, plain_port) = (free_port(), free_port());
-        let d = dir.display();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "persistence false\nallow_anonymous true\n\
-                 listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\n\
-                 keyfile {d}/server.key\nrequire_certificate true\n\
-                 listener {plain_port} 127.0.0.1\n"
-            ),
-        )
-        .expect("mosquitto.conf");
-        let child = Mosquitto::spawn(&conf, &[tls_port, plain_port]);
-        Self {
-            child,
-            tls_port,
-            plain_port,
-        }
-    }
-}
-
-impl Drop for MosquittoTls {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn agent(tls_port: u16, run: &RunId, dir: &Path, with_cert: bool) -> Child {
     let mut command = Command::new(herd_bin());
     command
@@ -386,13 +315,13 @@ async fn an_agent_over_mutual_tls_takes_the_retained_start_and_reports_exact_cou
             break;
         }
     }
-    let link = MqttLink::connect(&plain, "coordinator")
+    let link = MqttLink::connect(&BrokerEndpoint::parse(&plain).expect("url"), "coordinator")
         .await
         .expect("link");
     let sdk = sdk_at(&standin.endpoint()).await;
     let bus = IotDataBus::new(&sdk, Some(&standin.endpoint()), Inbound::Mqtt(link));
     let plan = plan(&target, 1);
-    bus.send_command(CommandMessage {
+    bus.send_command(AgentCommandMessage {
         version: 1,
         run: run.clone(),
         command: AgentCommand::Start {

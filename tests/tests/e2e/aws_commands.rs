@@ -6,11 +6,11 @@
 //! real `herd agent` processes, the manager, `SqsIntake`, `SnsEvents`), as `herd up --config`
 //! assembles it; moto stands in for SQS and SNS.
 
+use herd::local::{LocalConfig, LocalRuntime};
 use herd_coordinator::aws::sns::SnsEvents;
 use herd_coordinator::aws::sqs::SqsIntake;
 use herd_coordinator::config::{EventFormat, SnsEvents as SnsConfig, SqsCommands};
 use herd_coordinator::events::{EventSink, Fanout, LocalEvents};
-use herd_coordinator::local::{LocalConfig, LocalRuntime};
 use herd_coordinator::manager::{Manager, ManagerConfig};
 use herd_coordinator::run::Timeouts;
 use herd_e2e::aws::{create_queue, queue_arn, receive_events, topic_into, Delivered, Moto};

@@ -3,6 +3,7 @@
 //! refused with every problem named.
 
 use herd_e2e::aws::Mosquitto;
+use herd_e2e::mqtt_tls::{certificates, MosquittoTls};
 use herd_e2e::service::{plan, Service};
 use herd_e2e::{herd_bin, CountingTarget};
 use std::process::Command;
@@ -81,4 +82,81 @@ fn herd_schema_commands_prints_the_checked_in_schema() {
         serde_json::from_str(&std::fs::read_to_string(file).expect("read")).expect("JSON");
     assert_eq!(printed, checked_in);
     assert_eq!(printed["title"], "CommandMessage");
+}
+
+/// `[broker] url = "mqtts://…"` with a private CA (`ca_file`): the coordinator's own session and
+/// its local agents speak TLS to Mosquitto, and a run goes through with exact counts. (Before,
+/// the coordinator took `mqtts://127.0.0.1` for a host name and `herd up` failed to start.)
+#[test]
+fn a_run_goes_through_mosquitto_over_tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).expect("mkdir");
+    certificates(&certs);
+    let broker = MosquittoTls::start_with(&certs, false);
+    let url = format!("mqtts://127.0.0.1:{}", broker.tls_port);
+    let config = dir.path().join("herd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[broker]\nurl = \"{url}\"\nca_file = \"{}\"\n",
+            certs.join("ca.pem").display()
+        ),
+    )
+    .expect("write");
+    let target = CountingTarget::start();
+    let s = Service::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(s.broker_url(), url, "herd up uses the TLS broker");
+    let op = s.token("operator");
+    let (status, summary) = s.request(
+        "POST",
+        "/api/v1/runs?wait=true",
+        Some(&op),
+        Some(&serde_json::json!({"plan": plan("tls", &target.url(), 2, 4, 2, &[])})),
+    );
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["status"], "passed", "{summary}");
+    let requests = summary["requests"].as_u64().expect("requests");
+    assert!(requests > 10, "{summary}");
+    assert_eq!(
+        requests,
+        target.received().total,
+        "herd's count is the target's"
+    );
+}
+
+/// A `herd.toml` without the CA: the broker's certificate is not trusted, and `herd up` says so
+/// at start (exit 4), naming the broker.
+#[test]
+fn an_untrusted_tls_broker_is_named_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).expect("mkdir");
+    certificates(&certs);
+    let broker = MosquittoTls::start_with(&certs, false);
+    let config = dir.path().join("herd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[broker]\nurl = \"mqtts://127.0.0.1:{}\"\n",
+            broker.tls_port
+        ),
+    )
+    .expect("write");
+    let out = Command::new(herd_bin())
+        .args(["up", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("herd up");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("mqtts://127.0.0.1:{}", broker.tls_port)),
+        "{stderr}"
+    );
 }

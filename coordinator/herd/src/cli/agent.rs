@@ -2,7 +2,8 @@
 
 use super::exit::Code;
 use anyhow::Context as _;
-use herd_agent::{AgentConfig, PemSource, TlsOptions};
+use herd_agent::AgentConfig;
+use herd_protocol::tls::{PemSource, TlsOptions};
 use herd_protocol::{AgentId, RunId};
 
 /// Arguments of `herd agent`.

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-const SMOKE_PLAN: &str = include_str!("../../../examples/smoke.yaml");
+const SMOKE_PLAN: &str = include_str!("../../../../examples/smoke.yaml");
 
 /// Arguments of `herd demo`.
 #[derive(Debug, clap::Args)]

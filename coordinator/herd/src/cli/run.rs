@@ -3,7 +3,7 @@
 use super::exit::Code;
 use super::{progress, report};
 use anyhow::Context as _;
-use herd_coordinator::local::{LocalConfig, LocalRuntime};
+use herd::local::{LocalConfig, LocalRuntime};
 use herd_coordinator::run::{Cancel, Timeouts};
 use herd_protocol::plan::{self, Plan, PlanFiles};
 use herd_protocol::summary::Summary;

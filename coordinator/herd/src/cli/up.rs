@@ -13,15 +13,18 @@
 
 use super::exit::Code;
 use anyhow::Context as _;
+use herd::adapters::{open_store, sdk_for, AdapterPaths, Adapters};
+use herd::local::coordinator_id;
 use herd_coordinator::api::jwks::JwksClient;
 use herd_coordinator::api::{self, auth};
-use herd_coordinator::aws::sns::SnsEvents;
-use herd_coordinator::aws::sqs::SqsIntake;
+#[cfg(feature = "aws")]
+use herd_coordinator::aws::{sns::SnsEvents, sqs::SqsIntake};
 use herd_coordinator::config::ServiceConfig;
-use herd_coordinator::events::{EventSink, Fanout, LocalEvents};
+#[cfg(feature = "aws")]
+use herd_coordinator::events::Fanout;
+use herd_coordinator::events::{EventSink, LocalEvents};
 use herd_coordinator::manager::{Manager, ManagerConfig};
 use herd_coordinator::run::Timeouts;
-use herd_coordinator::runtime::{open_store, RuntimePaths, ServiceRuntime};
 use herd_coordinator::scheduler;
 use herd_coordinator::store::{Role, Store};
 use std::net::SocketAddr;
@@ -85,12 +88,24 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Result<ServiceConfig, Code
     };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(ServiceConfig::from_toml(&text).map_err(|errors| {
-        for e in &errors.0 {
-            eprintln!("herd: {}: {}: {}", path.display(), e.key, e.problem);
+    let config = match ServiceConfig::from_toml(&text) {
+        Ok(config) => config,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("herd: {}: {}: {}", path.display(), e.key, e.problem);
+            }
+            return Ok(Err(Code::Invalid));
         }
-        Code::Invalid
-    }))
+    };
+    if !cfg!(feature = "aws") && config.uses_aws() {
+        eprintln!(
+            "herd: {}: {} need the AWS adapters, and this herd was built without the `aws` feature (rebuild with `--features aws`, the default)",
+            path.display(),
+            config.aws_keys().join(", ")
+        );
+        return Ok(Err(Code::Invalid));
+    }
+    Ok(Ok(config))
 }
 
 /// `herd token create`.
@@ -106,19 +121,15 @@ pub fn token(args: TokenArgs) -> anyhow::Result<Code> {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
-    let now = herd_coordinator::clock::Clock::new().unix_ms();
+    let now = herd_protocol::clock::Clock::new().unix_ms();
     let (token, record) = auth::new_token(role, now).map_err(anyhow::Error::msg)?;
     let id = record.id.clone();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(async {
-            let sdk = if config.uses_aws() {
-                Some(herd_coordinator::aws::sdk_config(&config.aws).await)
-            } else {
-                None
-            };
-            let owner = herd_coordinator::local::coordinator_id(&args.data_dir);
+            let sdk = sdk_for(&config).await?;
+            let owner = coordinator_id(&args.data_dir);
             let store = open_store(&config, sdk.as_ref(), &args.data_dir, &owner).await?;
             store.create_token(record).await?;
             anyhow::Ok(())
@@ -134,10 +145,10 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
-    let paths = RuntimePaths {
+    let paths = AdapterPaths {
         data_dir: args.data_dir.clone(),
         agent_program: std::env::current_exe().context("cannot find the herd executable")?,
-        owner: Some(herd_coordinator::local::coordinator_id(&args.data_dir)),
+        owner: Some(coordinator_id(&args.data_dir)),
     };
     let listen = args
         .listen
@@ -155,18 +166,22 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
     };
     let system = actix::System::new();
     system.block_on(async move {
-        let runtime = ServiceRuntime::start(&config, paths).await?;
+        let runtime = Adapters::start(&config, paths).await?;
         let deps = runtime.deps();
         let store: Arc<dyn Store> = deps.store.clone();
         let events = Arc::new(LocalEvents::new());
+        #[cfg(feature = "aws")]
         let sns = match (&config.events, runtime.sdk()) {
             (Some(cfg), Some(sdk)) => Some(Arc::new(SnsEvents::new(sdk, cfg))),
             _ => None,
         };
+        #[cfg(feature = "aws")]
         let sink: Arc<dyn EventSink> = match &sns {
             Some(sns) => Arc::new(Fanout(vec![events.clone(), sns.clone()])),
             None => events.clone(),
         };
+        #[cfg(not(feature = "aws"))]
+        let sink: Arc<dyn EventSink> = events.clone();
         let manager = Manager::start(
             ManagerConfig {
                 max_agents,
@@ -189,19 +204,16 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
             sink.clone(),
             stopped(stop_rx.clone()),
         ));
-        let intake = {
-            let (url, manager, sink) = (
-                runtime.broker_url().to_owned(),
-                manager.clone(),
-                sink.clone(),
-            );
+        let intake = runtime.serves_command_topic().then(|| {
+            let (broker, manager, sink) = (runtime.broker().clone(), manager.clone(), sink.clone());
             let stop = stopped(stop_rx.clone());
             actix::spawn(async move {
-                if let Err(e) = herd_coordinator::intake::run(&url, manager, sink, stop).await {
+                if let Err(e) = herd_coordinator::intake::run(&broker, manager, sink, stop).await {
                     tracing::error!(error = %e, "the MQTT command topic is not served");
                 }
             })
-        };
+        });
+        #[cfg(feature = "aws")]
         let sqs = match (&config.commands, runtime.sdk()) {
             (Some(cfg), Some(sdk)) => {
                 let intake = SqsIntake::new(sdk, cfg);
@@ -220,7 +232,7 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         };
         eprintln!(
             "herd up: API on http://{addr}/api/v1 (broker {}, data in {})",
-            runtime.broker_url(),
+            runtime.broker(),
             args.data_dir.display()
         );
         let server = tokio::spawn(api::serve(listener, state, stopped(stop_rx)));
@@ -228,12 +240,16 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         eprintln!("herd up: shutting down: stopping active runs…");
         let _ = stop_tx.send(true);
         let _ = scheduler.await;
-        let _ = intake.await;
+        if let Some(intake) = intake {
+            let _ = intake.await;
+        }
+        #[cfg(feature = "aws")]
         if let Some(sqs) = sqs {
             let _ = sqs.await;
         }
         manager.shutdown(SHUTDOWN_LIMIT).await;
         let _ = server.await;
+        #[cfg(feature = "aws")]
         if let Some(sns) = sns {
             if !sns.flush(Duration::from_secs(5)).await {
                 eprintln!("herd up: some events were not published to SNS before the exit");

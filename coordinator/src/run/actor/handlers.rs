@@ -3,8 +3,8 @@
 
 use super::{Cancel, Exited, RunActor, EXIT_GRACE, TICK};
 use crate::aggregate::Ingest;
+use crate::bus::AgentInbound;
 use crate::metrics::METRICS;
-use crate::mqtt::AgentInbound;
 use crate::run::phase::Phase;
 use crate::run::LEASE;
 use actix::prelude::*;
@@ -34,6 +34,11 @@ impl Actor for RunActor {
         // However the actor ends, its agents no longer count as connected.
         METRICS.agents_connected_changed(-self.connected.replace(0));
     }
+}
+
+/// Agents' messages reach the run actor as actor messages (see `inbox` in the actor's module).
+impl Message for AgentInbound {
+    type Result = ();
 }
 
 impl Handler<AgentInbound> for RunActor {

@@ -12,13 +12,13 @@ use super::agents::Agents;
 use super::phase::Phase;
 use super::{RunDeps, RunSpec, RunView};
 use crate::aggregate::{Aggregator, SecondAggregate};
-use crate::clock::Clock;
+use crate::bus::{AgentInbound, Inbox};
 use crate::launcher::{AgentExited, LaunchSpec, Launched};
 use crate::metrics::METRICS;
-use crate::mqtt::AgentInbound;
 use crate::store::{RunRecord, RunStateName};
 use actix::prelude::*;
-use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage};
+use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus};
+use herd_protocol::clock::Clock;
 use herd_protocol::summary::{LiveMessage, RunState, SecondSummary, Summary};
 use herd_protocol::{wire, AgentId, PROTOCOL_VERSION};
 use persist::Persist;
@@ -39,6 +39,22 @@ pub use ramp::{Ramp, RampRefused, Ramped};
 use resume::Resumed;
 
 const TICK: Duration = Duration::from_millis(100);
+
+/// An inbox for the bus whose messages reach this actor in the order the bus received them.
+/// (The bus knows channels, not actors; this task is the one place the two meet.)
+fn inbox(ctx: &Context<RunActor>) -> Inbox {
+    let (tx, mut rx) = mpsc::unbounded_channel::<AgentInbound>();
+    let addr = ctx.address();
+    actix::spawn(async move {
+        while let Some(message) = rx.recv().await {
+            if !addr.connected() {
+                break;
+            }
+            addr.do_send(message);
+        }
+    });
+    tx
+}
 /// After an agent process exits cleanly, how long its "finished" message may still be in flight.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
@@ -197,7 +213,7 @@ impl RunActor {
             broker_url: self.deps.broker_url.clone(),
         };
         let deps = self.deps.clone();
-        let recipient = ctx.address().recipient::<AgentInbound>();
+        let inbox = inbox(ctx);
         let events = self.exits_tx.clone();
         let now = self.clock.unix_ms();
         let work = async move {
@@ -207,7 +223,7 @@ impl RunActor {
                 .map_err(|e| format!("cannot record the run: {e}"))?;
             persist::claim(&deps, &run, now).await?;
             deps.bus
-                .register(&run, recipient)
+                .register(&run, inbox)
                 .await
                 .map_err(|e| e.to_string())?;
             deps.launcher
@@ -290,7 +306,7 @@ impl RunActor {
     }
 
     fn send(&mut self, command: AgentCommand, ctx: &mut Context<Self>) {
-        let message = CommandMessage {
+        let message = AgentCommandMessage {
             version: PROTOCOL_VERSION,
             run: self.spec.run.clone(),
             command,
@@ -359,7 +375,7 @@ impl RunActor {
 
     /// Sends a stop that outlives the actor (it is ending: its own futures are cut short).
     fn stop_detached(&self, graceful: Duration) {
-        let message = CommandMessage {
+        let message = AgentCommandMessage {
             version: PROTOCOL_VERSION,
             run: self.spec.run.clone(),
             command: AgentCommand::Stop {

@@ -18,7 +18,6 @@
 use super::RunActor;
 use crate::aggregate::Aggregator;
 use crate::launcher::Launched;
-use crate::mqtt::AgentInbound;
 use crate::run::agents::AgentTrack;
 use crate::run::phase::Phase;
 use crate::run::resume::StoredRun;
@@ -161,11 +160,11 @@ impl RunActor {
             .collect();
         let deps = self.deps.clone();
         let run = self.spec.run.clone();
-        let recipient = ctx.address().recipient::<AgentInbound>();
+        let inbox = super::inbox(ctx);
         let events = self.exits_tx.clone();
         let work = async move {
             deps.bus
-                .register(&run, recipient)
+                .register(&run, inbox)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok::<_, String>(deps.launcher.adopt(&run, handles, events).await)
