@@ -148,11 +148,22 @@ impl Service {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> (u16, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.request_raw(method, path, token, &body)
+    }
+
+    /// One request with a body as it is (an uploaded file); the status and the JSON answer.
+    pub fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
         let Ok(mut stream) = TcpStream::connect(self.addr) else {
             return (0, Value::Null);
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(90)));
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
         let auth = token
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();

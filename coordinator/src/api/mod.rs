@@ -12,6 +12,7 @@
 
 pub mod auth;
 mod compare;
+mod import;
 pub mod jwks;
 mod openapi;
 mod prometheus;

@@ -60,6 +60,7 @@ pub fn document() -> Value {
                 "get": {"summary": "runs of a test, newest first", "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}, {"name": "offset", "in": "query", "schema": {"type": "integer"}}], "responses": {"200": {"description": "{runs, limit, offset}"}}}
             },
             "/api/v1/tests/{id}/baseline": {"parameters": [id("id")], "put": op("set the baseline run ({run_id})", "operator", &[("200", "the test"), ("404", "unknown"), ("400", "not a run of this test")])},
+            "/api/v1/import": {"post": op("convert a JMeter, Taurus, HAR or DLT file (the body) into a plan: {format, plan (YAML), report, schedule}; query: target, vus, ramp, hold, agents, include_static, set.NAME", "operator", &[("200", "plan and report"), ("400", "not a file herd can import, or no request in it"), ("413", "over 16 MiB")])},
             "/api/v1/runs": {"post": op("run an inline plan ({plan, agents?, duration?}; ?wait=true)", "operator", &[("201", "the run"), ("400", "invalid plan")])},
             "/api/v1/runs/{id}": {"parameters": [id("id")], "get": op("a run: state, live view, summary, thresholds", "viewer", &[("200", "the run"), ("404", "unknown")])},
             "/api/v1/runs/{id}/stop": {"parameters": [id("id")], "post": op("stop a run", "operator", &[("202", "stopping"), ("404", "unknown"), ("409", "not active")])},

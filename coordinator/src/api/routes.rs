@@ -1,7 +1,9 @@
 //! Routing and the handlers of `/api/v1`. Writes are turned into protocol commands for the
 //! manager; reads come from the store, or from the manager for runs still active.
 
-use super::{body_json, compare, error, json, openapi, prometheus, rejection, sse, ApiState, Body};
+use super::{
+    body_json, compare, error, import, json, openapi, prometheus, rejection, sse, ApiState, Body,
+};
 use crate::manager::{Reply, RunWatch};
 use crate::store::{Role, RunRecord};
 use herd_protocol::command::{Command, CommandMessage, Overrides, TestSpec};
@@ -182,6 +184,7 @@ async fn api(
                 Err(e) => internal(e),
             }
         }
+        (&Method::POST, ["import"]) => import::handle(req, query).await,
         (&Method::POST, ["runs"]) => {
             let mut body = match body_json(req).await {
                 Ok(b) => b,

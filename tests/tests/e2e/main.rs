@@ -7,6 +7,7 @@ mod aws_commands;
 mod aws_up;
 mod demo;
 mod https;
+mod import;
 mod jwt;
 mod logs;
 mod metrics;

@@ -3,6 +3,7 @@
 mod agent;
 mod demo;
 pub mod exit;
+mod import;
 mod progress;
 mod report;
 mod run;
@@ -35,6 +36,8 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Start a built-in counting target and run the smoke plan against it.
     Demo(demo::DemoArgs),
+    /// Turn a JMeter, Taurus, HAR or DLT test into a plan, reporting what became of each element.
+    Import(import::ImportArgs),
     /// Run the coordinator as a service: HTTP API, scheduler, concurrent runs.
     Up(up::UpArgs),
     /// Manage API tokens.
@@ -103,6 +106,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
         }),
         Command::Agent(args) => agent::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Import(args) => import::run(args),
         Command::Up(args) => up::up(args),
         Command::Token(TokenCommand::Create(args)) => up::token(args),
         Command::Schema(SchemaCommand::Commands) => {

@@ -1,0 +1,143 @@
+//! End-to-end: `herd import` turns real JMeter, Taurus, HAR and DLT files (from public
+//! repositories, `tests/fixtures/import/SOURCES.md`) into plans that `herd run` executes, and
+//! herd's counts equal the target's, route by route; `POST /api/v1/import` answers the same plan.
+
+use herd_e2e::service::Service;
+use herd_e2e::{herd_bin, wait_with_limit, CountingTarget};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn fixture(kind: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/import")
+        .join(kind)
+        .join(name)
+}
+
+/// Imports `file` against `target` with a short load; the plan's path.
+fn import(file: &Path, target: &str, dir: &Path) -> PathBuf {
+    let plan = dir.join(format!(
+        "{}.yaml",
+        file.file_stem().and_then(|s| s.to_str()).unwrap_or("plan")
+    ));
+    let out = Command::new(herd_bin())
+        .arg("import")
+        .arg(file)
+        .args([
+            "--target", target, "--vus", "2", "--ramp", "0s", "--hold", "2s",
+        ])
+        .args(["--agents", "2", "-o"])
+        .arg(&plan)
+        .output()
+        .expect("herd import");
+    assert!(
+        out.status.success(),
+        "{} did not import: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    plan
+}
+
+/// Runs `plan` and returns herd's summary.
+fn run(plan: &Path, dir: &Path) -> serde_json::Value {
+    let json = dir.join("summary.json");
+    let child = Command::new(herd_bin())
+        .arg("run")
+        .arg(plan)
+        .arg("--json")
+        .arg(&json)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("herd run");
+    let out = wait_with_limit(child, Duration::from_secs(60));
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| {
+        panic!(
+            "{} wrote no summary: {}",
+            plan.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    serde_json::from_str(&text).expect("summary JSON")
+}
+
+#[test]
+fn imported_plans_run_with_exact_counts() {
+    for (kind, name) in [
+        ("jmeter", "build-web-test-plan.jmx"),
+        ("jmeter", "extractors.jmx"),
+        ("jmeter", "TestHeaderManager.jmx"),
+        ("taurus", "get-post.json"),
+        ("taurus", "existing.yml"),
+        ("har", "params.har"),
+        ("har", "x-www-form-url-encoded.har"),
+        ("dlt", "simple-get.json"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = CountingTarget::start();
+        let plan = import(&fixture(kind, name), &target.url(), dir.path());
+        let summary = run(&plan, dir.path());
+        let requests = summary["requests"].as_u64().expect("requests");
+        let received = target.received();
+        assert!(requests > 0, "{kind}/{name}: no request sent: {summary}");
+        assert_eq!(
+            requests, received.total,
+            "{kind}/{name}: herd's count is the target's ({:?})",
+            received.by_route
+        );
+        let steps: u64 = summary["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter_map(|s| s["requests"].as_u64())
+            .sum();
+        assert_eq!(steps, requests, "{kind}/{name}: the steps add up");
+    }
+}
+
+#[test]
+fn a_file_without_requests_exits_2_naming_the_problem() {
+    let out = Command::new(herd_bin())
+        .arg("import")
+        .arg(fixture("jmeter", "recording-with-think-time.jmx"))
+        .output()
+        .expect("herd import");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no request"), "{stderr}");
+}
+
+#[test]
+fn the_api_converts_an_upload() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Service::start(&dir.path().join("data"), &[]);
+    let op = s.token("operator");
+    let body = std::fs::read_to_string(fixture("taurus", "get-post.json")).expect("fixture");
+    let (status, answer) = s.request_raw(
+        "POST",
+        "/api/v1/import?target=http://127.0.0.1:9&vus=3",
+        Some(&op),
+        &body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["format"], "taurus", "{answer}");
+    assert!(
+        answer["plan"]
+            .as_str()
+            .is_some_and(|p| p.contains("target: http://127.0.0.1:9")),
+        "{answer}"
+    );
+    assert!(
+        answer["report"]["items"]
+            .as_array()
+            .is_some_and(|i| !i.is_empty()),
+        "{answer}"
+    );
+    let (status, answer) = s.request_raw("POST", "/api/v1/import", Some(&op), "<jmeterTestPlan");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"], "invalid", "{answer}");
+}
