@@ -7,12 +7,17 @@ use super::*;
 use crate::clock::Clock;
 use crate::fakes::{FakeBus, FakeLauncher};
 use crate::mqtt::AgentInbound;
+use crate::store::Store;
 use crate::store::{AgentRecord, Claim, EmbeddedStore, RunRecord, RunStateName};
 use herd_protocol::agent::{AgentCommand, AgentStatus, CommandMessage, StatusMessage};
 use herd_protocol::frame::{Frame, Stats};
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram};
+use herd_protocol::plan::Plan;
 use herd_protocol::summary::RunState;
 use herd_protocol::AgentId;
+use herd_protocol::RunId;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 const OWNER: &str = "coordinator-1";

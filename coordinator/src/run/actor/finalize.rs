@@ -1,7 +1,7 @@
 //! The end of a run: its final state and reason, the summary, and storing them before the outcome
 //! is reported, so whoever awaits the outcome can read the stored run at once.
 
-use super::{store_state, RunActor};
+use super::machine::{store_state, RunActor};
 use crate::run::phase::Phase;
 use crate::run::summary::{self, SummaryInput};
 use crate::store::RunStateName;

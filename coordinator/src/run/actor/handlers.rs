@@ -1,13 +1,32 @@
 //! How the run actor reacts to its messages: agent traffic from the bus, process exits from the
-//! launcher, and cancel requests. The state machine itself lives in the parent module.
+//! launcher, and cancel requests. The state machine itself lives in `machine`.
 
-use super::{Cancel, Exited, RunActor, EXIT_GRACE, TICK};
+use super::machine::RunActor;
 use crate::aggregate::Ingest;
+use crate::launcher::AgentExited;
 use crate::metrics::METRICS;
 use crate::mqtt::AgentInbound;
 use crate::run::phase::Phase;
-use crate::run::LEASE;
+use crate::run::spec::LEASE;
 use actix::prelude::*;
+use std::time::Duration;
+
+const TICK: Duration = Duration::from_millis(100);
+/// After an agent process exits cleanly, how long its "finished" message may still be in flight.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Asks the run to stop: agents get a graceful stop, and the run ends as cancelled.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Cancel {
+    /// Why, for the record.
+    pub reason: String,
+}
+
+/// An agent's process exited (from the launcher's channel).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Exited(AgentExited);
 
 impl Actor for RunActor {
     type Context = Context<Self>;
@@ -42,7 +61,7 @@ impl Handler<AgentInbound> for RunActor {
     fn handle(&mut self, msg: AgentInbound, ctx: &mut Context<Self>) {
         // Counted first, whatever becomes of it: the count is how the bus knows which messages a
         // flush covered.
-        self.persist.delivered();
+        self.ledger.delivered();
         if self.phase.is_over() {
             return;
         }

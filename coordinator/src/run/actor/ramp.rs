@@ -7,7 +7,7 @@
 //! the ramp, so a coordinator that restarts mid-run re-arms the ramp's end, as the agents follow
 //! the ramp. The stages themselves are not stored: the agents hold them.
 
-use super::RunActor;
+use super::machine::RunActor;
 use crate::run::phase::Phase;
 use actix::prelude::*;
 use herd_protocol::agent::AgentCommand;

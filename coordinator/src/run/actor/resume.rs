@@ -15,14 +15,16 @@
 //! load when the coordinator died cannot be carried on meaningfully: it ends as failed, and any
 //! agent still waiting for its start is told to stop.
 
-use super::RunActor;
+use super::machine::RunActor;
+use super::stage::Resumed;
 use crate::aggregate::Aggregator;
 use crate::launcher::Launched;
 use crate::mqtt::AgentInbound;
 use crate::run::agents::AgentTrack;
 use crate::run::phase::Phase;
-use crate::run::resume::StoredRun;
-use crate::run::{RunDeps, RunSpec, RunView};
+use crate::run::spec::{RunDeps, RunSpec};
+use crate::run::stored::StoredRun;
+use crate::run::view::RunView;
 use crate::store::RunStateName;
 use actix::prelude::*;
 use herd_protocol::agent::AgentCommand;
@@ -30,17 +32,6 @@ use herd_protocol::summary::Summary;
 use herd_protocol::AgentId;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
-
-/// What a resumed actor knows of the run's stored state until it has resumed it.
-#[derive(Debug)]
-pub(crate) struct Resumed {
-    /// The stored state.
-    state: RunStateName,
-    /// When the run entered it (ms since the Unix epoch).
-    since_ms: u64,
-    /// Why the run cannot be carried on, if it cannot (its stored data does not rebuild).
-    problem: Option<String>,
-}
 
 impl RunActor {
     /// An actor that carries on `stored` instead of launching agents.
