@@ -2,7 +2,7 @@
 //! load, stopping it, losing agents, and the tick that enforces every deadline.
 
 use super::ledger::{self, Ledger};
-use super::stage::Resumed;
+use super::stage::{EndCause, Load, Stage};
 use crate::aggregate::{Aggregator, SecondAggregate};
 use crate::clock::Clock;
 use crate::launcher::{AgentExited, LaunchSpec, Launched};
@@ -27,27 +27,21 @@ pub struct RunActor {
     pub(super) spec: RunSpec,
     pub(super) deps: RunDeps,
     pub(super) clock: Clock,
-    pub(super) phase: Phase,
+    /// The phase, with what only it knows (start time, cancellation, failure, a pending resume).
+    pub(super) stage: Stage,
+    /// When the current phase must be over (what happens then depends on the phase).
     pub(super) deadline: Instant,
     pub(super) agents: Agents,
     pub(super) aggregator: Aggregator,
     pub(super) seconds: BTreeMap<u64, SecondSummary>,
-    pub(super) start_at_ms: Option<u64>,
-    /// When the load ends, if a live ramp moved the end (see `ramp`).
-    pub(super) ends_at_ms: Option<u64>,
-    pub(super) settled_at: Option<Instant>,
-    pub(super) cancelled: Option<String>,
-    pub(super) failure: Option<String>,
-    pub(super) exits: Option<mpsc::UnboundedReceiver<AgentExited>>,
-    pub(super) exits_tx: mpsc::UnboundedSender<AgentExited>,
     pub(super) view: watch::Sender<RunView>,
+    /// Who awaits the summary: taken when it is sent, dropped when the actor gives the run up
+    /// (another coordinator owns it); `None` only once the actor is stopping for good.
     pub(super) outcome: Option<oneshot::Sender<Summary>>,
     /// This run's share of the process-wide agents-connected gauge, as last reported to it.
     pub(super) connected: std::cell::Cell<i64>,
     /// What is stored, what is still to store, what the bus may acknowledge.
     pub(super) ledger: Ledger,
-    /// Set when the actor resumes a stored run instead of launching a new one.
-    pub(super) resumed: Option<Resumed>,
     /// Agents whose process was gone when the run was resumed (lost if they stay silent).
     pub(super) gone: std::collections::BTreeSet<AgentId>,
 }
@@ -74,7 +68,6 @@ impl RunActor {
         };
         let (view_tx, view_rx) = watch::channel(view);
         let (outcome_tx, outcome_rx) = oneshot::channel();
-        let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let aggregator =
             Aggregator::new(spec.run.clone(), ids.clone(), spec.timeouts.aggregate_grace);
         let actor = Self {
@@ -83,38 +76,38 @@ impl RunActor {
             spec,
             deps,
             clock,
-            phase: Phase::Launching,
+            stage: Stage::Launching,
             aggregator,
             seconds: BTreeMap::new(),
-            start_at_ms: None,
-            ends_at_ms: None,
-            settled_at: None,
-            cancelled: None,
-            failure: None,
-            exits: Some(exits_rx),
-            exits_tx,
             view: view_tx,
             outcome: Some(outcome_tx),
             connected: std::cell::Cell::new(0),
             ledger: Ledger::default(),
-            resumed: None,
             gone: std::collections::BTreeSet::new(),
         };
         (actor, view_rx, outcome_rx)
     }
 
-    pub(super) fn set_phase(&mut self, phase: Phase, limit: Duration) {
+    /// The observable name of the run's phase.
+    pub(super) fn phase(&self) -> Phase {
+        self.stage.phase()
+    }
+
+    /// Enters `stage`, to be over within `limit`, and records it.
+    pub(super) fn set_stage(&mut self, stage: Stage, limit: Duration) {
+        let phase = stage.phase();
         tracing::info!(run = %self.spec.run, phase = phase.as_str(), "run phase");
-        self.phase = phase;
+        self.stage = stage;
         self.deadline = Instant::now() + limit;
         if let Some(state) = store_state(phase) {
             let store = self.deps.store.clone();
             let run = self.spec.run.clone();
             let at = self.clock.unix_ms();
             // A cancellation is recorded with the stop, so a resumed run still ends as cancelled.
-            let reason = (phase == Phase::Stopping)
-                .then(|| self.cancelled.clone())
-                .flatten();
+            let reason = match &self.stage {
+                Stage::Stopping(load) => load.cancelled.clone(),
+                _ => None,
+            };
             actix::spawn(async move {
                 if let Err(e) = store.set_run_state(&run, state, at, reason).await {
                     tracing::warn!(%run, error = %e, "cannot record run state");
@@ -125,14 +118,15 @@ impl RunActor {
     }
 
     pub(super) fn publish_view(&self) {
-        let elapsed_s = self.start_at_ms.map_or(0.0, |s| {
+        let start_at_ms = self.stage.start_at_ms();
+        let elapsed_s = start_at_ms.map_or(0.0, |s| {
             self.clock.unix_ms().saturating_sub(s) as f64 / 1000.0
         });
         let totals = self.aggregator.totals();
         self.view.send_modify(|v| {
-            v.phase = self.phase;
+            v.phase = self.phase();
             v.elapsed_s = elapsed_s;
-            v.start_at_ms = self.start_at_ms;
+            v.start_at_ms = start_at_ms;
             v.agents_ready = self.agents.ready();
             v.agents_live = self.agents.live();
             v.requests = totals.all.requests;
@@ -144,7 +138,13 @@ impl RunActor {
         METRICS.agents_connected_changed(connected - self.connected.replace(connected));
     }
 
-    pub(super) fn launch(&mut self, ctx: &mut Context<Self>) {
+    /// Records the run, claims it, registers on the bus and launches the agents, whose exits the
+    /// launcher reports on `events`.
+    pub(super) fn launch(
+        &mut self,
+        events: mpsc::UnboundedSender<AgentExited>,
+        ctx: &mut Context<Self>,
+    ) {
         let run = self.spec.run.clone();
         let record = RunRecord {
             id: run.clone(),
@@ -166,7 +166,6 @@ impl RunActor {
         };
         let deps = self.deps.clone();
         let recipient = ctx.address().recipient::<AgentInbound>();
-        let events = self.exits_tx.clone();
         let now = self.clock.unix_ms();
         let work = async move {
             deps.store
@@ -189,12 +188,8 @@ impl RunActor {
         );
     }
 
-    pub(super) fn launched(
-        &mut self,
-        result: Result<Vec<Launched>, String>,
-        ctx: &mut Context<Self>,
-    ) {
-        if self.phase != Phase::Launching {
+    fn launched(&mut self, result: Result<Vec<Launched>, String>, ctx: &mut Context<Self>) {
+        if self.phase() != Phase::Launching {
             return;
         }
         match result {
@@ -210,19 +205,23 @@ impl RunActor {
                 for a in self.agents.0.values_mut() {
                     a.last_seen_ms = now;
                 }
-                self.set_phase(Phase::WaitingReady, self.spec.timeouts.ready);
+                let ready = self.spec.timeouts.ready;
+                self.set_stage(Stage::WaitingReady { cancelled: None }, ready);
                 self.maybe_begin(ctx);
             }
             Err(reason) => self.fail(reason, ctx),
         }
     }
 
-    pub(super) fn maybe_begin(&mut self, ctx: &mut Context<Self>) {
-        if self.phase != Phase::WaitingReady || self.agents.ready() < self.spec.plan.agents {
+    fn maybe_begin(&mut self, ctx: &mut Context<Self>) {
+        let Stage::WaitingReady { cancelled } = &mut self.stage else {
+            return;
+        };
+        if self.agents.ready() < self.spec.plan.agents {
             return;
         }
+        let cancelled = cancelled.take();
         let start_at_ms = self.clock.unix_ms() + self.spec.timeouts.start_delay.as_millis() as u64;
-        self.start_at_ms = Some(start_at_ms);
         self.aggregator.set_start_second(start_at_ms / 1000);
         // The start time is stored before any agent hears it: a coordinator that dies after the
         // start command went out must know, when it comes back, that the load is running.
@@ -241,7 +240,7 @@ impl RunActor {
             + self.spec.plan.load.duration()
             + self.spec.plan.options.graceful_stop
             + t.drain;
-        self.set_phase(Phase::Running, limit);
+        self.set_stage(Stage::Running(Load::new(start_at_ms, cancelled)), limit);
     }
 
     /// The start command: the plan, each agent's index, and the absolute start time.
@@ -257,7 +256,7 @@ impl RunActor {
             plan: self.spec.plan.to_json(),
             assignments,
             agent_count: self.spec.plan.agents,
-            start_at_ms: self.start_at_ms.unwrap_or_default(),
+            start_at_ms: self.stage.start_at_ms().unwrap_or_default(),
         }
     }
 
@@ -287,7 +286,8 @@ impl RunActor {
             },
             ctx,
         );
-        self.set_phase(Phase::Stopping, graceful + self.spec.timeouts.drain);
+        let stopping = std::mem::replace(&mut self.stage, Stage::Launching).into_stopping();
+        self.set_stage(stopping, graceful + self.spec.timeouts.drain);
     }
 
     pub(super) fn lose(&mut self, agent: &AgentId, reason: String, ctx: &mut Context<Self>) {
@@ -305,28 +305,29 @@ impl RunActor {
         track.lost = Some(reason.clone());
         self.aggregator.agent_lost(agent);
         self.ledger.agent_changed(agent);
-        if matches!(self.phase, Phase::Launching | Phase::WaitingReady) {
+        if matches!(self.phase(), Phase::Launching | Phase::WaitingReady) {
             self.fail(
                 format!("agent {agent} was lost before the start: {reason}"),
                 ctx,
             );
         } else if self.agents.live() == 0 && self.agents.0.values().all(|a| a.lost.is_some()) {
-            self.failure = Some("every agent was lost".into());
+            if let Some(load) = self.stage.load_mut() {
+                load.failure = Some("every agent was lost".into());
+            }
         }
         self.publish_view();
     }
 
     pub(super) fn fail(&mut self, reason: String, ctx: &mut Context<Self>) {
-        if self.phase.is_over() {
+        if self.phase().is_over() {
             return;
         }
         tracing::error!(run = %self.spec.run, %reason, "run failed");
-        self.failure.get_or_insert(reason);
-        if self.phase.load_started() {
+        if self.phase().load_started() {
             // Agents may be loading the target: tell them to stop, keep what they measured.
             self.stop_detached(self.spec.plan.options.graceful_stop);
         }
-        self.finalize(ctx);
+        self.finalize(EndCause::Failed(reason), ctx);
     }
 
     /// Sends a stop that outlives the actor (it is ending: its own futures are cut short).
@@ -411,12 +412,12 @@ impl RunActor {
     }
 
     pub(super) fn tick(&mut self, ctx: &mut Context<Self>) {
-        if self.phase.is_over() {
+        if self.phase().is_over() {
             return;
         }
         let now = Instant::now();
         let now_ms = self.clock.unix_ms();
-        if !matches!(self.phase, Phase::Launching) {
+        if !matches!(self.phase(), Phase::Launching) {
             let silent: Vec<AgentId> = self
                 .agents
                 .0
@@ -438,22 +439,24 @@ impl RunActor {
                 self.lose(&agent, reason, ctx);
             }
         }
-        if self.phase.is_over() {
+        if self.phase().is_over() {
             return;
         }
         for agg in self.aggregator.poll_ready(now_ms) {
             self.emit(agg, true);
         }
         self.flush(ctx);
-        if self.phase.load_started() && self.agents.all_settled() {
-            let settled_at = *self.settled_at.get_or_insert(now);
-            if self.aggregator.is_complete() || now >= settled_at + self.spec.timeouts.drain {
-                self.finalize(ctx);
-                return;
+        if self.agents.all_settled() {
+            if let Some(load) = self.stage.load_mut() {
+                let settled_at = *load.settled_at.get_or_insert(now);
+                if self.aggregator.is_complete() || now >= settled_at + self.spec.timeouts.drain {
+                    self.finalize(EndCause::Over, ctx);
+                    return;
+                }
             }
         }
         if now >= self.deadline {
-            match self.phase {
+            match self.phase() {
                 Phase::Launching => self.fail("agents could not be launched in time".into(), ctx),
                 Phase::WaitingReady => {
                     let missing: Vec<String> = self
@@ -485,7 +488,7 @@ impl RunActor {
                             ctx,
                         );
                     }
-                    self.finalize(ctx);
+                    self.finalize(EndCause::Over, ctx);
                 }
                 Phase::Finalizing | Phase::Ended(_) => {}
             }

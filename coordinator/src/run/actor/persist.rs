@@ -14,7 +14,7 @@
 
 use super::ledger::lease_ms;
 use super::machine::RunActor;
-use crate::run::phase::Phase;
+use super::stage::Stage;
 use crate::store::{Claim, SecondRecord};
 use actix::prelude::*;
 use herd_protocol::AgentId;
@@ -23,7 +23,7 @@ impl RunActor {
     /// Writes what changed, then lets the bus acknowledge what that covered (see the module docs).
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
         // Once the run is over, its last writes belong to `final_writes`.
-        if self.ledger.in_flight.is_some() || self.phase.is_over() {
+        if self.ledger.in_flight.is_some() || self.phase().is_over() {
             return;
         }
         let dirty = self.aggregator.take_dirty();
@@ -135,7 +135,7 @@ impl RunActor {
 
     /// Renews the run's lease; another owner means this actor must let go of the run.
     pub(super) fn renew_lease(&mut self, ctx: &mut Context<Self>) {
-        if self.phase.is_over() {
+        if self.phase().is_over() {
             return;
         }
         let deps = self.deps.clone();
@@ -170,7 +170,9 @@ impl RunActor {
     fn abandon(&mut self, owner: &str, ctx: &mut Context<Self>) {
         tracing::error!(run = %self.spec.run, %owner, "another coordinator took the run over; letting go of it");
         self.outcome = None;
-        self.phase = Phase::Finalizing;
+        self.stage = Stage::Finalizing {
+            start_at_ms: self.stage.start_at_ms(),
+        };
         let bus = self.deps.bus.clone();
         let run = self.spec.run.clone();
         actix::spawn(async move { bus.unregister(&run).await });
