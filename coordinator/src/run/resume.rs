@@ -12,43 +12,13 @@
 //! dropped as a duplicate); and the bus keeps messages for the coordinator while it is away (a
 //! durable MQTT session on an external broker: the embedded broker dies with the coordinator).
 
+pub use super::stored::{load, StoredRun};
+
 use super::actor::RunActor;
-use super::{RunDeps, RunHandle, RunSpec, Timeouts};
-use crate::store::{AgentRecord, RunRecord, SecondRecord, Store, StoreError};
+use super::handle::RunHandle;
+use super::spec::{RunDeps, RunSpec, Timeouts};
 use actix::Actor;
-use herd_protocol::plan::{self, Plan};
-
-/// A run as stored, ready to be resumed.
-#[derive(Debug, Clone)]
-pub struct StoredRun {
-    /// Its record (state, start time, plan).
-    pub record: RunRecord,
-    /// Its agents' records.
-    pub agents: Vec<AgentRecord>,
-    /// Its stored seconds, with their merge state.
-    pub seconds: Vec<SecondRecord>,
-}
-
-impl StoredRun {
-    /// The run's plan; an error names what is wrong with the stored one.
-    pub fn plan(&self) -> Result<Plan, String> {
-        plan::from_value(&self.record.plan).map_err(|e| {
-            let problems: Vec<String> = e.0.iter().map(ToString::to_string).collect();
-            format!("the stored plan is invalid: {}", problems.join("; "))
-        })
-    }
-}
-
-/// Reads what the store holds of a run.
-pub async fn load(store: &dyn Store, record: RunRecord) -> Result<StoredRun, StoreError> {
-    let agents = store.list_agents(&record.id).await?;
-    let seconds = store.list_seconds(&record.id).await?;
-    Ok(StoredRun {
-        record,
-        agents,
-        seconds,
-    })
-}
+use herd_protocol::plan::Plan;
 
 /// Starts an actor that carries `stored` on, on the current actix system. The caller has claimed
 /// the run for `deps.owner`.

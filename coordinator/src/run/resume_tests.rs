@@ -6,13 +6,18 @@ use super::actor::Crash;
 use super::*;
 use crate::bus::AgentInbound;
 use crate::fakes::{FakeBus, FakeLauncher};
+use crate::store::Store;
 use crate::store::{AgentRecord, Claim, EmbeddedStore, RunRecord, RunStateName};
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus, StatusMessage};
 use herd_protocol::clock::Clock;
 use herd_protocol::frame::{Frame, Stats};
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram};
+use herd_protocol::plan::Plan;
 use herd_protocol::summary::RunState;
 use herd_protocol::AgentId;
+use herd_protocol::RunId;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 const OWNER: &str = "coordinator-1";

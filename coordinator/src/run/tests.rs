@@ -8,8 +8,12 @@ use crate::store::embedded::EmbeddedStore;
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus, StatusMessage};
 use herd_protocol::frame::{Frame, Stats};
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram};
+use herd_protocol::plan::Plan;
 use herd_protocol::summary::{RunState, Verdict};
 use herd_protocol::AgentId;
+use herd_protocol::RunId;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 struct Harness {

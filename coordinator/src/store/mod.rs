@@ -10,8 +10,6 @@
 //! runs with their results.
 
 pub mod embedded;
-mod embedded_resume;
-mod embedded_service;
 pub mod resume;
 #[cfg(test)]
 mod resume_tests;

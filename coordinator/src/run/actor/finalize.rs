@@ -1,7 +1,8 @@
 //! The end of a run: its final state and reason, the summary, and storing them before the outcome
 //! is reported, so whoever awaits the outcome can read the stored run at once.
 
-use super::{store_state, RunActor};
+use super::machine::{store_state, RunActor};
+use super::stage::{EndCause, Stage};
 use crate::run::phase::Phase;
 use crate::run::summary::{self, SummaryInput};
 use crate::store::RunStateName;
@@ -12,37 +13,41 @@ impl RunActor {
     /// Ends the run: flushes the aggregator, stores what changed, builds and stores the summary,
     /// unregisters from the bus (which acknowledges every message the run was delivered), stops
     /// the agents, and only then reports the outcome and stops the actor.
-    pub(super) fn finalize(&mut self, ctx: &mut Context<Self>) {
-        if self.phase.is_over() {
+    pub(super) fn finalize(&mut self, cause: EndCause, ctx: &mut Context<Self>) {
+        if self.phase().is_over() {
             return;
         }
-        self.phase = Phase::Finalizing;
+        let mut ending = self.stage.finish();
+        match cause {
+            EndCause::Over => {}
+            EndCause::Failed(reason) => {
+                ending.failure.get_or_insert(reason);
+            }
+            EndCause::Cancelled(reason) => ending.cancelled = Some(reason),
+        }
         for agg in self.aggregator.flush_all() {
             self.emit(agg, false);
         }
         let lost = self.agents.lost();
-        let state = if self.cancelled.is_some() {
+        let state = if ending.cancelled.is_some() {
             RunState::Cancelled
-        } else if self.failure.is_some() || self.start_at_ms.is_none() {
+        } else if ending.failure.is_some() || ending.start_at_ms.is_none() {
             RunState::Failed
         } else if !lost.is_empty() {
             RunState::Degraded
         } else {
             RunState::Completed
         };
-        let reason = self
-            .failure
-            .clone()
-            .or_else(|| self.cancelled.clone())
-            .or_else(|| {
-                (!lost.is_empty()).then(|| {
-                    let parts: Vec<String> = lost
-                        .iter()
-                        .map(|(id, why)| format!("{id}: {why}"))
-                        .collect();
-                    format!("agents lost: {}", parts.join("; "))
-                })
-            });
+        let start_at_ms = ending.start_at_ms;
+        let reason = ending.failure.or(ending.cancelled).or_else(|| {
+            (!lost.is_empty()).then(|| {
+                let parts: Vec<String> = lost
+                    .iter()
+                    .map(|(id, why)| format!("{id}: {why}"))
+                    .collect();
+                format!("agents lost: {}", parts.join("; "))
+            })
+        });
         let end_ms = self
             .agents
             .0
@@ -83,7 +88,7 @@ impl RunActor {
             deps.launcher.stop(&run).await;
         };
         ctx.wait(work.into_actor(self).map(move |(), act, ctx| {
-            act.phase = Phase::Ended(state);
+            act.stage = Stage::Ended { state, start_at_ms };
             act.publish_view();
             if let Some(tx) = act.outcome.take() {
                 let _ = tx.send(summary);

@@ -1,13 +1,33 @@
 //! How the run actor reacts to its messages: agent traffic from the bus, process exits from the
-//! launcher, and cancel requests. The state machine itself lives in the parent module.
+//! launcher, and cancel requests. The state machine itself lives in `machine`.
 
-use super::{Cancel, Exited, RunActor, EXIT_GRACE, TICK};
+use super::machine::RunActor;
+use super::stage::{EndCause, Stage};
 use crate::aggregate::Ingest;
 use crate::bus::AgentInbound;
+use crate::launcher::AgentExited;
 use crate::metrics::METRICS;
-use crate::run::phase::Phase;
-use crate::run::LEASE;
+use crate::run::spec::LEASE;
 use actix::prelude::*;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const TICK: Duration = Duration::from_millis(100);
+/// After an agent process exits cleanly, how long its "finished" message may still be in flight.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Asks the run to stop: agents get a graceful stop, and the run ends as cancelled.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Cancel {
+    /// Why, for the record.
+    pub reason: String,
+}
+
+/// An agent's process exited (from the launcher's channel).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Exited(AgentExited);
 
 impl Actor for RunActor {
     type Context = Context<Self>;
@@ -15,18 +35,18 @@ impl Actor for RunActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
         ctx.run_interval(LEASE / 3, |act, ctx| act.renew_lease(ctx));
-        if let Some(mut exits) = self.exits.take() {
-            let addr = ctx.address();
-            actix::spawn(async move {
-                while let Some(exit) = exits.recv().await {
-                    addr.do_send(Exited(exit));
-                }
-            });
-        }
-        if self.resumed.is_some() {
-            self.resume(ctx);
+        // The launcher reports agents' exits on a channel; they come back here as messages.
+        let (events, mut exits) = mpsc::unbounded_channel();
+        let addr = ctx.address();
+        actix::spawn(async move {
+            while let Some(exit) = exits.recv().await {
+                addr.do_send(Exited(exit));
+            }
+        });
+        if matches!(self.stage, Stage::Resuming(_)) {
+            self.resume(events, ctx);
         } else {
-            self.launch(ctx);
+            self.launch(events, ctx);
         }
     }
 
@@ -47,8 +67,8 @@ impl Handler<AgentInbound> for RunActor {
     fn handle(&mut self, msg: AgentInbound, ctx: &mut Context<Self>) {
         // Counted first, whatever becomes of it: the count is how the bus knows which messages a
         // flush covered.
-        self.persist.delivered();
-        if self.phase.is_over() {
+        self.ledger.delivered();
+        if self.phase().is_over() {
             return;
         }
         match msg {
@@ -76,7 +96,7 @@ impl Handler<Exited> for RunActor {
 
     fn handle(&mut self, Exited(exit): Exited, ctx: &mut Context<Self>) {
         let settled = self.agents.0.get(&exit.agent).is_none_or(|a| a.settled());
-        if settled || self.phase.is_over() {
+        if settled || self.phase().is_over() {
             return;
         }
         let reason = format!("process exited ({})", exit.detail);
@@ -95,15 +115,20 @@ impl Handler<Cancel> for RunActor {
     type Result = ();
 
     fn handle(&mut self, msg: Cancel, ctx: &mut Context<Self>) {
-        if self.phase.is_over() || self.cancelled.is_some() {
+        if self.phase().is_over() || self.stage.cancelled().is_some() {
             return;
         }
         tracing::info!(run = %self.spec.run, reason = %msg.reason, "run cancelled");
-        self.cancelled = Some(msg.reason);
-        match self.phase {
-            Phase::Launching | Phase::WaitingReady => self.finalize(ctx),
-            Phase::Running => self.stop_agents(ctx),
-            Phase::Stopping | Phase::Finalizing | Phase::Ended(_) => {}
+        match &mut self.stage {
+            Stage::Launching | Stage::Resuming(_) | Stage::WaitingReady { .. } => {
+                self.finalize(EndCause::Cancelled(msg.reason), ctx)
+            }
+            Stage::Running(load) => {
+                load.cancelled = Some(msg.reason);
+                self.stop_agents(ctx);
+            }
+            Stage::Stopping(load) => load.cancelled = Some(msg.reason),
+            Stage::Finalizing { .. } | Stage::Ended { .. } => {}
         }
     }
 }

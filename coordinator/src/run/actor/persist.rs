@@ -9,69 +9,28 @@
 //! failed write leaves its second or agent dirty and acknowledges nothing: the next tick retries.
 //!
 //! The run also owns its store entry through a lease ([`crate::store::Store::claim_run`]),
-//! renewed every [`LEASE`]`/3`: if another coordinator ever holds it, this actor stops driving
+//! renewed every [`LEASE`](crate::run::LEASE)`/3`: if another coordinator ever holds it, this actor stops driving
 //! the run at once, without writing anything more.
 
-use super::RunActor;
-use crate::run::{RunDeps, LEASE};
+use super::ledger::lease_ms;
+use super::machine::RunActor;
+use super::stage::Stage;
 use crate::store::{Claim, SecondRecord};
 use actix::prelude::*;
-use herd_protocol::{AgentId, RunId};
-use std::collections::BTreeSet;
-
-/// The run's persistence bookkeeping.
-#[derive(Debug, Default)]
-pub(super) struct Persist {
-    /// Messages received from the bus since the run registered.
-    delivered: u64,
-    /// Messages the bus was told it may acknowledge.
-    acknowledged: u64,
-    /// Agents whose record changed since the last flush.
-    dirty_agents: BTreeSet<AgentId>,
-    /// Seconds and agents being written by the flush in flight (written again by the final flush,
-    /// which may cut it short).
-    in_flight: Option<(Vec<u64>, Vec<AgentId>)>,
-}
-
-impl Persist {
-    /// One more message arrived from the bus.
-    pub(super) fn delivered(&mut self) {
-        self.delivered += 1;
-    }
-
-    /// An agent's record must be stored again.
-    pub(super) fn agent_changed(&mut self, agent: &AgentId) {
-        self.dirty_agents.insert(agent.clone());
-    }
-}
-
-/// Claims a run for this coordinator (at creation, on resume, and to renew the lease).
-pub(super) async fn claim(deps: &RunDeps, run: &RunId, now_ms: u64) -> Result<(), String> {
-    match deps
-        .store
-        .claim_run(run, &deps.owner, now_ms, lease_ms())
-        .await
-    {
-        Ok(Claim::Granted) => Ok(()),
-        Ok(Claim::HeldBy { owner, until_ms }) => Err(format!(
-            "run {run} is held by coordinator {owner} until {until_ms} (ms since the epoch)"
-        )),
-        Err(e) => Err(format!("cannot claim the run: {e}")),
-    }
-}
+use herd_protocol::AgentId;
 
 impl RunActor {
     /// Writes what changed, then lets the bus acknowledge what that covered (see the module docs).
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
         // Once the run is over, its last writes belong to `final_writes`.
-        if self.persist.in_flight.is_some() || self.phase.is_over() {
+        if self.ledger.in_flight.is_some() || self.phase().is_over() {
             return;
         }
         let dirty = self.aggregator.take_dirty();
-        let agents: Vec<AgentId> = std::mem::take(&mut self.persist.dirty_agents)
+        let agents: Vec<AgentId> = std::mem::take(&mut self.ledger.dirty_agents)
             .into_iter()
             .collect();
-        let upto = self.persist.delivered;
+        let upto = self.ledger.delivered;
         if dirty.is_empty() && agents.is_empty() {
             self.acknowledge(upto);
             return;
@@ -92,7 +51,7 @@ impl RunActor {
             .iter()
             .filter_map(|id| self.agents.0.get(id).map(|a| a.record(id)))
             .collect();
-        self.persist.in_flight = Some((seconds.iter().map(|(s, _)| *s).collect(), agents));
+        self.ledger.in_flight = Some((seconds.iter().map(|(s, _)| *s).collect(), agents));
         tracing::debug!(run = %self.spec.run, seconds = seconds.len(), agents = records.len(), messages = upto, "flush");
         let store = self.deps.store.clone();
         let run = self.spec.run.clone();
@@ -116,17 +75,17 @@ impl RunActor {
         ctx.spawn(
             work.into_actor(self)
                 .map(move |(seconds, agents), act, ctx| {
-                    act.persist.in_flight = None;
+                    act.ledger.in_flight = None;
                     if seconds.is_empty() && agents.is_empty() {
                         act.acknowledge(upto);
-                        if act.persist.delivered > upto || !act.persist.dirty_agents.is_empty() {
+                        if act.ledger.delivered > upto || !act.ledger.dirty_agents.is_empty() {
                             act.flush(ctx);
                         }
                     } else {
                         for second in seconds {
                             act.aggregator.mark_dirty(second);
                         }
-                        act.persist.dirty_agents.extend(agents);
+                        act.ledger.dirty_agents.extend(agents);
                     }
                 }),
         );
@@ -135,11 +94,11 @@ impl RunActor {
     /// The final flush (the run is ending): everything dirty, and whatever the flush in flight
     /// was writing, as one future for the end of the run to await.
     pub(super) fn final_writes(&mut self) -> impl std::future::Future<Output = ()> + 'static {
-        if let Some((seconds, agents)) = self.persist.in_flight.take() {
+        if let Some((seconds, agents)) = self.ledger.in_flight.take() {
             for second in seconds {
                 self.aggregator.mark_dirty(second);
             }
-            self.persist.dirty_agents.extend(agents);
+            self.ledger.dirty_agents.extend(agents);
         }
         let seconds: Vec<SecondRecord> = self
             .aggregator
@@ -147,7 +106,7 @@ impl RunActor {
             .into_iter()
             .map(|d| SecondRecord::from_aggregate(&d.aggregate, Some(d.checkpoint)))
             .collect();
-        let records: Vec<_> = std::mem::take(&mut self.persist.dirty_agents)
+        let records: Vec<_> = std::mem::take(&mut self.ledger.dirty_agents)
             .iter()
             .filter_map(|id| self.agents.0.get(id).map(|a| a.record(id)))
             .collect();
@@ -168,15 +127,15 @@ impl RunActor {
     }
 
     fn acknowledge(&mut self, upto: u64) {
-        if upto > self.persist.acknowledged {
-            self.persist.acknowledged = upto;
+        if upto > self.ledger.acknowledged {
+            self.ledger.acknowledged = upto;
             self.deps.bus.acknowledge(&self.spec.run, upto);
         }
     }
 
     /// Renews the run's lease; another owner means this actor must let go of the run.
     pub(super) fn renew_lease(&mut self, ctx: &mut Context<Self>) {
-        if self.phase.is_over() {
+        if self.phase().is_over() {
             return;
         }
         let deps = self.deps.clone();
@@ -211,14 +170,12 @@ impl RunActor {
     fn abandon(&mut self, owner: &str, ctx: &mut Context<Self>) {
         tracing::error!(run = %self.spec.run, %owner, "another coordinator took the run over; letting go of it");
         self.outcome = None;
-        self.phase = crate::run::Phase::Finalizing;
+        self.stage = Stage::Finalizing {
+            start_at_ms: self.stage.start_at_ms(),
+        };
         let bus = self.deps.bus.clone();
         let run = self.spec.run.clone();
         actix::spawn(async move { bus.unregister(&run).await });
         ctx.stop();
     }
-}
-
-fn lease_ms() -> u64 {
-    u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX)
 }

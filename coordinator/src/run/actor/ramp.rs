@@ -7,8 +7,8 @@
 //! the ramp, so a coordinator that restarts mid-run re-arms the ramp's end, as the agents follow
 //! the ramp. The stages themselves are not stored: the agents hold them.
 
-use super::RunActor;
-use crate::run::phase::Phase;
+use super::machine::RunActor;
+use super::stage::Stage;
 use actix::prelude::*;
 use herd_protocol::agent::AgentCommand;
 use herd_protocol::plan::RampStages;
@@ -62,14 +62,15 @@ impl Handler<Ramp> for RunActor {
             }
             _ => {}
         }
-        if self.phase != Phase::Running || self.cancelled.is_some() {
-            return Err(RampRefused::NotRunning(self.phase.as_str()));
-        }
+        let start_at_ms = match &self.stage {
+            Stage::Running(load) if load.cancelled.is_none() => load.start_at_ms,
+            _ => return Err(RampRefused::NotRunning(self.phase().as_str())),
+        };
         let now_ms = self.clock.unix_ms();
-        let at_ms = (now_ms + LEAD.as_millis() as u64).max(self.start_at_ms.unwrap_or(0));
+        let at_ms = (now_ms + LEAD.as_millis() as u64).max(start_at_ms);
         let ends_at_ms = at_ms + msg.stages.duration().as_millis() as u64;
         tracing::info!(run = %self.spec.run, at_ms, ends_at_ms, "live ramp");
-        self.load_ends_at(ends_at_ms);
+        self.load_ends_at(start_at_ms, ends_at_ms);
         // The new end is stored before any agent hears of the ramp (as the start is): a
         // coordinator that restarts after the ramp went out re-arms the ramp's end, not the
         // plan's. A failed write does not hold the ramp back; it costs only that, on a restart.
@@ -86,7 +87,7 @@ impl Handler<Ramp> for RunActor {
                     if let Err(e) = stored {
                         tracing::warn!(run = %act.spec.run, error = %e, "cannot record the ramp's end; a restarted coordinator would follow the plan's");
                     }
-                    if act.phase == Phase::Running && act.cancelled.is_none() {
+                    if matches!(&act.stage, Stage::Running(load) if load.cancelled.is_none()) {
                         act.send(command, ctx);
                     }
                 }),
@@ -100,13 +101,11 @@ impl Handler<Ramp> for RunActor {
 }
 
 impl RunActor {
-    /// The load now ends at `ends_at_ms` (a live ramp, or a stored one on resume): the planned
-    /// duration the view shows follows.
-    pub(super) fn load_ends_at(&mut self, ends_at_ms: u64) {
-        self.ends_at_ms = Some(ends_at_ms);
-        if let Some(start) = self.start_at_ms {
-            let planned_s = ends_at_ms.saturating_sub(start) as f64 / 1000.0;
-            self.view.send_modify(|v| v.planned_s = planned_s);
-        }
+    /// The load that started at `start_at_ms` now ends at `ends_at_ms` (a live ramp, or a stored
+    /// one on resume): the planned duration the view shows follows. (The deadline is the
+    /// caller's: a ramp moves it at once, a resumed run arms it when it takes up its phase.)
+    pub(super) fn load_ends_at(&self, start_at_ms: u64, ends_at_ms: u64) {
+        let planned_s = ends_at_ms.saturating_sub(start_at_ms) as f64 / 1000.0;
+        self.view.send_modify(|v| v.planned_s = planned_s);
     }
 }

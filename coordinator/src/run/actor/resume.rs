@@ -15,31 +15,22 @@
 //! load when the coordinator died cannot be carried on meaningfully: it ends as failed, and any
 //! agent still waiting for its start is told to stop.
 
-use super::RunActor;
+use super::machine::RunActor;
+use super::stage::{Load, Resumed, Stage};
 use crate::aggregate::Aggregator;
-use crate::launcher::Launched;
+use crate::launcher::{AgentExited, Launched};
 use crate::run::agents::AgentTrack;
 use crate::run::phase::Phase;
-use crate::run::resume::StoredRun;
-use crate::run::{RunDeps, RunSpec, RunView};
+use crate::run::spec::{RunDeps, RunSpec};
+use crate::run::stored::StoredRun;
+use crate::run::view::RunView;
 use crate::store::RunStateName;
 use actix::prelude::*;
 use herd_protocol::agent::AgentCommand;
 use herd_protocol::summary::Summary;
 use herd_protocol::AgentId;
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
-
-/// What a resumed actor knows of the run's stored state until it has resumed it.
-#[derive(Debug)]
-pub(crate) struct Resumed {
-    /// The stored state.
-    state: RunStateName,
-    /// When the run entered it (ms since the Unix epoch).
-    since_ms: u64,
-    /// Why the run cannot be carried on, if it cannot (its stored data does not rebuild).
-    problem: Option<String>,
-}
+use tokio::sync::{mpsc, oneshot, watch};
 
 impl RunActor {
     /// An actor that carries on `stored` instead of launching agents.
@@ -55,9 +46,9 @@ impl RunActor {
                 *track = AgentTrack::from_record(record, now);
             }
         }
-        actor.start_at_ms = stored.record.start_at_ms;
-        if let Some(ends_at_ms) = stored.record.ends_at_ms {
-            actor.load_ends_at(ends_at_ms);
+        let start_at_ms = stored.record.start_at_ms;
+        if let (Some(start_at_ms), Some(ends_at_ms)) = (start_at_ms, stored.record.ends_at_ms) {
+            actor.load_ends_at(start_at_ms, ends_at_ms);
         }
         let mut problem = None;
         let mut checkpoints = Vec::with_capacity(stored.seconds.len());
@@ -77,7 +68,7 @@ impl RunActor {
             actor.spec.run.clone(),
             ids,
             actor.spec.timeouts.aggregate_grace,
-            actor.start_at_ms.map(|ms| ms / 1000),
+            start_at_ms.map(|ms| ms / 1000),
             checkpoints,
         ) {
             Ok(aggregator) => actor.aggregator = aggregator,
@@ -100,49 +91,60 @@ impl RunActor {
             actor.emit(aggregate, false);
         }
         drop(actor.aggregator.take_dirty());
-        if stored.record.state == RunStateName::Stopping {
-            // A stop recorded with a reason was a cancellation.
-            actor.cancelled = stored.record.reason.clone();
-        }
-        actor.resumed = Some(Resumed {
+        // A stop recorded with a reason was a cancellation.
+        let cancelled = (stored.record.state == RunStateName::Stopping)
+            .then(|| stored.record.reason.clone())
+            .flatten();
+        actor.stage = Stage::Resuming(Resumed {
             state: stored.record.state,
             since_ms: stored.record.updated_at_ms,
+            start_at_ms,
+            ends_at_ms: stored.record.ends_at_ms,
+            cancelled,
             problem: problem.map(|p| format!("cannot resume the run: {p}")),
         });
         (actor, view, outcome)
     }
 
     /// Takes up the stored phase, then registers on the bus and adopts the agents.
-    pub(super) fn resume(&mut self, ctx: &mut Context<Self>) {
-        let Some(resumed) = self.resumed.take() else {
+    pub(super) fn resume(
+        &mut self,
+        events: mpsc::UnboundedSender<AgentExited>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(resumed) = self.stage.take_resumed() else {
             return;
         };
         tracing::info!(run = %self.spec.run, state = %resumed.state, "resuming the run after a coordinator restart");
         let now_ms = self.clock.unix_ms();
-        let started = self.start_at_ms.is_some();
-        let phase = match resumed.state {
-            RunStateName::Stopping if started => Phase::Stopping,
-            _ if started => Phase::Running,
-            _ => Phase::WaitingReady,
-        };
         let graceful = self.spec.plan.options.graceful_stop;
-        let deadline_ms = match phase {
-            Phase::Stopping => resumed.since_ms + millis(graceful + self.spec.timeouts.drain),
-            Phase::Running => {
+        let cancelled = resumed.cancelled;
+        let (stage, deadline_ms) = match (resumed.start_at_ms, resumed.state) {
+            (Some(start_at_ms), RunStateName::Stopping) => (
+                Stage::Stopping(Load::new(start_at_ms, cancelled)),
+                resumed.since_ms + millis(graceful + self.spec.timeouts.drain),
+            ),
+            (Some(start_at_ms), _) => {
                 // A live ramp moved the end: the agents follow the ramp, and so does the run.
-                let load_ends_ms = self.ends_at_ms.unwrap_or_else(|| {
-                    self.start_at_ms.unwrap_or(now_ms) + millis(self.spec.plan.load.duration())
-                });
-                load_ends_ms + millis(graceful + self.spec.timeouts.drain)
+                let load_ends_ms = resumed
+                    .ends_at_ms
+                    .unwrap_or_else(|| start_at_ms + millis(self.spec.plan.load.duration()));
+                (
+                    Stage::Running(Load::new(start_at_ms, cancelled)),
+                    load_ends_ms + millis(graceful + self.spec.timeouts.drain),
+                )
             }
-            _ => now_ms + millis(self.spec.timeouts.ready),
+            (None, _) => (
+                Stage::WaitingReady { cancelled },
+                now_ms + millis(self.spec.timeouts.ready),
+            ),
         };
         let limit = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-        if phase == Phase::Running && resumed.state != RunStateName::Running {
+        if stage.phase() == Phase::Running && resumed.state != RunStateName::Running {
             // The start was stored but the coordinator died before recording the phase.
-            self.set_phase(phase, limit);
+            self.set_stage(stage, limit);
         } else {
-            self.phase = phase;
+            self.stage = stage;
             self.deadline = tokio::time::Instant::now() + limit;
             self.publish_view();
         }
@@ -160,8 +162,7 @@ impl RunActor {
             .collect();
         let deps = self.deps.clone();
         let run = self.spec.run.clone();
-        let inbox = super::inbox(ctx);
-        let events = self.exits_tx.clone();
+        let inbox = super::machine::inbox(ctx);
         let work = async move {
             deps.bus
                 .register(&run, inbox)
@@ -182,7 +183,7 @@ impl RunActor {
         problem: Option<String>,
         ctx: &mut Context<Self>,
     ) {
-        if self.phase.is_over() {
+        if self.phase().is_over() {
             return;
         }
         let running = match result {
@@ -196,7 +197,7 @@ impl RunActor {
         if let Some(problem) = problem {
             return self.fail(problem, ctx);
         }
-        if !self.phase.load_started() {
+        if !self.phase().load_started() {
             // Agents may be waiting for a start that will not come: tell them to stop.
             self.stop_detached(Duration::ZERO);
             return self.fail(
@@ -204,7 +205,7 @@ impl RunActor {
                 ctx,
             );
         }
-        if self.phase == Phase::Stopping {
+        if self.phase() == Phase::Stopping {
             let graceful_ms = millis(self.spec.plan.options.graceful_stop);
             self.send(AgentCommand::Stop { graceful_ms }, ctx);
         } else {

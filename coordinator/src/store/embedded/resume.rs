@@ -1,10 +1,12 @@
-//! The SQL behind the resume half of [`super::Store`] for the embedded store: the start time of a
-//! run (and its end, after a live ramp), runs still in flight, ownership with a lease, and agents'
-//! records (see [`super::resume`]). Each function runs on the store's one connection, on the
-//! blocking pool.
+//! Resuming runs after a coordinator restart (see `store::resume`): the start time of a run (and
+//! its end, after a live ramp), the runs still in flight, ownership with a lease, and agents'
+//! records.
+//!
+//! A claim is one conditional `UPDATE` (granted, or nothing changes), so two coordinators that
+//! open the same file cannot both take a run, as with the shared DynamoDB tables.
 
-use super::embedded::{corrupt, int, run_from_row, to_json, unknown_run_if_missing, RUN_COLUMNS};
-use super::{AgentRecord, Claim, RunRecord, StoreError};
+use super::rows::{corrupt, int, run_from_row, to_json, unknown_run_if_missing, RUN_COLUMNS};
+use crate::store::{AgentRecord, Claim, RunRecord, StoreError};
 use herd_protocol::RunId;
 use rusqlite::{params, Connection, OptionalExtension};
 

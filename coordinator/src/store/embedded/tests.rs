@@ -1,21 +1,17 @@
-//! The SQL behind the service-mode half of [`super::Store`] for the embedded store: tests,
-//! schedules' next fire times, command ids and token hashes. Each function runs on the store's
-//! one connection, on the blocking pool (see [`super::embedded`]).
+//! Stored load tests (the service mode's `tests` table, not unit tests): one row each, keyed by
+//! id, with the plan, tags and schedule as JSON, and the scheduler's next fire time as a column so
+//! that it survives a restart.
+//!
+//! Listing by tag filters here, after reading every row: a deployment keeps tens or hundreds of
+//! tests, so a tag index would cost more on every write than it saves on a listing.
 
-use super::embedded::{constraint, corrupt, int, run_from_row, to_json, RUN_COLUMNS};
-use super::{RunRecord, StoreError, TestRecord, TokenRecord};
+use super::rows::{constraint, corrupt, int, opt_int, opt_uint, to_json};
+use crate::store::{StoreError, TestRecord};
 use herd_protocol::RunId;
-use rusqlite::{ffi, params, Connection, OptionalExtension, Row};
+use rusqlite::{ffi, params, Connection, Row};
 
 const TEST_COLUMNS: &str =
     "id, name, plan, tags, schedule, next_fire_ms, baseline_run, created_at_ms, updated_at_ms";
-
-fn opt_uint(row: &Row<'_>, index: usize, what: &'static str) -> Result<Option<u64>, StoreError> {
-    let value: Option<i64> = row.get(index)?;
-    value
-        .map(|v| u64::try_from(v).map_err(|_| corrupt(what, format!("negative value {v}"))))
-        .transpose()
-}
 
 fn test_from_row(row: &Row<'_>) -> Result<TestRecord, StoreError> {
     let plan: String = row.get(2)?;
@@ -46,10 +42,7 @@ fn test_values(test: &TestRecord) -> Result<[Box<dyn rusqlite::ToSql>; 9], Store
         .as_ref()
         .map(|s| to_json("schedule", s))
         .transpose()?;
-    let next = test
-        .next_fire_ms
-        .map(|ms| int("next fire time", ms))
-        .transpose()?;
+    let next = opt_int("next fire time", test.next_fire_ms)?;
     Ok([
         Box::new(test.id.clone()),
         Box::new(test.name.clone()),
@@ -120,9 +113,7 @@ pub fn set_next_fire(
     test: &str,
     next_fire_ms: Option<u64>,
 ) -> Result<(), StoreError> {
-    let next = next_fire_ms
-        .map(|ms| int("next fire time", ms))
-        .transpose()?;
+    let next = opt_int("next fire time", next_fire_ms)?;
     let changed = conn.execute(
         "UPDATE tests SET next_fire_ms = ?2 WHERE id = ?1",
         params![test, next],
@@ -131,88 +122,4 @@ pub fn set_next_fire(
         return Err(StoreError::UnknownTest(test.to_string()));
     }
     Ok(())
-}
-
-pub fn list_test_runs(
-    conn: &mut Connection,
-    test: &str,
-    limit: usize,
-    offset: usize,
-) -> Result<Vec<RunRecord>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {RUN_COLUMNS} FROM runs WHERE test_id = ?1
-         ORDER BY created_at_ms DESC, id DESC LIMIT ?2 OFFSET ?3"
-    ))?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    let mut rows = stmt.query(params![test, limit, offset])?;
-    let mut runs = Vec::new();
-    while let Some(row) = rows.next()? {
-        runs.push(run_from_row(row)?);
-    }
-    Ok(runs)
-}
-
-pub fn get_command(
-    conn: &mut Connection,
-    id: &str,
-) -> Result<Option<serde_json::Value>, StoreError> {
-    let reply: Option<String> = conn
-        .query_row("SELECT reply FROM commands WHERE id = ?1", [id], |row| {
-            row.get(0)
-        })
-        .optional()?;
-    reply
-        .map(|r| serde_json::from_str(&r).map_err(|e| corrupt("command reply", e)))
-        .transpose()
-}
-
-pub fn put_command(
-    conn: &mut Connection,
-    id: &str,
-    reply: &serde_json::Value,
-    at_ms: u64,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO commands (id, reply, at_ms) VALUES (?1, ?2, ?3)
-         ON CONFLICT (id) DO NOTHING",
-        params![
-            id,
-            to_json("command reply", reply)?,
-            int("command time", at_ms)?
-        ],
-    )?;
-    Ok(())
-}
-
-pub fn create_token(conn: &mut Connection, token: &TokenRecord) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO tokens (id, hash, role, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            token.id,
-            token.hash,
-            token.role.as_str(),
-            int("creation time", token.created_at_ms)?
-        ],
-    )?;
-    Ok(())
-}
-
-pub fn find_token(conn: &mut Connection, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-    let row: Option<(String, String, String, i64)> = conn
-        .query_row(
-            "SELECT id, hash, role, created_at_ms FROM tokens WHERE hash = ?1",
-            [hash],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-        )
-        .optional()?;
-    row.map(|(id, hash, role, created)| {
-        Ok(TokenRecord {
-            id,
-            hash,
-            role: role.parse().map_err(|e: String| corrupt("token role", e))?,
-            created_at_ms: u64::try_from(created).unwrap_or(0),
-        })
-    })
-    .transpose()
 }
