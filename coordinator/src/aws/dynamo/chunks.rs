@@ -24,9 +24,6 @@ use ring::rand::SecureRandom;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// The largest part stored in one item: 350 KB leaves 50 KB of the 400 KB limit for the head's
-/// other attributes (status codes, counts) and the keys.
-pub(super) const PART_BYTES: usize = 350 * 1024;
 
 /// The most writes one `BatchWriteItem` call takes.
 pub(super) const BATCH_MAX: usize = 25;

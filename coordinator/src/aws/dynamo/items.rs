@@ -21,6 +21,10 @@ pub(super) type Item = HashMap<String, AttributeValue>;
 /// DynamoDB's limit on one item: names and values of all its attributes (400 KB).
 pub(super) const MAX_ITEM_BYTES: usize = 400 * 1024;
 
+/// The largest part stored in one item: 350 KB leaves 50 KB of the 400 KB limit for the head's
+/// other attributes (status codes, counts) and the keys.
+pub(super) const PART_BYTES: usize = 350 * 1024;
+
 /// A string attribute.
 pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())

@@ -42,7 +42,7 @@ pub struct DynamoStore {
     tables: Tables,
     /// This coordinator's id as the owner of the runs it creates or claims.
     owner: Arc<str>,
-    /// The largest part of a split value ([`chunks::PART_BYTES`]; smaller in tests).
+    /// The largest part of a split value ([`items::PART_BYTES`]; smaller in tests).
     part_bytes: usize,
 }
 
@@ -72,7 +72,7 @@ impl DynamoStore {
             client,
             tables,
             owner: owner.into(),
-            part_bytes: chunks::PART_BYTES,
+            part_bytes: items::PART_BYTES,
         })
     }
 

@@ -6,7 +6,7 @@
 //! interval, 100 tasks per call (the API's cap), until every task has stopped, the run was
 //! stopped, or nobody listens any more.
 
-use super::{lock, Runs};
+use super::runs::{lock, Runs};
 use crate::launcher::AgentExited;
 use aws_sdk_ecs::types::Task;
 use herd_protocol::RunId;

@@ -16,6 +16,7 @@
 //! run, with its exit code and stop reason. [`Launcher::stop`] stops every task of the run.
 
 mod follow;
+mod runs;
 pub mod retry;
 #[cfg(test)]
 mod tests;
@@ -31,8 +32,8 @@ use aws_sdk_ecs::types::{
 };
 use herd_protocol::{AgentId, RunId};
 use retry::{Attempt, Backoff};
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use runs::{lock, RunTasks, Runs};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -58,25 +59,6 @@ impl Default for EcsTimings {
             follow_interval: Duration::from_secs(5),
         }
     }
-}
-
-/// What the launcher knows of one run's tasks.
-#[derive(Debug, Default)]
-struct RunTasks {
-    /// Task ARN → agent.
-    tasks: HashMap<String, AgentId>,
-    /// Tasks already reported stopped.
-    exited: HashSet<String>,
-    /// A launch is still starting tasks.
-    launching: bool,
-    /// `stop` was called: tasks started from now on are stopped at once.
-    stopped: bool,
-}
-
-type Runs = Arc<Mutex<HashMap<RunId, RunTasks>>>;
-
-fn lock(runs: &Runs) -> MutexGuard<'_, HashMap<RunId, RunTasks>> {
-    runs.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Launches agents as ECS Fargate tasks; see the module docs.

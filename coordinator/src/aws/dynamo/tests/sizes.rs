@@ -3,7 +3,8 @@
 //! fit are refused with the field named.
 
 use super::{aws, client, PREFIX};
-use crate::aws::dynamo::chunks::{BATCH_MAX, PART_BYTES};
+use crate::aws::dynamo::chunks::BATCH_MAX;
+use crate::aws::dynamo::items::PART_BYTES;
 use crate::aws::dynamo::items::MAX_ITEM_BYTES;
 use crate::aws::dynamo::DynamoStore;
 use crate::store::suite::{id, record, second, summary};
