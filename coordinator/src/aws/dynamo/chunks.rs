@@ -24,7 +24,6 @@ use ring::rand::SecureRandom;
 use std::collections::HashMap;
 use std::time::Duration;
 
-
 /// The most writes one `BatchWriteItem` call takes.
 pub(super) const BATCH_MAX: usize = 25;
 

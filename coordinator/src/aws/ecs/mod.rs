@@ -16,8 +16,8 @@
 //! run, with its exit code and stop reason. [`Launcher::stop`] stops every task of the run.
 
 mod follow;
-mod runs;
 pub mod retry;
+mod runs;
 #[cfg(test)]
 mod tests;
 

@@ -4,8 +4,8 @@
 
 use super::{aws, client, PREFIX};
 use crate::aws::dynamo::chunks::BATCH_MAX;
-use crate::aws::dynamo::items::PART_BYTES;
 use crate::aws::dynamo::items::MAX_ITEM_BYTES;
+use crate::aws::dynamo::items::PART_BYTES;
 use crate::aws::dynamo::DynamoStore;
 use crate::store::suite::{id, record, second, summary};
 use crate::store::{SecondRecord, StoreError};
