@@ -11,78 +11,30 @@
 //! the per-request bookkeeping free of synchronisation.
 
 mod iteration;
+mod load;
 mod open;
 mod schedule;
 mod shared;
 mod vu;
 
+pub use load::{Control, LoadIo, LoadSpec, FLUSH_DELAY};
 pub use schedule::Schedule;
 
 use crate::error::AgentError;
 use crate::http;
-use crate::recorder::{FrameIdentity, Recorder};
+use crate::recorder::Recorder;
 use crate::scenario::Program;
-use herd_protocol::clock::{micros, Clock, US_PER_SEC};
-use herd_protocol::frame::Frame;
-use herd_protocol::plan::{Plan, RampStages};
+use herd_protocol::clock::US_PER_SEC;
+use herd_protocol::plan::RampStages;
 use herd_protocol::split;
+use load::{flush, lag_us, send, ControlFlow};
 use shared::{Limits, Shared};
-use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant, MissedTickBehavior};
 
 /// How often the controller re-evaluates the VU target.
 pub const CONTROL_PERIOD: Duration = Duration::from_millis(10);
-/// How long after a second boundary that second's frame is emitted.
-pub const FLUSH_DELAY: Duration = Duration::from_millis(5);
-
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct LoadSpec {
-    /// The validated plan.
-    pub plan: Plan,
-    /// How many agents share the load.
-    pub agent_count: u32,
-    /// This agent's index among them.
-    pub agent_index: u32,
-    /// The run's start (the same instant on every agent); the profile is timed from here.
-    pub start: Instant,
-    /// Wall-clock anchor, for frame seconds.
-    pub clock: Clock,
-    /// Written into every frame.
-    pub identity: FrameIdentity,
-}
-
-/// A live change to a running load.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Control {
-    /// From `at` on, follow `stages` (whole-run totals), ramping from the current VU target
-    /// (closed model) or arrival rate (open model).
-    Ramp {
-        /// When the new stages begin.
-        at: Instant,
-        /// The new stages, for the model the run follows.
-        stages: RampStages,
-    },
-    /// Start no new requests; abort those still in flight after `graceful`.
-    Stop {
-        /// How long requests in flight may take to finish.
-        graceful: Duration,
-    },
-}
-
-/// The engine's channels to the outside.
-#[derive(Debug)]
-pub struct LoadIo {
-    /// Live changes.
-    pub control: mpsc::UnboundedReceiver<Control>,
-    /// Every frame, in `seq` order; the last one is final.
-    pub frames: mpsc::UnboundedSender<Frame>,
-    /// VUs running now, for heartbeats.
-    pub vus: Rc<Cell<u32>>,
-}
 
 /// What a finished load did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,42 +72,6 @@ pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentErr
     ));
     let local = tokio::task::LocalSet::new();
     local.run_until(control(shared, spec, io)).await
-}
-
-/// Emits the frames of the seconds that are over; returns when to flush next.
-fn flush(shared: &Shared, io: &LoadIo) -> Instant {
-    let now_us = shared.clock.now_us();
-    let second = now_us / US_PER_SEC;
-    let health = shared.health();
-    let frames = shared
-        .recorder
-        .borrow_mut()
-        .flush_before(second, shared.alive(), health);
-    send(io, frames);
-    shared.clock.instant_at_us((second + 1) * US_PER_SEC) + FLUSH_DELAY
-}
-
-fn send(io: &LoadIo, frames: Vec<Frame>) {
-    for frame in frames {
-        if io.frames.send(frame).is_err() {
-            tracing::warn!("frame receiver is gone; frames are discarded");
-        }
-    }
-}
-
-/// How late (µs) the event loop woke for a timer set at `planned`: the agent's own delay.
-fn lag_us(planned: Instant) -> u64 {
-    micros(Instant::now().saturating_duration_since(planned))
-}
-
-/// The controller's state across the run and drain phases.
-struct ControlFlow {
-    /// Set when a stop arrived: how long requests in flight may take.
-    graceful: Option<Duration>,
-    /// Whether the control channel is still open.
-    control_open: bool,
-    /// When the next frames are due.
-    next_flush: Instant,
 }
 
 async fn control(

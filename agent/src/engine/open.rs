@@ -7,9 +7,8 @@
 //! once per millisecond; every arrival due by then is handed out at once, with its own planned
 //! time, so the rate is exact even above 1000 per second.
 
+use super::load::{flush, lag_us, Control, ControlFlow, LoadIo, LoadSpec};
 use super::shared::Shared;
-use super::{flush, lag_us, ControlFlow, LoadIo};
-use crate::engine::{Control, LoadSpec};
 use herd_protocol::plan::{Arrival, RampStages};
 use herd_protocol::split;
 use std::rc::Rc;

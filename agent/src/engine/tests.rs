@@ -2,8 +2,13 @@
 //! stops and the frame sequence can be checked at exact instants.
 
 use super::*;
-use herd_protocol::plan::{Load, Method, Options, RequestStep, Stage, Step, Think};
+use crate::recorder::FrameIdentity;
+use herd_protocol::clock::Clock;
+use herd_protocol::frame::Frame;
+use herd_protocol::plan::{Load, Method, Options, Plan, RequestStep, Stage, Step, Think};
 use herd_protocol::{AgentId, RunId};
+use std::cell::Cell;
+use tokio::sync::mpsc;
 
 const S: u64 = 1_700_000_000;
 

@@ -6,11 +6,13 @@
 //! JMeter importer, with DLT's load in place of the script's (as DLT itself does).
 
 use super::draft::{Draft, DraftLoad, DraftStep, Req};
+use super::error::ImportError;
 use super::har::parse_json;
+use super::jmeter;
 use super::jmeter::samplers::is_header_name;
+use super::options::{ImportFiles, ImportOptions};
 use super::report::Report;
 use super::text::{decode_text, literal, split_url};
-use super::{jmeter, ImportError, ImportFiles, ImportOptions};
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -6,14 +6,40 @@
 //! importer read them, and only this module (called by `mod.rs`) puts them together with the
 //! writer and the parser.
 
-use super::draft::{Draft, DraftFeeder, DraftLoad, DEFAULT_HOLD};
-use super::report::Report;
-use super::{yaml, ImportError, ImportOptions};
+use super::draft::{Draft, DraftFeeder, DraftLoad, DraftStep, DEFAULT_HOLD};
+use super::error::ImportError;
+use super::options::{ImportFiles, ImportOptions};
+use super::report::{Outcome, Report};
+use super::yaml;
 use crate::plan::{self, PlanFiles, Template, BUILTINS};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 impl Draft {
+    /// Leaves out body files that cannot be read beside the source (a plan naming a missing
+    /// file would not validate at `herd run`): the request is sent without a body, and its report
+    /// item says so.
+    pub fn drop_missing_body_files(&mut self, files: &dyn ImportFiles, report: &mut Report) {
+        for step in &mut self.steps {
+            let DraftStep::Request(r) = step else {
+                continue;
+            };
+            let Some(path) = r.body_file.clone() else {
+                continue;
+            };
+            if let Err(why) = files.read(&path) {
+                r.body_file = None;
+                let how = format!("its body file {path} was not read ({why}): sent without a body");
+                r.notes.push(how.clone());
+                if let Some(item) = r.item.and_then(|i| report.items.get_mut(i)) {
+                    if matches!(item.outcome, Outcome::Converted) {
+                        item.outcome = Outcome::Approximated(how);
+                    }
+                }
+            }
+        }
+    }
+
     /// Applies the overrides, defines what nothing defines, writes the YAML and checks it with
     /// herd's parser.
     pub fn finish(

@@ -4,10 +4,11 @@
 //! job), base64 bodies decoded, redirects left to herd (which follows them).
 
 use super::draft::{Draft, DraftLoad, DraftStep, Req};
+use super::error::ImportError;
 use super::jmeter::samplers::is_header_name;
+use super::options::ImportOptions;
 use super::report::Report;
 use super::text::{decode_text, literal, split_url};
-use super::{ImportError, ImportOptions};
 use base64::Engine as _;
 use serde_json::Value;
 use std::collections::BTreeMap;

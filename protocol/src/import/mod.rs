@@ -17,90 +17,22 @@
 
 mod dlt;
 mod draft;
+mod error;
 mod finish;
+mod format;
 mod har;
 mod jmeter;
+mod options;
 mod report;
 mod taurus;
 mod text;
 mod xml;
 mod yaml;
 
+pub use error::ImportError;
+pub use format::{detect, Format};
+pub use options::{ImportFiles, ImportOptions, NoFiles};
 pub use report::{Outcome, Report, ReportItem};
-
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-/// The formats herd imports, recognised by content (never by file name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// An Apache JMeter test plan (`.jmx`, XML with a `jmeterTestPlan` root).
-    Jmeter,
-    /// A Taurus (bzt) configuration, YAML or JSON, with `execution` and/or `scenarios`.
-    Taurus,
-    /// An HTTP Archive (browser recording), JSON with `log.entries`.
-    Har,
-    /// The JSON body of DLT's (Distributed Load Testing on AWS) create-test API.
-    Dlt,
-    /// None of the above.
-    Unknown,
-}
-
-impl Format {
-    /// The format's name as the report and messages write it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Jmeter => "jmeter",
-            Format::Taurus => "taurus",
-            Format::Har => "har",
-            Format::Dlt => "dlt",
-            Format::Unknown => "unknown",
-        }
-    }
-}
-
-/// What the caller may change in the conversion (the flags of `herd import`).
-#[derive(Debug, Clone, Default)]
-pub struct ImportOptions {
-    /// The plan's target (`http://host:port`), replacing the file's hosts: every request is sent
-    /// there, whatever host the file named.
-    pub target: Option<String>,
-    /// Total virtual users, replacing the file's (thread groups keep their ratio, as DLT does).
-    pub vus: Option<u32>,
-    /// Ramp-up time, replacing the file's.
-    pub ramp: Option<Duration>,
-    /// Hold time after the ramp, replacing the file's duration (and its iteration limits).
-    pub hold: Option<Duration>,
-    /// Agents, replacing the file's (DLT's task count); default 1.
-    pub agents: Option<u32>,
-    /// JMeter properties (`${__P(name,default)}`) and Taurus properties, by name (`--set`).
-    pub set: BTreeMap<String, String>,
-    /// Keep static resources (images, CSS, scripts, fonts) of a HAR recording.
-    pub include_static: bool,
-    /// The current time in milliseconds since the Unix epoch, used for `${__time()}` (herd has
-    /// no such built-in yet: the value is fixed at import). `None` writes 0 and says so.
-    pub now_ms: Option<u64>,
-}
-
-/// Files a source file names (CSV data, a Taurus `script:`, a DLT JMeter script), read by the
-/// caller relative to the imported file. This crate does no I/O.
-pub trait ImportFiles {
-    /// The bytes of the file at `path` as the source wrote it; the error says why not.
-    fn read(&self, path: &str) -> Result<Vec<u8>, String>;
-}
-
-/// A reader that has no files: every named file is reported as not read.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoFiles;
-
-impl ImportFiles for NoFiles {
-    fn read(&self, path: &str) -> Result<Vec<u8>, String> {
-        Err(format!(
-            "{path} was not read (no files are available to this import)"
-        ))
-    }
-}
 
 /// The result of a conversion.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -115,76 +47,6 @@ pub struct Imported {
     /// had one (DLT).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<serde_json::Value>,
-}
-
-/// Why nothing could be imported (`herd import` exits with code 2).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ImportError {
-    /// The file's format was not recognised.
-    #[error("not a JMeter, Taurus, HAR or DLT file: {0}")]
-    UnknownFormat(String),
-    /// The file is not well-formed XML, JSON or YAML.
-    #[error("{format} file is malformed at line {line}, column {column}: {message}")]
-    Malformed {
-        /// `XML`, `JSON` or `YAML`.
-        format: &'static str,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column (in characters).
-        column: usize,
-        /// What the parser said.
-        message: String,
-    },
-    /// The file is well-formed but not what its format requires.
-    #[error("{0}")]
-    Invalid(String),
-    /// No HTTP request could be converted.
-    #[error("no request converted: {0}")]
-    NoRequest(String),
-    /// A request has no host: no `HTTPSampler.domain`, no HTTP Request Defaults, no full URL,
-    /// and no `--target`.
-    #[error(
-        "{path}: the request has no host (no domain, no HTTP Request Defaults); give --target URL"
-    )]
-    NoHost {
-        /// The element's path in the source.
-        path: String,
-    },
-    /// The plan the importer wrote does not pass herd's parser: an importer bug.
-    #[error("the converted plan does not validate (an importer bug, please report it): {0}")]
-    InvalidPlan(String),
-}
-
-/// Recognises the format by content. Leading byte-order marks and whitespace are skipped.
-pub fn detect(bytes: &[u8]) -> Format {
-    let (text, _) = text::decode_text(bytes);
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('<') {
-        return if trimmed.contains("<jmeterTestPlan") {
-            Format::Jmeter
-        } else {
-            Format::Unknown
-        };
-    }
-    let value: Option<serde_json::Value> = if trimmed.starts_with('{') {
-        serde_json::from_str(trimmed)
-            .ok()
-            .or_else(|| serde_yaml::from_str(trimmed).ok())
-    } else {
-        serde_yaml::from_str(trimmed).ok()
-    };
-    let Some(serde_json::Value::Object(m)) = value else {
-        return Format::Unknown;
-    };
-    if m.get("log").and_then(|l| l.get("entries")).is_some() {
-        Format::Har
-    } else if m.contains_key("testName") || m.contains_key("testScenario") {
-        Format::Dlt
-    } else if m.contains_key("execution") || m.contains_key("scenarios") {
-        Format::Taurus
-    } else {
-        Format::Unknown
-    }
 }
 
 /// Converts `bytes` (a file in any of the [`Format`]s) into a plan; named files are read
@@ -209,6 +71,8 @@ pub fn convert_with(
                     .into(),
             )),
         };
+    let mut draft = draft;
+    draft.drop_missing_body_files(files, &mut report);
     let plan_yaml = draft.finish(options, &mut report)?;
     Ok(Imported {
         format,

@@ -4,8 +4,8 @@
 //! Why a tree: JMeter's format pairs each element with the `<hashTree>` that follows it (its
 //! children), and scopes (headers, timers, assertions) are resolved by walking that tree.
 
+use super::error::ImportError;
 use super::text::line_col;
-use super::ImportError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 

@@ -8,6 +8,26 @@ use herd_e2e::service::{plan, Service};
 use herd_e2e::{herd_bin, CountingTarget};
 use std::process::Command;
 
+/// Runs a 2-agent plan through the service and checks herd's count against the target's.
+fn runs_with_exact_counts(s: &Service, target: &CountingTarget, name: &str) {
+    let op = s.token("operator");
+    let (status, summary) = s.request(
+        "POST",
+        "/api/v1/runs?wait=true",
+        Some(&op),
+        Some(&serde_json::json!({"plan": plan(name, &target.url(), 2, 4, 2, &[])})),
+    );
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["status"], "passed", "{summary}");
+    let requests = summary["requests"].as_u64().expect("requests");
+    assert!(requests > 10, "{summary}");
+    assert_eq!(
+        requests,
+        target.received().total,
+        "herd's count is the target's"
+    );
+}
+
 #[test]
 fn a_run_goes_through_an_external_mosquitto_broker_with_exact_counts() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -24,22 +44,7 @@ fn a_run_goes_through_an_external_mosquitto_broker_with_exact_counts() {
         broker.url(),
         "herd up uses the configured broker"
     );
-    let op = s.token("operator");
-    let (status, summary) = s.request(
-        "POST",
-        "/api/v1/runs?wait=true",
-        Some(&op),
-        Some(&serde_json::json!({"plan": plan("ext", &target.url(), 2, 4, 2, &[])})),
-    );
-    assert_eq!(status, 200, "{summary}");
-    assert_eq!(summary["status"], "passed", "{summary}");
-    let requests = summary["requests"].as_u64().expect("requests");
-    assert!(requests > 10, "{summary}");
-    assert_eq!(
-        requests,
-        target.received().total,
-        "herd's count is the target's"
-    );
+    runs_with_exact_counts(&s, &target, "ext");
     // Stopping the coordinator leaves the external broker up: it is not ours to stop.
     drop(s);
     assert!(std::net::TcpStream::connect(("127.0.0.1", broker.port())).is_ok());
@@ -110,22 +115,7 @@ fn a_run_goes_through_mosquitto_over_tls_with_a_private_ca() {
         &["--config", config.to_str().expect("utf-8 path")],
     );
     assert_eq!(s.broker_url(), url, "herd up uses the TLS broker");
-    let op = s.token("operator");
-    let (status, summary) = s.request(
-        "POST",
-        "/api/v1/runs?wait=true",
-        Some(&op),
-        Some(&serde_json::json!({"plan": plan("tls", &target.url(), 2, 4, 2, &[])})),
-    );
-    assert_eq!(status, 200, "{summary}");
-    assert_eq!(summary["status"], "passed", "{summary}");
-    let requests = summary["requests"].as_u64().expect("requests");
-    assert!(requests > 10, "{summary}");
-    assert_eq!(
-        requests,
-        target.received().total,
-        "herd's count is the target's"
-    );
+    runs_with_exact_counts(&s, &target, "tls");
 }
 
 /// A `herd.toml` without the CA: the broker's certificate is not trusted, and `herd up` says so

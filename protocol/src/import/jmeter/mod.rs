@@ -14,9 +14,11 @@ mod thread_groups;
 mod walk;
 
 use super::draft::{Draft, DraftLoad, DraftStep};
+use super::error::ImportError;
+use super::options::{ImportFiles, ImportOptions};
 use super::report::{Outcome, Report};
 use super::text::{decode_text, Expr};
-use super::{xml, ImportError, ImportFiles, ImportOptions};
+use super::xml;
 use props::{arguments, element_prop, is_listener, El};
 use scope::{Cx, Scope};
 use std::collections::BTreeMap;

@@ -7,9 +7,9 @@
 
 use super::rules::Rule;
 use crate::import::draft::DraftFeeder;
+use crate::import::options::ImportFiles;
 use crate::import::report::Report;
 use crate::import::text::Expr;
-use crate::import::ImportFiles;
 
 /// What HTTP Request Defaults set.
 #[derive(Debug, Clone, Default)]

@@ -427,11 +427,11 @@ impl Cx<'_> {
             ),
         };
         if let Some(n) = note {
-            self.report.items[item].outcome = crate::import::Outcome::Approximated(n);
+            self.report.items[item].outcome = crate::import::report::Outcome::Approximated(n);
         } else if times > 1 {
-            self.report.items[item].outcome = crate::import::Outcome::Approximated(format!(
-                "unrolled: its requests are written {times} times"
-            ));
+            self.report.items[item].outcome = crate::import::report::Outcome::Approximated(
+                format!("unrolled: its requests are written {times} times"),
+            );
         }
         for _ in 0..times {
             out.extend(body.iter().cloned());

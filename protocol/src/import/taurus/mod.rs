@@ -8,10 +8,13 @@ mod requests;
 
 use super::dlt::duration;
 use super::draft::{Draft, DraftFeeder, DraftLoad, DraftStep, Req};
+use super::error::ImportError;
+use super::format::{detect, Format};
+use super::jmeter;
 use super::jmeter::samplers::{is_header_name, relative_file};
+use super::options::{ImportFiles, ImportOptions};
 use super::report::Report;
 use super::text::{decode_text, split_url, var_name, Expr};
-use super::{jmeter, ImportError, ImportFiles, ImportOptions};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,6 +36,8 @@ pub(super) struct Cx<'a> {
     pub(super) report: &'a mut Report,
     pub(super) scenarios: Map<String, Value>,
     pub(super) target: Option<String>,
+    /// `--target` was given: every request goes there, whatever host it names.
+    pub(super) forced_target: bool,
     pub(super) counter: usize,
     pub(super) depth: usize,
 }
@@ -112,9 +117,9 @@ pub(super) fn convert(
         "execution[0]",
         "execution",
         if load_notes.is_empty() {
-            super::Outcome::Converted
+            super::report::Outcome::Converted
         } else {
-            super::Outcome::Approximated(load_notes.join("; "))
+            super::report::Outcome::Approximated(load_notes.join("; "))
         },
     );
 
@@ -123,7 +128,7 @@ pub(super) fn convert(
         let bytes = files.read(script).map_err(|e| {
             ImportError::NoRequest(format!("the scenario runs the script {script}, which was not read ({e}): import it directly"))
         })?;
-        if super::detect(&bytes) != super::Format::Jmeter {
+        if detect(&bytes) != Format::Jmeter {
             return Err(ImportError::NoRequest(format!(
                 "the scenario runs {script}, which is not a JMeter test plan"
             )));
@@ -166,6 +171,7 @@ pub(super) fn convert(
             .and_then(Value::as_str)
             .and_then(split_url)
             .map(|u| u.origin()),
+        forced_target: options.target.is_some(),
         counter: 0,
         depth: 0,
     };

@@ -70,13 +70,16 @@ impl Cx<'_> {
                             draft.steps.extend(body.iter().cloned());
                         }
                         self.report.items[item_at].outcome =
-                            crate::import::Outcome::Approximated(format!("unrolled {n} times"));
+                            crate::import::report::Outcome::Approximated(format!(
+                                "unrolled {n} times"
+                            ));
                     }
                     Some(1) => {}
                     _ => {
-                        self.report.items[item_at].outcome = crate::import::Outcome::Approximated(
-                            "herd has no loops: its requests run once per iteration".into(),
-                        )
+                        self.report.items[item_at].outcome =
+                            crate::import::report::Outcome::Approximated(
+                                "herd has no loops: its requests run once per iteration".into(),
+                            )
                     }
                 }
             } else if block("if") || block("while") || block("foreach") || block("once") {
@@ -195,7 +198,7 @@ impl Cx<'_> {
         if self.target.is_none() {
             self.target = origin.clone();
         }
-        if origin.is_some() && origin != self.target {
+        if !self.forced_target && origin.is_some() && origin != self.target {
             self.report.skipped(
                 &path,
                 "request",
