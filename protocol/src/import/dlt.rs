@@ -5,7 +5,7 @@
 //! Why: DLT users move over with their tests; a JMeter test in DLT hands its script to the
 //! JMeter importer, with DLT's load in place of the script's (as DLT itself does).
 
-use super::draft::{Draft, DraftLoad, DraftStep, Req};
+use super::draft::{method_key, Draft, DraftLoad, DraftStep, Req};
 use super::error::ImportError;
 use super::har::parse_json;
 use super::jmeter;
@@ -230,17 +230,9 @@ pub(super) fn convert(
             );
             continue;
         }
-        let key = match method.as_str() {
-            "GET" => "get",
-            "POST" => "post",
-            "PUT" => "put",
-            "PATCH" => "patch",
-            "DELETE" => "delete",
-            "HEAD" => "head",
-            other => {
-                report.skipped(&path, "request", format!("herd does not send {other}"));
-                continue;
-            }
+        let Some(key) = method_key(&method) else {
+            report.skipped(&path, "request", format!("herd does not send {method}"));
+            continue;
         };
         let mut req = Req {
             method: key,

@@ -190,3 +190,16 @@ impl Draft {
         })
     }
 }
+
+/// The plan key of an HTTP method (`GET` → `get`), for the methods a plan can send.
+pub(crate) fn method_key(method: &str) -> Option<&'static str> {
+    Some(match method {
+        "GET" => "get",
+        "POST" => "post",
+        "PUT" => "put",
+        "PATCH" => "patch",
+        "DELETE" => "delete",
+        "HEAD" => "head",
+        _ => return None,
+    })
+}

@@ -3,7 +3,7 @@
 //! left out (unless asked), hop-by-hop, pseudo and cookie headers dropped (the cookie jar's
 //! job), base64 bodies decoded, redirects left to herd (which follows them).
 
-use super::draft::{Draft, DraftLoad, DraftStep, Req};
+use super::draft::{method_key, Draft, DraftLoad, DraftStep, Req};
 use super::error::ImportError;
 use super::jmeter::samplers::is_header_name;
 use super::options::ImportOptions;
@@ -241,17 +241,9 @@ pub(super) fn convert(
             );
             continue;
         }
-        let key = match method.as_str() {
-            "GET" => "get",
-            "POST" => "post",
-            "PUT" => "put",
-            "PATCH" => "patch",
-            "DELETE" => "delete",
-            "HEAD" => "head",
-            other => {
-                report.skipped(&path, element, format!("herd does not send {other}"));
-                continue;
-            }
+        let Some(key) = method_key(&method) else {
+            report.skipped(&path, element, format!("herd does not send {method}"));
+            continue;
         };
         if (300..400).contains(&status) {
             let location =

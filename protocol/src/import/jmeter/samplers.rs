@@ -4,7 +4,7 @@
 
 use super::props::{arguments, collection, element_prop, El};
 use super::scope::{Cx, Defaults, Scope};
-use crate::import::draft::Req;
+use crate::import::draft::{method_key, Req};
 use crate::import::text::{form_encode, normalize_authority, split_url};
 
 /// Headers herd sets itself or that make no sense to replay.
@@ -23,18 +23,6 @@ pub(crate) fn is_header_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-fn method_key(method: &str) -> Option<&'static str> {
-    Some(match method {
-        "GET" => "get",
-        "POST" => "post",
-        "PUT" => "put",
-        "PATCH" => "patch",
-        "DELETE" => "delete",
-        "HEAD" => "head",
-        _ => return None,
-    })
 }
 
 /// One argument of a sampler or of the defaults.

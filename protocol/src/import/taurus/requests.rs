@@ -2,7 +2,7 @@
 //! `include-scenario`), extractions and assertions, into request steps.
 
 use super::{scalar, think_time, Cx};
-use crate::import::draft::{Draft, DraftStep, Req};
+use crate::import::draft::{method_key, Draft, DraftStep, Req};
 use crate::import::jmeter::rules::unregex;
 use crate::import::jmeter::samplers::{is_header_name, relative_file};
 use crate::import::text::{form_encode, split_url, var_name};
@@ -206,18 +206,10 @@ impl Cx<'_> {
             );
             return;
         }
-        let key = match method.as_str() {
-            "GET" => "get",
-            "POST" => "post",
-            "PUT" => "put",
-            "PATCH" => "patch",
-            "DELETE" => "delete",
-            "HEAD" => "head",
-            other => {
-                self.report
-                    .skipped(&path, "request", format!("herd does not send {other}"));
-                return;
-            }
+        let Some(key) = method_key(&method) else {
+            self.report
+                .skipped(&path, "request", format!("herd does not send {method}"));
+            return;
         };
         let mut req = base.clone();
         req.method = key;
