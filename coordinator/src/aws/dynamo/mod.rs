@@ -13,11 +13,11 @@
 mod chunks;
 mod commands;
 mod items;
+mod load_tests;
 mod resume;
 mod runs;
 mod seconds;
 mod tables;
-mod test_records;
 #[cfg(test)]
 mod tests;
 mod tokens;

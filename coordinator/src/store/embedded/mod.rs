@@ -9,17 +9,17 @@
 //! behind a mutex; the async threads (and the actors on them) never wait on disk.
 //!
 //! The SQL is cut by table as the DynamoDB store's is: [`runs`], [`seconds`] (and summaries),
-//! [`resume`], stored [`tests`], [`tokens`], [`commands`]. Each is a set of functions over a
+//! [`resume`], stored load tests ([`load_tests`]), [`tokens`], [`commands`]. Each is a set of functions over a
 //! `Connection`, sharing the row helpers of [`rows`]; this module only owns the connection and
 //! maps the [`Store`] trait onto them, so no table module depends on it.
 
 mod commands;
+mod load_tests;
 mod resume;
 mod rows;
 mod runs;
 mod schema;
 mod seconds;
-mod tests;
 mod tokens;
 
 pub use schema::FILE_NAME;
@@ -153,30 +153,30 @@ impl Store for EmbeddedStore {
     }
 
     fn create_test(&self, test: TestRecord) -> StoreFuture<()> {
-        self.call(move |conn| tests::create_test(conn, &test))
+        self.call(move |conn| load_tests::create_test(conn, &test))
     }
 
     fn update_test(&self, test: TestRecord) -> StoreFuture<()> {
-        self.call(move |conn| tests::update_test(conn, &test))
+        self.call(move |conn| load_tests::update_test(conn, &test))
     }
 
     fn delete_test(&self, test: &str) -> StoreFuture<bool> {
         let test = test.to_string();
-        self.call(move |conn| tests::delete_test(conn, &test))
+        self.call(move |conn| load_tests::delete_test(conn, &test))
     }
 
     fn get_test(&self, test: &str) -> StoreFuture<Option<TestRecord>> {
         let test = test.to_string();
-        self.call(move |conn| tests::get_test(conn, &test))
+        self.call(move |conn| load_tests::get_test(conn, &test))
     }
 
     fn list_tests(&self, tag: Option<String>) -> StoreFuture<Vec<TestRecord>> {
-        self.call(move |conn| tests::list_tests(conn, tag.as_deref()))
+        self.call(move |conn| load_tests::list_tests(conn, tag.as_deref()))
     }
 
     fn set_next_fire(&self, test: &str, next_fire_ms: Option<u64>) -> StoreFuture<()> {
         let test = test.to_string();
-        self.call(move |conn| tests::set_next_fire(conn, &test, next_fire_ms))
+        self.call(move |conn| load_tests::set_next_fire(conn, &test, next_fire_ms))
     }
 
     fn get_command(&self, id: &str) -> StoreFuture<Option<serde_json::Value>> {

@@ -1,4 +1,5 @@
-//! Stored tests: one item each in `tests`, keyed by id.
+//! Stored load tests (the `tests` table; not unit tests, which live in `tests/`): one item each,
+//! keyed by id.
 //!
 //! Listing reads the whole table (a consistent `Scan`, filtered by tag on the server): a herd
 //! deployment keeps tens or hundreds of tests, not millions, so an index would cost more on every
