@@ -36,6 +36,8 @@ pub mod config;
 pub mod events;
 #[cfg(test)]
 mod fakes;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod intake;
 pub mod launcher;
 pub mod manager;

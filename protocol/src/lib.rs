@@ -29,6 +29,8 @@ pub mod command;
 pub mod duration;
 pub mod event;
 pub mod frame;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod histogram;
 pub mod ids;
 pub mod import;
