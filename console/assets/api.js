@@ -54,6 +54,8 @@ export const api = {
   testRuns: (id, limit = 20, offset = 0) => call("GET", `/api/v1/tests/${enc(id)}/runs?limit=${limit}&offset=${offset}`),
   setBaseline: (id, runId) => call("PUT", `/api/v1/tests/${enc(id)}/baseline`, { run_id: runId }),
   getRun: (id) => call("GET", `/api/v1/runs/${enc(id)}`),
+  runs: (q) => call("GET", `/api/v1/runs?${new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined && v !== ""))}`),
+  whoami: () => call("GET", "/api/v1/whoami"),
   seconds: (id) => call("GET", `/api/v1/runs/${enc(id)}/seconds`),
   stop: (id) => call("POST", `/api/v1/runs/${enc(id)}/stop`, {}),
   ramp: (id, stages) => call("POST", `/api/v1/runs/${enc(id)}/ramp`, { stages }),
@@ -63,18 +65,8 @@ export const api = {
 const ACTIVE = new Set(["launching", "waiting_ready", "running", "stopping", "finalizing"]);
 export const isActive = (state) => ACTIVE.has(state);
 
-/**
- * Runs across all tests, newest first. The API has no `GET /api/v1/runs` list (only the runs of
- * one test), so "all tests" reads the first `offset + limit` runs of every test and merges them;
- * with a test chosen, paging is the server's. Inline-plan runs (no test) cannot be listed at all.
- */
-export async function listRuns({ test, limit, offset }) {
-  if (test) {
-    const r = await api.testRuns(test, limit + 1, offset);
-    return { runs: r.runs.slice(0, limit), more: r.runs.length > limit };
-  }
-  const { tests } = await api.listTests();
-  const lists = await Promise.all(tests.map((t) => api.testRuns(t.id, Math.min(offset + limit + 1, 500), 0).then((r) => r.runs, () => [])));
-  const all = lists.flat().sort((a, b) => b.created_at_ms - a.created_at_ms);
-  return { runs: all.slice(offset, offset + limit), more: all.length > offset + limit };
+/** Runs, newest first, one page: `{runs, more}`; `test` and `state` (a state or "active") filter. */
+export async function listRuns({ test, state, limit, offset }) {
+  const r = await api.runs({ test, state, limit, offset });
+  return { runs: r.runs, more: r.more };
 }

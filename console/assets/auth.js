@@ -1,32 +1,31 @@
 // Credentials. An API token (or a Cognito ID token) lives in sessionStorage: it survives a reload
 // but not the closing of the tab, and is never written to localStorage or a cookie.
 //
-// The API has no "who am I" route, so the role is found by a write that cannot do anything:
-// `POST /api/v1/whoami` is routed nowhere, but the role check comes first in the router, so a
-// viewer gets 403 and an operator 404 (an unknown token: 401). Nothing is created or logged.
-// (A `GET /api/v1/whoami` → {role} on the server would be cleaner; see console/README.md.)
+// Signing in asks `GET /api/v1/whoami` with the candidate: 401 refuses it, otherwise the answer
+// {role, subject} says whether to show operator controls (the server checks every write anyway).
 
-const KEY = "herd.token", ROLE = "herd.role";
+const KEY = "herd.token", ROLE = "herd.role", SUBJECT = "herd.subject";
 
 export const token = () => sessionStorage.getItem(KEY);
 export const role = () => sessionStorage.getItem(ROLE) || "viewer";
 export const isOperator = () => role() === "operator";
+export const subject = () => sessionStorage.getItem(SUBJECT) || "";
 
 /** Checks `candidate` against the API; stores it and its role when it is accepted. */
 export async function signIn(candidate) {
-  const res = await fetch("/api/v1/whoami", { method: "POST", headers: { authorization: `Bearer ${candidate}` } });
-  if (res.status === 401) {
-    const body = await res.json().catch(() => ({}));
-    throw new Error(body.message || "the token was refused");
-  }
+  const res = await fetch("/api/v1/whoami", { headers: { accept: "application/json", authorization: `Bearer ${candidate}` } });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.message || `the token was refused (HTTP ${res.status})`);
   sessionStorage.setItem(KEY, candidate);
-  sessionStorage.setItem(ROLE, res.status === 403 ? "viewer" : "operator");
+  sessionStorage.setItem(ROLE, body.role === "operator" ? "operator" : "viewer");
+  sessionStorage.setItem(SUBJECT, body.subject || "");
   return role();
 }
 
 export function signOut(message) {
   sessionStorage.removeItem(KEY);
   sessionStorage.removeItem(ROLE);
+  sessionStorage.removeItem(SUBJECT);
   if (message) sessionStorage.setItem("herd.flash", message);
   if (location.pathname !== "/login") {
     history.pushState({}, "", `/login?next=${encodeURIComponent(location.pathname + location.search)}`);
@@ -36,12 +35,10 @@ export function signOut(message) {
 
 // ---- Cognito Hosted UI: authorization code with PKCE ------------------------------------------
 //
-// The server must tell the console where the Hosted UI is. `herd up` takes --jwks-url,
-// --jwt-issuer and --jwt-audience (enough to *verify* tokens) but has no Cognito domain and no
-// route that publishes it, so this reads `GET /api/v1/auth/config` — expected, without a
-// credential, to answer {"cognito": {"domain": "https://….auth.REGION.amazoncognito.com",
-// "client_id": "…", "scopes": ["openid", "email"]}} — and shows the button only when it does.
-// Until the server has that route, the answer is 401/404 and only token sign-in is offered.
+// The server tells the console where the Hosted UI is: `GET /api/v1/auth/config` (no credential)
+// answers {"cognito": {"domain": "https://….auth.REGION.amazoncognito.com", "client_id": "…",
+// "scopes": ["openid", "email"]}} when `herd up` has --cognito-domain (and the JWT settings),
+// else {"cognito": null}; the button is shown only in the first case.
 
 export async function authConfig() {
   const cached = sessionStorage.getItem("herd.authconfig");

@@ -4,8 +4,8 @@
 // lines `event:`, `data:`, `id:`, comments starting with `:`, an empty line dispatches.
 //
 // On a dropped connection it reconnects (after 1 s) with `Last-Event-ID` set to the last `id:`
-// seen. herd's stream does not send ids or replay yet, so the live page also re-reads the stored
-// seconds on every (re)connection to fill any gap (run.js).
+// seen; herd numbers each `second` event with its `t` and first replays every stored second after
+// that id (every stored second on a first connection), so nothing is lost and nothing repeats.
 
 import { token } from "./auth.js";
 

@@ -1,8 +1,8 @@
-// A stand-in for `herd up`'s own serving of the console, until the lead wires the embedded files
-// in: serves console/ at / the way the binary will (MANIFEST's files, index.html for every
-// console route — history-API routing) and proxies the API to a real `herd up`, so the tests run
-// the real app against the real API on one origin. Static files are gzipped when the browser
-// asks, as the binary should, so the first-load size measured through it is the transferred one.
+// For working on the console without rebuilding herd (the binary embeds the files at build time):
+// serves console/ from disk at / the way `herd up` does (MANIFEST's files, index.html for every
+// console route — history-API routing — gzip when asked) and proxies the API to a running
+// `herd up`, so an edit shows on the next reload. The browser tests do not use it: they run
+// against the binary's own serving.
 //
 //   node devserver.js --herd http://127.0.0.1:8787 [--port 0]   (prints "console on http://…")
 

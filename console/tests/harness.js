@@ -1,12 +1,11 @@
-// Starts what the browser tests run against: a counting target, a real `herd up` (binary from
-// HERD_BIN) on a free port with a fresh data dir and two tokens, and the dev server in front of
-// it. stop() ends all of them (only the processes started here).
+// Starts what the browser tests run against: a counting target and a real `herd up` (binary from
+// HERD_BIN) on a free port with a fresh data dir and two tokens; the console is the one embedded
+// in that binary, served by it. stop() ends both (only the processes started here).
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as target from "./target.js";
-import * as dev from "./devserver.js";
 
 export async function startAll() {
   const bin = process.env.HERD_BIN || "/work/bin/herd";
@@ -27,14 +26,11 @@ export async function startAll() {
     up.on("exit", (code) => reject(new Error(`herd up exited (${code}):\n${log}`)));
   });
   const tgt = await target.start();
-  const server = await dev.start({ herd: herdUrl });
-  const consoleUrl = `http://127.0.0.1:${server.address().port}`;
   return {
-    herdUrl, consoleUrl, operator, viewer, dataDir,
+    herdUrl, consoleUrl: herdUrl, operator, viewer, dataDir,
     targetUrl: `http://127.0.0.1:${tgt.address().port}`, target: tgt,
     log: () => log,
     async stop() {
-      server.closeAllConnections(); server.close();
       tgt.closeAllConnections(); tgt.close();
       up.kill("SIGTERM");
       await new Promise((r) => { const t = setTimeout(() => { up.kill("SIGKILL"); r(); }, 45000); up.on("exit", () => { clearTimeout(t); r(); }); });

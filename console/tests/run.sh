@@ -2,7 +2,8 @@
 # Browser tests of the console. Needs: node >= 20, Debian's chromium (apt-get install -y chromium
 # chromium-driver), and a herd binary (HERD_BIN, default /work/bin/herd, else target/release/herd).
 # Installs playwright-core (pinned, no browser download) into tests/node_modules, then runs the
-# tests: they start a counting target, `herd up` with fresh tokens, and devserver.js in front.
+# tests: they start a counting target and `herd up` with fresh tokens, and load the console the
+# binary embeds (so rebuild herd after editing console/: `cargo build -p herd`).
 # Screenshots land in console/tests/screenshots/.
 set -eu
 cd "$(dirname "$0")"

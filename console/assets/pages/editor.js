@@ -257,7 +257,7 @@ async function recentRuns(test) {
   try {
     const { runs } = await api.testRuns(test.id, 5, 0);
     if (!runs.length) box.append(h("p.muted", {}, "No runs yet."));
-    else box.append(h("div.table-wrap", {}, h("table", {},
+    else box.append(h("div.table-wrap", { tabindex: "0", role: "region", "aria-label": "Runs of this test" }, h("table", {},
       h("thead", {}, h("tr", {}, ["Run", "State", "Created", "Agents", "Baseline"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, runs.map((r) => h("tr", {},
         h("td", {}, h("a", { href: `/runs/${encodeURIComponent(r.id)}` }, r.id)), h("td", {}, badge(r.state)),

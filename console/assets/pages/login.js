@@ -30,6 +30,7 @@ export async function render(main, _params, query) {
       try {
         await signIn(input.value.trim());
         await navigate(safeNext(query), { replace: true });
+        focusTop();
       } catch (err) {
         error.textContent = err.message;
         input.setAttribute("aria-invalid", "true");
@@ -63,4 +64,16 @@ export async function render(main, _params, query) {
     cognitoBox.append(h("p.muted", {}, "or"), h("button.ghost", { type: "button", onclick: () => startCognito(config.cognito) }, "Sign in with your organisation (Cognito)"));
   }
   input.focus();
+}
+
+/**
+ * After signing in, focus starts from the top of the document as on a fresh page load (the
+ * focused input is gone with the login page; Chromium would otherwise resume Tab from where it
+ * was, inside the new page): the first Tab reaches the skip link.
+ */
+function focusTop() {
+  const body = document.body;
+  body.setAttribute("tabindex", "-1");
+  body.focus({ preventScroll: true });
+  body.addEventListener("blur", () => body.removeAttribute("tabindex"), { once: true });
 }

@@ -2,9 +2,9 @@
 // fed the same per-second summaries.
 //
 // Live: the SSE stream GET /api/v1/runs/{id}/live sends one `second` event per aggregated second
-// (and `end`). It neither numbers its events nor replays, so on every (re)connection the page
-// also reads GET /runs/{id}/seconds (every second stored so far) and merges by `t`: a reload
-// mid-run shows the whole run so far, and a gap (a `t` jump) triggers another read.
+// (`id:` its t), then `end`. A connection first replays the stored seconds (all of them, or those
+// after `Last-Event-ID` on a reconnect), so a reload mid-run shows the whole run so far from the
+// stream alone. Seconds are kept by `t`, so a repeated one replaces, never doubles.
 
 import { h, clear, num, ms, pct, when, badge, toast, download, parseDuration } from "../util.js";
 import { api, isActive, ApiError } from "../api.js";
@@ -90,8 +90,6 @@ function live(ctx) {
       card("Elapsed", `${num(view.elapsed_s ?? (last ? last.t + 1 : 0), 0)} of ${view.planned_s ? num(view.planned_s, 0) : "?"} s`),
       card("Seconds shown", h("div.v", { "data-testid": "live-seconds", "data-max-t": last ? String(last.t) : "-1" }, String(list.length))));
   }
-  const merge = (list) => { for (const s of list) seconds.set(s.t, s); redraw(); };
-  const backfill = () => api.seconds(id).then((r) => merge(r.seconds), () => {});
 
   // Operator controls: stop, and a live ramp from where the load is.
   if (isOperator()) ctx.controls.append(controls(ctx, plan));
@@ -117,17 +115,15 @@ function live(ctx) {
   };
 
   const stream = follow(`/api/v1/runs/${encodeURIComponent(id)}/live`, {
-    onOpen: backfill,
     onEvent(name, data) {
       let msg;
       try { msg = JSON.parse(data); } catch { return; }
       if (name === "second") {
         const s = msg.second;
+        window.herdLive.push({ run: id, t: s.t, received_ms: Date.now(), second_end_ms: msg.second_end_ms, replayed: Boolean(msg.replayed) });
         const maxT = seconds.size ? Math.max(...seconds.keys()) : -1;
-        window.herdLive.push({ run: id, t: s.t, received_ms: Date.now(), second_end_ms: msg.second_end_ms });
-        totals = { requests: msg.total_requests, errors: msg.total_errors };
+        if (s.t >= maxT) totals = { requests: msg.total_requests, errors: msg.total_errors };
         seconds.set(s.t, s);
-        if (s.t > maxT + 1) backfill(); // seconds were missed (a slow reader or a reconnect)
         redraw();
       } else if (name === "end") {
         ctx.setState(msg.run_state || "ended");
@@ -264,7 +260,7 @@ async function result(ctx) {
 function section(title, content) { return h("section", {}, h("h2", {}, title), content); }
 
 function table(headers, rows, testid) {
-  return h("div.table-wrap", {}, h("table", { "data-testid": testid },
+  return h("div.table-wrap", { tabindex: "0", role: "region", "aria-label": `${headers[0]} table` }, h("table", { "data-testid": testid },
     h("thead", {}, h("tr", {}, headers.map((c, i) => h(i ? "th.num" : "th", { scope: "col" }, c)))),
     h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c, i) => h(i ? "td.num" : "td", {}, c)))))));
 }

@@ -4,7 +4,7 @@ import { h, clear, when, badge } from "../util.js";
 import { api, listRuns } from "../api.js";
 import { navigate } from "../router.js";
 
-const STATES = ["", "running", "completed", "failed", "cancelled", "degraded"];
+const STATES = ["", "active", "completed", "failed", "cancelled", "degraded"];
 const PAGE = 20;
 
 export async function render(main, _params, query) {
@@ -31,28 +31,20 @@ export async function render(main, _params, query) {
     for (const t of tests) testSel.append(h("option", { value: t.id }, t.name));
     testSel.value = test;
     const names = Object.fromEntries(tests.map((t) => [t.id, t.name]));
-    let runs, more;
-    if (state) {
-      // The API cannot filter by state: read up to 500 and filter here.
-      const all = await listRuns({ test, limit: 500, offset: 0 });
-      const matching = all.runs.filter((r) => (state === "running" ? !["completed", "failed", "cancelled", "degraded"].includes(r.state) : r.state === state));
-      runs = matching.slice(page * PAGE, page * PAGE + PAGE);
-      more = matching.length > page * PAGE + PAGE;
-    } else ({ runs, more } = await listRuns({ test, limit: PAGE, offset: page * PAGE }));
+    const { runs, more } = await listRuns({ test, state, limit: PAGE, offset: page * PAGE });
     if (!runs.length) return clear(body, h("p.muted", {}, page ? "No more runs." : "No runs match."));
     clear(body,
-      h("div.table-wrap", {}, h("table", {},
+      h("div.table-wrap", { tabindex: "0", role: "region", "aria-label": "Runs" }, h("table", {},
         h("thead", {}, h("tr", {}, ["Run", "Test", "State", "Created", "Agents", "Reason"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, runs.map((r) => h("tr", {},
           h("td", {}, h("a", { href: `/runs/${encodeURIComponent(r.id)}` }, r.id)),
-          h("td", {}, r.test_id ? h("a", { href: `/tests/${encodeURIComponent(r.test_id)}` }, names[r.test_id] || r.name) : r.name),
+          h("td", {}, r.test_id ? h("a", { href: `/tests/${encodeURIComponent(r.test_id)}` }, names[r.test_id] || r.name) : `${r.name} (inline plan)`),
           h("td", {}, badge(r.state)), h("td", {}, when(r.created_at_ms)), h("td.num", {}, r.agents),
           h("td.note", {}, r.reason || "")))))),
       h("nav.pager", { "aria-label": "Pages" },
         h("button.ghost", { type: "button", disabled: page === 0, onclick: () => go({ page: String(page - 1) }) }, "← Newer"),
         h("span", {}, `Page ${page + 1}`),
-        h("button.ghost", { type: "button", disabled: !more, onclick: () => go({ page: String(page + 1) }) }, "Older →")),
-      h("p.note", {}, "Runs of inline plans (POST /api/v1/runs) are not listed: the API lists runs per test only."));
+        h("button.ghost", { type: "button", disabled: !more, onclick: () => go({ page: String(page + 1) }) }, "Older →")));
   } catch (err) {
     clear(body, h("p.error-box", { role: "alert" }, err.message));
   }

@@ -68,7 +68,7 @@ export async function render(main, _params, query) {
       h("td", {}, t.next_fire_ms ? when(t.next_fire_ms) : h("span.muted", {}, t.schedule ? "no more fires" : "not scheduled")),
       actions);
   });
-  clear(body, h("div.table-wrap", {}, h("table", {},
+  clear(body, h("div.table-wrap", { tabindex: "0", role: "region", "aria-label": "Tests" }, h("table", {},
     h("thead", {}, h("tr", {}, ["Test", "Tags", "Last run", "Next scheduled fire", h("span.sr-only", {}, "Actions")].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, rows))));
 }

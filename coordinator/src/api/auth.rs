@@ -10,6 +10,9 @@
 //!   anything else viewer.
 //!
 //! Viewers read; operators also write. 401 means "who are you?", 403 "not allowed".
+//!
+//! A browser signing in through Cognito's Hosted UI needs to know where it is: [`HostedUi`] is
+//! what `GET /api/v1/auth/config` tells it (public values only: a domain and a client id).
 
 use super::jwks::JwksClient;
 use crate::store::{Role, Store, TokenRecord};
@@ -54,10 +57,31 @@ pub struct JwtConfig {
     pub audience: String,
 }
 
+/// Where a browser signs in with Cognito (authorization code + PKCE): published, unauthenticated,
+/// by `GET /api/v1/auth/config`. Neither value is a secret (a public app client has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedUi {
+    /// `https://DOMAIN.auth.REGION.amazoncognito.com` (or a custom domain).
+    pub domain: String,
+    /// The app client id: the `aud` of its ID tokens.
+    pub client_id: String,
+}
+
+/// Who a credential is: its role and a name for it (a token's id, a JWT's `sub`), never the
+/// credential itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// What it may do.
+    pub role: Role,
+    /// `tok-…` for an API token; the `cognito:username`, else `sub`, of a JWT.
+    pub subject: String,
+}
+
 /// Checks credentials.
 pub struct Auth {
     store: Arc<dyn Store>,
     jwt: Option<JwtConfig>,
+    hosted_ui: Option<HostedUi>,
     keys: Mutex<(HashMap<String, DecodingKey>, Option<Instant>)>,
 }
 
@@ -67,12 +91,29 @@ impl Auth {
         Self {
             store,
             jwt,
+            hosted_ui: None,
             keys: Mutex::new((HashMap::new(), None)),
         }
     }
 
+    /// Also tells browsers where Cognito's Hosted UI is.
+    pub fn with_hosted_ui(mut self, hosted_ui: Option<HostedUi>) -> Self {
+        self.hosted_ui = hosted_ui;
+        self
+    }
+
+    /// The Hosted UI settings, when configured.
+    pub fn hosted_ui(&self) -> Option<&HostedUi> {
+        self.hosted_ui.as_ref()
+    }
+
     /// The role of the caller, from the `Authorization` header's value.
     pub async fn role(&self, header: Option<&str>) -> Result<Role, Denied> {
+        self.identify(header).await.map(|i| i.role)
+    }
+
+    /// Who the caller is, from the `Authorization` header's value.
+    pub async fn identify(&self, header: Option<&str>) -> Result<Identity, Denied> {
         let header = header.ok_or_else(|| {
             unauthenticated("missing credential: send Authorization: Bearer <token>")
         })?;
@@ -82,10 +123,13 @@ impl Auth {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthenticated("the Authorization header must be Bearer <token>"))?;
         if token.split('.').count() == 3 {
-            return self.jwt_role(token).await;
+            return self.jwt_identity(token).await;
         }
         match self.store.find_token(&hash_token(token)).await {
-            Ok(Some(record)) => Ok(record.role),
+            Ok(Some(record)) => Ok(Identity {
+                role: record.role,
+                subject: record.id,
+            }),
             Ok(None) => Err(unauthenticated("unknown token")),
             Err(e) => {
                 tracing::error!(error = %e, "cannot look up a token");
@@ -94,7 +138,7 @@ impl Auth {
         }
     }
 
-    async fn jwt_role(&self, token: &str) -> Result<Role, Denied> {
+    async fn jwt_identity(&self, token: &str) -> Result<Identity, Denied> {
         let config = self
             .jwt
             .as_ref()
@@ -127,10 +171,18 @@ impl Auth {
             g.iter()
                 .any(|v| matches!(v.as_str(), Some("operator" | "herd-operator")))
         });
-        Ok(if operator {
-            Role::Operator
-        } else {
-            Role::Viewer
+        let subject = ["cognito:username", "sub"]
+            .iter()
+            .find_map(|c| data.claims.get(*c).and_then(|v| v.as_str()))
+            .unwrap_or("jwt")
+            .to_string();
+        Ok(Identity {
+            role: if operator {
+                Role::Operator
+            } else {
+                Role::Viewer
+            },
+            subject,
         })
     }
 
@@ -199,11 +251,19 @@ mod tests {
         let store = Arc::new(EmbeddedStore::in_memory().expect("store"));
         let (token, record) = new_token(Role::Viewer, 1).expect("token");
         assert_ne!(record.hash, token, "only the hash is stored");
+        let record_id = record.id.clone();
         store.create_token(record).await.expect("stored");
         let auth = Auth::new(store, None);
         assert_eq!(
             auth.role(Some(&format!("Bearer {token}"))).await,
             Ok(Role::Viewer)
+        );
+        assert_eq!(
+            auth.identify(Some(&format!("Bearer {token}"))).await,
+            Ok(Identity {
+                role: Role::Viewer,
+                subject: record_id
+            })
         );
         for bad in [
             None,

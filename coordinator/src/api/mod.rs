@@ -3,7 +3,8 @@
 //!
 //! Writes become protocol commands for the [`Manager`] — the same path the scheduler and queues
 //! use — and reads go to the store (plus the manager for runs still active). Every request but
-//! `/healthz` and `/readyz` needs a credential ([`auth`]). Errors are JSON:
+//! `/healthz`, `/readyz`, `/api/v1/auth/config` and the console's files (`/`, `/assets/…`: the
+//! web UI, [`console`]) needs a credential ([`auth`]). Errors are JSON:
 //! `{"code": "invalid", "message": "plan.load.stages[0].vus: must be > 0", "field": "plan.load.stages[0].vus"}`.
 
 // Handlers return the error *response* as their `Err`: it is built once per failed request, so
@@ -12,11 +13,14 @@
 
 pub mod auth;
 mod compare;
+mod console;
+mod history;
 mod import;
 pub mod jwks;
 mod openapi;
 mod prometheus;
 mod routes;
+mod session;
 mod sse;
 
 use crate::manager::{Code, Manager, Rejection};

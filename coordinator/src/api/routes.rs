@@ -1,8 +1,10 @@
 //! Routing and the handlers of `/api/v1`. Writes are turned into protocol commands for the
 //! manager; reads come from the store, or from the manager for runs still active.
 
+use super::history::run_json;
 use super::{
-    body_json, compare, error, import, json, openapi, prometheus, rejection, sse, ApiState, Body,
+    body_json, compare, console, error, history, import, json, openapi, prometheus, rejection,
+    session, sse, ApiState, Body,
 };
 use crate::manager::{Reply, RunWatch};
 use crate::store::{Role, RunRecord};
@@ -21,6 +23,7 @@ pub async fn handle(req: Request<Incoming>, state: ApiState) -> Response<Body> {
     let method = req.method().clone();
     match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => return json(StatusCode::OK, &j!({"status": "ok"})),
+        (&Method::GET, "/api/v1/auth/config") => return session::config(&state.auth),
         (&Method::GET, "/readyz") => {
             return if state.manager.view().shutting_down {
                 error(
@@ -34,12 +37,15 @@ pub async fn handle(req: Request<Incoming>, state: ApiState) -> Response<Body> {
         }
         _ => {}
     }
+    if let Some(response) = console::serve(&method, &path, req.headers()) {
+        return response;
+    }
     let header = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let role = match state.auth.role(header).await {
-        Ok(role) => role,
+    let identity = match state.auth.identify(header).await {
+        Ok(identity) => identity,
         Err(denied) => {
             let mut response = error(StatusCode::UNAUTHORIZED, "unauthenticated", denied.message);
             response.headers_mut().insert(
@@ -50,7 +56,7 @@ pub async fn handle(req: Request<Incoming>, state: ApiState) -> Response<Body> {
         }
     };
     let write = !matches!(method, Method::GET | Method::HEAD);
-    if write && role < Role::Operator {
+    if write && identity.role < Role::Operator {
         return error(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -67,6 +73,7 @@ pub async fn handle(req: Request<Incoming>, state: ApiState) -> Response<Body> {
     match (&method, s.as_slice()) {
         (&Method::GET, ["openapi.json"]) => json(StatusCode::OK, &openapi::document()),
         (&Method::GET, ["metrics"]) => prometheus::metrics(&state).await,
+        (&Method::GET, ["api", "v1", "whoami"]) => session::whoami(&identity),
         (_, ["api", "v1", rest @ ..]) => api(req, &state, &method, rest, &query).await,
         _ => not_found(&path),
     }
@@ -195,6 +202,7 @@ async fn api(
             };
             start(state, None, Some(plan), body, query).await
         }
+        (&Method::GET, ["runs"]) => history::list(&*state.store, query).await,
         (&Method::GET, ["runs", id]) => get_run(state, id).await,
         (&Method::POST, ["runs", id, "stop"]) => {
             let command_ = Command::StopRun {
@@ -238,8 +246,14 @@ async fn api(
                 Ok(r) => r,
                 Err(e) => return error(StatusCode::NOT_FOUND, "not_found", e.to_string()),
             };
+            // The last second the client has (`id:` of its last event), for the replay.
+            let last_event_id = req
+                .headers()
+                .get("last-event-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
             match state.manager.watch(run.clone()).await {
-                Some(watch) => sse::stream(run, watch),
+                Some(watch) => sse::stream(run, watch, state.store.clone(), last_event_id),
                 None => match known_run(state, id).await {
                     Ok(r) => error(
                         StatusCode::CONFLICT,
@@ -434,14 +448,6 @@ async fn known_run(state: &ApiState, id: &str) -> Result<RunRecord, Response<Bod
         )),
         Err(e) => Err(internal(e)),
     }
-}
-
-fn run_json(r: &RunRecord) -> Value {
-    j!({
-        "id": r.id, "test_id": r.test, "name": r.name, "state": r.state.as_str(),
-        "agents": r.agents, "created_at_ms": r.created_at_ms, "updated_at_ms": r.updated_at_ms,
-        "reason": r.reason,
-    })
 }
 
 async fn get_run(state: &ApiState, id: &str) -> Response<Body> {

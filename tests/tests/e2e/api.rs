@@ -340,6 +340,10 @@ fn sse_delivers_each_second_within_1500ms_of_its_end() {
             if v.get("status").is_some() {
                 break;
             }
+            if v["replayed"] == true {
+                line.clear();
+                continue; // stored before the connection: its delay says nothing
+            }
             seconds.push((
                 v["second"]["t"].as_u64().expect("t"),
                 v["second_end_ms"].as_u64().expect("end"),

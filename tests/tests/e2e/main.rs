@@ -5,6 +5,7 @@ mod api;
 mod aws_agents;
 mod aws_commands;
 mod aws_up;
+mod console;
 mod demo;
 mod https;
 mod import;

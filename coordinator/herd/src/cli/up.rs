@@ -64,6 +64,14 @@ pub struct UpArgs {
     /// The `aud` JWTs must carry.
     #[arg(long)]
     jwt_audience: Option<String>,
+    /// The Cognito Hosted UI (`https://NAME.auth.REGION.amazoncognito.com`) the console signs in
+    /// through; its ID tokens must pass the JWT checks above.
+    #[arg(long, requires = "jwks_url")]
+    cognito_domain: Option<String>,
+    /// The Cognito app client the console uses with the Hosted UI [default: --jwt-audience, the
+    /// `aud` of its ID tokens].
+    #[arg(long, requires = "cognito_domain")]
+    cognito_client_id: Option<String>,
 }
 
 /// Arguments of `herd token create`.
@@ -155,6 +163,19 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         .or(config.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787)));
     let max_agents = args.max_agents.or(config.max_agents).unwrap_or(32);
+    let hosted_ui = match (
+        args.cognito_domain,
+        args.cognito_client_id.or(args.jwt_audience.clone()),
+    ) {
+        (Some(domain), Some(client_id)) => {
+            if !domain.starts_with("https://") && !domain.starts_with("http://") {
+                eprintln!("herd: --cognito-domain: {domain:?} must be a URL (https://NAME.auth.REGION.amazoncognito.com)");
+                return Ok(Code::Invalid);
+            }
+            Some(auth::HostedUi { domain, client_id })
+        }
+        _ => None,
+    };
     let jwt = match (args.jwks_url, args.jwt_issuer, args.jwt_audience) {
         (Some(jwks_url), Some(issuer), Some(audience)) => Some(auth::JwtConfig {
             jwks_url,
@@ -228,10 +249,10 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         let state = api::ApiState {
             manager: manager.clone(),
             store: store.clone(),
-            auth: Arc::new(auth::Auth::new(store, jwt)),
+            auth: Arc::new(auth::Auth::new(store, jwt).with_hosted_ui(hosted_ui)),
         };
         eprintln!(
-            "herd up: API on http://{addr}/api/v1 (broker {}, data in {})",
+            "herd up: console on http://{addr}/, API on http://{addr}/api/v1 (broker {}, data in {})",
             runtime.broker(),
             args.data_dir.display()
         );
