@@ -3,7 +3,8 @@
 //! `max_p95_increase_pct` (default 10), `max_p99_increase_pct` (default 10),
 //! `max_rps_decrease_pct` (default 10), `max_error_rate_increase` (percentage points, default 1).
 
-use super::{error, json, ApiState, Body};
+use super::respond::{error, json, Body};
+use super::state::ApiState;
 use herd_protocol::summary::Summary;
 use herd_protocol::RunId;
 use hyper::{Response, StatusCode};

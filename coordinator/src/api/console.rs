@@ -9,7 +9,7 @@
 //! revalidates (`Cache-Control: no-cache`) and gets `304 Not Modified` until the binary changes.
 //! The file names carry no hash, so nothing may be cached without that check.
 
-use super::Body;
+use super::respond::Body;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::header::{self, HeaderMap, HeaderValue};
@@ -59,7 +59,7 @@ pub fn serve(method: &Method, path: &str, headers: &HeaderMap) -> Option<Respons
     if path.starts_with("/assets/") {
         return Some(match file(path) {
             Some(found) => respond(method, found, headers),
-            None => super::error(
+            None => super::respond::error(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 format!("no console file {path}"),

@@ -5,7 +5,7 @@
 //! here over the newest [`SCAN`] runs: enough for a history page, and bounded, so one request
 //! cannot read a whole DynamoDB table.
 
-use super::{error, json, Body};
+use super::respond::{error, json, Body};
 use crate::store::{RunRecord, RunStateName, Store};
 use hyper::{Response, StatusCode};
 use serde_json::{json as j, Value};

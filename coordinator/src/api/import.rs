@@ -5,7 +5,7 @@
 //! Nothing is stored: the console shows the plan in its editor, and saving it is a normal write.
 //! Files the source names (CSV data, scripts) cannot be read here; the report says so.
 
-use super::{error, json, Body};
+use super::respond::{error, json, Body};
 use herd_protocol::import::{self, ImportOptions};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;

@@ -19,35 +19,18 @@ mod import;
 pub mod jwks;
 mod openapi;
 mod prometheus;
+mod respond;
 mod routes;
 mod session;
 mod sse;
+mod state;
 
-use crate::manager::{Code, Manager, Rejection};
-use crate::store::Store;
-use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+pub use respond::{body_json, error, json, rejection, Body};
+pub use state::ApiState;
+
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
-
-/// The response body type of every route (SSE streams, the rest are whole).
-pub type Body = BoxBody<Bytes, Infallible>;
-
-/// What the handlers share.
-#[derive(Clone)]
-pub struct ApiState {
-    /// The one command path.
-    pub manager: Manager,
-    /// Reads.
-    pub store: Arc<dyn Store>,
-    /// Who may do what.
-    pub auth: Arc<auth::Auth>,
-}
 
 /// Serves the API on `listener` until `shutdown` resolves; connections in progress are dropped
 /// after that (runs are the manager's to wind down).
@@ -82,70 +65,4 @@ pub async fn serve(
             }
         });
     }
-}
-
-/// A JSON response.
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let mut response = Response::new(Full::new(Bytes::from(bytes)).boxed());
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// A JSON error `{code, message, field?, errors?}`.
-pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response<Body> {
-    json(
-        status,
-        &serde_json::json!({"code": code, "message": message.into()}),
-    )
-}
-
-/// The HTTP form of a refused command.
-pub fn rejection(r: &Rejection) -> Response<Body> {
-    let status = match r.code {
-        Code::Invalid => StatusCode::BAD_REQUEST,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::Conflict => StatusCode::CONFLICT,
-        Code::Capacity => StatusCode::TOO_MANY_REQUESTS,
-        Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    let mut body = serde_json::json!({"code": r.code.as_str(), "message": r.message});
-    if let Some(field) = &r.field {
-        body["field"] = field.clone().into();
-    }
-    if r.errors.len() > 1 {
-        body["errors"] = r.errors.clone().into();
-    }
-    json(status, &body)
-}
-
-/// Reads a request body as JSON (at most 1 MiB); an error response names the problem.
-pub async fn body_json(req: Request<Incoming>) -> Result<serde_json::Value, Response<Body>> {
-    let limited = http_body_util::Limited::new(req.into_body(), 1 << 20);
-    let bytes = limited
-        .collect()
-        .await
-        .map_err(|e| {
-            error(
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                format!("cannot read the body: {e}"),
-            )
-        })?
-        .to_bytes();
-    if bytes.is_empty() {
-        return Ok(serde_json::Value::Object(Default::default()));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            format!("the body is not valid JSON: {e}"),
-        )
-    })
 }

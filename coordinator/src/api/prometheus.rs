@@ -2,7 +2,8 @@
 //! command outcomes, runs ended) beside the process-wide counters of [`crate::metrics`] (frames,
 //! frame lag, agents connected).
 
-use super::{ApiState, Body};
+use super::respond::Body;
+use super::state::ApiState;
 use hyper::Response;
 
 /// The metrics page.

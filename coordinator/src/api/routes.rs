@@ -2,10 +2,9 @@
 //! manager; reads come from the store, or from the manager for runs still active.
 
 use super::history::run_json;
-use super::{
-    body_json, compare, console, error, history, import, json, openapi, prometheus, rejection,
-    session, sse, ApiState, Body,
-};
+use super::respond::{body_json, error, json, rejection, Body};
+use super::state::ApiState;
+use super::{compare, console, history, import, openapi, prometheus, session, sse};
 use crate::manager::{Reply, RunWatch};
 use crate::store::{Role, RunRecord};
 use herd_protocol::command::{Command, CommandMessage, Overrides, TestSpec};

@@ -3,7 +3,7 @@
 //! subject, so the console shows operators their controls and viewers none).
 
 use super::auth::{Auth, Identity};
-use super::{json, Body};
+use super::respond::{json, Body};
 use hyper::{Response, StatusCode};
 use serde_json::json as j;
 

@@ -11,7 +11,7 @@
 //! nothing about the live path). Seconds the view skipped (two emitted between two wake-ups of
 //! this task: the view keeps only the latest) are read back from the store the same way.
 
-use super::Body;
+use super::respond::Body;
 use crate::manager::RunWatch;
 use crate::store::Store;
 use bytes::Bytes;
