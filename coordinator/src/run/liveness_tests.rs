@@ -17,7 +17,7 @@ async fn silence_is_read_from_send_times_not_from_handling() {
     // Read at T0 + 4 s: it last sent 3 s ago on the coordinator's clock (1.02 s + offset).
     assert_eq!(heard.silence_ms(T0 + 4_000), 2_980);
     // An older message handled later is not news.
-    assert_eq!(heard.message(T0 + 500, T0 + 4_100).0, false);
+    assert!(!heard.message(T0 + 500, T0 + 4_100).0);
 }
 
 #[tokio::test]

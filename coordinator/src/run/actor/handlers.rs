@@ -3,7 +3,7 @@
 
 use super::alive::Sign;
 use super::machine::RunActor;
-use super::stage::{EndCause, Stage};
+use super::stage::{EndCause, Stage, TICK};
 use crate::aggregate::Ingest;
 use crate::bus::AgentInbound;
 use crate::launcher::AgentExited;
@@ -13,7 +13,6 @@ use actix::prelude::*;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-pub(super) const TICK: Duration = Duration::from_millis(100);
 /// After an agent process exits cleanly, how long its "finished" message may still be in flight.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 

@@ -110,7 +110,7 @@ impl RunActor {
             connected: std::cell::Cell::new(0),
             ledger: Ledger::default(),
             gone: std::collections::BTreeSet::new(),
-            lag: Lag::new(super::handlers::TICK),
+            lag: Lag::new(super::stage::TICK),
             newest_second: None,
             ready_delay_ms: 0,
             start_lead_ms: 0,
