@@ -11,6 +11,7 @@ use crate::recorder::FrameIdentity;
 use crate::session::{Events, Session, SessionEvent, TlsOptions};
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus};
 use herd_protocol::clock::Clock;
+use herd_protocol::frame::Frame;
 use herd_protocol::plan::{self, Plan};
 use herd_protocol::{topics, wire, AgentId, RunId};
 use std::cell::Cell;
@@ -182,7 +183,7 @@ async fn run(
     let result = loop {
         tokio::select! {
             result = &mut load => break result,
-            Some(frame) = frames_rx.recv() => session.publish(frames_topic.clone(), wire::encode(&frame)),
+            Some(frame) = frames_rx.recv() => publish_frame(&session, &frames_topic, clock, frame),
             event = events.next() => match event {
                 Some(SessionEvent::Command(message)) => {
                     relay(&session, &control, clock, message.command);
@@ -210,7 +211,7 @@ async fn run(
         }
     };
     while let Ok(frame) = frames_rx.try_recv() {
-        session.publish(frames_topic.clone(), wire::encode(&frame));
+        publish_frame(&session, &frames_topic, clock, frame);
     }
     session.status(AgentStatus::Finished {
         frames: report.frames,
@@ -221,6 +222,13 @@ async fn run(
         requests: report.requests,
         frames: report.frames,
     })
+}
+
+/// Publishes a frame stamped with its send time: the coordinator reads the agent's liveness from
+/// it, however late the frame reaches it.
+fn publish_frame(session: &Session, topic: &str, clock: Clock, mut frame: Frame) {
+    frame.sent_ms = clock.unix_ms();
+    session.publish(topic.to_string(), wire::encode(&frame));
 }
 
 /// Validates a start command: the plan, and this agent's place in the run.

@@ -49,6 +49,12 @@ function sample(profile, ts) {
   });
 }
 
+/** The seconds a grouped bottleneck entry covers (`t`..`last_t`; older summaries: `t` only). */
+function spanOf(b) {
+  const last = Math.max(b.t, b.last_t || b.t);
+  return Array.from({ length: last - b.t + 1 }, (_, i) => b.t + i);
+}
+
 /** A uPlot plugin drawing bands (partial/bottleneck seconds) and horizontal threshold lines. */
 function marks(getBands, lines) {
   return {
@@ -108,7 +114,7 @@ export function runCharts(container, opts = {}) {
     const partial = seconds.filter((s) => s.agents_reported < s.agents_expected).map((s) => s.t);
     return [
       { color: "rgba(128,128,128,0.22)", ts: partial },
-      { color: "rgba(234,88,12,0.22)", ts: (opts.bottlenecks || []).map((b) => b.t) },
+      { color: "rgba(234,88,12,0.22)", ts: (opts.bottlenecks || []).flatMap((b) => spanOf(b)) },
     ];
   };
 

@@ -59,9 +59,39 @@ pub struct StatusMessage {
     pub version: u32,
     /// Which agent speaks.
     pub agent: AgentId,
+    /// When the agent sent it, in milliseconds since the Unix epoch (0: not said, an older
+    /// agent). The coordinator judges an agent's silence by what it *sent*, not by when the
+    /// coordinator got round to handling it.
+    #[serde(default)]
+    pub sent_ms: u64,
+    /// The agent's count of status messages, from 1 (0: not said). A higher number than any seen
+    /// so far is news from the agent, however late it arrives.
+    #[serde(default)]
+    pub seq: u64,
     /// What it says.
     #[serde(flatten)]
     pub status: AgentStatus,
+}
+
+impl StatusMessage {
+    /// A message of the current protocol version, without a send time or number.
+    pub fn new(agent: AgentId, status: AgentStatus) -> Self {
+        Self {
+            version: crate::PROTOCOL_VERSION,
+            agent,
+            sent_ms: 0,
+            seq: 0,
+            status,
+        }
+    }
+
+    /// The same message, stamped with its send time and number.
+    #[must_use]
+    pub fn sent(mut self, sent_ms: u64, seq: u64) -> Self {
+        self.sent_ms = sent_ms;
+        self.seq = seq;
+        self
+    }
 }
 
 /// What an agent reports about itself.
@@ -129,13 +159,17 @@ mod tests {
             },
             AgentStatus::Lost,
         ] {
-            let msg = StatusMessage {
-                version: 1,
-                agent: agent(),
-                status,
-            };
+            let msg = StatusMessage::new(agent(), status).sent(1_700_000_000_123, 4);
             assert_eq!(decode::<StatusMessage>(&encode(&msg)).ok(), Some(msg));
         }
+    }
+
+    #[test]
+    fn messages_of_older_agents_have_no_send_time() {
+        let msg: StatusMessage =
+            decode(br#"{"version":1,"agent":"a","type":"heartbeat","vus":2}"#).expect("valid");
+        assert_eq!((msg.sent_ms, msg.seq), (0, 0));
+        assert_eq!(msg.status, AgentStatus::Heartbeat { vus: 2 });
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub struct Frame {
     /// How the agent itself fared during the second.
     #[serde(default)]
     pub health: Health,
+    /// When the agent published the frame, in milliseconds since the Unix epoch (0: not said, an
+    /// older agent). With `seq`, it tells the coordinator the agent is alive however late the
+    /// frame reaches it.
+    #[serde(default)]
+    pub sent_ms: u64,
 }
 
 /// The agent's own health in one second: if it was saturated, its numbers measure itself.
@@ -149,6 +154,7 @@ mod tests {
                 total,
                 dropped: errors,
                 health: Health { cpu_percent: 12.5, loop_lag_ms: 0.25, in_flight: vus },
+                sent_ms: second * 1000 + 3,
             };
             prop_assert_eq!(decode::<Frame>(&encode(&frame)).ok(), Some(frame));
         }

@@ -42,8 +42,9 @@ pub struct Summary {
     /// Checks over the whole run.
     #[serde(default)]
     pub checks: Checks,
-    /// Seconds in which an agent was itself the bottleneck (CPU near saturation or its event loop
-    /// lagging): figures of those seconds measure the agent as much as the target.
+    /// Agents that were themselves the bottleneck (CPU near saturation or their event loop
+    /// lagging) in some seconds, at most one entry per agent: figures of those seconds measure the
+    /// agent as much as the target. The per-second detail stays in the stored seconds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bottlenecks: Vec<Bottleneck>,
     /// Responses by status code (as strings, as JSON keys are).
@@ -56,6 +57,14 @@ pub struct Summary {
     pub agents: Vec<AgentSummary>,
     /// Spread of the agents' actual start times, in milliseconds.
     pub start_skew_ms: f64,
+    /// How late the last agent actually started, after the start time it was given, in
+    /// milliseconds (0 when every agent started on time).
+    #[serde(default)]
+    pub start_late_ms: f64,
+    /// How far ahead of the start time the start command was sent, in milliseconds: chosen from
+    /// how long agents' messages took to arrive while they got ready.
+    #[serde(default)]
+    pub start_lead_ms: f64,
     /// Each threshold and how it fared.
     pub thresholds: Vec<ThresholdResult>,
     /// Per second of the run.
@@ -124,8 +133,28 @@ pub struct AgentSummary {
     pub requests: u64,
     /// Errors it saw.
     pub errors: u64,
-    /// Whether it was lost during the run.
+    /// Whether it was lost during the run (and stayed lost: its data is incomplete).
     pub lost: bool,
+    /// Times it fell silent for longer than the timeout and was declared lost, whether it was
+    /// taken back afterwards or not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
+}
+
+/// One episode of an agent's silence long enough to declare it lost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    /// When the last message it sent before the silence was sent, in seconds since the load's
+    /// start (negative: before the start).
+    pub silent_from_s: f64,
+    /// When it was declared lost, in seconds since the load's start.
+    pub lost_at_s: f64,
+    /// When it spoke again and was taken back, in seconds since the load's start; absent when it
+    /// never did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_at_s: Option<f64>,
+    /// Why it was declared lost.
+    pub reason: String,
 }
 
 /// A threshold and its outcome.
@@ -161,17 +190,27 @@ pub struct SecondSummary {
     pub agents_expected: u32,
 }
 
-/// One second in which one agent was the bottleneck.
+/// The seconds in which one agent was the bottleneck.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bottleneck {
-    /// Seconds since the run's start second.
+    /// The first such second, in seconds since the run's start second.
     pub t: u64,
+    /// The last such second (equal to `t` for one second; older summaries do not have it).
+    #[serde(default)]
+    pub last_t: u64,
+    /// How many seconds between `t` and `last_t` (both included) the agent was the bottleneck.
+    #[serde(default = "one")]
+    pub seconds: u64,
     /// The agent.
     pub agent: String,
-    /// Its CPU use in that second, in percent of one core.
+    /// Its highest CPU use in those seconds, in percent of one core.
     pub cpu_percent: f64,
-    /// Its longest event-loop delay in that second, in ms.
+    /// Its longest event-loop delay in those seconds, in ms.
     pub loop_lag_ms: f64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// A live aggregate, published on [`crate::topics::live`] as each second is known.

@@ -333,6 +333,7 @@ impl Recorder {
                 loop_lag_ms: 0.0,
                 ..health
             },
+            sent_ms: 0,
         };
         if self.buckets.front().is_some_and(|b| b.second == second) {
             if let Some(mut bucket) = self.buckets.pop_front() {

@@ -18,10 +18,12 @@ use crate::AgentConfig;
 use driver::Driver;
 use herd_protocol::agent::{AgentStatus, StatusMessage};
 use herd_protocol::broker::BrokerAddr;
-use herd_protocol::{topics, wire, PROTOCOL_VERSION};
+use herd_protocol::clock::Clock;
+use herd_protocol::{topics, wire};
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
 pub(crate) use shared::SessionEvent;
 use shared::{lock, Shared};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -53,6 +55,10 @@ pub(crate) struct Session {
     driver: JoinHandle<Result<(), AgentError>>,
     config: AgentConfig,
     status_topic: String,
+    /// Stamps each status message with its send time, so the coordinator judges silence by it.
+    clock: Clock,
+    /// Status messages numbered so far.
+    status_seq: AtomicU64,
 }
 
 impl Session {
@@ -95,6 +101,8 @@ impl Session {
             driver: tokio::spawn(driver.run()),
             config: config.clone(),
             status_topic,
+            clock: Clock::new(),
+            status_seq: AtomicU64::new(0),
         };
         Ok((session, Events(events)))
     }
@@ -115,12 +123,12 @@ impl Session {
         shared.pump(&self.client);
     }
 
-    /// Publishes a status message of this agent.
+    /// Publishes a status message of this agent, stamped with its send time and number.
     pub fn status(&self, status: AgentStatus) {
-        self.publish(
-            self.status_topic.clone(),
-            status_payload(&self.config, status),
-        );
+        let seq = self.status_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let message =
+            StatusMessage::new(self.config.agent.clone(), status).sent(self.clock.unix_ms(), seq);
+        self.publish(self.status_topic.clone(), wire::encode(&message));
     }
 
     /// Waits until every message is acknowledged, then disconnects cleanly.
@@ -142,10 +150,7 @@ impl Session {
     }
 }
 
+/// The last will: published by the broker, so it carries no send time of the agent's.
 fn status_payload(config: &AgentConfig, status: AgentStatus) -> Vec<u8> {
-    wire::encode(&StatusMessage {
-        version: PROTOCOL_VERSION,
-        agent: config.agent.clone(),
-        status,
-    })
+    wire::encode(&StatusMessage::new(config.agent.clone(), status))
 }

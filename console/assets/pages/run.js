@@ -252,8 +252,8 @@ async function result(ctx) {
       s.agents.map((a) => [a.id, a.pid ?? "–", num(a.requests), num(a.errors), a.lost ? badge("lost") : "no"]), "agents")),
     section("Status codes and errors", table(["Kind", "Count"],
       [...Object.entries(s.status_codes).map(([c, n]) => [`HTTP ${c}`, num(n)]), ...Object.entries(s.error_kinds).map(([k, n]) => [k, num(n)])])),
-    s.bottlenecks && s.bottlenecks.length ? section("Seconds an agent was its own bottleneck", table(["t", "Agent", "CPU %", "Loop lag"],
-      s.bottlenecks.map((b) => [b.t, b.agent, num(b.cpu_percent, 1), ms(b.loop_lag_ms)]))) : null,
+    s.bottlenecks && s.bottlenecks.length ? section("Agents that were their own bottleneck", table(["Agent", "Seconds", "From t", "To t", "Worst CPU %", "Worst loop lag"],
+      s.bottlenecks.map((b) => [b.agent, b.seconds || 1, b.t, b.last_t || b.t, num(b.cpu_percent, 1), ms(b.loop_lag_ms)]))) : null,
     h("p.note", {}, `Start skew between agents: ${ms(s.start_skew_ms)}. Grey bands: seconds only some agents reported; orange: an agent's own bottleneck.`));
 }
 

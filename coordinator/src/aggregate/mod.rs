@@ -233,6 +233,13 @@ impl Aggregator {
         }
     }
 
+    /// Expects frames from `agent` again: it was declared lost, and spoke again.
+    pub fn agent_back(&mut self, agent: &AgentId) {
+        if let Some(&i) = self.index.get(agent) {
+            self.agents[i].lost = false;
+        }
+    }
+
     /// Records that `agent` finished after sending exactly `frames` frames (`seq` `0..frames`).
     pub fn agent_finished(&mut self, agent: &AgentId, frames: u64) {
         if let Some(&i) = self.index.get(agent) {

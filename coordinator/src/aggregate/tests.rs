@@ -54,6 +54,7 @@ fn frame(agent_index: u32, seq: u64, second: u64, latencies_us: &[u64]) -> Frame
         steps: [("home".to_string(), total.clone())].into_iter().collect(),
         dropped: 0,
         health: Default::default(),
+        sent_ms: 0,
         total,
     }
 }

@@ -293,6 +293,8 @@ mod tests {
         let mut value: serde_json::Value = serde_json::from_slice(&wire::encode(&StatusMessage {
             version: 1,
             agent: agent.clone(),
+            sent_ms: 0,
+            seq: 0,
             status: AgentStatus::Heartbeat { vus: 3 },
         }))
         .expect("json");

@@ -141,6 +141,8 @@ async fn an_agent_lost_is_announced_when_it_happens_not_at_the_end() {
             let message = StatusMessage {
                 version: 1,
                 agent: AgentId::numbered(i),
+                sent_ms: 0,
+                seq: 0,
                 status,
             };
             to.expect("the run registered on the bus")
@@ -280,6 +282,8 @@ async fn a_shutdown_lets_active_runs_finish_before_it_cancels_them() {
             let message = StatusMessage {
                 version: 1,
                 agent: AgentId::numbered(0),
+                sent_ms: 0,
+                seq: 0,
                 status: AgentStatus::Heartbeat { vus: 0 },
             };
             if to.send(AgentInbound::Status(message)).is_err() {

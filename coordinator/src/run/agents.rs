@@ -1,6 +1,7 @@
 //! What the run knows about each of its agents, and its stored form ([`AgentRecord`]), from which
 //! a restarted coordinator gets it back.
 
+use super::liveness::Heard;
 use crate::store::AgentRecord;
 use herd_protocol::AgentId;
 use std::collections::BTreeMap;
@@ -24,10 +25,27 @@ pub struct AgentTrack {
     pub finished_at_ms: Option<u64>,
     /// Why it was lost, if it was.
     pub lost: Option<String>,
-    /// Last time anything arrived from it (ms since the Unix epoch).
-    pub last_seen_ms: u64,
+    /// What was heard from it: send times, numbers, seconds (see [`super::liveness`]).
+    pub heard: Heard,
     /// The last error it reported, kept for the loss reason.
     pub last_error: Option<String>,
+    /// Its process exited: a loss it cannot come back from.
+    pub exited: bool,
+    /// Each time it was declared lost, and whether it came back.
+    pub gaps: Vec<GapTrack>,
+}
+
+/// One silence long enough to declare an agent lost (times in ms since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapTrack {
+    /// When it sent its last message before the silence (on the coordinator's clock).
+    pub silent_from_ms: u64,
+    /// When it was declared lost.
+    pub lost_at_ms: u64,
+    /// When it spoke again and was taken back.
+    pub back_at_ms: Option<u64>,
+    /// Why it was declared lost.
+    pub reason: String,
 }
 
 impl AgentTrack {
@@ -67,8 +85,10 @@ impl AgentTrack {
             frames: record.finished_frames,
             finished_at_ms: record.finished_at_ms,
             lost: record.lost.clone(),
-            last_seen_ms: now_ms,
+            heard: Heard::new(now_ms),
             last_error: record.last_error.clone(),
+            exited: false,
+            gaps: Vec::new(),
         }
     }
 }
@@ -86,7 +106,7 @@ impl Agents {
                     (
                         id.clone(),
                         AgentTrack {
-                            last_seen_ms: now_ms,
+                            heard: Heard::new(now_ms),
                             ..AgentTrack::default()
                         },
                     )
@@ -130,6 +150,16 @@ impl Agents {
             (Some(min), Some(max)) => (max - min) as f64 / 1000.0,
             _ => 0.0,
         }
+    }
+
+    /// How late the last agent started after `start_at_ms`, in milliseconds (0 if none was).
+    pub fn start_late_ms(&self, start_at_ms: u64) -> f64 {
+        self.0
+            .values()
+            .filter_map(|a| a.started_at_us)
+            .map(|us| us.saturating_sub(start_at_ms.saturating_mul(1000)))
+            .max()
+            .map_or(0.0, |us| us as f64 / 1000.0)
     }
 
     /// Earliest actual start (µs since the Unix epoch).

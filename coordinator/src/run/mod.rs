@@ -13,6 +13,7 @@
 mod actor;
 pub mod agents;
 mod handle;
+pub mod liveness;
 pub mod phase;
 pub mod resume;
 mod spec;

@@ -46,6 +46,8 @@ impl Sent {
             Sent::Status(i, status) => AgentInbound::Status(StatusMessage {
                 version: 1,
                 agent: AgentId::numbered(i),
+                sent_ms: 0,
+                seq: 0,
                 status,
             }),
             Sent::Frame(i, seq, second, requests, is_final) => {
@@ -71,6 +73,7 @@ impl Sent {
                     total,
                     dropped: 0,
                     health: Default::default(),
+                    sent_ms: 0,
                 }))
             }
         }

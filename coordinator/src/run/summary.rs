@@ -3,11 +3,11 @@
 //! Every figure comes from the aggregator's merged data: whole-run percentiles from the merge of
 //! every frame's histogram, never from averaging per-second or per-agent percentiles.
 
-use super::agents::Agents;
+use super::agents::{Agents, GapTrack};
 use crate::aggregate::{MergedStats, Totals};
 use herd_protocol::plan::{Metric, Plan, Threshold};
 use herd_protocol::summary::{
-    AgentSummary, Bottleneck, RunState, SecondSummary, Summary, ThresholdResult, Verdict,
+    AgentSummary, Bottleneck, Gap, RunState, SecondSummary, Summary, ThresholdResult, Verdict,
 };
 use herd_protocol::RunId;
 
@@ -29,6 +29,10 @@ pub struct SummaryInput<'a> {
     pub agents: &'a Agents,
     /// When the load ended (ms since the Unix epoch): the last agent's "finished".
     pub end_ms: u64,
+    /// The start time agents were given (ms since the Unix epoch), if the load started.
+    pub start_at_ms: Option<u64>,
+    /// How far ahead of it the start command went out (ms).
+    pub start_lead_ms: u64,
 }
 
 /// Builds the summary.
@@ -66,23 +70,27 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
                 requests,
                 errors,
                 lost: a.lost.is_some(),
+                gaps: a
+                    .gaps
+                    .iter()
+                    .map(|g| gap(g, input.start_at_ms.unwrap_or(g.lost_at_ms)))
+                    .collect(),
             }
         })
         .collect();
     let whole = step(all);
     let base = input.totals.first_second.unwrap_or(0);
     let base = start_ms.map_or(base, |ms| base.min(ms / 1000));
-    let bottlenecks = input
-        .totals
-        .bottlenecks
-        .iter()
-        .map(|(second, agent, health)| Bottleneck {
+    let bottlenecks = group_bottlenecks(input.totals.bottlenecks.iter().map(
+        |(second, agent, health)| Bottleneck {
             t: second.saturating_sub(base),
+            last_t: second.saturating_sub(base),
+            seconds: 1,
             agent: agent.to_string(),
             cpu_percent: health.cpu_percent,
             loop_lag_ms: health.loop_lag_ms,
-        })
-        .collect();
+        },
+    ));
     Summary {
         run_id: input.run.to_string(),
         name: input.plan.name.clone(),
@@ -104,6 +112,10 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
         steps,
         agents,
         start_skew_ms: input.agents.start_skew_ms(),
+        start_late_ms: input
+            .start_at_ms
+            .map_or(0.0, |at| input.agents.start_late_ms(at)),
+        start_lead_ms: input.start_lead_ms as f64,
         thresholds,
         seconds: input.seconds,
         lost_agents: input
@@ -112,6 +124,40 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
             .into_iter()
             .map(|(id, _)| id.to_string())
             .collect(),
+    }
+}
+
+/// One entry per agent: its first and last bottleneck second, how many, and the worst figures.
+/// (The seconds themselves are in the stored seconds.)
+pub fn group_bottlenecks(each: impl Iterator<Item = Bottleneck>) -> Vec<Bottleneck> {
+    let mut by_agent: std::collections::BTreeMap<String, Bottleneck> = Default::default();
+    for b in each {
+        match by_agent.get_mut(&b.agent) {
+            None => {
+                by_agent.insert(b.agent.clone(), b);
+            }
+            Some(g) => {
+                g.t = g.t.min(b.t);
+                g.last_t = g.last_t.max(b.last_t);
+                g.seconds += b.seconds;
+                g.cpu_percent = g.cpu_percent.max(b.cpu_percent);
+                g.loop_lag_ms = g.loop_lag_ms.max(b.loop_lag_ms);
+            }
+        }
+    }
+    let mut grouped: Vec<Bottleneck> = by_agent.into_values().collect();
+    grouped.sort_by(|a, b| b.seconds.cmp(&a.seconds).then(a.t.cmp(&b.t)));
+    grouped
+}
+
+/// A gap, in seconds since the load's start.
+fn gap(g: &GapTrack, start_ms: u64) -> Gap {
+    let rel = |ms: u64| round3((ms as f64 - start_ms as f64) / 1000.0);
+    Gap {
+        silent_from_s: rel(g.silent_from_ms),
+        lost_at_s: rel(g.lost_at_ms),
+        back_at_s: g.back_at_ms.map(rel),
+        reason: g.reason.clone(),
     }
 }
 

@@ -111,6 +111,7 @@ fn a_second_record_is_made_from_an_aggregate() {
         steps: BTreeMap::new(),
         dropped: 0,
         health: Default::default(),
+        sent_ms: 0,
     };
     aggregator.ingest(&frame).expect("accepted");
     let aggregates = aggregator.flush_all();

@@ -11,6 +11,7 @@ mod https;
 mod import;
 mod jwt;
 mod logs;
+mod many;
 mod metrics;
 mod mqtt_commands;
 mod ramp;

@@ -10,6 +10,18 @@ use actix::prelude::*;
 use herd_protocol::summary::RunState;
 
 impl RunActor {
+    /// The frames that never arrived from agents that are not lost, as `agent seq a..b`, at
+    /// most ten of them.
+    fn missing_data(&self) -> Vec<String> {
+        self.aggregator
+            .missing_frames()
+            .into_iter()
+            .filter(|(agent, _)| self.agents.0.get(agent).is_some_and(|a| a.lost.is_none()))
+            .take(10)
+            .map(|(agent, seqs)| format!("{agent} seq {}..{}", seqs.start, seqs.end))
+            .collect()
+    }
+
     /// Ends the run: flushes the aggregator, stores what changed, builds and stores the summary,
     /// unregisters from the bus (which acknowledges every message the run was delivered), stops
     /// the agents, and only then reports the outcome and stops the actor.
@@ -29,24 +41,44 @@ impl RunActor {
             self.emit(agg, false);
         }
         let lost = self.agents.lost();
+        if ending.start_at_ms.is_some() && self.agents.0.values().all(|a| a.lost.is_some()) {
+            ending
+                .failure
+                .get_or_insert_with(|| "every agent was lost".into());
+        }
+        // Data is missing at the end only if an agent stayed lost, or a frame of an agent that
+        // finished never came: a loss that was taken back cost nothing.
+        let missing = self.missing_data();
         let state = if ending.cancelled.is_some() {
             RunState::Cancelled
         } else if ending.failure.is_some() || ending.start_at_ms.is_none() {
             RunState::Failed
-        } else if !lost.is_empty() {
+        } else if !lost.is_empty() || !missing.is_empty() {
             RunState::Degraded
         } else {
             RunState::Completed
         };
         let start_at_ms = ending.start_at_ms;
         let reason = ending.failure.or(ending.cancelled).or_else(|| {
-            (!lost.is_empty()).then(|| {
-                let parts: Vec<String> = lost
+            let mut parts = Vec::new();
+            if !lost.is_empty() {
+                let names: Vec<String> = lost
                     .iter()
+                    .take(10)
                     .map(|(id, why)| format!("{id}: {why}"))
                     .collect();
-                format!("agents lost: {}", parts.join("; "))
-            })
+                let more = lost.len().saturating_sub(10);
+                let more = if more > 0 {
+                    format!("; and {more} more")
+                } else {
+                    String::new()
+                };
+                parts.push(format!("agents lost: {}{more}", names.join("; ")));
+            }
+            if !missing.is_empty() {
+                parts.push(format!("frames never delivered: {}", missing.join(", ")));
+            }
+            (!parts.is_empty()).then(|| parts.join("; "))
         });
         let end_ms = self
             .agents
@@ -64,6 +96,8 @@ impl RunActor {
             seconds: self.seconds.values().cloned().collect(),
             agents: &self.agents,
             end_ms,
+            start_at_ms,
+            start_lead_ms: self.start_lead_ms,
         });
         self.publish_view();
         let deps = self.deps.clone();

@@ -1,8 +1,9 @@
 //! How the run actor reacts to its messages: agent traffic from the bus, process exits from the
 //! launcher, and cancel requests. The state machine itself lives in `machine`.
 
+use super::alive::Sign;
 use super::machine::RunActor;
-use super::stage::{EndCause, Stage};
+use super::stage::{EndCause, Stage, TICK};
 use crate::aggregate::Ingest;
 use crate::bus::AgentInbound;
 use crate::launcher::AgentExited;
@@ -12,7 +13,6 @@ use actix::prelude::*;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-const TICK: Duration = Duration::from_millis(100);
 /// After an agent process exits cleanly, how long its "finished" message may still be in flight.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
@@ -72,13 +72,27 @@ impl Handler<AgentInbound> for RunActor {
             return;
         }
         match msg {
-            AgentInbound::Status(s) => self.on_status(s.agent, s.status, ctx),
+            AgentInbound::Status(s) => {
+                let sign = Sign {
+                    sent_ms: s.sent_ms,
+                    status_seq: Some(s.seq),
+                    ..Sign::default()
+                };
+                self.on_status(s.agent, s.status, sign, ctx);
+            }
             AgentInbound::Frame(frame) => {
-                if let Some(a) = self.agents.0.get_mut(&frame.agent) {
-                    a.last_seen_ms = self.clock.unix_ms();
-                }
                 let ingested = self.aggregator.ingest(&frame);
-                METRICS.frame(matches!(ingested, Ok(Ingest::Accepted | Ingest::Late)));
+                let merged = matches!(ingested, Ok(Ingest::Accepted | Ingest::Late));
+                if ingested.is_ok() {
+                    let sign = Sign {
+                        sent_ms: frame.sent_ms,
+                        status_seq: None,
+                        second: Some(frame.second),
+                        new_frame: merged,
+                    };
+                    self.heard_from(&frame.agent, sign);
+                }
+                METRICS.frame(merged);
                 if let Err(e) = ingested {
                     tracing::warn!(run = %self.spec.run, agent = %frame.agent, error = %e, "frame refused");
                 }
@@ -95,18 +109,35 @@ impl Handler<Exited> for RunActor {
     type Result = ();
 
     fn handle(&mut self, Exited(exit): Exited, ctx: &mut Context<Self>) {
-        let settled = self.agents.0.get(&exit.agent).is_none_or(|a| a.settled());
-        if settled || self.phase().is_over() {
+        let finished = self.agents.0.get(&exit.agent).is_none_or(|a| a.finished);
+        if finished || self.phase().is_over() {
             return;
         }
         let reason = format!("process exited ({})", exit.detail);
         if exit.success {
             // Its "finished" message may still be on its way through the broker.
             ctx.run_later(EXIT_GRACE, move |act, ctx| {
-                act.lose(&exit.agent, reason, ctx)
+                act.exited(&exit.agent, reason, ctx)
             });
         } else {
-            self.lose(&exit.agent, reason, ctx);
+            self.exited(&exit.agent, reason, ctx);
+        }
+    }
+}
+
+impl RunActor {
+    /// An agent's process is gone: lost for good, unless it finished (a lost agent that has
+    /// exited cannot be taken back).
+    fn exited(&mut self, agent: &herd_protocol::AgentId, reason: String, ctx: &mut Context<Self>) {
+        let Some(track) = self.agents.0.get_mut(agent) else {
+            return;
+        };
+        if track.finished {
+            return;
+        }
+        track.exited = true;
+        if track.lost.is_none() {
+            self.lose(agent, reason, ctx);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The run actor's struct and its state machine: launching, waiting for agents, starting the
 //! load, stopping it, losing agents, and the tick that enforces every deadline.
 
+use super::alive::Sign;
 use super::ledger::{self, Ledger};
 use super::stage::{EndCause, Load, Stage};
 use crate::aggregate::{Aggregator, SecondAggregate};
@@ -8,6 +9,7 @@ use crate::bus::{AgentInbound, Inbox};
 use crate::launcher::{AgentExited, LaunchSpec, Launched};
 use crate::metrics::METRICS;
 use crate::run::agents::Agents;
+use crate::run::liveness::Lag;
 use crate::run::phase::Phase;
 use crate::run::spec::{RunDeps, RunSpec};
 use crate::run::view::RunView;
@@ -60,6 +62,14 @@ pub struct RunActor {
     pub(super) ledger: Ledger,
     /// Agents whose process was gone when the run was resumed (lost if they stay silent).
     pub(super) gone: std::collections::BTreeSet<AgentId>,
+    /// How far behind the actor itself is (its tick's lateness, its messages' backlog).
+    pub(super) lag: Lag,
+    /// The newest second any agent's frame covered: agents whose seconds keep pace are alive.
+    pub(super) newest_second: Option<u64>,
+    /// The slowest delivery of an agent's message while agents got ready (ms).
+    pub(super) ready_delay_ms: u64,
+    /// How far ahead of the start command its start time was (ms).
+    pub(super) start_lead_ms: u64,
 }
 
 impl RunActor {
@@ -100,6 +110,10 @@ impl RunActor {
             connected: std::cell::Cell::new(0),
             ledger: Ledger::default(),
             gone: std::collections::BTreeSet::new(),
+            lag: Lag::new(super::stage::TICK),
+            newest_second: None,
+            ready_delay_ms: 0,
+            start_lead_ms: 0,
         };
         (actor, view_rx, outcome_rx)
     }
@@ -219,7 +233,7 @@ impl RunActor {
                 self.flush(ctx);
                 let now = self.clock.unix_ms();
                 for a in self.agents.0.values_mut() {
-                    a.last_seen_ms = now;
+                    a.heard.restart(now);
                 }
                 let ready = self.spec.timeouts.ready;
                 self.set_stage(Stage::WaitingReady { cancelled: None }, ready);
@@ -237,7 +251,10 @@ impl RunActor {
             return;
         }
         let cancelled = cancelled.take();
-        let start_at_ms = self.clock.unix_ms() + self.spec.timeouts.start_delay.as_millis() as u64;
+        let lead = self.start_lead();
+        self.start_lead_ms = u64::try_from(lead.as_millis()).unwrap_or(u64::MAX);
+        let start_at_ms = self.clock.unix_ms() + self.start_lead_ms;
+        tracing::info!(run = %self.spec.run, lead_ms = self.start_lead_ms, "starting the load");
         self.aggregator.set_start_second(start_at_ms / 1000);
         // The start time is stored before any agent hears it: a coordinator that dies after the
         // start command went out must know, when it comes back, that the load is running.
@@ -252,10 +269,8 @@ impl RunActor {
                 }),
         );
         let t = &self.spec.timeouts;
-        let limit = t.start_delay
-            + self.spec.plan.load.duration()
-            + self.spec.plan.options.graceful_stop
-            + t.drain;
+        let limit =
+            lead + self.spec.plan.load.duration() + self.spec.plan.options.graceful_stop + t.drain;
         self.set_stage(Stage::Running(Load::new(start_at_ms, cancelled)), limit);
     }
 
@@ -319,6 +334,7 @@ impl RunActor {
         };
         tracing::warn!(run = %self.spec.run, %agent, %reason, "agent lost");
         track.lost = Some(reason.clone());
+        self.open_gap(agent, &reason);
         self.aggregator.agent_lost(agent);
         self.ledger.agent_changed(agent);
         if matches!(self.phase(), Phase::Launching | Phase::WaitingReady) {
@@ -326,10 +342,6 @@ impl RunActor {
                 format!("agent {agent} was lost before the start: {reason}"),
                 ctx,
             );
-        } else if self.agents.live() == 0 && self.agents.0.values().all(|a| a.lost.is_some()) {
-            if let Some(load) = self.stage.load_mut() {
-                load.failure = Some("every agent was lost".into());
-            }
         }
         self.publish_view();
     }
@@ -365,14 +377,21 @@ impl RunActor {
         &mut self,
         agent: AgentId,
         status: AgentStatus,
+        sign: Sign,
         ctx: &mut Context<Self>,
     ) {
         let now = self.clock.unix_ms();
-        let Some(track) = self.agents.0.get_mut(&agent) else {
+        if !self.agents.0.contains_key(&agent) {
             tracing::warn!(run = %self.spec.run, %agent, "status from an agent this run did not launch");
             return;
+        }
+        // The last will is the broker's word, not the agent's: it is no sign of life.
+        if status != AgentStatus::Lost {
+            self.heard_from(&agent, sign);
+        }
+        let Some(track) = self.agents.0.get_mut(&agent) else {
+            return;
         };
-        track.last_seen_ms = now;
         match status {
             AgentStatus::Ready { pid, .. } => {
                 track.ready = true;
@@ -431,30 +450,9 @@ impl RunActor {
         if self.phase().is_over() {
             return;
         }
+        self.check_silence(ctx);
         let now = Instant::now();
         let now_ms = self.clock.unix_ms();
-        if !matches!(self.phase(), Phase::Launching) {
-            let silent: Vec<AgentId> = self
-                .agents
-                .0
-                .iter()
-                .filter(|(_, a)| {
-                    !a.settled()
-                        && now_ms.saturating_sub(a.last_seen_ms)
-                            > self.spec.timeouts.heartbeat.as_millis() as u64
-                })
-                .map(|(id, _)| id.clone())
-                .collect();
-            let limit = self.spec.timeouts.heartbeat;
-            for agent in silent {
-                let reason = if self.gone.contains(&agent) {
-                    "its process was gone when the coordinator restarted".to_string()
-                } else {
-                    format!("no message for {limit:?}")
-                };
-                self.lose(&agent, reason, ctx);
-            }
-        }
         if self.phase().is_over() {
             return;
         }
@@ -462,7 +460,12 @@ impl RunActor {
             self.emit(agg, true);
         }
         self.flush(ctx);
-        if self.agents.all_settled() {
+        if !self.agents.all_settled() {
+            // A lost agent was taken back: the drain waits for it again.
+            if let Some(load) = self.stage.load_mut() {
+                load.settled_at = None;
+            }
+        } else {
             if let Some(load) = self.stage.load_mut() {
                 let settled_at = *load.settled_at.get_or_insert(now);
                 if self.aggregator.is_complete() || now >= settled_at + self.spec.timeouts.drain {

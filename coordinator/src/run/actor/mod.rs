@@ -9,12 +9,14 @@
 //! So a coordinator that dies mid-run can be replaced by one that [`resume`]s the run.
 
 //! The actor is cut by concern, each file an `impl RunActor` block: the state machine
-//! (`machine`: the struct, launching, starting, losing agents, the tick), the messages it handles
+//! (`machine`: the struct, launching, starting, losing agents, the tick), who is alive (`alive`:
+//! send times, taking lost agents back, the start's lead), the messages it handles
 //! (`handlers`), storing as it goes (`persist`, over the bookkeeping of `ledger`), the end
 //! (`finalize`), live ramps (`ramp`) and resuming (`resume`). The per-phase data is in `stage`.
 //! `ledger` and `stage` import nothing of the actor; everything else imports `machine` for the
 //! struct, and this module only declares and re-exports, so no file imports its parent.
 
+mod alive;
 mod finalize;
 mod handlers;
 mod ledger;

@@ -192,7 +192,7 @@ impl RunActor {
         };
         let now = self.clock.unix_ms();
         for track in self.agents.0.values_mut() {
-            track.last_seen_ms = now;
+            track.heard.restart(now);
         }
         if let Some(problem) = problem {
             return self.fail(problem, ctx);

@@ -14,6 +14,10 @@ use crate::store::RunStateName;
 use herd_protocol::summary::RunState;
 use tokio::time::Instant;
 
+/// The run actor's tick: every deadline is checked at it, and its lateness measures the actor's
+/// own lag.
+pub(super) const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Where the run is, with what only that phase knows.
 #[derive(Debug)]
 pub(super) enum Stage {

@@ -153,6 +153,7 @@ pub(crate) async fn a_second_keeps_its_merge_state(subject: Subject) {
         total,
         dropped: 2,
         health: Default::default(),
+        sent_ms: 0,
     };
     aggregator.ingest(&frame).expect("accepted");
     let dirty = aggregator.take_dirty().remove(0);

@@ -131,6 +131,7 @@ fn long_summary(seconds: u64, agents: u32) -> Summary {
             requests: 1_000_000 + u64::from(i) * 7_919,
             errors: u64::from(i % 13),
             lost: i % 97 == 0,
+            gaps: vec![],
         })
         .collect();
     s
