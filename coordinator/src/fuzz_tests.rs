@@ -114,6 +114,7 @@ fn frame(run: &RunId, agent: u32, seq: u64, second: u64, requests: u64) -> Frame
         steps: [("ok".to_string(), stats)].into_iter().collect(),
         dropped: 0,
         health: Default::default(),
+        sent_ms: 0,
     }
 }
 
