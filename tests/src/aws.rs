@@ -113,6 +113,29 @@ impl Moto {
         ]
     }
 
+    /// Keeps ECS tasks `RUNNING` until stopped: by default moto moves a task one step toward
+    /// `STOPPED` on every `DescribeTasks` (FIELD-NOTES, "moto").
+    pub fn ecs_tasks_keep_running(&self) {
+        use std::io::{Read as _, Write as _};
+        let body =
+            r#"{"model_name":"ecs::task","transition":{"progression":"manual","times":1000000}}"#;
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto's control API");
+        write!(
+            stream,
+            "POST /moto-api/state-manager/set-transition HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("moto answers");
+        assert!(
+            answer.starts_with("HTTP/1.1 20") || answer.starts_with("HTTP/1.0 20"),
+            "set-transition: {answer}"
+        );
+    }
+
     /// The queue URL moto gives a queue named `name`.
     pub fn queue_url(&self, name: &str) -> String {
         format!("{}/{ACCOUNT}/{name}", self.endpoint())

@@ -6,6 +6,8 @@
 //! - [`aws`] — moto and Mosquitto, the AWS stand-ins of the AWS-mode tests;
 //! - [`scenario::ScenarioTarget`] — a target that checks what a stateful scenario sends (tokens
 //!   it issued, which agent sent which data row);
+//! - [`ecs_standin::EcsStandin`] — Fargate behind moto's ECS: a `herd` process per task, with
+//!   exactly the task's container override;
 //! - [`iot_standin`] — the IoT data plane's `Publish` and an IoT topic rule into SQS, over
 //!   Mosquitto (what moto cannot play);
 //! - [`https::HttpsTarget`] — an https target (self-signed, HTTP/2 by ALPN) recording the HTTP
@@ -16,6 +18,7 @@
 //! numbers herd reports.
 
 pub mod aws;
+pub mod ecs_standin;
 pub mod https;
 pub mod iot_standin;
 pub mod jwt;

@@ -6,14 +6,16 @@
 //! (`launcher.subnets: required when launcher.kind = "ecs"`). Anything absent means the local
 //! default of that boundary, so an empty file is the embedded mode of `herd up`.
 
+mod broker;
+mod errors;
 mod raw;
 #[cfg(test)]
 mod tests;
 
-use herd_protocol::broker::BrokerAddr;
-use herd_protocol::tls::{PemSource, TlsOptions};
+pub use broker::{BrokerAuth, BrokerConfig, CommandsVia, FramesVia};
+use errors::{url_with_scheme, Errors};
+pub use errors::{ConfigError, ConfigErrors};
 use raw::RawConfig;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,13 +60,7 @@ impl Default for ServiceConfig {
             commands: None,
             events: None,
             store: StoreConfig::Embedded { data_dir: None },
-            broker: BrokerConfig {
-                url: None,
-                tls: TlsOptions::default(),
-                agent_url: None,
-                commands_via: CommandsVia::Mqtt,
-                frames_via: FramesVia::Mqtt,
-            },
+            broker: BrokerConfig::default(),
             launcher: LauncherConfig::Local,
         }
     }
@@ -119,46 +115,6 @@ pub enum StoreConfig {
     },
 }
 
-/// How commands go out to agents.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandsVia {
-    /// The coordinator's own MQTT session.
-    Mqtt,
-    /// The IoT data plane's `Publish` API at this endpoint (`None`: the SDK's own for the
-    /// region, or `[aws] endpoint_url`).
-    IotData {
-        /// Endpoint override for the data plane only.
-        endpoint_url: Option<String>,
-    },
-}
-
-/// How agents' frames and statuses come back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FramesVia {
-    /// The coordinator's own MQTT subscription.
-    Mqtt,
-    /// An SQS queue an IoT topic rule forwards `herd/runs/#` into (survives coordinator restarts).
-    Sqs {
-        /// The queue URL.
-        queue_url: String,
-    },
-}
-
-/// The MQTT broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerConfig {
-    /// `None`: start the embedded broker; otherwise the broker the coordinator connects to.
-    pub url: Option<BrokerAddr>,
-    /// `ca_file`, `cert_file`, `key_file`: TLS material for an `mqtts://` broker.
-    pub tls: TlsOptions,
-    /// What agents are told to connect to, when it differs from `url` (an IoT Core endpoint).
-    pub agent_url: Option<BrokerAddr>,
-    /// Commands out.
-    pub commands_via: CommandsVia,
-    /// Frames and statuses in.
-    pub frames_via: FramesVia,
-}
-
 /// Where agents run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LauncherConfig {
@@ -183,81 +139,6 @@ pub struct EcsSettings {
     pub security_groups: Vec<String>,
     /// Give tasks a public IP (needed in public subnets without a NAT).
     pub assign_public_ip: bool,
-}
-
-/// One problem in `herd.toml`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The key, e.g. `launcher.subnets`.
-    pub key: String,
-    /// What is wrong.
-    pub problem: String,
-}
-
-/// Every problem found in `herd.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{}: {}", e.key, e.problem)?;
-        }
-        Ok(())
-    }
-}
-
-struct Errors(Vec<ConfigError>);
-
-impl Errors {
-    fn push(&mut self, key: &str, problem: impl Into<String>) {
-        self.0.push(ConfigError {
-            key: key.to_owned(),
-            problem: problem.into(),
-        });
-    }
-
-    /// `value` if present, otherwise an error that `key` is required `when`.
-    fn required(&mut self, key: &str, value: Option<String>, when: &str) -> String {
-        match value {
-            Some(v) if !v.trim().is_empty() => v,
-            _ => {
-                self.push(key, format!("required {when}"));
-                String::new()
-            }
-        }
-    }
-
-    fn seconds(&mut self, key: &str, value: Option<i64>, range: (i64, i64), default: u64) -> u64 {
-        match value {
-            None => default,
-            Some(v) if v >= range.0 && v <= range.1 => v.unsigned_abs(),
-            Some(v) => {
-                self.push(
-                    key,
-                    format!("{v} is out of range {}..={}", range.0, range.1),
-                );
-                default
-            }
-        }
-    }
-}
-
-fn url_with_scheme(errors: &mut Errors, key: &str, url: &str, schemes: &[&str]) {
-    let ok = schemes.iter().any(|s| {
-        url.strip_prefix(s)
-            .and_then(|r| r.strip_prefix("://"))
-            .is_some_and(|rest| !rest.is_empty())
-    });
-    if !ok {
-        errors.push(
-            key,
-            format!("{url:?} is not a {} URL", schemes.join(" or ")),
-        );
-    }
 }
 
 impl ServiceConfig {
@@ -356,7 +237,7 @@ impl ServiceConfig {
             }
         });
         let store = store(&mut errors, raw.store);
-        let broker = broker(&mut errors, raw.broker);
+        let broker = broker::broker(&mut errors, raw.broker);
         let launcher = launcher(&mut errors, raw.launcher);
         if errors.0.is_empty() {
             Ok(Self {
@@ -446,103 +327,6 @@ fn store(errors: &mut Errors, raw: raw::RawStore) -> StoreConfig {
             );
             StoreConfig::Embedded { data_dir: None }
         }
-    }
-}
-
-fn broker_addr(errors: &mut Errors, key: &str, url: Option<&str>) -> Option<BrokerAddr> {
-    match BrokerAddr::parse(url?) {
-        Ok(addr) => Some(addr),
-        Err(e) => {
-            errors.push(key, e.reason);
-            None
-        }
-    }
-}
-
-fn broker(errors: &mut Errors, raw: raw::RawBroker) -> BrokerConfig {
-    let url = broker_addr(errors, "broker.url", raw.url.as_deref());
-    let agent_url = broker_addr(errors, "broker.agent_url", raw.agent_url.as_deref());
-    let tls = TlsOptions {
-        ca: raw.ca_file.as_deref().map(PemSource::parse),
-        cert: raw.cert_file.as_deref().map(PemSource::parse),
-        key: raw.key_file.as_deref().map(PemSource::parse),
-    };
-    if tls.is_set() && !url.as_ref().is_some_and(|u| u.scheme.is_tls()) {
-        errors.push(
-            "broker.ca_file",
-            "ca_file, cert_file and key_file are for a TLS broker: broker.url = \"mqtts://…\"",
-        );
-    }
-    if tls.cert.is_some() != tls.key.is_some() {
-        errors.push(
-            "broker.key_file",
-            "cert_file and key_file go together (a client certificate and its key)",
-        );
-    }
-    if raw.agent_url.is_some() && raw.url.is_none() {
-        errors.push(
-            "broker.agent_url",
-            "needs broker.url (the embedded broker is local only)",
-        );
-    }
-    let commands_via = match raw.commands_via.as_deref() {
-        None | Some("mqtt") => {
-            if raw.iot_endpoint_url.is_some() {
-                errors.push(
-                    "broker.iot_endpoint_url",
-                    "only for commands_via = \"iot-data\"",
-                );
-            }
-            CommandsVia::Mqtt
-        }
-        Some("iot-data") => {
-            if let Some(url) = &raw.iot_endpoint_url {
-                url_with_scheme(errors, "broker.iot_endpoint_url", url, &["http", "https"]);
-            }
-            CommandsVia::IotData {
-                endpoint_url: raw.iot_endpoint_url,
-            }
-        }
-        Some(other) => {
-            errors.push(
-                "broker.commands_via",
-                format!("{other:?} is not mqtt or iot-data"),
-            );
-            CommandsVia::Mqtt
-        }
-    };
-    let frames_via = match raw.frames_via.as_deref() {
-        None | Some("mqtt") => {
-            if raw.frames_queue_url.is_some() {
-                errors.push("broker.frames_queue_url", "only for frames_via = \"sqs\"");
-            }
-            FramesVia::Mqtt
-        }
-        Some("sqs") => {
-            let queue_url = errors.required(
-                "broker.frames_queue_url",
-                raw.frames_queue_url,
-                "when broker.frames_via = \"sqs\"",
-            );
-            FramesVia::Sqs { queue_url }
-        }
-        Some(other) => {
-            errors.push("broker.frames_via", format!("{other:?} is not mqtt or sqs"));
-            FramesVia::Mqtt
-        }
-    };
-    if commands_via == CommandsVia::Mqtt && frames_via != FramesVia::Mqtt {
-        errors.push(
-            "broker.frames_via",
-            "\"sqs\" needs commands_via = \"iot-data\" (frames reach SQS through IoT Core)",
-        );
-    }
-    BrokerConfig {
-        url,
-        tls,
-        agent_url,
-        commands_via,
-        frames_via,
     }
 }
 

@@ -176,3 +176,128 @@ key_file = "/etc/herd/coordinator.key"
         "{ws}"
     );
 }
+
+/// The keys of every problem `text` has.
+fn problem_keys(text: &str) -> Vec<String> {
+    ServiceConfig::from_toml(text)
+        .expect_err("invalid")
+        .0
+        .into_iter()
+        .map(|e| e.key)
+        .collect()
+}
+
+#[test]
+fn broker_auth_is_none_or_a_certificate() {
+    let none =
+        ServiceConfig::from_toml("[broker]\nurl = \"mqtts://iot.example:8883\"\n").expect("valid");
+    assert_eq!(none.broker.auth, BrokerAuth::None);
+    let files = "cert_file = \"c.pem\"\nkey_file = \"k.pem\"\n";
+    let implied = ServiceConfig::from_toml(&format!(
+        "[broker]\nurl = \"mqtts://iot.example:8883\"\n{files}"
+    ))
+    .expect("a certificate without auth is auth = certificate");
+    assert_eq!(implied.broker.auth, BrokerAuth::Certificate);
+    let explicit = ServiceConfig::from_toml(&format!(
+        "[broker]\nurl = \"mqtts://iot.example:8883\"\nauth = \"certificate\"\n{files}"
+    ))
+    .expect("valid");
+    assert_eq!(explicit.broker.auth, BrokerAuth::Certificate);
+    assert_eq!(
+        problem_keys("[broker]\nurl = \"mqtts://iot.example:8883\"\nauth = \"certificate\"\n"),
+        ["broker.cert_file", "broker.key_file"]
+    );
+    assert_eq!(
+        problem_keys(&format!(
+            "[broker]\nurl = \"mqtts://iot.example:8883\"\nauth = \"none\"\n{files}"
+        )),
+        ["broker.auth"]
+    );
+    assert_eq!(
+        problem_keys("[broker]\nurl = \"mqtts://h\"\nauth = \"basic\"\n"),
+        ["broker.auth"]
+    );
+}
+
+#[test]
+fn broker_auth_sigv4_is_refused_by_name_with_every_other_problem() {
+    let text = r#"
+[api]
+max_agents = 0
+[broker]
+url = "wss://abc-ats.iot.us-east-1.amazonaws.com/mqtt"
+auth = "sigv4"
+"#;
+    let errors = ServiceConfig::from_toml(text).expect_err("sigv4 is not implemented");
+    let keys: Vec<&str> = errors.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["api.max_agents", "broker.auth"]);
+    assert!(
+        errors.0[1].problem.starts_with("\"sigv4\"")
+            && errors.0[1].problem.contains("not supported yet"),
+        "{errors}"
+    );
+}
+
+/// The coordinator's `herd.toml` the hub template renders (`HERD_CONFIG_TOML`), with a stack's
+/// values in place of its `${…}`: it parses, needs no MQTT session, and tells agents IoT Core.
+#[test]
+fn the_hub_templates_coordinator_config_parses() {
+    let template = include_str!("../../../infra/cloudformation/herd.yaml");
+    let start = template
+        .find("- Name: HERD_CONFIG_TOML")
+        .expect("the template sets HERD_CONFIG_TOML");
+    let block = &template[start..];
+    let body = block
+        .find("- |\n")
+        .map(|i| &block[i + 4..])
+        .expect("a literal block");
+    let indent = body.len() - body.trim_start().len();
+    let text: String = body
+        .lines()
+        .take_while(|l| l.len() > indent && l[..indent].trim().is_empty())
+        .map(|l| format!("{}\n", &l[indent..]))
+        .collect();
+    for (subnets, public_ip) in [
+        ("subnet-a\", \"subnet-b", "true"),
+        ("subnet-private-a\", \"subnet-private-b", "false"),
+    ] {
+        let rendered = text
+            .replace("${AWS::Region}", "eu-west-1")
+            .replace("${MaxAgents}", "64")
+            .replace(
+                "${CommandsQueue}",
+                "https://sqs.eu-west-1.amazonaws.com/123456789012/herd-commands",
+            )
+            .replace(
+                "${EventsTopic}",
+                "arn:aws:sns:eu-west-1:123456789012:herd-events",
+            )
+            .replace("${TablePrefix}", "herd-")
+            .replace("${IotEndpoint}", "abc123-ats.iot.eu-west-1.amazonaws.com")
+            .replace(
+                "${FramesQueue}",
+                "https://sqs.eu-west-1.amazonaws.com/123456789012/herd-frames",
+            )
+            .replace("${Cluster}", "herd")
+            .replace(
+                "${AgentTaskDefinition}",
+                "arn:aws:ecs:eu-west-1:123456789012:task-definition/herd-agent:1",
+            )
+            .replace("${SubnetList}", subnets)
+            .replace("${AgentSecurityGroup}", "sg-1")
+            .replace("${PublicIp}", public_ip)
+            .replace("${ExtraConfigToml}", "");
+        assert!(!rendered.contains("${"), "unsubstituted: {rendered}");
+        let c = ServiceConfig::from_toml(&rendered).unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+        assert_eq!(c.broker.auth, BrokerAuth::None);
+        assert!(matches!(c.broker.commands_via, CommandsVia::IotData { .. }));
+        assert!(matches!(c.broker.frames_via, FramesVia::Sqs { .. }));
+        let url = c.broker.url.expect("agents are told IoT Core");
+        assert_eq!(url.host, "abc123-ats.iot.eu-west-1.amazonaws.com");
+        let LauncherConfig::Ecs(ecs) = c.launcher else {
+            panic!("ecs launcher expected");
+        };
+        assert_eq!(ecs.subnets.len(), 2);
+        assert_eq!(ecs.assign_public_ip, public_ip == "true");
+    }
+}

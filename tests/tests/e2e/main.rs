@@ -4,6 +4,7 @@
 mod api;
 mod aws_agents;
 mod aws_commands;
+mod aws_init;
 mod aws_up;
 mod console;
 mod demo;

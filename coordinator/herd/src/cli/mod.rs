@@ -1,9 +1,11 @@
 //! Command-line parsing and the subcommands' entry points.
 
 mod agent;
+mod config;
 mod demo;
 pub mod exit;
 mod import;
+mod init;
 mod progress;
 mod report;
 mod run;
@@ -43,6 +45,12 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Write `herd.toml` from a deployment.
+    #[command(subcommand)]
+    Init(InitCommand),
+    /// Check `herd.toml`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a JSON Schema of herd's wire formats, for systems that send herd commands.
     #[command(subcommand)]
     Schema(SchemaCommand),
@@ -53,6 +61,20 @@ enum SchemaCommand {
     /// The commands accepted on SQS, MQTT and the API (`start_run`, `stop_run`, …); the same
     /// schema is checked in as `docs/commands.schema.json`.
     Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum InitCommand {
+    /// From the outputs of a hub stack (infra/cloudformation/herd.yaml), read with
+    /// CloudFormation's DescribeStacks; every output the file needs must be there (exit 2).
+    Aws(init::InitAwsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Parse and validate `herd.toml` as `herd up` would: exit 0 with what it chooses, or 2
+    /// naming every problem with its key.
+    Check(config::CheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +131,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
         Command::Import(args) => import::run(args),
         Command::Up(args) => up::up(args),
         Command::Token(TokenCommand::Create(args)) => up::token(args),
+        Command::Init(InitCommand::Aws(args)) => init::aws(args),
+        Command::Config(ConfigCommand::Check(args)) => config::check(args),
         Command::Schema(SchemaCommand::Commands) => {
             let schema = herd_protocol::command::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema)?);

@@ -8,9 +8,12 @@
 //! Commands come from the API, the scheduler and the broker's `herd/commands` topic
 //! ([`herd_coordinator::intake`]), all into the one manager.
 //!
+//! The file comes from `--config`, `HERD_CONFIG` or `HERD_CONFIG_TOML` ([`super::config`]).
+//!
 //! `herd token create --role …` adds an API token to the same store (shown once, kept hashed);
 //! with `--config`, to the store the file names (DynamoDB in AWS mode).
 
+use super::config;
 use super::exit::Code;
 use anyhow::Context as _;
 use herd::adapters::{open_store, sdk_for, AdapterPaths, Adapters};
@@ -19,7 +22,6 @@ use herd_coordinator::api::jwks::JwksClient;
 use herd_coordinator::api::{self, auth};
 #[cfg(feature = "aws")]
 use herd_coordinator::aws::{sns::SnsEvents, sqs::SqsIntake};
-use herd_coordinator::config::ServiceConfig;
 #[cfg(feature = "aws")]
 use herd_coordinator::events::Fanout;
 use herd_coordinator::events::{EventSink, LocalEvents};
@@ -28,7 +30,7 @@ use herd_coordinator::run::Timeouts;
 use herd_coordinator::scheduler;
 use herd_coordinator::store::{Role, Store};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -40,8 +42,9 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(40);
 /// Arguments of `herd up`.
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
-    /// The service's configuration file (`herd.toml`): one adapter per boundary.
-    #[arg(long, env = "HERD_CONFIG")]
+    /// The service's configuration file (`herd.toml`): one adapter per boundary. Without it:
+    /// the file named by `HERD_CONFIG`, else the TOML text in `HERD_CONFIG_TOML`, else all local.
+    #[arg(long)]
     config: Option<PathBuf>,
     /// Where the HTTP API listens [default: 127.0.0.1:8787, or `[api] listen`].
     #[arg(long)]
@@ -83,37 +86,10 @@ pub struct TokenArgs {
     /// The store of the `herd up` that will accept it: its data directory…
     #[arg(long, env = "HERD_DATA_DIR", default_value = ".herd")]
     data_dir: PathBuf,
-    /// …and its configuration file, when its `[store]` is DynamoDB.
-    #[arg(long, env = "HERD_CONFIG")]
+    /// …and its configuration file, when its `[store]` is DynamoDB (else `HERD_CONFIG`, else
+    /// `HERD_CONFIG_TOML`, as `herd up` reads them).
+    #[arg(long)]
     config: Option<PathBuf>,
-}
-
-/// Reads and validates `herd.toml` (every problem printed with its key); the default (all
-/// local) without a file.
-fn load_config(path: Option<&Path>) -> anyhow::Result<Result<ServiceConfig, Code>> {
-    let Some(path) = path else {
-        return Ok(Ok(ServiceConfig::default()));
-    };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let config = match ServiceConfig::from_toml(&text) {
-        Ok(config) => config,
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("herd: {}: {}: {}", path.display(), e.key, e.problem);
-            }
-            return Ok(Err(Code::Invalid));
-        }
-    };
-    if !cfg!(feature = "aws") && config.uses_aws() {
-        eprintln!(
-            "herd: {}: {} need the AWS adapters, and this herd was built without the `aws` feature (rebuild with `--features aws`, the default)",
-            path.display(),
-            config.aws_keys().join(", ")
-        );
-        return Ok(Err(Code::Invalid));
-    }
-    Ok(Ok(config))
 }
 
 /// `herd token create`.
@@ -125,7 +101,7 @@ pub fn token(args: TokenArgs) -> anyhow::Result<Code> {
             return Ok(Code::Invalid);
         }
     };
-    let config = match load_config(args.config.as_deref())? {
+    let config = match config::load(config::source(args.config.as_deref()).as_ref())? {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
@@ -149,7 +125,7 @@ pub fn token(args: TokenArgs) -> anyhow::Result<Code> {
 
 /// `herd up`.
 pub fn up(args: UpArgs) -> anyhow::Result<Code> {
-    let config = match load_config(args.config.as_deref())? {
+    let config = match config::load(config::source(args.config.as_deref()).as_ref())? {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
