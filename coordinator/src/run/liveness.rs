@@ -216,3 +216,16 @@ fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 #[path = "liveness_tests.rs"]
 mod tests;
+
+/// What a message says about its agent besides its content.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sign {
+    /// Its send time (0: not said).
+    pub(crate) sent_ms: u64,
+    /// Its status number (0: not said; `None` for a frame).
+    pub(crate) status_seq: Option<u64>,
+    /// The second a frame covers.
+    pub(crate) second: Option<u64>,
+    /// A frame merged for the first time (not a duplicate).
+    pub(crate) new_frame: bool,
+}

@@ -10,6 +10,7 @@
 use super::machine::RunActor;
 use crate::run::agents::GapTrack;
 use crate::run::liveness;
+use crate::run::liveness::Sign;
 use crate::run::phase::Phase;
 use actix::prelude::*;
 use herd_protocol::AgentId;
@@ -20,19 +21,6 @@ use tokio::time::Instant;
 const MAX_LEAD: Duration = Duration::from_secs(5);
 /// Lead per agent: the broker hands the one start command to each, and each parses the plan.
 const LEAD_PER_AGENT: Duration = Duration::from_millis(3);
-
-/// What a message says about its agent besides its content.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Sign {
-    /// Its send time (0: not said).
-    pub(super) sent_ms: u64,
-    /// Its status number (0: not said; `None` for a frame).
-    pub(super) status_seq: Option<u64>,
-    /// The second a frame covers.
-    pub(super) second: Option<u64>,
-    /// A frame merged for the first time (not a duplicate).
-    pub(super) new_frame: bool,
-}
 
 impl RunActor {
     /// Notes a message from `agent`; a lost agent that sent news is taken back. Returns whether

@@ -1,13 +1,13 @@
 //! How the run actor reacts to its messages: agent traffic from the bus, process exits from the
 //! launcher, and cancel requests. The state machine itself lives in `machine`.
 
-use super::alive::Sign;
 use super::machine::RunActor;
 use super::stage::{EndCause, Stage, TICK};
 use crate::aggregate::Ingest;
 use crate::bus::AgentInbound;
 use crate::launcher::AgentExited;
 use crate::metrics::METRICS;
+use crate::run::liveness::Sign;
 use crate::run::spec::LEASE;
 use actix::prelude::*;
 use std::time::Duration;

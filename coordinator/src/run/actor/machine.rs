@@ -1,7 +1,6 @@
 //! The run actor's struct and its state machine: launching, waiting for agents, starting the
 //! load, stopping it, losing agents, and the tick that enforces every deadline.
 
-use super::alive::Sign;
 use super::ledger::{self, Ledger};
 use super::stage::{EndCause, Load, Stage};
 use crate::aggregate::{Aggregator, SecondAggregate};
@@ -10,6 +9,7 @@ use crate::launcher::{AgentExited, LaunchSpec, Launched};
 use crate::metrics::METRICS;
 use crate::run::agents::Agents;
 use crate::run::liveness::Lag;
+use crate::run::liveness::Sign;
 use crate::run::phase::Phase;
 use crate::run::spec::{RunDeps, RunSpec};
 use crate::run::view::RunView;
