@@ -70,12 +70,12 @@ pub struct SnsEvents {
 impl SnsEvents {
     /// A sink publishing to `cfg.topic_arn`. Spawns its publishing task, so it must be called
     /// inside a tokio runtime (the actix system of `herd up`).
-    pub fn new(sdk: &SdkConfig, cfg: &config::SnsEvents) -> Self {
+    pub fn new(sdk: &SdkConfig, cfg: &config::SnsSettings) -> Self {
         Self::with_queue(sdk, cfg, QUEUE)
     }
 
     /// The same with a queue of `capacity` events.
-    pub fn with_queue(sdk: &SdkConfig, cfg: &config::SnsEvents, capacity: usize) -> Self {
+    pub fn with_queue(sdk: &SdkConfig, cfg: &config::SnsSettings, capacity: usize) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let stats = Arc::new(SnsStats::default());
         let publisher = Publisher {

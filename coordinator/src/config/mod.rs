@@ -41,7 +41,7 @@ pub struct ServiceConfig {
     /// `[commands]`: the SQS queue commands arrive on, if any.
     pub commands: Option<SqsCommands>,
     /// `[events]`: the SNS topic events go to, if any (they are always logged).
-    pub events: Option<SnsEvents>,
+    pub events: Option<SnsSettings>,
     /// `[store]`.
     pub store: StoreConfig,
     /// `[broker]`.
@@ -89,7 +89,7 @@ pub enum EventFormat {
 
 /// Events to an SNS topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnsEvents {
+pub struct SnsSettings {
     /// The topic ARN.
     pub topic_arn: String,
     /// The body format.
@@ -230,7 +230,7 @@ impl ServiceConfig {
                 let s = errors.seconds("events.progress_interval_s", Some(s), (1, 3600), 0);
                 (s > 0).then(|| Duration::from_secs(s))
             });
-            SnsEvents {
+            SnsSettings {
                 topic_arn,
                 format,
                 progress_interval,

@@ -62,7 +62,7 @@ async fn events_reach_subscribers_in_order_and_as_chatbot_notifications() {
 #[actix::test]
 async fn a_full_queue_drops_events_and_counts_them() {
     let aws = Aws::start().await;
-    let cfg = SnsConfig {
+    let cfg = SnsSettings {
         topic_arn: aws.events_topic.clone(),
         format: EventFormat::Json,
         progress_interval: None,

@@ -10,7 +10,7 @@ mod events;
 
 use super::sns::SnsEvents;
 use super::sqs::SqsIntake;
-use crate::config::{EventFormat, SnsEvents as SnsConfig, SqsCommands};
+use crate::config::{EventFormat, SnsSettings, SqsCommands};
 use crate::events::{EventSink, Fanout, LocalEvents};
 use crate::fakes::{FakeBus, FakeLauncher};
 use crate::manager::{Manager, ManagerConfig};
@@ -105,7 +105,7 @@ impl Aws {
     }
 
     fn sink(&self, format: EventFormat) -> Arc<SnsEvents> {
-        let cfg = SnsConfig {
+        let cfg = SnsSettings {
             topic_arn: self.events_topic.clone(),
             format,
             progress_interval: None,
