@@ -9,7 +9,7 @@
 use herd::local::{LocalConfig, LocalRuntime};
 use herd_coordinator::aws::sns::SnsEvents;
 use herd_coordinator::aws::sqs::SqsIntake;
-use herd_coordinator::config::{EventFormat, SnsEvents as SnsConfig, SqsCommands};
+use herd_coordinator::config::{EventFormat, SnsSettings as SnsConfig, SqsCommands};
 use herd_coordinator::events::{EventSink, Fanout, LocalEvents};
 use herd_coordinator::manager::{Manager, ManagerConfig};
 use herd_coordinator::run::Timeouts;
