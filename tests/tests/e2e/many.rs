@@ -1,8 +1,8 @@
-//! End-to-end: agents that freeze. One that stays frozen past the end is lost with what it
-//! delivered kept, and the run is degraded. (Issue 16's other checks — 300 local agents ending
-//! `completed`, and a frozen agent woken before the end taken back — did not pass on this 2-core
-//! machine yet: the agent was gone before SIGCONT and the run ended early; see the issue note.)
-
+//! End-to-end: agents that freeze (SIGSTOP). One frozen past the liveness timeout and woken before
+//! the end is taken back: its late frames are merged, the episode is kept in `agents[].gaps`, and
+//! the run completes. One that stays frozen past the end is lost with what it delivered kept, and
+//! the run is degraded. The load is constant VUs, so every agent is busy from the first second
+//! (a ramp would leave agent-1 idle until late, and the freeze would start near the end).
 use herd_e2e::{
     children_matching, read_summary, wait_with_limit, write_file, CountingTarget, Herd,
 };
@@ -24,8 +24,8 @@ name: many
 target: {}
 agents: {agents}
 load:
-  stages:
-    - {{ duration: {seconds}s, vus: {agents} }}
+  vus: {agents}
+  duration: {seconds}s
 scenario:
   - get: /ok
   - think: 500ms
@@ -69,6 +69,47 @@ fn signal(name: &str, pid: u32) {
         .status()
         .expect("kill");
     assert!(status.success(), "kill -{name} {pid}");
+}
+
+#[test]
+fn an_agent_frozen_past_the_timeout_then_resumed_is_taken_back() {
+    let target = CountingTarget::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, pid, json) = freeze_agent_1(dir.path(), &target, 18);
+    // Longer than the 5 s timeout, and than the broker's 7.5 s keep-alive limit.
+    std::thread::sleep(Duration::from_secs(9));
+    let woke = Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    let out = wait_with_limit(child, Duration::from_secs(60));
+    eprintln!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let s = read_summary(&json);
+    assert!(
+        woke.success(),
+        "agent-1 ({pid}) is gone before it was woken"
+    );
+    let got = target.received();
+    eprintln!("agents: {}\nreason: {}", s["agents"], s["reason"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s["run_state"], "completed");
+    assert_eq!(u(&s["requests"]), got.total, "totals exact");
+    assert!(s["lost_agents"].as_array().is_some_and(Vec::is_empty));
+    let a1 = &s["agents"][1];
+    assert_eq!(a1["id"], "agent-1");
+    assert_eq!(a1["lost"], false);
+    let gaps = a1["gaps"].as_array().expect("agent-1 has a gap");
+    assert!(!gaps.is_empty());
+    assert!(
+        gaps.iter().all(|g| g["back_at_s"].is_number()),
+        "taken back: {gaps:?}"
+    );
+    assert!(u(&a1["requests"]) > 0);
 }
 
 #[test]
