@@ -2,7 +2,7 @@
 //! a restarted coordinator gets it back.
 
 use super::liveness::Heard;
-use crate::store::AgentRecord;
+use crate::store::{AgentGap, AgentRecord};
 use herd_protocol::AgentId;
 use std::collections::BTreeMap;
 
@@ -32,20 +32,7 @@ pub struct AgentTrack {
     /// Its process exited: a loss it cannot come back from.
     pub exited: bool,
     /// Each time it was declared lost, and whether it came back.
-    pub gaps: Vec<GapTrack>,
-}
-
-/// One silence long enough to declare an agent lost (times in ms since the Unix epoch).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GapTrack {
-    /// When it sent its last message before the silence (on the coordinator's clock).
-    pub silent_from_ms: u64,
-    /// When it was declared lost.
-    pub lost_at_ms: u64,
-    /// When it spoke again and was taken back.
-    pub back_at_ms: Option<u64>,
-    /// Why it was declared lost.
-    pub reason: String,
+    pub gaps: Vec<AgentGap>,
 }
 
 impl AgentTrack {
@@ -70,6 +57,7 @@ impl AgentTrack {
             finished_at_ms: self.finished_at_ms,
             lost: self.lost.clone(),
             last_error: self.last_error.clone(),
+            gaps: self.gaps.clone(),
         }
     }
 
@@ -88,7 +76,7 @@ impl AgentTrack {
             heard: Heard::new(now_ms),
             last_error: record.last_error.clone(),
             exited: false,
-            gaps: Vec::new(),
+            gaps: record.gaps.clone(),
         }
     }
 }

@@ -3,8 +3,9 @@
 //! Every figure comes from the aggregator's merged data: whole-run percentiles from the merge of
 //! every frame's histogram, never from averaging per-second or per-agent percentiles.
 
-use super::agents::{Agents, GapTrack};
+use super::agents::Agents;
 use crate::aggregate::{MergedStats, Totals};
+use crate::store::AgentGap;
 use herd_protocol::plan::{Metric, Plan, Threshold};
 use herd_protocol::summary::{
     AgentSummary, Bottleneck, Gap, RunState, SecondSummary, Summary, ThresholdResult, Verdict,
@@ -151,7 +152,7 @@ pub fn group_bottlenecks(each: impl Iterator<Item = Bottleneck>) -> Vec<Bottlene
 }
 
 /// A gap, in seconds since the load's start.
-fn gap(g: &GapTrack, start_ms: u64) -> Gap {
+fn gap(g: &AgentGap, start_ms: u64) -> Gap {
     let rel = |ms: u64| round3((ms as f64 - start_ms as f64) / 1000.0);
     Gap {
         silent_from_s: rel(g.silent_from_ms),

@@ -46,6 +46,24 @@ pub struct AgentRecord {
     /// The last error it reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Each time it was declared lost, and whether it came back: a resumed run still reports
+    /// them in `agents[].gaps`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<AgentGap>,
+}
+
+/// One silence long enough to declare an agent lost (times in ms since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentGap {
+    /// When it sent its last message before the silence (on the coordinator's clock).
+    pub silent_from_ms: u64,
+    /// When it was declared lost.
+    pub lost_at_ms: u64,
+    /// When it spoke again and was taken back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_at_ms: Option<u64>,
+    /// Why it was declared lost.
+    pub reason: String,
 }
 
 /// The answer to [`super::Store::claim_run`].

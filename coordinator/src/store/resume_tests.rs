@@ -19,6 +19,7 @@ fn agent(i: u32, frames: Option<u64>) -> AgentRecord {
         finished_at_ms: frames.map(|_| 9_000),
         lost: None,
         last_error: None,
+        gaps: vec![],
     }
 }
 

@@ -8,10 +8,10 @@
 //! then (see `finalize`).
 
 use super::machine::RunActor;
-use crate::run::agents::GapTrack;
 use crate::run::liveness;
 use crate::run::liveness::Sign;
 use crate::run::phase::Phase;
+use crate::store::AgentGap;
 use actix::prelude::*;
 use herd_protocol::AgentId;
 use std::time::Duration;
@@ -80,7 +80,7 @@ impl RunActor {
         let now_ms = self.clock.unix_ms();
         if let Some(track) = self.agents.0.get_mut(agent) {
             let silent_from_ms = track.heard.last_sign_ms(now_ms);
-            track.gaps.push(GapTrack {
+            track.gaps.push(AgentGap {
                 silent_from_ms,
                 lost_at_ms: now_ms,
                 back_at_ms: None,

@@ -3,7 +3,7 @@
 
 use super::{id, record, Subject};
 use crate::aggregate::Aggregator;
-use crate::store::{AgentRecord, Claim, RunStateName, SecondRecord, StoreError};
+use crate::store::{AgentGap, AgentRecord, Claim, RunStateName, SecondRecord, StoreError};
 use herd_protocol::frame::{Frame, Stats};
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram};
 use herd_protocol::AgentId;
@@ -20,6 +20,16 @@ fn agent(i: u32, frames: Option<u64>) -> AgentRecord {
         finished_at_ms: frames.map(|_| 9_000),
         lost: None,
         last_error: None,
+        // A finished agent that was once lost and came back: the gap survives the store.
+        gaps: frames
+            .map(|_| AgentGap {
+                silent_from_ms: 2_000,
+                lost_at_ms: 7_000,
+                back_at_ms: Some(8_000),
+                reason: "no message sent for 5s".into(),
+            })
+            .into_iter()
+            .collect(),
     }
 }
 
