@@ -10,7 +10,9 @@
 //! per second and step just in case a late frame arrives.
 
 use herd_protocol::frame::{Checks, Stats};
-use herd_protocol::histogram::{new_latency, CodecError, EncodedHistogram, Latency, LatencyMs};
+use herd_protocol::histogram::{
+    merge, new_latency, CodecError, EncodedHistogram, Latency, LatencyMs,
+};
 use herd_protocol::summary::{SecondSummary, StepSummary};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -55,8 +57,8 @@ impl MergedStats {
         self.errors = self.errors.saturating_add(other.errors);
         add_counts(&mut self.status_codes, &other.status_codes);
         add_counts(&mut self.error_kinds, &other.error_kinds);
-        merge_latency(&mut self.latency, &other.latency);
-        merge_latency(&mut self.service_latency, &other.service_latency);
+        merge(&mut self.latency, &other.latency);
+        merge(&mut self.service_latency, &other.service_latency);
         self.checks.passed = self.checks.passed.saturating_add(other.checks.passed);
         self.checks.failed = self.checks.failed.saturating_add(other.checks.failed);
     }
@@ -68,8 +70,8 @@ impl MergedStats {
         self.errors = self.errors.saturating_add(other.errors);
         add_counts(&mut self.status_codes, &other.status_codes);
         add_counts(&mut self.error_kinds, &other.error_kinds);
-        merge_latency(&mut self.latency, &other.latency);
-        merge_latency(&mut self.service_latency, &other.service_latency);
+        merge(&mut self.latency, &other.latency);
+        merge(&mut self.service_latency, &other.service_latency);
         self.checks.passed = self.checks.passed.saturating_add(other.checks.passed);
         self.checks.failed = self.checks.failed.saturating_add(other.checks.failed);
     }
@@ -233,20 +235,6 @@ fn add_counts<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u6
     for (key, n) in from {
         let slot = into.entry(key.clone()).or_insert(0);
         *slot = slot.saturating_add(*n);
-    }
-}
-
-/// Merges `from` into `into`. Both have herd's bounds ([`EncodedHistogram::decode`] and
-/// [`new_latency`] guarantee it), so every value of `from` fits and the addition cannot fail.
-///
-/// [`EncodedHistogram::decode`]: herd_protocol::histogram::EncodedHistogram::decode
-fn merge_latency(into: &mut Latency, from: &Latency) {
-    if into.add(from).is_err() {
-        // Unreachable with equal bounds; fall back to clamping bucket by bucket rather than
-        // dropping the latencies.
-        for v in from.iter_recorded() {
-            into.saturating_record_n(v.value_iterated_to(), v.count_at_value());
-        }
     }
 }
 
