@@ -1,4 +1,6 @@
-//! End-to-end: agents that freeze (SIGSTOP). One frozen past the liveness timeout and woken before
+//! End-to-end: many agents on one host (300 local agent processes complete exactly, with a
+//! summary that fits a screen; the test has the machine to itself, `.config/nextest.toml`), and
+//! agents that freeze (SIGSTOP). One frozen past the liveness timeout and woken before
 //! the end is taken back: its late frames are merged, the episode is kept in `agents[].gaps`, and
 //! the run completes. One that stays frozen past the end is lost with what it delivered kept, and
 //! the run is degraded. The load is constant VUs, so every agent is busy from the first second
@@ -7,6 +9,7 @@ use herd_e2e::{
     children_matching, read_summary, wait_with_limit, write_file, CountingTarget, Herd,
 };
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -14,6 +17,14 @@ use std::time::{Duration, Instant};
 fn u(v: &Value) -> u64 {
     v.as_u64()
         .unwrap_or_else(|| panic!("expected a count, got {v}"))
+}
+
+/// How many agents the many-agents run uses: 300 (the acceptance), or `HERD_MANY_AGENTS`.
+fn many() -> u32 {
+    std::env::var("HERD_MANY_AGENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300)
 }
 
 fn plan(dir: &Path, target: &CountingTarget, agents: u32, seconds: u32) -> String {
@@ -36,6 +47,83 @@ scenario:
         .to_str()
         .expect("utf8")
         .to_string()
+}
+
+#[test]
+fn hundreds_of_agents_complete_exactly_with_a_summary_that_fits_a_screen() {
+    let agents = many();
+    let target = CountingTarget::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = plan(dir.path(), &target, agents, 8);
+    let json = dir.path().join("summary.json");
+    let started = Instant::now();
+    let out = Herd::new(
+        ["run", &plan, "--json", json.to_str().expect("utf8"), "-q"],
+        dir.path(),
+    )
+    .env(
+        "RUST_LOG",
+        &std::env::var("HERD_E2E_LOG").unwrap_or_else(|_| "warn".into()),
+    )
+    .run(Duration::from_secs(120));
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "{agents} agents: exit {:?} after {took:?}\n{stdout}",
+        out.status.code()
+    );
+    let s = read_summary(&json);
+    let got = target.received();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "reason: {}\nstderr:\n{stderr}",
+        s["reason"]
+    );
+    assert_eq!(s["run_state"], "completed");
+    assert_eq!(u(&s["requests"]), got.total, "herd's count is the target's");
+    assert!(
+        got.total >= u64::from(agents) * 8,
+        "every agent sent: {}",
+        got.total
+    );
+    let per_agent: u64 = s["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|a| u(&a["requests"]))
+        .sum();
+    assert_eq!(per_agent, got.total);
+    eprintln!(
+        "start: skew {} ms, last agent {} ms late, lead {} ms; gaps: {}",
+        s["start_skew_ms"],
+        s["start_late_ms"],
+        s["start_lead_ms"],
+        s["agents"]
+            .as_array()
+            .expect("agents")
+            .iter()
+            .filter(|a| a.get("gaps").is_some())
+            .count()
+    );
+
+    // The table fits a screen, and names no agent beyond the few that matter.
+    let lines = stdout.lines().count();
+    assert!(lines <= 40, "{lines} lines:\n{stdout}");
+    assert!(
+        stdout.contains(&format!("agents      {agents} ")),
+        "{stdout}"
+    );
+    // At most one bottleneck entry per agent.
+    let bottlenecks = s["bottlenecks"].as_array().cloned().unwrap_or_default();
+    let names: BTreeSet<&str> = bottlenecks
+        .iter()
+        .map(|b| b["agent"].as_str().expect("agent"))
+        .collect();
+    assert_eq!(names.len(), bottlenecks.len(), "one entry per agent");
+    assert!(bottlenecks.len() <= agents as usize);
+    assert!(took < Duration::from_secs(120));
 }
 
 /// Starts a 4-agent run for `seconds`, waits for load, and SIGSTOPs agent-1. Returns the child,
