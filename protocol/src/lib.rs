@@ -18,10 +18,14 @@
 //! - [`broker`] — broker URLs (`mqtt`, `mqtts`, `ws`, `wss`), parsed one way for both sides.
 //!
 //! With the `runtime` feature (agents and the coordinator turn it on; pure users of the types do
-//! not), two pieces that must not differ between the processes: [`clock`], the wall clock read
-//! once and advanced monotonically, and [`tls`], the one rustls client builder.
+//! not), pieces that must not differ between the processes: [`clock`], the wall clock read
+//! once and advanced monotonically, [`tls`], the one rustls client builder, and [`sigv4`] with
+//! [`aws_credentials`], the presigned WebSocket URL for IoT Core and the credentials it is
+//! signed with (the agent has no AWS SDK).
 
 pub mod agent;
+#[cfg(feature = "runtime")]
+pub mod aws_credentials;
 pub mod broker;
 #[cfg(feature = "runtime")]
 pub mod clock;
@@ -35,6 +39,8 @@ pub mod histogram;
 pub mod ids;
 pub mod import;
 pub mod plan;
+#[cfg(feature = "runtime")]
+pub mod sigv4;
 pub mod split;
 pub mod summary;
 #[cfg(feature = "runtime")]
