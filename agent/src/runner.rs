@@ -29,6 +29,9 @@ pub struct AgentConfig {
     pub broker: String,
     /// Certificates for an `mqtts://` broker (AWS IoT Core: the agent's X.509 certificate).
     pub tls: TlsOptions,
+    /// For a `ws://`/`wss://` broker: sign each connection with SigV4 for this region (AWS IoT
+    /// Core with the task role's credentials, no certificate).
+    pub sigv4_region: Option<String>,
     /// The run to take part in.
     pub run: RunId,
     /// This agent's id within the run.

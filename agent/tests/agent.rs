@@ -21,6 +21,7 @@ fn config(broker: &Broker, agent: u32) -> AgentConfig {
     AgentConfig {
         broker: broker.url.clone(),
         tls: herd_agent::TlsOptions::default(),
+        sigv4_region: None,
         run: run(),
         agent: AgentId::numbered(agent),
     }

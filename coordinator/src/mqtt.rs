@@ -18,7 +18,9 @@ use crate::bus::{decode_inbound, AgentBus, AgentInbound, BusError, Inbox};
 use crate::launcher::BoxFuture;
 use deliveries::{Deliveries, Token, WAIT_LIMIT};
 use herd_protocol::agent::AgentCommandMessage;
+use herd_protocol::aws_credentials::Provider;
 use herd_protocol::broker::{BrokerAddr, BrokerScheme};
+use herd_protocol::mqtt_ws::{self, SigV4};
 use herd_protocol::tls::{self, ClientTls, OptionNames, TlsError, TlsOptions};
 use herd_protocol::{topics, wire, RunId};
 use rumqttc::{
@@ -50,13 +52,16 @@ pub enum MqttError {
     Connect(String, String),
 }
 
-/// How the coordinator reaches its broker: where, and with which TLS material for `mqtts://`.
+/// How the coordinator reaches its broker: where, with which TLS material for `mqtts://` and
+/// `wss://`, and whether its WebSocket connections are presigned with SigV4 (IoT Core).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerEndpoint {
     /// The broker's address.
     pub addr: BrokerAddr,
     /// CA and client certificate for `mqtts://` (none: the built-in roots, no certificate).
     pub tls: TlsOptions,
+    /// `[broker] auth = "sigv4"`: the region each WebSocket connection is signed for.
+    pub sigv4_region: Option<String>,
 }
 
 /// How `herd.toml` names the TLS options, for error messages.
@@ -77,13 +82,40 @@ impl BrokerEndpoint {
         Self {
             addr,
             tls: TlsOptions::default(),
+            sigv4_region: None,
         }
     }
 
     /// Session options for `client_id` with the transport the scheme asks for.
     pub fn options(&self, client_id: &str) -> Result<MqttOptions, MqttError> {
-        let mut options = MqttOptions::new(client_id, self.addr.host.clone(), self.addr.port);
-        let transport = match self.addr.scheme {
+        let mut options = if self.addr.scheme.is_websocket() {
+            let tls = match self.addr.scheme {
+                BrokerScheme::Wss => Some(tls::client_config(&ClientTls {
+                    options: Some((&self.tls, TLS_NAMES)),
+                    ..ClientTls::default()
+                })?),
+                _ => None,
+            };
+            let sigv4 = self.sigv4_region.clone().map(|region| SigV4 {
+                region,
+                credentials: Arc::new(Provider::from_env()),
+            });
+            mqtt_ws::websocket_options(client_id, &self.addr, tls, sigv4)
+        } else {
+            let mut options = MqttOptions::new(client_id, self.addr.host.clone(), self.addr.port);
+            options.set_transport(self.transport()?);
+            options
+        };
+        options.set_max_packet_size(
+            crate::broker::MAX_PAYLOAD + 1024,
+            crate::broker::MAX_PAYLOAD + 1024,
+        );
+        Ok(options)
+    }
+
+    /// The transport of `mqtt://` and `mqtts://` brokers.
+    fn transport(&self) -> Result<Transport, MqttError> {
+        Ok(match self.addr.scheme {
             BrokerScheme::Mqtt => Transport::Tcp,
             BrokerScheme::Mqtts => {
                 let config = tls::client_config(&ClientTls {
@@ -95,16 +127,10 @@ impl BrokerEndpoint {
             BrokerScheme::Ws | BrokerScheme::Wss => {
                 return Err(MqttError::Transport(
                     self.addr.to_string(),
-                    "the coordinator speaks MQTT over TCP or TLS (mqtt://, mqtts://); WebSocket is not supported yet".into(),
+                    "a WebSocket broker takes its options from `options`".into(),
                 ))
             }
-        };
-        options.set_transport(transport);
-        options.set_max_packet_size(
-            crate::broker::MAX_PAYLOAD + 1024,
-            crate::broker::MAX_PAYLOAD + 1024,
-        );
-        Ok(options)
+        })
     }
 }
 
@@ -369,11 +395,9 @@ mod tests {
         let tls = endpoint("mqtts://127.0.0.1").options("c").expect("options");
         assert!(matches!(tls.transport(), Transport::Tls(_)));
         assert_eq!(tls.broker_address(), ("127.0.0.1".to_string(), 8883));
-        let ws = endpoint("wss://h")
-            .options("c")
-            .err()
-            .map(|e| e.to_string());
-        assert!(ws.is_some_and(|e| e.contains("WebSocket is not supported")));
+        let ws = endpoint("wss://h/mqtt").options("c").expect("options");
+        assert!(matches!(ws.transport(), Transport::Wss(_)));
+        assert_eq!(ws.broker_address().0, "wss://h:443/mqtt");
     }
 
     #[test]

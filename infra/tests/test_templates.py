@@ -371,9 +371,9 @@ def test_coordinator_config_is_valid_herd_toml(hub, variant):
     config = tomllib.loads(ev.eval(env["HERD_CONFIG_TOML"]))
     flat = dict(_flatten(config))
     assert set(flat) - {"launcher.regions"} == HERD_TOML_KEYS
-    # What herd accepts today: no coordinator session (iot-data out, SQS in), so auth = "none";
-    # "sigv4" (MQTT over WebSocket) is refused by herd until it is implemented.
-    assert flat["broker.url"] == "mqtts://abcdefghij1234-ats.iot.us-east-1.amazonaws.com:8883"
+    # No coordinator session (iot-data out, SQS in), so auth = "none"; agents are told the
+    # WebSocket endpoint and sign it with SigV4 (HERD_MQTT_AUTH in their task definition).
+    assert flat["broker.url"] == "wss://abcdefghij1234-ats.iot.us-east-1.amazonaws.com/mqtt"
     assert flat["broker.auth"] == "none" and flat["store.create_tables"] is False
     assert (flat["broker.commands_via"], flat["broker.frames_via"]) == ("iot-data", "sqs")
     assert flat["commands.sqs_queue_url"] == "<CommandsQueue>"

@@ -21,7 +21,7 @@
 //! not), pieces that must not differ between the processes: [`clock`], the wall clock read
 //! once and advanced monotonically, [`tls`], the one rustls client builder, and [`sigv4`] with
 //! [`aws_credentials`], the presigned WebSocket URL for IoT Core and the credentials it is
-//! signed with (the agent has no AWS SDK).
+//! signed with (the agent has no AWS SDK), and [`mqtt_ws`], MQTT over WebSocket signed that way.
 
 pub mod agent;
 #[cfg(feature = "runtime")]
@@ -38,6 +38,8 @@ mod fuzz_tests;
 pub mod histogram;
 pub mod ids;
 pub mod import;
+#[cfg(feature = "runtime")]
+pub mod mqtt_ws;
 pub mod plan;
 #[cfg(feature = "runtime")]
 pub mod sigv4;

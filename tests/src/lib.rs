@@ -25,6 +25,7 @@ pub mod jwt;
 pub mod mqtt_tls;
 pub mod scenario;
 pub mod service;
+pub mod sigv4;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -20,7 +20,7 @@ use herd_protocol::agent::{AgentStatus, StatusMessage};
 use herd_protocol::broker::BrokerAddr;
 use herd_protocol::clock::Clock;
 use herd_protocol::{topics, wire};
-use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
+use rumqttc::{AsyncClient, LastWill, QoS};
 pub(crate) use shared::SessionEvent;
 use shared::{lock, Shared};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,15 +65,14 @@ impl Session {
     /// Connects (in the background) and subscribes to the run's commands.
     pub fn start(config: &AgentConfig) -> Result<(Self, Events), AgentError> {
         let address = BrokerAddr::parse(&config.broker)?;
-        let transport = tls::transport(&address, &config.tls)?;
         let status_topic = topics::status(&config.run, &config.agent);
-        let mut options = MqttOptions::new(
+        let mut options = tls::options(
             format!("herd-{}-{}", config.run, config.agent),
-            address.host,
-            address.port,
-        );
+            &address,
+            &config.tls,
+            config.sigv4_region.as_deref(),
+        )?;
         options
-            .set_transport(transport)
             .set_keep_alive(KEEP_ALIVE)
             .set_max_packet_size(MAX_PACKET, MAX_PACKET)
             .set_clean_session(true)

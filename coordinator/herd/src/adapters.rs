@@ -20,7 +20,7 @@ use herd_coordinator::aws::{
 use herd_coordinator::broker::{BrokerError, EmbeddedBroker};
 use herd_coordinator::bus::AgentBus;
 use herd_coordinator::config::{
-    AwsSettings, CommandsVia, FramesVia, LauncherConfig, ServiceConfig, StoreConfig,
+    AwsSettings, BrokerAuth, CommandsVia, FramesVia, LauncherConfig, ServiceConfig, StoreConfig,
 };
 use herd_coordinator::launcher::local::LocalLauncher;
 use herd_coordinator::launcher::Launcher;
@@ -29,6 +29,7 @@ use herd_coordinator::run::RunDeps;
 use herd_coordinator::store::embedded::EmbeddedStore;
 use herd_coordinator::store::{Store, StoreError};
 use herd_protocol::broker::BrokerAddr;
+use herd_protocol::mqtt_ws::SigV4;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -79,6 +80,27 @@ pub enum AdaptersError {
     /// The config asks for AWS adapters and this build has none.
     #[error("{0} need the AWS adapters, and this herd was built without the `aws` feature (build it with `--features aws`, the default)")]
     NeedsAws(String),
+}
+
+/// `[broker] auth = "sigv4"`: the region to sign for, from the IoT endpoint's name, else
+/// `[aws] region`, else `AWS_REGION`.
+fn sigv4_region(config: &ServiceConfig, url: &BrokerAddr) -> Result<Option<String>, AdaptersError> {
+    if config.broker.auth != BrokerAuth::SigV4 {
+        return Ok(None);
+    }
+    let fallback = config
+        .aws
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok());
+    SigV4::region_for(&url.host, fallback)
+        .map(Some)
+        .ok_or_else(|| {
+            AdaptersError::Mqtt(MqttError::Transport(
+                url.to_string(),
+                "broker.auth = \"sigv4\" needs a region: the endpoint names none, so set [aws] region (or AWS_REGION)".into(),
+            ))
+        })
 }
 
 /// Where local things live and which program runs local agents.
@@ -146,6 +168,7 @@ impl Adapters {
                 BrokerEndpoint {
                     addr: url.clone(),
                     tls: config.broker.tls.clone(),
+                    sigv4_region: sigv4_region(config, url)?,
                 },
             ),
             None => {
@@ -206,9 +229,12 @@ impl Adapters {
                     paths.agent_program.clone(),
                     Some(paths.data_dir.join("logs")),
                 );
-                // Agents on the coordinator's own TLS broker need its CA (and certificate) too.
+                // Agents on the coordinator's own broker need its CA (and certificate) too, and
+                // sign their connections as it does.
                 Arc::new(if config.broker.agent_url.is_none() {
-                    launcher.with_broker_tls(config.broker.tls.clone())
+                    launcher
+                        .with_broker_tls(config.broker.tls.clone())
+                        .with_sigv4(broker.sigv4_region.clone())
                 } else {
                     launcher
                 })

@@ -39,6 +39,9 @@ pub enum BrokerAuth {
     None,
     /// An X.509 client certificate: `cert_file` and `key_file` (IoT Core on `mqtts://…:8883`).
     Certificate,
+    /// MQTT over WebSocket (`wss://ENDPOINT/mqtt`), each connection presigned with SigV4 with the
+    /// credentials of the environment or the ECS task role (IoT Core without certificates).
+    SigV4,
 }
 
 impl BrokerAuth {
@@ -47,6 +50,7 @@ impl BrokerAuth {
         match self {
             Self::None => "none",
             Self::Certificate => "certificate",
+            Self::SigV4 => "sigv4",
         }
     }
 }
@@ -113,6 +117,12 @@ pub(super) fn broker(errors: &mut Errors, raw: RawBroker) -> BrokerConfig {
         );
     }
     let auth = auth(errors, raw.auth.as_deref(), &tls);
+    if auth == BrokerAuth::SigV4 && !url.as_ref().is_some_and(|u| u.scheme.is_websocket()) {
+        errors.push(
+            "broker.auth",
+            "\"sigv4\" signs MQTT over WebSocket: broker.url = \"wss://ENDPOINT/mqtt\"",
+        );
+    }
     if raw.agent_url.is_some() && raw.url.is_none() {
         errors.push(
             "broker.agent_url",
@@ -205,18 +215,18 @@ fn auth(errors: &mut Errors, raw: Option<&str>, tls: &TlsOptions) -> BrokerAuth 
             BrokerAuth::Certificate
         }
         Some("sigv4") => {
-            errors.push(
-                "broker.auth",
-                "\"sigv4\" (MQTT over WebSocket presigned with SigV4) is not supported yet: use \"certificate\" \
-                 (cert_file, key_file), or no coordinator session at all with commands_via = \"iot-data\" \
-                 and frames_via = \"sqs\" (auth = \"none\")",
-            );
-            BrokerAuth::None
+            if has_cert {
+                errors.push(
+                    "broker.auth",
+                    "\"sigv4\" signs with IAM credentials, not a certificate: remove cert_file and key_file",
+                );
+            }
+            BrokerAuth::SigV4
         }
         Some(other) => {
             errors.push(
                 "broker.auth",
-                format!("{other:?} is not none or certificate (sigv4 is not supported yet)"),
+                format!("{other:?} is not none, certificate or sigv4"),
             );
             BrokerAuth::None
         }

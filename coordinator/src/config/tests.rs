@@ -220,22 +220,23 @@ fn broker_auth_is_none_or_a_certificate() {
 }
 
 #[test]
-fn broker_auth_sigv4_is_refused_by_name_with_every_other_problem() {
+fn broker_auth_sigv4_is_for_websocket_urls_without_certificates() {
+    let ok = ServiceConfig::from_toml(
+        "[broker]\nurl = \"wss://abc-ats.iot.us-east-1.amazonaws.com/mqtt\"\nauth = \"sigv4\"\n",
+    )
+    .expect("sigv4 over wss");
+    assert_eq!(ok.broker.auth, BrokerAuth::SigV4);
     let text = r#"
 [api]
 max_agents = 0
 [broker]
-url = "wss://abc-ats.iot.us-east-1.amazonaws.com/mqtt"
+url = "mqtts://abc-ats.iot.us-east-1.amazonaws.com"
 auth = "sigv4"
 "#;
-    let errors = ServiceConfig::from_toml(text).expect_err("sigv4 is not implemented");
+    let errors = ServiceConfig::from_toml(text).expect_err("sigv4 needs a websocket");
     let keys: Vec<&str> = errors.0.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(keys, ["api.max_agents", "broker.auth"]);
-    assert!(
-        errors.0[1].problem.starts_with("\"sigv4\"")
-            && errors.0[1].problem.contains("not supported yet"),
-        "{errors}"
-    );
+    assert!(errors.0[1].problem.contains("wss://"), "{errors}");
 }
 
 /// The coordinator's `herd.toml` the hub template renders (`HERD_CONFIG_TOML`), with a stack's

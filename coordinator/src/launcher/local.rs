@@ -34,6 +34,8 @@ pub struct LocalLauncher {
     log_dir: Option<PathBuf>,
     /// CA and client certificate for a TLS broker, handed to every agent.
     broker_tls: TlsOptions,
+    /// The region agents sign their WebSocket connections for (`[broker] auth = "sigv4"`).
+    sigv4_region: Option<String>,
     kills: Arc<Mutex<HashMap<RunId, Vec<oneshot::Sender<()>>>>>,
 }
 
@@ -45,6 +47,7 @@ impl LocalLauncher {
             program,
             log_dir,
             broker_tls: TlsOptions::default(),
+            sigv4_region: None,
             kills: Arc::default(),
         }
     }
@@ -55,6 +58,13 @@ impl LocalLauncher {
     /// which any local user can read.
     pub fn with_broker_tls(mut self, tls: TlsOptions) -> Self {
         self.broker_tls = tls;
+        self
+    }
+
+    /// Agents sign their connections with SigV4 for `region` (`HERD_MQTT_AUTH=sigv4`,
+    /// `AWS_REGION`), with the credentials they inherit from this process's environment.
+    pub fn with_sigv4(mut self, region: Option<String>) -> Self {
+        self.sigv4_region = region;
         self
     }
 
@@ -70,6 +80,12 @@ impl LocalLauncher {
         ]
         .into_iter()
         .filter_map(|(name, p)| p.as_ref().map(|p| (name, value(p))))
+        .chain(self.sigv4_region.iter().flat_map(|region| {
+            [
+                ("HERD_MQTT_AUTH", "sigv4".to_string()),
+                ("AWS_REGION", region.clone()),
+            ]
+        }))
         .collect()
     }
 

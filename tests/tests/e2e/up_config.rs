@@ -1,12 +1,15 @@
 //! End-to-end: `herd up --config herd.toml` chooses its adapters from the file. Here the broker is
-//! an external Mosquitto (the IoT Core stand-in) instead of the embedded one, and a bad file is
-//! refused with every problem named.
+//! an external Mosquitto (the IoT Core stand-in) instead of the embedded one — over TCP, TLS with a
+//! private CA, or WebSocket with SigV4-presigned URLs — and a bad file is refused with every
+//! problem named.
 
 use herd_e2e::aws::Mosquitto;
 use herd_e2e::mqtt_tls::{certificates, MosquittoTls};
 use herd_e2e::service::{plan, Service};
-use herd_e2e::{herd_bin, CountingTarget};
-use std::process::Command;
+use herd_e2e::sigv4::{self, IotWebSocket};
+use herd_e2e::{herd_bin, wait_with_limit, CountingTarget};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// Runs a 2-agent plan through the service and checks herd's count against the target's.
 fn runs_with_exact_counts(s: &Service, target: &CountingTarget, name: &str) {
@@ -149,4 +152,75 @@ fn an_untrusted_tls_broker_is_named_at_start() {
         stderr.contains(&format!("mqtts://127.0.0.1:{}", broker.tls_port)),
         "{stderr}"
     );
+}
+
+/// `[broker] auth = "sigv4"` over WebSocket, as on IoT Core without certificates: the
+/// coordinator's session and its agents' each present a SigV4-presigned URL (with a session
+/// token, appended unsigned), which the stand-in checks with botocore before letting the
+/// connection through to Mosquitto; the run's counts are exact.
+#[test]
+fn a_run_goes_through_a_sigv4_signed_websocket_with_exact_counts() {
+    let iot = IotWebSocket::start(0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("herd.toml");
+    std::fs::write(
+        &config,
+        format!("[broker]\nurl = \"{}\"\nauth = \"sigv4\"\n", iot.url()),
+    )
+    .expect("write");
+    let target = CountingTarget::start();
+    let s = Service::start_with_env(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("utf-8 path")],
+        &IotWebSocket::credentials_env(sigv4::SECRET),
+    );
+    runs_with_exact_counts(&s, &target, "sigv4");
+    let verdicts = iot.verdicts();
+    assert!(
+        verdicts.iter().all(|v| v.starts_with("ACCEPTED")),
+        "{verdicts:?}"
+    );
+    // The coordinator and both agents.
+    assert!(verdicts.len() >= 3, "{verdicts:?}");
+}
+
+/// A URL signed with the wrong secret, or one that has expired by the broker's clock, is
+/// refused; the agent retries, then exits naming the broker and the refusal.
+#[test]
+fn wrongly_signed_and_expired_urls_are_refused_and_the_agent_says_so() {
+    for (offset, secret, why) in [
+        (0, "not-the-secret", "REFUSED signature does not match"),
+        (3600, sigv4::SECRET, "REFUSED expired"),
+    ] {
+        let iot = IotWebSocket::start(offset);
+        let mut agent = Command::new(herd_bin());
+        agent
+            .args(["agent", "--broker", &iot.url(), "--mqtt-auth", "sigv4"])
+            .args(["--run", "run-sigv4", "--agent", "agent-0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in IotWebSocket::credentials_env(secret) {
+            agent.env(k, v);
+        }
+        let child = agent.spawn().expect("herd agent");
+        assert!(
+            iot.wait_for(Duration::from_secs(10), |v| v == why)
+                .is_some(),
+            "{:?}",
+            iot.verdicts()
+        );
+        let out = wait_with_limit(child, Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&iot.url()) && stderr.contains("403"),
+            "the agent names the broker and the refusal: {stderr}"
+        );
+        assert!(
+            iot.verdicts().iter().all(|v| v.starts_with("REFUSED")),
+            "{:?}",
+            iot.verdicts()
+        );
+    }
 }

@@ -10,9 +10,19 @@ use herd_protocol::{AgentId, RunId};
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
     /// The MQTT broker, `mqtt://HOST:PORT`, or `mqtts://HOST:PORT` for MQTT over TLS (AWS IoT
-    /// Core: port 8883, or 443, where the agent asks for ALPN `x-amzn-mqtt-ca`).
+    /// Core: port 8883, or 443, where the agent asks for ALPN `x-amzn-mqtt-ca`), or MQTT over
+    /// WebSocket: `ws://HOST:PORT/PATH`, `wss://ENDPOINT/mqtt`.
     #[arg(long)]
     broker: String,
+    /// How the agent proves who it is: `none`, `certificate` (`--mqtt-cert`/`--mqtt-key`), or
+    /// `sigv4` (IoT Core over `wss://`: each connection presigned with the credentials of the
+    /// environment or the ECS task role).
+    #[arg(long, env = "HERD_MQTT_AUTH", value_enum, default_value_t = MqttAuth::None)]
+    mqtt_auth: MqttAuth,
+    /// The region for `--mqtt-auth sigv4` when the broker's host does not name one
+    /// (`…iot.REGION.amazonaws.com` does).
+    #[arg(long, env = "AWS_REGION")]
+    aws_region: Option<String>,
     /// For `mqtts://`: CA certificate(s) the broker must chain to (default: the built-in Mozilla
     /// roots, which include Amazon's). A PEM file, or the PEM text itself.
     #[arg(long, env = "HERD_MQTT_CA", value_name = "PEM_FILE|PEM")]
@@ -43,14 +53,40 @@ pub struct AgentArgs {
     agent: AgentId,
 }
 
+/// `--mqtt-auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MqttAuth {
+    /// No client authentication (or a certificate, when `--mqtt-cert` is given).
+    None,
+    /// An X.509 client certificate (`--mqtt-cert`, `--mqtt-key`).
+    Certificate,
+    /// SigV4-presigned WebSocket URLs (AWS IoT Core with IAM credentials).
+    Sigv4,
+}
+
 /// Runs the agent until its run ends, or SIGTERM / Ctrl-C stops it gracefully.
 pub fn run(args: AgentArgs) -> anyhow::Result<Code> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the agent's runtime")?;
+    if args.mqtt_auth == MqttAuth::Certificate && args.mqtt_cert.is_none() {
+        anyhow::bail!("--mqtt-auth certificate needs --mqtt-cert and --mqtt-key");
+    }
+    let sigv4_region = match args.mqtt_auth {
+        MqttAuth::Sigv4 => {
+            let host = herd_protocol::broker::BrokerAddr::parse(&args.broker)?.host;
+            Some(
+                herd_protocol::mqtt_ws::SigV4::region_for(&host, args.aws_region).with_context(
+                    || format!("--mqtt-auth sigv4: {host} names no region; give --aws-region (or AWS_REGION)"),
+                )?,
+            )
+        }
+        _ => None,
+    };
     let config = AgentConfig {
         broker: args.broker,
+        sigv4_region,
         tls: TlsOptions {
             ca: args.mqtt_ca,
             cert: args.mqtt_cert,
