@@ -53,9 +53,15 @@ fn junit_has_one_case_per_threshold_and_a_failure_with_the_actual_value() {
         xml.contains("message=\"error_rate &lt; 1%: actual 3.25%\""),
         "{xml}"
     );
-    assert!(xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""), "{xml}");
+    assert!(
+        xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""),
+        "{xml}"
+    );
     // The plan's name is escaped.
-    assert!(xml.contains("herd.a &lt;b&gt; &amp; &quot;c&quot;"), "{xml}");
+    assert!(
+        xml.contains("herd.a &lt;b&gt; &amp; &quot;c&quot;"),
+        "{xml}"
+    );
 }
 
 #[test]

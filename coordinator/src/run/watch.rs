@@ -169,9 +169,11 @@ mod tests {
 
     /// A second with `n` responses of `ms` milliseconds, `errors` of them failed.
     fn second(n: u64, ms: u64, errors: u64) -> MergedStats {
-        let mut s = MergedStats::default();
-        s.requests = n;
-        s.errors = errors;
+        let mut s = MergedStats {
+            requests: n,
+            errors,
+            ..MergedStats::default()
+        };
         for _ in 0..n {
             s.latency.record(ms * 1000).expect("in range");
         }
@@ -192,7 +194,11 @@ mod tests {
         let breach = watch.observe(4, &second(100, 300, 0)).expect("breach");
         assert_eq!((breach.index, breach.t, breach.window_s), (1, 4, 2));
         assert!((299.0..=301.0).contains(&breach.actual), "{breach:?}");
-        assert!(breach.reason().contains("\"p99 < 100ms\""), "{}", breach.reason());
+        assert!(
+            breach.reason().contains("\"p99 < 100ms\""),
+            "{}",
+            breach.reason()
+        );
         assert!(breach.reason().contains("second 4"), "{}", breach.reason());
         // One breach per run.
         assert_eq!(watch.observe(5, &second(100, 300, 0)), None);
@@ -218,8 +224,14 @@ mod tests {
         assert!((b.actual - 11.333).abs() < 0.01, "{b:?}");
 
         let mut rate = ThresholdWatch::new(&[rule("rps > 50", 1, Some(2))]);
-        assert!(rate.observe(0, &second(0, 1, 0)).is_none(), "within the delay");
-        assert!(rate.observe(1, &second(120, 1, 0)).is_none(), "120 over 2 s");
+        assert!(
+            rate.observe(0, &second(0, 1, 0)).is_none(),
+            "within the delay"
+        );
+        assert!(
+            rate.observe(1, &second(120, 1, 0)).is_none(),
+            "120 over 2 s"
+        );
         assert!(rate.observe(2, &second(70, 1, 0)).is_none(), "95/s");
         let b = rate.observe(3, &second(10, 1, 0)).expect("80 over 2 s");
         assert_eq!((b.window_s, b.actual), (2, 40.0));
@@ -232,7 +244,10 @@ mod tests {
         assert!(watch.observe(0, &MergedStats::default()).is_none());
         assert!(watch.observe(1, &second(1000, 10, 0)).is_none());
         assert!(watch.observe(2, &second(5, 500, 0)).is_none(), "5 of 1005");
-        assert!(watch.observe(3, &second(20, 500, 0)).is_some(), "25 of 1025");
+        assert!(
+            watch.observe(3, &second(20, 500, 0)).is_some(),
+            "25 of 1025"
+        );
         assert!(!ThresholdWatch::new(&[]).is_active());
     }
 }

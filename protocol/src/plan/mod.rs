@@ -233,11 +233,7 @@ impl Plan {
     /// The plan in its JSON form, which [`from_value`] reads back to an equal plan.
     pub fn to_json(&self) -> Value {
         let steps: Vec<Value> = self.scenario.iter().map(step_json).collect();
-        let thresholds: Vec<Value> = self
-            .thresholds
-            .iter()
-            .map(ThresholdRule::to_json)
-            .collect();
+        let thresholds: Vec<Value> = self.thresholds.iter().map(ThresholdRule::to_json).collect();
         json!({
             "version": crate::PROTOCOL_VERSION,
             "name": self.name,

@@ -184,10 +184,22 @@ mod tests {
             paths.contains(&"thresholds[0].abort_on_fial".to_string()),
             "{errors:?}"
         );
-        assert!(paths.contains(&"thresholds[1].expr".to_string()), "{errors:?}");
-        assert!(paths.contains(&"thresholds[2].window".to_string()), "{errors:?}");
-        assert!(paths.contains(&"thresholds[2].delay".to_string()), "{errors:?}");
-        assert!(paths.contains(&"thresholds[3].expr".to_string()), "{errors:?}");
+        assert!(
+            paths.contains(&"thresholds[1].expr".to_string()),
+            "{errors:?}"
+        );
+        assert!(
+            paths.contains(&"thresholds[2].window".to_string()),
+            "{errors:?}"
+        );
+        assert!(
+            paths.contains(&"thresholds[2].delay".to_string()),
+            "{errors:?}"
+        );
+        assert!(
+            paths.contains(&"thresholds[3].expr".to_string()),
+            "{errors:?}"
+        );
         let unknown = errors
             .iter()
             .find(|e| e.path == "thresholds[0].abort_on_fial")

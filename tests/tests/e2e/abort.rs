@@ -66,6 +66,10 @@ thresholds:
     let slowdown = first + Duration::from_secs(5);
     assert!(last > slowdown, "the load reached the slowdown");
     let after = last.duration_since(slowdown);
+    eprintln!(
+        "abort: last request {after:?} after the slowdown; {} requests; {}",
+        got.total, reason
+    );
     assert!(
         after <= Duration::from_secs(5),
         "the last request came {after:?} after the slowdown (limit: window 3 s + 2 s)"
@@ -74,5 +78,9 @@ thresholds:
     std::thread::sleep(Duration::from_secs(1));
     let later = target.received();
     assert_eq!(later.total, got.total, "requests after the stop");
-    assert_eq!(s["requests"].as_u64(), Some(got.total), "herd's count is the target's");
+    assert_eq!(
+        s["requests"].as_u64(),
+        Some(got.total),
+        "herd's count is the target's"
+    );
 }

@@ -139,7 +139,11 @@ thresholds:
     let rows = read_csv(&dir.path().join("seconds.csv"));
     let seconds = s["seconds"].as_array().expect("seconds");
     assert_eq!(rows.len(), seconds.len(), "a row per second of the run");
-    assert!((4..=5).contains(&rows.len()), "a 4 s run: {} rows", rows.len());
+    assert!(
+        (4..=5).contains(&rows.len()),
+        "a 4 s run: {} rows",
+        rows.len()
+    );
     for (row, second) in rows.iter().zip(seconds) {
         assert_eq!(row["t"], second["t"].to_string());
         assert_eq!(row["requests"], second["requests"].to_string());
@@ -158,7 +162,11 @@ thresholds:
     // Per step: the same sums, per step, as the target counted per route.
     let steps = read_csv(&dir.path().join("steps.csv"));
     for (step, route) in [("ok", "GET /ok"), ("bad", "GET /status/503")] {
-        let mine: Vec<_> = steps.iter().filter(|r| r["step"] == step).cloned().collect();
+        let mine: Vec<_> = steps
+            .iter()
+            .filter(|r| r["step"] == step)
+            .cloned()
+            .collect();
         assert_eq!(column_sum(&mine, "requests"), got.by_route[route], "{step}");
         assert_eq!(
             column_sum(&mine, "requests"),
