@@ -8,7 +8,7 @@ use std::time::Duration;
 fn a_breached_abort_on_fail_threshold_stops_the_run_and_the_load() {
     let target = CountingTarget::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    // The target answers at once for 5 s, then takes 300 ms per request.
+    // A constant 40 arrivals/s; the target answers at once for 5 s, then takes 300 ms each.
     let plan = format!(
         r#"
 version: 1
@@ -16,6 +16,7 @@ name: abort
 target: {}
 agents: 2
 load:
+  start_rps: 40
   arrival:
     - {{ duration: 30s, rps: 40 }}
 scenario:

@@ -76,6 +76,7 @@ name: outputs
 target: {}
 agents: 2
 load:
+  start_rps: 40
   arrival:
     - {{ duration: 4s, rps: 40 }}
 scenario:
@@ -112,7 +113,7 @@ thresholds:
     let s = read_summary(&dir.path().join("summary.json"));
     let got = target.received();
     assert_eq!(u(&s["requests"]), got.total, "herd's count is the target's");
-    assert!(got.total >= 150, "too little load: {}", got.total);
+    assert!(got.total >= 300, "too little load: {}", got.total);
 
     // JUnit: one suite, two cases, one failure naming the expression and the actual value.
     let junit = junit_as_python_reads_it(&dir.path().join("junit.xml"));
