@@ -43,6 +43,7 @@ pub mod launcher;
 pub mod manager;
 pub mod metrics;
 pub mod mqtt;
+pub mod output;
 pub mod run;
 pub mod scheduler;
 pub mod store;

@@ -51,6 +51,10 @@ pub struct Received {
     /// Time the target itself spent on each `/delay/…` request (µs), from handing the request to
     /// the handler to returning the response: the ground truth herd's latencies are checked against.
     pub delay_service_us: Vec<u64>,
+    /// When the first request arrived (the clock of `/slow_after/…`).
+    pub first_at: Option<Instant>,
+    /// When the latest request arrived.
+    pub last_at: Option<Instant>,
 }
 
 impl Received {
@@ -69,7 +73,9 @@ impl Received {
 /// A counting HTTP target on its own thread and runtime.
 ///
 /// Routes: `GET /ok` and `GET /mix` → 200; `POST /login` → 200 with a token; `GET /delay/{ms}` →
-/// 200 after `ms` milliseconds; `GET /status/{code}` → that status; anything else → 404.
+/// 200 after `ms` milliseconds; `GET /status/{code}` → that status; `GET /slow_after/{s}/{ms}` →
+/// 200 at once until `s` seconds after the target's first request, then 200 after `ms`
+/// milliseconds (a target that starts answering slowly); anything else → 404.
 pub struct CountingTarget {
     addr: SocketAddr,
     received: Arc<Mutex<Received>>,
@@ -131,7 +137,21 @@ async fn respond(
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     req.into_body().collect().await?;
+    let first_at = {
+        let mut c = counts.lock().expect("counts lock");
+        c.last_at = Some(began);
+        *c.first_at.get_or_insert(began)
+    };
     let status: u16 = match (method.as_str(), path.as_str()) {
+        ("GET", p) if p.starts_with("/slow_after/") => {
+            let mut parts = p["/slow_after/".len()..].split('/');
+            let after_s: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let ms: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            if began >= first_at + Duration::from_secs(after_s) {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            200
+        }
         ("GET", "/ok" | "/mix") | ("POST", "/login") => 200,
         ("GET", p) if p.starts_with("/delay/") => {
             let ms: u64 = p["/delay/".len()..].parse().unwrap_or(0);

@@ -65,7 +65,7 @@ impl MergedStats {
 
     /// Adds already merged stats (a restored second into the whole-run totals): counts add and
     /// histograms merge exactly as frame by frame, so the result is the same.
-    pub(super) fn merge(&mut self, other: &MergedStats) {
+    pub fn merge(&mut self, other: &MergedStats) {
         self.requests = self.requests.saturating_add(other.requests);
         self.errors = self.errors.saturating_add(other.errors);
         add_counts(&mut self.status_codes, &other.status_codes);
@@ -191,7 +191,8 @@ impl DecodedStats {
 
 /// [`MergedStats`] with the histograms encoded: how emitted seconds are kept in memory, and how a
 /// second's merge state is stored (inside a [`super::SecondCheckpoint`]). Opaque outside the
-/// aggregator.
+/// aggregator but for [`PackedStats::unpack`], which the per-step CSV output reads stored steps
+/// with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PackedStats {
     requests: u64,
@@ -209,7 +210,8 @@ impl PackedStats {
         &self.latency
     }
 
-    pub(super) fn unpack(&self) -> MergedStats {
+    /// The merged stats, histograms decoded.
+    pub fn unpack(&self) -> MergedStats {
         // The encoding was made here from a valid herd histogram, so it decodes. Were it ever not
         // to, the counts would still be right and only this second's latencies would be missing:
         // better than losing the late frame, or the run.

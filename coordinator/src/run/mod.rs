@@ -20,6 +20,7 @@ mod spec;
 mod stored;
 pub mod summary;
 mod view;
+pub mod watch;
 
 pub use actor::{Cancel, Ramp, RampRefused, Ramped, RunActor};
 pub use handle::{start, RunHandle};

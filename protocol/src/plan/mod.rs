@@ -16,6 +16,7 @@ mod parse_load;
 mod parse_scenario;
 mod template;
 mod threshold;
+mod threshold_rule;
 
 pub use body::{BodyFile, MAX_BODY_FILE_BYTES};
 pub use cx::{FieldError, PlanErrors, PlanFiles};
@@ -32,6 +33,7 @@ pub use parse::{
 };
 pub use template::{is_var_name, Part, Template, BUILTINS};
 pub use threshold::{Comparison, Metric, Threshold};
+pub use threshold_rule::ThresholdRule;
 
 use crate::duration;
 use serde_json::{json, Map, Value};
@@ -54,8 +56,9 @@ pub struct Plan {
     pub feeders: Vec<Feeder>,
     /// The steps every virtual user runs, in order, in a loop.
     pub scenario: Vec<Step>,
-    /// Pass/fail criteria evaluated on the whole run.
-    pub thresholds: Vec<Threshold>,
+    /// Pass/fail criteria evaluated on the whole run (and, for those that say so, on a sliding
+    /// window while it goes).
+    pub thresholds: Vec<ThresholdRule>,
     /// Timeouts and limits.
     pub options: Options,
 }
@@ -230,11 +233,7 @@ impl Plan {
     /// The plan in its JSON form, which [`from_value`] reads back to an equal plan.
     pub fn to_json(&self) -> Value {
         let steps: Vec<Value> = self.scenario.iter().map(step_json).collect();
-        let thresholds: Vec<Value> = self
-            .thresholds
-            .iter()
-            .map(|t| Value::String(t.expr.clone()))
-            .collect();
+        let thresholds: Vec<Value> = self.thresholds.iter().map(ThresholdRule::to_json).collect();
         json!({
             "version": crate::PROTOCOL_VERSION,
             "name": self.name,

@@ -5,7 +5,8 @@
 //! `parse_scenario`, `options`, `body`) extend that context without importing this module.
 
 use super::cx::{join, kind, single, Cx, FieldError, PlanErrors, PlanFiles};
-use super::{Method, Options, Plan, RampStages, RequestStep, Step, Threshold};
+use super::threshold_rule::ThresholdRule;
+use super::{Method, Options, Plan, RampStages, RequestStep, Step};
 use serde_json::Value;
 
 /// Parses a YAML plan (JSON is YAML too, but see [`from_json_str`] for JSON-specific messages).
@@ -351,7 +352,7 @@ impl Cx {
         ok.then_some(out)
     }
 
-    fn thresholds(&mut self, v: &Value) -> Option<Vec<Threshold>> {
+    fn thresholds(&mut self, v: &Value) -> Option<Vec<ThresholdRule>> {
         let Value::Array(items) = v else {
             self.err(
                 "thresholds",
@@ -362,13 +363,8 @@ impl Cx {
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
-            let path = format!("thresholds[{i}]");
-            match self.string(item, &path).map(|s| Threshold::parse(&s)) {
-                Some(Ok(t)) => out.push(t),
-                Some(Err(e)) => {
-                    self.err(&path, e);
-                    ok = false;
-                }
+            match self.threshold_rule(item, &format!("thresholds[{i}]")) {
+                Some(t) => out.push(t),
                 None => ok = false,
             }
         }

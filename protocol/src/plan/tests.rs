@@ -178,7 +178,7 @@ proptest! {
             vars: vec![],
             feeders: vec![],
             scenario,
-            thresholds: vec![Threshold::parse("p99 < 1s").expect("valid")],
+            thresholds: vec![Threshold::parse("p99 < 1s").expect("valid").into()],
             options: Options {
                 timeout: Duration::from_millis(timeout_ms),
                 connect_timeout: Duration::from_millis(connect_ms),

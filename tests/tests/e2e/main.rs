@@ -1,6 +1,7 @@
 //! The end-to-end tests, one module per area, in one test binary: each binary links the whole
 //! coordinator with the AWS SDK, and thirteen separate links cost minutes of CI on 2 cores.
 
+mod abort;
 mod api;
 mod aws_agents;
 mod aws_commands;
@@ -15,6 +16,7 @@ mod logs;
 mod many;
 mod metrics;
 mod mqtt_commands;
+mod outputs;
 mod ramp;
 mod resume;
 mod run;

@@ -6,9 +6,11 @@ mod demo;
 pub mod exit;
 mod import;
 mod init;
+mod out;
 mod progress;
 mod report;
 mod run;
+mod stored;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +42,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Turn a JMeter, Taurus, HAR or DLT test into a plan, reporting what became of each element.
     Import(import::ImportArgs),
+    /// Show a stored run again, or write its outputs (`--out KIND=FILE`).
+    Report(stored::ReportArgs),
     /// Run the coordinator as a service: HTTP API, scheduler, concurrent runs.
     Up(up::UpArgs),
     /// Manage API tokens.
@@ -128,6 +132,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
         }),
         Command::Agent(args) => agent::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Report(args) => stored::run(args),
         Command::Import(args) => import::run(args),
         Command::Up(args) => up::up(args),
         Command::Token(TokenCommand::Create(args)) => up::token(args),

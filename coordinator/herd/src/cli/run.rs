@@ -1,12 +1,12 @@
 //! `herd run`: the embedded default, one distributed load test on this machine.
 
 use super::exit::Code;
-use super::{progress, report};
+use super::{out, progress, report};
 use anyhow::Context as _;
 use herd::local::{LocalConfig, LocalRuntime};
+use herd_coordinator::output::RunResults;
 use herd_coordinator::run::{Cancel, Timeouts};
 use herd_protocol::plan::{self, Plan, PlanFiles};
-use herd_protocol::summary::Summary;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,10 @@ pub struct RunArgs {
     /// Write the summary as JSON to this file (`-` for stdout).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write an output: `KIND=FILE[,KIND=FILE…]` with KIND junit, csv (one row per second),
+    /// csv-steps (per second and step), json or html (`-` as FILE is stdout). Repeatable.
+    #[arg(long = "out", value_name = "KIND=FILE")]
+    pub out: Vec<String>,
     /// Where the store and agent logs live.
     #[arg(long, env = "HERD_DATA_DIR", default_value = ".herd")]
     pub data_dir: PathBuf,
@@ -90,6 +94,13 @@ impl PlanFiles for PlanDir<'_> {
 
 /// Runs `herd run`.
 pub fn run(args: RunArgs) -> anyhow::Result<Code> {
+    let outputs = match out::parse(&args.out) {
+        Ok(o) => o,
+        Err(message) => {
+            eprintln!("herd: {message}");
+            return Ok(Code::Invalid);
+        }
+    };
     let mut plan = match load_plan(&args.plan) {
         Ok(p) => p,
         Err(code) => return Ok(code),
@@ -105,16 +116,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
             return Ok(invalid(&args.plan, &problems));
         }
     }
-    let summary = run_plan(plan, &args.data_dir, args.quiet)?;
-    report::print(&summary);
+    let results = run_plan(plan, &args.data_dir, args.quiet)?;
+    report::print(&results.summary);
     if let Some(path) = &args.json {
-        report::write_json(&summary, path)?;
+        report::write_json(&results.summary, path)?;
     }
-    Ok(summary.status.into())
+    out::write_all(&outputs, &results)?;
+    Ok(results.summary.status.into())
 }
 
-/// Runs a validated plan on the embedded runtime and returns its summary.
-pub fn run_plan(plan: Plan, data_dir: &Path, quiet: bool) -> anyhow::Result<Summary> {
+/// Runs a validated plan on the embedded runtime and returns its summary and stored seconds.
+pub fn run_plan(plan: Plan, data_dir: &Path, quiet: bool) -> anyhow::Result<RunResults> {
     let config = LocalConfig {
         data_dir: data_dir.to_path_buf(),
         agent_program: std::env::current_exe().context("cannot find the herd executable")?,
@@ -122,6 +134,7 @@ pub fn run_plan(plan: Plan, data_dir: &Path, quiet: bool) -> anyhow::Result<Summ
     let system = actix::System::new();
     system.block_on(async move {
         let runtime = LocalRuntime::start(config).await?;
+        let store = runtime.deps().store;
         let mut handle = runtime.start_run(plan, Timeouts::default());
         let view = handle.view.clone();
         let printer = (!quiet).then(|| actix::spawn(progress::follow(view)));
@@ -138,6 +151,12 @@ pub fn run_plan(plan: Plan, data_dir: &Path, quiet: bool) -> anyhow::Result<Summ
             p.abort();
             progress::clear();
         }
-        Ok(summary)
+        let run = herd_protocol::RunId::new(summary.run_id.clone())
+            .context("the summary's run id is not valid")?;
+        let seconds = store
+            .list_seconds(&run)
+            .await
+            .context("cannot read the run's seconds from the store")?;
+        Ok(RunResults { summary, seconds })
     })
 }

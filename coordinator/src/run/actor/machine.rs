@@ -13,6 +13,7 @@ use crate::run::liveness::Sign;
 use crate::run::phase::Phase;
 use crate::run::spec::{RunDeps, RunSpec};
 use crate::run::view::RunView;
+use crate::run::watch::ThresholdWatch;
 use crate::store::{RunRecord, RunStateName};
 use actix::prelude::*;
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus};
@@ -70,6 +71,8 @@ pub struct RunActor {
     pub(super) ready_delay_ms: u64,
     /// How far ahead of the start command its start time was (ms).
     pub(super) start_lead_ms: u64,
+    /// The sliding windows of the `abort_on_fail` thresholds (see `abort.rs`).
+    pub(super) watch: ThresholdWatch,
 }
 
 impl RunActor {
@@ -97,6 +100,7 @@ impl RunActor {
         let aggregator =
             Aggregator::new(spec.run.clone(), ids.clone(), spec.timeouts.aggregate_grace);
         let actor = Self {
+            watch: ThresholdWatch::new(&spec.plan.thresholds),
             agents: Agents::new(&ids, clock.unix_ms()),
             deadline: Instant::now() + spec.timeouts.launch,
             spec,
@@ -457,6 +461,7 @@ impl RunActor {
             return;
         }
         for agg in self.aggregator.poll_ready(now_ms) {
+            self.watch_second(&agg, ctx);
             self.emit(agg, true);
         }
         self.flush(ctx);
