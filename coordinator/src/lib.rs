@@ -20,7 +20,8 @@
 //!   (SQLite). **AWS adapters** ([`aws`], feature `aws`, on by default): SQS, SNS, DynamoDB,
 //!   ECS, IoT data plane.
 //! - **Leaves**: [`aggregate`] (merging per-second frames across agents), [`calendar`] (when a
-//!   schedule fires), [`config`] (`herd.toml`, validated, every problem at once), [`metrics`].
+//!   schedule fires), [`config`] (`herd.toml`, validated, every problem at once), [`metrics`],
+//!   [`report`] (a run's single-file HTML report, from its stored results).
 //!
 //! The actors only hold the boundary traits, never a concrete adapter, so the AWS adapters slot
 //! in beside the local ones and tests use fakes.
@@ -43,6 +44,7 @@ pub mod launcher;
 pub mod manager;
 pub mod metrics;
 pub mod mqtt;
+pub mod report;
 pub mod run;
 pub mod scheduler;
 pub mod store;

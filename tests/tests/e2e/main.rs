@@ -7,6 +7,7 @@ mod aws_commands;
 mod aws_init;
 mod aws_up;
 mod console;
+mod console_report;
 mod demo;
 mod https;
 mod import;

@@ -8,6 +8,7 @@ mod import;
 mod init;
 mod progress;
 mod report;
+mod report_cmd;
 mod run;
 mod up;
 
@@ -42,6 +43,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Run the coordinator as a service: HTTP API, scheduler, concurrent runs.
     Up(up::UpArgs),
+    /// Write a stored run's single-file HTML report (charts, summary, tables; opens offline).
+    Report(report_cmd::ReportArgs),
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -61,6 +64,9 @@ enum SchemaCommand {
     /// The commands accepted on SQS, MQTT and the API (`start_run`, `stop_run`, …); the same
     /// schema is checked in as `docs/commands.schema.json`.
     Commands,
+    /// The live message of `herd/runs/{run}/live` (MQTT) and of each SSE `second` event of
+    /// `GET /api/v1/runs/{id}/live`, for other dashboards; checked in as `docs/live.schema.json`.
+    Live,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,11 +136,17 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
         Command::Demo(args) => demo::run(args),
         Command::Import(args) => import::run(args),
         Command::Up(args) => up::up(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::Token(TokenCommand::Create(args)) => up::token(args),
         Command::Init(InitCommand::Aws(args)) => init::aws(args),
         Command::Config(ConfigCommand::Check(args)) => config::check(args),
         Command::Schema(SchemaCommand::Commands) => {
             let schema = herd_protocol::command::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(exit::Code::Passed)
+        }
+        Command::Schema(SchemaCommand::Live) => {
+            let schema = herd_protocol::summary::live_json_schema();
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(exit::Code::Passed)
         }
