@@ -20,8 +20,9 @@
 //!   (SQLite). **AWS adapters** ([`aws`], feature `aws`, on by default): SQS, SNS, DynamoDB,
 //!   ECS, IoT data plane.
 //! - **Leaves**: [`aggregate`] (merging per-second frames across agents), [`calendar`] (when a
-//!   schedule fires), [`config`] (`herd.toml`, validated, every problem at once), [`metrics`],
-//!   [`report`] (a run's single-file HTML report, from its stored results).
+//!   schedule fires), [`config`] (`herd.toml`, validated, every problem at once), [`metrics`].
+//! - [`report`] — a run's single-file HTML report, from its stored results (used by [`api`] and
+//!   the CLI).
 //!
 //! The actors only hold the boundary traits, never a concrete adapter, so the AWS adapters slot
 //! in beside the local ones and tests use fakes.

@@ -3,7 +3,7 @@
 //! active has no report yet (409): its summary is what the report is built from.
 
 use super::respond::{error, Body};
-use crate::report::{render_html, ReportInput};
+use crate::report::{stored_report, StoredReportError};
 use crate::store::Store;
 use bytes::Bytes;
 use herd_protocol::RunId;
@@ -17,31 +17,20 @@ pub async fn handle(store: &dyn Store, id: &str) -> Response<Body> {
         Ok(r) => r,
         Err(e) => return error(StatusCode::NOT_FOUND, "not_found", e.to_string()),
     };
-    let record = match store.get_run(&run).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return error(StatusCode::NOT_FOUND, "not_found", format!("no run {id}")),
-        Err(e) => return internal(e),
+    let now = herd_protocol::clock::Clock::new().unix_ms();
+    let html = match stored_report(store, &run, now).await {
+        Ok(html) => html,
+        Err(e @ StoredReportError::NotFound(_)) => {
+            return error(StatusCode::NOT_FOUND, "not_found", e.to_string())
+        }
+        Err(e @ StoredReportError::NotEnded { .. }) => {
+            return error(StatusCode::CONFLICT, "conflict", e.to_string())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "report request failed");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
+        }
     };
-    if !record.state.is_terminal() {
-        return not_ended(id, record.state.as_str());
-    }
-    let summary = match store.get_summary(&run).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return not_ended(id, record.state.as_str()),
-        Err(e) => return internal(e),
-    };
-    let seconds = match store.list_seconds(&run).await {
-        Ok(s) => s.iter().map(|s| s.to_summary()).collect::<Vec<_>>(),
-        Err(e) => return internal(e),
-    };
-    let html = render_html(&ReportInput {
-        summary: &summary,
-        seconds: &seconds,
-        plan: Some(&record.plan),
-        created_at_ms: Some(record.created_at_ms),
-        test_id: record.test.as_deref(),
-        written_at_ms: herd_protocol::clock::Clock::new().unix_ms(),
-    });
     let mut response = Response::new(Full::new(Bytes::from(html)).boxed());
     let headers = response.headers_mut();
     headers.insert(
@@ -53,17 +42,4 @@ pub async fn handle(store: &dyn Store, id: &str) -> Response<Body> {
         headers.insert(CONTENT_DISPOSITION, v);
     }
     response
-}
-
-fn not_ended(id: &str, state: &str) -> Response<Body> {
-    error(
-        StatusCode::CONFLICT,
-        "conflict",
-        format!("run {id} has not ended (it is {state}): its report is written from its summary"),
-    )
-}
-
-fn internal(e: impl std::fmt::Display) -> Response<Body> {
-    tracing::error!(error = %e, "report request failed");
-    error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
 }

@@ -1,6 +1,6 @@
 //! `herd report RUN_ID --html FILE`: a stored run's single-file HTML report
-//! ([`herd_coordinator::report::render_html`]), read from the store `herd run` or `herd up` kept
-//! it in (the data directory, or the store `herd.toml` names) — the same document as
+//! ([`herd_coordinator::report::stored_report`]), read from the store `herd run` or `herd up`
+//! kept it in (the data directory, or the store `herd.toml` names) — the same document as
 //! `GET /api/v1/runs/{id}/report.html`.
 
 use super::config;
@@ -8,7 +8,7 @@ use super::exit::Code;
 use anyhow::Context as _;
 use herd::adapters::{open_store, sdk_for};
 use herd::local::coordinator_id;
-use herd_coordinator::report::{render_html, ReportInput};
+use herd_coordinator::report::{stored_report, StoredReportError};
 use herd_protocol::RunId;
 use std::path::PathBuf;
 
@@ -41,44 +41,24 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Code> {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
-    let found = tokio::runtime::Builder::new_current_thread()
+    let now = herd_protocol::clock::Clock::new().unix_ms();
+    let html = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(async {
             let sdk = sdk_for(&config).await?;
             let owner = coordinator_id(&args.data_dir);
             let store = open_store(&config, sdk.as_ref(), &args.data_dir, &owner).await?;
-            let Some(record) = store.get_run(&run).await? else {
-                return anyhow::Ok(Err(format!(
-                    "no run {run} in the store at {}",
-                    args.data_dir.display()
-                )));
-            };
-            let Some(summary) = store.get_summary(&run).await? else {
-                return anyhow::Ok(Err(format!(
-                    "run {run} has no summary yet (it is {}): a report is written once it ends",
-                    record.state.as_str()
-                )));
-            };
-            let seconds = store.list_seconds(&run).await?;
-            anyhow::Ok(Ok((record, summary, seconds)))
+            anyhow::Ok(stored_report(&*store, &run, now).await)
         })?;
-    let (record, summary, seconds) = match found {
-        Ok(f) => f,
-        Err(message) => {
-            eprintln!("herd: {message}");
+    let html = match html {
+        Ok(html) => html,
+        Err(e @ (StoredReportError::NotFound(_) | StoredReportError::NotEnded { .. })) => {
+            eprintln!("herd: {e} (store at {})", args.data_dir.display());
             return Ok(Code::Invalid);
         }
+        Err(e) => return Err(e.into()),
     };
-    let seconds: Vec<_> = seconds.iter().map(|s| s.to_summary()).collect();
-    let html = render_html(&ReportInput {
-        summary: &summary,
-        seconds: &seconds,
-        plan: Some(&record.plan),
-        created_at_ms: Some(record.created_at_ms),
-        test_id: record.test.as_deref(),
-        written_at_ms: herd_protocol::clock::Clock::new().unix_ms(),
-    });
     if args.html == std::path::Path::new("-") {
         print!("{html}");
     } else {
