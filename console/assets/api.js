@@ -59,7 +59,22 @@ export const api = {
   seconds: (id) => call("GET", `/api/v1/runs/${enc(id)}/seconds`),
   stop: (id) => call("POST", `/api/v1/runs/${enc(id)}/stop`, {}),
   ramp: (id, stages) => call("POST", `/api/v1/runs/${enc(id)}/ramp`, { stages }),
+  /** Converts a JMeter/Taurus/HAR/DLT file (a File or Blob) into a plan: {format, plan (YAML), report}. */
+  async importFile(file, query = {}) {
+    const q = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined && v !== ""));
+    const res = await fetch(`/api/v1/import${q.size ? `?${q}` : ""}`, { method: "POST", headers: { authorization: `Bearer ${token()}`, "content-type": "application/octet-stream" }, body: file });
+    const data = await res.json().catch(() => null);
+    if (!res.ok) throw new ApiError(res.status, data);
+    return data;
+  },
+  previewSchedule: (schedule, count = 5) => call("POST", "/api/v1/schedules/preview", { schedule, count }),
   compare: (id) => call("GET", `/api/v1/runs/${enc(id)}/compare`),
+  /** The run's single-file HTML report, as text (saved with util.download). */
+  async reportHtml(id) {
+    const res = await fetch(`/api/v1/runs/${enc(id)}/report.html`, { headers: { authorization: `Bearer ${token()}` } });
+    if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
+    return res.text();
+  },
 };
 
 const ACTIVE = new Set(["launching", "waiting_ready", "running", "stopping", "finalizing"]);

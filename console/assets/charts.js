@@ -14,25 +14,30 @@ const css = (name) => getComputedStyle(document.documentElement).getPropertyValu
 /** Per-second arrays for the charts, from SecondSummary objects (sorted by t, one per t). */
 export function columns(seconds) {
   const t = [], rps = [], err = [], drop = [], p50 = [], p90 = [], p99 = [], p999 = [], rate = [], rep = [], exp = [], vus = [];
-  const codes = new Map();
+  const cpu = [], lag = [], inflight = [];
+  const codes = new Map(), kinds = new Map();
+  const count = (map, key, i, n) => {
+    if (!map.has(key)) map.set(key, new Array(seconds.length).fill(null));
+    map.get(key)[i] = n;
+  };
   seconds.forEach((s, i) => {
     t.push(s.t); rps.push(s.requests); err.push(s.errors); drop.push(s.dropped || 0);
     // No latency when nothing completed: a gap, not a misleading zero.
     const any = s.requests > 0;
     p50.push(any ? s.p50_ms : null); p99.push(any ? s.p99_ms : null);
-    // p90, p99.9, VUs and status codes per second are drawn when the API sends them (today's
-    // SecondSummary has p50 and p99 only; see console/README.md).
+    // p90, p99.9, VUs, status codes, error kinds and agents' health are absent from seconds
+    // stored by an older herd: those series are then left out, not drawn as zeros.
     p90.push(any && s.p90_ms !== undefined ? s.p90_ms : null);
     p999.push(any && s.p999_ms !== undefined ? s.p999_ms : null);
     vus.push(s.vus !== undefined ? s.vus : null);
     rate.push(s.requests ? (s.errors / s.requests) * 100 : null);
     rep.push(s.agents_reported); exp.push(s.agents_expected);
-    for (const [code, n] of Object.entries(s.status_codes || {})) {
-      if (!codes.has(code)) codes.set(code, new Array(seconds.length).fill(null));
-      codes.get(code)[i] = n;
-    }
+    for (const [code, n] of Object.entries(s.status_codes || {})) count(codes, code, i, n);
+    for (const [kind, n] of Object.entries(s.error_kinds || {})) count(kinds, kind, i, n);
+    const hl = s.health;
+    cpu.push(hl ? hl.cpu_max_percent : null); lag.push(hl ? hl.loop_lag_max_ms : null); inflight.push(hl ? hl.in_flight : null);
   });
-  return { t, rps, err, drop, p50, p90, p99, p999, rate, rep, exp, vus, codes };
+  return { t, rps, err, drop, p50, p90, p99, p999, rate, rep, exp, vus, codes, kinds, cpu, lag, inflight };
 }
 
 const present = (arr) => arr.some((v) => v !== null && v !== undefined);
@@ -145,10 +150,21 @@ export function runCharts(container, opts = {}) {
     load.push({ label: "agents expected", stroke: css("--c1"), data: c.exp, step: true, dash: [2, 3] });
     out.push({ id: "load", title: "Load and agents (k of N per second)", series: load, lines: [] });
 
+    const palette = ["--c1", "--c2", "--c3", "--c4", "--c5"];
     if (c.codes.size) {
-      const palette = ["--c1", "--c2", "--c3", "--c4", "--c5"];
       out.push({ id: "codes", title: "Status codes per second", lines: [],
         series: [...c.codes.entries()].map(([code, data], i) => ({ label: code, stroke: css(palette[i % palette.length]), data })) });
+    }
+    if (c.kinds.size) {
+      out.push({ id: "kinds", title: "Errors by kind per second", lines: [],
+        series: [...c.kinds.entries()].map(([kind, data], i) => ({ label: kind, stroke: css(palette[(i + 1) % palette.length]), data })) });
+    }
+    if (present(c.cpu)) {
+      out.push({ id: "health", title: "Agents' health (worst agent per second)", lines: [], series: [
+        { label: "worst CPU %", stroke: css("--c2"), data: c.cpu },
+        { label: "worst loop lag ms", stroke: css("--c5"), data: c.lag },
+        { label: "in flight", stroke: css("--c4"), data: c.inflight },
+      ] });
     }
     return out;
   }

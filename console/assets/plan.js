@@ -114,7 +114,9 @@ export function profile(plan) {
  */
 export function thresholdLines(thresholds) {
   const out = [];
-  for (const expr of thresholds || []) {
+  for (const item of thresholds || []) {
+    // A threshold is an expression, or an object {expr, abort_on_fail, …} around one.
+    const expr = item && typeof item === "object" ? item.expr : item;
     const m = String(expr).match(/^\s*([a-z_0-9().]+)\s*(<=|>=|<|>)\s*(.+?)\s*$/i);
     if (!m) continue;
     const [, metric, op, raw] = m;

@@ -4,9 +4,11 @@
 // screenshots/ (look at them: a chart that draws nothing is a failure).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
 import { startAll } from "./harness.js";
 
@@ -41,7 +43,7 @@ async function apiCall(method, path, body, tok = env.operator) {
 // 4xx answers the app provokes on purpose: a bad token at sign-in, a bad field, a compare without
 // a baseline, a stream of a run that just ended. Chromium logs each as "Failed to load
 // resource"; others fail.
-const EXPECTED_4XX = [/\/api\/v1\/whoami$/, /\/api\/v1\/tests$/, /\/compare$/, /\/live$/];
+const EXPECTED_4XX = [/\/api\/v1\/whoami$/, /\/api\/v1\/tests$/, /\/compare$/, /\/live$/, /\/schedules\/preview$/];
 
 async function page({ width = 1280, height = 800, colorScheme = "light" } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, colorScheme });
@@ -174,8 +176,26 @@ test("an operator creates a test through the form; a bad field shows the API's m
   checkProblems();
 });
 
-test("the schedule shows the server's next fire", async () => {
+test("the schedule shows the server's next fire, and a preview of the next five equal to the server's", async () => {
   const p = ctx.p;
+  await p.selectOption("#f-sched-kind", "cron");
+  await p.fill("#f-sched-expr", "30 9 * * mon-fri");
+  await p.fill("#f-sched-tz", "America/New_York");
+  await p.waitForFunction(() => document.querySelectorAll('[data-testid="next-fires"] li').length === 5 && document.querySelector("#f-sched-tz").value === "America/New_York");
+  await p.waitForTimeout(600); // the preview follows the last edit
+  const shown = await p.$$eval('[data-testid="next-fires"] li', (li) => li.map((l) => Number(l.dataset.ms)));
+  const server = await apiCall("POST", "/api/v1/schedules/preview", { schedule: { kind: "cron", expr: "30 9 * * mon-fri", tz: "America/New_York" }, count: 5 });
+  assert.equal(server.status, 200, JSON.stringify(server.body));
+  assert.deepEqual(shown, server.body.next_fires_ms, "the editor shows the server's next five fires");
+  for (const t of shown) {
+    const wall = new Intl.DateTimeFormat("en-US", { timeZone: "America/New_York", hourCycle: "h23", hour: "2-digit", minute: "2-digit", weekday: "short" }).format(new Date(t));
+    assert.match(wall, /^(Mon|Tue|Wed|Thu|Fri) 09:30$/, `a fire at ${wall} New York time`);
+  }
+  await shot(p, "05a-editor-schedule-preview");
+  await p.fill("#f-sched-tz", "Mars/Olympus");
+  await p.waitForSelector("#err-sched-tz:not(:empty)");
+  assert.match(await p.textContent("#err-sched-tz"), /unknown time zone/);
+  assert.equal(await p.locator('[data-testid="next-fires"] li').count(), 0);
   await p.selectOption("#f-sched-kind", "at");
   await p.fill("#f-sched-at", "2031-01-01T09:00");
   await p.fill("#f-sched-tz", "Europe/Paris");
@@ -204,6 +224,12 @@ test("run: live seconds within 1.5 s of their end; a reload shows every second s
   await p.waitForSelector('[data-chart="throughput"] canvas');
   assert.ok((await inked(p, '[data-chart="throughput"]')) > 500, "the live throughput chart draws");
   assert.ok((await inked(p, '[data-chart="latency"]')) > 500, "the live latency chart draws");
+  const chartIds = (q) => q.$$eval("[data-chart]", (els) => els.map((e) => e.dataset.chart));
+  const liveCharts = await chartIds(p);
+  for (const c of ["codes", "health"]) assert.ok(liveCharts.includes(c), `live has the ${c} chart: ${liveCharts}`);
+  const liveLegend = await p.textContent('[data-chart="latency"] .u-legend');
+  for (const label of ["p90", "p99.9"]) assert.ok(liveLegend.includes(label), `live latency legend has ${label}`);
+  assert.match(await p.textContent('[data-chart="load"] .u-legend'), /VUs/);
   await axe(p, "live run");
   await shot(p, "06-run-live");
 
@@ -231,6 +257,13 @@ test("run: live seconds within 1.5 s of their end; a reload shows every second s
   assert.equal(env.target.count(), run.summary.requests, "the target counted what herd reports");
   await p.waitForSelector('[data-chart="latency"] canvas');
   assert.ok((await inked(p, '[data-chart="latency"]')) > 500, "the result latency chart draws");
+  // The stored seconds carry what the live page drew: the result page draws the same charts.
+  const resultCharts = await chartIds(p);
+  assert.deepEqual(resultCharts, liveCharts, "the result page draws the charts the live page drew");
+  for (const c of resultCharts) assert.ok((await inked(p, `[data-chart="${c}"]`)) > 300, `the result's ${c} chart draws`);
+  const stored0 = (await apiCall("GET", `/api/v1/runs/${runId}/seconds`)).body.seconds.find((x) => x.requests > 0);
+  for (const k of ["p90_ms", "p999_ms", "vus", "status_codes", "health"]) assert.ok(stored0[k] !== undefined, `a stored second has ${k}: ${JSON.stringify(stored0)}`);
+  assert.equal(Object.values(stored0.status_codes).reduce((a, b) => a + b, 0), stored0.requests, "a second's status codes add up to its requests");
   await axe(p, "run result");
   await shot(p, "08-run-result");
   checkProblems();
@@ -250,6 +283,51 @@ test("baseline: a second run is compared with the first, overlaid by elapsed sec
   assert.ok((await inked(p, '[data-chart="throughput"]')) > 500);
   await shot(p, "09-run-compare");
   await axe(p, "compare");
+  checkProblems();
+});
+
+test("HTML report: downloaded from the run page, it opens from file:// with no network, draws its charts and shows the API's numbers", async () => {
+  const p = ctx.p;
+  await p.goto(`${env.consoleUrl}/runs/${encodeURIComponent(runId)}`);
+  await p.waitForSelector('[data-testid="download-report"]');
+  assert.match(await p.textContent('[data-testid="verdict-note"]'), /stopped before its planned end/, "the cancelled run's \"error\" verdict is explained");
+  const file = join(tmpdir(), `herd-report-${process.pid}.html`);
+  const [dl] = await Promise.all([p.waitForEvent("download"), p.click('[data-testid="download-report"]')]);
+  await dl.saveAs(file);
+  const fromApi = await (await fetch(`${env.herdUrl}/api/v1/runs/${encodeURIComponent(runId)}/report.html`, { headers: { authorization: `Bearer ${env.viewer}` } })).text();
+  const saved = readFileSync(file, "utf8");
+  const withoutClock = (t) => t.replace(/"written_at_ms":\d+/, "");
+  assert.equal(withoutClock(saved), withoutClock(fromApi), "the console saves what the API serves");
+  // `herd report RUN_ID --html FILE` writes the same document from the same store.
+  const cliFile = join(tmpdir(), `herd-report-cli-${process.pid}.html`);
+  execFileSync(process.env.HERD_BIN, ["report", runId, "--html", cliFile, "--data-dir", env.dataDir]);
+  assert.equal(withoutClock(readFileSync(cliFile, "utf8")), withoutClock(fromApi), "herd report --html writes the API's report");
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const requests = [], errors = [];
+  await context.route(/.*/, (route) => { requests.push(route.request().url()); return route.request().url().startsWith("file:") ? route.continue() : route.abort(); });
+  const r = await context.newPage();
+  r.on("request", (q) => { if (!q.url().startsWith("file:")) requests.push(q.url()); });
+  r.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  r.on("pageerror", (e) => errors.push(e.message));
+  await r.goto(pathToFileURL(file).href);
+  await r.waitForSelector('html[data-ready="true"]', { state: "attached" });
+  const run = (await apiCall("GET", `/api/v1/runs/${runId}`)).body;
+  assert.equal(Number(await r.textContent('[data-testid="run-requests"]')), run.summary.requests);
+  assert.equal(Number(await r.textContent('[data-testid="run-errors"]')), run.summary.errors);
+  assert.equal(await r.textContent('[data-testid="run-rps"]'), run.summary.rps.toLocaleString("en-US", { maximumFractionDigits: 1 }));
+  assert.equal(await r.getAttribute('[data-testid="run-state"]', "data-state"), run.state);
+  assert.equal(await r.locator('[data-testid="agents"] tbody tr').count(), run.summary.agents.length);
+  const charts = await r.$$eval("[data-chart]", (els) => els.map((e) => e.dataset.chart));
+  for (const c of ["throughput", "latency", "errors", "load"]) assert.ok(charts.includes(c), `the report has the ${c} chart: ${charts}`);
+  for (const c of charts) assert.ok((await inked(r, `[data-chart="${c}"]`)) > 300, `the report's ${c} chart draws`);
+  const legend = await r.textContent('[data-chart="latency"] .u-legend');
+  for (const label of ["p50", "p99"]) assert.ok(legend.includes(label), `latency legend has ${label}: ${legend}`);
+  await shot(r, "15-report-file");
+  assert.deepEqual(requests.filter((u) => !u.startsWith("file:")), [], "the report makes no network request");
+  assert.deepEqual(errors, [], "no console errors in the report");
+  await context.close();
+  rmSync(file); rmSync(cliFile);
   checkProblems();
 });
 
@@ -292,6 +370,33 @@ test("phone width and the dark theme", async () => {
   await p.waitForSelector(".chart canvas");
   await shot(p, "13-editor-phone-light");
   await axe(p, "editor, phone");
+  await p.context().close();
+  checkProblems();
+});
+
+test("import: a JMeter file uploaded in the editor becomes its plan, with the converter's report", async () => {
+  const fixture = join(here, "..", "..", "tests", "fixtures", "import", "jmeter", "SteppingThreadGroup.jmx");
+  const api = await fetch(`${env.herdUrl}/api/v1/import`, { method: "POST", headers: { authorization: `Bearer ${env.operator}` }, body: readFileSync(fixture) });
+  assert.equal(api.status, 200);
+  const expected = await api.json();
+  assert.ok(expected.report.items.length > 0, JSON.stringify(expected));
+  const p = await page();
+  await signIn(p, env.operator, "/tests/new");
+  await p.setInputFiles("#f-import", fixture);
+  await p.waitForSelector('[data-testid="import-report"] tbody tr');
+  assert.equal(await p.inputValue("#f-yaml"), expected.plan, "the editor holds the API's plan");
+  assert.equal(await p.locator('[data-testid="import-report"] tbody tr').count(), expected.report.items.length);
+  const first = await p.$$eval('[data-testid="import-report"] tbody tr:first-child td', (td) => td.map((c) => c.textContent));
+  assert.deepEqual(first.slice(0, 3), [expected.report.items[0].path, expected.report.items[0].element, expected.report.items[0].outcome]);
+  assert.ok(await p.isVisible("#f-yaml"), "the editor switched to YAML");
+  await axe(p, "editor after import");
+  await shot(p, "16-editor-import");
+  await p.fill("#f-name", "imported stepping");
+  await p.fill("#f-id", "imported-stepping");
+  await p.click('[data-testid="save-test"]');
+  await p.waitForURL(/\/tests\/imported-stepping$/);
+  const stored = await apiCall("GET", "/api/v1/tests/imported-stepping");
+  assert.equal(stored.status, 200, "the imported plan saves as a test");
   await p.context().close();
   checkProblems();
 });

@@ -21,6 +21,8 @@
 //!   ECS, IoT data plane.
 //! - **Leaves**: [`aggregate`] (merging per-second frames across agents), [`calendar`] (when a
 //!   schedule fires), [`config`] (`herd.toml`, validated, every problem at once), [`metrics`].
+//! - [`report`] — a run's single-file HTML report, from its stored results (used by [`api`] and
+//!   the CLI).
 //!
 //! The actors only hold the boundary traits, never a concrete adapter, so the AWS adapters slot
 //! in beside the local ones and tests use fakes.
@@ -44,6 +46,7 @@ pub mod manager;
 pub mod metrics;
 pub mod mqtt;
 pub mod output;
+pub mod report;
 pub mod run;
 pub mod scheduler;
 pub mod store;

@@ -68,7 +68,7 @@ pub enum Event {
         errors: u64,
         /// The last aggregated second.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        last_second: Option<SecondSummary>,
+        last_second: Option<Box<SecondSummary>>,
     },
     /// The run reached its end (completed or degraded); the summary says whether it passed.
     #[serde(rename = "run.completed")]

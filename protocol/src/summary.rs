@@ -2,6 +2,7 @@
 
 pub use crate::frame::Checks;
 use crate::histogram::LatencyMs;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -169,7 +170,7 @@ pub struct ThresholdResult {
 }
 
 /// One second of the run, across agents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SecondSummary {
     /// Seconds since the run's start second (0 is the second the load started in).
     pub t: u64,
@@ -188,6 +189,56 @@ pub struct SecondSummary {
     pub agents_reported: u32,
     /// Agents that were expected to report it.
     pub agents_expected: u32,
+    /// 90th percentile of that second (merged across agents). Absent from seconds stored by a
+    /// herd that did not keep it, as are the fields below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90_ms: Option<f64>,
+    /// 99.9th percentile of that second (merged across agents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p999_ms: Option<f64>,
+    /// Virtual users running at the end of that second, summed over the agents that reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vus: Option<u64>,
+    /// Responses of that second by HTTP status code.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub status_codes: BTreeMap<String, u64>,
+    /// Failures of that second by kind (`timeout`, `connect`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_kinds: BTreeMap<String, u64>,
+    /// The reporting agents' own health in that second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<SecondHealth>,
+}
+
+/// The agents' own health in one second, across those that reported it: the worst CPU and
+/// event-loop delay (an agent near saturation measures itself), and the work in flight.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct SecondHealth {
+    /// The highest CPU use of one agent, in percent of one core.
+    pub cpu_max_percent: f64,
+    /// The agent with that CPU use.
+    pub cpu_max_agent: String,
+    /// The longest event-loop delay of one agent, in ms.
+    pub loop_lag_max_ms: f64,
+    /// Iterations (open model) or busy virtual users (closed model) at the second's end, summed.
+    pub in_flight: u64,
+    /// How many agents were their own bottleneck in that second.
+    pub bottlenecks: u32,
+}
+
+impl SecondHealth {
+    /// Adds one agent's health in the second.
+    pub fn add(&mut self, agent: &str, health: &crate::frame::Health) {
+        if health.cpu_percent > self.cpu_max_percent || self.cpu_max_agent.is_empty() {
+            self.cpu_max_percent = health.cpu_percent;
+            self.cpu_max_agent = agent.to_string();
+        }
+        self.loop_lag_max_ms = self.loop_lag_max_ms.max(health.loop_lag_ms);
+        self.in_flight = self.in_flight.saturating_add(u64::from(health.in_flight));
+        self.bottlenecks = self
+            .bottlenecks
+            .saturating_add(u32::from(health.is_bottleneck()));
+    }
 }
 
 /// The seconds in which one agent was the bottleneck.
@@ -213,11 +264,15 @@ fn one() -> u64 {
     1
 }
 
-/// A live aggregate, published on [`crate::topics::live`] as each second is known.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A live aggregate, published on [`crate::topics::live`] as each second is known, and the data
+/// of each `second` event of `GET /api/v1/runs/{id}/live` (SSE). Its JSON Schema is
+/// [`live_json_schema`] (`herd schema live`, `docs/live.schema.json`): other dashboards read
+/// this, so fields are only ever added (optional), and a change of meaning takes a new `version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LiveMessage {
     /// Protocol version.
     #[serde(default = "crate::wire::current_version")]
+    #[schemars(schema_with = "crate::command::version_schema")]
     pub version: u32,
     /// The run.
     pub run: String,
@@ -227,4 +282,55 @@ pub struct LiveMessage {
     pub total_requests: u64,
     /// Errors of the run so far.
     pub total_errors: u64,
+    /// When the second ended (ms since the Unix epoch): its delay is `now - second_end_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_end_ms: Option<u64>,
+    /// SSE only: the second was read back from the store (a late viewer's or a reconnect's
+    /// replay), so its delay says nothing about the live path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+}
+
+/// The JSON Schema (draft 2020-12) of [`LiveMessage`].
+pub fn live_json_schema() -> serde_json::Value {
+    schemars::schema_for!(LiveMessage).to_value()
+}
+
+#[cfg(test)]
+mod live_schema_tests {
+    use super::*;
+
+    /// `docs/live.schema.json` is what [`live_json_schema`] generates; `HERD_BLESS=1` rewrites it.
+    #[test]
+    fn the_checked_in_live_schema_is_the_generated_one() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/live.schema.json");
+        let generated = serde_json::to_string_pretty(&live_json_schema()).expect("schema") + "\n";
+        if std::env::var_os("HERD_BLESS").is_some() {
+            std::fs::write(&path, &generated).expect("write docs/live.schema.json");
+        }
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            checked_in == generated,
+            "{} is stale: regenerate it with `HERD_BLESS=1 cargo test -p herd-protocol live_schema`",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn old_live_messages_still_read_and_new_fields_are_left_out_when_unknown() {
+        let old = serde_json::json!({"version": 1, "run": "r", "total_requests": 3, "total_errors": 0,
+            "second": {"t": 0, "requests": 3, "errors": 0, "dropped": 0, "p50_ms": 1.0, "p99_ms": 2.0,
+                "agents_reported": 1, "agents_expected": 1}});
+        let m: LiveMessage = serde_json::from_value(old.clone()).expect("an old message reads");
+        assert_eq!(
+            (m.second.p90_ms, m.second.health.clone(), m.replayed),
+            (None, None, false)
+        );
+        assert_eq!(
+            serde_json::to_value(&m).expect("json"),
+            old,
+            "absent stays absent"
+        );
+    }
 }

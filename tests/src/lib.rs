@@ -12,6 +12,7 @@
 //!   Mosquitto (what moto cannot play);
 //! - [`https::HttpsTarget`] — an https target (self-signed, HTTP/2 by ALPN) recording the HTTP
 //!   version and body of every request;
+//! - [`json_schema::validate`] — checks a message against a schema herd publishes;
 //! - [`herd_bin`] / [`Herd`] — find and run the built `herd` binary with a timeout.
 //!
 //! The target is written independently of herd's agent, so its counts are an outside check of the
@@ -21,6 +22,7 @@ pub mod aws;
 pub mod ecs_standin;
 pub mod https;
 pub mod iot_standin;
+pub mod json_schema;
 pub mod jwt;
 pub mod mqtt_tls;
 pub mod scenario;

@@ -1,7 +1,9 @@
 // Test editor (/tests/new, /tests/{id}): the common case as a form, the full plan as YAML, a
 // preview of the planned load, and the schedule. The API validates on save and names each bad
 // field by its path (`plan.load.stages[0].vus`); each message is shown at the input it belongs
-// to (aria-invalid + aria-describedby), the rest in a box above the YAML.
+// to (aria-invalid + aria-describedby), the rest in a box above the YAML. A JMeter, Taurus, HAR
+// or DLT file can be uploaded (POST /api/v1/import, which stores nothing): its plan lands in the
+// YAML editor and the converter's report of every source element is shown under it.
 
 import { h, clear, when, toast, badge } from "../util.js";
 import { api, ApiError } from "../api.js";
@@ -144,6 +146,37 @@ export async function render(main, { id }) {
     yamlSection.hidden = mode !== "yaml";
     refreshPreview();
   }
+  // --- import -------------------------------------------------------------------------------
+  const importFile = h("input", { type: "file", accept: ".jmx,.yml,.yaml,.json,.har,.xml" });
+  const importBox = h("div", { "data-testid": "import-result" });
+  importFile.addEventListener("change", async () => {
+    const file = importFile.files && importFile.files[0];
+    if (!file) return;
+    clear(importBox, h("p.note", { role: "status" }, `Converting ${file.name}…`));
+    errs.import.textContent = "";
+    try {
+      const r = await api.importFile(file);
+      yamlBox.value = r.plan;
+      mode = "yaml";
+      sync();
+      if (!f.name.value.trim()) {
+        try { f.name.value = (await yaml()).load(r.plan).name || file.name; } catch { f.name.value = file.name; }
+      }
+      const items = r.report.items || [];
+      clear(importBox,
+        h("p", { role: "status" }, `Imported ${file.name} (${r.format}): ${items.length} elements — `,
+          `${items.filter((i) => i.outcome === "converted").length} converted, ${items.filter((i) => i.outcome === "approximated").length} approximated, ${items.filter((i) => i.outcome === "skipped").length} skipped. Review the plan, then save.`),
+        (r.report.warnings || []).length ? h("ul.note", {}, r.report.warnings.map((w) => h("li", {}, w))) : null,
+        h("div.table-wrap", { tabindex: "0", role: "region", "aria-label": "Import report" }, h("table", { "data-testid": "import-report" },
+          h("thead", {}, h("tr", {}, ["Source element", "Kind", "Outcome", "Detail"].map((c) => h("th", { scope: "col" }, c)))),
+          h("tbody", {}, items.map((i) => h("tr", {}, h("td", {}, i.path), h("td", {}, i.element), h("td", {}, badge(i.outcome)), h("td", {}, i.detail || "")))))));
+    } catch (err) {
+      clear(importBox);
+      errs.import.textContent = err.message;
+    }
+  });
+  const importSection = h("div", {}, input("import", "Import a JMeter, Taurus, HAR or DLT file", importFile), importBox);
+
   tabForm.addEventListener("click", () => setMode("form"));
   tabYaml.addEventListener("click", () => setMode("yaml"));
   if (mode === "yaml") yamlBox.value = (await yaml()).dump(plan);
@@ -238,6 +271,7 @@ export async function render(main, { id }) {
     h("fieldset", { disabled: !canWrite },
       h("legend", {}, "Plan"),
       h("div.toolbar", { role: "group", "aria-label": "Edit the plan as" }, tabForm, tabYaml, simpleNote),
+      canWrite ? importSection : null,
       general, formBox, yamlSection),
     h("section", {}, h("h2", {}, "Planned load"), preview),
     h("fieldset", { disabled: !canWrite }, h("legend", {}, "Schedule"), schedule.element),

@@ -7,6 +7,7 @@
 // stream alone. Seconds are kept by `t`, so a repeated one replaces, never doubles.
 
 import { h, clear, num, ms, pct, when, badge, toast, download, parseDuration } from "../util.js";
+import { card, summaryCards, summaryTables, verdictNote, section, table, csv } from "../results.js";
 import { api, isActive, ApiError } from "../api.js";
 import { isOperator } from "../auth.js";
 import { follow } from "../sse.js";
@@ -52,10 +53,6 @@ export async function render(main, { id }) {
   return () => { ctx.stopped = true; for (const c of ctx.cleanups) c(); };
 }
 
-function card(label, value, attrs = {}) {
-  return h("div.card", {}, h("div.k", {}, label), value instanceof Node ? value : h("div.v", attrs, value));
-}
-
 // ---- live --------------------------------------------------------------------------------------
 
 function live(ctx) {
@@ -86,6 +83,8 @@ function live(ctx) {
       card("Error rate", pct(totals.requests ? (totals.errors / totals.requests) * 100 : 0)),
       card("Requests/s (last second)", last ? num(last.requests) : "–"),
       card("p50 / p99 (last second)", last ? `${ms(last.p50_ms)} / ${ms(last.p99_ms)}` : "–"),
+      last && last.vus !== undefined ? card("VUs (last second)", num(last.vus)) : null,
+      last && last.health ? card("Worst agent CPU / loop lag", `${num(last.health.cpu_max_percent, 0)} % / ${ms(last.health.loop_lag_max_ms)}`, { title: last.health.cpu_max_agent }) : null,
       card("Agents reporting", last ? `${last.agents_reported} of ${last.agents_expected}` : `${view.agents_ready ?? 0} of ${view.agents_expected ?? "?"} ready`, { "data-testid": "run-agents" }),
       card("Elapsed", `${num(view.elapsed_s ?? (last ? last.t + 1 : 0), 0)} of ${view.planned_s ? num(view.planned_s, 0) : "?"} s`),
       card("Seconds shown", h("div.v", { "data-testid": "live-seconds", "data-max-t": last ? String(last.t) : "-1" }, String(list.length))));
@@ -108,6 +107,8 @@ function live(ctx) {
       await new Promise((res) => setTimeout(res, 500));
     }
     if (ctx.stopped) return;
+    // Messages about the live run ("Stopping…") are stale once it has ended.
+    document.getElementById("toast")?.replaceChildren();
     charts.destroy();
     ctx.cleanups = [];
     clear(ctx.controls); clear(ctx.charts); clear(ctx.tables);
@@ -197,18 +198,9 @@ async function result(ctx) {
     return;
   }
   ctx.setRequests(s.requests);
-  const lat = s.latency_ms || {};
-  clear(ctx.cards,
-    card("Verdict", h("div.v", { "data-testid": "run-status" }, badge(s.status))),
-    card("Requests", ctx.requestsEl),
-    card("Errors", h("div.v", { "data-testid": "run-errors" }, String(s.errors))),
-    card("Error rate", pct(s.error_rate)),
-    card("Requests/s", h("div.v", { "data-testid": "run-rps" }, num(s.rps, 1))),
-    card("p50", ms(lat.p50)), card("p90", ms(lat.p90)), card("p99", h("div.v", { "data-testid": "run-p99" }, ms(lat.p99))),
-    card("p99.9", ms(lat.p999)), card("max", ms(lat.max)),
-    card("Duration", `${num(s.duration_s, 1)} s`),
-    card("Agents", `${s.agents.length - s.lost_agents.length} of ${s.agents.length}`),
-    s.dropped ? card("Dropped arrivals", num(s.dropped)) : null);
+  clear(ctx.cards, summaryCards(s, ctx.requestsEl));
+  const why = verdictNote(s);
+  if (why) ctx.controls.append(h("p.note", { "data-testid": "verdict-note" }, why));
 
   // Seconds: the stored ones (the summary carries them too, but the API route is the source).
   let seconds = s.seconds;
@@ -238,34 +230,19 @@ async function result(ctx) {
     } }, "Set as baseline");
     actions.append(b);
   } else if (baselineId === id) actions.append(h("span.tag", { "data-testid": "is-baseline" }, "baseline of its test"));
-  actions.append(
-    h("button.ghost", { type: "button", onclick: () => download(`${id}.summary.json`, JSON.stringify(s, null, 2), "application/json") }, "Download summary JSON"),
-    h("button.ghost", { type: "button", onclick: () => download(`${id}.seconds.csv`, csv(seconds), "text/csv") }, "Download per-second CSV"));
+  const report = h("button.ghost", { type: "button", "data-testid": "download-report", onclick: async () => {
+    report.disabled = true;
+    try { download(`${id}.report.html`, await api.reportHtml(id), "text/html"); }
+    catch (err) { toast(err.message); }
+    report.disabled = false;
+  } }, "Download HTML report");
+  actions.append(report,
+    h("button.ghost", { type: "button", "data-testid": "download-summary", onclick: () => download(`${id}.summary.json`, JSON.stringify(s, null, 2), "application/json") }, "Download summary JSON"),
+    h("button.ghost", { type: "button", "data-testid": "download-csv", onclick: () => download(`${id}.seconds.csv`, csv(seconds), "text/csv") }, "Download per-second CSV"));
   ctx.controls.append(actions);
 
-  clear(ctx.tables,
-    compare ? compareTable(compare) : null,
-    s.thresholds.length ? section("Thresholds", table(["Threshold", "Actual", "Result"], s.thresholds.map((t) => [t.expr, num(t.actual, 3), badge(t.passed ? "passed" : "failed")]), "thresholds")) : null,
-    section("Per step", table(["Step", "Requests", "Errors", "Requests/s", "p50", "p90", "p99", "max", "Status codes"],
-      Object.entries(s.steps).map(([name, st]) => [name, num(st.requests), num(st.errors), num(st.rps, 1), ms(st.latency_ms.p50), ms(st.latency_ms.p90), ms(st.latency_ms.p99), ms(st.latency_ms.max), codes(st.status_codes)]), "steps")),
-    section("Per agent", table(["Agent", "pid", "Requests", "Errors", "Lost"],
-      s.agents.map((a) => [a.id, a.pid ?? "–", num(a.requests), num(a.errors), a.lost ? badge("lost") : "no"]), "agents")),
-    section("Status codes and errors", table(["Kind", "Count"],
-      [...Object.entries(s.status_codes).map(([c, n]) => [`HTTP ${c}`, num(n)]), ...Object.entries(s.error_kinds).map(([k, n]) => [k, num(n)])])),
-    s.bottlenecks && s.bottlenecks.length ? section("Agents that were their own bottleneck", table(["Agent", "Seconds", "From t", "To t", "Worst CPU %", "Worst loop lag"],
-      s.bottlenecks.map((b) => [b.agent, b.seconds || 1, b.t, b.last_t || b.t, num(b.cpu_percent, 1), ms(b.loop_lag_ms)]))) : null,
-    h("p.note", {}, `Start skew between agents: ${ms(s.start_skew_ms)}. Grey bands: seconds only some agents reported; orange: an agent's own bottleneck.`));
+  clear(ctx.tables, compare ? compareTable(compare) : null, summaryTables(s));
 }
-
-function section(title, content) { return h("section", {}, h("h2", {}, title), content); }
-
-function table(headers, rows, testid) {
-  return h("div.table-wrap", { tabindex: "0", role: "region", "aria-label": `${headers[0]} table` }, h("table", { "data-testid": testid },
-    h("thead", {}, h("tr", {}, headers.map((c, i) => h(i ? "th.num" : "th", { scope: "col" }, c)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c, i) => h(i ? "td.num" : "td", {}, c)))))));
-}
-
-function codes(map) { return Object.entries(map || {}).map(([c, n]) => `${c}: ${num(n)}`).join(", "); }
 
 function compareTable(c) {
   const fmt = (k, v) => (k.endsWith("_ms") ? ms(v) : k === "error_rate" ? pct(v) : num(v, 1));
@@ -275,12 +252,4 @@ function compareTable(c) {
     table(["Metric", "This run", "Baseline", "Δ", "Δ %"], Object.entries(c.metrics).map(([k, m]) =>
       [k, fmt(k, m.run), fmt(k, m.baseline), fmt(k, m.delta), pct(m.delta_pct, 1)]), "compare"),
     h("p.note", {}, "The charts overlay the baseline (dashed grey) by elapsed second.")));
-}
-
-/** The seconds as CSV, one row a second, columns as the API names them. */
-export function csv(seconds) {
-  const cols = ["t", "requests", "errors", "dropped", "p50_ms", "p99_ms", "agents_reported", "agents_expected"];
-  const extra = [...new Set(seconds.flatMap((s) => Object.keys(s)))].filter((k) => !cols.includes(k) && typeof seconds[0][k] !== "object");
-  const all = [...cols, ...extra];
-  return [all.join(","), ...seconds.map((s) => all.map((c) => s[c] ?? "").join(","))].join("\n") + "\n";
 }

@@ -4,10 +4,13 @@
 // Times are typed as wall-clock times in the chosen zone (a datetime-local input) and sent as
 // RFC 3339 with that zone's offset at that time, so "09:00 Europe/Paris" means 09:00 in Paris
 // whatever the browser's zone. The server computes the fires: it returns `next_fire_ms` with
-// the saved test, shown here. (It has no route that previews the next five fires of an unsaved
-// schedule; see console/README.md.)
+// the saved test, shown here, and — as the schedule is edited, before it is saved — the next five
+// fires from POST /api/v1/schedules/preview (the scheduler's own calendar code; operators only,
+// as it is a POST). A bad field is shown at its input, as saving would.
 
 import { h, when } from "../util.js";
+import { api, ApiError } from "../api.js";
+import { isOperator } from "../auth.js";
 
 const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
@@ -84,21 +87,49 @@ export function scheduleSection(test, input, errs) {
       : t && t.schedule ? "The schedule has no further fire." : "";
   };
   showNext(test);
+  const fires = h("ol", { "data-testid": "next-fires", "aria-label": "Next five fires" });
+  const firesNote = h("p.note", { "data-testid": "next-fires-note", role: "status" });
+  let seq = 0, timer = null;
+  const field = { at: "sched-at", start: "sched-start", tz: "sched-tz", expr: "sched-expr", until: "sched-until", every: "sched-every" };
+  async function refreshFires() {
+    const mine = ++seq;
+    const value = scheduleValue();
+    for (const k of Object.values(field)) if (errs[k]) { errs[k].textContent = ""; document.getElementById(`f-${k}`)?.removeAttribute("aria-invalid"); }
+    if (!value) { fires.replaceChildren(); firesNote.textContent = ""; return; }
+    if (!(value.at ?? value.start ?? value.expr)) { fires.replaceChildren(); firesNote.textContent = "Fill in the schedule to see its next fires."; return; }
+    try {
+      const r = await api.previewSchedule(value);
+      if (mine !== seq) return;
+      fires.replaceChildren(...r.next_fires_ms.map((t) => h("li", { "data-ms": String(t) }, `${when(t)} — ${new Date(t).toISOString()}`)));
+      firesNote.textContent = r.next_fires_ms.length ? `Next ${r.next_fires_ms.length} fires, computed by the server (not saved yet).` : "This schedule does not fire again.";
+    } catch (err) {
+      if (mine !== seq) return;
+      fires.replaceChildren();
+      firesNote.textContent = err.message;
+      const name = err instanceof ApiError && err.field ? field[String(err.field).split(".")[1]] : null;
+      if (name && errs[name]) {
+        errs[name].textContent = err.message.replace(`${err.field}: `, "");
+        document.getElementById(`f-${name}`)?.setAttribute("aria-invalid", "true");
+      }
+    }
+  }
+  const schedulePreview = () => { clearTimeout(timer); timer = setTimeout(refreshFires, 250); };
+  if (isOperator()) {
+    for (const e of Object.values(el)) { e.addEventListener("change", schedulePreview); e.addEventListener("input", schedulePreview); }
+    schedulePreview();
+  }
   const element = h("div", {},
     h("div.row", {}, input("sched-kind", "Runs", el.kind), groups.at, groups.every, groups.start, groups.expr, groups.tz, groups.until),
     h("datalist", { id: "zones" }, zones.map((z) => h("option", { value: z }))),
-    next,
-    h("p.note", {}, "Fires are computed by the server when the test is saved; the next one is shown above."));
-  return {
-    element,
-    showNext,
-    value() {
-      const k = el.kind.value, tz = el.tz.value.trim() || "UTC";
-      if (!k) return null;
-      const until = el.until.value ? wallToRfc3339(el.until.value, tz) : undefined;
-      if (k === "at") return { kind: "at", at: wallToRfc3339(el.at.value, tz) };
-      if (k === "recurring") return { kind: "recurring", every: el.every.value, start: wallToRfc3339(el.start.value, tz), tz, ...(until ? { until } : {}) };
-      return { kind: "cron", expr: el.expr.value.trim(), tz, ...(until ? { until } : {}) };
-    },
-  };
+    next, firesNote, fires,
+    h("p.note", {}, "Fires are computed by the server: the next one of the saved schedule, and a preview of the next five as you edit."));
+  function scheduleValue() {
+    const k = el.kind.value, tz = el.tz.value.trim() || "UTC";
+    if (!k) return null;
+    const until = el.until.value ? wallToRfc3339(el.until.value, tz) : undefined;
+    if (k === "at") return { kind: "at", at: wallToRfc3339(el.at.value, tz) };
+    if (k === "recurring") return { kind: "recurring", every: el.every.value, start: wallToRfc3339(el.start.value, tz), tz, ...(until ? { until } : {}) };
+    return { kind: "cron", expr: el.expr.value.trim(), tz, ...(until ? { until } : {}) };
+  }
+  return { element, showNext, value: scheduleValue, refreshFires };
 }

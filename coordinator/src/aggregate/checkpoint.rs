@@ -14,6 +14,7 @@
 //! A checkpoint is written with the second it belongs to, in one store operation, so the second's
 //! figures and the frames they count can never disagree.
 
+use super::load::SecondLoad;
 use super::slot::{PackedSlot, Slot};
 use super::stats::{PackedStats, SecondAggregate};
 use super::types::{add_mark, AggregateError, FrameMark};
@@ -37,6 +38,10 @@ pub struct SecondCheckpoint {
     /// Arrivals dropped in the second.
     #[serde(default)]
     pub dropped: u64,
+    /// VUs and the agents' health in the second (zero in checkpoints written before herd kept
+    /// them).
+    #[serde(default)]
+    pub load: SecondLoad,
 }
 
 impl SecondCheckpoint {
@@ -46,6 +51,7 @@ impl SecondCheckpoint {
             stats: slot.stats.clone(),
             steps: slot.steps.clone(),
             dropped: slot.dropped,
+            load: slot.load.clone(),
         }
     }
 
@@ -98,6 +104,7 @@ impl Aggregator {
             stats: checkpoint.stats,
             steps: checkpoint.steps,
             dropped: checkpoint.dropped,
+            load: checkpoint.load,
             reporters: BTreeSet::new(),
             frames: Vec::new(),
         };
@@ -185,6 +192,7 @@ impl Slot {
             stats: self.stats.clone(),
             steps: self.steps.clone(),
             dropped: self.dropped,
+            load: self.load.clone(),
             reporters: self.reporters.clone(),
             frames: self.frames.clone(),
         }

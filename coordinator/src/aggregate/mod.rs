@@ -29,6 +29,7 @@
 //! run actor drives it and the tests exercise it directly.
 
 pub mod checkpoint;
+mod load;
 mod seqs;
 mod slot;
 mod stats;
@@ -37,6 +38,7 @@ mod tests;
 mod types;
 
 pub use checkpoint::{DirtySecond, SecondCheckpoint};
+pub use load::SecondLoad;
 pub use stats::{MergedStats, PackedStats, SecondAggregate};
 pub use types::{AggregateError, FrameMark, Totals};
 
@@ -352,6 +354,7 @@ impl Aggregator {
             agents_reported: count_u32(slot.reporters.len()),
             agents_expected: count_u32(expected),
             dropped: slot.dropped,
+            load: slot.load,
             stats: slot.stats,
             steps: slot.steps,
         }

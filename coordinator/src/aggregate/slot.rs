@@ -5,6 +5,7 @@
 //! because a late frame may still have to be merged into them. Both remember which frames they hold
 //! ([`FrameMark`]s), so a stored second says exactly which `(agent, seq)` it already counts.
 
+use super::load::SecondLoad;
 use super::stats::{DecodedStats, MergedStats, PackedStats};
 use super::types::{AggregateError, FrameMark};
 use herd_protocol::frame::{Frame, Health};
@@ -17,6 +18,8 @@ pub(super) struct Slot {
     pub(super) steps: BTreeMap<String, MergedStats>,
     /// Arrivals dropped.
     pub(super) dropped: u64,
+    /// VUs and agents' health.
+    pub(super) load: SecondLoad,
     /// Indexes of the agents that reported this second.
     pub(super) reporters: BTreeSet<usize>,
     /// The frames merged into it, in arrival order.
@@ -30,6 +33,7 @@ impl Slot {
             self.steps.entry(label.clone()).or_default().add(stats);
         }
         self.dropped = self.dropped.saturating_add(frame.dropped);
+        self.load.add(mark.agent.as_str(), frame.vus, &frame.health);
         self.reporters.insert(agent);
         self.frames.push(mark);
     }
@@ -43,6 +47,7 @@ impl Slot {
                 .map(|(l, s)| (l.clone(), s.pack()))
                 .collect(),
             dropped: self.dropped,
+            load: self.load.clone(),
             reporters: self.reporters.clone(),
             frames: self.frames.clone(),
         }
@@ -55,6 +60,7 @@ pub(super) struct PackedSlot {
     pub(super) stats: PackedStats,
     pub(super) steps: BTreeMap<String, PackedStats>,
     pub(super) dropped: u64,
+    pub(super) load: SecondLoad,
     pub(super) reporters: BTreeSet<usize>,
     pub(super) frames: Vec<FrameMark>,
 }
@@ -69,6 +75,7 @@ impl PackedSlot {
                 .map(|(l, s)| (l.clone(), s.unpack()))
                 .collect(),
             dropped: self.dropped,
+            load: self.load.clone(),
             reporters: self.reporters.clone(),
             frames: self.frames.clone(),
         }
@@ -80,6 +87,7 @@ pub(super) struct DecodedFrame {
     pub(super) total: DecodedStats,
     pub(super) steps: Vec<(String, DecodedStats)>,
     pub(super) dropped: u64,
+    pub(super) vus: u32,
     pub(super) health: Health,
 }
 
@@ -105,6 +113,7 @@ impl DecodedFrame {
             total,
             steps,
             dropped: frame.dropped,
+            vus: frame.vus,
             health: frame.health,
         })
     }

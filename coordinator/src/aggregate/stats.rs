@@ -9,6 +9,7 @@
 //! even a sparse `(value, count)` list takes 80 KiB), so a long run does not hold a full histogram
 //! per second and step just in case a late frame arrives.
 
+use super::load::SecondLoad;
 use herd_protocol::frame::{Checks, Stats};
 use herd_protocol::histogram::{
     merge, new_latency, CodecError, EncodedHistogram, Latency, LatencyMs,
@@ -131,6 +132,8 @@ pub struct SecondAggregate {
     pub steps: BTreeMap<String, MergedStats>,
     /// Arrivals dropped in the second, across agents.
     pub dropped: u64,
+    /// VUs and the agents' health in the second.
+    pub load: SecondLoad,
     /// Agents whose frame for this second arrived.
     pub agents_reported: u32,
     /// Agents expected to report it (those that reported it included).
@@ -151,6 +154,17 @@ impl SecondAggregate {
             p99_ms: latency.p99,
             agents_reported: self.agents_reported,
             agents_expected: self.agents_expected,
+            p90_ms: Some(latency.p90),
+            p999_ms: Some(latency.p999),
+            vus: Some(self.load.vus),
+            status_codes: self
+                .stats
+                .status_codes
+                .iter()
+                .map(|(code, n)| (code.to_string(), *n))
+                .collect(),
+            error_kinds: self.stats.error_kinds.clone(),
+            health: (self.agents_reported > 0).then(|| self.load.health.clone()),
         }
     }
 }

@@ -81,7 +81,9 @@ pub fn document() -> Value {
             "/api/v1/runs/{id}/ramp": {"parameters": [id("id")], "post": op("give a running load new stages ({stages: [{duration, vus}] or [{duration, rps}]})", "operator", &[("202", "ramping: ramp_at_ms, ends_at_ms"), ("400", "stages invalid or of the other model"), ("404", "unknown"), ("409", "not running")])},
             "/api/v1/runs/{id}/seconds": {"parameters": [id("id")], "get": op("per-second aggregates", "viewer", &[("200", "{seconds}"), ("404", "unknown")])},
             "/api/v1/runs/{id}/live": {"parameters": [id("id")], "get": live},
-            "/api/v1/runs/{id}/compare": {"parameters": [id("id")], "get": op("compare with the test's baseline", "viewer", &[("200", "metrics, regressions, verdict"), ("404", "unknown"), ("409", "no baseline")])}
+            "/api/v1/runs/{id}/compare": {"parameters": [id("id")], "get": op("compare with the test's baseline", "viewer", &[("200", "metrics, regressions, verdict"), ("404", "unknown"), ("409", "no baseline")])},
+            "/api/v1/schedules/preview": {"post": op("the next fires of a schedule, computed as the scheduler will ({schedule, count?, from_ms?}); stores nothing", "operator", &[("200", "{from_ms, next_fires_ms}"), ("400", "schedule invalid, naming its field")])},
+            "/api/v1/runs/{id}/report.html": {"parameters": [id("id")], "get": op("the run's single-file HTML report (inline charts and data; opens offline)", "viewer", &[("200", "text/html"), ("404", "unknown"), ("409", "not ended")])}
         }
     })
 }

@@ -4,7 +4,9 @@
 use super::history::run_json;
 use super::respond::{body_json, error, json, rejection, Body};
 use super::state::ApiState;
-use super::{compare, console, history, import, openapi, prometheus, session, sse};
+use super::{
+    compare, console, history, import, openapi, prometheus, report, schedule, session, sse,
+};
 use crate::manager::{Reply, RunWatch};
 use crate::store::{Role, RunRecord};
 use herd_protocol::command::{Command, CommandMessage, Overrides, TestSpec};
@@ -191,6 +193,10 @@ async fn api(
             }
         }
         (&Method::POST, ["import"]) => import::handle(req, query).await,
+        (&Method::POST, ["schedules", "preview"]) => match body_json(req).await {
+            Ok(body) => schedule::preview(&body, herd_protocol::clock::Clock::new().unix_ms()),
+            Err(r) => r,
+        },
         (&Method::POST, ["runs"]) => {
             let mut body = match body_json(req).await {
                 Ok(b) => b,
@@ -267,6 +273,7 @@ async fn api(
             }
         }
         (&Method::GET, ["runs", id, "compare"]) => compare::handle(state, id, query).await,
+        (&Method::GET, ["runs", id, "report.html"]) => report::handle(&*state.store, id).await,
         _ => error(
             StatusCode::NOT_FOUND,
             "not_found",

@@ -60,14 +60,10 @@ fn second_event(
         second,
         total_requests: totals.0,
         total_errors: totals.1,
+        second_end_ms: end_ms,
+        replayed,
     };
-    let mut data = serde_json::to_value(&message).unwrap_or_default();
-    if let Some(end) = end_ms {
-        data["second_end_ms"] = end.into();
-    }
-    if replayed {
-        data["replayed"] = true.into();
-    }
+    let data = serde_json::to_string(&message).unwrap_or_default();
     Bytes::from(format!("id: {t}\nevent: second\ndata: {data}\n\n"))
 }
 

@@ -44,6 +44,24 @@ pub fn next_fire(schedule: &Schedule, from_ms: u64) -> Result<Option<u64>, Field
     Ok(next.map(|t| u64::try_from(t.as_millisecond()).unwrap_or(0)))
 }
 
+/// The first `n` fire times of `schedule` at or after `from_ms`, in order (fewer when it stops
+/// firing): what a schedule editor previews. Each is [`next_fire`] after the one before, so the
+/// preview is exactly what the scheduler will do.
+pub fn next_fires(schedule: &Schedule, from_ms: u64, n: usize) -> Result<Vec<u64>, FieldError> {
+    let mut fires = Vec::with_capacity(n);
+    let mut from = from_ms;
+    while fires.len() < n {
+        match next_fire(schedule, from)? {
+            Some(at) => {
+                fires.push(at);
+                from = at.saturating_add(1);
+            }
+            None => break,
+        }
+    }
+    Ok(fires)
+}
+
 fn recurring(every: Every, start: Timestamp, tz: &TimeZone, from: Timestamp) -> Option<Timestamp> {
     let local = start.to_zoned(tz.clone()).datetime();
     let (period, approx_days): (fn(i64) -> Span, i64) = match every {
@@ -89,5 +107,57 @@ fn bad(field: &str, message: impl ToString) -> FieldError {
             format!("schedule.{field}")
         },
         message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod preview_tests {
+    use super::*;
+
+    fn cron(expr: &str, tz: &str) -> Schedule {
+        Schedule::Cron {
+            expr: expr.into(),
+            tz: tz.into(),
+            until: None,
+        }
+    }
+
+    #[test]
+    fn five_fires_follow_each_other_as_the_scheduler_would() {
+        // 2026-03-27 (Fri) 00:00 UTC; Paris moves to summer time on Sunday 29 March.
+        let from = 1_774_569_600_000;
+        let fires = next_fires(&cron("0 9 * * *", "Europe/Paris"), from, 5).expect("valid");
+        let day = 86_400_000;
+        // 09:00 Paris: 08:00 UTC on the 27th and 28th, 07:00 UTC from the 29th.
+        let first = from + 8 * 3_600_000;
+        assert_eq!(
+            fires,
+            vec![
+                first,
+                first + day,
+                first + 2 * day - 3_600_000,
+                first + 3 * day - 3_600_000,
+                first + 4 * day - 3_600_000
+            ]
+        );
+        for pair in fires.windows(2) {
+            assert_eq!(
+                next_fire(&cron("0 9 * * *", "Europe/Paris"), pair[0] + 1).expect("valid"),
+                Some(pair[1])
+            );
+        }
+    }
+
+    #[test]
+    fn a_schedule_that_stops_gives_fewer_and_a_bad_one_names_its_field() {
+        let once = Schedule::At {
+            at: "2031-01-01T09:00:00+01:00".into(),
+        };
+        assert_eq!(
+            next_fires(&once, 0, 5).expect("valid"),
+            vec![1_925_020_800_000]
+        );
+        let e = next_fires(&cron("0 9 * * *", "Mars/Olympus"), 0, 5).expect_err("bad zone");
+        assert_eq!(e.path, "schedule.tz");
     }
 }

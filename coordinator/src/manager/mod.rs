@@ -347,7 +347,7 @@ impl Task {
                             agents_live: v.agents_live,
                             requests: v.requests,
                             errors: v.errors,
-                            last_second: v.last_second.clone(),
+                            last_second: v.last_second.clone().map(Box::new),
                         }
                     });
                     (v.phase, v.lost_agents.clone(), progress)

@@ -5,15 +5,16 @@
 //! (later) the API all render the same stored run, so the renderers take what the store holds —
 //! the [`Summary`] and the stored [`SecondRecord`]s with their merged histograms — and return
 //! text. Writing files is the caller's business. One file per kind; [`OutputKind`] is the one
-//! place a new kind is added (`html` is parsed already: its renderer lives with the HTML report,
-//! and until it is wired here [`render`] says so).
+//! place a new kind is added (`html` is the single-file report of [`crate::report`], the same
+//! document the API serves).
 //!
 //! The `--out` syntax is `KIND=FILE[,KIND=FILE…]`, repeatable; `FILE` may be `-` for stdout.
 
 mod csv;
 mod junit;
 
-use crate::store::SecondRecord;
+use crate::report::{render_html, ReportInput};
+use crate::store::{RunRecord, SecondRecord};
 use herd_protocol::summary::Summary;
 use std::fmt;
 use std::path::PathBuf;
@@ -111,6 +112,9 @@ pub struct RunResults {
     pub summary: Summary,
     /// The stored seconds, with their merged histograms and checkpoints.
     pub seconds: Vec<SecondRecord>,
+    /// The run's record (its plan, creation time, test), for the HTML report's threshold lines
+    /// and planned load; `None` draws neither.
+    pub record: Option<RunRecord>,
 }
 
 /// Why an output cannot be parsed or rendered.
@@ -124,12 +128,6 @@ pub enum OutputError {
     /// `--out` without `KIND=FILE`.
     #[error("--out: {0:?} is not KIND=FILE (for example junit=results.xml)")]
     Syntax(String),
-    /// `html` is parsed but its renderer is not part of this build yet.
-    #[error(
-        "--out html: the single-file HTML report is not wired into --out in this build; use the \
-         other kinds"
-    )]
-    HtmlNotWired,
     /// The summary does not serialize (cannot happen with herd's own types).
     #[error("cannot serialize the summary: {0}")]
     Json(#[from] serde_json::Error),
@@ -142,7 +140,21 @@ pub fn render(kind: OutputKind, results: &RunResults) -> Result<String, OutputEr
         OutputKind::Csv => csv::per_second(&results.seconds),
         OutputKind::CsvSteps => csv::per_step(&results.seconds),
         OutputKind::Json => serde_json::to_string_pretty(&results.summary)? + "\n",
-        OutputKind::Html => return Err(OutputError::HtmlNotWired),
+        OutputKind::Html => {
+            let seconds: Vec<_> = results.seconds.iter().map(|s| s.to_summary()).collect();
+            let written_at_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let record = results.record.as_ref();
+            render_html(&ReportInput {
+                summary: &results.summary,
+                seconds: &seconds,
+                plan: record.map(|r| &r.plan),
+                created_at_ms: record.map(|r| r.created_at_ms),
+                test_id: record.and_then(|r| r.test.as_deref()),
+                written_at_ms,
+            })
+        }
     })
 }
 

@@ -28,13 +28,18 @@ fn out_values_parse_into_kinds_and_files() {
 }
 
 #[test]
-fn html_says_it_is_not_wired_rather_than_writing_nothing() {
+fn html_is_the_single_file_report() {
     let results = RunResults {
         summary: summary(serde_json::json!([]), "completed"),
         seconds: vec![],
+        record: None,
     };
-    let err = render(OutputKind::Html, &results).expect_err("not wired");
-    assert!(err.to_string().contains("html"), "{err}");
+    let html = render(OutputKind::Html, &results).expect("html");
+    assert!(
+        html.starts_with("<!doctype html>") || html.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &html[..80.min(html.len())]
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub use service::{Role, TestRecord, TokenRecord};
 
 use crate::aggregate::{SecondAggregate, SecondCheckpoint};
 use herd_protocol::histogram::EncodedHistogram;
-use herd_protocol::summary::{SecondSummary, Summary};
+use herd_protocol::summary::{SecondHealth, SecondSummary, Summary};
 use herd_protocol::RunId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -347,6 +347,9 @@ pub struct SecondRecord {
     pub status_codes: BTreeMap<u16, u64>,
     /// The merged latency histogram (µs) of that second.
     pub histogram: EncodedHistogram,
+    /// The rest of what the live view shows of that second (p90, p99.9, VUs, error kinds, the
+    /// agents' health): stores keep it as one JSON value ([`SecondDetail`]).
+    pub detail: SecondDetail,
     /// The second's merge state, from which a restarted coordinator rebuilds the run's totals
     /// (see [`crate::aggregate::checkpoint`]). Stores keep it as one opaque JSON value and give it
     /// back unchanged; `None` for seconds stored by a herd that did not write it.
@@ -376,6 +379,13 @@ impl SecondRecord {
             agents_expected: summary.agents_expected,
             status_codes: aggregate.stats.status_codes.clone(),
             histogram,
+            detail: SecondDetail {
+                p90_ms: summary.p90_ms,
+                p999_ms: summary.p999_ms,
+                vus: summary.vus,
+                error_kinds: summary.error_kinds,
+                health: summary.health,
+            },
             checkpoint,
         }
     }
@@ -391,6 +401,39 @@ impl SecondRecord {
             p99_ms: self.p99_ms,
             agents_reported: self.agents_reported,
             agents_expected: self.agents_expected,
+            p90_ms: self.detail.p90_ms,
+            p999_ms: self.detail.p999_ms,
+            vus: self.detail.vus,
+            status_codes: self
+                .status_codes
+                .iter()
+                .map(|(code, n)| (code.to_string(), *n))
+                .collect(),
+            error_kinds: self.detail.error_kinds.clone(),
+            health: self.detail.health.clone(),
         }
     }
+}
+
+/// The figures of a stored second beyond its counts, p50 and p99: what the console draws after
+/// the run exactly as it drew them live. Both stores keep it as one JSON value (a column, an
+/// attribute), so a field added here needs no schema change; seconds stored before it existed
+/// read back as the default (every figure absent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecondDetail {
+    /// 90th percentile (ms), from the merged histogram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90_ms: Option<f64>,
+    /// 99.9th percentile (ms), from the merged histogram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p999_ms: Option<f64>,
+    /// Virtual users at the second's end, summed over agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vus: Option<u64>,
+    /// Failures by kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_kinds: BTreeMap<String, u64>,
+    /// The agents' own health.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<SecondHealth>,
 }

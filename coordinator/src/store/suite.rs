@@ -93,6 +93,19 @@ pub(crate) fn second(t: u64, requests: u64, latency_us: u64) -> SecondRecord {
         agents_expected: 3,
         status_codes: [(200, requests - 1), (503, 1)].into_iter().collect(),
         histogram: EncodedHistogram::encode(&h),
+        detail: SecondDetail {
+            p90_ms: Some(latency_us as f64 / 1000.0),
+            p999_ms: Some(latency_us as f64 / 500.0),
+            vus: Some(10 + t),
+            error_kinds: [("timeout".to_string(), 1)].into_iter().collect(),
+            health: Some(SecondHealth {
+                cpu_max_percent: 42.5,
+                cpu_max_agent: "agent-1".into(),
+                loop_lag_max_ms: 3.25,
+                in_flight: 7,
+                bottlenecks: 0,
+            }),
+        },
         checkpoint: None,
     }
 }

@@ -233,7 +233,7 @@ pub fn json_schema() -> serde_json::Value {
     schemars::schema_for!(CommandMessage).to_value()
 }
 
-fn version_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn version_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "integer", "const": crate::PROTOCOL_VERSION})
 }
 

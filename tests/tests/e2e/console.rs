@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// A GET with extra header lines; the status, the head (lower-cased) and the body bytes.
-fn get(s: &Service, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
+pub(crate) fn get(s: &Service, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
     let mut stream = TcpStream::connect(s.addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))

@@ -8,6 +8,7 @@ mod aws_commands;
 mod aws_init;
 mod aws_up;
 mod console;
+mod console_report;
 mod demo;
 mod https;
 mod import;

@@ -42,7 +42,7 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Turn a JMeter, Taurus, HAR or DLT test into a plan, reporting what became of each element.
     Import(import::ImportArgs),
-    /// Show a stored run again, or write its outputs (`--out KIND=FILE`).
+    /// Show a stored run again, or write its outputs (`--out KIND=FILE`, `--html FILE`).
     Report(stored::ReportArgs),
     /// Run the coordinator as a service: HTTP API, scheduler, concurrent runs.
     Up(up::UpArgs),
@@ -65,6 +65,9 @@ enum SchemaCommand {
     /// The commands accepted on SQS, MQTT and the API (`start_run`, `stop_run`, …); the same
     /// schema is checked in as `docs/commands.schema.json`.
     Commands,
+    /// The live message of `herd/runs/{run}/live` (MQTT) and of each SSE `second` event of
+    /// `GET /api/v1/runs/{id}/live`, for other dashboards; checked in as `docs/live.schema.json`.
+    Live,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +143,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
         Command::Config(ConfigCommand::Check(args)) => config::check(args),
         Command::Schema(SchemaCommand::Commands) => {
             let schema = herd_protocol::command::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(exit::Code::Passed)
+        }
+        Command::Schema(SchemaCommand::Live) => {
+            let schema = herd_protocol::summary::live_json_schema();
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(exit::Code::Passed)
         }

@@ -157,6 +157,14 @@ pub fn run_plan(plan: Plan, data_dir: &Path, quiet: bool) -> anyhow::Result<RunR
             .list_seconds(&run)
             .await
             .context("cannot read the run's seconds from the store")?;
-        Ok(RunResults { summary, seconds })
+        let record = store
+            .get_run(&run)
+            .await
+            .context("cannot read the run from the store")?;
+        Ok(RunResults {
+            summary,
+            seconds,
+            record,
+        })
     })
 }

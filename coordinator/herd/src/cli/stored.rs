@@ -1,6 +1,7 @@
-//! `herd report RUN_ID`: a stored run's summary table again, and its outputs (`--out`), read
-//! from the embedded store under the data directory. The run may be one `herd run` or `herd up`
-//! drove on this data directory.
+//! `herd report RUN_ID`: a stored run's summary table again, and its outputs (`--out`, and
+//! `--html FILE` for the single-file report, the document `GET /api/v1/runs/{id}/report.html`
+//! serves), read from the embedded store under the data directory. The run may be one `herd run`
+//! or `herd up` drove on this data directory.
 
 use super::exit::Code;
 use super::{out, report};
@@ -20,6 +21,9 @@ pub struct ReportArgs {
     /// (`-` as FILE is stdout). Repeatable.
     #[arg(long = "out", value_name = "KIND=FILE")]
     pub out: Vec<String>,
+    /// Write the single-file HTML report here (`-` is stdout): the same as `--out html=FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Where the store lives.
     #[arg(long, env = "HERD_DATA_DIR", default_value = ".herd")]
     pub data_dir: PathBuf,
@@ -27,7 +31,11 @@ pub struct ReportArgs {
 
 /// Runs `herd report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<Code> {
-    let specs = match out::parse(&args.out) {
+    let mut outs = args.out.clone();
+    if let Some(html) = &args.html {
+        outs.push(format!("html={}", html.display()));
+    }
+    let specs = match out::parse(&outs) {
         Ok(s) => s,
         Err(message) => {
             eprintln!("herd: {message}");
@@ -44,10 +52,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Code> {
         .enable_all()
         .build()
         .context("cannot start a runtime")?;
-    let (summary, seconds) = runtime.block_on(async {
+    let (summary, seconds, record) = runtime.block_on(async {
         let summary = store.get_summary(&run).await?;
         let seconds = store.list_seconds(&run).await?;
-        Ok::<_, herd_coordinator::store::StoreError>((summary, seconds))
+        let record = store.get_run(&run).await?;
+        Ok::<_, herd_coordinator::store::StoreError>((summary, seconds, record))
     })?;
     let Some(summary) = summary else {
         eprintln!(
@@ -56,7 +65,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Code> {
         );
         return Ok(Code::Invalid);
     };
-    let results = RunResults { summary, seconds };
+    let results = RunResults {
+        summary,
+        seconds,
+        record,
+    };
     if specs.is_empty() {
         report::print(&results.summary);
     } else {

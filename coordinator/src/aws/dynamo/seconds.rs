@@ -12,7 +12,7 @@
 //! (`histogram_bytes` says where it starts): written with the second in one head item, so the
 //! two never disagree, and split with it when they outgrow an item.
 
-use super::items::{corrupt, f, get_n, get_s, n, opt_n, s, Item};
+use super::items::{corrupt, f, get_n, get_s, json, n, opt_n, opt_s, s, Item};
 use super::DynamoStore;
 use crate::store::{SecondRecord, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -76,6 +76,7 @@ fn second_attributes(second: &SecondRecord) -> Result<Item, StoreError> {
         ("agents_reported".to_owned(), n(second.agents_reported)),
         ("agents_expected".to_owned(), n(second.agents_expected)),
         ("status_codes".to_owned(), AttributeValue::M(codes)),
+        ("detail".to_owned(), json("second detail", &second.detail)?),
     ]))
 }
 
@@ -138,6 +139,11 @@ fn second_from(item: &Item, mut histogram: Vec<u8>) -> Result<SecondRecord, Stor
         status_codes,
         histogram: EncodedHistogram(base64::engine::general_purpose::STANDARD.encode(histogram)),
         checkpoint,
+        // Absent from seconds written before herd kept p90, p99.9, VUs and agents' health.
+        detail: opt_s(item, "detail", "second detail")?
+            .map(|d| serde_json::from_str(&d).map_err(|e| corrupt("second detail", e)))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 

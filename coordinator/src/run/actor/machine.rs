@@ -441,6 +441,8 @@ impl RunActor {
                 second,
                 total_requests: totals.all.requests,
                 total_errors: totals.all.errors,
+                second_end_ms: Some(end_ms),
+                replayed: false,
             };
             let bus = self.deps.bus.clone();
             let run = self.spec.run.clone();

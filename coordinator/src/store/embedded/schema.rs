@@ -85,6 +85,9 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE seconds ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;",
     // 5: the end of the load when a live ramp moved it.
     "ALTER TABLE runs ADD COLUMN ends_at_ms INTEGER;",
+    // 6: the rest of each second's figures (p90, p99.9, VUs, error kinds, agents' health), as
+    // JSON (`store::SecondDetail`); NULL for seconds stored before.
+    "ALTER TABLE seconds ADD COLUMN detail TEXT;",
 ];
 
 /// Brings the schema up to date, in one transaction.

@@ -23,18 +23,20 @@ pub fn put_second(
         .as_ref()
         .map(|c| to_json("second checkpoint", c))
         .transpose()?;
+    let detail = to_json("second detail", &second.detail)?;
     conn.execute(
         "INSERT INTO seconds (run_id, t, second, requests, errors, p50_ms, p99_ms,
              agents_reported, agents_expected, status_codes, histogram, checkpoint,
-             dropped)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             dropped, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (run_id, t) DO UPDATE SET
              second = excluded.second, requests = excluded.requests,
              errors = excluded.errors, p50_ms = excluded.p50_ms, p99_ms = excluded.p99_ms,
              agents_reported = excluded.agents_reported,
              agents_expected = excluded.agents_expected,
              status_codes = excluded.status_codes, histogram = excluded.histogram,
-             checkpoint = excluded.checkpoint, dropped = excluded.dropped",
+             checkpoint = excluded.checkpoint, dropped = excluded.dropped,
+             detail = excluded.detail",
         params![
             run.as_str(),
             int("t", second.t)?,
@@ -49,6 +51,7 @@ pub fn put_second(
             second.histogram.0,
             checkpoint,
             int("dropped", second.dropped)?,
+            detail,
         ],
     )
     .map_err(unknown_run_if_missing(run))?;
@@ -58,7 +61,7 @@ pub fn put_second(
 pub fn list_seconds(conn: &mut Connection, run: &RunId) -> Result<Vec<SecondRecord>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT t, second, requests, errors, p50_ms, p99_ms, agents_reported,
-             agents_expected, status_codes, histogram, checkpoint, dropped
+             agents_expected, status_codes, histogram, checkpoint, dropped, detail
          FROM seconds WHERE run_id = ?1 ORDER BY t",
     )?;
     let mut rows = stmt.query([run.as_str()])?;
@@ -72,6 +75,7 @@ pub fn list_seconds(conn: &mut Connection, run: &RunId) -> Result<Vec<SecondReco
 fn second_from_row(row: &Row<'_>) -> Result<SecondRecord, StoreError> {
     let codes: String = row.get(8)?;
     let checkpoint: Option<String> = row.get(10)?;
+    let detail: Option<String> = row.get(12)?;
     Ok(SecondRecord {
         t: uint(row, 0, "t")?,
         second: uint(row, 1, "second")?,
@@ -87,6 +91,10 @@ fn second_from_row(row: &Row<'_>) -> Result<SecondRecord, StoreError> {
             .map(|c| serde_json::from_str(&c).map_err(|e| corrupt("second checkpoint", e)))
             .transpose()?,
         dropped: uint(row, 11, "dropped")?,
+        detail: detail
+            .map(|d| serde_json::from_str(&d).map_err(|e| corrupt("second detail", e)))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 

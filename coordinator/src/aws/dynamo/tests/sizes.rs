@@ -119,6 +119,23 @@ fn long_summary(seconds: u64, agents: u32) -> Summary {
             p99_ms: (t % 5_000) as f64 / 8.0,
             agents_reported: agents,
             agents_expected: agents,
+            p90_ms: Some((t % 3_000) as f64 / 4.0),
+            p999_ms: Some((t % 7_000) as f64 / 8.0),
+            vus: Some(u64::from(agents) * 10),
+            status_codes: [
+                ("200".to_string(), 1_000 + t % 977 - t % 3),
+                ("503".to_string(), t % 3),
+            ]
+            .into_iter()
+            .collect(),
+            error_kinds: Default::default(),
+            health: Some(herd_protocol::summary::SecondHealth {
+                cpu_max_percent: (t % 100) as f64,
+                cpu_max_agent: format!("agent-{}", t % u64::from(agents.max(1))),
+                loop_lag_max_ms: (t % 50) as f64 / 4.0,
+                in_flight: t % 64,
+                bottlenecks: 0,
+            }),
         })
         .collect();
     s.agents = (0..agents)

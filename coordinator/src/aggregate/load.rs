@@ -1,0 +1,25 @@
+//! The load side of a second — VUs and the agents' own health — as the agents' frames tell it.
+//! A leaf: the slot, the checkpoint and the emitted [`super::SecondAggregate`] all carry it.
+
+use herd_protocol::frame::Health;
+use herd_protocol::summary::SecondHealth;
+use serde::{Deserialize, Serialize};
+
+/// What the agents said about their load in one second: the VUs they ran and their own health,
+/// added up over the frames of that second (kept with its checkpoint, so a restarted coordinator
+/// stores the second again with them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecondLoad {
+    /// Virtual users running at the second's end, summed over agents.
+    pub vus: u64,
+    /// The agents' health in the second.
+    pub health: SecondHealth,
+}
+
+impl SecondLoad {
+    /// Adds one agent's frame.
+    pub fn add(&mut self, agent: &str, vus: u32, health: &Health) {
+        self.vus = self.vus.saturating_add(u64::from(vus));
+        self.health.add(agent, health);
+    }
+}
