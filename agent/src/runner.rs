@@ -242,11 +242,23 @@ fn prepare(
         assignments,
         agent_count,
         start_at_ms,
+        secrets,
     } = start
     else {
         return Err(AgentError::Session("expected a start command".into()));
     };
-    let plan = plan::from_value(&plan)?;
+    let mut plan = plan::from_value(&plan)?;
+    // The plan's secrets become variables of every VU: their values came in the start command,
+    // never in the plan.
+    for secret in &plan.secrets {
+        let value = secrets.get(&secret.name).ok_or_else(|| {
+            AgentError::Session(format!(
+                "the start command lacks the value of secret {}",
+                secret.name
+            ))
+        })?;
+        plan.vars.push((secret.name.clone(), value.clone()));
+    }
     let index = *assignments
         .get(&config.agent)
         .ok_or_else(|| AgentError::NotAssigned {

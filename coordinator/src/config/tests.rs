@@ -301,3 +301,15 @@ fn the_hub_templates_coordinator_config_parses() {
         assert_eq!(ecs.assign_public_ip, public_ip == "true");
     }
 }
+
+#[test]
+fn the_write_rate_is_read_and_bad_values_are_named() {
+    let config = ServiceConfig::from_toml("[api]\nwrites_per_second = 0.5\nwrite_burst = 3\n")
+        .expect("valid");
+    assert_eq!(config.writes_per_second, Some(0.5));
+    assert_eq!(config.write_burst, Some(3));
+    assert_eq!(
+        problem_keys("[api]\nwrites_per_second = 0\nwrite_burst = -1\n"),
+        ["api.writes_per_second", "api.write_burst"]
+    );
+}

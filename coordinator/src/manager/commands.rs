@@ -234,6 +234,7 @@ impl Task {
         };
         let mut plan = plan::from_value(&json).map_err(|e| Rejection::fields(prefix, &e.0))?;
         apply(&mut plan, &overrides)?;
+        crate::run::secrets::values(&plan).map_err(|e| Rejection::fields(prefix, &[e]))?;
         if let (Some(test), false) = (&test_id, allow_concurrent) {
             if let Some(run) = self.active_run_of(test) {
                 return Err(Rejection::new(

@@ -16,6 +16,7 @@ mod handle;
 pub mod liveness;
 pub mod phase;
 pub mod resume;
+pub mod secrets;
 mod spec;
 mod stored;
 pub mod summary;

@@ -14,6 +14,7 @@ mod options;
 mod parse;
 mod parse_load;
 mod parse_scenario;
+pub mod secrets;
 mod template;
 mod threshold;
 
@@ -30,6 +31,7 @@ pub use parse::{
     from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
     from_yaml_str_with, ramp_from_value,
 };
+pub use secrets::{Redactor, Secret, SecretSource};
 pub use template::{is_var_name, Part, Template, BUILTINS};
 pub use threshold::{Comparison, Metric, Threshold};
 
@@ -58,6 +60,8 @@ pub struct Plan {
     pub thresholds: Vec<Threshold>,
     /// Timeouts and limits.
     pub options: Options,
+    /// Secrets by name, resolved by the coordinator when the run starts ([`secrets`]).
+    pub secrets: Vec<Secret>,
 }
 
 /// One scenario step.
@@ -235,7 +239,7 @@ impl Plan {
             .iter()
             .map(|t| Value::String(t.expr.clone()))
             .collect();
-        json!({
+        let mut plan = json!({
             "version": crate::PROTOCOL_VERSION,
             "name": self.name,
             "target": self.target,
@@ -246,7 +250,11 @@ impl Plan {
             "scenario": steps,
             "thresholds": thresholds,
             "options": self.options.to_json(),
-        })
+        });
+        if !self.secrets.is_empty() {
+            plan["secrets"] = secrets::secrets_json(&self.secrets);
+        }
+        plan
     }
 
     /// The labels of the request steps, in scenario order, without repeats.

@@ -329,6 +329,7 @@ async fn an_agent_over_mutual_tls_takes_the_retained_start_and_reports_exact_cou
             assignments: BTreeMap::from([(AgentId::numbered(0), 0)]),
             agent_count: 1,
             start_at_ms: now_ms() + 2000,
+            secrets: Default::default(),
         },
     })
     .await

@@ -19,4 +19,5 @@ mod ramp;
 mod resume;
 mod run;
 mod scenario;
+mod security;
 mod up_config;

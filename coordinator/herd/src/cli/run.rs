@@ -94,6 +94,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    // Secrets are read when the run starts; one that cannot be is named now, before anything runs.
+    if let Err(e) = herd_coordinator::run::secrets::values(&plan) {
+        return Ok(invalid(&args.plan, &[e]));
+    }
     if let Some(n) = args.agents {
         if n == 0 {
             eprintln!("herd: --agents must be >= 1");

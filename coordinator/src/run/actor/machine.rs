@@ -180,7 +180,7 @@ impl RunActor {
             id: run.clone(),
             name: self.spec.plan.name.clone(),
             test: self.spec.test.clone(),
-            plan: self.spec.plan.to_json(),
+            plan: crate::run::secrets::stored_plan(&self.spec.plan),
             state: RunStateName::Launching,
             agents: self.spec.plan.agents,
             created_at_ms: self.clock.unix_ms(),
@@ -283,11 +283,18 @@ impl RunActor {
             .enumerate()
             .map(|(i, id)| (id.clone(), i as u32))
             .collect();
+        // Checked when the run was accepted; should a value vanish since, agents refuse the
+        // start naming the secret, and the run fails saying so.
+        let secrets = crate::run::secrets::values(&self.spec.plan).unwrap_or_else(|e| {
+            tracing::error!(run = %self.spec.run, secret = %e.path, "{}", e.message);
+            Default::default()
+        });
         AgentCommand::Start {
             plan: self.spec.plan.to_json(),
             assignments,
             agent_count: self.spec.plan.agents,
             start_at_ms: self.stage.start_at_ms().unwrap_or_default(),
+            secrets,
         }
     }
 

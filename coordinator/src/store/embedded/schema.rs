@@ -85,6 +85,18 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE seconds ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;",
     // 5: the end of the load when a live ramp moved it.
     "ALTER TABLE runs ADD COLUMN ends_at_ms INTEGER;",
+    // 6: tokens that expire or are revoked, and the audit log of writes.
+    "ALTER TABLE tokens ADD COLUMN expires_at_ms INTEGER;
+    ALTER TABLE tokens ADD COLUMN revoked_at_ms INTEGER;
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        at_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        status INTEGER NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit (at_ms DESC, seq DESC);",
 ];
 
 /// Brings the schema up to date, in one transaction.
