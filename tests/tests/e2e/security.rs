@@ -360,19 +360,6 @@ fn secret_values_and_credential_headers_reach_the_target_and_nothing_else() {
             answers.push(body.to_string());
         }
     }
-    let (_, run) = s.request(
-        "GET",
-        &format!("/api/v1/runs/{run_id}"),
-        Some(&viewer),
-        None,
-    );
-    let shown = run.to_string();
-    assert!(shown.contains("***"), "the plan is shown masked: {shown}");
-    assert!(
-        shown.contains("HERD_E2E_SECRET"),
-        "the secret's reference is shown: {shown}"
-    );
-
     // A stored test keeps its plan (it must run), but viewers see it masked.
     let mut stored = plan.clone();
     stored["scenario"][0]["headers"]["X-API-KEY"] = json!("stored-key-1234");
