@@ -390,8 +390,8 @@ fn secret_values_and_credential_headers_reach_the_target_and_nothing_else() {
     );
     places.extend(all_files(dir.path()));
     assert!(
-        places.len() > 4,
-        "the store and agent logs are searched too"
+        places.iter().any(|(_, text)| text.contains("stored-key-1234")),
+        "the store's files are searched (the stored test's own value is in them)"
     );
     for (place, text) in &places {
         for value in [FROM_ENV, LITERAL_KEY, COOKIE] {
