@@ -5,6 +5,7 @@
 //! [`Control`]s and engine frames into MQTT publishes, so the engine stays testable without a
 //! broker and the session stays ignorant of load testing.
 
+use herd_protocol::allow::AllowList;
 use crate::engine::{run_load, Control, LoadIo, LoadSpec};
 use crate::error::AgentError;
 use crate::recorder::FrameIdentity;
@@ -243,6 +244,7 @@ fn prepare(
         agent_count,
         start_at_ms,
         secrets,
+        allowed_targets,
     } = start
     else {
         return Err(AgentError::Session("expected a start command".into()));
@@ -259,6 +261,14 @@ fn prepare(
         })?;
         plan.vars.push((secret.name.clone(), value.clone()));
     }
+    let allowed = allowed_targets
+        .map(|list| {
+            AllowList::parse(&list).map_err(|(i, e)| {
+                AgentError::Session(format!("allowed_targets[{i}]: {e}"))
+            })
+        })
+        .transpose()?;
+    crate::http::restrict(allowed);
     let index = *assignments
         .get(&config.agent)
         .ok_or_else(|| AgentError::NotAssigned {

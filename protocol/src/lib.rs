@@ -21,6 +21,7 @@
 //! not), two pieces that must not differ between the processes: [`clock`], the wall clock read
 //! once and advanced monotonically, and [`tls`], the one rustls client builder.
 
+pub mod allow;
 pub mod agent;
 pub mod broker;
 #[cfg(feature = "runtime")]

@@ -34,6 +34,9 @@ pub enum FailureKind {
     Io,
     /// Still in flight when the graceful-stop period ended.
     Aborted,
+    /// Refused before connecting: the host or its address is outside the run's
+    /// `allowed_targets` ([`herd_protocol::allow`]); nothing was sent.
+    Blocked,
 }
 
 impl FailureKind {
@@ -46,6 +49,7 @@ impl FailureKind {
             FailureKind::Closed => "closed",
             FailureKind::Io => "io",
             FailureKind::Aborted => "aborted",
+            FailureKind::Blocked => "blocked",
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct ServiceConfig {
     pub writes_per_second: Option<f64>,
     /// `[api] write_burst`: each credential's writes allowed back to back.
     pub write_burst: Option<u32>,
+    /// `[api] allowed_targets`: host globs and CIDRs runs may reach; `None`: any.
+    pub allowed_targets: Option<Vec<String>>,
     /// `[commands]`: the SQS queue commands arrive on, if any.
     pub commands: Option<SqsCommands>,
     /// `[events]`: the SNS topic events go to, if any (they are always logged).
@@ -63,6 +65,7 @@ impl Default for ServiceConfig {
             max_agents: None,
             writes_per_second: None,
             write_burst: None,
+            allowed_targets: None,
             commands: None,
             events: None,
             store: StoreConfig::Embedded { data_dir: None },
@@ -204,6 +207,12 @@ impl ServiceConfig {
                 None
             }
         });
+        if let Some(list) = &raw.api.allowed_targets {
+            if let Err((i, e)) = herd_protocol::allow::AllowList::parse(list) {
+                errors.push(&format!("api.allowed_targets[{i}]"), e);
+            }
+        }
+        let allowed_targets = raw.api.allowed_targets;
         let commands = raw.commands.map(|c| {
             let queue_url =
                 errors.required("commands.sqs_queue_url", c.sqs_queue_url, "in [commands]");
@@ -267,6 +276,7 @@ impl ServiceConfig {
                 max_agents,
                 writes_per_second,
                 write_burst,
+                allowed_targets,
                 commands,
                 events,
                 store,

@@ -17,6 +17,7 @@ pub mod liveness;
 pub mod phase;
 pub mod resume;
 pub mod secrets;
+pub mod targets;
 mod spec;
 mod stored;
 pub mod summary;

@@ -209,14 +209,20 @@ struct HeaderTarget {
 
 impl HeaderTarget {
     fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::on("127.0.0.1", None)
+    }
+
+    /// On `ip`; with `redirect`, every request is answered `302 Location: {redirect}`.
+    fn on(ip: &str, redirect: Option<String>) -> Self {
+        let listener = std::net::TcpListener::bind((ip, 0)).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let kept = seen.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
                 let kept = kept.clone();
-                std::thread::spawn(move || serve(stream, &kept));
+                let redirect = redirect.clone();
+                std::thread::spawn(move || serve(stream, &kept, redirect.as_deref()));
             }
         });
         Self { addr, seen }
@@ -228,7 +234,7 @@ impl HeaderTarget {
     }
 }
 
-fn serve(stream: TcpStream, seen: &std::sync::Mutex<Vec<String>>) {
+fn serve(stream: TcpStream, seen: &std::sync::Mutex<Vec<String>>, redirect: Option<&str>) {
     use std::io::BufRead;
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = std::io::BufReader::new(stream);
@@ -256,10 +262,11 @@ fn serve(stream: TcpStream, seen: &std::sync::Mutex<Vec<String>>) {
             .cloned()
             .collect();
         seen.lock().expect("lock").push(credentials.join(" | "));
-        if writer
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            .is_err()
-        {
+        let answer = match redirect {
+            Some(to) => format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n"),
+            None => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string(),
+        };
+        if writer.write_all(answer.as_bytes()).is_err() {
             return;
         }
     }
@@ -398,4 +405,106 @@ fn secret_values_and_credential_headers_reach_the_target_and_nothing_else() {
             assert!(!text.contains(value), "{value} appears in {place}");
         }
     }
+}
+
+fn allowed_config(dir: &std::path::Path, list: &str) -> Service {
+    let config = dir.join("herd.toml");
+    std::fs::write(&config, format!("[api]\nallowed_targets = {list}\n")).expect("write");
+    Service::start(
+        &dir.join("data"),
+        &["--config", config.to_str().expect("utf-8 path")],
+    )
+}
+
+fn simple_plan(target: &str, path: &str) -> Value {
+    json!({
+        "version": 1, "name": "allow", "target": target, "agents": 1,
+        "load": {"stages": [{"duration": "1s", "vus": 1}]},
+        "scenario": [{"get": path}, {"think": "50ms"}],
+    })
+}
+
+#[test]
+fn a_target_outside_allowed_targets_is_refused_or_blocked_and_counts_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = HeaderTarget::start();
+    let url = format!("http://{}", target.addr);
+    // By name, at the API: 400 naming the target.
+    let s = allowed_config(dir.path(), "[\"*.staging.example.com\"]");
+    let op = s.token("operator");
+    let (status, body) = s.request("POST", "/api/v1/runs", Some(&op), Some(&json!({"plan": simple_plan(&url, "/x")})));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "plan.target", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains(&url)), "{body}");
+    let (status, body) = s.request(
+        "POST",
+        "/api/v1/tests",
+        Some(&op),
+        Some(&json!({"id": "t", "name": "t", "plan": simple_plan(&url, "/x")})),
+    );
+    assert_eq!(status, 400, "a stored test is checked too: {body}");
+    drop(s);
+    assert!(target.seen().is_empty());
+
+    // A name only its address can decide: the agent resolves it and blocks the connection.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = allowed_config(dir.path(), "[\"10.0.0.0/8\"]");
+    let op = s.token("operator");
+    let by_name = format!("http://localhost:{}", target.addr.port());
+    let (status, summary) = s.request(
+        "POST",
+        "/api/v1/runs?wait=true",
+        Some(&op),
+        Some(&json!({"plan": simple_plan(&by_name, "/x")})),
+    );
+    assert!(status == 200 || status == 422, "{summary}");
+    let blocked = summary["error_kinds"]["blocked"].as_u64().unwrap_or(0);
+    assert!(blocked > 0, "requests fail as blocked: {summary}");
+    assert_eq!(summary["errors"].as_u64(), Some(blocked), "{summary}");
+    assert!(target.seen().is_empty(), "the target counts 0");
+    drop(s);
+
+    // A redirect hop outside the list is blocked; the allowed first hop is reached.
+    let outside = HeaderTarget::on("127.0.0.2", None);
+    let first = HeaderTarget::on("127.0.0.1", Some(format!("http://{}/y", outside.addr)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = allowed_config(dir.path(), "[\"127.0.0.1\"]");
+    let op = s.token("operator");
+    let (status, summary) = s.request(
+        "POST",
+        "/api/v1/runs?wait=true",
+        Some(&op),
+        Some(&json!({"plan": simple_plan(&format!("http://{}", first.addr), "/hop")})),
+    );
+    assert!(status == 200 || status == 422, "{summary}");
+    assert!(summary["error_kinds"]["blocked"].as_u64().unwrap_or(0) > 0, "{summary}");
+    assert!(!first.seen().is_empty(), "the allowed hop is reached");
+    assert!(outside.seen().is_empty(), "the redirect target counts 0");
+}
+
+#[test]
+fn herd_run_is_unrestricted_unless_given_allowed_targets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = HeaderTarget::start();
+    let plan = herd_e2e::write_file(
+        dir.path(),
+        "plan.json",
+        &simple_plan(&format!("http://{}", target.addr), "/x").to_string(),
+    );
+    let refused = herd_e2e::Herd::new(
+        ["run", plan.to_str().expect("utf-8"), "-q", "--allowed-targets", "10.0.0.0/8,*.example.com"],
+        &dir.path().join("data"),
+    )
+    .run(Duration::from_secs(60));
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("target") && stderr.contains(&target.addr.to_string()), "{stderr}");
+    assert!(target.seen().is_empty());
+    let ran = herd_e2e::Herd::new(
+        ["run", plan.to_str().expect("utf-8"), "-q"],
+        &dir.path().join("data"),
+    )
+    .run(Duration::from_secs(60));
+    assert_eq!(ran.status.code(), Some(0), "{ran:?}");
+    assert!(!target.seen().is_empty(), "without the flag the target is reached");
 }

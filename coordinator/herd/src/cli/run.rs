@@ -27,6 +27,11 @@ pub struct RunArgs {
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Only let the run reach these hosts: comma-separated host globs and CIDRs
+    /// (`*.staging.example.com,10.0.0.0/8`); requests elsewhere fail as `blocked`. Without it:
+    /// any target.
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_targets: Option<Vec<String>>,
 }
 
 /// Reads and validates a plan; on failure prints every problem and returns the exit code.
@@ -109,7 +114,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
             return Ok(invalid(&args.plan, &problems));
         }
     }
-    let summary = run_plan(plan, &args.data_dir, args.quiet)?;
+    if let Err(e) =
+        herd_coordinator::run::targets::check(&plan, args.allowed_targets.as_deref())
+    {
+        return Ok(invalid(&args.plan, &[e]));
+    }
+    let summary = run_plan(plan, &args.data_dir, args.quiet, args.allowed_targets)?;
     report::print(&summary);
     if let Some(path) = &args.json {
         report::write_json(&summary, path)?;
@@ -118,10 +128,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
 }
 
 /// Runs a validated plan on the embedded runtime and returns its summary.
-pub fn run_plan(plan: Plan, data_dir: &Path, quiet: bool) -> anyhow::Result<Summary> {
+pub fn run_plan(
+    plan: Plan,
+    data_dir: &Path,
+    quiet: bool,
+    allowed_targets: Option<Vec<String>>,
+) -> anyhow::Result<Summary> {
     let config = LocalConfig {
         data_dir: data_dir.to_path_buf(),
         agent_program: std::env::current_exe().context("cannot find the herd executable")?,
+        allowed_targets,
     };
     let system = actix::System::new();
     system.block_on(async move {

@@ -295,6 +295,7 @@ impl RunActor {
             agent_count: self.spec.plan.agents,
             start_at_ms: self.stage.start_at_ms().unwrap_or_default(),
             secrets,
+            allowed_targets: self.deps.allowed_targets.clone(),
         }
     }
 
