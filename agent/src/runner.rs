@@ -5,12 +5,12 @@
 //! [`Control`]s and engine frames into MQTT publishes, so the engine stays testable without a
 //! broker and the session stays ignorant of load testing.
 
-use herd_protocol::allow::AllowList;
 use crate::engine::{run_load, Control, LoadIo, LoadSpec};
 use crate::error::AgentError;
 use crate::recorder::FrameIdentity;
 use crate::session::{Events, Session, SessionEvent, TlsOptions};
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus};
+use herd_protocol::allow::AllowList;
 use herd_protocol::clock::Clock;
 use herd_protocol::frame::Frame;
 use herd_protocol::plan::{self, Plan};
@@ -263,9 +263,8 @@ fn prepare(
     }
     let allowed = allowed_targets
         .map(|list| {
-            AllowList::parse(&list).map_err(|(i, e)| {
-                AgentError::Session(format!("allowed_targets[{i}]: {e}"))
-            })
+            AllowList::parse(&list)
+                .map_err(|(i, e)| AgentError::Session(format!("allowed_targets[{i}]: {e}")))
         })
         .transpose()?;
     crate::http::restrict(allowed);

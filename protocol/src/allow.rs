@@ -118,8 +118,7 @@ fn glob_matches(glob: &str, host: &str) -> bool {
         return glob == host;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !host.starts_with(first) || host.len() < first.len() + last.len() || !host.ends_with(last)
-    {
+    if !host.starts_with(first) || host.len() < first.len() + last.len() || !host.ends_with(last) {
         return false;
     }
     let mut rest = &host[first.len()..host.len() - last.len()];
@@ -154,8 +153,7 @@ mod tests {
     use super::*;
 
     fn list(entries: &[&str]) -> AllowList {
-        AllowList::parse(&entries.iter().map(|e| e.to_string()).collect::<Vec<_>>())
-            .expect("valid")
+        AllowList::parse(&entries.iter().map(|e| e.to_string()).collect::<Vec<_>>()).expect("valid")
     }
 
     #[test]

@@ -21,8 +21,8 @@
 //! not), two pieces that must not differ between the processes: [`clock`], the wall clock read
 //! once and advanced monotonically, and [`tls`], the one rustls client builder.
 
-pub mod allow;
 pub mod agent;
+pub mod allow;
 pub mod broker;
 #[cfg(feature = "runtime")]
 pub mod clock;

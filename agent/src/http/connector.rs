@@ -7,8 +7,8 @@
 //! other end, no common ALPN protocol) is `tls`.
 
 use super::tls::{self, ALPN_H2};
-use herd_protocol::allow::AllowList;
 use crate::recorder::FailureKind;
+use herd_protocol::allow::AllowList;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -19,6 +19,7 @@ pub mod guard;
 mod history;
 mod import;
 pub mod jwks;
+pub mod limiter;
 mod openapi;
 mod prometheus;
 mod respond;

@@ -2,7 +2,7 @@
 //! audit events go, and how many writes each credential may make.
 
 use super::auth::Auth;
-use super::guard::WriteLimiter;
+use super::limiter::WriteLimiter;
 use crate::events::EventSink;
 use crate::manager::Manager;
 use crate::store::Store;

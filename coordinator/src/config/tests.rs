@@ -316,11 +316,16 @@ fn the_write_rate_is_read_and_bad_values_are_named() {
 
 #[test]
 fn allowed_targets_are_read_and_a_bad_entry_is_named() {
-    let config = ServiceConfig::from_toml("[api]\nallowed_targets = [\"*.staging.example.com\", \"10.0.0.0/8\"]\n")
-        .expect("valid");
+    let config = ServiceConfig::from_toml(
+        "[api]\nallowed_targets = [\"*.staging.example.com\", \"10.0.0.0/8\"]\n",
+    )
+    .expect("valid");
     assert_eq!(
         config.allowed_targets,
-        Some(vec!["*.staging.example.com".to_string(), "10.0.0.0/8".to_string()])
+        Some(vec![
+            "*.staging.example.com".to_string(),
+            "10.0.0.0/8".to_string()
+        ])
     );
     assert_eq!(
         problem_keys("[api]\nallowed_targets = [\"ok.com\", \"10.0.0.0/40\"]\n"),

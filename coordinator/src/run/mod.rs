@@ -17,10 +17,10 @@ pub mod liveness;
 pub mod phase;
 pub mod resume;
 pub mod secrets;
-pub mod targets;
 mod spec;
 mod stored;
 pub mod summary;
+pub mod targets;
 mod view;
 
 pub use actor::{Cancel, Ramp, RampRefused, Ramped, RunActor};

@@ -16,7 +16,10 @@ pub fn check(plan: &Plan, allowed: Option<&[String]>) -> Result<(), FieldError> 
         message: e,
     })?;
     let host = url_host(&plan.target).unwrap_or_default();
-    let is_name = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_err();
+    let is_name = host
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_err();
     if list.allows_host(host) || (is_name && list.has_cidrs()) {
         return Ok(());
     }

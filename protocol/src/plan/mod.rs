@@ -383,3 +383,5 @@ mod tests;
 mod tests_http;
 #[cfg(test)]
 mod tests_scenario;
+#[cfg(test)]
+mod tests_secrets;

@@ -263,7 +263,9 @@ fn serve(stream: TcpStream, seen: &std::sync::Mutex<Vec<String>>, redirect: Opti
             .collect();
         seen.lock().expect("lock").push(credentials.join(" | "));
         let answer = match redirect {
-            Some(to) => format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n"),
+            Some(to) => {
+                format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n")
+            }
             None => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string(),
         };
         if writer.write_all(answer.as_bytes()).is_err() {
@@ -397,7 +399,9 @@ fn secret_values_and_credential_headers_reach_the_target_and_nothing_else() {
     );
     places.extend(all_files(dir.path()));
     assert!(
-        places.iter().any(|(_, text)| text.contains("stored-key-1234")),
+        places
+            .iter()
+            .any(|(_, text)| text.contains("stored-key-1234")),
         "the store's files are searched (the stored test's own value is in them)"
     );
     for (place, text) in &places {
@@ -432,10 +436,18 @@ fn a_target_outside_allowed_targets_is_refused_or_blocked_and_counts_nothing() {
     // By name, at the API: 400 naming the target.
     let s = allowed_config(dir.path(), "[\"*.staging.example.com\"]");
     let op = s.token("operator");
-    let (status, body) = s.request("POST", "/api/v1/runs", Some(&op), Some(&json!({"plan": simple_plan(&url, "/x")})));
+    let (status, body) = s.request(
+        "POST",
+        "/api/v1/runs",
+        Some(&op),
+        Some(&json!({"plan": simple_plan(&url, "/x")})),
+    );
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["field"], "plan.target", "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| m.contains(&url)), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains(&url)),
+        "{body}"
+    );
     let (status, body) = s.request(
         "POST",
         "/api/v1/tests",
@@ -477,7 +489,10 @@ fn a_target_outside_allowed_targets_is_refused_or_blocked_and_counts_nothing() {
         Some(&json!({"plan": simple_plan(&format!("http://{}", first.addr), "/hop")})),
     );
     assert!(status == 200 || status == 422, "{summary}");
-    assert!(summary["error_kinds"]["blocked"].as_u64().unwrap_or(0) > 0, "{summary}");
+    assert!(
+        summary["error_kinds"]["blocked"].as_u64().unwrap_or(0) > 0,
+        "{summary}"
+    );
     assert!(!first.seen().is_empty(), "the allowed hop is reached");
     assert!(outside.seen().is_empty(), "the redirect target counts 0");
 }
@@ -492,13 +507,22 @@ fn herd_run_is_unrestricted_unless_given_allowed_targets() {
         &simple_plan(&format!("http://{}", target.addr), "/x").to_string(),
     );
     let refused = herd_e2e::Herd::new(
-        ["run", plan.to_str().expect("utf-8"), "-q", "--allowed-targets", "10.0.0.0/8,*.example.com"],
+        [
+            "run",
+            plan.to_str().expect("utf-8"),
+            "-q",
+            "--allowed-targets",
+            "10.0.0.0/8,*.example.com",
+        ],
         &dir.path().join("data"),
     )
     .run(Duration::from_secs(60));
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("target") && stderr.contains(&target.addr.to_string()), "{stderr}");
+    assert!(
+        stderr.contains("target") && stderr.contains(&target.addr.to_string()),
+        "{stderr}"
+    );
     assert!(target.seen().is_empty());
     let ran = herd_e2e::Herd::new(
         ["run", plan.to_str().expect("utf-8"), "-q"],
@@ -506,5 +530,8 @@ fn herd_run_is_unrestricted_unless_given_allowed_targets() {
     )
     .run(Duration::from_secs(60));
     assert_eq!(ran.status.code(), Some(0), "{ran:?}");
-    assert!(!target.seen().is_empty(), "without the flag the target is reached");
+    assert!(
+        !target.seen().is_empty(),
+        "without the flag the target is reached"
+    );
 }

@@ -114,9 +114,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
             return Ok(invalid(&args.plan, &problems));
         }
     }
-    if let Err(e) =
-        herd_coordinator::run::targets::check(&plan, args.allowed_targets.as_deref())
-    {
+    if let Err(e) = herd_coordinator::run::targets::check(&plan, args.allowed_targets.as_deref()) {
         return Ok(invalid(&args.plan, &[e]));
     }
     let summary = run_plan(plan, &args.data_dir, args.quiet, args.allowed_targets)?;

@@ -12,7 +12,7 @@
 //!
 //! API tokens for it are made and revoked by `herd token` ([`super::token`]), in the same store.
 //! Every write through the API is audited (store and events) and limited per credential
-//! (`[api] writes_per_second`, `[api] write_burst`: [`api::guard`]).
+//! (`[api] writes_per_second`, `[api] write_burst`: [`api::limiter`]).
 
 use super::config;
 use super::exit::Code;
@@ -177,8 +177,8 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
             }
             _ => None,
         };
-        let defaults = api::guard::WriteRate::default();
-        let rate = api::guard::WriteRate {
+        let defaults = api::limiter::WriteRate::default();
+        let rate = api::limiter::WriteRate {
             per_second: config.writes_per_second.unwrap_or(defaults.per_second),
             burst: config.write_burst.unwrap_or(defaults.burst),
         };
@@ -187,7 +187,7 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
             store: store.clone(),
             auth: Arc::new(auth::Auth::new(store, jwt).with_hosted_ui(hosted_ui)),
             events: sink.clone(),
-            writes: Arc::new(api::guard::WriteLimiter::new(rate)),
+            writes: Arc::new(api::limiter::WriteLimiter::new(rate)),
             clock: herd_protocol::clock::Clock::new(),
         };
         eprintln!(

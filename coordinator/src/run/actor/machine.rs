@@ -422,6 +422,7 @@ impl RunActor {
                 }
             }
             AgentStatus::Error { message } => {
+                let message = crate::run::secrets::redact(&self.spec.plan, &message);
                 tracing::warn!(run = %self.spec.run, %agent, %message, "agent reported an error");
                 track.last_error = Some(message);
                 self.ledger.agent_changed(&agent);
