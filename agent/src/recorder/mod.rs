@@ -71,7 +71,7 @@ pub enum Outcome {
     Failure(FailureKind),
 }
 
-const KINDS: [FailureKind; 7] = [
+const KINDS: [FailureKind; 8] = [
     FailureKind::Connect,
     FailureKind::Tls,
     FailureKind::Timeout,
@@ -79,6 +79,7 @@ const KINDS: [FailureKind; 7] = [
     FailureKind::Closed,
     FailureKind::Io,
     FailureKind::Aborted,
+    FailureKind::Blocked,
 ];
 
 /// Counters of one set of requests, cheap to update.

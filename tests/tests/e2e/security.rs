@@ -423,7 +423,7 @@ fn allowed_config(dir: &std::path::Path, list: &str) -> Service {
 fn simple_plan(target: &str, path: &str) -> Value {
     json!({
         "version": 1, "name": "allow", "target": target, "agents": 1,
-        "load": {"stages": [{"duration": "1s", "vus": 1}]},
+        "load": {"stages": [{"duration": "2s", "vus": 4}]},
         "scenario": [{"get": path}, {"think": "50ms"}],
     })
 }
