@@ -10,6 +10,7 @@ use crate::error::AgentError;
 use crate::recorder::FrameIdentity;
 use crate::session::{Events, Session, SessionEvent, TlsOptions};
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus};
+use herd_protocol::allow::AllowList;
 use herd_protocol::clock::Clock;
 use herd_protocol::frame::Frame;
 use herd_protocol::plan::{self, Plan};
@@ -245,11 +246,31 @@ fn prepare(
         assignments,
         agent_count,
         start_at_ms,
+        secrets,
+        allowed_targets,
     } = start
     else {
         return Err(AgentError::Session("expected a start command".into()));
     };
-    let plan = plan::from_value(&plan)?;
+    let mut plan = plan::from_value(&plan)?;
+    // The plan's secrets become variables of every VU: their values came in the start command,
+    // never in the plan.
+    for secret in &plan.secrets {
+        let value = secrets.get(&secret.name).ok_or_else(|| {
+            AgentError::Session(format!(
+                "the start command lacks the value of secret {}",
+                secret.name
+            ))
+        })?;
+        plan.vars.push((secret.name.clone(), value.clone()));
+    }
+    let allowed = allowed_targets
+        .map(|list| {
+            AllowList::parse(&list)
+                .map_err(|(i, e)| AgentError::Session(format!("allowed_targets[{i}]: {e}")))
+        })
+        .transpose()?;
+    crate::http::restrict(allowed);
     let index = *assignments
         .get(&config.agent)
         .ok_or_else(|| AgentError::NotAssigned {

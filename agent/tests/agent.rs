@@ -42,6 +42,8 @@ fn start_command(plan: serde_json::Value, agents: u32, delay_ms: u64) -> Vec<u8>
             assignments: (0..agents).map(|i| (AgentId::numbered(i), i)).collect(),
             agent_count: agents,
             start_at_ms: now_ms() + delay_ms,
+            secrets: Default::default(),
+            allowed_targets: None,
         },
     })
 }

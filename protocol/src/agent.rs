@@ -36,6 +36,13 @@ pub enum AgentCommand {
         agent_count: u32,
         /// When to start, in milliseconds since the Unix epoch.
         start_at_ms: u64,
+        /// The plan's secrets by name, resolved by the coordinator (see
+        /// [`crate::plan::secrets`]): agents use them as variables. Absent when there are none.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        secrets: BTreeMap<String, String>,
+        /// Host globs and CIDRs every connection must fall in ([`crate::allow`]); absent: any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allowed_targets: Option<Vec<String>>,
     },
     /// Replace the remaining load profile, from an absolute time on. VU counts are whole-run totals.
     Ramp {
@@ -186,7 +193,7 @@ mod tests {
             let run = RunId::new("r").expect("valid");
             let assignments = (0..n).map(|i| (AgentId::numbered(i), i)).collect();
             for command in [
-                AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start },
+                AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start, secrets: BTreeMap::from([("K".to_string(), "v".to_string())]), allowed_targets: Some(vec!["10.0.0.0/8".into()]) },
                 AgentCommand::Ramp { at_ms: start, stages: serde_json::json!([{"duration": "1s", "vus": 2}]) },
                 AgentCommand::Stop { graceful_ms: graceful },
             ] {

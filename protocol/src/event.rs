@@ -148,6 +148,18 @@ pub enum Event {
         /// What was wrong, naming the field when one was.
         message: String,
     },
+    /// A write was made through the API: the audit log's entry, also kept in the store.
+    #[serde(rename = "audit.write")]
+    AuditWrite {
+        /// The entry's id (unique per write).
+        id: String,
+        /// Who: a token's id (`tok-…`) or a JWT's user; never the credential.
+        actor: String,
+        /// What: `POST /api/v1/runs`.
+        action: String,
+        /// The HTTP status it got.
+        status: u16,
+    },
 }
 
 impl Event {
@@ -165,6 +177,7 @@ impl Event {
             Event::ScheduleSkipped { .. } => "schedule.skipped",
             Event::ActiveRuns { .. } => "runs.active",
             Event::CommandRejected { .. } => "command.rejected",
+            Event::AuditWrite { .. } => "audit.write",
         }
     }
 
@@ -181,7 +194,8 @@ impl Event {
             | Event::AgentLost { run, .. } => Some(run),
             Event::ScheduleSkipped { .. }
             | Event::ActiveRuns { .. }
-            | Event::CommandRejected { .. } => None,
+            | Event::CommandRejected { .. }
+            | Event::AuditWrite { .. } => None,
         }
     }
 
@@ -196,9 +210,10 @@ impl Event {
             | Event::RunCancelled { test, .. }
             | Event::ThresholdBreached { test, .. } => test.as_deref(),
             Event::ScheduleSkipped { test, .. } => Some(test),
-            Event::AgentLost { .. } | Event::ActiveRuns { .. } | Event::CommandRejected { .. } => {
-                None
-            }
+            Event::AgentLost { .. }
+            | Event::ActiveRuns { .. }
+            | Event::CommandRejected { .. }
+            | Event::AuditWrite { .. } => None,
         }
     }
 

@@ -24,6 +24,7 @@
 //! signed with (the agent has no AWS SDK), and [`mqtt_ws`], MQTT over WebSocket signed that way.
 
 pub mod agent;
+pub mod allow;
 #[cfg(feature = "runtime")]
 pub mod aws_credentials;
 pub mod broker;

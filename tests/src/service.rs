@@ -15,6 +15,8 @@ pub struct Service {
     child: Child,
     /// The embedded broker's URL, once `herd up` announced it on stderr.
     broker: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// Everything it wrote on stderr so far.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
     /// Where it listens.
     pub addr: SocketAddr,
     /// Its data directory.
@@ -45,8 +47,8 @@ impl Service {
             .args(["up", "--listen", &addr.to_string(), "--data-dir"])
             .arg(data_dir)
             .args(extra)
-            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -54,12 +56,19 @@ impl Service {
             .expect("spawn herd up");
         let mut child = child;
         let broker = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         if let Some(stderr) = child.stderr.take() {
-            // Pass its stderr through (for diagnostics), noting the broker URL it announces.
+            // Pass its stderr through (for diagnostics), keeping it, and noting the broker URL
+            // it announces.
             let found = broker.clone();
+            let kept = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     eprintln!("{line}");
+                    let mut kept = kept.lock().expect("lock");
+                    kept.push_str(&line);
+                    kept.push('\n');
+                    drop(kept);
                     if let Some(rest) = line.split_once("(broker ").map(|(_, r)| r) {
                         let url = rest.split([',', ')']).next().unwrap_or_default();
                         *found.lock().expect("lock") = Some(url.to_string());
@@ -75,6 +84,7 @@ impl Service {
         let service = Self {
             child,
             broker,
+            log,
             addr,
             data_dir: data_dir.to_path_buf(),
             config,
@@ -89,6 +99,11 @@ impl Service {
             std::thread::sleep(Duration::from_millis(50));
         }
         service
+    }
+
+    /// What it wrote on stderr so far (its log).
+    pub fn log(&self) -> String {
+        self.log.lock().expect("lock").clone()
     }
 
     /// The embedded broker's URL (`mqtt://127.0.0.1:PORT`).
@@ -108,19 +123,27 @@ impl Service {
 
     /// `herd token create --role ROLE` on this service's store.
     pub fn token(&self, role: &str) -> String {
+        self.token_with(&["create", "--role", role]).0
+    }
+
+    /// `herd token ARGS…` on this service's store; its stdout and stderr, trimmed. It must
+    /// succeed.
+    pub fn token_with(&self, args: &[&str]) -> (String, String) {
         let out = Command::new(herd_bin())
-            .args(["token", "create", "--role", role, "--data-dir"])
+            .arg("token")
+            .args(args)
+            .arg("--data-dir")
             .arg(&self.data_dir)
             .args(self.config.iter().flat_map(|c| ["--config", c.as_str()]))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
-            .expect("herd token create");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+            .expect("herd token");
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert!(out.status.success(), "herd token {args:?}: {stderr}");
+        (
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            stderr,
+        )
     }
 
     /// `/metrics` as text (it is not JSON, so [`Service::request`] cannot read it).
@@ -160,8 +183,20 @@ impl Service {
         token: Option<&str>,
         body: &str,
     ) -> (u16, Value) {
+        let (status, _, body) = self.request_head(method, path, token, body);
+        (status, body)
+    }
+
+    /// Like [`Service::request_raw`], also giving the response's head (status line and headers).
+    pub fn request_head(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, String, Value) {
         let Ok(mut stream) = TcpStream::connect(self.addr) else {
-            return (0, Value::Null);
+            return (0, String::new(), Value::Null);
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(90)));
         let auth = token
@@ -177,7 +212,7 @@ impl Service {
             .and_then(|()| stream.write_all(body.as_bytes()))
             .is_err()
         {
-            return (0, Value::Null);
+            return (0, String::new(), Value::Null);
         }
         let mut text = String::new();
         let _ = stream.read_to_string(&mut text);
@@ -186,8 +221,9 @@ impl Service {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let body = serde_json::from_str(body).unwrap_or(Value::Null);
+        (status, head.to_string(), body)
     }
 
     /// Opens an SSE stream; returns a reader positioned after the response head.

@@ -17,6 +17,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
         name: "t".into(),
         target: "http://127.0.0.1:1".into(),
         agents: 3,
+        secrets: vec![],
         load: Load {
             stages,
             ..Load::default()

@@ -8,6 +8,7 @@
 
 use super::tls::{self, ALPN_H2};
 use crate::recorder::FailureKind;
+use herd_protocol::allow::AllowList;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -114,16 +115,59 @@ pub(super) async fn connect(
     })
 }
 
-/// TCP to the first address of `origin` that accepts.
+/// The run's `allowed_targets`, set once by the agent before its load starts (an agent process
+/// serves one run); `None`: any target.
+static ALLOWED: std::sync::RwLock<Option<AllowList>> = std::sync::RwLock::new(None);
+
+/// Restricts every connection of this process to `list` (`None`: unrestricted).
+pub fn restrict(list: Option<AllowList>) {
+    *ALLOWED
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = list;
+}
+
+/// TCP to the first address of `origin` that accepts, among those `allowed_targets` allows:
+/// checked after resolution, so a name cannot resolve around the list.
 async fn tcp(origin: &Origin) -> Result<TcpStream, ConnectError> {
-    let addrs = tokio::net::lookup_host((origin.host.as_str(), origin.port))
-        .await
-        .map_err(|e| {
-            ConnectError::new(
-                FailureKind::Connect,
-                format!("cannot resolve {}: {e}", origin.host),
-            )
-        })?;
+    let addrs: Vec<std::net::SocketAddr> =
+        tokio::net::lookup_host((origin.host.as_str(), origin.port))
+            .await
+            .map_err(|e| {
+                ConnectError::new(
+                    FailureKind::Connect,
+                    format!("cannot resolve {}: {e}", origin.host),
+                )
+            })?
+            .collect();
+    let allowed = ALLOWED
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let addrs: Vec<std::net::SocketAddr> = match &allowed {
+        None => addrs,
+        Some(list) => {
+            let kept: Vec<_> = addrs
+                .iter()
+                .copied()
+                .filter(|a| list.allows_addr(&origin.host, a.ip()))
+                .collect();
+            if kept.is_empty() {
+                return Err(ConnectError::new(
+                    FailureKind::Blocked,
+                    format!(
+                        "{} ({}) is outside allowed_targets",
+                        origin.host,
+                        addrs
+                            .iter()
+                            .map(|a| a.ip().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            kept
+        }
+    };
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {

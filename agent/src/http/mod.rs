@@ -23,6 +23,7 @@ mod request;
 mod tls;
 
 pub use client::{Client, Connections};
+pub use connector::restrict;
 pub use request::PreparedRequest;
 
 use crate::recorder::{FailureKind, Outcome};

@@ -34,6 +34,9 @@ pub enum FailureKind {
     Io,
     /// Still in flight when the graceful-stop period ended.
     Aborted,
+    /// Refused before connecting: the host or its address is outside the run's
+    /// `allowed_targets` ([`herd_protocol::allow`]); nothing was sent.
+    Blocked,
 }
 
 impl FailureKind {
@@ -46,6 +49,7 @@ impl FailureKind {
             FailureKind::Closed => "closed",
             FailureKind::Io => "io",
             FailureKind::Aborted => "aborted",
+            FailureKind::Blocked => "blocked",
         }
     }
 }
@@ -67,7 +71,7 @@ pub enum Outcome {
     Failure(FailureKind),
 }
 
-const KINDS: [FailureKind; 7] = [
+const KINDS: [FailureKind; 8] = [
     FailureKind::Connect,
     FailureKind::Tls,
     FailureKind::Timeout,
@@ -75,6 +79,7 @@ const KINDS: [FailureKind; 7] = [
     FailureKind::Closed,
     FailureKind::Io,
     FailureKind::Aborted,
+    FailureKind::Blocked,
 ];
 
 /// Counters of one set of requests, cheap to update.

@@ -260,6 +260,7 @@ impl Adapters {
             store,
             broker_url: agent_url,
             owner,
+            allowed_targets: config.allowed_targets.clone(),
         };
         Ok(Self {
             embedded,

@@ -21,6 +21,8 @@ pub struct LocalConfig {
     pub data_dir: PathBuf,
     /// The program launched as `PROGRAM agent …` (normally the running `herd`).
     pub agent_program: PathBuf,
+    /// Host globs and CIDRs runs may reach (`herd run --allowed-targets`); `None`: any.
+    pub allowed_targets: Option<Vec<String>>,
 }
 
 /// The embedded broker, store and launcher, ready to run plans.
@@ -32,7 +34,10 @@ impl LocalRuntime {
     /// Starts the embedded pieces. Must be called inside an actix system.
     pub async fn start(config: LocalConfig) -> Result<Self, AdaptersError> {
         let runtime = Adapters::start(
-            &ServiceConfig::default(),
+            &ServiceConfig {
+                allowed_targets: config.allowed_targets,
+                ..ServiceConfig::default()
+            },
             AdapterPaths {
                 data_dir: config.data_dir,
                 agent_program: config.agent_program,

@@ -1,8 +1,9 @@
 //! Who is calling, and what they may do.
 //!
 //! Two kinds of credential arrive as `Authorization: Bearer …`:
-//! - **API tokens** (local mode): created by `herd token create --role …`, shown once, stored only
-//!   as their SHA-256. A token is looked up by its hash.
+//! - **API tokens** (local mode): created by `herd token create --role … [--expires-in 30d]`,
+//!   shown once, stored only as their SHA-256. A token is looked up by its hash on every request,
+//!   so one revoked (`herd token revoke ID`) or past its expiry is refused at once (401).
 //! - **JWTs** (Cognito in AWS mode): RS256, verified against the keys of a JWKS URL — signature,
 //!   issuer, audience and expiry. Keys are cached; an unknown `kid` refetches the set (at most
 //!   every [`REFETCH_AFTER`]), which is how key rotation is picked up. The role comes from the
@@ -16,6 +17,7 @@
 
 use super::jwks::JwksClient;
 use crate::store::{Role, Store, TokenRecord};
+use herd_protocol::clock::Clock;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use ring::rand::SecureRandom;
 use std::collections::HashMap;
@@ -82,6 +84,7 @@ pub struct Auth {
     store: Arc<dyn Store>,
     jwt: Option<JwtConfig>,
     hosted_ui: Option<HostedUi>,
+    clock: Clock,
     keys: Mutex<(HashMap<String, DecodingKey>, Option<Instant>)>,
 }
 
@@ -92,6 +95,7 @@ impl Auth {
             store,
             jwt,
             hosted_ui: None,
+            clock: Clock::new(),
             keys: Mutex::new((HashMap::new(), None)),
         }
     }
@@ -126,10 +130,13 @@ impl Auth {
             return self.jwt_identity(token).await;
         }
         match self.store.find_token(&hash_token(token)).await {
-            Ok(Some(record)) => Ok(Identity {
-                role: record.role,
-                subject: record.id,
-            }),
+            Ok(Some(record)) => match record.refusal(self.clock.unix_ms()) {
+                Some(why) => Err(unauthenticated(format!("{why} (token {})", record.id))),
+                None => Ok(Identity {
+                    role: record.role,
+                    subject: record.id,
+                }),
+            },
             Ok(None) => Err(unauthenticated("unknown token")),
             Err(e) => {
                 tracing::error!(error = %e, "cannot look up a token");
@@ -224,8 +231,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A new random token (shown once) and its record (stored).
-pub fn new_token(role: Role, now_ms: u64) -> Result<(String, TokenRecord), String> {
+/// A new random token (shown once) and its record (stored), accepted until `expires_at_ms` if
+/// given.
+pub fn new_token(
+    role: Role,
+    now_ms: u64,
+    expires_at_ms: Option<u64>,
+) -> Result<(String, TokenRecord), String> {
     let mut secret = [0u8; 32];
     ring::rand::SystemRandom::new()
         .fill(&mut secret)
@@ -237,6 +249,8 @@ pub fn new_token(role: Role, now_ms: u64) -> Result<(String, TokenRecord), Strin
         hash,
         role,
         created_at_ms: now_ms,
+        expires_at_ms,
+        revoked_at_ms: None,
     };
     Ok((token, record))
 }
@@ -249,7 +263,7 @@ mod tests {
     #[tokio::test]
     async fn tokens_are_checked_by_hash_and_roles_kept() {
         let store = Arc::new(EmbeddedStore::in_memory().expect("store"));
-        let (token, record) = new_token(Role::Viewer, 1).expect("token");
+        let (token, record) = new_token(Role::Viewer, 1, None).expect("token");
         assert_ne!(record.hash, token, "only the hash is stored");
         let record_id = record.id.clone();
         store.create_token(record).await.expect("stored");
@@ -274,5 +288,38 @@ mod tests {
             let denied = auth.role(bad).await.expect_err("refused");
             assert!(!denied.forbidden);
         }
+    }
+
+    #[tokio::test]
+    async fn revoked_and_expired_tokens_are_refused_naming_why() {
+        let store = Arc::new(EmbeddedStore::in_memory().expect("store"));
+        let now = Clock::new().unix_ms();
+        let (expired, record) = new_token(Role::Operator, 1, Some(now - 1)).expect("token");
+        store.create_token(record).await.expect("stored");
+        let (revoked, record) = new_token(Role::Operator, 1, Some(now + 3_600_000)).expect("t");
+        let revoked_id = record.id.clone();
+        store.create_token(record).await.expect("stored");
+        let auth = Auth::new(store.clone(), None);
+        let bearer = |t: &str| format!("Bearer {t}");
+        assert_eq!(
+            auth.role(Some(&bearer(&revoked))).await,
+            Ok(Role::Operator),
+            "valid until revoked"
+        );
+        assert!(store.revoke_token(&revoked_id, now).await.expect("revoke"));
+        let denied = auth
+            .role(Some(&bearer(&revoked)))
+            .await
+            .expect_err("revoked");
+        assert!(denied.message.contains("revoked"), "{}", denied.message);
+        let denied = auth
+            .role(Some(&bearer(&expired)))
+            .await
+            .expect_err("expired");
+        assert!(denied.message.contains("expired"), "{}", denied.message);
+        assert!(
+            !denied.message.contains(&expired),
+            "the token is not echoed"
+        );
     }
 }

@@ -5,15 +5,13 @@
 //! Nothing is stored: the console shows the plan in its editor, and saving it is a normal write.
 //! Files the source names (CSV data, scripts) cannot be read here; the report says so.
 
+use super::guard::IMPORT_BODY as MAX_FILE;
 use super::respond::{error, json, Body};
 use herd_protocol::import::{self, ImportOptions};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::collections::HashMap;
-
-/// The largest file accepted (a HAR recording of a long session is several MiB).
-const MAX_FILE: usize = 16 << 20;
 
 /// Converts the uploaded file.
 pub async fn handle(req: Request<Incoming>, query: &HashMap<String, String>) -> Response<Body> {

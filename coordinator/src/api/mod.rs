@@ -11,12 +11,15 @@
 // its size does not matter, and boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod audit;
 pub mod auth;
 mod compare;
 mod console;
+pub mod guard;
 mod history;
 mod import;
 pub mod jwks;
+pub mod limiter;
 mod openapi;
 mod prometheus;
 mod report;
@@ -27,7 +30,7 @@ mod session;
 mod sse;
 mod state;
 
-pub use respond::{body_json, error, json, rejection, Body};
+pub use respond::{body_json, error, json, rejection, Body, BodyLimit};
 pub use state::ApiState;
 
 use hyper_util::rt::TokioIo;

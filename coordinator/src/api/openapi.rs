@@ -48,6 +48,7 @@ pub fn document() -> Value {
             "/": {"get": {"summary": "the console (web UI); also at /login, /tests, /tests/{id}, /runs, /runs/{id} (history-API routing) and its files at /assets/…; gzip when accepted, ETag", "security": [], "responses": {"200": {"description": "text/html"}, "304": {"description": "not modified (If-None-Match)"}}}},
             "/api/v1/auth/config": {"get": {"summary": "how a browser signs in: {cognito: {domain, client_id, scopes} | null}", "security": [], "responses": {"200": {"description": "the sign-in settings"}}}},
             "/api/v1/whoami": {"get": op("the credential's {role, subject}", "viewer", &[("200", "who")])},
+            "/api/v1/audit": {"get": op("the audit log of writes, newest first (?limit=)", "operator", &[("200", "{entries: [{id, at_ms, actor, action, status}]}"), ("403", "viewer")])},
             "/api/v1/tests": {
                 "post": op("create a test", "operator", &[("201", "the test"), ("400", "invalid body; `field` names it"), ("409", "id taken")]),
                 "get": {"parameters": [{"name": "tag", "in": "query", "schema": {"type": "string"}}], "summary": "list tests", "responses": {"200": {"description": "{tests}"}}}

@@ -56,18 +56,30 @@ pub fn rejection(r: &Rejection) -> Response<Body> {
     json(status, &body)
 }
 
-/// Reads a request body as JSON (at most 1 MiB); an error response names the problem.
+/// The most a request's body may hold, put in its extensions by the route's guard
+/// (`guard::body_limit`); 1 MiB when none was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit(pub usize);
+
+/// Reads a request body as JSON (at most its [`BodyLimit`]: 413 naming the limit beyond it); an
+/// error response names the problem.
 pub async fn body_json(req: Request<Incoming>) -> Result<serde_json::Value, Response<Body>> {
-    let limited = http_body_util::Limited::new(req.into_body(), 1 << 20);
+    let limit = req.extensions().get::<BodyLimit>().map_or(1 << 20, |l| l.0);
+    let what = format!("{} {}", req.method(), req.uri().path());
+    let limited = http_body_util::Limited::new(req.into_body(), limit);
     let bytes = limited
         .collect()
         .await
         .map_err(|e| {
-            error(
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                format!("cannot read the body: {e}"),
-            )
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large(&what, limit)
+            } else {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    format!("cannot read the body: {e}"),
+                )
+            }
         })?
         .to_bytes();
     if bytes.is_empty() {
@@ -80,4 +92,27 @@ pub async fn body_json(req: Request<Incoming>) -> Result<serde_json::Value, Resp
             format!("the body is not valid JSON: {e}"),
         )
     })
+}
+
+/// The 413 answer for a body over `limit` bytes on `what` (`POST /api/v1/runs`), naming the limit.
+pub fn too_large(what: &str, limit: usize) -> Response<Body> {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!(
+            "the body of {what} is larger than its limit of {} ({limit} bytes)",
+            human(limit)
+        ),
+    )
+}
+
+/// A size as people read it: `16 KiB`, `1 MiB`.
+pub fn human(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
 }

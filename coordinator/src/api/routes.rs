@@ -5,11 +5,13 @@ use super::history::run_json;
 use super::respond::{body_json, error, json, rejection, Body};
 use super::state::ApiState;
 use super::{
-    compare, console, history, import, openapi, prometheus, report, schedule, session, sse,
+    audit, compare, console, guard, history, import, openapi, prometheus, report, schedule,
+    session, sse,
 };
 use crate::manager::{Reply, RunWatch};
 use crate::store::{Role, RunRecord};
 use herd_protocol::command::{Command, CommandMessage, Overrides, TestSpec};
+use herd_protocol::plan::secrets::redact_plan_json;
 use herd_protocol::summary::Verdict;
 use herd_protocol::{RunId, PROTOCOL_VERSION};
 use hyper::body::Incoming;
@@ -19,7 +21,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 
 /// Handles one request.
-pub async fn handle(req: Request<Incoming>, state: ApiState) -> Response<Body> {
+pub async fn handle(mut req: Request<Incoming>, state: ApiState) -> Response<Body> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     match (&method, path.as_str()) {
@@ -71,19 +73,40 @@ pub async fn handle(req: Request<Incoming>, state: ApiState) -> Response<Body> {
         .map(String::from)
         .collect();
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
-    match (&method, s.as_slice()) {
+    if write {
+        if let Err(refused) = guard::admit(&mut req, &state, &identity, &method, &s) {
+            return refused;
+        }
+    }
+    let response = match (&method, s.as_slice()) {
         (&Method::GET, ["openapi.json"]) => json(StatusCode::OK, &openapi::document()),
         (&Method::GET, ["metrics"]) => prometheus::metrics(&state).await,
         (&Method::GET, ["api", "v1", "whoami"]) => session::whoami(&identity),
-        (_, ["api", "v1", rest @ ..]) => api(req, &state, &method, rest, &query).await,
+        (&Method::GET, ["api", "v1", "audit"]) if identity.role >= Role::Operator => {
+            audit::list(&state, &query).await
+        }
+        (&Method::GET, ["api", "v1", "audit"]) => error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the audit log needs the operator role; this credential is a viewer",
+        ),
+        (_, ["api", "v1", rest @ ..]) => {
+            let viewer = identity.role < Role::Operator;
+            api(req, &state, (&method, viewer), rest, &query).await
+        }
         _ => not_found(&path),
+    };
+    if write {
+        audit::record(&state, &identity, &method, &path, response.status()).await;
     }
+    response
 }
 
+/// `viewer`: the caller may only read, and is shown plans with credential headers masked.
 async fn api(
     req: Request<Incoming>,
     state: &ApiState,
-    method: &Method,
+    (method, viewer): (&Method, bool),
     route: &[&str],
     query: &HashMap<String, String>,
 ) -> Response<Body> {
@@ -108,12 +131,22 @@ async fn api(
         }
         (&Method::GET, ["tests"]) => {
             match state.store.list_tests(query.get("tag").cloned()).await {
-                Ok(tests) => json(StatusCode::OK, &j!({"tests": tests})),
+                Ok(mut tests) => {
+                    if viewer {
+                        tests.iter_mut().for_each(|t| redact_plan_json(&mut t.plan));
+                    }
+                    json(StatusCode::OK, &j!({"tests": tests}))
+                }
                 Err(e) => internal(e),
             }
         }
         (&Method::GET, ["tests", id]) => match state.store.get_test(id).await {
-            Ok(Some(test)) => json(StatusCode::OK, &j!(test)),
+            Ok(Some(mut test)) => {
+                if viewer {
+                    redact_plan_json(&mut test.plan);
+                }
+                json(StatusCode::OK, &j!(test))
+            }
             Ok(None) => error(StatusCode::NOT_FOUND, "not_found", format!("no test {id}")),
             Err(e) => internal(e),
         },

@@ -168,6 +168,15 @@ fn text(event: &Event, command: Option<&str>) -> (String, String) {
             ),
             message.clone(),
         ),
+        Event::AuditWrite {
+            actor,
+            action,
+            status,
+            ..
+        } => (
+            format!("📝 herd: {action} by {actor}"),
+            format!("{action} by {actor}: HTTP {status}"),
+        ),
     }
 }
 

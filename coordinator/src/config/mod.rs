@@ -38,6 +38,12 @@ pub struct ServiceConfig {
     pub listen: Option<SocketAddr>,
     /// `[api] max_agents`: agents all active runs together may use (the flag wins).
     pub max_agents: Option<u32>,
+    /// `[api] writes_per_second`: each credential's writes refilled per second.
+    pub writes_per_second: Option<f64>,
+    /// `[api] write_burst`: each credential's writes allowed back to back.
+    pub write_burst: Option<u32>,
+    /// `[api] allowed_targets`: host globs and CIDRs runs may reach; `None`: any.
+    pub allowed_targets: Option<Vec<String>>,
     /// `[commands]`: the SQS queue commands arrive on, if any.
     pub commands: Option<SqsCommands>,
     /// `[events]`: the SNS topic events go to, if any (they are always logged).
@@ -57,6 +63,9 @@ impl Default for ServiceConfig {
             aws: AwsSettings::default(),
             listen: None,
             max_agents: None,
+            writes_per_second: None,
+            write_burst: None,
+            allowed_targets: None,
             commands: None,
             events: None,
             store: StoreConfig::Embedded { data_dir: None },
@@ -183,6 +192,27 @@ impl ServiceConfig {
                 None
             }
         });
+        let writes_per_second = raw.api.writes_per_second.and_then(|r| {
+            if r.is_finite() && r > 0.0 {
+                Some(r)
+            } else {
+                errors.push("api.writes_per_second", "must be a number > 0");
+                None
+            }
+        });
+        let write_burst = raw.api.write_burst.and_then(|n| match u32::try_from(n) {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                errors.push("api.write_burst", "must be a whole number > 0");
+                None
+            }
+        });
+        if let Some(list) = &raw.api.allowed_targets {
+            if let Err((i, e)) = herd_protocol::allow::AllowList::parse(list) {
+                errors.push(&format!("api.allowed_targets[{i}]"), e);
+            }
+        }
+        let allowed_targets = raw.api.allowed_targets;
         let commands = raw.commands.map(|c| {
             let queue_url =
                 errors.required("commands.sqs_queue_url", c.sqs_queue_url, "in [commands]");
@@ -244,6 +274,9 @@ impl ServiceConfig {
                 aws,
                 listen,
                 max_agents,
+                writes_per_second,
+                write_burst,
+                allowed_targets,
                 commands,
                 events,
                 store,

@@ -34,6 +34,9 @@ pub(super) struct RawAws {
 pub(super) struct RawApi {
     pub listen: Option<String>,
     pub max_agents: Option<i64>,
+    pub writes_per_second: Option<f64>,
+    pub write_burst: Option<i64>,
+    pub allowed_targets: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

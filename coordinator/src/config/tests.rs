@@ -302,3 +302,34 @@ fn the_hub_templates_coordinator_config_parses() {
         assert_eq!(ecs.assign_public_ip, public_ip == "true");
     }
 }
+
+#[test]
+fn the_write_rate_is_read_and_bad_values_are_named() {
+    let config = ServiceConfig::from_toml("[api]\nwrites_per_second = 0.5\nwrite_burst = 3\n")
+        .expect("valid");
+    assert_eq!(config.writes_per_second, Some(0.5));
+    assert_eq!(config.write_burst, Some(3));
+    assert_eq!(
+        problem_keys("[api]\nwrites_per_second = 0\nwrite_burst = -1\n"),
+        ["api.writes_per_second", "api.write_burst"]
+    );
+}
+
+#[test]
+fn allowed_targets_are_read_and_a_bad_entry_is_named() {
+    let config = ServiceConfig::from_toml(
+        "[api]\nallowed_targets = [\"*.staging.example.com\", \"10.0.0.0/8\"]\n",
+    )
+    .expect("valid");
+    assert_eq!(
+        config.allowed_targets,
+        Some(vec![
+            "*.staging.example.com".to_string(),
+            "10.0.0.0/8".to_string()
+        ])
+    );
+    assert_eq!(
+        problem_keys("[api]\nallowed_targets = [\"ok.com\", \"10.0.0.0/40\"]\n"),
+        ["api.allowed_targets[1]"]
+    );
+}

@@ -137,7 +137,9 @@ impl Task {
     }
 
     fn checked_spec(&self, spec: &TestSpec) -> Result<Option<u64>, Rejection> {
-        plan::from_value(&spec.plan).map_err(|e| Rejection::fields("plan", &e.0))?;
+        let plan = plan::from_value(&spec.plan).map_err(|e| Rejection::fields("plan", &e.0))?;
+        crate::run::targets::check(&plan, self.deps.allowed_targets.as_deref())
+            .map_err(|e| Rejection::fields("plan", &[e]))?;
         self.first_fire(spec.schedule.as_ref())
     }
 
@@ -234,6 +236,9 @@ impl Task {
         };
         let mut plan = plan::from_value(&json).map_err(|e| Rejection::fields(prefix, &e.0))?;
         apply(&mut plan, &overrides)?;
+        crate::run::secrets::values(&plan).map_err(|e| Rejection::fields(prefix, &[e]))?;
+        crate::run::targets::check(&plan, self.deps.allowed_targets.as_deref())
+            .map_err(|e| Rejection::fields(prefix, &[e]))?;
         if let (Some(test), false) = (&test_id, allow_concurrent) {
             if let Some(run) = self.active_run_of(test) {
                 return Err(Rejection::new(

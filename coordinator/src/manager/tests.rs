@@ -31,6 +31,7 @@ fn harness(max_agents: u32) -> Harness {
         store: store.clone(),
         broker_url: "mqtt://fake:1".into(),
         owner: "test-coordinator".into(),
+        allowed_targets: None,
     };
     let sink = Arc::new(LocalEvents::new());
     let events = sink.subscribe();

@@ -16,9 +16,11 @@ mod handle;
 pub mod liveness;
 pub mod phase;
 pub mod resume;
+pub mod secrets;
 mod spec;
 mod stored;
 pub mod summary;
+pub mod targets;
 mod view;
 pub mod watch;
 

@@ -106,6 +106,7 @@ fn deps(
         store: store.clone(),
         broker_url: "mqtt://fake:1".into(),
         owner: OWNER.into(),
+        allowed_targets: None,
     };
     (deps, bus, commands, launcher)
 }

@@ -63,6 +63,10 @@ pub struct RunDeps {
     /// the same at every start of the coordinator so that a restarted one can resume its runs
     /// at once (and is its durable MQTT session's client id).
     pub owner: String,
+    /// Host globs and CIDRs runs may reach (`[api] allowed_targets`, `herd run
+    /// --allowed-targets`); `None`: any. Checked before a run starts and by agents on every
+    /// connection.
+    pub allowed_targets: Option<Vec<String>>,
 }
 
 /// A run to perform.

@@ -79,6 +79,7 @@ fn start_run(plan: Plan) -> Harness {
         store: Arc::new(EmbeddedStore::in_memory().expect("store")),
         broker_url: "mqtt://fake:1".into(),
         owner: "test-coordinator".into(),
+        allowed_targets: None,
     };
     let handle = start(
         RunSpec {

@@ -23,7 +23,7 @@ mod tests;
 
 pub use embedded::EmbeddedStore;
 pub use resume::{AgentGap, AgentRecord, Claim};
-pub use service::{Role, TestRecord, TokenRecord};
+pub use service::{AuditEntry, Role, TestRecord, TokenRecord};
 
 use crate::aggregate::{SecondAggregate, SecondCheckpoint};
 use herd_protocol::histogram::EncodedHistogram;
@@ -94,8 +94,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new API token (its hash).
     fn create_token(&self, token: TokenRecord) -> StoreFuture<()>;
-    /// The token with this hash, if any.
+    /// The token with this hash, if any (revoked and expired ones too: the caller decides).
     fn find_token(&self, hash: &str) -> StoreFuture<Option<TokenRecord>>;
+    /// Every stored token, by id.
+    fn list_tokens(&self) -> StoreFuture<Vec<TokenRecord>>;
+    /// Marks the token with this id revoked at `at_ms`; whether such a token exists. Revoking
+    /// twice keeps the first time.
+    fn revoke_token(&self, id: &str, at_ms: u64) -> StoreFuture<bool>;
+
+    /// Appends one write to the audit log; an entry whose id is already there is not added again.
+    fn append_audit(&self, entry: AuditEntry) -> StoreFuture<()>;
+    /// The `limit` most recent audit entries, newest first.
+    fn list_audit(&self, limit: usize) -> StoreFuture<Vec<AuditEntry>>;
 
     // Resuming runs after a coordinator restart (see [`resume`]).
 

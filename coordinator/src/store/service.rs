@@ -83,4 +83,37 @@ pub struct TokenRecord {
     pub role: Role,
     /// Creation time (ms since the Unix epoch).
     pub created_at_ms: u64,
+    /// When it stops being accepted (ms since the Unix epoch); `None`: never.
+    pub expires_at_ms: Option<u64>,
+    /// When it was revoked (`herd token revoke`); a revoked token is refused from then on.
+    pub revoked_at_ms: Option<u64>,
+}
+
+impl TokenRecord {
+    /// Why the token is not accepted at `now_ms` (revoked, expired), if it is not.
+    pub fn refusal(&self, now_ms: u64) -> Option<&'static str> {
+        if self.revoked_at_ms.is_some_and(|at| at <= now_ms) {
+            Some("the token was revoked")
+        } else if self.expires_at_ms.is_some_and(|at| at <= now_ms) {
+            Some("the token has expired")
+        } else {
+            None
+        }
+    }
+}
+
+/// One write, as the audit log keeps it: who did what, when, and how it ended. Written once per
+/// write (a second append with the same `id` changes nothing), never updated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Unique per write (the command id the write became, or a random id).
+    pub id: String,
+    /// When (ms since the Unix epoch).
+    pub at_ms: u64,
+    /// Who: a token's id (`tok-…`), a JWT's user, or `cli:…` for `herd token` commands.
+    pub actor: String,
+    /// What: `POST /api/v1/runs`, `token.revoke tok-…`.
+    pub action: String,
+    /// The HTTP status it got (the CLI records 200 for a done change).
+    pub status: u16,
 }

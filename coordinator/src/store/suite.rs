@@ -39,6 +39,8 @@ macro_rules! store_suite {
             runs_of_a_test_are_listed_newest_first_and_paged,
             command_ids_keep_their_first_reply,
             tokens_are_found_by_hash,
+            tokens_are_listed_and_revoked_once,
+            audit_entries_are_kept_once_newest_first,
             claims_are_exclusive_until_the_lease_ends,
             unfinished_runs_are_listed_oldest_first_with_their_start_and_end,
             an_agent_record_is_replaced_whole,
@@ -441,8 +443,62 @@ pub(crate) async fn tokens_are_found_by_hash(subject: Subject) {
         hash: "abc".into(),
         role: Role::Viewer,
         created_at_ms: 9,
+        expires_at_ms: Some(1_000),
+        revoked_at_ms: None,
     };
     store.create_token(token.clone()).await.expect("create");
     assert_eq!(store.find_token("abc").await.expect("find"), Some(token));
     assert_eq!(store.find_token("abd").await.expect("find"), None);
+}
+
+pub(crate) async fn tokens_are_listed_and_revoked_once(subject: Subject) {
+    let store = subject.store;
+    for (id, hash) in [("tok-b", "h2"), ("tok-a", "h1")] {
+        let token = TokenRecord {
+            id: id.into(),
+            hash: hash.into(),
+            role: Role::Operator,
+            created_at_ms: 1,
+            expires_at_ms: None,
+            revoked_at_ms: None,
+        };
+        store.create_token(token).await.expect("create");
+    }
+    let ids: Vec<String> = store
+        .list_tokens()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, ["tok-a", "tok-b"]);
+    assert!(store.revoke_token("tok-a", 50).await.expect("revoke"));
+    assert!(store.revoke_token("tok-a", 70).await.expect("revoke again"));
+    assert!(!store.revoke_token("tok-x", 50).await.expect("unknown"));
+    let a = store.find_token("h1").await.expect("find").expect("a");
+    assert_eq!(a.revoked_at_ms, Some(50), "the first revocation stays");
+    assert_eq!(a.refusal(49), None);
+    assert_eq!(a.refusal(50), Some("the token was revoked"));
+    let b = store.find_token("h2").await.expect("find").expect("b");
+    assert_eq!(b.revoked_at_ms, None, "only the named token is revoked");
+}
+
+pub(crate) async fn audit_entries_are_kept_once_newest_first(subject: Subject) {
+    let store = subject.store;
+    let entry = |id: &str, at_ms: u64| AuditEntry {
+        id: id.into(),
+        at_ms,
+        actor: "tok-1".into(),
+        action: format!("POST /api/v1/runs ({id})"),
+        status: 201,
+    };
+    assert!(store.list_audit(10).await.expect("empty").is_empty());
+    store.append_audit(entry("w1", 10)).await.expect("w1");
+    store.append_audit(entry("w2", 20)).await.expect("w2");
+    store.append_audit(entry("w1", 10)).await.expect("w1 again");
+    store.append_audit(entry("w3", 30)).await.expect("w3");
+    let all = store.list_audit(10).await.expect("list");
+    assert_eq!(all, vec![entry("w3", 30), entry("w2", 20), entry("w1", 10)]);
+    let newest = store.list_audit(2).await.expect("list 2");
+    assert_eq!(newest, vec![entry("w3", 30), entry("w2", 20)]);
 }

@@ -144,6 +144,7 @@ proptest! {
             }] },
             Event::ScheduleSkipped { test: "t".into(), due_ms: at_ms, reason: "busy".into() },
             Event::CommandRejected { code: "invalid".into(), message: "plan.name: missing".into() },
+            Event::AuditWrite { id: "w1".into(), actor: "tok-1".into(), action: "POST /api/v1/runs".into(), status: 201 },
         ] {
             let message = EventMessage { version: 1, at_ms, command_id: Some(run.clone()), event };
             prop_assert_eq!(decode::<EventMessage>(&encode(&message)).ok(), Some(message));

@@ -14,6 +14,7 @@ mod options;
 mod parse;
 mod parse_load;
 mod parse_scenario;
+pub mod secrets;
 mod template;
 mod threshold;
 mod threshold_rule;
@@ -31,6 +32,7 @@ pub use parse::{
     from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
     from_yaml_str_with, ramp_from_value,
 };
+pub use secrets::{Redactor, Secret, SecretSource};
 pub use template::{is_var_name, Part, Template, BUILTINS};
 pub use threshold::{Comparison, Metric, Threshold};
 pub use threshold_rule::ThresholdRule;
@@ -61,6 +63,8 @@ pub struct Plan {
     pub thresholds: Vec<ThresholdRule>,
     /// Timeouts and limits.
     pub options: Options,
+    /// Secrets by name, resolved by the coordinator when the run starts ([`secrets`]).
+    pub secrets: Vec<Secret>,
 }
 
 /// One scenario step.
@@ -234,7 +238,7 @@ impl Plan {
     pub fn to_json(&self) -> Value {
         let steps: Vec<Value> = self.scenario.iter().map(step_json).collect();
         let thresholds: Vec<Value> = self.thresholds.iter().map(ThresholdRule::to_json).collect();
-        json!({
+        let mut plan = json!({
             "version": crate::PROTOCOL_VERSION,
             "name": self.name,
             "target": self.target,
@@ -245,7 +249,11 @@ impl Plan {
             "scenario": steps,
             "thresholds": thresholds,
             "options": self.options.to_json(),
-        })
+        });
+        if !self.secrets.is_empty() {
+            plan["secrets"] = secrets::secrets_json(&self.secrets);
+        }
+        plan
     }
 
     /// The labels of the request steps, in scenario order, without repeats.
@@ -374,3 +382,5 @@ mod tests;
 mod tests_http;
 #[cfg(test)]
 mod tests_scenario;
+#[cfg(test)]
+mod tests_secrets;

@@ -85,6 +85,7 @@ const TOP_KEYS: &[&str] = &[
     "scenario",
     "thresholds",
     "options",
+    "secrets",
 ];
 
 impl Cx {
@@ -127,8 +128,15 @@ impl Cx {
         if let (Some(vars), Some(feeders)) = (&vars, &feeders) {
             self.check_clashes(vars, feeders);
         }
+        let secrets = match m.get("secrets") {
+            Some(v) => self.secrets(v),
+            None => Some(Vec::new()),
+        };
+        let defined = vars.as_ref().zip(secrets.as_ref()).map(|(vars, secrets)| {
+            super::secrets::with_secret_names(vars, secrets, &mut self.errors)
+        });
         if let Some(scenario) = &scenario {
-            self.check_variables(vars.as_deref(), feeders.as_deref(), scenario);
+            self.check_variables(defined.as_deref(), feeders.as_deref(), scenario);
         }
         let thresholds = match m.get("thresholds") {
             Some(v) => self.thresholds(v),
@@ -148,6 +156,7 @@ impl Cx {
             scenario: scenario?,
             thresholds: thresholds?,
             options: options?,
+            secrets: secrets?,
         };
         self.errors.extend(plan.check_agents(plan.agents));
         Some(plan)

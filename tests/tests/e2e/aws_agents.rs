@@ -76,6 +76,7 @@ async fn run_with(
         store: Arc::new(EmbeddedStore::open(dir.path()).expect("store")),
         broker_url: broker.to_owned(),
         owner: "aws-agents-test".to_owned(),
+        allowed_targets: None,
     };
     let run = new_run_id();
     let handle = run::start(
@@ -329,6 +330,8 @@ async fn an_agent_over_mutual_tls_takes_the_retained_start_and_reports_exact_cou
             assignments: BTreeMap::from([(AgentId::numbered(0), 0)]),
             agent_count: 1,
             start_at_ms: now_ms() + 2000,
+            secrets: Default::default(),
+            allowed_targets: None,
         },
     })
     .await

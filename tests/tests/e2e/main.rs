@@ -22,4 +22,5 @@ mod ramp;
 mod resume;
 mod run;
 mod scenario;
+mod security;
 mod up_config;

@@ -11,6 +11,7 @@ mod progress;
 mod report;
 mod run;
 mod stored;
+mod token;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -87,7 +88,11 @@ enum ConfigCommand {
 #[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Create a token; it is printed once and only its hash is stored.
-    Create(up::TokenArgs),
+    Create(token::CreateArgs),
+    /// Revoke a token by its id: it is refused (401) from the next request on.
+    Revoke(token::RevokeArgs),
+    /// List tokens: id, role and whether each is active, expired or revoked.
+    List(token::StoreArgs),
 }
 
 /// Sets up logging: warnings by default, `-v` for info, `-vv` for debug; `RUST_LOG` wins. The
@@ -138,7 +143,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
         Command::Report(args) => stored::run(args),
         Command::Import(args) => import::run(args),
         Command::Up(args) => up::up(args),
-        Command::Token(TokenCommand::Create(args)) => up::token(args),
+        Command::Token(TokenCommand::Create(args)) => token::create(args),
+        Command::Token(TokenCommand::Revoke(args)) => token::revoke(args),
+        Command::Token(TokenCommand::List(args)) => token::list(args),
         Command::Init(InitCommand::Aws(args)) => init::aws(args),
         Command::Config(ConfigCommand::Check(args)) => config::check(args),
         Command::Schema(SchemaCommand::Commands) => {

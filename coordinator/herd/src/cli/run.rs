@@ -31,6 +31,11 @@ pub struct RunArgs {
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Only let the run reach these hosts: comma-separated host globs and CIDRs
+    /// (`*.staging.example.com,10.0.0.0/8`); requests elsewhere fail as `blocked`. Without it:
+    /// any target.
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_targets: Option<Vec<String>>,
 }
 
 /// Reads and validates a plan; on failure prints every problem and returns the exit code.
@@ -105,6 +110,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    // Secrets are read when the run starts; one that cannot be is named now, before anything runs.
+    if let Err(e) = herd_coordinator::run::secrets::values(&plan) {
+        return Ok(invalid(&args.plan, &[e]));
+    }
     if let Some(n) = args.agents {
         if n == 0 {
             eprintln!("herd: --agents must be >= 1");
@@ -116,7 +125,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
             return Ok(invalid(&args.plan, &problems));
         }
     }
-    let results = run_plan(plan, &args.data_dir, args.quiet)?;
+    if let Err(e) = herd_coordinator::run::targets::check(&plan, args.allowed_targets.as_deref()) {
+        return Ok(invalid(&args.plan, &[e]));
+    }
+    let results = run_plan(plan, &args.data_dir, args.quiet, args.allowed_targets)?;
     report::print(&results.summary);
     if let Some(path) = &args.json {
         report::write_json(&results.summary, path)?;
@@ -126,10 +138,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
 }
 
 /// Runs a validated plan on the embedded runtime and returns its summary and stored seconds.
-pub fn run_plan(plan: Plan, data_dir: &Path, quiet: bool) -> anyhow::Result<RunResults> {
+pub fn run_plan(
+    plan: Plan,
+    data_dir: &Path,
+    quiet: bool,
+    allowed_targets: Option<Vec<String>>,
+) -> anyhow::Result<RunResults> {
     let config = LocalConfig {
         data_dir: data_dir.to_path_buf(),
         agent_program: std::env::current_exe().context("cannot find the herd executable")?,
+        allowed_targets,
     };
     let system = actix::System::new();
     system.block_on(async move {

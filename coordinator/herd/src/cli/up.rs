@@ -10,13 +10,14 @@
 //!
 //! The file comes from `--config`, `HERD_CONFIG` or `HERD_CONFIG_TOML` ([`super::config`]).
 //!
-//! `herd token create --role …` adds an API token to the same store (shown once, kept hashed);
-//! with `--config`, to the store the file names (DynamoDB in AWS mode).
+//! API tokens for it are made and revoked by `herd token` ([`super::token`]), in the same store.
+//! Every write through the API is audited (store and events) and limited per credential
+//! (`[api] writes_per_second`, `[api] write_burst`: [`api::limiter`]).
 
 use super::config;
 use super::exit::Code;
 use anyhow::Context as _;
-use herd::adapters::{open_store, sdk_for, AdapterPaths, Adapters};
+use herd::adapters::{AdapterPaths, Adapters};
 use herd::local::coordinator_id;
 use herd_coordinator::api::jwks::JwksClient;
 use herd_coordinator::api::{self, auth};
@@ -28,7 +29,7 @@ use herd_coordinator::events::{EventSink, LocalEvents};
 use herd_coordinator::manager::{Manager, ManagerConfig};
 use herd_coordinator::run::Timeouts;
 use herd_coordinator::scheduler;
-use herd_coordinator::store::{Role, Store};
+use herd_coordinator::store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,52 +76,6 @@ pub struct UpArgs {
     /// `aud` of its ID tokens].
     #[arg(long, requires = "cognito_domain")]
     cognito_client_id: Option<String>,
-}
-
-/// Arguments of `herd token create`.
-#[derive(Debug, clap::Args)]
-pub struct TokenArgs {
-    /// What the token may do: viewer (read) or operator (read and write).
-    #[arg(long)]
-    role: String,
-    /// The store of the `herd up` that will accept it: its data directory…
-    #[arg(long, env = "HERD_DATA_DIR", default_value = ".herd")]
-    data_dir: PathBuf,
-    /// …and its configuration file, when its `[store]` is DynamoDB (else `HERD_CONFIG`, else
-    /// `HERD_CONFIG_TOML`, as `herd up` reads them).
-    #[arg(long)]
-    config: Option<PathBuf>,
-}
-
-/// `herd token create`.
-pub fn token(args: TokenArgs) -> anyhow::Result<Code> {
-    let role: Role = match args.role.parse() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("herd: --role: {e}");
-            return Ok(Code::Invalid);
-        }
-    };
-    let config = match config::load(config::source(args.config.as_deref()).as_ref())? {
-        Ok(config) => config,
-        Err(code) => return Ok(code),
-    };
-    let now = herd_protocol::clock::Clock::new().unix_ms();
-    let (token, record) = auth::new_token(role, now).map_err(anyhow::Error::msg)?;
-    let id = record.id.clone();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let sdk = sdk_for(&config).await?;
-            let owner = coordinator_id(&args.data_dir);
-            let store = open_store(&config, sdk.as_ref(), &args.data_dir, &owner).await?;
-            store.create_token(record).await?;
-            anyhow::Ok(())
-        })?;
-    eprintln!("herd: created {role} token {id} (shown once; only its hash is stored)");
-    println!("{token}");
-    Ok(Code::Passed)
 }
 
 /// `herd up`.
@@ -222,10 +177,18 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
             }
             _ => None,
         };
+        let defaults = api::limiter::WriteRate::default();
+        let rate = api::limiter::WriteRate {
+            per_second: config.writes_per_second.unwrap_or(defaults.per_second),
+            burst: config.write_burst.unwrap_or(defaults.burst),
+        };
         let state = api::ApiState {
             manager: manager.clone(),
             store: store.clone(),
             auth: Arc::new(auth::Auth::new(store, jwt).with_hosted_ui(hosted_ui)),
+            events: sink.clone(),
+            writes: Arc::new(api::limiter::WriteLimiter::new(rate)),
+            clock: herd_protocol::clock::Clock::new(),
         };
         eprintln!(
             "herd up: console on http://{addr}/, API on http://{addr}/api/v1 (broker {}, data in {})",

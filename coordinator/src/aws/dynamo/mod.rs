@@ -10,6 +10,7 @@
 //! tests, command replies, tokens) are measured before writing and refused with a clear error if
 //! they would not fit. The tables and their keys are described in [`tables`] and the README.
 
+mod audit;
 mod chunks;
 mod commands;
 mod items;
@@ -23,8 +24,8 @@ mod tests;
 mod tokens;
 
 use crate::store::{
-    AgentRecord, Claim, RunRecord, RunStateName, SecondRecord, Store, StoreError, StoreFuture,
-    TestRecord, TokenRecord,
+    AgentRecord, AuditEntry, Claim, RunRecord, RunStateName, SecondRecord, Store, StoreError,
+    StoreFuture, TestRecord, TokenRecord,
 };
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
@@ -210,6 +211,23 @@ impl Store for DynamoStore {
     fn find_token(&self, hash: &str) -> StoreFuture<Option<TokenRecord>> {
         let hash = hash.to_owned();
         self.call(|s| async move { s.find_token(&hash).await })
+    }
+
+    fn list_tokens(&self) -> StoreFuture<Vec<TokenRecord>> {
+        self.call(|s| async move { s.list_tokens().await })
+    }
+
+    fn revoke_token(&self, id: &str, at_ms: u64) -> StoreFuture<bool> {
+        let id = id.to_owned();
+        self.call(|s| async move { s.revoke_token(&id, at_ms).await })
+    }
+
+    fn append_audit(&self, entry: AuditEntry) -> StoreFuture<()> {
+        self.call(|s| async move { s.append_audit(entry).await })
+    }
+
+    fn list_audit(&self, limit: usize) -> StoreFuture<Vec<AuditEntry>> {
+        self.call(|s| async move { s.list_audit(limit).await })
     }
 
     fn set_run_start(&self, run: &RunId, start_at_ms: u64) -> StoreFuture<()> {

@@ -245,6 +245,7 @@ impl Service {
             store: store.clone(),
             broker_url: "mqtt://fake:1".into(),
             owner: "test-coordinator".into(),
+            allowed_targets: None,
         };
         let local = Arc::new(LocalEvents::new());
         let sink: Arc<dyn EventSink> = Arc::new(Fanout(vec![local.clone(), aws.sink(format)]));

@@ -184,7 +184,7 @@ impl RunActor {
             id: run.clone(),
             name: self.spec.plan.name.clone(),
             test: self.spec.test.clone(),
-            plan: self.spec.plan.to_json(),
+            plan: crate::run::secrets::stored_plan(&self.spec.plan),
             state: RunStateName::Launching,
             agents: self.spec.plan.agents,
             created_at_ms: self.clock.unix_ms(),
@@ -287,11 +287,19 @@ impl RunActor {
             .enumerate()
             .map(|(i, id)| (id.clone(), i as u32))
             .collect();
+        // Checked when the run was accepted; should a value vanish since, agents refuse the
+        // start naming the secret, and the run fails saying so.
+        let secrets = crate::run::secrets::values(&self.spec.plan).unwrap_or_else(|e| {
+            tracing::error!(run = %self.spec.run, secret = %e.path, "{}", e.message);
+            Default::default()
+        });
         AgentCommand::Start {
             plan: self.spec.plan.to_json(),
             assignments,
             agent_count: self.spec.plan.agents,
             start_at_ms: self.stage.start_at_ms().unwrap_or_default(),
+            secrets,
+            allowed_targets: self.deps.allowed_targets.clone(),
         }
     }
 
@@ -418,6 +426,7 @@ impl RunActor {
                 }
             }
             AgentStatus::Error { message } => {
+                let message = crate::run::secrets::redact(&self.spec.plan, &message);
                 tracing::warn!(run = %self.spec.run, %agent, %message, "agent reported an error");
                 track.last_error = Some(message);
                 self.ledger.agent_changed(&agent);

@@ -9,10 +9,11 @@
 //! behind a mutex; the async threads (and the actors on them) never wait on disk.
 //!
 //! The SQL is cut by table as the DynamoDB store's is: [`runs`], [`seconds`] (and summaries),
-//! [`resume`], stored load tests ([`load_tests`]), [`tokens`], [`commands`]. Each is a set of functions over a
+//! [`resume`], stored load tests ([`load_tests`]), [`tokens`], [`commands`], [`audit`]. Each is a set of functions over a
 //! `Connection`, sharing the row helpers of [`rows`]; this module only owns the connection and
 //! maps the [`Store`] trait onto them, so no table module depends on it.
 
+mod audit;
 mod commands;
 mod load_tests;
 mod resume;
@@ -27,8 +28,8 @@ pub use schema::FILE_NAME;
 pub(crate) use schema::MIGRATIONS;
 
 use crate::store::{
-    AgentRecord, Claim, RunRecord, RunStateName, SecondRecord, Store, StoreError, StoreFuture,
-    TestRecord, TokenRecord,
+    AgentRecord, AuditEntry, Claim, RunRecord, RunStateName, SecondRecord, Store, StoreError,
+    StoreFuture, TestRecord, TokenRecord,
 };
 use herd_protocol::summary::Summary;
 use herd_protocol::RunId;
@@ -196,6 +197,23 @@ impl Store for EmbeddedStore {
     fn find_token(&self, hash: &str) -> StoreFuture<Option<TokenRecord>> {
         let hash = hash.to_string();
         self.call(move |conn| tokens::find_token(conn, &hash))
+    }
+
+    fn list_tokens(&self) -> StoreFuture<Vec<TokenRecord>> {
+        self.call(tokens::list_tokens)
+    }
+
+    fn revoke_token(&self, id: &str, at_ms: u64) -> StoreFuture<bool> {
+        let id = id.to_string();
+        self.call(move |conn| tokens::revoke_token(conn, &id, at_ms))
+    }
+
+    fn append_audit(&self, entry: AuditEntry) -> StoreFuture<()> {
+        self.call(move |conn| audit::append_audit(conn, &entry))
+    }
+
+    fn list_audit(&self, limit: usize) -> StoreFuture<Vec<AuditEntry>> {
+        self.call(move |conn| audit::list_audit(conn, limit))
     }
 
     fn set_run_start(&self, run: &RunId, start_at_ms: u64) -> StoreFuture<()> {

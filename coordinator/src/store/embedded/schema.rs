@@ -88,6 +88,18 @@ pub const MIGRATIONS: &[&str] = &[
     // 6: the rest of each second's figures (p90, p99.9, VUs, error kinds, agents' health), as
     // JSON (`store::SecondDetail`); NULL for seconds stored before.
     "ALTER TABLE seconds ADD COLUMN detail TEXT;",
+    // 7: tokens that expire or are revoked, and the audit log of writes.
+    "ALTER TABLE tokens ADD COLUMN expires_at_ms INTEGER;
+    ALTER TABLE tokens ADD COLUMN revoked_at_ms INTEGER;
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        at_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        status INTEGER NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit (at_ms DESC, seq DESC);",
 ];
 
 /// Brings the schema up to date, in one transaction.
