@@ -8,6 +8,7 @@ mod aws_init;
 mod aws_up;
 mod console;
 mod demo;
+mod flow;
 mod https;
 mod import;
 mod jwt;
