@@ -53,7 +53,7 @@ fn step(yaml: &str) -> plan::RequestStep {
         .remove(0)
     {
         plan::Step::Request(r) => r,
-        plan::Step::Think(_) => panic!("a request step"),
+        _ => panic!("a request step"),
     }
 }
 
