@@ -177,4 +177,99 @@ fn a_run_whose_checks_fail_fails_on_a_checks_threshold_and_only_then() {
         assert!((results[i].2 - actual).abs() < 0.01, "{expr}: {results:?}");
     }
     assert!(results[5].1, "a latency threshold of one step passes on its own");
+
+    // `herd validate` says what each threshold applies to.
+    let out = Herd::new(
+        ["validate", dir.path().join("plan.yaml").to_str().expect("utf8")],
+        dir.path(),
+    )
+    .run(Duration::from_secs(30));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for line in [
+        "threshold \"checks > 99%\" applies to the whole run",
+        "threshold \"checks{step:bad} > 99%\" applies to step \"bad\"",
+        "threshold \"error_rate{group:g} < 1%\" applies to group \"g\"",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+}
+
+#[test]
+fn command_line_overrides_replace_the_load_and_env_values_reach_requests() {
+    let target = ScenarioTarget::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The plan asks for 50 VUs over a minute; the command line makes it 3 VUs for 3 s, and the
+    // path comes from `--env`.
+    let plan = write_file(
+        dir.path(),
+        "plan.yaml",
+        &format!(
+            r#"
+version: 1
+name: overridden
+target: {}
+load:
+  stages: [{{ duration: 1m, vus: 50 }}]
+scenario:
+  - name: env
+    get: /p/${{env.HERD_E2E_PATH}}
+  - think: 100ms
+"#,
+            target.url()
+        ),
+    );
+    let json = dir.path().join("summary.json");
+    let out = Herd::new(
+        [
+            "run",
+            plan.to_str().expect("utf8"),
+            "--vus",
+            "3",
+            "--duration",
+            "3s",
+            "--env",
+            "HERD_E2E_PATH=from-env",
+            "--set",
+            "options.timeout=5s",
+            "--json",
+            json.to_str().expect("utf8"),
+            "-q",
+        ],
+        dir.path(),
+    )
+    .run(Duration::from_secs(60));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = read_summary(&json);
+    let seen = target.seen();
+    assert_eq!(u(&s["requests"]), seen.total);
+    assert_eq!(seen.by_route["GET /p/from-env"], seen.total);
+    // 3 VUs, each about 10 iterations a second, for 3 s: about 90 (50 VUs would be ~1,500).
+    assert!((40..=140).contains(&seen.total), "{} requests", seen.total);
+    let secs = s["duration_s"].as_f64().expect("duration");
+    assert!((2.5..5.0).contains(&secs), "ran {secs}s");
+    assert_eq!(
+        s["overrides"],
+        serde_json::json!(["vus=3", "duration=3s", "options.timeout=5s", "env HERD_E2E_PATH"])
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("overridden  vus=3, duration=3s"),
+        "the table shows what was overridden"
+    );
+
+    // Without the value, the plan is invalid and names the field.
+    let out = Herd::new(["validate", plan.to_str().expect("utf8")], dir.path())
+        .run(Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("scenario[0].get: ${env.HERD_E2E_PATH}: HERD_E2E_PATH is not set"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
