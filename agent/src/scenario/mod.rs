@@ -383,15 +383,13 @@ impl Compiler<'_> {
                 }))
             }
             PlanStep::If(c) => {
-                let cond = c
-                    .cond
-                    .map_vars(&mut |name: &String| {
-                        let slot = if name == STATUS { STATUS_SLOT } else { name };
-                        self.names.get(slot).ok_or_else(|| AgentError::Request {
-                            step: c.source.clone(),
-                            reason: format!("unknown variable ${{{name}}}"),
-                        })
-                    })?;
+                let cond = c.cond.map_vars(&mut |name: &String| {
+                    let slot = if name == STATUS { STATUS_SLOT } else { name };
+                    self.names.get(slot).ok_or_else(|| AgentError::Request {
+                        step: c.source.clone(),
+                        reason: format!("unknown variable ${{{name}}}"),
+                    })
+                })?;
                 Step::If(
                     Box::new(Condition(cond)),
                     self.steps(&c.then, groups)?,

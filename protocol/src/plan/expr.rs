@@ -65,7 +65,10 @@ impl Expr<String> {
         let e = p.or()?;
         match p.tokens.get(p.at) {
             None => Ok(e),
-            Some(t) => Err(format!("unexpected {} after a complete condition", t.show())),
+            Some(t) => Err(format!(
+                "unexpected {} after a complete condition",
+                t.show()
+            )),
         }
     }
 }
@@ -255,7 +258,9 @@ fn lex(text: &str) -> Result<Vec<Token>, String> {
                 let len = rest
                     .bytes()
                     .enumerate()
-                    .take_while(|(j, b)| b.is_ascii_digit() || *b == b'.' || (*j == 0 && *b == b'-'))
+                    .take_while(|(j, b)| {
+                        b.is_ascii_digit() || *b == b'.' || (*j == 0 && *b == b'-')
+                    })
                     .count();
                 let n = rest[..len]
                     .parse::<f64>()
@@ -356,11 +361,7 @@ mod tests {
 
     fn eval(text: &str, vars: &[(&str, &str)]) -> bool {
         let e = Expr::parse(text).expect("valid");
-        e.eval(&|name: &String| {
-            vars.iter()
-                .find(|(k, _)| k == name)
-                .map_or("", |(_, v)| *v)
-        })
+        e.eval(&|name: &String| vars.iter().find(|(k, _)| k == name).map_or("", |(_, v)| *v))
     }
 
     #[test]

@@ -24,8 +24,8 @@ mod threshold;
 pub use body::{BodyFile, MAX_BODY_FILE_BYTES};
 pub use cx::{FieldError, PlanErrors, PlanFiles};
 pub use expr::{CmpOp, Expr, Operand, STATUS};
-pub use flow::{walk, Branch, Group, If, Repeat, GROUP_KEY_PREFIX};
 pub use feeder::{parse_csv, table, Feeder, FeederMode, MAX_FEEDER_BYTES};
+pub use flow::{walk, Branch, Group, If, Repeat, GROUP_KEY_PREFIX};
 pub use jsonpath::{JsonPath, Segment};
 pub use load::{
     ramp_vus, Arrival, Load, RampStages, RateStage, Stage, DEFAULT_ITERATIONS_DURATION,

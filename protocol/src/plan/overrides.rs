@@ -55,11 +55,7 @@ impl Overrides {
                 None
             }
             (None, None, Some(_)) => {
-                err(
-                    &mut errors,
-                    "--duration",
-                    "needs --vus or --rps too".into(),
-                );
+                err(&mut errors, "--duration", "needs --vus or --rps too".into());
                 None
             }
         };
@@ -67,8 +63,8 @@ impl Overrides {
             m.insert("load".into(), load);
         }
         for (path, text) in &self.set {
-            let value = serde_yaml::from_str::<Value>(text)
-                .unwrap_or_else(|_| Value::String(text.clone()));
+            let value =
+                serde_yaml::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.clone()));
             match set_path(plan, path, value) {
                 Ok(()) => shown.push(format!("{path}={text}")),
                 Err(e) => err(&mut errors, &format!("--set {path}"), e),
@@ -218,7 +214,13 @@ mod tests {
         let shown = o.apply(&mut plan).expect("applies");
         assert_eq!(
             shown,
-            ["vus=3", "duration=3s", "options.timeout=5s", "scenario[0].get=/b", "agents=2"]
+            [
+                "vus=3",
+                "duration=3s",
+                "options.timeout=5s",
+                "scenario[0].get=/b",
+                "agents=2"
+            ]
         );
         assert_eq!(plan["load"], json!({"vus": 3, "duration": "3s"}));
         assert_eq!(plan["options"]["timeout"], "5s");

@@ -156,7 +156,9 @@ impl Cx {
         if name.starts_with(GROUP_KEY_PREFIX) {
             self.err(
                 path,
-                format!("must not start with {GROUP_KEY_PREFIX:?}: results use that prefix for groups"),
+                format!(
+                    "must not start with {GROUP_KEY_PREFIX:?}: results use that prefix for groups"
+                ),
             );
             return false;
         }
@@ -185,7 +187,11 @@ impl Cx {
                     &format!("thresholds[{i}]"),
                     format!(
                         "no {kind} is named {name:?} (the scenario's {kind}s: {})",
-                        if list.is_empty() { "none".to_string() } else { list.join(", ") }
+                        if list.is_empty() {
+                            "none".to_string()
+                        } else {
+                            list.join(", ")
+                        }
                     ),
                 );
             }

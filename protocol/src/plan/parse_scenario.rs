@@ -449,7 +449,7 @@ impl Cx {
                     _ => {}
                 }
             }
-        for (field, text) in fields {
+            for (field, text) in fields {
                 match Template::parse(text) {
                     Err(e) => problems.push(FieldError {
                         path: field,

@@ -253,11 +253,19 @@ mod tests {
         let t = Threshold::parse("error_rate{group: checkout} < 1%").expect("valid");
         assert_eq!(t.selector, Some(Selector::Group("checkout".into())));
         let t = Threshold::parse("checks > 99%").expect("valid");
-        assert_eq!((t.metric, t.limit, t.selector), (Metric::Checks, 99.0, None));
+        assert_eq!(
+            (t.metric, t.limit, t.selector),
+            (Metric::Checks, 99.0, None)
+        );
         let t = Threshold::parse("checks{step:GET /a} >= 0.999").expect("valid");
         assert_eq!(t.limit, 99.9);
         assert_eq!(t.selector, Some(Selector::Step("GET /a".into())));
-        for bad in ["p99{stage:x} < 1s", "p99{step:} < 1s", "p99{step:x < 1s", "p99{x} < 1s"] {
+        for bad in [
+            "p99{stage:x} < 1s",
+            "p99{step:} < 1s",
+            "p99{step:x < 1s",
+            "p99{x} < 1s",
+        ] {
             assert!(Threshold::parse(bad).is_err(), "{bad}");
         }
     }

@@ -74,7 +74,10 @@ scenario:
 
     assert_eq!(a + b, 4000, "one branch per iteration");
     let within = |n: u64, expected: f64| (n as f64 - expected).abs() <= expected * 0.05;
-    assert!(within(a, 3000.0) && within(b, 1000.0), "3:1 by weight: {a}:{b}");
+    assert!(
+        within(a, 3000.0) && within(b, 1000.0),
+        "3:1 by weight: {a}:{b}"
+    );
     assert_eq!(count("GET /p/r"), 8000, "repeat: 2");
     assert_eq!(count("GET /p/yes"), 4000, "the last status was 200");
     assert_eq!(count("GET /p/no") + count("GET /p/never"), 0);
@@ -88,7 +91,10 @@ scenario:
         a + b,
         "a group counts its steps' requests"
     );
-    assert!(s["steps"].get("group:browse").is_none(), "groups are listed apart");
+    assert!(
+        s["steps"].get("group:browse").is_none(),
+        "groups are listed apart"
+    );
 }
 
 #[test]
@@ -176,11 +182,17 @@ fn a_run_whose_checks_fail_fails_on_a_checks_threshold_and_only_then() {
         assert_eq!(results[i].1, *passed, "{expr}: {results:?}");
         assert!((results[i].2 - actual).abs() < 0.01, "{expr}: {results:?}");
     }
-    assert!(results[5].1, "a latency threshold of one step passes on its own");
+    assert!(
+        results[5].1,
+        "a latency threshold of one step passes on its own"
+    );
 
     // `herd validate` says what each threshold applies to.
     let out = Herd::new(
-        ["validate", dir.path().join("plan.yaml").to_str().expect("utf8")],
+        [
+            "validate",
+            dir.path().join("plan.yaml").to_str().expect("utf8"),
+        ],
         dir.path(),
     )
     .run(Duration::from_secs(30));
@@ -255,7 +267,12 @@ scenario:
     assert!((2.5..5.0).contains(&secs), "ran {secs}s");
     assert_eq!(
         s["overrides"],
-        serde_json::json!(["vus=3", "duration=3s", "options.timeout=5s", "env HERD_E2E_PATH"])
+        serde_json::json!([
+            "vus=3",
+            "duration=3s",
+            "options.timeout=5s",
+            "env HERD_E2E_PATH"
+        ])
     );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("overridden  vus=3, duration=3s"),

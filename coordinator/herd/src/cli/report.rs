@@ -36,7 +36,10 @@ pub fn print(s: &Summary) {
     }
     for (name, group) in &s.groups {
         let label = format!("group {name}");
-        println!("  {}", latency_row(&label, &group.latency_ms, group.requests));
+        println!(
+            "  {}",
+            latency_row(&label, &group.latency_ms, group.requests)
+        );
     }
     if s.checks.passed + s.checks.failed > 0 {
         println!(
