@@ -51,7 +51,7 @@ impl Overrides {
             (None, None, None) => None,
             (vus, _, None) => {
                 let flag = if vus.is_some() { "--vus" } else { "--rps" };
-                err(&mut errors, flag, format!("needs --duration too"));
+                err(&mut errors, flag, "needs --duration too".to_string());
                 None
             }
             (None, None, Some(_)) => {
