@@ -54,6 +54,9 @@ pub struct Summary {
     pub error_kinds: BTreeMap<String, u64>,
     /// The same figures per scenario step label.
     pub steps: BTreeMap<String, StepSummary>,
+    /// The same figures per group (`group: NAME`): every request of the group's steps.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, StepSummary>,
     /// Per agent.
     pub agents: Vec<AgentSummary>,
     /// Spread of the agents' actual start times, in milliseconds.
@@ -72,6 +75,10 @@ pub struct Summary {
     pub seconds: Vec<SecondSummary>,
     /// Agents lost during the run (their results up to the loss are kept).
     pub lost_agents: Vec<String>,
+    /// What the command line changed in the plan (`vus=3`, `duration=3s`, `env NAME`; values
+    /// given with `--env` are not shown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
 }
 
 /// The verdict of a run.
@@ -163,6 +170,9 @@ pub struct Gap {
 pub struct ThresholdResult {
     /// The expression as written.
     pub expr: String,
+    /// What it measured: `the whole run`, `step "login"`, `group "checkout"`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub applies_to: String,
     /// The measured figure, in the metric's unit.
     pub actual: f64,
     /// Whether it passed.

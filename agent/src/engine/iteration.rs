@@ -13,8 +13,20 @@ use crate::http::{self, Connections};
 use crate::recorder::Outcome;
 use crate::scenario::{Capture, Request, Step, VuState};
 use herd_protocol::clock::micros;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use tokio::time::Instant;
+
+/// What a pass over the scenario carries down into nested steps.
+struct Pass<'a> {
+    shared: &'a Rc<Shared>,
+    id: u32,
+    /// When the iteration started (for `pace`).
+    started: Instant,
+    /// The open model's planned start, until the first request takes it.
+    planned: Option<Instant>,
+}
 
 /// Runs the scenario once in slot `id`, on the slot's connections and with its VU's variables;
 /// `false` if it had to stop at a step boundary.
@@ -25,10 +37,27 @@ pub(super) async fn run_iteration(
     planned: Option<Instant>,
     vu: &mut VuState,
 ) -> bool {
-    let mut planned = planned;
     shared.program.start_iteration(vu);
-    for step in &shared.program.steps {
-        if !shared.may_continue(id) {
+    let mut pass = Pass {
+        shared,
+        id,
+        started: Instant::now(),
+        planned,
+    };
+    run_steps(&mut pass, conns, &shared.program.steps, vu).await
+}
+
+/// Runs `steps` in order; `false` if the VU had to stop at a step boundary. A plain plan's steps
+/// are all requests and pauses and run in this loop; only steps that hold steps recurse, boxed.
+async fn run_steps(
+    pass: &mut Pass<'_>,
+    conns: &mut Connections,
+    steps: &[Step],
+    vu: &mut VuState,
+) -> bool {
+    let shared = pass.shared;
+    for step in steps {
+        if !shared.may_continue(pass.id) {
             return false;
         }
         match step {
@@ -37,12 +66,55 @@ pub(super) async fn run_iteration(
             // thinking. Unboxed, each of 100,000 thinking VUs held 2.6 KB of it; one allocation
             // per request costs far less than the request.
             Step::Request(request) => {
-                Box::pin(run_request(shared, conns, id, &mut planned, request, vu)).await;
+                Box::pin(run_request(
+                    shared,
+                    conns,
+                    pass.id,
+                    &mut pass.planned,
+                    request,
+                    vu,
+                ))
+                .await;
             }
-            Step::Think(think) => shared.think(id, shared.pick(think)).await,
+            Step::Think(think) => shared.think(pass.id, shared.pick(think)).await,
+            Step::Pace(d) => shared.wait_until(pass.id, pass.started + *d).await,
+            Step::Group(inner) => {
+                if !nested(pass, conns, inner, vu).await {
+                    return false;
+                }
+            }
+            Step::Repeat(n, inner) => {
+                for _ in 0..*n {
+                    if !nested(pass, conns, inner, vu).await {
+                        return false;
+                    }
+                }
+            }
+            Step::Choose(choice) => {
+                let inner = choice.pick(|n| shared.random_below(n));
+                if !nested(pass, conns, inner, vu).await {
+                    return false;
+                }
+            }
+            Step::If(cond, then, otherwise) => {
+                let inner = if cond.holds(vu) { then } else { otherwise };
+                if !nested(pass, conns, inner, vu).await {
+                    return false;
+                }
+            }
         }
     }
     true
+}
+
+/// [`run_steps`] for nested steps: boxed, as recursion in async code must be.
+fn nested<'a>(
+    pass: &'a mut Pass<'_>,
+    conns: &'a mut Connections,
+    steps: &'a [Step],
+    vu: &'a mut VuState,
+) -> Pin<Box<dyn Future<Output = bool> + 'a>> {
+    Box::pin(run_steps(pass, conns, steps, vu))
 }
 
 /// Sends one request step (following its redirects), records it, then runs its checks and
@@ -56,11 +128,15 @@ async fn run_request(
     vu: &mut VuState,
 ) {
     let label = request.label;
+    let groups = &request.groups[..];
     let mut rendered = None;
     let Some(prepared) = request.prepare(vu.vars(), &mut rendered) else {
         // Not sent (its variables make no valid request): a failed check, not a request.
         let now = shared.clock.now_us();
-        shared.recorder.borrow_mut().record_check(now, label, false);
+        shared
+            .recorder
+            .borrow_mut()
+            .record_check_in(now, label, &request.groups, false);
         return;
     };
     shared.set_in_flight(id, Some(label));
@@ -85,7 +161,10 @@ async fn run_request(
         let mut redirect = |outcome: Outcome| {
             let outcome = delay(outcome);
             let now = shared.clock.now_us();
-            shared.recorder.borrow_mut().record(now, label, outcome);
+            shared
+                .recorder
+                .borrow_mut()
+                .record_in(now, label, groups, outcome);
         };
         match request.capture() {
             Capture::Nothing => (http::execute(conns, prepared, &mut redirect).await, None),
@@ -100,13 +179,16 @@ async fn run_request(
     let outcome = delay(outcome);
     let now = shared.clock.now_us();
     let mut recorder = shared.recorder.borrow_mut();
-    recorder.record(now, label, outcome);
+    recorder.record_in(now, label, groups, outcome);
     if let Outcome::Response {
         status, service_us, ..
     } = outcome
     {
         request.apply(status, service_us, captured.as_ref(), vu, |passed| {
-            recorder.record_check(now, label, passed);
+            recorder.record_check_in(now, label, groups, passed);
         });
+        shared.program.note_status(vu, status);
+    } else {
+        shared.program.note_status(vu, 0);
     }
 }

@@ -50,7 +50,7 @@ pub struct LoadReport {
 /// Runs the load to its end (stages over, or stopped), then drains requests in flight within
 /// the graceful period and emits the final frame. Waits for `spec.start` first.
 pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentError> {
-    let labels = spec.plan.step_labels();
+    let labels = crate::scenario::recorder_labels(&spec.plan);
     let program = Program::new(&spec.plan, &labels, spec.agent_count, spec.agent_index)?;
     let load = &spec.plan.load;
     let limits = Limits {

@@ -227,7 +227,16 @@ impl Shared {
 
     /// Sleeps `d`, or less if VU `id` has to stop meanwhile.
     pub(super) async fn think(&self, id: u32, d: Duration) {
-        let deadline = Instant::now() + d;
+        self.wait_until(id, Instant::now() + d).await;
+    }
+
+    /// A number in `0..n`, for weighted branches.
+    pub(super) fn random_below(&self, n: u64) -> u64 {
+        self.rng.borrow_mut().below(n)
+    }
+
+    /// Sleeps until `deadline`, or less if VU `id` has to stop meanwhile.
+    pub(super) async fn wait_until(&self, id: u32, deadline: Instant) {
         loop {
             // Created before the check: `notify_waiters` wakes it even before its first poll.
             let interrupted = self.interrupt.notified();

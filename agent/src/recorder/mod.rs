@@ -229,6 +229,12 @@ impl Recorder {
 
     /// Records one request of step `step` that ended at Unix time `now_us`.
     pub fn record(&mut self, now_us: u64, step: usize, outcome: Outcome) {
+        self.record_in(now_us, step, &[], outcome);
+    }
+
+    /// Records one request of step `step`, inside the groups at label indices `groups`, that
+    /// ended at Unix time `now_us`: counted in the total, the step and each group.
+    pub fn record_in(&mut self, now_us: u64, step: usize, groups: &[usize], outcome: Outcome) {
         let Some(bucket) = self.bucket(now_us) else {
             return;
         };
@@ -236,19 +242,35 @@ impl Recorder {
         if let Some(acc) = bucket.steps.get_mut(step) {
             acc.record(outcome);
         }
+        for &g in groups {
+            if let Some(acc) = bucket.steps.get_mut(g) {
+                acc.record(outcome);
+            }
+        }
         self.requests += 1;
     }
 
     /// Records the outcome of one check of step `step` at `now_us`.
     pub fn record_check(&mut self, now_us: u64, step: usize, passed: bool) {
+        self.record_check_in(now_us, step, &[], passed);
+    }
+
+    /// Records the outcome of one check of step `step`, inside the groups `groups`, at `now_us`.
+    pub fn record_check_in(&mut self, now_us: u64, step: usize, groups: &[usize], passed: bool) {
         let Some(bucket) = self.bucket(now_us) else {
             return;
         };
-        for acc in std::iter::once(&mut bucket.total).chain(bucket.steps.get_mut(step)) {
+        let mark = |checks: &mut Checks| {
             if passed {
-                acc.checks.passed += 1;
+                checks.passed += 1;
             } else {
-                acc.checks.failed += 1;
+                checks.failed += 1;
+            }
+        };
+        mark(&mut bucket.total.checks);
+        for i in std::iter::once(step).chain(groups.iter().copied()) {
+            if let Some(acc) = bucket.steps.get_mut(i) {
+                mark(&mut acc.checks);
             }
         }
     }

@@ -23,10 +23,13 @@ pub use response::Capture;
 use crate::error::AgentError;
 use crate::http::PreparedRequest;
 use feeder::AgentFeeder;
-use herd_protocol::plan::{Plan, Step as PlanStep, Template, Think, BUILTINS};
+use herd_protocol::plan::{
+    walk, Expr, Plan, Step as PlanStep, Template, Think, BUILTINS, GROUP_KEY_PREFIX, STATUS,
+};
 use names::Names;
 use response::Rules;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
 use template::RequestTemplate;
 
 /// A compiled scenario step.
@@ -36,6 +39,59 @@ pub enum Step {
     Request(Box<Request>),
     /// Pause.
     Think(Think),
+    /// Steps of a group (each request knows its groups: the group itself only holds them).
+    Group(Vec<Step>),
+    /// One branch at random, by weight.
+    Choose(Box<Choice>),
+    /// Steps run this many times.
+    Repeat(u32, Vec<Step>),
+    /// `then` when the condition holds, else `otherwise`.
+    If(Box<Condition>, Vec<Step>, Vec<Step>),
+    /// Wait until the iteration has lasted this long.
+    Pace(Duration),
+}
+
+/// The branches of a `choose`, drawn like tickets from a bag: the bag holds `weight` tickets
+/// of each branch, each iteration draws one at random, and an empty bag is refilled. So the
+/// choice is random per iteration, yet every `sum of weights` draws of an agent take each branch
+/// exactly `weight` times: 3:1 over 4,000 iterations is 3,000 and 1,000 to within a bag per
+/// agent, where independent draws would stray by ±2 % or more.
+#[derive(Debug)]
+pub struct Choice {
+    weights: Vec<u64>,
+    left: RefCell<Vec<u64>>,
+    branches: Vec<Vec<Step>>,
+}
+
+impl Choice {
+    /// Draws a branch; `random_below(n)` gives a number in `0..n`.
+    pub fn pick(&self, random_below: impl FnOnce(u64) -> u64) -> &[Step] {
+        let mut left = self.left.borrow_mut();
+        if left.iter().all(|n| *n == 0) {
+            left.clone_from(&self.weights);
+        }
+        let mut draw = random_below(left.iter().sum());
+        for (i, n) in left.iter_mut().enumerate() {
+            if draw < *n {
+                *n -= 1;
+                return &self.branches[i];
+            }
+            draw -= *n;
+        }
+        &[]
+    }
+}
+
+/// An `if` condition over a VU's variables (the last status is one of them).
+#[derive(Debug)]
+pub struct Condition(Expr<usize>);
+
+impl Condition {
+    /// Whether it holds for `vu`.
+    pub fn holds(&self, vu: &VuState) -> bool {
+        self.0
+            .eval(&|i: &usize| vu.vars.get(*i).map_or("", String::as_str))
+    }
 }
 
 /// A request step, ready to send.
@@ -43,6 +99,8 @@ pub enum Step {
 pub struct Request {
     /// Index of the step's label in the recorder.
     pub label: usize,
+    /// Indices (in the recorder) of the groups the step is in, outermost first.
+    pub groups: Box<[usize]>,
     send: Send,
     rules: Rules,
     /// Whether a render failure of this step was logged already (it is logged once).
@@ -126,8 +184,22 @@ pub struct Program {
     feeders: Vec<AgentFeeder>,
     vu_var: Option<usize>,
     iteration_var: Option<usize>,
+    /// The slot of the last response's status, when a condition reads it.
+    status_var: Option<usize>,
     agent_index: u32,
     agent_count: u32,
+}
+
+/// The recorder's labels for `plan`: its steps' labels, then its groups' keys
+/// (`group:NAME`), which frames carry among the steps'.
+pub fn recorder_labels(plan: &Plan) -> Vec<String> {
+    let mut labels = plan.step_labels();
+    labels.extend(
+        plan.group_names()
+            .iter()
+            .map(|g| format!("{GROUP_KEY_PREFIX}{g}")),
+    );
+    labels
 }
 
 impl Program {
@@ -141,6 +213,7 @@ impl Program {
                 defaults.resize(i + 1, String::new());
             }
             defaults[i] = value;
+            i
         };
         for (name, value) in &plan.vars {
             set(&mut names, name, value.clone());
@@ -148,7 +221,7 @@ impl Program {
         for name in plan.feeders.iter().flat_map(|f| &f.columns) {
             set(&mut names, name, String::new());
         }
-        for step in &plan.scenario {
+        walk(&plan.scenario, "", &mut |_, step| {
             if let PlanStep::Request(r) = step {
                 for e in &r.extract {
                     if names.get(&e.var).is_none() {
@@ -156,13 +229,14 @@ impl Program {
                     }
                 }
             }
-        }
+        });
         // Built-ins take a slot only when a template uses them.
         if references(plan, BUILTINS[0]) {
             set(&mut names, BUILTINS[0], index.to_string());
         }
         let vu_var = references(plan, BUILTINS[1]).then(|| names.add(BUILTINS[1]));
         let iteration_var = references(plan, BUILTINS[2]).then(|| names.add(BUILTINS[2]));
+        let status_var = reads_status(plan).then(|| set(&mut names, STATUS_SLOT, "0".into()));
         defaults.resize(names.0.len(), String::new());
 
         let feeders = plan
@@ -171,35 +245,19 @@ impl Program {
             .map(|f| AgentFeeder::new(f, &names, count, index))
             .collect::<Result<_, _>>()
             .map_err(AgentError::Feeder)?;
-        let mut steps = Vec::with_capacity(plan.scenario.len());
-        for step in &plan.scenario {
-            steps.push(match step {
-                PlanStep::Think(t) => Step::Think(*t),
-                PlanStep::Request(r) => {
-                    let bad = |reason: String| AgentError::Request {
-                        step: r.label.clone(),
-                        reason,
-                    };
-                    let send =
-                        match RequestTemplate::compile(&plan.target, r, &names).map_err(bad)? {
-                            Some(template) => Send::Templated(template),
-                            None => Send::Static(PreparedRequest::new(&plan.target, r)?),
-                        };
-                    Step::Request(Box::new(Request {
-                        label: labels.iter().position(|l| *l == r.label).unwrap_or(0),
-                        send,
-                        rules: Rules::compile(&r.checks, &r.extract, &names).map_err(bad)?,
-                        warned: Cell::new(false),
-                    }))
-                }
-            });
-        }
+        let compiler = Compiler {
+            plan,
+            labels,
+            names: &names,
+        };
+        let steps = compiler.steps(&plan.scenario, &mut Vec::new())?;
         Ok(Self {
             steps,
             defaults,
             feeders,
             vu_var,
             iteration_var,
+            status_var,
             agent_index: index,
             agent_count: count.max(1),
         })
@@ -224,6 +282,15 @@ impl Program {
         }
     }
 
+    /// Notes the status of the response a VU just got (0: none), for conditions that read it.
+    pub fn note_status(&self, vu: &mut VuState, status: u16) {
+        if let Some(i) = self.status_var {
+            vu.vars[i].clear();
+            use std::fmt::Write;
+            let _ = write!(vu.vars[i], "{status}");
+        }
+    }
+
     /// A VU starts an iteration: shared feeders give it their next rows, `__iteration` counts.
     pub fn start_iteration(&self, vu: &mut VuState) {
         for f in &self.feeders {
@@ -236,23 +303,118 @@ impl Program {
     }
 }
 
-/// Whether any template of the plan references variable `name`.
+/// The slot name of the last status: not a valid variable name, so no plan variable shares it.
+const STATUS_SLOT: &str = "#status";
+
+/// Whether any condition of the plan reads `${status}`.
+fn reads_status(plan: &Plan) -> bool {
+    let mut found = false;
+    walk(&plan.scenario, "", &mut |_, step| {
+        if let PlanStep::If(c) = step {
+            found |= c.cond.vars().iter().any(|v| *v == STATUS);
+        }
+    });
+    found
+}
+
+/// Whether any template or condition of the plan references variable `name`.
 fn references(plan: &Plan, name: &str) -> bool {
     let uses = |text: &str| Template::parse(text).is_ok_and(|t| t.vars().any(|v| v == name));
-    plan.scenario.iter().any(|step| match step {
-        PlanStep::Think(_) => false,
-        PlanStep::Request(r) => {
-            uses(&r.path)
-                || r.headers.iter().any(|(_, v)| uses(v))
-                || r.body.as_deref().is_some_and(uses)
-                || r.checks.iter().any(|c| match c {
-                    herd_protocol::plan::Check::BodyContains(t) => uses(t),
-                    herd_protocol::plan::Check::JsonEquals {
-                        value: serde_json::Value::String(t),
-                        ..
-                    } => uses(t),
-                    _ => false,
-                })
-        }
-    })
+    let mut found = false;
+    walk(&plan.scenario, "", &mut |_, step| {
+        found |= match step {
+            PlanStep::If(c) => c.cond.vars().iter().any(|v| *v == name),
+            PlanStep::Request(r) => {
+                uses(&r.path)
+                    || r.headers.iter().any(|(_, v)| uses(v))
+                    || r.body.as_deref().is_some_and(uses)
+                    || r.checks.iter().any(|c| match c {
+                        herd_protocol::plan::Check::BodyContains(t) => uses(t),
+                        herd_protocol::plan::Check::JsonEquals {
+                            value: serde_json::Value::String(t),
+                            ..
+                        } => uses(t),
+                        _ => false,
+                    })
+            }
+            _ => false,
+        };
+    });
+    found
+}
+
+/// Turns the plan's step tree into the agent's, resolving labels and variables to indices.
+struct Compiler<'a> {
+    plan: &'a Plan,
+    labels: &'a [String],
+    names: &'a Names,
+}
+
+impl Compiler<'_> {
+    fn label(&self, label: &str) -> usize {
+        self.labels.iter().position(|l| l == label).unwrap_or(0)
+    }
+
+    /// `groups`: the recorder indices of the groups around these steps.
+    fn steps(&self, steps: &[PlanStep], groups: &mut Vec<usize>) -> Result<Vec<Step>, AgentError> {
+        steps.iter().map(|s| self.step(s, groups)).collect()
+    }
+
+    fn step(&self, step: &PlanStep, groups: &mut Vec<usize>) -> Result<Step, AgentError> {
+        Ok(match step {
+            PlanStep::Think(t) => Step::Think(*t),
+            PlanStep::Pace(d) => Step::Pace(*d),
+            PlanStep::Group(g) => {
+                groups.push(self.label(&format!("{GROUP_KEY_PREFIX}{}", g.name)));
+                let inner = self.steps(&g.steps, groups);
+                groups.pop();
+                Step::Group(inner?)
+            }
+            PlanStep::Repeat(r) => Step::Repeat(r.count, self.steps(&r.steps, groups)?),
+            PlanStep::Choose(branches) => {
+                let weights: Vec<u64> = branches.iter().map(|b| u64::from(b.weight)).collect();
+                Step::Choose(Box::new(Choice {
+                    left: RefCell::new(vec![0; weights.len()]),
+                    weights,
+                    branches: branches
+                        .iter()
+                        .map(|b| self.steps(&b.steps, groups))
+                        .collect::<Result<_, _>>()?,
+                }))
+            }
+            PlanStep::If(c) => {
+                let cond = c.cond.map_vars(&mut |name: &String| {
+                    let slot = if name == STATUS { STATUS_SLOT } else { name };
+                    self.names.get(slot).ok_or_else(|| AgentError::Request {
+                        step: c.source.clone(),
+                        reason: format!("unknown variable ${{{name}}}"),
+                    })
+                })?;
+                Step::If(
+                    Box::new(Condition(cond)),
+                    self.steps(&c.then, groups)?,
+                    self.steps(&c.otherwise, groups)?,
+                )
+            }
+            PlanStep::Request(r) => {
+                let bad = |reason: String| AgentError::Request {
+                    step: r.label.clone(),
+                    reason,
+                };
+                let send = match RequestTemplate::compile(&self.plan.target, r, self.names)
+                    .map_err(bad)?
+                {
+                    Some(template) => Send::Templated(template),
+                    None => Send::Static(PreparedRequest::new(&self.plan.target, r)?),
+                };
+                Step::Request(Box::new(Request {
+                    label: self.label(&r.label),
+                    groups: groups.clone().into_boxed_slice(),
+                    send,
+                    rules: Rules::compile(&r.checks, &r.extract, self.names).map_err(bad)?,
+                    warned: Cell::new(false),
+                }))
+            }
+        })
+    }
 }

@@ -53,7 +53,7 @@ fn step(yaml: &str) -> plan::RequestStep {
         .remove(0)
     {
         plan::Step::Request(r) => r,
-        plan::Step::Think(_) => panic!("a request step"),
+        _ => panic!("a request step"),
     }
 }
 
@@ -269,4 +269,43 @@ fn vus_start_with_defaults_rows_and_built_ins() {
     .expect("valid");
     let program = Program::new(&plain, &plain.step_labels(), 1, 0).expect("compiles");
     assert!(program.start_vu(0).vars().is_empty());
+}
+
+#[test]
+fn a_choice_takes_each_branch_exactly_weight_times_per_bag_and_conditions_read_the_status() {
+    let yaml = "version: 1\nname: t\ntarget: http://127.0.0.1:1\nload: {vus: 1, duration: 1s}\n\
+                scenario: [{group: g, steps: [{choose: [{weight: 3, steps: [{get: /a}]}, \
+                {weight: 1, steps: [{get: /b}]}]}]}, \
+                {if: '${status} == 404', then: [{get: /nf}]}]\n";
+    let plan = plan::from_yaml_str(yaml).expect("valid");
+    let labels = recorder_labels(&plan);
+    assert_eq!(labels, ["GET /a", "GET /b", "GET /nf", "group:g"]);
+    let program = Program::new(&plan, &labels, 1, 0).expect("compiles");
+    let Step::Group(inner) = &program.steps[0] else {
+        panic!("a group")
+    };
+    let Step::Choose(choice) = &inner[0] else {
+        panic!("a choice")
+    };
+    // A generator that always draws the last ticket: the bag still empties evenly.
+    let mut counts = [0u32; 2];
+    for _ in 0..4000 {
+        let branch = choice.pick(|n| n - 1);
+        let Step::Request(r) = &branch[0] else {
+            panic!("a request")
+        };
+        assert_eq!(&*r.groups, [3], "requests in the group know it");
+        counts[r.label] += 1;
+    }
+    assert_eq!(counts, [3000, 1000]);
+
+    let Step::If(cond, _, _) = &program.steps[1] else {
+        panic!("an if")
+    };
+    let mut vu = program.start_vu(0);
+    assert!(!cond.holds(&vu), "no response yet: status 0");
+    program.note_status(&mut vu, 404);
+    assert!(cond.holds(&vu));
+    program.note_status(&mut vu, 200);
+    assert!(!cond.holds(&vu));
 }

@@ -278,6 +278,7 @@ mod tests {
                 test: None,
                 failed: vec![ThresholdResult {
                     expr: "p99 < 100ms".into(),
+                    applies_to: "the whole run".into(),
                     actual: 250.0,
                     passed: false,
                 }],

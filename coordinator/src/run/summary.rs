@@ -6,11 +6,12 @@
 use super::agents::Agents;
 use crate::aggregate::{MergedStats, Totals};
 use crate::store::AgentGap;
-use herd_protocol::plan::{Metric, Plan, Threshold};
+use herd_protocol::plan::{Metric, Plan, Selector, Threshold, GROUP_KEY_PREFIX};
 use herd_protocol::summary::{
     AgentSummary, Bottleneck, Gap, RunState, SecondSummary, Summary, ThresholdResult, Verdict,
 };
 use herd_protocol::RunId;
+use std::collections::BTreeMap;
 
 /// What the summary is made of.
 pub struct SummaryInput<'a> {
@@ -45,7 +46,7 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
         .plan
         .thresholds
         .iter()
-        .map(|t| evaluate(t, all, duration_s))
+        .map(|t| evaluate(t, select(t, input.totals), duration_s))
         .collect();
     let status = match input.state {
         RunState::Completed if thresholds.iter().all(|t| t.passed) => Verdict::Passed,
@@ -53,12 +54,13 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
         _ => Verdict::Error,
     };
     let step = |s: &MergedStats| s.to_step_summary(duration_s);
-    let steps = input
-        .totals
-        .steps
-        .iter()
-        .map(|(label, s)| (label.clone(), step(s)))
-        .collect();
+    let (mut steps, mut groups) = (BTreeMap::new(), BTreeMap::new());
+    for (label, s) in &input.totals.steps {
+        match label.strip_prefix(GROUP_KEY_PREFIX) {
+            Some(group) => groups.insert(group.to_string(), step(s)),
+            None => steps.insert(label.clone(), step(s)),
+        };
+    }
     let agents = input
         .agents
         .0
@@ -111,6 +113,7 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
         status_codes: whole.status_codes,
         error_kinds: whole.error_kinds,
         steps,
+        groups,
         agents,
         start_skew_ms: input.agents.start_skew_ms(),
         start_late_ms: input
@@ -125,6 +128,7 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
             .into_iter()
             .map(|(id, _)| id.to_string())
             .collect(),
+        overrides: Vec::new(),
     }
 }
 
@@ -174,9 +178,28 @@ fn error_rate(s: &MergedStats) -> f64 {
     }
 }
 
-/// Evaluates one threshold on whole-run data. A latency threshold with no response to measure
-/// fails: "p99 < 1s" must not pass a run that never got an answer.
-pub fn evaluate(t: &Threshold, all: &MergedStats, duration_s: f64) -> ThresholdResult {
+/// The merged data a threshold measures: its step's, its group's, or the whole run's. A step or
+/// group that never ran has nothing (`None`), and its threshold fails.
+fn select<'a>(t: &Threshold, totals: &'a Totals) -> Option<&'a MergedStats> {
+    match &t.selector {
+        None => Some(&totals.all),
+        Some(Selector::Step(label)) => totals.steps.get(label),
+        Some(Selector::Group(name)) => totals.steps.get(&format!("{GROUP_KEY_PREFIX}{name}")),
+    }
+}
+
+/// Evaluates one threshold on the data it selects. A latency threshold with no response to
+/// measure fails: "p99 < 1s" must not pass a run that never got an answer; so does a `checks`
+/// threshold without a check, and any threshold on a step or group that never ran.
+pub fn evaluate(t: &Threshold, selected: Option<&MergedStats>, duration_s: f64) -> ThresholdResult {
+    let Some(all) = selected else {
+        return ThresholdResult {
+            expr: t.expr.clone(),
+            applies_to: t.applies_to(),
+            actual: 0.0,
+            passed: false,
+        };
+    };
     let h = &all.latency;
     let latency = |v: f64| (!h.is_empty()).then_some(herd_protocol::histogram::us_to_ms(v));
     let actual = match t.metric {
@@ -188,9 +211,15 @@ pub fn evaluate(t: &Threshold, all: &MergedStats, duration_s: f64) -> ThresholdR
         Metric::Rps => Some(all.to_step_summary(duration_s).rps),
         Metric::Requests => Some(all.requests as f64),
         Metric::Errors => Some(all.errors as f64),
+        Metric::Checks => {
+            let c = all.checks;
+            let n = c.passed + c.failed;
+            (n > 0).then(|| c.passed as f64 * 100.0 / n as f64)
+        }
     };
     ThresholdResult {
         expr: t.expr.clone(),
+        applies_to: t.applies_to(),
         actual: actual.unwrap_or(0.0),
         passed: actual.is_some_and(|a| t.passes(a)),
     }

@@ -131,6 +131,7 @@ pub(crate) fn summary(run: &str, requests: u64) -> Summary {
         status_codes: [("200".to_string(), requests - 2)].into_iter().collect(),
         error_kinds: [("timeout".to_string(), 2)].into_iter().collect(),
         steps: BTreeMap::new(),
+        groups: BTreeMap::new(),
         agents: vec![AgentSummary {
             id: "agent-0".into(),
             pid: Some(42),
@@ -145,6 +146,7 @@ pub(crate) fn summary(run: &str, requests: u64) -> Summary {
         thresholds: vec![],
         seconds: vec![second(0, 10, 1_000).to_summary()],
         lost_agents: vec!["agent-1".into()],
+        overrides: Vec::new(),
         service_latency_ms: Default::default(),
         dropped: 0,
         checks: Default::default(),

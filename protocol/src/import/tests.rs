@@ -61,7 +61,7 @@ pub(super) fn requests(plan: &Plan) -> Vec<(String, String)> {
         .iter()
         .filter_map(|s| match s {
             Step::Request(r) => Some((r.method.as_str().to_string(), r.path.clone())),
-            Step::Think(_) => None,
+            _ => None,
         })
         .collect()
 }

@@ -133,7 +133,7 @@ fn headers_apply_by_scope_and_inner_ones_win() {
                 .iter()
                 .find(|h| h.0 == "X-Scope")
                 .map(|h| h.1.clone()),
-            Step::Think(_) => None,
+            _ => None,
         })
         .collect();
     assert_eq!(values, ["group", "sampler"]);
@@ -156,7 +156,7 @@ fn timers_become_think_times_before_each_sampler_in_scope() {
         .iter()
         .filter_map(|s| match s {
             Step::Think(t) => Some(t.format()),
-            Step::Request(_) => None,
+            _ => None,
         })
         .collect();
     assert_eq!(thinks, ["400ms..600ms", "400ms..600ms"]);

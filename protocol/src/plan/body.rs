@@ -122,13 +122,12 @@ impl Cx {
 
     /// All body files of a scenario together stay within [`MAX_BODY_FILE_BYTES`].
     pub(super) fn body_files_fit(&mut self, steps: &[Step]) -> bool {
-        let total: usize = steps
-            .iter()
-            .filter_map(|s| match s {
-                Step::Request(r) => r.body_file.as_ref().map(|f| f.content.len()),
-                Step::Think(_) => None,
-            })
-            .sum();
+        let mut total = 0usize;
+        super::walk(steps, "", &mut |_, s| {
+            if let Step::Request(r) = s {
+                total += r.body_file.as_ref().map_or(0, |f| f.content.len());
+            }
+        });
         if total > MAX_BODY_FILE_BYTES {
             self.err("scenario", too_big(total));
             return false;
@@ -149,10 +148,32 @@ fn too_big(bytes: usize) -> String {
 /// so the step is not reported twice.
 pub(super) fn load_body_files(value: &mut Value, files: &dyn PlanFiles) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    let Some(Value::Array(steps)) = value.get_mut("scenario") else {
-        return errors;
+    if let Some(steps) = value.get_mut("scenario") {
+        load_in(steps, "scenario", files, &mut errors);
+    }
+    errors
+}
+
+fn load_in(steps: &mut Value, at: &str, files: &dyn PlanFiles, errors: &mut Vec<FieldError>) {
+    let Value::Array(steps) = steps else {
+        return;
     };
     for (i, step) in steps.iter_mut().enumerate() {
+        let here = format!("{at}[{i}]");
+        if let Some(m) = step.as_object_mut() {
+            for key in ["steps", "then", "else"] {
+                if let Some(inner) = m.get_mut(key) {
+                    load_in(inner, &format!("{here}.{key}"), files, errors);
+                }
+            }
+            if let Some(Value::Array(branches)) = m.get_mut("choose") {
+                for (b, branch) in branches.iter_mut().enumerate() {
+                    if let Some(inner) = branch.get_mut("steps") {
+                        load_in(inner, &format!("{here}.choose[{b}].steps"), files, errors);
+                    }
+                }
+            }
+        }
         let Some(Value::String(path)) = step.get("body_file").cloned() else {
             continue;
         };
@@ -173,11 +194,10 @@ pub(super) fn load_body_files(value: &mut Value, files: &dyn PlanFiles) -> Vec<F
             Err(e) => {
                 m.remove("body_file");
                 errors.push(FieldError {
-                    path: format!("scenario[{i}].body_file"),
+                    path: format!("{here}.body_file"),
                     message: format!("{path}: {e}"),
                 });
             }
         }
     }
-    errors
 }

@@ -57,6 +57,11 @@ pub trait PlanFiles {
     /// The bytes of the file at `path` (as written in the plan), refusing files over `limit`
     /// bytes; the error is shown after the field's path.
     fn read(&self, path: &str, limit: usize) -> Result<Vec<u8>, String>;
+
+    /// The value of environment variable `name` for `${env.NAME}` references; none by default.
+    fn env(&self, _name: &str) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Default)]

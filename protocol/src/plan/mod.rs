@@ -7,11 +7,15 @@
 
 mod body;
 mod cx;
+mod expr;
 mod feeder;
+mod flow;
 mod jsonpath;
 mod load;
 mod options;
+mod overrides;
 mod parse;
+mod parse_flow;
 mod parse_load;
 mod parse_scenario;
 pub mod secrets;
@@ -21,20 +25,23 @@ mod threshold_rule;
 
 pub use body::{BodyFile, MAX_BODY_FILE_BYTES};
 pub use cx::{FieldError, PlanErrors, PlanFiles};
+pub use expr::{CmpOp, Expr, Operand, STATUS};
 pub use feeder::{parse_csv, table, Feeder, FeederMode, MAX_FEEDER_BYTES};
+pub use flow::{walk, Branch, Group, If, Repeat, GROUP_KEY_PREFIX};
 pub use jsonpath::{JsonPath, Segment};
 pub use load::{
     ramp_vus, Arrival, Load, RampStages, RateStage, Stage, DEFAULT_ITERATIONS_DURATION,
     DEFAULT_MAX_IN_FLIGHT,
 };
 pub use options::{HttpVersion, Options};
+pub use overrides::{resolve_env, Overrides};
 pub use parse::{
     from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
-    from_yaml_str_with, ramp_from_value,
+    from_yaml_str_with, ramp_from_value, value_from_text,
 };
 pub use secrets::{Redactor, Secret, SecretSource};
 pub use template::{is_var_name, Part, Template, BUILTINS};
-pub use threshold::{Comparison, Metric, Threshold};
+pub use threshold::{Comparison, Metric, Selector, Threshold};
 pub use threshold_rule::ThresholdRule;
 
 use crate::duration;
@@ -68,12 +75,22 @@ pub struct Plan {
 }
 
 /// One scenario step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// An HTTP request.
     Request(RequestStep),
     /// A pause of the virtual user.
     Think(Think),
+    /// Steps reported together (`group: NAME, steps: […]`).
+    Group(Group),
+    /// One branch, chosen at random by weight in each iteration.
+    Choose(Vec<Branch>),
+    /// Steps run a fixed number of times.
+    Repeat(Repeat),
+    /// Steps run when a condition holds, others when it does not.
+    If(Box<If>),
+    /// The iteration waits here until it has lasted at least this long (`pace: 2s`).
+    Pace(Duration),
 }
 
 /// A pause: fixed (`min == max`) or drawn uniformly from `min..=max` each time.
@@ -256,17 +273,30 @@ impl Plan {
         plan
     }
 
-    /// The labels of the request steps, in scenario order, without repeats.
+    /// The labels of the request steps (nested ones too), in scenario order, without repeats.
     pub fn step_labels(&self) -> Vec<String> {
         let mut labels: Vec<String> = Vec::new();
-        for step in &self.scenario {
+        walk(&self.scenario, "", &mut |_, step| {
             if let Step::Request(r) = step {
                 if !labels.contains(&r.label) {
                     labels.push(r.label.clone());
                 }
             }
-        }
+        });
         labels
+    }
+
+    /// The names of the groups, in scenario order, without repeats.
+    pub fn group_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        walk(&self.scenario, "", &mut |_, step| {
+            if let Step::Group(g) = step {
+                if !names.contains(&g.name) {
+                    names.push(g.name.clone());
+                }
+            }
+        });
+        names
     }
 }
 
@@ -298,9 +328,32 @@ fn load_json(load: &Load) -> Value {
     Value::Object(m)
 }
 
+fn steps_json(steps: &[Step]) -> Value {
+    Value::Array(steps.iter().map(step_json).collect())
+}
+
 fn step_json(step: &Step) -> Value {
     match step {
         Step::Think(t) => json!({"think": t.format()}),
+        Step::Pace(d) => json!({"pace": duration::format(*d)}),
+        Step::Group(g) => json!({"group": g.name, "steps": steps_json(&g.steps)}),
+        Step::Repeat(r) => json!({"repeat": r.count, "steps": steps_json(&r.steps)}),
+        Step::Choose(branches) => {
+            let b: Vec<Value> = branches
+                .iter()
+                .map(|b| json!({"weight": b.weight, "steps": steps_json(&b.steps)}))
+                .collect();
+            json!({ "choose": b })
+        }
+        Step::If(c) => {
+            let mut m = Map::new();
+            m.insert("if".into(), Value::String(c.source.clone()));
+            m.insert("then".into(), steps_json(&c.then));
+            if !c.otherwise.is_empty() {
+                m.insert("else".into(), steps_json(&c.otherwise));
+            }
+            Value::Object(m)
+        }
         Step::Request(r) => {
             let mut m = Map::new();
             if r.named {
@@ -378,6 +431,8 @@ fn feeder_json(f: &Feeder) -> Value {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_flow;
 #[cfg(test)]
 mod tests_http;
 #[cfg(test)]

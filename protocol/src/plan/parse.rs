@@ -5,8 +5,9 @@
 //! `parse_scenario`, `options`, `body`) extend that context without importing this module.
 
 use super::cx::{join, kind, single, Cx, FieldError, PlanErrors, PlanFiles};
+use super::parse_flow::FLOW_KEYS;
 use super::threshold_rule::ThresholdRule;
-use super::{Method, Options, Plan, RampStages, RequestStep, Step};
+use super::{Method, Options, Plan, RampStages, RequestStep, Step, Threshold};
 use serde_json::Value;
 
 /// Parses a YAML plan (JSON is YAML too, but see [`from_json_str`] for JSON-specific messages).
@@ -40,6 +41,16 @@ pub fn from_value_with(value: &Value, files: &dyn PlanFiles) -> Result<Plan, Pla
     parse_with_files(value.clone(), files)
 }
 
+/// A plan's text as a value tree (JSON when `is_json`, else YAML), for changes such as
+/// [`Overrides`](super::Overrides) before [`from_value_with`].
+pub fn value_from_text(text: &str, is_json: bool) -> Result<Value, PlanErrors> {
+    if is_json {
+        json(text)
+    } else {
+        yaml(text)
+    }
+}
+
 fn yaml(text: &str) -> Result<Value, PlanErrors> {
     serde_yaml::from_str(text).map_err(|e| single(format!("not valid YAML: {e}")))
 }
@@ -51,7 +62,8 @@ fn json(text: &str) -> Result<Value, PlanErrors> {
 /// Loads body files into the value (a file that cannot be read is reported at its step), then
 /// parses it with feeders' files, reporting every problem of both passes together.
 fn parse_with_files(mut value: Value, files: &dyn PlanFiles) -> Result<Plan, PlanErrors> {
-    let mut errors = super::body::load_body_files(&mut value, files);
+    let mut errors = super::overrides::resolve_env(&mut value, &|name| files.env(name));
+    errors.extend(super::body::load_body_files(&mut value, files));
     match parse_value(&value, Some(files)) {
         Ok(plan) if errors.is_empty() => Ok(plan),
         Ok(_) => Err(PlanErrors(errors)),
@@ -142,6 +154,9 @@ impl Cx {
             Some(v) => self.thresholds(v),
             None => Some(Vec::new()),
         };
+        if let (Some(scenario), Some(thresholds)) = (&scenario, &thresholds) {
+            self.check_selectors(scenario, thresholds);
+        }
         let options = match m.get("options") {
             Some(v) => self.options(v),
             None => Some(Options::default()),
@@ -195,25 +210,17 @@ impl Cx {
     }
 
     fn scenario(&mut self, v: &Value) -> Option<Vec<Step>> {
-        let Value::Array(items) = v else {
-            self.err(
-                "scenario",
-                format!("must be a list of steps, got {}", kind(v)),
-            );
-            return None;
-        };
-        let mut steps = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, item) in items.iter().enumerate() {
-            match self.step(item, &format!("scenario[{i}]")) {
-                Some(s) => steps.push(s),
-                None => ok = false,
-            }
-        }
+        let steps = self.step_list(v, "scenario", true);
+        let ok = steps.is_some();
+        let steps = steps.unwrap_or_default();
         if ok && !self.body_files_fit(&steps) {
             return None;
         }
-        if ok && !steps.iter().any(|s| matches!(s, Step::Request(_))) {
+        let mut any_request = false;
+        super::walk(&steps, "", &mut |_, s| {
+            any_request |= matches!(s, Step::Request(_));
+        });
+        if ok && !any_request {
             self.err(
                 "scenario",
                 "must have at least one request step (get, post, …)",
@@ -223,7 +230,12 @@ impl Cx {
         ok.then_some(steps)
     }
 
-    fn step(&mut self, v: &Value, path: &str) -> Option<Step> {
+    pub(super) fn step(&mut self, v: &Value, path: &str) -> Option<Step> {
+        if let Value::Object(m) = v {
+            if let Some(key) = FLOW_KEYS.iter().find(|k| m.contains_key(**k)) {
+                return self.flow_step(key, m, v, path);
+            }
+        }
         let mut allowed: Vec<&str> = vec![
             "name",
             "headers",
@@ -251,7 +263,7 @@ impl Cx {
         let (method, key) = match methods.as_slice() {
             [one] => *one,
             [] => {
-                self.err(path, "needs a request (get, post, put, patch, delete, head: PATH) or think: DURATION");
+                self.err(path, "needs a request (get, post, put, patch, delete, head: PATH), think: DURATION, or one of group, choose, repeat, if, pace");
                 return None;
             }
             _ => {
@@ -276,6 +288,7 @@ impl Cx {
                     self.err(&join(path, "name"), "must not be empty");
                     None
                 }
+                Some(n) if !self.step_name_free(&n, &join(path, "name")) => None,
                 other => other,
             },
             None => None,

@@ -6,8 +6,8 @@
 use super::cx::{join, kind, Cx, FieldError, PlanFiles};
 use super::feeder::{parse_csv, table};
 use super::{
-    Check, Extract, ExtractFrom, Feeder, FeederMode, JsonPath, Plan, Step, Template, BUILTINS,
-    MAX_FEEDER_BYTES,
+    walk, Check, Extract, ExtractFrom, Feeder, FeederMode, If, JsonPath, Plan, RequestStep, Step,
+    Template, BUILTINS, MAX_FEEDER_BYTES, STATUS,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -386,11 +386,17 @@ impl Cx {
         feeders: Option<&[Feeder]>,
         scenario: &[Step],
     ) {
+        let mut requests: Vec<(String, &RequestStep)> = Vec::new();
+        let mut conditions: Vec<(String, &If)> = Vec::new();
+        walk(scenario, "scenario", &mut |at, s| match s {
+            Step::Request(r) => requests.push((at.to_string(), r)),
+            Step::If(c) => conditions.push((join(at, "if"), c)),
+            _ => {}
+        });
         let defined: Option<BTreeSet<&str>> = vars.zip(feeders).map(|(vars, feeders)| {
-            let extracted = scenario.iter().flat_map(|s| match s {
-                Step::Request(r) => r.extract.iter().map(|e| e.var.as_str()).collect(),
-                Step::Think(_) => Vec::new(),
-            });
+            let extracted = requests
+                .iter()
+                .flat_map(|(_, r)| r.extract.iter().map(|e| e.var.as_str()));
             vars.iter()
                 .map(|(k, _)| k.as_str())
                 .chain(
@@ -403,15 +409,33 @@ impl Cx {
                 .collect()
         });
         let mut problems = Vec::new();
-        for (i, step) in scenario.iter().enumerate() {
-            let Step::Request(r) = step else { continue };
-            let at = format!("scenario[{i}]");
-            let mut fields: Vec<(String, &str)> = vec![(join(&at, r.method.key()), &r.path)];
+        let unknown = |field: &str, name: &str, defined: &BTreeSet<&str>| {
+            let known: Vec<&str> = defined.iter().copied().collect();
+            FieldError {
+                path: field.to_string(),
+                message: format!(
+                    "unknown variable ${{{name}}}: define it in `vars`, a feeder's columns or an \
+                     `extract` (defined: {})",
+                    known.join(", ")
+                ),
+            }
+        };
+        for (field, c) in &conditions {
+            let Some(defined) = &defined else { continue };
+            for name in c.cond.vars() {
+                if name != STATUS && !defined.contains(name.as_str()) {
+                    problems.push(unknown(field, name, defined));
+                }
+            }
+        }
+        for (at, r) in requests {
+            let at = at.as_str();
+            let mut fields: Vec<(String, &str)> = vec![(join(at, r.method.key()), &r.path)];
             for (name, value) in &r.headers {
                 fields.push((format!("{at}.headers.{name}"), value));
             }
             if let Some(body) = &r.body {
-                fields.push((join(&at, "body"), body));
+                fields.push((join(at, "body"), body));
             }
             for check in &r.checks {
                 match check {
@@ -434,15 +458,7 @@ impl Cx {
                     Ok(t) => {
                         let Some(defined) = &defined else { continue };
                         for name in t.vars().filter(|n| !defined.contains(n)) {
-                            let known: Vec<&str> = defined.iter().copied().collect();
-                            problems.push(FieldError {
-                                path: field.clone(),
-                                message: format!(
-                                    "unknown variable ${{{name}}}: define it in `vars`, a \
-                                     feeder's columns or an `extract` (defined: {})",
-                                    known.join(", ")
-                                ),
-                            });
+                            problems.push(unknown(&field, name, defined));
                         }
                     }
                 }

@@ -69,6 +69,13 @@ impl Template {
                         "`${{` at byte {at} is not closed by `}}` (write `$${{` for a literal `${{`)"
                     ))
                 }
+                Some('.') if name == "env" => {
+                    return Err(
+                        "`${env.NAME}` is resolved where a plan is loaded from a file (`herd run`, \
+                         `herd validate`); here, write the value itself"
+                            .to_string(),
+                    )
+                }
                 Some(_) => {
                     return Err(format!(
                         "`${{` at byte {at} does not start a reference like `${{name}}` (write \

@@ -12,7 +12,7 @@ fn plan(target: &str, scenario: &str, options: &str) -> String {
 fn request(plan: &Plan, i: usize) -> &RequestStep {
     match &plan.scenario[i] {
         Step::Request(r) => r,
-        Step::Think(_) => panic!("step {i} is a think step"),
+        _ => panic!("step {i} is not a request step"),
     }
 }
 

@@ -134,6 +134,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
                     plan.scenario.len(),
                     plan.load.duration().as_secs_f64()
                 );
+                for t in &plan.thresholds {
+                    println!("  threshold {:?} applies to {}", t.expr, t.applies_to());
+                }
                 exit::Code::Passed
             }
             Err(code) => code,

@@ -34,6 +34,19 @@ pub fn print(s: &Summary) {
     for (label, step) in &s.steps {
         println!("  {}", latency_row(label, &step.latency_ms, step.requests));
     }
+    for (name, group) in &s.groups {
+        let label = format!("group {name}");
+        println!(
+            "  {}",
+            latency_row(&label, &group.latency_ms, group.requests)
+        );
+    }
+    if s.checks.passed + s.checks.failed > 0 {
+        println!(
+            "  checks      {} passed, {} failed",
+            s.checks.passed, s.checks.failed
+        );
+    }
     println!("  status      {}", counts(&s.status_codes));
     if !s.error_kinds.is_empty() {
         println!("  error kinds {}", counts(&s.error_kinds));
@@ -45,6 +58,9 @@ pub fn print(s: &Summary) {
         "  start skew  {:.1} ms   last agent started {:.1} ms late (start sent {:.0} ms ahead)",
         s.start_skew_ms, s.start_late_ms, s.start_lead_ms
     );
+    if !s.overrides.is_empty() {
+        println!("  overridden  {}", s.overrides.join(", "));
+    }
     for t in &s.thresholds {
         let mark = if t.passed { "pass" } else { "FAIL" };
         println!("  threshold   {mark}  {}  (actual {})", t.expr, t.actual);

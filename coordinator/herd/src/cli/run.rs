@@ -36,10 +36,35 @@ pub struct RunArgs {
     /// any target.
     #[arg(long, value_delimiter = ',')]
     pub allowed_targets: Option<Vec<String>>,
+    /// Run this many VUs for `--duration` instead of the plan's load.
+    #[arg(long)]
+    pub vus: Option<u32>,
+    /// Run this many arrivals per second for `--duration` instead of the plan's load.
+    #[arg(long, conflicts_with = "vus")]
+    pub rps: Option<f64>,
+    /// How long `--vus` or `--rps` runs (`30s`, `2m`).
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// A value for `${env.NAME}` in the plan, before the process environment (repeatable).
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Set a field of the plan (`options.timeout=5s`, `load.stages[0].vus=3`; repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// Reads and validates a plan; on failure prints every problem and returns the exit code.
 pub fn load_plan(path: &Path) -> Result<Plan, Code> {
+    load_plan_with(path, &plan::Overrides::default(), Vec::new()).map(|(plan, _)| plan)
+}
+
+/// Reads a plan, applies `overrides`, resolves `${env.NAME}` from `env` then the process
+/// environment, and validates it; returns it with what was overridden.
+fn load_plan_with(
+    path: &Path,
+    overrides: &plan::Overrides,
+    env: Vec<(String, String)>,
+) -> Result<(Plan, Vec<String>), Code> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -52,13 +77,18 @@ pub fn load_plan(path: &Path) -> Result<Plan, Code> {
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     // Feeders' CSV files and body files are read here, relative to the plan's folder, and
     // travel inside the plan.
-    let dir = PlanDir(path.parent().unwrap_or(Path::new(".")));
-    let parsed = if is_json {
-        plan::from_json_str_with(&text, &dir)
-    } else {
-        plan::from_yaml_str_with(&text, &dir)
+    let mut shown: Vec<String> = env.iter().map(|(k, _)| format!("env {k}")).collect();
+    let dir = PlanDir {
+        dir: path.parent().unwrap_or(Path::new(".")),
+        env,
     };
-    parsed.map_err(|errors| invalid(path, &errors.0))
+    let parsed = plan::value_from_text(&text, is_json).and_then(|mut value| {
+        shown.splice(0..0, overrides.apply(&mut value)?);
+        plan::from_value_with(&value, &dir)
+    });
+    parsed
+        .map(|plan| (plan, shown))
+        .map_err(|errors| invalid(path, &errors.0))
 }
 
 /// Prints a plan's problems; the exit code for them.
@@ -77,11 +107,23 @@ fn invalid(path: &Path, errors: &[plan::FieldError]) -> Code {
 /// The files a plan names (feeders' CSV files, body files), relative to the plan's own
 /// directory. The coordinator reads them once, and their contents travel to the agents inside
 /// the plan.
-struct PlanDir<'a>(&'a Path);
+/// `${env.NAME}` comes from `--env` first, then from the process environment.
+struct PlanDir<'a> {
+    dir: &'a Path,
+    env: Vec<(String, String)>,
+}
 
 impl PlanFiles for PlanDir<'_> {
+    fn env(&self, name: &str) -> Option<String> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    }
+
     fn read(&self, path: &str, limit: usize) -> Result<Vec<u8>, String> {
-        let file = std::fs::File::open(self.0.join(path)).map_err(|e| e.to_string())?;
+        let file = std::fs::File::open(self.dir.join(path)).map_err(|e| e.to_string())?;
         let mut bytes = Vec::new();
         // One byte past the limit tells a file that is too large, without reading all of it.
         file.take(limit as u64 + 1)
@@ -106,7 +148,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
             return Ok(Code::Invalid);
         }
     };
-    let mut plan = match load_plan(&args.plan) {
+    let pairs = |flag: &str, items: &[String]| -> Result<Vec<(String, String)>, String> {
+        items
+            .iter()
+            .map(|item| match item.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+                _ => Err(format!("{flag} {item:?}: write it as NAME=VALUE")),
+            })
+            .collect()
+    };
+    let (env, set) = match (pairs("--env", &args.env), pairs("--set", &args.set)) {
+        (Ok(env), Ok(set)) => (env, set),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("herd: {e}");
+            return Ok(Code::Invalid);
+        }
+    };
+    let overrides = plan::Overrides {
+        vus: args.vus,
+        rps: args.rps,
+        duration: args.duration.clone(),
+        set,
+    };
+    let (mut plan, overridden) = match load_plan_with(&args.plan, &overrides, env) {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
@@ -128,7 +192,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
     if let Err(e) = herd_coordinator::run::targets::check(&plan, args.allowed_targets.as_deref()) {
         return Ok(invalid(&args.plan, &[e]));
     }
-    let results = run_plan(plan, &args.data_dir, args.quiet, args.allowed_targets)?;
+    let mut results = run_plan(plan, &args.data_dir, args.quiet, args.allowed_targets)?;
+    results.summary.overrides = overridden;
     report::print(&results.summary);
     if let Some(path) = &args.json {
         report::write_json(&results.summary, path)?;
