@@ -95,6 +95,7 @@ fn second(t: u64, latencies_us: &[u64], codes: &[(u16, u64)], requests: u64) -> 
         status_codes: codes.iter().copied().collect::<BTreeMap<_, _>>(),
         histogram: EncodedHistogram::encode(&h),
         checkpoint: None,
+        detail: Default::default(),
     }
 }
 

@@ -30,9 +30,12 @@ pub fn stored_plan(plan: &Plan) -> serde_json::Value {
 /// (an agent's error message) before it is logged, stored or shown.
 pub fn redact(plan: &Plan, text: &str) -> String {
     let values = values(plan).unwrap_or_default();
-    let headers = plan.scenario.iter().flat_map(|step| match step {
-        Step::Request(r) => r.headers.iter().collect::<Vec<_>>(),
-        Step::Think(_) => Vec::new(),
+    // Every request's headers, nested ones (groups, branches, repeats) too.
+    let mut headers = Vec::new();
+    herd_protocol::plan::walk(&plan.scenario, "", &mut |_, step| {
+        if let Step::Request(r) = step {
+            headers.extend(r.headers.iter());
+        }
     });
     Redactor::new(values.values().map(String::as_str))
         .with_headers(headers)

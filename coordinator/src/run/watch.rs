@@ -110,7 +110,9 @@ impl ThresholdWatch {
             }
         }
         let breach = self.rules.iter().find_map(|(index, rule)| {
-            if (t as f64) < rule.delay.as_secs_f64() {
+            // The watch sees each second's whole-run figures: a threshold on one step or group
+            // is judged at the end only (README, "thresholds").
+            if (t as f64) < rule.delay.as_secs_f64() || rule.selector.is_some() {
                 return None;
             }
             let (stats, window_s) = match rule.window_seconds() {
@@ -131,7 +133,7 @@ impl ThresholdWatch {
             if says_nothing {
                 return None;
             }
-            let result = summary::evaluate(rule, &stats, window_s as f64);
+            let result = summary::evaluate(rule, Some(&stats), window_s as f64);
             (!result.passed).then(|| Breach {
                 index: *index,
                 expr: rule.expr.clone(),

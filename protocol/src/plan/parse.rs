@@ -7,7 +7,7 @@
 use super::cx::{join, kind, single, Cx, FieldError, PlanErrors, PlanFiles};
 use super::parse_flow::FLOW_KEYS;
 use super::threshold_rule::ThresholdRule;
-use super::{Method, Options, Plan, RampStages, RequestStep, Step, Threshold};
+use super::{Method, Options, Plan, RampStages, RequestStep, Step};
 use serde_json::Value;
 
 /// Parses a YAML plan (JSON is YAML too, but see [`from_json_str`] for JSON-specific messages).

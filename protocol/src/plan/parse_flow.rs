@@ -3,7 +3,9 @@
 //! `parse`, which dispatches a step here when it has one of [`FLOW_KEYS`].
 
 use super::cx::{join, kind, Cx};
-use super::{walk, Branch, Expr, Group, If, Repeat, Selector, Step, Threshold, GROUP_KEY_PREFIX};
+use super::{
+    walk, Branch, Expr, Group, If, Repeat, Selector, Step, ThresholdRule, GROUP_KEY_PREFIX,
+};
 use serde_json::{Map, Value};
 
 /// The keys that make a step a flow step.
@@ -166,7 +168,7 @@ impl Cx {
     }
 
     /// Every `{step:…}` / `{group:…}` selector names a step label or group of the scenario.
-    pub(super) fn check_selectors(&mut self, scenario: &[Step], thresholds: &[Threshold]) {
+    pub(super) fn check_selectors(&mut self, scenario: &[Step], thresholds: &[ThresholdRule]) {
         let mut steps: Vec<&str> = Vec::new();
         let mut groups: Vec<&str> = Vec::new();
         walk(scenario, "", &mut |_, s| match s {

@@ -73,7 +73,7 @@ fn flow_steps_parse_and_round_trip() {
     assert_eq!(
         plan.thresholds
             .iter()
-            .map(Threshold::applies_to)
+            .map(|t| t.applies_to())
             .collect::<Vec<_>>(),
         ["step \"pay\"", "group \"checkout\"", "the whole run"]
     );

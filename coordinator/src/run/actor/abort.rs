@@ -8,7 +8,7 @@ use super::machine::RunActor;
 use crate::aggregate::SecondAggregate;
 use crate::run::phase::Phase;
 use actix::prelude::*;
-use herd_protocol::summary::{RunState, Summary, ThresholdResult, Verdict};
+use herd_protocol::summary::{RunState, Summary, Verdict};
 
 impl RunActor {
     /// Judges the watched thresholds on a newly emitted second; on a breach, stops the load.
@@ -37,11 +37,8 @@ impl RunActor {
             summary.status = Verdict::Failed;
         }
         if let Some(t) = summary.thresholds.get_mut(breach.index) {
-            *t = ThresholdResult {
-                expr: breach.expr.clone(),
-                actual: breach.actual,
-                passed: false,
-            };
+            t.actual = breach.actual;
+            t.passed = false;
         }
         summary
     }
