@@ -239,24 +239,47 @@ impl Herd {
     }
 }
 
-/// Waits for a child, killing it (and failing the test) after `limit`.
+/// Waits for a child, killing it (and failing the test) after `limit`. Its stdout and stderr are
+/// read while it runs: a child that logs more than a pipe holds (64 KiB; 300 agents' broker
+/// disconnections do) would otherwise block on its next write and never finish.
 pub fn wait_with_limit(mut child: std::process::Child, limit: Duration) -> Output {
+    fn drain(
+        pipe: Option<impl std::io::Read + Send + 'static>,
+    ) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + limit;
-    loop {
+    let (status, timed_out) = loop {
         match child.try_wait().expect("try_wait") {
-            Some(_) => return child.wait_with_output().expect("output"),
+            Some(status) => break (status, false),
             None if Instant::now() > deadline => {
                 let _ = child.kill();
-                let out = child.wait_with_output().expect("output");
-                panic!(
-                    "herd did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                break (child.wait().expect("wait"), true);
             }
             None => std::thread::sleep(Duration::from_millis(20)),
         }
+    };
+    let out = Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    if timed_out {
+        panic!(
+            "herd did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
+    out
 }
 
 /// Child processes of `parent` whose command line contains every one of `needles`.

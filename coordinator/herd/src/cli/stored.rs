@@ -59,10 +59,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Code> {
         Ok::<_, herd_coordinator::store::StoreError>((summary, seconds, record))
     })?;
     let Some(summary) = summary else {
-        eprintln!(
-            "herd: run {run} has no summary in {} (unknown, or not finished)",
-            args.data_dir.display()
-        );
+        let why = match &record {
+            None => format!("no run {run}"),
+            Some(r) => format!(
+                "run {run} has not ended (it is {}): its outputs are written from its summary",
+                r.state.as_str()
+            ),
+        };
+        eprintln!("herd: {why} (store at {})", args.data_dir.display());
         return Ok(Code::Invalid);
     };
     let results = RunResults {
