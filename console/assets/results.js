@@ -64,7 +64,7 @@ export function summaryTables(s) {
     s.bottlenecks && s.bottlenecks.length ? section("Agents that were their own bottleneck", table(["Agent", "Seconds", "From t", "To t", "Worst CPU %", "Worst loop lag"],
       s.bottlenecks.map((b) => [b.agent, b.seconds || 1, b.t, b.last_t || b.t, num(b.cpu_percent, 1), ms(b.loop_lag_ms)]))) : null,
     h("p.note", {}, `Start skew between agents: ${ms(s.start_skew_ms)}. Grey bands: seconds only some agents reported; orange: an agent's own bottleneck.`),
-  ];
+  ].filter(Boolean); // a section without content is left out, not written as "null"
 }
 
 /** The seconds as CSV, one row a second, columns as the API names them (maps flattened: status_codes.200). */

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -300,7 +300,9 @@ test("HTML report: downloaded from the run page, it opens from file:// with no n
   assert.equal(withoutClock(saved), withoutClock(fromApi), "the console saves what the API serves");
   // `herd report RUN_ID --html FILE` writes the same document from the same store.
   const cliFile = join(tmpdir(), `herd-report-cli-${process.pid}.html`);
-  execFileSync(process.env.HERD_BIN, ["report", runId, "--html", cliFile, "--data-dir", env.dataDir]);
+  // It exits with the run's verdict, as `herd run` does: 3 for this stopped run.
+  const cli = spawnSync(process.env.HERD_BIN, ["report", runId, "--html", cliFile, "--data-dir", env.dataDir]);
+  assert.equal(cli.status, 3, `herd report exits with the stopped run's code: ${cli.stderr}`);
   assert.equal(withoutClock(readFileSync(cliFile, "utf8")), withoutClock(fromApi), "herd report --html writes the API's report");
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
