@@ -8,7 +8,6 @@
 //! [`Provider`] caches what it fetched and fetches again five minutes before temporary
 //! credentials expire, so every connection attempt signs with credentials that are still valid.
 
-use crate::sigv4::Credentials;
 use std::collections::HashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
@@ -17,6 +16,31 @@ use tokio::sync::Mutex;
 const ECS_HOST: &str = "169.254.170.2";
 /// Fetch again this long before temporary credentials expire (seconds).
 const REFRESH_EARLY_S: u64 = 300;
+
+/// AWS credentials (an access key, or temporary ones with a session token).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The access key id (`AKIA…`, `ASIA…`).
+    pub access_key_id: String,
+    /// The secret key.
+    pub secret_access_key: String,
+    /// The session token of temporary credentials.
+    pub session_token: Option<String>,
+    /// When temporary credentials expire (seconds since the Unix epoch).
+    pub expires_at_s: Option<u64>,
+}
+
+impl std::fmt::Debug for Credentials {
+    // Never print the secret or the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"***")
+            .field("session_token", &self.session_token.as_ref().map(|_| "***"))
+            .field("expires_at_s", &self.expires_at_s)
+            .finish()
+    }
+}
 
 /// Credentials that could not be found or fetched.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,7 @@
 //! URLs never outlive the credentials: [`Credentials`] are fetched again when they are about to
 //! expire ([`crate::aws_credentials`]).
 
+use crate::aws_credentials::Credentials;
 use ring::{digest, hmac};
 use std::fmt::Write as _;
 
@@ -23,31 +24,6 @@ use std::fmt::Write as _;
 pub const SERVICE: &str = "iotdevicegateway";
 /// How long a presigned URL is valid (seconds): only the connection's opening needs it.
 pub const EXPIRES_S: u64 = 300;
-
-/// AWS credentials (an access key, or temporary ones with a session token).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// The access key id (`AKIA…`, `ASIA…`).
-    pub access_key_id: String,
-    /// The secret key.
-    pub secret_access_key: String,
-    /// The session token of temporary credentials.
-    pub session_token: Option<String>,
-    /// When temporary credentials expire (seconds since the Unix epoch).
-    pub expires_at_s: Option<u64>,
-}
-
-impl std::fmt::Debug for Credentials {
-    // Never print the secret or the token.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"***")
-            .field("session_token", &self.session_token.as_ref().map(|_| "***"))
-            .field("expires_at_s", &self.expires_at_s)
-            .finish()
-    }
-}
 
 /// What to sign: the endpoint as the client names it in its `Host` header (with `:port` when the
 /// port is not the scheme's default), the path (`/mqtt`), and the region.

@@ -68,7 +68,7 @@ impl LocalLauncher {
         self
     }
 
-    fn tls_env(&self) -> Vec<(&'static str, String)> {
+    fn broker_env(&self) -> Vec<(&'static str, String)> {
         let value = |p: &PemSource| match p {
             PemSource::File(path) => path.display().to_string(),
             PemSource::Inline(text) => text.clone(),
@@ -128,7 +128,7 @@ impl Launcher for LocalLauncher {
                     .arg(spec.run.as_str())
                     .arg("--agent")
                     .arg(agent.as_str())
-                    .envs(this.tls_env())
+                    .envs(this.broker_env())
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(this.stderr_for(&spec.run, agent.as_str()))

@@ -2,7 +2,7 @@
 //! `--rps R --duration D` (the load), `--set path=value` (any field), and `${env.NAME}`
 //! references resolved from the environment of the process that loads the plan.
 //!
-//! All of it works on the plan's value tree, before [`parse`](super::parse), so the result is
+//! All of it works on the plan's value tree, before the plan is parsed, so the result is
 //! validated like any plan and errors name the same fields. Environment values are resolved where
 //! the plan is loaded (`herd run`, `herd validate`), never on agents: a plan carries the values it
 //! runs with, and a name the environment lacks is a validation error at its field.
