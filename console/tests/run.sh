@@ -19,4 +19,4 @@ if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   exit 2
 fi
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
-exec node --test --test-concurrency=1 --test-reporter=spec console.test.js
+exec node --test --test-concurrency=1 --test-reporter=spec console.test.js cognito.test.js
