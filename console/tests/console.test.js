@@ -193,6 +193,16 @@ test("run: live seconds within 1.5 s of their end; a reload shows every second s
   const liveLegend = await p.textContent('[data-chart="latency"] .u-legend');
   for (const label of ["p90", "p99.9"]) assert.ok(liveLegend.includes(label), `live latency legend has ${label}`);
   assert.match(await p.textContent('[data-chart="load"] .u-legend'), /VUs/);
+  // Each agent's own health in the last live second: the run's agents, each with its figures.
+  await p.waitForSelector('[data-testid="agents-health"] tbody tr');
+  const rows = await p.$$eval('[data-testid="agents-health"] tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  const expected = (await apiCall("GET", `/api/v1/runs/${encodeURIComponent(runId)}`)).body.agents;
+  assert.equal(rows.length, expected, JSON.stringify(rows));
+  for (const [agent, cpu, lag] of rows) {
+    assert.match(agent, /^agent-\d+/);
+    assert.match(cpu, /^\d[\d,]* %$/);
+    assert.match(lag, /ms$/);
+  }
   await axe(p, "live run");
   await shot(p, "06-run-live");
 

@@ -299,6 +299,64 @@ pub struct LiveMessage {
     /// replay), so its delay says nothing about the live path.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replayed: bool,
+    /// Live only (absent from replays and stored seconds): each reporting agent's own health in
+    /// the second, highest CPU first, at most [`AgentHealth::LISTED`] of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<AgentHealth>,
+}
+
+/// One agent's own health in one second, as its frame told it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct AgentHealth {
+    /// The agent.
+    pub agent: String,
+    /// Its CPU use, in percent of one core.
+    pub cpu_percent: f64,
+    /// Its event-loop delay, in ms.
+    pub loop_lag_ms: f64,
+    /// Its iterations (open model) or busy virtual users (closed model) at the second's end.
+    pub in_flight: u32,
+}
+
+impl AgentHealth {
+    /// How many agents a live message lists: a table a person reads, and a message that stays
+    /// small at 10,000 agents (the worst ones are the ones worth seeing; the second's
+    /// [`SecondHealth`] still covers all).
+    pub const LISTED: usize = 32;
+
+    /// Keeps `agent` in `list` if it is among the [`Self::LISTED`] highest CPU users so far.
+    pub fn keep_worst(list: &mut Vec<AgentHealth>, agent: &str, health: &crate::frame::Health) {
+        let entry = || AgentHealth {
+            agent: agent.to_string(),
+            cpu_percent: health.cpu_percent,
+            loop_lag_ms: health.loop_lag_ms,
+            in_flight: health.in_flight,
+        };
+        if list.len() < Self::LISTED {
+            list.push(entry());
+            return;
+        }
+        let least = list
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.cpu_percent.total_cmp(&b.1.cpu_percent))
+            .map(|(i, h)| (i, h.cpu_percent));
+        if let Some((i, cpu)) = least {
+            if health.cpu_percent > cpu {
+                list[i] = entry();
+            }
+        }
+    }
+
+    /// `list` ordered for reading: highest CPU first, then by agent.
+    pub fn sorted(mut list: Vec<AgentHealth>) -> Vec<AgentHealth> {
+        list.sort_by(|a, b| {
+            b.cpu_percent
+                .total_cmp(&a.cpu_percent)
+                .then_with(|| a.agent.cmp(&b.agent))
+        });
+        list
+    }
 }
 
 /// The JSON Schema (draft 2020-12) of [`LiveMessage`].
@@ -334,13 +392,51 @@ mod live_schema_tests {
                 "agents_reported": 1, "agents_expected": 1}});
         let m: LiveMessage = serde_json::from_value(old.clone()).expect("an old message reads");
         assert_eq!(
-            (m.second.p90_ms, m.second.health.clone(), m.replayed),
-            (None, None, false)
+            (
+                m.second.p90_ms,
+                m.second.health.clone(),
+                m.replayed,
+                m.agents.len()
+            ),
+            (None, None, false, 0)
         );
         assert_eq!(
             serde_json::to_value(&m).expect("json"),
             old,
             "absent stays absent"
         );
+    }
+}
+
+#[cfg(test)]
+mod agent_health_tests {
+    use super::AgentHealth;
+    use crate::frame::Health;
+
+    #[test]
+    fn the_list_keeps_the_highest_cpu_agents_and_no_more() {
+        let mut list = Vec::new();
+        for i in 0..100u32 {
+            // CPU 0..99 in a scrambled order.
+            let cpu = f64::from((i * 37) % 100);
+            let health = Health {
+                cpu_percent: cpu,
+                loop_lag_ms: 0.5,
+                in_flight: i,
+            };
+            AgentHealth::keep_worst(&mut list, &format!("agent-{i}"), &health);
+        }
+        let list = AgentHealth::sorted(list);
+        assert_eq!(list.len(), AgentHealth::LISTED);
+        let cpus: Vec<f64> = list.iter().map(|h| h.cpu_percent).collect();
+        let want: Vec<f64> = (0..AgentHealth::LISTED as u32)
+            .map(|k| f64::from(99 - k))
+            .collect();
+        assert_eq!(cpus, want);
+        // The entry is the agent's own: agent-i has CPU (i * 37) % 100.
+        for h in &list {
+            let i: u32 = h.agent["agent-".len()..].parse().expect("index");
+            assert_eq!((f64::from((i * 37) % 100), h.in_flight), (h.cpu_percent, i));
+        }
     }
 }

@@ -88,7 +88,13 @@ function live(ctx) {
       card("Agents reporting", last ? `${last.agents_reported} of ${last.agents_expected}` : `${view.agents_ready ?? 0} of ${view.agents_expected ?? "?"} ready`, { "data-testid": "run-agents" }),
       card("Elapsed", `${num(view.elapsed_s ?? (last ? last.t + 1 : 0), 0)} of ${view.planned_s ? num(view.planned_s, 0) : "?"} s`),
       card("Seconds shown", h("div.v", { "data-testid": "live-seconds", "data-max-t": last ? String(last.t) : "-1" }, String(list.length))));
+    // Each agent's own health in the last live second (the worst 32, highest CPU first).
+    clear(agentsBox, agents.list.length ? section(`Agents in second ${agents.t} (${last ? last.agents_reported : agents.list.length} of ${last ? last.agents_expected : "?"} reported${agents.list.length < (last ? last.agents_reported : 0) ? `; the ${agents.list.length} busiest shown` : ""})`,
+      table(["Agent", "CPU", "Loop lag", "In flight"], agents.list.map((a) => [a.agent, `${num(a.cpu_percent, 0)} %`, ms(a.loop_lag_ms), num(a.in_flight)]), "agents-health")) : null);
   }
+  const agentsBox = h("div");
+  let agents = { t: -1, list: [] };
+  ctx.tables.append(agentsBox);
 
   // Operator controls: stop, and a live ramp from where the load is.
   if (isOperator()) ctx.controls.append(controls(ctx, plan));
@@ -124,6 +130,7 @@ function live(ctx) {
         window.herdLive.push({ run: id, t: s.t, received_ms: Date.now(), second_end_ms: msg.second_end_ms, replayed: Boolean(msg.replayed) });
         const maxT = seconds.size ? Math.max(...seconds.keys()) : -1;
         if (s.t >= maxT) totals = { requests: msg.total_requests, errors: msg.total_errors };
+        if (msg.agents && msg.agents.length && s.t >= agents.t) agents = { t: s.t, list: msg.agents };
         seconds.set(s.t, s);
         redraw();
       } else if (name === "end") {

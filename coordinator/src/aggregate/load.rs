@@ -2,7 +2,7 @@
 //! A leaf: the slot, the checkpoint and the emitted [`super::SecondAggregate`] all carry it.
 
 use herd_protocol::frame::Health;
-use herd_protocol::summary::SecondHealth;
+use herd_protocol::summary::{AgentHealth, SecondHealth};
 use serde::{Deserialize, Serialize};
 
 /// What the agents said about their load in one second: the VUs they ran and their own health,
@@ -14,6 +14,10 @@ pub struct SecondLoad {
     pub vus: u64,
     /// The agents' health in the second.
     pub health: SecondHealth,
+    /// The worst agents' own health, for the live view only: neither stored with the second nor
+    /// kept in its checkpoint (a second restored after a restart is no longer live).
+    #[serde(skip)]
+    pub agents: Vec<AgentHealth>,
 }
 
 impl SecondLoad {
@@ -21,5 +25,6 @@ impl SecondLoad {
     pub fn add(&mut self, agent: &str, vus: u32, health: &Health) {
         self.vus = self.vus.saturating_add(u64::from(vus));
         self.health.add(agent, health);
+        AgentHealth::keep_worst(&mut self.agents, agent, health);
     }
 }

@@ -15,7 +15,7 @@ use super::respond::Body;
 use crate::manager::RunWatch;
 use crate::store::Store;
 use bytes::Bytes;
-use herd_protocol::summary::{LiveMessage, SecondSummary};
+use herd_protocol::summary::{AgentHealth, LiveMessage, SecondSummary};
 use herd_protocol::{RunId, PROTOCOL_VERSION};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
@@ -52,6 +52,7 @@ fn second_event(
     totals: (u64, u64),
     end_ms: Option<u64>,
     replayed: bool,
+    agents: Vec<AgentHealth>,
 ) -> Bytes {
     let t = second.t;
     let message = LiveMessage {
@@ -62,6 +63,7 @@ fn second_event(
         total_errors: totals.1,
         second_end_ms: end_ms,
         replayed,
+        agents,
     };
     let data = serde_json::to_string(&message).unwrap_or_default();
     Bytes::from(format!("id: {t}\nevent: second\ndata: {data}\n\n"))
@@ -95,7 +97,14 @@ async fn replay(
             continue;
         }
         let end_ms = s.second.saturating_add(1).saturating_mul(1000);
-        let bytes = second_event(run, s.to_summary(), (requests, errors), Some(end_ms), true);
+        let bytes = second_event(
+            run,
+            s.to_summary(),
+            (requests, errors),
+            Some(end_ms),
+            true,
+            Vec::new(),
+        );
         tx.send(bytes).await.map_err(|_| ())?;
         sent = Some(s.t);
     }
@@ -134,8 +143,12 @@ pub fn stream(
                     sent = Some(t);
                     let end_ms = view.start_at_ms.map(|start| (start / 1000 + t + 1) * 1000);
                     let totals = (view.requests, view.errors);
+                    let agents = match view.live_agents {
+                        Some((at, agents)) if at == t => agents,
+                        _ => Vec::new(),
+                    };
                     if tx
-                        .send(second_event(&run, second, totals, end_ms, false))
+                        .send(second_event(&run, second, totals, end_ms, false, agents))
                         .await
                         .is_err()
                     {

@@ -5,7 +5,7 @@
 //! the other.
 
 use super::phase::Phase;
-use herd_protocol::summary::SecondSummary;
+use herd_protocol::summary::{AgentHealth, SecondSummary};
 use herd_protocol::AgentId;
 
 /// What a run looks like right now.
@@ -32,6 +32,8 @@ pub struct RunView {
     pub errors: u64,
     /// The last second emitted, with its requests, p50 and p99.
     pub last_second: Option<SecondSummary>,
+    /// The worst agents' own health in the last second emitted live, with that second's `t`.
+    pub live_agents: Option<(u64, Vec<AgentHealth>)>,
     /// Agents declared lost so far: a follower can announce each loss when it happens, not only
     /// in the summary.
     pub lost_agents: Vec<AgentId>,

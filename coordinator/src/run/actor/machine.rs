@@ -18,7 +18,7 @@ use crate::store::{RunRecord, RunStateName};
 use actix::prelude::*;
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus};
 use herd_protocol::clock::Clock;
-use herd_protocol::summary::{LiveMessage, RunState, SecondSummary, Summary};
+use herd_protocol::summary::{AgentHealth, LiveMessage, RunState, SecondSummary, Summary};
 use herd_protocol::{wire, AgentId, PROTOCOL_VERSION};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -93,6 +93,7 @@ impl RunActor {
             requests: 0,
             errors: 0,
             last_second: None,
+            live_agents: None,
             lost_agents: Vec::new(),
         };
         let (view_tx, view_rx) = watch::channel(view);
@@ -444,6 +445,9 @@ impl RunActor {
             let end_ms = (agg.second + 1) * 1000;
             METRICS.second_emitted(self.clock.unix_ms().saturating_sub(end_ms));
             let totals = self.aggregator.totals();
+            let agents = AgentHealth::sorted(agg.load.agents);
+            self.view
+                .send_modify(|v| v.live_agents = Some((second.t, agents.clone())));
             let message = LiveMessage {
                 version: PROTOCOL_VERSION,
                 run: self.spec.run.to_string(),
@@ -452,6 +456,7 @@ impl RunActor {
                 total_errors: totals.all.errors,
                 second_end_ms: Some(end_ms),
                 replayed: false,
+                agents,
             };
             let bus = self.deps.bus.clone();
             let run = self.spec.run.clone();
