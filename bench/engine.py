@@ -110,9 +110,9 @@ http {{
     location / {{ return 200 "hello, herd\\n"; }}
   }}
   server {{ listen 127.0.0.1:{PORTS["https"]} ssl; {tls} location / {{ return 200 "hello, herd\\n"; }} }}
-  server {{ listen 127.0.0.1:{PORTS["h2"]} ssl http2; {tls} http2_max_requests 100000000;
+  server {{ listen 127.0.0.1:{PORTS["h2"]} ssl http2; {tls}
            location / {{ return 200 "hello, herd\\n"; }} }}
-  server {{ listen 127.0.0.1:{PORTS["h2c"]} http2; http2_max_requests 100000000;
+  server {{ listen 127.0.0.1:{PORTS["h2c"]} http2;
            location / {{ return 200 "hello, herd\\n"; }} }}
   server {{ listen 127.0.0.1:{PORTS["handshake"]} ssl; {tls} keepalive_timeout 0;
            location / {{ return 200 "hello, herd\\n"; }} }}
