@@ -121,6 +121,7 @@ async fn respond(
     let authorization = header(&req, "authorization");
     let user = header(&req, "x-user");
     let agent = header(&req, "x-herd-agent");
+    let gzip_ok = header(&req, "accept-encoding").contains("gzip");
     let body = req.into_body().collect().await?.to_bytes();
     let mut s = state.lock().expect("state lock");
     s.total += 1;
@@ -156,12 +157,42 @@ async fn respond(
             (200, "row".to_string())
         }
         "GET /page" => (200, "<html><p>welcome</p></html>".to_string()),
+        // JSON, gzip-encoded when the client accepts it (like most servers); counted per form.
+        "GET /compressed" => {
+            s.issued += 1;
+            *s.by_route
+                .entry(format!("GET /compressed gzip={gzip_ok}"))
+                .or_default() += 1;
+            let answer =
+                serde_json::json!({"data": {"token": format!("gz-{}", s.issued), "ok": true}});
+            (200, answer.to_string())
+        }
         // Paths of flow tests: counted per path by `by_route`, always answered.
         r if r.starts_with("GET /p/") => (200, "ok".to_string()),
         _ => (404, "none".to_string()),
     };
     drop(s);
-    let mut response = Response::new(Full::new(Bytes::from(text)));
+    let compress = gzip_ok && route == "GET /compressed";
+    let body = if compress {
+        gzip(text.as_bytes())
+    } else {
+        text.into_bytes()
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = hyper::StatusCode::from_u16(status).expect("valid status");
+    if compress {
+        response.headers_mut().insert(
+            hyper::header::CONTENT_ENCODING,
+            hyper::header::HeaderValue::from_static("gzip"),
+        );
+    }
     Ok(response)
+}
+
+/// `data` gzip-encoded (flate2, the same crate the agent decodes with, but its encoder).
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
 }

@@ -10,13 +10,15 @@
 //! - `tls` — rustls configuration (Mozilla roots, or any certificate with `insecure_tls`);
 //! - `h1` — HTTP/1.1 spoken directly (one write per request, the head parsed in place): hyper's
 //!   client cost as much CPU per request as the kernel did;
-//! - `h2` — one HTTP/2 connection, through hyper.
+//! - `h2` — one HTTP/2 connection, through hyper;
+//! - `decode` — compressed bodies (gzip, deflate, br) decoded for checks and extractions.
 //!
 //! The body of each response is read to the end (that is part of the latency) and counted, never
 //! kept — except by [`execute_capture`], for the steps that extract from or check a response.
 
 mod client;
 mod connector;
+pub(crate) mod decode;
 mod h1;
 mod h2;
 mod request;

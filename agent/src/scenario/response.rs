@@ -11,6 +11,7 @@
 
 use super::names::Names;
 use super::template::Tpl;
+use crate::http::decode::decoded_body;
 use crate::http::Captured;
 use herd_protocol::clock::micros;
 use herd_protocol::plan::{Check, Extract, ExtractFrom, JsonPath};
@@ -77,7 +78,10 @@ struct View<'a> {
 impl<'a> View<'a> {
     fn text(&self) -> &str {
         self.text.get_or_init(|| match self.captured {
-            Some(c) => String::from_utf8_lossy(&c.body),
+            Some(c) => match decoded_body(c) {
+                Cow::Borrowed(b) => String::from_utf8_lossy(b),
+                Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+            },
             None => Cow::Borrowed(""),
         })
     }
@@ -86,7 +90,7 @@ impl<'a> View<'a> {
         self.json
             .get_or_init(|| {
                 self.captured
-                    .and_then(|c| serde_json::from_slice(&c.body).ok())
+                    .and_then(|c| serde_json::from_slice(&decoded_body(c)).ok())
             })
             .as_ref()
     }

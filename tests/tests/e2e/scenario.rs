@@ -266,3 +266,55 @@ fn the_example_scenario_is_valid() {
         .run(Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(0), "{}", output(&out));
 }
+
+#[test]
+fn checks_and_extractions_read_gzip_bodies_decoded() {
+    let target = ScenarioTarget::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The plan asks for gzip as a browser would; the target answers /compressed gzip-encoded.
+    // The JSON check and the extraction must see the decoded document, and the token must reach
+    // the next request.
+    let plan = format!(
+        r#"
+version: 1
+name: gzip
+target: {}
+agents: 1
+load: {{ vus: 2, iterations: 20 }}
+scenario:
+  - name: compressed
+    get: /compressed
+    headers: {{ accept-encoding: "gzip, deflate" }}
+    extract:
+      token: {{ json: "$.data.token" }}
+    checks:
+      status: 200
+      json: {{ "$.data.ok": true }}
+      body_contains: '"token":"gz-'
+  - name: use
+    get: /row?v=${{token}}
+"#,
+        target.url()
+    );
+    let s = run(dir.path(), &plan);
+    let seen = target.seen();
+    assert_eq!(
+        seen.by_route["GET /compressed gzip=true"], 20,
+        "{:?}",
+        seen.by_route
+    );
+    assert_eq!(
+        u(&s["steps"]["compressed"]["checks"]["passed"]),
+        4 * 20,
+        "3 checks and 1 extraction"
+    );
+    assert_eq!(u(&s["checks"]["failed"]), 0);
+    let tokens: BTreeSet<&String> = seen.rows.keys().collect();
+    assert_eq!(
+        tokens.len(),
+        20,
+        "each iteration used the token it extracted: {tokens:?}"
+    );
+    assert!(tokens.iter().all(|t| t.starts_with("gz-")), "{tokens:?}");
+    assert_eq!(u(&s["requests"]), seen.total);
+}
