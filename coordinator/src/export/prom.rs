@@ -5,7 +5,7 @@
 //! histogram, integer counts, schema [`SCHEMA`]) and `herd_requests_total{run,test,step,status}`
 //! (a counter). A series' first sample is preceded by an empty one 1 ms earlier, so `increase()`
 //! and `rate()` see the run's first second too. Samples are stamped with the end of their second;
-//! within a series they only go forward (a late frame's counts join the next push). A failed push
+//! never later than the push, and within a series they only go forward (a late frame's counts join the next push). A failed push
 //! loses nothing for Prometheus: the next one carries the running totals.
 //!
 //! Field numbers: `prompb/types.proto` and `remote.proto` (WriteRequest 1 timeseries;
@@ -49,13 +49,15 @@ impl PromState {
     }
 
     /// Adds `points` to the running state and returns the protobuf `WriteRequest` (not yet
-    /// compressed) carrying the state after each of them.
-    pub fn push(&mut self, points: &[SecondPoint]) -> Vec<u8> {
+    /// compressed) carrying the state after each of them. `now_ms` caps the stamps: the run's
+    /// last second is flushed before it is over, and a sample stamped in the future is invisible
+    /// to queries until then.
+    pub fn push(&mut self, points: &[SecondPoint], now_ms: i64) -> Vec<u8> {
         let mut hist: BTreeMap<String, Vec<(i64, Native)>> = BTreeMap::new();
         let mut counts: BTreeMap<(String, String), Vec<(i64, f64)>> = BTreeMap::new();
         for point in points {
             let end_ms = i64::try_from((point.second + 1) * 1000).unwrap_or(i64::MAX);
-            let ts = end_ms.max(self.last_ms.saturating_add(1));
+            let ts = end_ms.min(now_ms).max(self.last_ms.saturating_add(1));
             self.last_ms = ts;
             for (step, p) in &point.steps {
                 if !self.histograms.contains_key(step) {

@@ -55,11 +55,13 @@ pub(super) async fn run(
             (Encoder::Otlp(common), all)
         }
     };
+    let clock = herd_protocol::clock::Clock::new();
     let mut batch = Vec::with_capacity(BATCH);
     while queue.recv_many(&mut batch, BATCH).await > 0 {
         let body = match &mut encoder {
             Encoder::Prometheus(state) => {
-                let raw = state.push(&batch);
+                let now_ms = i64::try_from(clock.unix_ms()).unwrap_or(i64::MAX);
+                let raw = state.push(&batch, now_ms);
                 match snap::raw::Encoder::new().compress_vec(&raw) {
                     Ok(body) => body,
                     Err(e) => {

@@ -140,7 +140,7 @@ fn remote_write_carries_cumulative_native_histograms_with_spans_and_deltas() {
     ]);
     let first = point(100, native(&[(-300, 2), (-299, 5), (-290, 1)], 1), 9);
     let second = point(101, native(&[(-299, 1), (-200, 4)], 0), 5);
-    let body = state.push(&[first, second]);
+    let body = state.push(&[first, second], i64::MAX);
     let series = bytes_of(&fields(&body), 1);
     assert_eq!(series.len(), 2, "one histogram and one counter series");
     let hist = fields(&series[0]);

@@ -105,6 +105,7 @@ outputs:
         format!("histogram_quantile(0.99, sum(increase(herd_request_duration_seconds{sel}[10m])))"),
     ] {
         let p99 = prometheus.scalar(&promql);
+        eprintln!("{promql} = {p99} s; herd's p99 {herd_p99} s");
         assert!(
             (p99 / herd_p99 - 1.0).abs() <= BUCKET_ERROR,
             "{promql} = {p99} s, herd's p99 {herd_p99} s"
@@ -170,4 +171,54 @@ outputs:
     ] {
         assert!(stderr.contains(field), "{field} not in:\n{stderr}");
     }
+}
+
+#[test]
+fn herd_toml_outputs_apply_to_every_run_of_herd_up() {
+    let prometheus = Prometheus::start();
+    let target = CountingTarget::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_file(
+        dir.path(),
+        "herd.toml",
+        &format!(
+            "[[outputs]]\nprometheus = {{ url = \"{}\", labels = {{ env = \"ci\" }} }}\n",
+            prometheus.write_url()
+        ),
+    );
+    let s = herd_e2e::service::Service::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("utf8")],
+    );
+    let op = s.token("operator");
+    let plan = serde_json::json!({
+        "version": 1, "name": "from toml", "target": target.url(), "agents": 1,
+        "load": {"vus": 2, "duration": "3s"},
+        "scenario": [{"name": "home", "get": "/ok"}],
+    });
+    let (status, body) = s.request(
+        "POST",
+        "/api/v1/tests",
+        Some(&op),
+        Some(&serde_json::json!({"id": "exported", "name": "exported", "plan": plan})),
+    );
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let (status, summary) = s.request(
+        "POST",
+        "/api/v1/tests/exported/runs?wait=true",
+        Some(&op),
+        None,
+    );
+    assert_eq!(status, 200, "{summary}");
+    let got = target.received();
+    assert_eq!(u(&summary["requests"]), got.total);
+    assert_eq!(summary["outputs"][0]["kind"], "prometheus", "{summary}");
+    let run = summary["run_id"].as_str().expect("run id");
+    let count = prometheus.scalar(&format!(
+        r#"sum(histogram_count(herd_request_duration_seconds{{run="{run}",test="exported",env="ci",step="home"}}))"#
+    ));
+    assert_eq!(
+        count as u64, got.total,
+        "the stored test's run, labelled with its id"
+    );
 }
