@@ -42,16 +42,16 @@ pub struct Poster {
 impl Poster {
     /// A poster; TLS is set up once, and only when some URL needs it.
     pub fn new(https: bool) -> Self {
-        let tls = https
-            .then(|| {
-                tls::client_config(&ClientTls {
-                    builtin_roots_too: true,
-                    ..ClientTls::default()
-                })
-                .ok()
+        let tls = if https {
+            tls::client_config(&ClientTls {
+                builtin_roots_too: true,
+                ..ClientTls::default()
             })
-            .flatten()
-            .map(|config| tokio_rustls::TlsConnector::from(Arc::new(config)));
+            .ok()
+            .map(|config| tokio_rustls::TlsConnector::from(Arc::new(config)))
+        } else {
+            None
+        };
         Self { tls }
     }
 
