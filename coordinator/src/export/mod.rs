@@ -116,9 +116,13 @@ impl Exporter {
         while self.sent.len() > REMEMBERED {
             self.sent.pop_first();
         }
-        if point.steps.is_empty() {
-            return;
+        if !point.steps.is_empty() {
+            self.queue(point);
         }
+    }
+
+    /// Hands `point` to every output's queue; a full queue drops it (counted, warned once).
+    fn queue(&mut self, point: SecondPoint) {
         for sink in &mut self.sinks {
             if sink.queue.try_send(point.clone()).is_err() {
                 let mut report = sink::lock(&sink.report);

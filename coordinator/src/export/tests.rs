@@ -260,3 +260,31 @@ fn a_second_sent_again_sends_only_what_changed() {
     );
     assert!(after.minus(&after).steps.is_empty());
 }
+
+#[tokio::test]
+async fn a_full_queue_drops_and_counts_and_the_end_does_not_wait_past_its_limit() {
+    // Port 9 refuses connections; on this current-thread runtime the output's task does not
+    // run until the test awaits, so the queue fills deterministically.
+    let outputs = [Output::Prometheus {
+        url: "http://127.0.0.1:9/api/v1/write".into(),
+        labels: vec![],
+    }];
+    let mut exporter = Exporter::start(&outputs, "r", "t").expect("an output");
+    for s in 0..(QUEUE as u64 + 10) {
+        exporter.queue(point(s, native(&[(1, 1)], 0), 1));
+    }
+    let reports = exporter.finish(std::time::Duration::ZERO).await;
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert_eq!(
+        (r.kind.as_str(), r.pushed, r.dropped, r.failed),
+        ("prometheus", 0, 10, 1)
+    );
+    assert!(
+        r.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("did not end")),
+        "{r:?}"
+    );
+    assert!(Exporter::start(&[], "r", "t").is_none());
+}

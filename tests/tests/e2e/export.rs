@@ -222,3 +222,45 @@ fn herd_toml_outputs_apply_to_every_run_of_herd_up() {
         "the stored test's run, labelled with its id"
     );
 }
+
+#[test]
+fn an_unreachable_output_is_reported_and_costs_the_run_nothing() {
+    let target = CountingTarget::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nothing listens on port 9 of the loopback: every push is refused.
+    let plan = format!(
+        "version: 1\nname: down\ntarget: {}\nload: {{ vus: 2, duration: 2s }}\nscenario: [{{ get: /ok }}]\noutputs: [{{ otlp: {{ url: \"http://127.0.0.1:9/v1/metrics\" }} }}]\n",
+        target.url()
+    );
+    let plan = write_file(dir.path(), "plan.yaml", &plan);
+    let summary = dir.path().join("summary.json");
+    let out = Herd::new(
+        [
+            "run",
+            plan.to_str().expect("utf8"),
+            "-q",
+            "--json",
+            summary.to_str().expect("utf8"),
+        ],
+        dir.path(),
+    )
+    .run(Duration::from_secs(60));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = read_summary(&summary);
+    assert_eq!(u(&s["requests"]), target.received().total);
+    let o = &s["outputs"][0];
+    assert_eq!(o["kind"], "otlp", "{s}");
+    assert_eq!(u(&o["pushed"]), 0, "{o}");
+    assert!(u(&o["failed"]) >= 1, "{o}");
+    assert!(
+        o["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("127.0.0.1:9")),
+        "{o}"
+    );
+}
