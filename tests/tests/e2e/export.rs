@@ -6,6 +6,7 @@
 use herd_e2e::observe::{OtlpReceiver, Prometheus};
 use herd_e2e::{read_summary, write_file, CountingTarget, Herd};
 use serde_json::Value;
+use std::path::Path;
 use std::time::Duration;
 
 fn u(v: &Value) -> u64 {
@@ -16,6 +17,26 @@ fn u(v: &Value) -> u64 {
 /// The relative width of one exponential bucket at herd's schema 5 (2^(1/32) - 1), plus
 /// HdrHistogram's own 0.1 %: the most a quantile read from the export may differ from herd's.
 const BUCKET_ERROR: f64 = 0.0219 + 0.001;
+
+/// `herd run` of the plan text `plan` in `dir`, which must pass; its summary.
+fn run_passing(dir: &Path, plan: &str) -> Value {
+    let plan = write_file(dir, "plan.yaml", plan);
+    let summary = dir.join("summary.json");
+    let out = Herd::new(
+        [
+            "run",
+            plan.to_str().expect("utf8"),
+            "-q",
+            "--json",
+            summary.to_str().expect("utf8"),
+        ],
+        dir,
+    )
+    .run(Duration::from_secs(90));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    read_summary(&summary)
+}
 
 #[test]
 fn prometheus_and_otlp_receive_the_runs_histograms_and_counts() {
@@ -48,22 +69,7 @@ outputs:
         prom = prometheus.write_url(),
         otlp = otlp.url(),
     );
-    let plan = write_file(dir.path(), "plan.yaml", &plan);
-    let summary = dir.path().join("summary.json");
-    let out = Herd::new(
-        [
-            "run",
-            plan.to_str().expect("utf8"),
-            "-q",
-            "--json",
-            summary.to_str().expect("utf8"),
-        ],
-        dir.path(),
-    )
-    .run(Duration::from_secs(90));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
-    let s = read_summary(&summary);
+    let s = run_passing(dir.path(), &plan);
     let got = target.received();
     assert_eq!(u(&s["requests"]), got.total, "herd's count is the target's");
     assert!(got.total >= 400, "too little load: {}", got.total);
@@ -232,26 +238,7 @@ fn an_unreachable_output_is_reported_and_costs_the_run_nothing() {
         "version: 1\nname: down\ntarget: {}\nload: {{ vus: 2, duration: 2s }}\nscenario: [{{ get: /ok }}]\noutputs: [{{ otlp: {{ url: \"http://127.0.0.1:9/v1/metrics\" }} }}]\n",
         target.url()
     );
-    let plan = write_file(dir.path(), "plan.yaml", &plan);
-    let summary = dir.path().join("summary.json");
-    let out = Herd::new(
-        [
-            "run",
-            plan.to_str().expect("utf8"),
-            "-q",
-            "--json",
-            summary.to_str().expect("utf8"),
-        ],
-        dir.path(),
-    )
-    .run(Duration::from_secs(60));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = read_summary(&summary);
+    let s = run_passing(dir.path(), &plan);
     assert_eq!(u(&s["requests"]), target.received().total);
     let o = &s["outputs"][0];
     assert_eq!(o["kind"], "otlp", "{s}");
