@@ -36,6 +36,7 @@ pub mod bus;
 pub mod calendar;
 pub mod config;
 pub mod events;
+pub mod export;
 #[cfg(test)]
 mod fakes;
 #[cfg(test)]

@@ -79,6 +79,27 @@ pub struct Summary {
     /// given with `--env` are not shown).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<String>,
+    /// What each of the run's outputs (`outputs:`, `herd.toml`'s `[[outputs]]`) pushed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputReport>,
+}
+
+/// One output's pushes over a run: a push is one request carrying one or more seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputReport {
+    /// `prometheus` or `otlp`.
+    pub kind: String,
+    /// Where it pushed.
+    pub url: String,
+    /// Requests the receiver accepted.
+    pub pushed: u64,
+    /// Requests that failed after their retries (their seconds are lost to that receiver).
+    pub failed: u64,
+    /// Seconds dropped because the output's queue was full (the receiver was too slow).
+    pub dropped: u64,
+    /// The last failure, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// The verdict of a run.

@@ -261,6 +261,7 @@ impl Adapters {
             broker_url: agent_url,
             owner,
             allowed_targets: config.allowed_targets.clone(),
+            outputs: config.outputs.clone(),
         };
         Ok(Self {
             embedded,

@@ -54,6 +54,8 @@ pub struct ServiceConfig {
     pub broker: BrokerConfig,
     /// `[launcher]`.
     pub launcher: LauncherConfig,
+    /// `[[outputs]]`: outputs every run pushes to, besides its plan's (`outputs:`).
+    pub outputs: Vec<herd_protocol::plan::Output>,
 }
 
 impl Default for ServiceConfig {
@@ -71,6 +73,7 @@ impl Default for ServiceConfig {
             store: StoreConfig::Embedded { data_dir: None },
             broker: BrokerConfig::default(),
             launcher: LauncherConfig::Local,
+            outputs: Vec::new(),
         }
     }
 }
@@ -213,6 +216,15 @@ impl ServiceConfig {
             }
         }
         let allowed_targets = raw.api.allowed_targets;
+        let outputs = raw.outputs.map_or_else(Vec::new, |v| {
+            let tree = serde_json::to_value(&v).unwrap_or_default();
+            herd_protocol::plan::parse_outputs(&tree, "outputs").unwrap_or_else(|problems| {
+                for p in problems {
+                    errors.push(&p.path, p.message);
+                }
+                Vec::new()
+            })
+        });
         let commands = raw.commands.map(|c| {
             let queue_url =
                 errors.required("commands.sqs_queue_url", c.sqs_queue_url, "in [commands]");
@@ -282,6 +294,7 @@ impl ServiceConfig {
                 store,
                 broker,
                 launcher,
+                outputs,
             })
         } else {
             Err(ConfigErrors(errors.0))

@@ -20,6 +20,8 @@ pub(super) struct RawConfig {
     pub broker: RawBroker,
     #[serde(default)]
     pub launcher: RawLauncher,
+    /// `[[outputs]]`: validated by the plan's own `outputs` parser.
+    pub outputs: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

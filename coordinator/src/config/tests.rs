@@ -333,3 +333,45 @@ fn allowed_targets_are_read_and_a_bad_entry_is_named() {
         ["api.allowed_targets[1]"]
     );
 }
+
+#[test]
+fn outputs_are_read_with_the_plans_rules_and_named_fields() {
+    let c = ServiceConfig::from_toml(
+        r#"
+[[outputs]]
+prometheus = { url = "http://127.0.0.1:9090/api/v1/write", labels = { env = "ci" } }
+[[outputs]]
+otlp = { url = "https://collector/v1/metrics" }
+"#,
+    )
+    .expect("valid");
+    assert_eq!(
+        c.outputs,
+        vec![
+            herd_protocol::plan::Output::Prometheus {
+                url: "http://127.0.0.1:9090/api/v1/write".into(),
+                labels: vec![("env".into(), "ci".into())],
+            },
+            herd_protocol::plan::Output::Otlp {
+                url: "https://collector/v1/metrics".into(),
+                headers: vec![],
+            },
+        ]
+    );
+    assert!(ServiceConfig::from_toml("")
+        .expect("valid")
+        .outputs
+        .is_empty());
+    let errors = ServiceConfig::from_toml(
+        "[[outputs]]\nprometheus = { url = \"x\", labels = { step = \"a\" } }\n[[outputs]]\nkafka = {}\n",
+    )
+    .expect_err("invalid")
+    .to_string();
+    for needle in [
+        "outputs[0].prometheus.url",
+        "outputs[0].prometheus.labels.step",
+        "outputs[1].kafka",
+    ] {
+        assert!(errors.contains(needle), "{needle} not in {errors}");
+    }
+}

@@ -23,6 +23,19 @@ pub fn values(plan: &Plan) -> Result<BTreeMap<String, String>, FieldError> {
 pub fn stored_plan(plan: &Plan) -> serde_json::Value {
     let mut json = plan.to_json();
     redact_plan_json(&mut json);
+    // An OTLP output's headers are typically its credentials (an API key, a tenant token).
+    if let Some(outputs) = json.get_mut("outputs").and_then(|o| o.as_array_mut()) {
+        for output in outputs {
+            if let Some(headers) = output
+                .pointer_mut("/otlp/headers")
+                .and_then(|h| h.as_object_mut())
+            {
+                headers
+                    .values_mut()
+                    .for_each(|v| *v = serde_json::Value::from("***"));
+            }
+        }
+    }
     json
 }
 

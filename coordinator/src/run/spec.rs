@@ -67,6 +67,8 @@ pub struct RunDeps {
     /// --allowed-targets`); `None`: any. Checked before a run starts and by agents on every
     /// connection.
     pub allowed_targets: Option<Vec<String>>,
+    /// Outputs every run pushes to (`herd.toml`'s `[[outputs]]`), besides its plan's own.
+    pub outputs: Vec<herd_protocol::plan::Output>,
 }
 
 /// A run to perform.

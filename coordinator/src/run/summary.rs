@@ -129,6 +129,7 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
             .map(|(id, _)| id.to_string())
             .collect(),
         overrides: Vec::new(),
+        outputs: Vec::new(),
     }
 }
 

@@ -147,6 +147,7 @@ pub(crate) fn summary(run: &str, requests: u64) -> Summary {
         seconds: vec![second(0, 10, 1_000).to_summary()],
         lost_agents: vec!["agent-1".into()],
         overrides: Vec::new(),
+        outputs: Vec::new(),
         service_latency_ms: Default::default(),
         dropped: 0,
         checks: Default::default(),

@@ -13,6 +13,7 @@ mod flow;
 mod jsonpath;
 mod load;
 mod options;
+mod outputs;
 mod overrides;
 mod parse;
 mod parse_flow;
@@ -34,6 +35,7 @@ pub use load::{
     DEFAULT_MAX_IN_FLIGHT,
 };
 pub use options::{HttpVersion, Options};
+pub use outputs::{parse_outputs, Output, RESERVED_LABELS};
 pub use overrides::{resolve_env, Overrides};
 pub use parse::{
     from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
@@ -72,6 +74,8 @@ pub struct Plan {
     pub options: Options,
     /// Secrets by name, resolved by the coordinator when the run starts ([`secrets`]).
     pub secrets: Vec<Secret>,
+    /// Where merged seconds are pushed while the run goes (`outputs:`; [`Output`]).
+    pub outputs: Vec<Output>,
 }
 
 /// One scenario step.
@@ -269,6 +273,9 @@ impl Plan {
         });
         if !self.secrets.is_empty() {
             plan["secrets"] = secrets::secrets_json(&self.secrets);
+        }
+        if !self.outputs.is_empty() {
+            plan["outputs"] = self.outputs.iter().map(Output::to_json).collect();
         }
         plan
     }

@@ -98,6 +98,7 @@ const TOP_KEYS: &[&str] = &[
     "thresholds",
     "options",
     "secrets",
+    "outputs",
 ];
 
 impl Cx {
@@ -161,6 +162,10 @@ impl Cx {
             Some(v) => self.options(v),
             None => Some(Options::default()),
         };
+        let outputs = match m.get("outputs") {
+            Some(v) => self.outputs(v),
+            None => Some(Vec::new()),
+        };
         let plan = Plan {
             name: name?,
             target: target?,
@@ -172,6 +177,7 @@ impl Cx {
             thresholds: thresholds?,
             options: options?,
             secrets: secrets?,
+            outputs: outputs?,
         };
         self.errors.extend(plan.check_agents(plan.agents));
         Some(plan)

@@ -8,6 +8,10 @@ use crate::run::summary::{self, SummaryInput};
 use crate::store::RunStateName;
 use actix::prelude::*;
 use herd_protocol::summary::RunState;
+use std::time::Duration;
+
+/// How long the end of a run waits for its outputs' last pushes.
+const OUTPUTS_LIMIT: Duration = Duration::from_secs(10);
 
 impl RunActor {
     /// The frames that never arrived from agents that are not lost, as `agent seq a..b`, at
@@ -107,8 +111,13 @@ impl RunActor {
         let state_name = store_state(Phase::Ended(state)).unwrap_or(RunStateName::Failed);
         let at = self.clock.unix_ms();
         let writes = self.final_writes();
+        let exported = self.exporter.take().map(|e| e.finish(OUTPUTS_LIMIT));
         let work = async move {
             writes.await;
+            let mut stored = stored;
+            if let Some(exported) = exported {
+                stored.outputs = exported.await;
+            }
             if let Err(e) = deps.store.put_summary(&run, &stored).await {
                 tracing::error!(%run, error = %e, "cannot store the summary");
             }
@@ -121,8 +130,11 @@ impl RunActor {
             }
             deps.bus.unregister(&run).await;
             deps.launcher.stop(&run).await;
+            stored.outputs
         };
-        ctx.wait(work.into_actor(self).map(move |(), act, ctx| {
+        let mut summary = summary;
+        ctx.wait(work.into_actor(self).map(move |outputs, act, ctx| {
+            summary.outputs = outputs;
             act.stage = Stage::Ended { state, start_at_ms };
             act.publish_view();
             if let Some(tx) = act.outcome.take() {

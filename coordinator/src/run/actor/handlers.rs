@@ -43,6 +43,9 @@ impl Actor for RunActor {
                 addr.do_send(Exited(exit));
             }
         });
+        let test = self.spec.test.as_deref().unwrap_or(&self.spec.plan.name);
+        let outputs = crate::export::outputs_of(&self.deps.outputs, &self.spec.plan.outputs);
+        self.exporter = crate::export::Exporter::start(&outputs, self.spec.run.as_str(), test);
         if matches!(self.stage, Stage::Resuming(_)) {
             self.resume(events, ctx);
         } else {

@@ -73,6 +73,8 @@ pub struct RunActor {
     pub(super) start_lead_ms: u64,
     /// The sliding windows of the `abort_on_fail` thresholds (see `abort.rs`).
     pub(super) watch: ThresholdWatch,
+    /// The run's outputs (`outputs:`, `[[outputs]]`), started with the actor; see `export`.
+    pub(super) exporter: Option<crate::export::Exporter>,
 }
 
 impl RunActor {
@@ -119,6 +121,7 @@ impl RunActor {
             newest_second: None,
             ready_delay_ms: 0,
             start_lead_ms: 0,
+            exporter: None,
         };
         (actor, view_rx, outcome_rx)
     }
@@ -441,6 +444,9 @@ impl RunActor {
     pub(super) fn emit(&mut self, agg: SecondAggregate, live: bool) {
         let second = agg.to_summary();
         self.seconds.insert(second.t, second.clone());
+        if let Some(exporter) = &mut self.exporter {
+            exporter.second(&agg);
+        }
         if live {
             let end_ms = (agg.second + 1) * 1000;
             METRICS.second_emitted(self.clock.unix_ms().saturating_sub(end_ms));
