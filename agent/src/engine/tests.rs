@@ -18,6 +18,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
         target: "http://127.0.0.1:1".into(),
         agents: 3,
         secrets: vec![],
+        regions: vec![],
         load: Load {
             stages,
             ..Load::default()

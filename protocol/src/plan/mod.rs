@@ -18,6 +18,7 @@ mod parse;
 mod parse_flow;
 mod parse_load;
 mod parse_scenario;
+mod regions;
 pub mod secrets;
 mod template;
 mod threshold;
@@ -39,6 +40,7 @@ pub use parse::{
     from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
     from_yaml_str_with, ramp_from_value, value_from_text,
 };
+pub use regions::{region_of, regions_json, RegionShare, REGION_KEY_PREFIX};
 pub use secrets::{Redactor, Secret, SecretSource};
 pub use template::{is_var_name, Part, Template, BUILTINS};
 pub use threshold::{Comparison, Metric, Selector, Threshold};
@@ -72,6 +74,9 @@ pub struct Plan {
     pub options: Options,
     /// Secrets by name, resolved by the coordinator when the run starts ([`secrets`]).
     pub secrets: Vec<Secret>,
+    /// Where the agents run (`regions:`), in order; empty: wherever the launcher puts them.
+    /// With regions, `agents` is their sum ([`RegionShare`]).
+    pub regions: Vec<RegionShare>,
 }
 
 /// One scenario step.
@@ -269,6 +274,9 @@ impl Plan {
         });
         if !self.secrets.is_empty() {
             plan["secrets"] = secrets::secrets_json(&self.secrets);
+        }
+        if !self.regions.is_empty() {
+            plan["regions"] = regions_json(&self.regions);
         }
         plan
     }

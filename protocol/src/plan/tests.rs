@@ -175,6 +175,7 @@ proptest! {
             target: "http://127.0.0.1:1".into(),
             agents,
             secrets: vec![],
+            regions: vec![],
             load: Load { stages: stages.into_iter().map(|(ms, vus)| Stage { duration: Duration::from_millis(ms), vus }).collect(), ..Load::default() },
             vars: vec![],
             feeders: vec![],
