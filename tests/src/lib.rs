@@ -28,6 +28,7 @@ pub mod mqtt_tls;
 pub mod scenario;
 pub mod service;
 pub mod sigv4;
+pub mod stacks;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
