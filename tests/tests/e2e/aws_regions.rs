@@ -347,3 +347,57 @@ async fn a_run_with_regions_launches_each_regions_agents_in_its_cluster_and_coun
         .await
         .expect("stop herd up");
 }
+
+/// Without AWS: `herd run` with local agents takes a plan's regions as labels, and the summary
+/// still breaks the run down per region, adding up to the target's count; `--agents` that
+/// disagrees with the regions is refused naming `agents`.
+#[test]
+fn local_agents_take_regions_as_labels_and_the_breakdown_adds_up() {
+    let target = CountingTarget::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = herd_e2e::write_file(
+        dir.path(),
+        "plan.yaml",
+        &format!(
+            "version: 1\nname: labels\ntarget: {}\n\
+             regions: [{{region: lab-a, agents: 2}}, {{region: lab-b, agents: 1}}]\n\
+             load: {{vus: 3, duration: 2s}}\nscenario: [{{get: /ok}}, {{think: 20ms}}]\n",
+            target.url()
+        ),
+    );
+    let json = dir.path().join("summary.json");
+    let plan_arg = plan.to_str().expect("utf-8");
+    let out = herd_e2e::Herd::new(
+        [
+            "run",
+            plan_arg,
+            "--json",
+            json.to_str().expect("utf-8"),
+            "-q",
+        ],
+        dir.path(),
+    )
+    .run(Duration::from_secs(60));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("summary")).expect("json");
+    let received = target.received().total;
+    let region = |name: &str| s["regions"][name]["requests"].as_u64().unwrap_or(0);
+    assert!(region("lab-a") > 0 && region("lab-b") > 0, "{s}");
+    assert_eq!(region("lab-a") + region("lab-b"), received, "{s}");
+    assert_eq!(s["requests"].as_u64(), Some(received));
+
+    let refused = herd_e2e::Herd::new(["run", plan_arg, "--agents", "2"], dir.path())
+        .run(Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("agents: the plan's regions place 3 agents, so the run cannot have 2"),
+        "{stderr}"
+    );
+}
