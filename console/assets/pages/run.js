@@ -87,7 +87,10 @@ function live(ctx) {
       last && last.health ? card("Worst agent CPU / loop lag", `${num(last.health.cpu_max_percent, 0)} % / ${ms(last.health.loop_lag_max_ms)}`, { title: last.health.cpu_max_agent }) : null,
       card("Agents reporting", last ? `${last.agents_reported} of ${last.agents_expected}` : `${view.agents_ready ?? 0} of ${view.agents_expected ?? "?"} ready`, { "data-testid": "run-agents" }),
       card("Elapsed", `${num(view.elapsed_s ?? (last ? last.t + 1 : 0), 0)} of ${view.planned_s ? num(view.planned_s, 0) : "?"} s`),
-      card("Seconds shown", h("div.v", { "data-testid": "live-seconds", "data-max-t": last ? String(last.t) : "-1" }, String(list.length))));
+      card("Seconds shown", h("div.v", { "data-testid": "live-seconds", "data-max-t": last ? String(last.t) : "-1" }, String(list.length))),
+      // A plan with regions: each region's last second (its agents' frames merged).
+      ...Object.entries((last && last.regions) || {}).map(([name, r]) =>
+        card(`${name}: req/s, p50 / p99 (last second)`, `${num(r.requests)}, ${ms(r.p50_ms)} / ${ms(r.p99_ms)}`, { "data-testid": `live-region-${name}` })));
   }
 
   // Operator controls: stop, and a live ramp from where the load is.

@@ -171,12 +171,7 @@ fn region(
     let key = |k: &str| format!("launcher.regions[{i}].{k}");
     let when = "in each [[launcher.regions]]";
     let region = errors.required(&key("region"), raw.region, when);
-    if !region.is_empty()
-        && !(region.starts_with(|c: char| c.is_ascii_lowercase())
-            && region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
-    {
+    if !region.is_empty() && !herd_protocol::plan::is_region_name(&region) {
         errors.push(
             &key("region"),
             format!("{region:?} is not a region name like eu-west-1"),

@@ -40,7 +40,7 @@ pub use parse::{
     from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
     from_yaml_str_with, ramp_from_value, value_from_text,
 };
-pub use regions::{region_of, regions_json, RegionShare, REGION_KEY_PREFIX};
+pub use regions::{is_region_name, region_of, regions_json, RegionShare, REGION_KEY_PREFIX};
 pub use secrets::{Redactor, Secret, SecretSource};
 pub use template::{is_var_name, Part, Template, BUILTINS};
 pub use threshold::{Comparison, Metric, Selector, Threshold};

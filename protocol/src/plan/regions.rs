@@ -85,7 +85,7 @@ pub fn regions_json(regions: &[RegionShare]) -> Value {
 /// Whether `name` can be a region: 1–32 lower-case ASCII letters, digits and `-`, starting with
 /// a letter (AWS's names, `eu-west-1`, and short local labels alike). The name goes into result
 /// keys and ECS calls, so nothing else is accepted.
-fn valid_region_name(name: &str) -> bool {
+pub fn is_region_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -124,7 +124,7 @@ impl Cx {
                 .required(m, &path, "region")
                 .and_then(|r| self.string(r, &join(&path, "region")));
             let region = region.filter(|name| {
-                let good = valid_region_name(name);
+                let good = is_region_name(name);
                 if !good {
                     self.err(
                         &join(&path, "region"),
