@@ -391,6 +391,14 @@ fn local_agents_take_regions_as_labels_and_the_breakdown_adds_up() {
     assert!(region("lab-a") > 0 && region("lab-b") > 0, "{s}");
     assert_eq!(region("lab-a") + region("lab-b"), received, "{s}");
     assert_eq!(s["requests"].as_u64(), Some(received));
+    let table = String::from_utf8_lossy(&out.stdout);
+    for (name, n) in [("lab-a", region("lab-a")), ("lab-b", region("lab-b"))] {
+        let row = table
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("region {name} ")))
+            .unwrap_or_else(|| panic!("no row for region {name}:\n{table}"));
+        assert!(row.trim_end().ends_with(&format!(" {n}")), "{row}");
+    }
 
     let refused = herd_e2e::Herd::new(["run", plan_arg, "--agents", "2"], dir.path())
         .run(Duration::from_secs(20));
