@@ -57,6 +57,8 @@ export function summaryTables(s) {
     s.thresholds.length ? section("Thresholds", table(["Threshold", "Actual", "Result"], s.thresholds.map((t) => [t.expr, num(t.actual, 3), badge(t.passed ? "passed" : "failed")]), "thresholds")) : null,
     section("Per step", table(["Step", "Requests", "Errors", "Requests/s", "p50", "p90", "p99", "max", "Status codes"],
       Object.entries(s.steps).map(([name, st]) => [name, num(st.requests), num(st.errors), num(st.rps, 1), ms(st.latency_ms.p50), ms(st.latency_ms.p90), ms(st.latency_ms.p99), ms(st.latency_ms.max), codes(st.status_codes)]), "steps")),
+    s.regions && Object.keys(s.regions).length ? section("Per region", table(["Region", "Requests", "Errors", "Requests/s", "p50", "p90", "p99", "max", "Status codes"],
+      Object.entries(s.regions).map(([name, st]) => [name, num(st.requests), num(st.errors), num(st.rps, 1), ms(st.latency_ms.p50), ms(st.latency_ms.p90), ms(st.latency_ms.p99), ms(st.latency_ms.max), codes(st.status_codes)]), "regions")) : null,
     section("Per agent", table(["Agent", "pid", "Requests", "Errors", "Lost"],
       s.agents.map((a) => [a.id, a.pid ?? "–", num(a.requests), num(a.errors), a.lost ? badge("lost") : "no"]), "agents")),
     section("Status codes and errors", table(["Kind", "Count"],

@@ -57,6 +57,11 @@ pub struct Summary {
     /// The same figures per group (`group: NAME`): every request of the group's steps.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub groups: BTreeMap<String, StepSummary>,
+    /// The same figures per region, when the plan placed its agents in regions (`regions:`):
+    /// each region's agents' frames merged (percentiles from merged histograms); their requests
+    /// add up to the run's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub regions: BTreeMap<String, StepSummary>,
     /// Per agent.
     pub agents: Vec<AgentSummary>,
     /// Spread of the agents' actual start times, in milliseconds.
@@ -239,6 +244,22 @@ pub struct SecondSummary {
     /// The reporting agents' own health in that second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<SecondHealth>,
+    /// The second per region, when the plan placed its agents in regions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub regions: BTreeMap<String, RegionSecond>,
+}
+
+/// One region's part of a second: its agents' frames merged.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct RegionSecond {
+    /// Requests completed in that second by the region's agents.
+    pub requests: u64,
+    /// Errors among them.
+    pub errors: u64,
+    /// Median latency (from the region's merged histogram).
+    pub p50_ms: f64,
+    /// 99th percentile (from the region's merged histogram).
+    pub p99_ms: f64,
 }
 
 /// The agents' own health in one second, across those that reported it: the worst CPU and

@@ -29,6 +29,7 @@ pub mod observe;
 pub mod scenario;
 pub mod service;
 pub mod sigv4;
+pub mod stacks;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -19,6 +19,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
         agents: 3,
         secrets: vec![],
         outputs: vec![],
+        regions: vec![],
         load: Load {
             stages,
             ..Load::default()

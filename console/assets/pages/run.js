@@ -87,7 +87,10 @@ function live(ctx) {
       last && last.health ? card("Worst agent CPU / loop lag", `${num(last.health.cpu_max_percent, 0)} % / ${ms(last.health.loop_lag_max_ms)}`, { title: last.health.cpu_max_agent }) : null,
       card("Agents reporting", last ? `${last.agents_reported} of ${last.agents_expected}` : `${view.agents_ready ?? 0} of ${view.agents_expected ?? "?"} ready`, { "data-testid": "run-agents" }),
       card("Elapsed", `${num(view.elapsed_s ?? (last ? last.t + 1 : 0), 0)} of ${view.planned_s ? num(view.planned_s, 0) : "?"} s`),
-      card("Seconds shown", h("div.v", { "data-testid": "live-seconds", "data-max-t": last ? String(last.t) : "-1" }, String(list.length))));
+      card("Seconds shown", h("div.v", { "data-testid": "live-seconds", "data-max-t": last ? String(last.t) : "-1" }, String(list.length))),
+      // A plan with regions: each region's last second (its agents' frames merged).
+      ...Object.entries((last && last.regions) || {}).map(([name, r]) =>
+        card(`${name}: req/s, p50 / p99 (last second)`, `${num(r.requests)}, ${ms(r.p50_ms)} / ${ms(r.p99_ms)}`, { "data-testid": `live-region-${name}` })));
     // Each agent's own health in the last live second (the worst 32, highest CPU first).
     clear(agentsBox, agents.list.length ? section(`Agents in second ${agents.t} (${last ? last.agents_reported : agents.list.length} of ${last ? last.agents_expected : "?"} reported${agents.list.length < (last ? last.agents_reported : 0) ? `; the ${agents.list.length} busiest shown` : ""})`,
       table(["Agent", "CPU", "Loop lag", "In flight"], agents.list.map((a) => [a.agent, `${num(a.cpu_percent, 0)} %`, ms(a.loop_lag_ms), num(a.in_flight)]), "agents-health")) : null);

@@ -61,12 +61,12 @@ pub struct Rendered {
 }
 
 /// A TOML basic string: JSON's string escapes are all valid TOML ones.
-fn quoted(s: &str) -> String {
+pub(crate) fn quoted(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
 
 /// A comma-separated output as a TOML array of strings.
-fn list(s: &str) -> String {
+pub(crate) fn list(s: &str) -> String {
     let items: Vec<String> = s
         .split(',')
         .map(str::trim)
@@ -77,7 +77,7 @@ fn list(s: &str) -> String {
 }
 
 /// An output's value, unless absent, empty, or a `${…}` a stand-in left unresolved.
-fn present<'a>(outputs: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+pub(crate) fn present<'a>(outputs: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
     outputs
         .get(name)
         .map(|v| v.trim())

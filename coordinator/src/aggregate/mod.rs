@@ -91,6 +91,9 @@ struct AgentTrack {
     last_frame: Option<(u64, u64)>,
     /// Its final frame's second, once known.
     final_second: Option<u64>,
+    /// The key its frames are also merged under when the plan places it in a region
+    /// (`region:eu-west-1`), so that every region's figures are merged histograms too.
+    region_key: Option<String>,
     /// How many frames it said it sent, once finished.
     finished_frames: Option<u64>,
     lost: bool,
@@ -104,6 +107,7 @@ impl AgentTrack {
             first_second: None,
             last_frame: None,
             final_second: None,
+            region_key: None,
             finished_frames: None,
             lost: false,
         }
@@ -163,6 +167,20 @@ impl Aggregator {
         }
     }
 
+    /// Labels agents with their regions (a plan's `regions:`): from now on each frame of such an
+    /// agent is also merged under the step key `region:NAME`, so seconds, checkpoints and totals
+    /// carry every region's merged figures (and a restored aggregator has them back), read
+    /// apart from the steps by the summary.
+    #[must_use]
+    pub fn with_regions(mut self, regions: &BTreeMap<AgentId, String>) -> Self {
+        for track in &mut self.agents {
+            track.region_key = regions
+                .get(&track.id)
+                .map(|r| format!("{}{r}", herd_protocol::plan::REGION_KEY_PREFIX));
+        }
+        self
+    }
+
     /// Sets the second (Unix seconds) the load started in: seconds are reported as
     /// `t = second - start_second`, and every agent is expected from it on.
     pub fn set_start_second(&mut self, second: u64) {
@@ -184,7 +202,10 @@ impl Aggregator {
         if self.agents[agent].seqs.contains(frame.seq) {
             return Ok(Ingest::Duplicate);
         }
-        let decoded = DecodedFrame::decode(frame)?;
+        let mut decoded = DecodedFrame::decode(frame)?;
+        if let Some(key) = &self.agents[agent].region_key {
+            decoded.steps.push((key.clone(), decoded.total.clone()));
+        }
         let second = self
             .start_second
             .map_or(frame.second, |start| frame.second.max(start));

@@ -14,7 +14,7 @@ use herd_protocol::frame::{Checks, Stats};
 use herd_protocol::histogram::{
     merge, new_latency, CodecError, EncodedHistogram, Latency, LatencyMs,
 };
-use herd_protocol::summary::{SecondSummary, StepSummary};
+use herd_protocol::summary::{RegionSecond, SecondSummary, StepSummary};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -165,12 +165,33 @@ impl SecondAggregate {
                 .collect(),
             error_kinds: self.stats.error_kinds.clone(),
             health: (self.agents_reported > 0).then(|| self.load.health.clone()),
+            regions: self.regions(),
         }
+    }
+
+    /// The second's figures per region (the steps keyed `region:NAME`).
+    pub fn regions(&self) -> BTreeMap<String, RegionSecond> {
+        self.steps
+            .iter()
+            .filter_map(|(key, stats)| {
+                let region = key.strip_prefix(herd_protocol::plan::REGION_KEY_PREFIX)?;
+                let latency = stats.latency_ms();
+                Some((
+                    region.to_owned(),
+                    RegionSecond {
+                        requests: stats.requests,
+                        errors: stats.errors,
+                        p50_ms: latency.p50,
+                        p99_ms: latency.p99,
+                    },
+                ))
+            })
+            .collect()
     }
 }
 
 /// A frame's [`Stats`] with its histogram decoded.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct DecodedStats {
     requests: u64,
     errors: u64,

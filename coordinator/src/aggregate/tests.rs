@@ -430,3 +430,48 @@ fn drops_service_times_checks_and_bottlenecks_are_merged() {
     assert_eq!(totals.bottlenecks[0].0, 100);
     assert_eq!(totals.bottlenecks[0].1, agent(0));
 }
+
+#[test]
+fn regions_are_merged_apart_and_survive_a_restore() {
+    // Agents 0 and 1 in eu-west-1, agent 2 in us-east-1.
+    let regions: BTreeMap<AgentId, String> = [(0, "eu-west-1"), (1, "eu-west-1"), (2, "us-east-1")]
+        .into_iter()
+        .map(|(i, r)| (agent(i), r.to_string()))
+        .collect();
+    let mut a = aggregator(3).with_regions(&regions);
+    ingest(&mut a, &frame(0, 0, 100, &[1_000; 99]));
+    ingest(&mut a, &frame(1, 0, 100, &[1_000_000]));
+    ingest(&mut a, &frame(2, 0, 100, &[5_000; 10]));
+    let ready = a.poll_ready(100_500);
+    let second = ready[0].to_summary();
+    let eu = &second.regions["eu-west-1"];
+    // Merged, not averaged: 99 of eu-west-1's 100 requests took 1 ms.
+    assert_eq!((eu.requests, eu.errors), (100, 0));
+    assert!((eu.p99_ms - 1.0).abs() < 0.01, "p99 {}", eu.p99_ms);
+    let us = &second.regions["us-east-1"];
+    assert_eq!(us.requests, 10);
+    assert!((us.p50_ms - 5.0).abs() < 0.01, "p50 {}", us.p50_ms);
+    assert_eq!(eu.requests + us.requests, second.requests);
+    let totals = a.totals();
+    assert_eq!(totals.steps["region:eu-west-1"].requests, 100);
+    assert_eq!(totals.steps["region:us-east-1"].requests, 10);
+    assert_eq!(totals.steps["home"].requests, 110, "steps are untouched");
+
+    // A restarted coordinator rebuilds the regions' figures from the stored checkpoints.
+    let checkpoints: Vec<(u64, SecondCheckpoint)> = a
+        .take_dirty()
+        .into_iter()
+        .map(|d| (d.aggregate.second, d.checkpoint))
+        .collect();
+    let restored = Aggregator::restore(
+        run(),
+        (0..3).map(agent).collect(),
+        Duration::from_millis(GRACE_MS),
+        Some(100),
+        checkpoints,
+    )
+    .expect("restores")
+    .with_regions(&regions);
+    assert_eq!(restored.totals().steps["region:eu-west-1"].requests, 100);
+    assert_eq!(restored.totals().steps["region:us-east-1"].requests, 10);
+}

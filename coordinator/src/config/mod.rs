@@ -8,6 +8,7 @@
 
 mod broker;
 mod errors;
+mod launcher;
 mod raw;
 #[cfg(test)]
 mod tests;
@@ -15,6 +16,7 @@ mod tests;
 pub use broker::{BrokerAuth, BrokerConfig, CommandsVia, FramesVia};
 use errors::{url_with_scheme, Errors};
 pub use errors::{ConfigError, ConfigErrors};
+pub use launcher::{EcsRegion, EcsSettings, LauncherConfig};
 use raw::RawConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -125,32 +127,6 @@ pub enum StoreConfig {
         /// Create missing tables at start (default true).
         create_tables: bool,
     },
-}
-
-/// Where agents run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LauncherConfig {
-    /// Child processes of the coordinator.
-    Local,
-    /// ECS Fargate tasks.
-    Ecs(EcsSettings),
-}
-
-/// `[launcher] kind = "ecs"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EcsSettings {
-    /// Cluster name or ARN.
-    pub cluster: String,
-    /// Task definition (family, family:revision or ARN) whose container runs `herd agent`.
-    pub task_definition: String,
-    /// The container the overrides apply to (default `herd-agent`).
-    pub container_name: String,
-    /// awsvpc subnets.
-    pub subnets: Vec<String>,
-    /// awsvpc security groups.
-    pub security_groups: Vec<String>,
-    /// Give tasks a public IP (needed in public subnets without a NAT).
-    pub assign_public_ip: bool,
 }
 
 impl ServiceConfig {
@@ -280,7 +256,7 @@ impl ServiceConfig {
         });
         let store = store(&mut errors, raw.store);
         let broker = broker::broker(&mut errors, raw.broker);
-        let launcher = launcher(&mut errors, raw.launcher);
+        let launcher = launcher::launcher(&mut errors, raw.launcher);
         if errors.0.is_empty() {
             Ok(Self {
                 aws,
@@ -372,54 +348,6 @@ fn store(errors: &mut Errors, raw: raw::RawStore) -> StoreConfig {
                 format!("{other:?} is not embedded or dynamodb"),
             );
             StoreConfig::Embedded { data_dir: None }
-        }
-    }
-}
-
-fn launcher(errors: &mut Errors, raw: raw::RawLauncher) -> LauncherConfig {
-    match raw.kind.as_deref() {
-        None | Some("local") => {
-            let ecs_only = [
-                ("launcher.cluster", raw.cluster.is_some()),
-                ("launcher.task_definition", raw.task_definition.is_some()),
-                ("launcher.container_name", raw.container_name.is_some()),
-                ("launcher.subnets", raw.subnets.is_some()),
-                ("launcher.security_groups", raw.security_groups.is_some()),
-                ("launcher.assign_public_ip", raw.assign_public_ip.is_some()),
-            ];
-            for (key, set) in ecs_only {
-                if set {
-                    errors.push(key, "only for kind = \"ecs\"");
-                }
-            }
-            LauncherConfig::Local
-        }
-        Some("ecs") => {
-            let when = "when launcher.kind = \"ecs\"";
-            let cluster = errors.required("launcher.cluster", raw.cluster, when);
-            let task_definition =
-                errors.required("launcher.task_definition", raw.task_definition, when);
-            let subnets = raw.subnets.unwrap_or_default();
-            if subnets.is_empty() {
-                errors.push(
-                    "launcher.subnets",
-                    format!("at least one is required {when}"),
-                );
-            }
-            LauncherConfig::Ecs(EcsSettings {
-                cluster,
-                task_definition,
-                container_name: raw
-                    .container_name
-                    .unwrap_or_else(|| "herd-agent".to_owned()),
-                subnets,
-                security_groups: raw.security_groups.unwrap_or_default(),
-                assign_public_ip: raw.assign_public_ip.unwrap_or(false),
-            })
-        }
-        Some(other) => {
-            errors.push("launcher.kind", format!("{other:?} is not local or ecs"));
-            LauncherConfig::Local
         }
     }
 }

@@ -91,4 +91,18 @@ pub(super) struct RawLauncher {
     pub subnets: Option<Vec<String>>,
     pub security_groups: Option<Vec<String>>,
     pub assign_public_ip: Option<bool>,
+    pub regions: Option<Vec<RawRegion>>,
+}
+
+/// One `[[launcher.regions]]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRegion {
+    pub region: Option<String>,
+    pub cluster: Option<String>,
+    pub task_definition: Option<String>,
+    pub container_name: Option<String>,
+    pub subnets: Option<Vec<String>>,
+    pub security_groups: Option<Vec<String>>,
+    pub assign_public_ip: Option<bool>,
 }

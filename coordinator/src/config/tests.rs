@@ -375,3 +375,109 @@ otlp = { url = "https://collector/v1/metrics" }
         assert!(errors.contains(needle), "{needle} not in {errors}");
     }
 }
+
+#[test]
+fn launcher_regions_are_typed_with_defaults_from_launcher_and_every_problem_named() {
+    let text = r#"
+[launcher]
+kind = "ecs"
+cluster = "herd"
+task_definition = "herd-agent:1"
+subnets = ["subnet-home"]
+assign_public_ip = true
+
+[[launcher.regions]]
+region = "eu-west-1"
+cluster = "herd"
+task_definition = "arn:aws:ecs:eu-west-1:123456789012:task-definition/herd-agent:3"
+subnets = ["subnet-eu1", "subnet-eu2"]
+security_groups = ["sg-eu"]
+
+[[launcher.regions]]
+region = "ap-southeast-2"
+cluster = "herd-ap"
+task_definition = "herd-agent"
+subnets = ["subnet-ap"]
+assign_public_ip = false
+container_name = "agent"
+"#;
+    let c = ServiceConfig::from_toml(text).expect("valid");
+    let LauncherConfig::Ecs(ecs) = c.launcher else {
+        panic!("ecs launcher expected");
+    };
+    assert_eq!(ecs.regions.len(), 2);
+    let eu = &ecs.regions[0];
+    assert_eq!(
+        (
+            eu.region.as_str(),
+            eu.subnets.len(),
+            eu.security_groups.as_slice()
+        ),
+        ("eu-west-1", 2, ["sg-eu".to_string()].as_slice())
+    );
+    assert_eq!(eu.container_name, "herd-agent", "from [launcher]");
+    assert!(eu.assign_public_ip, "from [launcher]");
+    let ap = &ecs.regions[1];
+    assert_eq!(
+        (ap.container_name.as_str(), ap.assign_public_ip),
+        ("agent", false)
+    );
+    assert_eq!(
+        ecs.region_names(Some("us-east-1")),
+        ["us-east-1", "eu-west-1", "ap-southeast-2"]
+    );
+    assert_eq!(
+        ecs.placement("us-east-1", Some("us-east-1"))
+            .map(|p| p.subnets),
+        Some(vec!["subnet-home".to_string()]),
+        "the coordinator's own region is the [launcher] table"
+    );
+    assert_eq!(
+        ecs.placement("eu-west-1", Some("us-east-1")).as_ref(),
+        Some(eu)
+    );
+    assert_eq!(ecs.placement("sa-east-1", Some("us-east-1")), None);
+
+    let bad = r#"
+[launcher]
+kind = "ecs"
+cluster = "herd"
+task_definition = "herd-agent:1"
+subnets = ["s"]
+[[launcher.regions]]
+region = "EU West"
+task_definition = "t"
+[[launcher.regions]]
+region = "us-west-2"
+cluster = "c"
+task_definition = "t"
+subnets = ["s"]
+[[launcher.regions]]
+region = "us-west-2"
+cluster = "c"
+task_definition = "t"
+subnets = ["s"]
+"#;
+    let e = ServiceConfig::from_toml(bad).expect_err("invalid");
+    let lines: Vec<String> =
+        e.0.iter()
+            .map(|e| format!("{}: {}", e.key, e.problem))
+            .collect();
+    assert_eq!(
+        lines,
+        [
+            "launcher.regions[0].region: \"EU West\" is not a region name like eu-west-1",
+            "launcher.regions[0].cluster: required in each [[launcher.regions]]",
+            "launcher.regions[0].subnets: at least one is required in each [[launcher.regions]]",
+            "launcher.regions[2].region: \"us-west-2\" has a table already: give each region once",
+        ]
+    );
+    let local = ServiceConfig::from_toml("[[launcher.regions]]\nregion = \"eu-west-1\"\n")
+        .expect_err("regions need ecs");
+    assert!(
+        e.to_string().contains("launcher.regions[0]") && local.to_string().contains(
+            "launcher.regions: only for kind = \"ecs\" (local agents take a plan's regions as labels)"
+        ),
+        "{local}"
+    );
+}

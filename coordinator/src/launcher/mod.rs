@@ -9,7 +9,9 @@
 
 pub mod local;
 
+use herd_protocol::plan::{FieldError, Plan};
 use herd_protocol::{AgentId, RunId};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::mpsc;
@@ -26,6 +28,9 @@ pub struct LaunchSpec {
     pub agents: Vec<AgentId>,
     /// The broker URL the agents connect to.
     pub broker_url: String,
+    /// The region of each agent the plan places in one (`regions:`); agents without an entry
+    /// run where the launcher puts agents by default.
+    pub regions: BTreeMap<AgentId, String>,
 }
 
 /// A launched agent.
@@ -83,6 +88,12 @@ pub trait Launcher: Send + Sync + 'static {
         events: mpsc::UnboundedSender<AgentExited>,
     ) -> BoxFuture<Result<Vec<Launched>, LaunchError>>;
 
+    /// The regions this launcher can place agents in, or `None` when any name will do (local
+    /// agents take a plan's regions as labels).
+    fn regions(&self) -> Option<Vec<String>> {
+        None
+    }
+
     /// Stops whatever is still running of a run's agents.
     fn stop(&self, run: &RunId) -> BoxFuture<()>;
 
@@ -103,4 +114,29 @@ pub trait Launcher: Send + Sync + 'static {
         let running = agents.into_iter().map(|a| a.agent).collect();
         Box::pin(async move { running })
     }
+}
+
+/// The plan's regions that `launcher` cannot place agents in, each named by its field.
+pub fn check_regions(plan: &Plan, launcher: &dyn Launcher) -> Vec<FieldError> {
+    let Some(known) = launcher.regions() else {
+        return Vec::new();
+    };
+    plan.regions
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !known.contains(&r.region))
+        .map(|(i, r)| FieldError {
+            path: format!("regions[{i}].region"),
+            message: format!(
+                "{:?} is not configured in herd.toml (configured: {}): add a [[launcher.regions]] \
+                 table for it",
+                r.region,
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        })
+        .collect()
 }

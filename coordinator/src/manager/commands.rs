@@ -239,6 +239,10 @@ impl Task {
         crate::run::secrets::values(&plan).map_err(|e| Rejection::fields(prefix, &[e]))?;
         crate::run::targets::check(&plan, self.deps.allowed_targets.as_deref())
             .map_err(|e| Rejection::fields(prefix, &[e]))?;
+        let unplaced = crate::launcher::check_regions(&plan, self.deps.launcher.as_ref());
+        if !unplaced.is_empty() {
+            return Err(Rejection::fields(prefix, &unplaced));
+        }
         if let (Some(test), false) = (&test_id, allow_concurrent) {
             if let Some(run) = self.active_run_of(test) {
                 return Err(Rejection::new(

@@ -6,7 +6,7 @@
 use super::agents::Agents;
 use crate::aggregate::{MergedStats, Totals};
 use crate::store::AgentGap;
-use herd_protocol::plan::{Metric, Plan, Selector, Threshold, GROUP_KEY_PREFIX};
+use herd_protocol::plan::{Metric, Plan, Selector, Threshold, GROUP_KEY_PREFIX, REGION_KEY_PREFIX};
 use herd_protocol::summary::{
     AgentSummary, Bottleneck, Gap, RunState, SecondSummary, Summary, ThresholdResult, Verdict,
 };
@@ -54,8 +54,12 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
         _ => Verdict::Error,
     };
     let step = |s: &MergedStats| s.to_step_summary(duration_s);
-    let (mut steps, mut groups) = (BTreeMap::new(), BTreeMap::new());
+    let (mut steps, mut groups, mut regions) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for (label, s) in &input.totals.steps {
+        if let Some(region) = label.strip_prefix(REGION_KEY_PREFIX) {
+            regions.insert(region.to_string(), step(s));
+            continue;
+        }
         match label.strip_prefix(GROUP_KEY_PREFIX) {
             Some(group) => groups.insert(group.to_string(), step(s)),
             None => steps.insert(label.clone(), step(s)),
@@ -114,6 +118,7 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
         error_kinds: whole.error_kinds,
         steps,
         groups,
+        regions,
         agents,
         start_skew_ms: input.agents.start_skew_ms(),
         start_late_ms: input

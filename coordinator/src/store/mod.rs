@@ -27,7 +27,7 @@ pub use service::{AuditEntry, Role, TestRecord, TokenRecord};
 
 use crate::aggregate::{SecondAggregate, SecondCheckpoint};
 use herd_protocol::histogram::EncodedHistogram;
-use herd_protocol::summary::{SecondHealth, SecondSummary, Summary};
+use herd_protocol::summary::{RegionSecond, SecondHealth, SecondSummary, Summary};
 use herd_protocol::RunId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -395,6 +395,7 @@ impl SecondRecord {
                 vus: summary.vus,
                 error_kinds: summary.error_kinds,
                 health: summary.health,
+                regions: summary.regions,
             },
             checkpoint,
         }
@@ -421,6 +422,7 @@ impl SecondRecord {
                 .collect(),
             error_kinds: self.detail.error_kinds.clone(),
             health: self.detail.health.clone(),
+            regions: self.detail.regions.clone(),
         }
     }
 }
@@ -446,4 +448,7 @@ pub struct SecondDetail {
     /// The agents' own health.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<SecondHealth>,
+    /// Per region, when the plan has regions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub regions: BTreeMap<String, RegionSecond>,
 }

@@ -107,6 +107,17 @@ pub(crate) fn second(t: u64, requests: u64, latency_us: u64) -> SecondRecord {
                 in_flight: 7,
                 bottlenecks: 0,
             }),
+            regions: [(
+                "eu-west-1".to_string(),
+                herd_protocol::summary::RegionSecond {
+                    requests,
+                    errors: 1,
+                    p50_ms: 1.5,
+                    p99_ms: 2.5,
+                },
+            )]
+            .into_iter()
+            .collect(),
         },
         checkpoint: None,
     }
@@ -132,6 +143,16 @@ pub(crate) fn summary(run: &str, requests: u64) -> Summary {
         error_kinds: [("timeout".to_string(), 2)].into_iter().collect(),
         steps: BTreeMap::new(),
         groups: BTreeMap::new(),
+        regions: [(
+            "eu-west-1".to_string(),
+            herd_protocol::summary::StepSummary {
+                requests,
+                errors: 2,
+                ..Default::default()
+            },
+        )]
+        .into_iter()
+        .collect(),
         agents: vec![AgentSummary {
             id: "agent-0".into(),
             pid: Some(42),

@@ -19,6 +19,7 @@ mod parse;
 mod parse_flow;
 mod parse_load;
 mod parse_scenario;
+mod regions;
 pub mod secrets;
 mod template;
 mod threshold;
@@ -41,6 +42,7 @@ pub use parse::{
     from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
     from_yaml_str_with, ramp_from_value, value_from_text,
 };
+pub use regions::{is_region_name, region_of, regions_json, RegionShare, REGION_KEY_PREFIX};
 pub use secrets::{Redactor, Secret, SecretSource};
 pub use template::{is_var_name, Part, Template, BUILTINS};
 pub use threshold::{Comparison, Metric, Selector, Threshold};
@@ -76,6 +78,9 @@ pub struct Plan {
     pub secrets: Vec<Secret>,
     /// Where merged seconds are pushed while the run goes (`outputs:`; [`Output`]).
     pub outputs: Vec<Output>,
+    /// Where the agents run (`regions:`), in order; empty: wherever the launcher puts them.
+    /// With regions, `agents` is their sum ([`RegionShare`]).
+    pub regions: Vec<RegionShare>,
 }
 
 /// One scenario step.
@@ -276,6 +281,9 @@ impl Plan {
         }
         if !self.outputs.is_empty() {
             plan["outputs"] = self.outputs.iter().map(Output::to_json).collect();
+        }
+        if !self.regions.is_empty() {
+            plan["regions"] = regions_json(&self.regions);
         }
         plan
     }

@@ -99,6 +99,7 @@ const TOP_KEYS: &[&str] = &[
     "options",
     "secrets",
     "outputs",
+    "regions",
 ];
 
 impl Cx {
@@ -122,9 +123,15 @@ impl Cx {
             self.err("name", "must not be empty");
         }
         let target = self.required(m, "", "target").and_then(|v| self.target(v));
-        let agents = match m.get("agents") {
-            Some(v) => self.integer(v, "agents", 1, "must be >= 1"),
-            None => Some(1),
+        let written = m
+            .get("agents")
+            .map(|v| self.integer(v, "agents", 1, "must be >= 1"));
+        let (regions, agents) = match m.get("regions") {
+            Some(v) => match self.regions(v, written) {
+                Some((regions, total)) => (Some(regions), Some(total)),
+                None => (None, None),
+            },
+            None => (Some(Vec::new()), written.unwrap_or(Some(1))),
         };
         let load = self.required(m, "", "load").and_then(|v| self.load(v));
         let vars = match m.get("vars") {
@@ -178,6 +185,7 @@ impl Cx {
             options: options?,
             secrets: secrets?,
             outputs: outputs?,
+            regions: regions?,
         };
         self.errors.extend(plan.check_agents(plan.agents));
         Some(plan)

@@ -487,8 +487,10 @@ pub(super) fn is_header_name(name: &str) -> bool {
 
 impl Plan {
     /// Problems with running this plan on `agents` agents: every agent needs at least one row
-    /// of every feeder, since rows are split between agents.
+    /// of every feeder, since rows are split between agents; a plan with `regions` runs exactly
+    /// their agents.
     pub fn check_agents(&self, agents: u32) -> Vec<FieldError> {
+        let regions = self.check_region_agents(agents);
         self.feeders
             .iter()
             .filter(|f| f.rows.len() < agents as usize)
@@ -500,6 +502,7 @@ impl Plan {
                     f.rows.len()
                 ),
             })
+            .chain(regions)
             .collect()
     }
 }

@@ -176,6 +176,7 @@ proptest! {
             agents,
             secrets: vec![],
             outputs: vec![],
+            regions: vec![],
             load: Load { stages: stages.into_iter().map(|(ms, vus)| Stage { duration: Duration::from_millis(ms), vus }).collect(), ..Load::default() },
             vars: vec![],
             feeders: vec![],

@@ -18,7 +18,6 @@
 //! - Fargate: [`EcsStandin`] runs the tasks moto records.
 //! - Cognito (skipped by moto): its outputs are absent, and `herd init aws` must do without them.
 
-use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use aws_sdk_dynamodb::types::AttributeValue;
 use herd_coordinator::aws::dynamo::DynamoStore;
 use herd_coordinator::config::{
@@ -29,95 +28,14 @@ use herd_e2e::aws::{create_queue, queue_arn, receive_events, subscribe, Mosquitt
 use herd_e2e::ecs_standin::EcsStandin;
 use herd_e2e::iot_standin::{IotStandin, TopicRuleToSqs};
 use herd_e2e::service::Service;
+use herd_e2e::stacks::{deploy, herd, replace_value};
 use herd_e2e::{herd_bin, CountingTarget, Herd};
 use herd_protocol::RunId;
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 const TEMPLATE: &str = include_str!("../../../infra/cloudformation/herd.yaml");
 const IOT_ENDPOINT: &str = "abcdefghij1234-ats.iot.us-east-1.amazonaws.com";
-
-/// `herd ARGS` with moto's environment; (exit code, stdout, stderr).
-fn herd(moto: &Moto, args: &[&str], dir: &Path) -> (i32, String, String) {
-    let mut cmd = Herd::new(args, dir);
-    for (k, v) in moto.env() {
-        cmd = cmd.env(k, &v);
-    }
-    let out = cmd.run(Duration::from_secs(60));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Deploys `template` as `name` and waits for `CREATE_COMPLETE`; the stack's outputs.
-async fn deploy(
-    cfn: &aws_sdk_cloudformation::Client,
-    name: &str,
-    template: &str,
-    parameters: &[(&str, &str)],
-) -> BTreeMap<String, String> {
-    cfn.create_stack()
-        .stack_name(name)
-        .template_body(template)
-        .capabilities(Capability::CapabilityIam)
-        .set_parameters(Some(
-            parameters
-                .iter()
-                .map(|(k, v)| {
-                    Parameter::builder()
-                        .parameter_key(*k)
-                        .parameter_value(*v)
-                        .build()
-                })
-                .collect(),
-        ))
-        .send()
-        .await
-        .expect("CreateStack");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let described = cfn
-            .describe_stacks()
-            .stack_name(name)
-            .send()
-            .await
-            .expect("DescribeStacks");
-        let stack = described.stacks().first().expect("the stack");
-        match stack.stack_status() {
-            Some(StackStatus::CreateComplete) => {
-                return stack
-                    .outputs()
-                    .iter()
-                    .filter_map(|o| {
-                        Some((o.output_key()?.to_owned(), o.output_value()?.to_owned()))
-                    })
-                    .collect()
-            }
-            Some(StackStatus::CreateInProgress) => {}
-            other => panic!("stack {name}: {other:?} {:?}", stack.stack_status_reason()),
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stack {name} not created in 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// `text` with the line `key = …` replaced by `key = "value"`; the old value must be `was`.
-fn replace_value(text: &str, key: &str, was: &str, value: &str) -> String {
-    let old = format!("{key} = {}", json!(was));
-    assert_eq!(
-        text.lines().filter(|l| *l == old).count(),
-        1,
-        "{old} in:\n{text}"
-    );
-    text.replace(&old, &format!("{key} = {}", json!(value)))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn herd_init_aws_renders_herd_toml_from_the_stack_and_a_run_goes_through_it() {

@@ -6,6 +6,7 @@ mod api;
 mod aws_agents;
 mod aws_commands;
 mod aws_init;
+mod aws_regions;
 mod aws_up;
 mod console;
 mod console_report;

@@ -5,12 +5,19 @@
 //! [`herd::stack::render`], validated by the same parser `herd up` uses, and only then written.
 //! Missing outputs are all named (exit 2), as is a stack that does not exist or is not finished;
 //! CloudFormation unreachable or refusing is exit 4. An existing file is kept unless `--force`.
+//!
+//! Each `--regional-stack REGION=NAME` (infra/cloudformation/herd-region.yaml, or a StackSet's
+//! instance) is read in its region and adds one `[[launcher.regions]]` table
+//! ([`herd::regional_stack`]); regional stacks are named, not discovered (see there why).
 
 #[cfg(feature = "aws")]
 use super::config::{self as service_config, Source};
 use super::exit::Code;
 #[cfg(feature = "aws")]
 use anyhow::Context as _;
+#[cfg(feature = "aws")]
+use herd::regional_stack::render_region;
+use herd::regional_stack::RegionalStack;
 #[cfg(feature = "aws")]
 use herd::stack::{describe_outputs, render, DescribeError};
 use std::path::PathBuf;
@@ -30,6 +37,10 @@ pub struct InitAwsArgs {
     /// Replace an existing file.
     #[arg(long)]
     force: bool,
+    /// A regional stack (infra/cloudformation/herd-region.yaml) as REGION=STACK: adds its
+    /// `[[launcher.regions]]` table. Repeat for each region.
+    #[arg(long = "regional-stack", value_name = "REGION=STACK")]
+    regional_stacks: Vec<RegionalStack>,
 }
 
 /// `herd init aws`.
@@ -53,9 +64,19 @@ pub fn aws(args: InitAwsArgs) -> anyhow::Result<Code> {
     };
     let described = runtime.block_on(async {
         let sdk = herd_coordinator::aws::sdk_config(&settings).await;
-        describe_outputs(&sdk, &args.stack).await
+        let hub = describe_outputs(&sdk, &args.stack).await?;
+        let mut regional = Vec::new();
+        for r in &args.regional_stacks {
+            let settings = herd_coordinator::config::AwsSettings {
+                region: Some(r.region.clone()),
+                endpoint_url: None,
+            };
+            let sdk = herd_coordinator::aws::sdk_config(&settings).await;
+            regional.push(describe_outputs(&sdk, &r.stack).await?);
+        }
+        Ok::<_, DescribeError>((hub, regional))
     });
-    let outputs = match described {
+    let (outputs, regional) = match described {
         Ok(outputs) => outputs,
         Err(e) => {
             eprintln!("herd init aws: {e}");
@@ -65,13 +86,25 @@ pub fn aws(args: InitAwsArgs) -> anyhow::Result<Code> {
             });
         }
     };
-    let rendered = match render(&args.stack, &outputs) {
+    let mut rendered = match render(&args.stack, &outputs) {
         Ok(rendered) => rendered,
         Err(e) => {
             eprintln!("herd init aws: stack {}: {e}", args.stack);
             return Ok(Code::Invalid);
         }
     };
+    for (r, outputs) in args.regional_stacks.iter().zip(&regional) {
+        match render_region(&r.region, outputs) {
+            Ok(table) => rendered.toml.push_str(&table),
+            Err(e) => {
+                eprintln!(
+                    "herd init aws: regional stack {} in {}: {e}",
+                    r.stack, r.region
+                );
+                return Ok(Code::Invalid);
+            }
+        }
+    }
     // The parser `herd up` uses has the last word: nothing it refuses is written.
     if let Err(code) = service_config::parse(&Source::Stack(args.stack.clone()), &rendered.toml) {
         return Ok(code);
@@ -102,7 +135,13 @@ pub fn aws(args: InitAwsArgs) -> anyhow::Result<Code> {
 /// `herd init aws` in a build without the `aws` feature: refused, naming the feature.
 #[cfg(not(feature = "aws"))]
 pub fn aws(args: InitAwsArgs) -> anyhow::Result<Code> {
-    let _ = (args.stack, args.region, args.output, args.force);
+    let _ = (
+        args.stack,
+        args.region,
+        args.output,
+        args.force,
+        args.regional_stacks,
+    );
     eprintln!(
         "herd init aws: this herd was built without the `aws` feature (rebuild with `--features aws`, the default)"
     );

@@ -41,6 +41,13 @@ pub fn print(s: &Summary) {
             latency_row(&label, &group.latency_ms, group.requests)
         );
     }
+    for (name, region) in &s.regions {
+        let label = format!("region {name}");
+        println!(
+            "  {}",
+            latency_row(&label, &region.latency_ms, region.requests)
+        );
+    }
     if s.checks.passed + s.checks.failed > 0 {
         println!(
             "  checks      {} passed, {} failed",

@@ -17,9 +17,16 @@ use tokio::time::MissedTickBehavior;
 /// Tasks per `DescribeTasks` call (the API's cap).
 const DESCRIBE_MAX: usize = 100;
 
+/// One region's cluster, and the key its tasks carry in the run's bookkeeping.
+pub(super) struct Target {
+    pub(super) client: aws_sdk_ecs::Client,
+    pub(super) cluster: String,
+    pub(super) place: String,
+}
+
+/// Follows the run's tasks in one region (one follower per region a run uses).
 pub(super) async fn follow(
-    client: aws_sdk_ecs::Client,
-    cluster: String,
+    target: Target,
     runs: Runs,
     run: RunId,
     events: mpsc::UnboundedSender<AgentExited>,
@@ -41,6 +48,7 @@ pub(super) async fn follow(
                 .tasks
                 .keys()
                 .filter(|arn| !tasks.exited.contains(*arn))
+                .filter(|arn| tasks.places.get(*arn).map_or("", String::as_str) == target.place)
                 .cloned()
                 .collect()
         };
@@ -48,9 +56,10 @@ pub(super) async fn follow(
             return;
         }
         for chunk in pending.chunks(DESCRIBE_MAX) {
-            let described = client
+            let described = target
+                .client
                 .describe_tasks()
-                .cluster(&cluster)
+                .cluster(&target.cluster)
                 .set_tasks(Some(chunk.to_vec()))
                 .send()
                 .await;

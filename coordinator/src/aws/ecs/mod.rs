@@ -14,6 +14,13 @@
 //! naming how many did start and why, and the ones that did are stopped again. A follower
 //! ([`follow`]) then polls `DescribeTasks` and reports each task that reaches `STOPPED` to the
 //! run, with its exit code and stop reason. [`Launcher::stop`] stops every task of the run.
+//!
+//! **Regions.** An agent the plan places in a region (`LaunchSpec::regions`) is started in that
+//! region's cluster (`[[launcher.regions]]`) by an ECS client for that region (the same
+//! credentials and endpoint override, another region); agents without one, and the
+//! coordinator's own region when it has no table of its own, use `[launcher]`. A region that is
+//! not configured fails the launch before any task starts. Each task remembers its region, so
+//! following and stopping call the right region's endpoint and cluster.
 
 mod follow;
 pub mod retry;
@@ -21,7 +28,7 @@ mod runs;
 #[cfg(test)]
 mod tests;
 
-use crate::config::EcsSettings;
+use crate::config::{EcsRegion, EcsSettings};
 use crate::launcher::{AgentExited, BoxFuture, LaunchError, LaunchSpec, Launched, Launcher};
 use aws_config::SdkConfig;
 use aws_sdk_ecs::error::{ProvideErrorMetadata as _, SdkError};
@@ -33,6 +40,7 @@ use aws_sdk_ecs::types::{
 use herd_protocol::{AgentId, RunId};
 use retry::{Attempt, Backoff};
 use runs::{lock, RunTasks, Runs};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -61,11 +69,23 @@ impl Default for EcsTimings {
     }
 }
 
+/// Where one region's agents run: an ECS client for the region and its settings.
+#[derive(Clone)]
+struct Place {
+    client: aws_sdk_ecs::Client,
+    at: Arc<EcsRegion>,
+}
+
+/// The key of the `[launcher]` table's own placement (agents without a region).
+const HOME: &str = "";
+
 /// Launches agents as ECS Fargate tasks; see the module docs.
 #[derive(Clone)]
 pub struct EcsLauncher {
-    client: aws_sdk_ecs::Client,
-    settings: Arc<EcsSettings>,
+    /// The `[launcher]` table's placement (agents without a region; key [`HOME`]).
+    home: Place,
+    /// By region name: `[[launcher.regions]]`, and the coordinator's own region.
+    places: Arc<BTreeMap<String, Place>>,
     timings: EcsTimings,
     runs: Runs,
 }
@@ -78,12 +98,66 @@ impl EcsLauncher {
 
     /// The same with other timings (tests follow tasks more often than every 5 s).
     pub fn with_timings(sdk: &SdkConfig, settings: EcsSettings, timings: EcsTimings) -> Self {
+        let home_client = aws_sdk_ecs::Client::new(sdk);
+        let home_region = sdk.region().map(ToString::to_string);
+        let home = Place {
+            client: home_client.clone(),
+            at: Arc::new(settings.home(home_region.as_deref().unwrap_or_default())),
+        };
+        let mut places = BTreeMap::new();
+        for name in settings.region_names(home_region.as_deref()) {
+            let Some(at) = settings.placement(&name, home_region.as_deref()) else {
+                continue;
+            };
+            let client = if home_region.as_deref() == Some(name.as_str()) {
+                home_client.clone()
+            } else {
+                let config = aws_sdk_ecs::config::Builder::from(sdk)
+                    .region(aws_sdk_ecs::config::Region::new(name.clone()))
+                    .build();
+                aws_sdk_ecs::Client::from_conf(config)
+            };
+            places.insert(
+                name,
+                Place {
+                    client,
+                    at: Arc::new(at),
+                },
+            );
+        }
         Self {
-            client: aws_sdk_ecs::Client::new(sdk),
-            settings: Arc::new(settings),
+            home,
+            places: Arc::new(places),
             timings,
             runs: Arc::default(),
         }
+    }
+
+    /// Where each agent of `spec` runs (its region's key), or why one cannot run anywhere.
+    fn placements(&self, spec: &LaunchSpec) -> Result<Vec<(AgentId, String)>, String> {
+        spec.agents
+            .iter()
+            .map(|agent| match spec.regions.get(agent) {
+                None => Ok((agent.clone(), HOME.to_owned())),
+                Some(region) if self.places.contains_key(region) => {
+                    Ok((agent.clone(), region.clone()))
+                }
+                Some(region) => Err(format!(
+                    "{agent}: region {region:?} has no [[launcher.regions]] table in herd.toml \
+                     (configured: {})",
+                    self.region_names().join(", ")
+                )),
+            })
+            .collect()
+    }
+
+    fn region_names(&self) -> Vec<String> {
+        self.places.keys().cloned().collect()
+    }
+
+    /// The placement of a region's key ([`HOME`], or one that is not configured: `[launcher]`).
+    fn place(&self, key: &str) -> &Place {
+        self.places.get(key).unwrap_or(&self.home)
     }
 
     /// Starts one agent's task, retrying transient refusals; its ARN, or why not.
@@ -92,8 +166,10 @@ impl EcsLauncher {
         run: RunId,
         agent: AgentId,
         broker_url: String,
+        place: &str,
     ) -> Result<String, String> {
-        let s = &self.settings;
+        let place = self.place(place);
+        let s = &place.at;
         let vpc = AwsVpcConfiguration::builder()
             .set_subnets(Some(s.subnets.clone()))
             .set_security_groups(Some(s.security_groups.clone()))
@@ -116,7 +192,7 @@ impl EcsLauncher {
             )
             .build();
         retry::with_backoff(&self.timings.backoff, || {
-            let mut call = self
+            let mut call = place
                 .client
                 .run_task()
                 .cluster(&s.cluster)
@@ -141,15 +217,17 @@ impl EcsLauncher {
         .await
     }
 
-    /// Stops tasks, ten calls at a time; failures are logged (the task may be gone already).
-    async fn stop_tasks(&self, run: &RunId, arns: Vec<String>, reason: &str) {
+    /// Stops tasks (each with its region's key), ten calls at a time; failures are logged (the
+    /// task may be gone already).
+    async fn stop_tasks(&self, run: &RunId, arns: Vec<(String, String)>, reason: &str) {
         for wave in arns.chunks(PARALLEL_CALLS) {
             let mut calls = JoinSet::new();
-            for arn in wave {
-                let call = self
+            for (arn, place) in wave {
+                let place = self.place(place);
+                let call = place
                     .client
                     .stop_task()
-                    .cluster(&self.settings.cluster)
+                    .cluster(&place.at.cluster)
                     .task(arn)
                     .reason(reason);
                 let arn = arn.clone();
@@ -167,19 +245,34 @@ impl EcsLauncher {
         }
     }
 
-    /// Tasks of the run still running that this process may not know of (started by an earlier
-    /// coordinator process): found by `startedBy`.
-    async fn listed_tasks(&self, run: &RunId) -> Vec<String> {
+    /// Tasks of the run still running in every region that this process may not know of
+    /// (started by an earlier coordinator process): found by `startedBy`, with their region.
+    async fn listed_tasks(&self, run: &RunId) -> Vec<(String, String)> {
+        let mut all = Vec::new();
+        let keys = std::iter::once(HOME).chain(self.places.keys().map(String::as_str));
+        for key in keys {
+            for arn in self.listed_in(run, key).await {
+                if !all.iter().any(|(a, _)| *a == arn) {
+                    all.push((arn, key.to_owned()));
+                }
+            }
+        }
+        all
+    }
+
+    /// The run's running tasks in one region's cluster.
+    async fn listed_in(&self, run: &RunId, key: &str) -> Vec<String> {
         if run.as_str().len() > STARTED_BY_MAX {
             return Vec::new();
         }
+        let place = self.place(key);
         let mut arns = Vec::new();
         let mut next = None;
         loop {
-            let page = self
+            let page = place
                 .client
                 .list_tasks()
-                .cluster(&self.settings.cluster)
+                .cluster(&place.at.cluster)
                 .started_by(run.as_str())
                 .desired_status(DesiredStatus::Running)
                 .set_next_token(next)
@@ -207,6 +300,13 @@ impl EcsLauncher {
         events: mpsc::UnboundedSender<AgentExited>,
     ) -> Result<Vec<Launched>, LaunchError> {
         let run = spec.run.clone();
+        let placements = self
+            .placements(&spec)
+            .map_err(|reason| LaunchError::Refused {
+                started: 0,
+                requested: spec.agents.len(),
+                reason,
+            })?;
         lock(&self.runs).insert(
             run.clone(),
             RunTasks {
@@ -216,25 +316,28 @@ impl EcsLauncher {
         );
         let mut launched = Vec::with_capacity(spec.agents.len());
         let mut refused: Option<String> = None;
-        for wave in spec.agents.chunks(PARALLEL_CALLS) {
+        let mut launched_places = Vec::with_capacity(spec.agents.len());
+        for wave in placements.chunks(PARALLEL_CALLS) {
             let mut calls = JoinSet::new();
-            for agent in wave {
+            for (agent, place) in wave {
                 let (this, run, agent) = (self.clone(), run.clone(), agent.clone());
-                let broker = spec.broker_url.clone();
+                let (broker, place) = (spec.broker_url.clone(), place.clone());
                 calls.spawn(async move {
-                    let result = this.run_one(run, agent.clone(), broker).await;
-                    (agent, result)
+                    let result = this.run_one(run, agent.clone(), broker, &place).await;
+                    (agent, place, result)
                 });
             }
             while let Some(done) = calls.join_next().await {
                 match done {
-                    Ok((agent, Ok(arn))) => {
+                    Ok((agent, place, Ok(arn))) => {
                         if let Some(tasks) = lock(&self.runs).get_mut(&run) {
                             tasks.tasks.insert(arn.clone(), agent.clone());
+                            tasks.places.insert(arn.clone(), place.clone());
                         }
+                        launched_places.push(place);
                         launched.push(Launched { agent, handle: arn });
                     }
-                    Ok((agent, Err(reason))) => {
+                    Ok((agent, _, Err(reason))) => {
                         refused.get_or_insert(format!("{agent}: {reason}"));
                     }
                     Err(e) => {
@@ -266,7 +369,11 @@ impl EcsLauncher {
         }
         if let Some(reason) = refused {
             let started = launched.len();
-            let arns = launched.into_iter().map(|l| l.handle).collect();
+            let arns = launched
+                .into_iter()
+                .map(|l| l.handle)
+                .zip(launched_places)
+                .collect();
             self.stop_tasks(&run, arns, "herd: the run's launch failed")
                 .await;
             return Err(LaunchError::Refused {
@@ -275,14 +382,20 @@ impl EcsLauncher {
                 reason,
             });
         }
-        tokio::spawn(follow::follow(
-            self.client.clone(),
-            self.settings.cluster.clone(),
-            Arc::clone(&self.runs),
-            run,
-            events,
-            self.timings.follow_interval,
-        ));
+        for key in launched_places.into_iter().collect::<BTreeSet<_>>() {
+            let place = self.place(&key);
+            tokio::spawn(follow::follow(
+                follow::Target {
+                    client: place.client.clone(),
+                    cluster: place.at.cluster.clone(),
+                    place: key,
+                },
+                Arc::clone(&self.runs),
+                run.clone(),
+                events.clone(),
+                self.timings.follow_interval,
+            ));
+        }
         Ok(launched)
     }
 }
@@ -297,11 +410,15 @@ impl Launcher for EcsLauncher {
         Box::pin(async move { this.launch_all(spec, events).await })
     }
 
+    fn regions(&self) -> Option<Vec<String>> {
+        Some(self.region_names())
+    }
+
     fn stop(&self, run: &RunId) -> BoxFuture<()> {
         let (this, run) = (self.clone(), run.clone());
         Box::pin(async move {
             // What this process started (none after a restart), then what ECS lists for the run.
-            let mut arns: Vec<String> = {
+            let mut arns: Vec<(String, String)> = {
                 let mut runs = lock(&this.runs);
                 match runs.get_mut(&run) {
                     None => Vec::new(),
@@ -311,7 +428,10 @@ impl Launcher for EcsLauncher {
                             .tasks
                             .keys()
                             .filter(|a| !tasks.exited.contains(*a))
-                            .cloned()
+                            .map(|a| {
+                                let place = tasks.places.get(a).cloned().unwrap_or_default();
+                                (a.clone(), place)
+                            })
                             .collect();
                         if !tasks.launching {
                             runs.remove(&run);
@@ -321,7 +441,7 @@ impl Launcher for EcsLauncher {
                 }
             };
             for listed in this.listed_tasks(&run).await {
-                if !arns.contains(&listed) {
+                if !arns.iter().any(|(a, _)| *a == listed.0) {
                     arns.push(listed);
                 }
             }

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 pub(super) struct RunTasks {
     /// Task ARN → agent.
     pub(super) tasks: HashMap<String, AgentId>,
+    /// Task ARN → the region it was started in (`""`: the `[launcher]` table's own).
+    pub(super) places: HashMap<String, String>,
     /// Tasks already reported stopped.
     pub(super) exited: HashSet<String>,
     /// A launch is still starting tasks.

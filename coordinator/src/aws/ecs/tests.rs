@@ -15,6 +15,11 @@ const BROKER: &str = "mqtts://iot.example:8883";
 
 /// One raw call to moto (EC2 lookups without an EC2 SDK, and moto's own control API).
 async fn moto_call(moto: &Moto, method: &str, path: &str, body: &str) -> String {
+    moto_call_in(moto, "us-east-1", method, path, body).await
+}
+
+/// The same, signed for `region` (moto answers EC2 calls from that region's resources).
+async fn moto_call_in(moto: &Moto, region: &str, method: &str, path: &str, body: &str) -> String {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let request = hyper::Request::builder()
         .method(method)
@@ -22,8 +27,10 @@ async fn moto_call(moto: &Moto, method: &str, path: &str, body: &str) -> String 
         // moto picks the service from the credential scope of the signature.
         .header(
             "authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, \
-             SignedHeaders=host, Signature=0",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/ec2/aws4_request, \
+                 SignedHeaders=host, Signature=0"
+            ),
         )
         .body(Full::new(Bytes::from(body.to_owned())))
         .expect("request");
@@ -53,13 +60,29 @@ fn xml_values(xml: &str, tag: &str) -> Vec<String> {
 /// A cluster and a Fargate task definition in a fresh moto, and launcher settings naming moto's
 /// default subnets and security group (their ids differ in every moto).
 async fn ecs_setup(moto: &Moto, task_definition: &str) -> (aws_sdk_ecs::Client, EcsSettings) {
+    ecs_setup_in(moto, "us-east-1", task_definition).await
+}
+
+/// The same in `region`, with an ECS client for that region.
+async fn ecs_setup_in(
+    moto: &Moto,
+    region: &str,
+    task_definition: &str,
+) -> (aws_sdk_ecs::Client, EcsSettings) {
     let ec2 = "/?Version=2016-11-15&Action=";
     let subnets = xml_values(
-        &moto_call(moto, "GET", &format!("{ec2}DescribeSubnets"), "").await,
+        &moto_call_in(moto, region, "GET", &format!("{ec2}DescribeSubnets"), "").await,
         "subnetId",
     );
     let groups = xml_values(
-        &moto_call(moto, "GET", &format!("{ec2}DescribeSecurityGroups"), "").await,
+        &moto_call_in(
+            moto,
+            region,
+            "GET",
+            &format!("{ec2}DescribeSecurityGroups"),
+            "",
+        )
+        .await,
         "groupId",
     );
     assert!(
@@ -74,7 +97,10 @@ async fn ecs_setup(moto: &Moto, task_definition: &str) -> (aws_sdk_ecs::Client, 
         r#"{"model_name":"ecs::task","transition":{"progression":"manual","times":1000000}}"#,
     )
     .await;
-    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
+    let config = aws_sdk_ecs::config::Builder::from(&moto.sdk_config().await)
+        .region(aws_sdk_ecs::config::Region::new(region.to_owned()))
+        .build();
+    let ecs = aws_sdk_ecs::Client::from_conf(config);
     ecs.create_cluster()
         .cluster_name(CLUSTER)
         .send()
@@ -104,6 +130,7 @@ async fn ecs_setup(moto: &Moto, task_definition: &str) -> (aws_sdk_ecs::Client, 
         subnets: subnets.into_iter().take(2).collect(),
         security_groups: groups.into_iter().take(1).collect(),
         assign_public_ip: true,
+        regions: Vec::new(),
     };
     (ecs, settings)
 }
@@ -124,6 +151,7 @@ fn spec(run: &RunId, agents: u32) -> LaunchSpec {
         run: run.clone(),
         agents: (0..agents).map(AgentId::numbered).collect(),
         broker_url: BROKER.into(),
+        regions: std::collections::BTreeMap::new(),
     }
 }
 
@@ -330,5 +358,120 @@ async fn a_later_coordinator_stops_a_runs_tasks_it_did_not_start() {
         status("run-ecs-other"),
         ["RUNNING"],
         "only the run's own tasks"
+    );
+}
+
+#[tokio::test]
+async fn agents_placed_in_regions_run_in_each_regions_cluster_with_that_regions_network() {
+    let moto = Moto::start();
+    let (home_ecs, home) = ecs_setup(&moto, FAMILY).await;
+    let (eu_ecs, eu) = ecs_setup_in(&moto, "eu-west-1", FAMILY).await;
+    assert_ne!(home.subnets, eu.subnets, "each region has its own subnets");
+    let settings = EcsSettings {
+        regions: vec![EcsRegion {
+            region: "eu-west-1".into(),
+            cluster: eu.cluster.clone(),
+            task_definition: eu.task_definition.clone(),
+            container_name: eu.container_name.clone(),
+            subnets: eu.subnets.clone(),
+            security_groups: eu.security_groups.clone(),
+            assign_public_ip: true,
+        }],
+        ..home.clone()
+    };
+    let quiet = EcsTimings {
+        follow_interval: Duration::from_secs(3600),
+        ..fast()
+    };
+    let launcher = EcsLauncher::with_timings(&moto.sdk_config().await, settings, quiet);
+    assert_eq!(
+        launcher.regions(),
+        Some(vec!["eu-west-1".to_owned(), "us-east-1".to_owned()]),
+        "[[launcher.regions]] and the coordinator's own region"
+    );
+    let run = RunId::new("run-ecs-regions").expect("run id");
+    let mut regional = spec(&run, 6);
+    regional.regions = (0..6)
+        .map(|i| {
+            let region = if i < 4 { "eu-west-1" } else { "us-east-1" };
+            (AgentId::numbered(i), region.to_owned())
+        })
+        .collect();
+    let (events, _exits) = mpsc::unbounded_channel();
+    let launched = launcher
+        .launch(regional, events)
+        .await
+        .expect("6 agents launch");
+    assert_eq!(launched.len(), 6);
+
+    let agents_in = |tasks: &[Task], region: &str, subnet: &str| -> Vec<String> {
+        let mut agents: Vec<String> = tasks
+            .iter()
+            .map(|t| {
+                let arn = t.task_arn().unwrap_or_default();
+                assert!(arn.contains(&format!(":{region}:")), "{arn} is in {region}");
+                let attached = t
+                    .attachments()
+                    .iter()
+                    .flat_map(|a| a.details())
+                    .find(|d| d.name() == Some("subnetId"))
+                    .and_then(|d| d.value());
+                assert_eq!(attached, Some(subnet), "the region's own subnet");
+                t.overrides().expect("overrides").container_overrides()[0].command()[6].clone()
+            })
+            .collect();
+        agents.sort();
+        agents
+    };
+    let eu_tasks = describe_all(&eu_ecs).await;
+    assert_eq!(
+        agents_in(&eu_tasks, "eu-west-1", &eu.subnets[0]),
+        ["agent-0", "agent-1", "agent-2", "agent-3"]
+    );
+    let home_tasks = describe_all(&home_ecs).await;
+    assert_eq!(
+        agents_in(&home_tasks, "us-east-1", &home.subnets[0]),
+        ["agent-4", "agent-5"]
+    );
+
+    // A later coordinator finds and stops the run's tasks in every region.
+    EcsLauncher::with_timings(
+        &moto.sdk_config().await,
+        EcsSettings {
+            regions: vec![EcsRegion {
+                region: "eu-west-1".into(),
+                cluster: eu.cluster.clone(),
+                task_definition: eu.task_definition.clone(),
+                container_name: eu.container_name.clone(),
+                subnets: eu.subnets.clone(),
+                security_groups: eu.security_groups.clone(),
+                assign_public_ip: true,
+            }],
+            ..home.clone()
+        },
+        fast(),
+    )
+    .stop(&run)
+    .await;
+    for tasks in [describe_all(&eu_ecs).await, describe_all(&home_ecs).await] {
+        for task in &tasks {
+            assert_eq!(task.last_status(), Some("STOPPED"), "{:?}", task.task_arn());
+        }
+    }
+
+    // A region without a table fails the launch before any task starts.
+    let mut unknown = spec(&RunId::new("run-ecs-nowhere").expect("run id"), 1);
+    unknown
+        .regions
+        .insert(AgentId::numbered(0), "ap-south-1".into());
+    let (events, _exits) = mpsc::unbounded_channel();
+    let err = launcher
+        .launch(unknown, events)
+        .await
+        .expect_err("ap-south-1 is not configured");
+    assert_eq!(
+        err.to_string(),
+        "only 0 of 1 agents could be started: agent-0: region \"ap-south-1\" has no \
+         [[launcher.regions]] table in herd.toml (configured: eu-west-1, us-east-1)"
     );
 }

@@ -101,7 +101,8 @@ impl RunActor {
         let (view_tx, view_rx) = watch::channel(view);
         let (outcome_tx, outcome_rx) = oneshot::channel();
         let aggregator =
-            Aggregator::new(spec.run.clone(), ids.clone(), spec.timeouts.aggregate_grace);
+            Aggregator::new(spec.run.clone(), ids.clone(), spec.timeouts.aggregate_grace)
+                .with_regions(&spec.plan.agent_regions());
         let actor = Self {
             watch: ThresholdWatch::new(&spec.plan.thresholds),
             agents: Agents::new(&ids, clock.unix_ms()),
@@ -201,6 +202,7 @@ impl RunActor {
             run: run.clone(),
             agents: self.agents.0.keys().cloned().collect(),
             broker_url: self.deps.broker_url.clone(),
+            regions: self.spec.plan.agent_regions(),
         };
         let deps = self.deps.clone();
         let inbox = inbox(ctx);

@@ -71,7 +71,9 @@ impl RunActor {
             start_at_ms.map(|ms| ms / 1000),
             checkpoints,
         ) {
-            Ok(aggregator) => actor.aggregator = aggregator,
+            Ok(aggregator) => {
+                actor.aggregator = aggregator.with_regions(&actor.spec.plan.agent_regions());
+            }
             Err(e) => {
                 problem.get_or_insert(format!("the stored seconds do not rebuild: {e}"));
             }
