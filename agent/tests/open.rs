@@ -168,7 +168,11 @@ async fn a_lost_agents_arrivals_move_to_the_survivors_and_the_plan_is_played_exa
     // Agent 1 played its 100 of the first second; the other two split the other 800.
     assert_eq!(a1.requests, 100);
     assert_eq!((a0.requests, a2.requests), (100 + 300, 100 + 300));
-    assert_eq!(a0.requests + a1.requests + a2.requests, 900, "the plan, exactly");
+    assert_eq!(
+        a0.requests + a1.requests + a2.requests,
+        900,
+        "the plan, exactly"
+    );
     assert_eq!(target.received(), 900);
     let per_second: Vec<u64> = f0.iter().map(|f| f.total.requests).collect();
     for (i, want) in [100u64, 150, 150].into_iter().enumerate() {

@@ -245,7 +245,10 @@ mod tests {
         assert_eq!(p.share_at(20, Duration::from_secs(5)), 10);
         p.reassign(Duration::from_secs(3), 3, None);
         assert_eq!(p.share_at(20, Duration::from_secs(6)), 0);
-        assert_eq!(p.next_change(Duration::from_secs(1)), Some(Duration::from_secs(3)));
+        assert_eq!(
+            p.next_change(Duration::from_secs(1)),
+            Some(Duration::from_secs(3))
+        );
         assert_eq!(p.most(20), 6);
     }
 }

@@ -358,6 +358,7 @@ async fn stored_run(
                     lost_at_ms: now - 4_000,
                     back_at_ms: Some(now - 3_000),
                     reason: "no message sent for 5s".into(),
+                    share: None,
                 })
                 .into_iter()
                 .collect(),
