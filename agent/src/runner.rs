@@ -9,7 +9,7 @@ use crate::engine::{run_load, Control, LoadIo, LoadSpec};
 use crate::error::AgentError;
 use crate::recorder::FrameIdentity;
 use crate::session::{Events, Session, SessionEvent, TlsOptions};
-use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus};
+use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus, Reassignment};
 use herd_protocol::allow::AllowList;
 use herd_protocol::clock::Clock;
 use herd_protocol::frame::Frame;
@@ -90,7 +90,9 @@ pub async fn run_agent(
                 Some(SessionEvent::Command(AgentCommandMessage { command, .. })) => match command {
                     start @ AgentCommand::Start { .. } => break start,
                     AgentCommand::Stop { .. } => return finish_idle(session).await,
-                    AgentCommand::Ramp { .. } => tracing::info!("ramp before start ignored"),
+                    AgentCommand::Ramp { .. } | AgentCommand::Reassign(_) => {
+                        tracing::info!("ramp or reassignment before the start ignored");
+                    }
                 },
                 Some(SessionEvent::Malformed(message)) => malformed(&session, message),
                 Some(SessionEvent::Subscribed) => {}
@@ -100,7 +102,7 @@ pub async fn run_agent(
             () = &mut shutdown => return finish_idle(session).await,
         }
     };
-    let (plan, spec) = match prepare(&config, clock, start) {
+    let (plan, spec, reassigned) = match prepare(&config, clock, start) {
         Ok(prepared) => prepared,
         Err(e) => {
             session.status(AgentStatus::Error {
@@ -112,15 +114,19 @@ pub async fn run_agent(
         }
     };
 
-    // Waiting for the start time; commands that arrive meanwhile go to the engine.
+    // Waiting for the start time; commands that arrive meanwhile go to the engine, after the
+    // reassignments made before this agent joined (a replacement follows them too).
     let (control, control_rx) = mpsc::unbounded_channel();
+    for moved in reassigned {
+        let _ = control.send(reassign_control(&config.agent, clock, &moved));
+    }
     loop {
         tokio::select! {
             () = sleep_until(spec.start) => break,
             event = events.next() => match event {
                 Some(SessionEvent::Command(message)) => match message.command {
                     AgentCommand::Stop { .. } => return finish_idle(session).await,
-                    command => relay(&session, &control, clock, command),
+                    command => relay(&session, &control, clock, &config.agent, command),
                 },
                 Some(SessionEvent::Malformed(message)) => malformed(&session, message),
                 Some(SessionEvent::Subscribed) => {}
@@ -145,6 +151,7 @@ pub async fn run_agent(
             control,
             control_rx,
             frames_topic: topics::frames(&config.run, &config.agent),
+            agent: config.agent.clone(),
         },
     )
     .await
@@ -157,6 +164,7 @@ struct Running {
     control: mpsc::UnboundedSender<Control>,
     control_rx: mpsc::UnboundedReceiver<Control>,
     frames_topic: String,
+    agent: AgentId,
 }
 
 /// Runs the load, relaying frames out and commands in, then finishes.
@@ -174,6 +182,7 @@ async fn run(
         control,
         control_rx,
         frames_topic,
+        agent,
     } = running;
     let (frames, mut frames_rx) = mpsc::unbounded_channel();
     let vus = Rc::new(Cell::new(0));
@@ -190,7 +199,7 @@ async fn run(
             Some(frame) = frames_rx.recv() => publish_frame(&session, &frames_topic, clock, frame),
             event = events.next() => match event {
                 Some(SessionEvent::Command(message)) => {
-                    relay(&session, &control, clock, message.command);
+                    relay(&session, &control, clock, &agent, message.command);
                 }
                 Some(SessionEvent::Malformed(message)) => malformed(&session, message),
                 Some(SessionEvent::Subscribed) => {}
@@ -235,12 +244,13 @@ fn publish_frame(session: &Session, topic: &str, clock: Clock, mut frame: Frame)
     session.publish(topic.to_string(), wire::encode(&frame));
 }
 
-/// Validates a start command: the plan, and this agent's place in the run.
+/// Validates a start command: the plan, and this agent's place in the run (with the
+/// reassignments made since the start, for an agent that joins a running load).
 fn prepare(
     config: &AgentConfig,
     clock: Clock,
     start: AgentCommand,
-) -> Result<(Plan, LoadSpec), AgentError> {
+) -> Result<(Plan, LoadSpec, Vec<Reassignment>), AgentError> {
     let AgentCommand::Start {
         plan,
         assignments,
@@ -248,6 +258,7 @@ fn prepare(
         start_at_ms,
         secrets,
         allowed_targets,
+        reassigned,
     } = start
     else {
         return Err(AgentError::Session("expected a start command".into()));
@@ -299,7 +310,20 @@ fn prepare(
             agent: config.agent.clone(),
         },
     };
-    Ok((plan, spec))
+    Ok((plan, spec, reassigned))
+}
+
+/// This agent's place in a reassignment: its index among the new carriers, or none.
+fn reassign_control(agent: &AgentId, clock: Clock, moved: &Reassignment) -> Control {
+    Control::Reassign {
+        at: clock.instant_at_ms(moved.at_ms),
+        count: moved.agent_count,
+        index: moved
+            .assignments
+            .get(agent)
+            .copied()
+            .filter(|i| *i < moved.agent_count),
+    }
 }
 
 /// Passes a ramp or stop to the engine; a repeated start is ignored (commands are at-least-once).
@@ -307,6 +331,7 @@ fn relay(
     session: &Session,
     control: &mpsc::UnboundedSender<Control>,
     clock: Clock,
+    agent: &AgentId,
     command: AgentCommand,
 ) {
     let message = match command {
@@ -314,6 +339,7 @@ fn relay(
             tracing::info!("repeated start command ignored");
             return;
         }
+        AgentCommand::Reassign(moved) => reassign_control(agent, clock, &moved),
         AgentCommand::Stop { graceful_ms } => Control::Stop {
             graceful: Duration::from_millis(graceful_ms),
         },

@@ -44,6 +44,7 @@ fn start_command(plan: serde_json::Value, agents: u32, delay_ms: u64) -> Vec<u8>
             start_at_ms: now_ms() + delay_ms,
             secrets: Default::default(),
             allowed_targets: None,
+            reassigned: Vec::new(),
         },
     })
 }

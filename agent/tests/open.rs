@@ -30,6 +30,17 @@ async fn run_ramped(
     index: u32,
     ramp: Option<(Duration, RampStages)>,
 ) -> (LoadReport, Vec<Frame>) {
+    run_controlled(plan, count, index, ramp, None).await
+}
+
+/// The same, with a reassignment `(after, count, index)` sent at the start too.
+async fn run_controlled(
+    plan: Plan,
+    count: u32,
+    index: u32,
+    ramp: Option<(Duration, RampStages)>,
+    reassign: Option<(Duration, u32, Option<u32>)>,
+) -> (LoadReport, Vec<Frame>) {
     let clock = Clock::new();
     let start_us = (clock.now_us() / US_PER_SEC + 1) * US_PER_SEC;
     let spec = LoadSpec {
@@ -49,6 +60,15 @@ async fn run_ramped(
             .send(Control::Ramp {
                 at: spec.start + after,
                 stages,
+            })
+            .expect("the engine listens");
+    }
+    if let Some((after, count, index)) = reassign {
+        control
+            .send(Control::Reassign {
+                at: spec.start + after,
+                count,
+                index,
             })
             .expect("the engine listens");
     }
@@ -124,6 +144,38 @@ async fn a_live_ramp_changes_the_rate_from_where_it_is_and_the_count_stays_exact
     assert_eq!(report.requests, target.received());
     let per_second: Vec<u64> = frames.iter().map(|f| f.total.requests).collect();
     for (i, want) in [100u64, 150, 200].into_iter().enumerate() {
+        let n = per_second.get(i).copied().unwrap_or(0);
+        assert!(n.abs_diff(want) <= 3, "second {i}: {n} in {per_second:?}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lost_agents_arrivals_move_to_the_survivors_and_the_plan_is_played_exactly() {
+    let target = Target::start().await;
+    let plan = plan::from_value(&plan_with_load(
+        &target.url,
+        "{arrival: [{duration: 3s, rps: 300}], start_rps: 300, max_in_flight: 64}",
+        "[{get: /}]",
+        "{timeout: 2s, graceful_stop: 2s}",
+    ))
+    .expect("valid");
+    // Three agents; at 1 s agent 1 is left out and agents 0 and 2 become 0 and 1 of 2. Each
+    // agent is run on its own (one after the other): each plays its part of the same schedule.
+    let at = Duration::from_secs(1);
+    let (a0, f0) = run_controlled(plan.clone(), 3, 0, None, Some((at, 2, Some(0)))).await;
+    let (a1, _) = run_controlled(plan.clone(), 3, 1, None, Some((at, 2, None))).await;
+    let (a2, _) = run_controlled(plan, 3, 2, None, Some((at, 2, Some(1)))).await;
+    // Agent 1 played its 100 of the first second; the other two split the other 800.
+    assert_eq!(a1.requests, 100);
+    assert_eq!((a0.requests, a2.requests), (100 + 300, 100 + 300));
+    assert_eq!(
+        a0.requests + a1.requests + a2.requests,
+        900,
+        "the plan, exactly"
+    );
+    assert_eq!(target.received(), 900);
+    let per_second: Vec<u64> = f0.iter().map(|f| f.total.requests).collect();
+    for (i, want) in [100u64, 150, 150].into_iter().enumerate() {
         let n = per_second.get(i).copied().unwrap_or(0);
         assert!(n.abs_diff(want) <= 3, "second {i}: {n} in {per_second:?}");
     }

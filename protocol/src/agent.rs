@@ -43,6 +43,11 @@ pub enum AgentCommand {
         /// Host globs and CIDRs every connection must fall in ([`crate::allow`]); absent: any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         allowed_targets: Option<Vec<String>>,
+        /// The reassignments made since the start, oldest first: an agent that joins a running
+        /// load (a replacement) follows them, as the others did when they heard them. Absent
+        /// when there were none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reassigned: Vec<Reassignment>,
     },
     /// Replace the remaining load profile, from an absolute time on. VU counts are whole-run totals.
     Ramp {
@@ -51,11 +56,26 @@ pub enum AgentCommand {
         /// The new stages, as in a plan (`[{duration, vus}]`), ramping from the current target.
         stages: serde_json::Value,
     },
+    /// From an absolute time on, split the load over other agents (a lost agent's share moves
+    /// to the others, or to its replacement). Agents not listed carry nothing from then on;
+    /// hearing the same reassignment twice changes nothing.
+    Reassign(Reassignment),
     /// Stop: start no new iteration; let iterations in flight finish within `graceful_ms`.
     Stop {
         /// How long in-flight iterations may take.
         graceful_ms: u64,
     },
+}
+
+/// A new split of the load, from an instant on (see [`crate::split`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reassignment {
+    /// From when, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Each carrier's index among `agent_count`.
+    pub assignments: BTreeMap<AgentId, u32>,
+    /// How many agents carry the load from then on.
+    pub agent_count: u32,
 }
 
 /// A status message from an agent.
@@ -191,9 +211,11 @@ mod tests {
         #[test]
         fn commands_round_trip(start in 0u64..u64::MAX / 2, graceful in 0u64..1_000_000, n in 1u32..50) {
             let run = RunId::new("r").expect("valid");
-            let assignments = (0..n).map(|i| (AgentId::numbered(i), i)).collect();
+            let assignments: BTreeMap<AgentId, u32> = (0..n).map(|i| (AgentId::numbered(i), i)).collect();
+            let moved = Reassignment { at_ms: start, assignments: assignments.iter().skip(1).map(|(a, i)| (a.clone(), i - 1)).collect(), agent_count: n - 1 };
             for command in [
-                AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start, secrets: BTreeMap::from([("K".to_string(), "v".to_string())]), allowed_targets: Some(vec!["10.0.0.0/8".into()]) },
+                AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start, secrets: BTreeMap::from([("K".to_string(), "v".to_string())]), allowed_targets: Some(vec!["10.0.0.0/8".into()]), reassigned: vec![moved.clone()] },
+                AgentCommand::Reassign(moved),
                 AgentCommand::Ramp { at_ms: start, stages: serde_json::json!([{"duration": "1s", "vus": 2}]) },
                 AgentCommand::Stop { graceful_ms: graceful },
             ] {

@@ -189,6 +189,23 @@ pub struct Gap {
     pub back_at_s: Option<f64>,
     /// Why it was declared lost.
     pub reason: String,
+    /// What became of its share of the load (`options.on_agent_loss`): absent when the loss
+    /// came after the load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<ShareMoved>,
+}
+
+/// Where a lost agent's share of the load went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShareMoved {
+    /// The policy applied: `continue` (nobody took it over), `redistribute` (the surviving
+    /// agents split the load), `replace` (a new agent took it), `abort` (the run ended).
+    pub action: String,
+    /// From when the new split held, in seconds since the load's start.
+    pub at_s: f64,
+    /// The agents that carried the load from then on, in index order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
 }
 
 /// A threshold and its outcome.

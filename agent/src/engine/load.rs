@@ -48,6 +48,16 @@ pub enum Control {
         /// The new stages, for the model the run follows.
         stages: RampStages,
     },
+    /// From `at` on, the load is split over other agents: this one is `index` of `count`, or
+    /// (`None`) carries nothing (see [`herd_protocol::split::Parts`]).
+    Reassign {
+        /// When the new split begins.
+        at: Instant,
+        /// How many agents carry the load from then on.
+        count: u32,
+        /// This agent's index among them.
+        index: Option<u32>,
+    },
     /// Start no new requests; abort those still in flight after `graceful`.
     Stop {
         /// How long requests in flight may take to finish.

@@ -26,7 +26,7 @@ use crate::recorder::Recorder;
 use crate::scenario::Program;
 use herd_protocol::clock::US_PER_SEC;
 use herd_protocol::plan::RampStages;
-use herd_protocol::split;
+use herd_protocol::split::{self, Parts};
 use load::{flush, lag_us, send, ControlFlow};
 use shared::{Limits, Shared};
 use std::rc::Rc;
@@ -100,7 +100,9 @@ async fn control(
             () = sleep_until(flow.next_flush) => flow.next_flush = flush(&shared, &io),
             command = io.control.recv(), if flow.control_open => match command {
                 Some(Control::Stop { graceful: g }) => deadline = deadline.min(Instant::now() + g),
-                Some(Control::Ramp { .. }) => tracing::info!("ramp ignored: the load is stopping"),
+                Some(Control::Ramp { .. } | Control::Reassign { .. }) => {
+                    tracing::info!("ramp or reassignment ignored: the load is stopping");
+                }
                 None => flow.control_open = false,
             },
         }
@@ -123,11 +125,9 @@ async fn closed(shared: &Rc<Shared>, spec: &LoadSpec, io: &mut LoadIo, flow: &mu
     let mut schedule = Schedule::new(&spec.plan.load);
     let mut tick = tokio::time::interval(CONTROL_PERIOD);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let most = split::share(
-        u64::from(spec.plan.load.max_vus()),
-        spec.agent_count,
-        spec.agent_index,
-    );
+    let mut parts = Parts::new(spec.agent_count, Some(spec.agent_index));
+    let max_vus = u64::from(spec.plan.load.max_vus());
+    let mut most = parts.most(max_vus);
     loop {
         let elapsed = Instant::now().saturating_duration_since(spec.start);
         if flow.graceful.is_some() || schedule.is_over(elapsed) {
@@ -140,7 +140,8 @@ async fn closed(shared: &Rc<Shared>, spec: &LoadSpec, io: &mut LoadIo, flow: &mu
         if all_done && shared.alive() == 0 {
             break;
         }
-        shared.set_target(schedule.share_at(elapsed, spec.agent_count, spec.agent_index));
+        let total = u64::from(schedule.total_at(elapsed));
+        shared.set_target(u32::try_from(parts.share_at(total, elapsed)).unwrap_or(u32::MAX));
         io.vus.set(shared.alive());
         tokio::select! {
             planned = tick.tick() => {
@@ -154,6 +155,10 @@ async fn closed(shared: &Rc<Shared>, spec: &LoadSpec, io: &mut LoadIo, flow: &mu
                 }
                 Some(Control::Ramp { stages: RampStages::Rate(_), .. }) => {
                     tracing::warn!("ramp ignored: it gives arrival rates, and this run has VUs");
+                }
+                Some(Control::Reassign { at, count, index }) => {
+                    parts.reassign(at.saturating_duration_since(spec.start), count, index);
+                    most = parts.most(max_vus);
                 }
                 Some(Control::Stop { graceful: g }) => flow.graceful = Some(g),
                 None => flow.control_open = false,

@@ -2,7 +2,9 @@
 //!
 //! The plan defines one global schedule (arrival `k` when the integral of the rate reaches `k`,
 //! see [`Arrival`]); agent `i` of `n` plays arrivals `i, i + n, i + 2n, …`, so the agents' rates
-//! add up to the plan's exactly. Each arrival is handed to a worker at its planned instant, or
+//! add up to the plan's exactly. After a reassignment (a lost agent's share moved) the arrivals
+//! planned from its instant on are divided the same way over the new carriers
+//! ([`Parts::next_arrival`]). Each arrival is handed to a worker at its planned instant, or
 //! queued if the in-flight cap is reached, and measured from that instant. The timer wakes at most
 //! once per millisecond; every arrival due by then is handed out at once, with its own planned
 //! time, so the rate is exact even above 1000 per second.
@@ -10,7 +12,7 @@
 use super::load::{flush, lag_us, Control, ControlFlow, LoadIo, LoadSpec};
 use super::shared::Shared;
 use herd_protocol::plan::{Arrival, RampStages};
-use herd_protocol::split;
+use herd_protocol::split::Parts;
 use std::rc::Rc;
 use tokio::time::{sleep_until, Instant};
 
@@ -22,29 +24,34 @@ pub(super) async fn run(
     arrival: &Arrival,
     flow: &mut ControlFlow,
 ) {
-    let count = u64::from(spec.agent_count.max(1));
-    let cap = split::share(
-        u64::from(arrival.max_in_flight),
-        spec.agent_count,
-        spec.agent_index,
-    );
-    shared.set_cap(u32::try_from(cap).unwrap_or(u32::MAX).max(1));
+    let mut parts = Parts::new(spec.agent_count, Some(spec.agent_index));
+    let set_cap = |parts: &Parts| {
+        let cap = parts.most(u64::from(arrival.max_in_flight));
+        shared.set_cap(u32::try_from(cap).unwrap_or(u32::MAX).max(1));
+    };
+    set_cap(&parts);
     let mut arrival = arrival.clone();
     let mut end = spec.start + arrival.duration();
-    let mut k = u64::from(spec.agent_index);
-    let mut next = arrival.time_of(k).map(|d| spec.start + d);
+    // `k`: the first arrival not handed out yet; `next`: the first of those that is this agent's.
+    let mut k = 0;
+    let next_of = |k: u64, parts: &Parts, arrival: &Arrival| {
+        parts
+            .next_arrival(k, |k| arrival.time_of(k))
+            .map(|(mine, d)| (mine, spec.start + d))
+    };
+    let mut next = next_of(k, &parts, &arrival);
     loop {
         let now = Instant::now();
-        while let Some(at) = next.filter(|at| *at <= now) {
+        while let Some((mine, at)) = next.filter(|(_, at)| *at <= now) {
             shared.arrive(at);
-            k += count;
-            next = arrival.time_of(k).map(|d| spec.start + d);
+            k = mine + 1;
+            next = next_of(k, &parts, &arrival);
         }
         io.vus.set(shared.alive());
         if flow.graceful.is_some() || (next.is_none() && now >= end) {
             break;
         }
-        let wake = next.unwrap_or(end).min(end.max(now));
+        let wake = next.map_or(end, |(_, at)| at).min(end.max(now));
         tokio::select! {
             () = sleep_until(wake) => {
                 let now_us = shared.clock.now_us();
@@ -57,7 +64,14 @@ pub(super) async fn run(
                     // stays exact; arrivals already handed out keep their planned times.
                     arrival = arrival.ramped(at.saturating_duration_since(spec.start), stages);
                     end = spec.start + arrival.duration();
-                    next = arrival.time_of(k).map(|d| spec.start + d);
+                    next = next_of(k, &parts, &arrival);
+                }
+                Some(Control::Reassign { at, count, index }) => {
+                    // Every agent hears the same reassignment: the new carriers divide the
+                    // arrivals from its instant on; those already handed out stay played.
+                    parts.reassign(at.saturating_duration_since(spec.start), count, index);
+                    set_cap(&parts);
+                    next = next_of(k, &parts, &arrival);
                 }
                 Some(Control::Ramp { stages: RampStages::Vus(_), .. }) => {
                     tracing::warn!("ramp ignored: it gives VU stages, and this run follows an arrival rate");

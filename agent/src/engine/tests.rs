@@ -179,6 +179,37 @@ async fn a_ramp_moves_the_target_from_where_it_is() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_reassignment_moves_the_vus_from_its_instant_on() {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            // 30 VUs on 3 agents; at 1 s agent 1 is lost and agents 0 and 2 split them: agent 2
+            // becomes index 1 of 2 and carries 15.
+            let (h, done) = start(&local, vec![stage(0, 30), stage(2000, 30)], 2);
+            h.control
+                .send(Control::Reassign {
+                    at: h.start + Duration::from_secs(1),
+                    count: 2,
+                    index: Some(1),
+                })
+                .expect("engine listens");
+            assert_eq!(at(&h, 995).await, 10);
+            assert_eq!(at(&h, 1005).await, 15);
+            // Left out of a later reassignment, it carries nothing.
+            h.control
+                .send(Control::Reassign {
+                    at: h.start + Duration::from_millis(1500),
+                    count: 1,
+                    index: None,
+                })
+                .expect("engine listens");
+            assert_eq!(at(&h, 1700).await, 0);
+            done.await.expect("joined").expect("ran");
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_stop_ends_the_load_early() {
     let local = tokio::task::LocalSet::new();
     local

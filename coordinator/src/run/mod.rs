@@ -3,11 +3,11 @@
 //! [`start`] spawns the actor on the current actix system and returns a [`RunHandle`]: an address
 //! to cancel it, an observable [`RunView`] (what a progress line or a console shows) and the final
 //! summary. What a run is given is in `spec`; the actor's observable states in [`phase`]; the
-//! agents' bookkeeping in [`agents`]; turning aggregates into the summary in [`summary`]; carrying
+//! agents' bookkeeping in [`agents`]; who carries the load after agents are lost in [`shares`]; turning aggregates into the summary in [`summary`]; carrying
 //! a run on after a coordinator restart in [`resume`], from what `stored` reads back.
 //!
-//! Dependencies point one way: the data modules (`spec`, `view`, `phase`, `agents`, `summary`,
-//! `stored`) import nothing of the actor; the actor imports them; `handle` and `resume` start the
+//! Dependencies point one way: the data modules (`spec`, `view`, `phase`, `agents`, `shares`,
+//! `summary`, `stored`) import nothing of the actor; the actor imports them; `handle` and `resume` start the
 //! actor. No module here imports this one: it only declares and re-exports.
 
 mod actor;
@@ -17,6 +17,7 @@ pub mod liveness;
 pub mod phase;
 pub mod resume;
 pub mod secrets;
+pub mod shares;
 mod spec;
 mod stored;
 pub mod summary;

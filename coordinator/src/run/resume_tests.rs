@@ -359,6 +359,7 @@ async fn stored_run(
                     lost_at_ms: now - 4_000,
                     back_at_ms: Some(now - 3_000),
                     reason: "no message sent for 5s".into(),
+                    share: None,
                 })
                 .into_iter()
                 .collect(),
@@ -473,4 +474,37 @@ async fn a_ramp_that_moved_the_end_keeps_its_end_after_a_restart() {
         waited > Duration::from_secs(35) && waited < Duration::from_secs(37),
         "{waited:?}"
     );
+}
+
+#[actix::test]
+async fn a_redistributed_share_stays_with_the_survivors_after_a_restart() {
+    tokio::time::pause();
+    let store = Arc::new(EmbeddedStore::in_memory().expect("store"));
+    stored_run(&store, RunStateName::Running, Some(10), 60).await;
+    // Before the crash agent-1 was lost for good and its share moved onto agent-0.
+    let now = Clock::new().unix_ms();
+    let mut agents = store.list_agents(&run_id()).await.expect("agents");
+    let a1 = &mut agents[1];
+    a1.lost = Some("connection lost (MQTT last will)".into());
+    a1.gaps[0].back_at_ms = None;
+    a1.gaps[0].share = Some(crate::store::ShareMove {
+        action: "redistribute".into(),
+        at_ms: now - 3_700,
+        to: vec![AgentId::numbered(0)],
+    });
+    store.put_agent(&run_id(), a1.clone()).await.expect("agent");
+    let mut second = Coordinator::resume(&store, &[]).await;
+    let AgentCommand::Start { reassigned, .. } = second.next_command().await else {
+        panic!("the start is sent again first")
+    };
+    assert_eq!(reassigned.len(), 1, "the start lists the move");
+    assert_eq!(reassigned[0].at_ms, now - 3_700);
+    assert_eq!(
+        reassigned[0].assignments,
+        [(AgentId::numbered(0), 0)].into_iter().collect()
+    );
+    let AgentCommand::Reassign(moved) = second.next_command().await else {
+        panic!("the move is sent again, for an agent that missed it")
+    };
+    assert_eq!(moved, reassigned[0]);
 }

@@ -8,7 +8,8 @@ use crate::aggregate::{MergedStats, Totals};
 use crate::store::AgentGap;
 use herd_protocol::plan::{Metric, Plan, Selector, Threshold, GROUP_KEY_PREFIX, REGION_KEY_PREFIX};
 use herd_protocol::summary::{
-    AgentSummary, Bottleneck, Gap, RunState, SecondSummary, Summary, ThresholdResult, Verdict,
+    AgentSummary, Bottleneck, Gap, RunState, SecondSummary, ShareMoved, Summary, ThresholdResult,
+    Verdict,
 };
 use herd_protocol::RunId;
 use std::collections::BTreeMap;
@@ -169,6 +170,11 @@ fn gap(g: &AgentGap, start_ms: u64) -> Gap {
         lost_at_s: rel(g.lost_at_ms),
         back_at_s: g.back_at_ms.map(rel),
         reason: g.reason.clone(),
+        share: g.share.as_ref().map(|m| ShareMoved {
+            action: m.action.clone(),
+            at_s: rel(m.at_ms),
+            to: m.to.iter().map(ToString::to_string).collect(),
+        }),
     }
 }
 

@@ -565,3 +565,6 @@ async fn the_start_lead_grows_with_the_agents_and_their_messages_delay() {
         .await
         .expect("alive");
 }
+
+#[path = "loss_tests.rs"]
+mod loss;

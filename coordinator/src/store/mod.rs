@@ -22,7 +22,7 @@ pub(crate) mod suite;
 mod tests;
 
 pub use embedded::EmbeddedStore;
-pub use resume::{AgentGap, AgentRecord, Claim};
+pub use resume::{AgentGap, AgentRecord, Claim, ShareMove};
 pub use service::{AuditEntry, Role, TestRecord, TokenRecord};
 
 use crate::aggregate::{SecondAggregate, SecondCheckpoint};

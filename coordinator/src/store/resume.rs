@@ -64,6 +64,23 @@ pub struct AgentGap {
     pub back_at_ms: Option<u64>,
     /// Why it was declared lost.
     pub reason: String,
+    /// What became of its share of the load (`options.on_agent_loss`); absent in records of an
+    /// older herd, and when the loss came after the load (nothing was left to move).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<ShareMove>,
+}
+
+/// Where a lost agent's share of the load went. A resumed run rebuilds the split from these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareMove {
+    /// The policy applied (`continue`, `redistribute`, `replace`, `abort`).
+    pub action: String,
+    /// From when the new split holds (ms since the Unix epoch).
+    pub at_ms: u64,
+    /// The agents that carry the load from then on, in index order (agent `to[i]` is index `i`
+    /// of `to.len()`); empty when nobody took the share over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<AgentId>,
 }
 
 /// The answer to [`super::Store::claim_run`].

@@ -5,6 +5,7 @@
 //! (`load.stages[1].vus: must be > 0`) before anything runs. [`Plan::to_json`] writes a plan back
 //! in the same format, which is also how a plan travels to agents: one format, one parser.
 
+mod agent_loss;
 mod body;
 mod cx;
 mod expr;
@@ -25,6 +26,7 @@ mod template;
 mod threshold;
 mod threshold_rule;
 
+pub use agent_loss::OnAgentLoss;
 pub use body::{BodyFile, MAX_BODY_FILE_BYTES};
 pub use cx::{FieldError, PlanErrors, PlanFiles};
 pub use expr::{CmpOp, Expr, Operand, STATUS};

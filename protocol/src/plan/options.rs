@@ -4,6 +4,7 @@
 //! timeout, redirects followed (at most 10), HTTP/2 when a TLS server offers it by ALPN,
 //! certificates verified against the Mozilla roots.
 
+use super::agent_loss::OnAgentLoss;
 use super::cx::{join, kind, Cx};
 use crate::duration;
 use serde_json::{json, Value};
@@ -60,6 +61,8 @@ pub struct Options {
     /// servers'. When the limit is reached the last redirect response is the step's response.
     /// Default 10 (k6's default).
     pub redirects: u32,
+    /// What happens to a lost agent's share of the load. Default `redistribute`.
+    pub on_agent_loss: OnAgentLoss,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             http: HttpVersion::Auto,
             insecure_tls: false,
             redirects: 10,
+            on_agent_loss: OnAgentLoss::default(),
         }
     }
 }
@@ -85,6 +89,7 @@ impl Options {
             "http": self.http.as_str(),
             "insecure_tls": self.insecure_tls,
             "redirects": self.redirects,
+            "on_agent_loss": self.on_agent_loss.as_str(),
         })
     }
 }
@@ -96,6 +101,7 @@ const OPTION_KEYS: &[&str] = &[
     "http",
     "insecure_tls",
     "redirects",
+    "on_agent_loss",
 ];
 
 impl Cx {
@@ -146,6 +152,12 @@ impl Cx {
         if let Some(r) = m.get("redirects") {
             match self.integer(r, "options.redirects", 0, "must be >= 0 (0 follows none)") {
                 Some(n) => o.redirects = n,
+                None => ok = false,
+            }
+        }
+        if let Some(p) = m.get("on_agent_loss") {
+            match self.on_agent_loss(p) {
+                Some(p) => o.on_agent_loss = p,
                 None => ok = false,
             }
         }

@@ -333,6 +333,7 @@ async fn an_agent_over_mutual_tls_takes_the_retained_start_and_reports_exact_cou
             start_at_ms: now_ms() + 2000,
             secrets: Default::default(),
             allowed_targets: None,
+            reassigned: Vec::new(),
         },
     })
     .await

@@ -17,6 +17,7 @@ mod https;
 mod import;
 mod jwt;
 mod logs;
+mod loss;
 mod many;
 mod metrics;
 mod mqtt_commands;

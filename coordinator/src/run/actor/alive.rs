@@ -69,6 +69,7 @@ impl RunActor {
         tracing::info!(run = %self.spec.run, %agent, %reason, "lost agent speaks again: taken back");
         self.aggregator.agent_back(agent);
         self.ledger.agent_changed(agent);
+        self.share_taken_back(agent);
         if let Some(load) = self.stage.load_mut() {
             load.settled_at = None;
         }
@@ -85,6 +86,7 @@ impl RunActor {
                 lost_at_ms: now_ms,
                 back_at_ms: None,
                 reason: reason.to_string(),
+                share: None,
             });
         }
     }

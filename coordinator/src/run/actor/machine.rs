@@ -11,6 +11,7 @@ use crate::run::agents::Agents;
 use crate::run::liveness::Lag;
 use crate::run::liveness::Sign;
 use crate::run::phase::Phase;
+use crate::run::shares::Shares;
 use crate::run::spec::{RunDeps, RunSpec};
 use crate::run::view::RunView;
 use crate::run::watch::ThresholdWatch;
@@ -75,6 +76,10 @@ pub struct RunActor {
     pub(super) watch: ThresholdWatch,
     /// The run's outputs (`outputs:`, `[[outputs]]`), started with the actor; see `export`.
     pub(super) exporter: Option<crate::export::Exporter>,
+    /// Who carries the load, and the reassignments made when agents were lost (see `loss.rs`).
+    pub(super) shares: Shares,
+    /// A lost agent that missed the latest reassignment came back: tell it again.
+    pub(super) retell: bool,
 }
 
 impl RunActor {
@@ -106,6 +111,8 @@ impl RunActor {
         let actor = Self {
             watch: ThresholdWatch::new(&spec.plan.thresholds),
             agents: Agents::new(&ids, clock.unix_ms()),
+            shares: Shares::new(ids.iter().cloned()),
+            retell: false,
             deadline: Instant::now() + spec.timeouts.launch,
             spec,
             deps,
@@ -306,6 +313,7 @@ impl RunActor {
             start_at_ms: self.stage.start_at_ms().unwrap_or_default(),
             secrets,
             allowed_targets: self.deps.allowed_targets.clone(),
+            reassigned: self.shares.history().to_vec(),
         }
     }
 
@@ -355,6 +363,7 @@ impl RunActor {
         self.open_gap(agent, &reason);
         self.aggregator.agent_lost(agent);
         self.ledger.agent_changed(agent);
+        self.share_lost(agent, ctx);
         if matches!(self.phase(), Phase::Launching | Phase::WaitingReady) {
             self.fail(
                 format!("agent {agent} was lost before the start: {reason}"),
@@ -479,6 +488,7 @@ impl RunActor {
             return;
         }
         self.check_silence(ctx);
+        self.retell(ctx);
         let now = Instant::now();
         let now_ms = self.clock.unix_ms();
         if self.phase().is_over() {

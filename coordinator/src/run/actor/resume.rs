@@ -21,6 +21,7 @@ use crate::aggregate::Aggregator;
 use crate::launcher::{AgentExited, Launched};
 use crate::run::agents::AgentTrack;
 use crate::run::phase::Phase;
+use crate::run::shares::Shares;
 use crate::run::spec::{RunDeps, RunSpec};
 use crate::run::stored::StoredRun;
 use crate::run::view::RunView;
@@ -46,6 +47,11 @@ impl RunActor {
                 *track = AgentTrack::from_record(record, now);
             }
         }
+        let ids: Vec<AgentId> = actor.agents.0.keys().cloned().collect();
+        actor.shares = Shares::restore(
+            ids.iter().cloned(),
+            stored.agents.iter().flat_map(|a| a.gaps.iter()),
+        );
         let start_at_ms = stored.record.start_at_ms;
         if let (Some(start_at_ms), Some(ends_at_ms)) = (start_at_ms, stored.record.ends_at_ms) {
             actor.load_ends_at(start_at_ms, ends_at_ms);
@@ -63,7 +69,6 @@ impl RunActor {
                 }
             }
         }
-        let ids: Vec<AgentId> = actor.agents.0.keys().cloned().collect();
         match Aggregator::restore(
             actor.spec.run.clone(),
             ids,
@@ -212,6 +217,10 @@ impl RunActor {
             self.send(AgentCommand::Stop { graceful_ms }, ctx);
         } else {
             self.send(self.start_command(), ctx);
+            // Agents that had it ignore it; one that missed it follows it now.
+            if let Some(latest) = self.shares.latest().cloned() {
+                self.send(AgentCommand::Reassign(latest), ctx);
+            }
         }
         // Their last messages ("finished" among them) may still be in the broker's backlog: they
         // get the heartbeat period like any agent, and are lost, with this reason, if silent.

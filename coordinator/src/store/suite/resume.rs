@@ -3,7 +3,9 @@
 
 use super::{id, record, Subject};
 use crate::aggregate::Aggregator;
-use crate::store::{AgentGap, AgentRecord, Claim, RunStateName, SecondRecord, StoreError};
+use crate::store::{
+    AgentGap, AgentRecord, Claim, RunStateName, SecondRecord, ShareMove, StoreError,
+};
 use herd_protocol::frame::{Frame, Stats};
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram};
 use herd_protocol::AgentId;
@@ -27,6 +29,12 @@ fn agent(i: u32, frames: Option<u64>) -> AgentRecord {
                 lost_at_ms: 7_000,
                 back_at_ms: Some(8_000),
                 reason: "no message sent for 5s".into(),
+                // Where its share went survives too: a resumed run rebuilds the split from it.
+                share: Some(ShareMove {
+                    action: "redistribute".into(),
+                    at_ms: 7_300,
+                    to: vec![AgentId::numbered(0), AgentId::numbered(2)],
+                }),
             })
             .into_iter()
             .collect(),
