@@ -40,7 +40,7 @@ pub use parse::{
     from_yaml_str_with, ramp_from_value, value_from_text,
 };
 pub use secrets::{Redactor, Secret, SecretSource};
-pub use template::{is_var_name, Part, Template, BUILTINS};
+pub use template::{is_var_name, Func, Part, Template, BUILTINS, FUNCTIONS};
 pub use threshold::{Comparison, Metric, Selector, Threshold};
 pub use threshold_rule::ThresholdRule;
 

@@ -163,7 +163,7 @@ pub(super) fn convert(
     }
 
     let mut cx = Cx {
-        expr: Expr::new(&props, options.now_ms),
+        expr: Expr::new(&props),
         report,
         scenarios,
         target: scen
