@@ -64,7 +64,9 @@ fn template_functions_give_a_fresh_value_at_each_render() {
             [8, 4, 4, 4, 12],
             "{u}"
         );
-        assert!(u.chars().all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(u
+            .chars()
+            .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert!(groups[2].starts_with('4'), "version 4: {u}");
         assert!("89ab".contains(&groups[3][..1]), "RFC 4122 variant: {u}");
     }
@@ -80,10 +82,15 @@ fn template_functions_give_a_fresh_value_at_each_render() {
         .parse()
         .expect("milliseconds");
     let after = ms(std::time::SystemTime::now());
-    assert!(before <= time && time <= after, "{before} <= {time} <= {after}");
+    assert!(
+        before <= time && time <= after,
+        "{before} <= {time} <= {after}"
+    );
     let full = Tpl::compile("${__random(-9223372036854775808,9223372036854775807)}", &n)
         .expect("compiles");
-    full.render(&[]).parse::<i64>().expect("the whole i64 range");
+    full.render(&[])
+        .parse::<i64>()
+        .expect("the whole i64 range");
 }
 
 #[test]

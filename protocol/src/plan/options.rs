@@ -1,8 +1,9 @@
-//! The plan's `options`: timeouts, the HTTP version, TLS leniency and the redirect policy.
+//! The plan's `options`: timeouts, the HTTP version, TLS leniency, the redirect policy and the
+//! cookie jar.
 //!
 //! Every option has a default, so a plan without `options` runs like k6 would: a 30 s request
 //! timeout, redirects followed (at most 10), HTTP/2 when a TLS server offers it by ALPN,
-//! certificates verified against the Mozilla roots.
+//! certificates verified against the Mozilla roots, a cookie jar per VU.
 
 use super::cx::{join, kind, Cx};
 use crate::duration;
@@ -60,6 +61,10 @@ pub struct Options {
     /// servers'. When the limit is reached the last redirect response is the step's response.
     /// Default 10 (k6's default).
     pub redirects: u32,
+    /// Each VU keeps the cookies its responses set (RFC 6265) and sends them back, as a
+    /// browser would; `false` sends only the `Cookie` headers the plan writes. Default `true`
+    /// (as in k6).
+    pub cookies: bool,
 }
 
 impl Default for Options {
@@ -71,6 +76,7 @@ impl Default for Options {
             http: HttpVersion::Auto,
             insecure_tls: false,
             redirects: 10,
+            cookies: true,
         }
     }
 }
@@ -85,6 +91,7 @@ impl Options {
             "http": self.http.as_str(),
             "insecure_tls": self.insecure_tls,
             "redirects": self.redirects,
+            "cookies": self.cookies,
         })
     }
 }
@@ -96,6 +103,7 @@ const OPTION_KEYS: &[&str] = &[
     "http",
     "insecure_tls",
     "redirects",
+    "cookies",
 ];
 
 impl Cx {
@@ -131,12 +139,16 @@ impl Cx {
                 None => ok = false,
             }
         }
-        if let Some(b) = m.get("insecure_tls") {
-            match b {
-                Value::Bool(b) => o.insecure_tls = *b,
-                other => {
+        for (key, field) in [
+            ("insecure_tls", &mut o.insecure_tls),
+            ("cookies", &mut o.cookies),
+        ] {
+            match m.get(key) {
+                None => {}
+                Some(Value::Bool(b)) => *field = *b,
+                Some(other) => {
                     self.err(
-                        "options.insecure_tls",
+                        &join("options", key),
                         format!("must be true or false, got {}", kind(other)),
                     );
                     ok = false;

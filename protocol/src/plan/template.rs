@@ -268,8 +268,10 @@ mod tests {
 
     #[test]
     fn functions_are_parts_of_their_own() {
-        let t = Template::parse("/o/${__random(1,100)}?id=${__uuid}&t=${__time}&n=${__random( -5 , 5 )}${__uuid()}")
-            .expect("valid");
+        let t = Template::parse(
+            "/o/${__random(1,100)}?id=${__uuid}&t=${__time}&n=${__random( -5 , 5 )}${__uuid()}",
+        )
+        .expect("valid");
         assert_eq!(
             t.parts(),
             [
@@ -286,7 +288,10 @@ mod tests {
         );
         assert_eq!(t.vars().count(), 0, "functions are not variables");
         assert!(!t.is_static(), "a function is rendered at every send");
-        assert_eq!(Func::Random { min: -5, max: 5 }.format(), "${__random(-5,5)}");
+        assert_eq!(
+            Func::Random { min: -5, max: 5 }.format(),
+            "${__random(-5,5)}"
+        );
         assert_eq!(Func::Uuid.format(), "${__uuid}");
         assert_eq!(Func::Time.format(), "${__time}");
     }

@@ -37,7 +37,7 @@ fn https_targets_and_http_options_parse_and_round_trip() {
     let text = plan(
         "https://localhost:8443/",
         "[{get: /}]",
-        "{timeout: 2s, connect_timeout: 500ms, http: http2, insecure_tls: true, redirects: 0}",
+        "{timeout: 2s, connect_timeout: 500ms, http: http2, insecure_tls: true, redirects: 0, cookies: false}",
     );
     let p = from_yaml_str(&text).expect("valid");
     assert_eq!(p.target, "https://localhost:8443");
@@ -50,6 +50,7 @@ fn https_targets_and_http_options_parse_and_round_trip() {
             http: HttpVersion::Http2,
             insecure_tls: true,
             redirects: 0,
+            cookies: false,
         }
     );
     assert_eq!(from_value(&p.to_json()), Ok(p));
@@ -61,6 +62,7 @@ fn options_default_to_verified_tls_auto_http_and_ten_redirects() {
     assert_eq!(p.options.http, HttpVersion::Auto);
     assert!(!p.options.insecure_tls);
     assert_eq!(p.options.redirects, 10);
+    assert!(p.options.cookies, "a cookie jar per VU, as in k6");
     assert_eq!(p.options.connect_timeout, Duration::from_secs(10));
 }
 
@@ -69,12 +71,13 @@ fn bad_options_are_named() {
     let e = errors(&plan(
         "http://h",
         "[{get: /}]",
-        "{connect_timeout: 0s, http: h3, insecure_tls: yes please, redirects: -1}",
+        "{connect_timeout: 0s, http: h3, insecure_tls: yes please, redirects: -1, cookies: 1}",
     ));
     assert_has(&e, "options.connect_timeout: must be > 0");
     assert_has(&e, "options.http: unknown HTTP version \"h3\"");
     assert_has(&e, "options.insecure_tls: must be true or false");
     assert_has(&e, "options.redirects: must be >= 0");
+    assert_has(&e, "options.cookies: must be true or false");
 }
 
 #[test]
