@@ -4,6 +4,8 @@
 
 use herd_e2e::service::Service;
 use herd_e2e::{herd_bin, wait_with_limit, CountingTarget};
+use herd_protocol::plan::{self, PlanFiles, Step};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -65,6 +67,56 @@ fn run(plan: &Path, dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("summary JSON")
 }
 
+/// Files an imported plan names (feeders), beside it.
+struct Beside<'a>(&'a Path);
+
+impl PlanFiles for Beside<'_> {
+    fn read(&self, path: &str, _limit: usize) -> Result<Vec<u8>, String> {
+        std::fs::read(self.0.join(path)).map_err(|e| e.to_string())
+    }
+}
+
+/// The route (`METHOD /path`, as the target counts it) of each request step of `plan`, by
+/// label, with the plan's `vars` put in (a variable an extraction or a feeder sets varies);
+/// `None` when a label's path still holds a variable or two steps share a label with different
+/// routes.
+fn routes_by_label(plan: &Path) -> Option<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(plan).expect("plan file");
+    let dir = plan.parent().expect("plan dir");
+    let parsed = plan::from_yaml_str_with(&text, &Beside(dir)).expect("the imported plan parses");
+    let mut varying: Vec<String> = parsed
+        .feeders
+        .iter()
+        .flat_map(|f| f.rows.first().cloned().unwrap_or_default())
+        .collect();
+    plan::walk(&parsed.scenario, "scenario", &mut |_, step| {
+        if let Step::Request(r) = step {
+            varying.extend(r.extract.iter().map(|e| e.var.clone()));
+        }
+    });
+    let mut routes = BTreeMap::new();
+    let mut clear = true;
+    plan::walk(&parsed.scenario, "scenario", &mut |_, step| {
+        if let Step::Request(r) = step {
+            let mut path = r.path.split('?').next().unwrap_or_default().to_string();
+            for (name, value) in &parsed.vars {
+                if !varying.contains(name) {
+                    path = path.replace(&format!("${{{name}}}"), value);
+                }
+            }
+            let route = format!("{} {path}", r.method.as_str());
+            clear &= !path.contains("${");
+            if routes
+                .insert(r.label.clone(), route.clone())
+                .is_some_and(|old| old != route)
+            {
+                clear = false;
+            }
+        }
+    });
+    clear.then_some(routes)
+}
+
 #[test]
 fn imported_plans_run_with_exact_counts() {
     for (kind, name) in [
@@ -96,6 +148,22 @@ fn imported_plans_run_with_exact_counts() {
             .filter_map(|s| s["requests"].as_u64())
             .sum();
         assert_eq!(steps, requests, "{kind}/{name}: the steps add up");
+        // Route by route: herd's count per step is the target's count per path.
+        let routes = routes_by_label(&plan)
+            .unwrap_or_else(|| panic!("{kind}/{name}: every step has a static path of its own"));
+        let mut herd_by_route: BTreeMap<String, u64> = BTreeMap::new();
+        for (label, step) in summary["steps"].as_object().expect("steps") {
+            let route = routes
+                .get(label)
+                .unwrap_or_else(|| panic!("{kind}/{name}: no step labelled {label}"));
+            *herd_by_route.entry(route.clone()).or_default() +=
+                step["requests"].as_u64().unwrap_or(0);
+        }
+        herd_by_route.retain(|_, n| *n > 0);
+        assert_eq!(
+            herd_by_route, received.by_route,
+            "{kind}/{name}: herd's count per step is the target's per path"
+        );
     }
 }
 

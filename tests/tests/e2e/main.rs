@@ -9,6 +9,7 @@ mod aws_init;
 mod aws_up;
 mod console;
 mod console_report;
+mod cookies;
 mod demo;
 mod flow;
 mod https;
