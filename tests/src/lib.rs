@@ -88,19 +88,8 @@ pub struct CountingTarget {
 impl CountingTarget {
     /// Starts the target on an ephemeral port of 127.0.0.1.
     pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        listener.set_nonblocking(true).expect("nonblocking");
         let received = Arc::new(Mutex::new(Received::default()));
-        let counts = received.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("target runtime");
-            runtime.block_on(serve(listener, counts));
-        });
+        let addr = serve_http(received.clone(), respond);
         Self { addr, received }
     }
 
@@ -115,21 +104,46 @@ impl CountingTarget {
     }
 }
 
-async fn serve(listener: std::net::TcpListener, counts: Arc<Mutex<Received>>) {
-    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let counts = counts.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| respond(req, counts.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+/// What a test target answers a request with, given its shared state.
+pub type Answer = Result<Response<Full<Bytes>>, hyper::Error>;
+
+/// Serves HTTP/1.1 on an ephemeral port of 127.0.0.1, on a thread and runtime of its own, each
+/// request answered by `respond` with the shared `state`; returns the address. The one server
+/// loop of the test targets.
+pub fn serve_http<S, F, Fut>(state: Arc<Mutex<S>>, respond: F) -> SocketAddr
+where
+    S: Send + 'static,
+    F: Fn(Request<Incoming>, Arc<Mutex<S>>) -> Fut + Copy + Send + 'static,
+    Fut: std::future::Future<Output = Answer> + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("target runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |req| respond(req, state.clone()));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
         });
-    }
+    });
+    addr
 }
 
 async fn respond(
@@ -321,6 +335,32 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write file");
     path
+}
+
+/// Writes `plan` into `dir` (as `plan.yaml`) and runs `herd run` on it quietly, with `dir` as its
+/// data directory, killed after `limit`; returns the process output and its `--json` summary
+/// (failing the test, with herd's stderr, when it wrote none).
+pub fn run_plan(dir: &Path, plan: &str, limit: Duration) -> (Output, serde_json::Value) {
+    let plan = write_file(dir, "plan.yaml", plan);
+    let json = dir.join("summary.json");
+    let out = Herd::new(
+        [
+            "run",
+            plan.to_str().expect("utf8"),
+            "--json",
+            json.to_str().expect("utf8"),
+            "-q",
+        ],
+        dir,
+    )
+    .run(limit);
+    assert!(
+        json.exists(),
+        "no summary; stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = read_summary(&json);
+    (out, summary)
 }
 
 /// Parses the `--json` summary written by herd.

@@ -16,7 +16,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -60,19 +59,8 @@ pub struct ScenarioTarget {
 impl ScenarioTarget {
     /// Starts it on an ephemeral port of 127.0.0.1.
     pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        listener.set_nonblocking(true).expect("nonblocking");
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let state = seen.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("target runtime");
-            runtime.block_on(serve(listener, state));
-        });
+        let addr = crate::serve_http(seen.clone(), respond);
         Self { addr, seen }
     }
 
@@ -84,23 +72,6 @@ impl ScenarioTarget {
     /// What it saw so far.
     pub fn seen(&self) -> Seen {
         self.seen.lock().expect("state lock").clone()
-    }
-}
-
-async fn serve(listener: std::net::TcpListener, state: Arc<Mutex<Seen>>) {
-    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| respond(req, state.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
     }
 }
 

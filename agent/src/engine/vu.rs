@@ -96,6 +96,8 @@ async fn run_worker(shared: Rc<Shared>, id: u32) {
                     shared.recorder.borrow_mut().record_dropped(now, 1);
                     continue;
                 }
+                // Each arrival is a new user: it starts without the last one's cookies.
+                conns.clear_cookies();
                 if !run_iteration(&shared, &mut conns, id, Some(planned), &mut vu).await {
                     break;
                 }

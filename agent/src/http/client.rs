@@ -8,6 +8,7 @@
 //! real client would. A VU keeps connections to a few origins (redirects may lead elsewhere).
 
 use super::connector::{self, Origin};
+use super::cookies::Jar;
 use super::h1::H1;
 use super::h2::H2;
 use super::request::Hop;
@@ -36,6 +37,8 @@ pub(super) struct Settings {
     pub timeout: Duration,
     connect_timeout: Duration,
     pub redirects: u32,
+    /// Whether each VU keeps a cookie jar (`options.cookies`).
+    pub cookies: bool,
     /// Whether a first failure to connect / to shake hands was logged (once each, per agent).
     warned_connect: Cell<bool>,
     warned_tls: Cell<bool>,
@@ -56,6 +59,7 @@ impl Client {
                 timeout: options.timeout,
                 connect_timeout: options.connect_timeout,
                 redirects: options.redirects,
+                cookies: options.cookies,
                 warned_connect: Cell::new(false),
                 warned_tls: Cell::new(false),
             }),
@@ -68,6 +72,7 @@ impl Client {
             settings: Rc::clone(&self.settings),
             pool: Pool { open: Vec::new() },
             timer: None,
+            jar: Jar::default(),
         }
     }
 }
@@ -81,6 +86,15 @@ pub struct Connections {
     /// are far shorter than the timeout, so arming a timer per request (a timer-wheel insert and
     /// removal each time) would be wasted work.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The cookies of the VU (or of the open-model arrival) these connections serve.
+    pub(super) jar: Jar,
+}
+
+impl Connections {
+    /// Forgets the cookies: the next requests are a new user's (an open-model arrival).
+    pub fn clear_cookies(&mut self) {
+        self.jar.clear();
+    }
 }
 
 /// Open connections, by origin.
@@ -126,6 +140,7 @@ impl Connections {
             settings,
             pool,
             timer,
+            ..
         } = self;
         let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         let mut work = pin!(pool.exchange(settings, hop, keep));

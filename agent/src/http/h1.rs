@@ -63,6 +63,8 @@ struct Head {
     framing: Framing,
     keep_alive: bool,
     location: Option<HeaderValue>,
+    /// `Set-Cookie` values (no allocation when there are none).
+    set_cookies: Vec<HeaderValue>,
     /// The headers, when the step keeps them.
     headers: Option<HeaderMap>,
 }
@@ -150,6 +152,7 @@ impl H1 {
         Ok(Answer {
             status: head.status,
             location: head.location,
+            set_cookies: head.set_cookies,
             bytes: sink.bytes,
             captured: head.headers.map(|headers| {
                 Box::new(Captured {
@@ -285,6 +288,7 @@ fn parse_head(buf: &[u8], head_request: bool, keep: bool) -> Result<Option<Head>
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut location = None;
+    let mut set_cookies = Vec::new();
     let mut kept = keep.then(|| HeaderMap::with_capacity(response.headers.len()));
     for h in response.headers.iter() {
         if let Some(map) = kept.as_mut() {
@@ -323,6 +327,8 @@ fn parse_head(buf: &[u8], head_request: bool, keep: bool) -> Result<Option<Head>
             }
         } else if name.eq_ignore_ascii_case("location") && (300..400).contains(&status) {
             location = HeaderValue::from_bytes(h.value).ok();
+        } else if name.eq_ignore_ascii_case("set-cookie") {
+            set_cookies.extend(HeaderValue::from_bytes(h.value).ok());
         }
     }
     let framing = if head_request || status == 204 || status == 304 || status < 200 {
@@ -340,6 +346,7 @@ fn parse_head(buf: &[u8], head_request: bool, keep: bool) -> Result<Option<Head>
         framing,
         keep_alive,
         location,
+        set_cookies,
         headers: kept,
     }))
 }

@@ -57,6 +57,12 @@ impl H2 {
         } else {
             None
         };
+        let set_cookies = response
+            .headers()
+            .get_all(hyper::header::SET_COOKIE)
+            .iter()
+            .cloned()
+            .collect();
         let (parts, mut body) = response.into_parts();
         let mut bytes = 0usize;
         let mut kept = Vec::new();
@@ -73,6 +79,7 @@ impl H2 {
         Ok(Answer {
             status: status.as_u16(),
             location,
+            set_cookies,
             bytes,
             captured: (keep != Keep::Nothing).then(|| {
                 Box::new(Captured {

@@ -5,7 +5,8 @@
 //! - `request` — [`PreparedRequest`]: validated once when the load starts, so the hot path only
 //!   clones cheap handles; what a redirect makes of a request;
 //! - `client` — [`Client`] (the plan's options and TLS settings, shared) and [`Connections`] (the
-//!   connections one VU or worker owns; no shared pool);
+//!   connections one VU or worker owns; no shared pool), with its cookie jar;
+//! - `cookies` — the per-VU cookie jar (RFC 6265): `Set-Cookie` stored, `Cookie` sent back;
 //! - `connector` — resolve, TCP, TLS, ALPN, within the connect timeout;
 //! - `tls` — rustls configuration (Mozilla roots, or any certificate with `insecure_tls`);
 //! - `h1` — HTTP/1.1 spoken directly (one write per request, the head parsed in place): hyper's
@@ -19,6 +20,7 @@
 mod client;
 mod connector;
 pub(crate) mod decode;
+mod cookies;
 mod h1;
 mod h2;
 mod request;
@@ -66,6 +68,8 @@ pub(crate) struct Answer {
     /// What was kept of it (`None` for `Keep::Nothing`); boxed to keep the answer small, as it
     /// is moved through every layer.
     captured: Option<Box<Captured>>,
+    /// Its `Set-Cookie` headers (an empty `Vec`, which does not allocate, when none).
+    set_cookies: Vec<HeaderValue>,
 }
 
 /// How sending on a connection went wrong.
@@ -114,10 +118,26 @@ async fn exchange(
     let mut left = settings.redirects;
     loop {
         let started = Instant::now();
-        let answer = match conns.exchange(hop, keep, started + settings.timeout).await {
+        // The jar's cookies join the hop's own `Cookie` header; a jar that never received a
+        // cookie costs nothing here.
+        let with_cookies = (settings.cookies && !conns.jar.is_empty())
+            .then(|| {
+                let now = std::time::SystemTime::now();
+                let value = conns.jar.header(&hop.target.absolute, hop.cookie(), now)?;
+                Some(hop.with_cookie(value))
+            })
+            .flatten();
+        let sent = with_cookies.as_ref().unwrap_or(hop);
+        let answer = match conns.exchange(sent, keep, started + settings.timeout).await {
             Ok(answer) => answer,
             Err(kind) => return (Outcome::Failure(kind), None),
         };
+        if settings.cookies && !answer.set_cookies.is_empty() {
+            let now = std::time::SystemTime::now();
+            for value in &answer.set_cookies {
+                conns.jar.store(&hop.target.absolute, value.as_bytes(), now);
+            }
+        }
         let us = micros(started.elapsed());
         tracing::trace!(status = answer.status, bytes = answer.bytes, "response");
         let outcome = Outcome::Response {

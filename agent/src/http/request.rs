@@ -121,6 +121,24 @@ impl Hop {
         }
     }
 
+    /// The step's own `Cookie` header, if it writes one.
+    pub fn cookie(&self) -> Option<&HeaderValue> {
+        self.headers.get(header::COOKIE)
+    }
+
+    /// This request with `cookie` as its `Cookie` header (the jar's cookies merged with the
+    /// step's own): made per request, only when the VU's jar has cookies for it.
+    pub fn with_cookie(&self, cookie: HeaderValue) -> Hop {
+        let mut headers = self.headers.clone();
+        headers.insert(header::COOKIE, cookie);
+        Hop::new(
+            self.method.clone(),
+            self.target.clone(),
+            headers,
+            self.body.clone(),
+        )
+    }
+
     /// The request to send over HTTP/2.
     pub fn h2_request(&self) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(self.body.clone()));

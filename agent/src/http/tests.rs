@@ -206,3 +206,100 @@ async fn an_idle_connection_the_server_closed_is_replaced_without_a_failure() {
         "{second:?}"
     );
 }
+
+/// A keep-alive server that records each request's line and `Cookie` header: `/login` answers
+/// a redirect to `/home` that sets a session cookie; everything else 200.
+async fn cookie_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let mut chunk = [0u8; 1024];
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                        buf.drain(..end + 4);
+                        let line = head.lines().next().unwrap_or_default().to_string();
+                        let cookie = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("cookie: "))
+                            .unwrap_or("-");
+                        record
+                            .lock()
+                            .expect("lock")
+                            .push(format!("{line} | {cookie}"));
+                        let answer: &[u8] = if line.starts_with("GET /login ") {
+                            b"HTTP/1.1 302 Found\r\nlocation: /home\r\nset-cookie: sid=1; Path=/\r\n\
+                              set-cookie: other=2; Domain=elsewhere.test\r\ncontent-length: 0\r\n\r\n"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+                        };
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn a_cookie_set_on_a_redirect_follows_the_vu_and_joins_a_written_cookie() {
+    let (target, seen) = cookie_server().await;
+    let client = Client::new(&Options::default()).expect("client");
+    let mut vu = client.connections();
+    let mut hops = 0;
+    let login = PreparedRequest::new(&target, &get("/login")).expect("valid");
+    execute(&mut vu, &login, &mut |_| hops += 1).await;
+    let mut mine = get("/x");
+    mine.headers.push(("cookie".into(), "mine=3".into()));
+    let mine = PreparedRequest::new(&target, &mine).expect("valid");
+    execute(&mut vu, &mine, &mut |_| {}).await;
+    // Another VU has a jar of its own; an arrival's cleared jar sends nothing either.
+    let mut other = client.connections();
+    execute(
+        &mut other,
+        &PreparedRequest::new(&target, &get("/y")).expect("valid"),
+        &mut |_| {},
+    )
+    .await;
+    vu.clear_cookies();
+    execute(
+        &mut vu,
+        &PreparedRequest::new(&target, &get("/z")).expect("valid"),
+        &mut |_| {},
+    )
+    .await;
+    assert_eq!(hops, 1, "the redirect was followed");
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        [
+            "GET /login HTTP/1.1 | -",
+            "GET /home HTTP/1.1 | sid=1",
+            "GET /x HTTP/1.1 | mine=3; sid=1",
+            "GET /y HTTP/1.1 | -",
+            "GET /z HTTP/1.1 | -",
+        ]
+    );
+    // With `cookies: false`, nothing is kept.
+    let off = Client::new(&Options {
+        cookies: false,
+        ..Options::default()
+    })
+    .expect("client");
+    let mut vu = off.connections();
+    execute(&mut vu, &login, &mut |_| {}).await;
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen[seen.len() - 1], "GET /home HTTP/1.1 | -");
+}

@@ -3,16 +3,21 @@
 //! A template becomes literal parts and variable *indices*, so rendering is a walk that copies
 //! strings into one buffer: no name lookups per request. A step whose path, headers and body
 //! are all literal is never rendered at all (it keeps its [`PreparedRequest`] built at start).
+//! Template functions (`${__random(A,B)}`, `${__uuid}`, `${__time}`) are computed at each render
+//! from a per-thread generator (an agent runs its VUs on one thread), so a step that holds one
+//! is rendered per request like a step with variables.
 
 use super::names::Names;
 use crate::http::PreparedRequest;
-use herd_protocol::plan::{Part, RequestStep, Template};
+use herd_protocol::plan::{Func, Part, RequestStep, Template};
+use std::cell::Cell;
 use std::fmt::Write as _;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Literal(String),
     Var(usize),
+    Func(Func),
 }
 
 /// A compiled template.
@@ -35,6 +40,7 @@ impl Tpl {
                     .get(v)
                     .map(Piece::Var)
                     .ok_or_else(|| format!("unknown variable ${{{v}}}")),
+                Part::Func(f) => Ok(Piece::Func(*f)),
             })
             .collect::<Result<_, String>>()?;
         Ok(Self { pieces })
@@ -46,7 +52,7 @@ impl Tpl {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(s) => out.push_str(s),
-                Piece::Var(_) => return None,
+                Piece::Var(_) | Piece::Func(_) => return None,
             }
         }
         Some(out)
@@ -59,6 +65,7 @@ impl Tpl {
             match piece {
                 Piece::Literal(s) => out.push_str(s),
                 Piece::Var(i) => out.push_str(vars.get(*i).map_or("", String::as_str)),
+                Piece::Func(f) => call(*f, &mut out),
             }
         }
         out
@@ -81,9 +88,70 @@ impl Tpl {
                         }
                     }
                 }
+                // Digits, hex and `-` only: nothing to encode.
+                Piece::Func(f) => call(*f, &mut out),
             }
         }
         out
+    }
+}
+
+thread_local! {
+    /// The template functions' generator: one per thread, seeded from the clock and the
+    /// thread's own address so two agents on one host draw different values.
+    static RNG: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let here = &nanos as *const u64 as u64;
+    (nanos ^ here.rotate_left(32)) | 1
+}
+
+/// The next 64 random bits (xorshift64*).
+fn next_u64() -> u64 {
+    RNG.with(|rng| {
+        let mut x = rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
+
+/// Appends the value of `f` to `out`.
+fn call(f: Func, out: &mut String) {
+    match f {
+        Func::Random { min, max } => {
+            // The span of i64::MIN..=i64::MAX is 2^64: every u64 is then in range.
+            let span = max.wrapping_sub(min) as u64;
+            let offset = match span.checked_add(1) {
+                Some(n) => next_u64() % n,
+                None => next_u64(),
+            };
+            let _ = write!(out, "{}", min.wrapping_add(offset as i64));
+        }
+        Func::Uuid => {
+            let (a, b) = (next_u64(), next_u64());
+            let _ = write!(
+                out,
+                "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                a >> 32,
+                (a >> 16) & 0xffff,
+                a & 0xfff,
+                0x8000 | ((b >> 48) & 0x3fff),
+                b & 0xffff_ffff_ffff
+            );
+        }
+        Func::Time => {
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            let _ = write!(out, "{ms}");
+        }
     }
 }
 

@@ -42,6 +42,72 @@ fn templates_render_variables_by_index() {
     assert_eq!(unknown, "unknown variable ${nope}");
 }
 
+#[test]
+fn template_functions_give_a_fresh_value_at_each_render() {
+    let n = names(&[]);
+    let random = Tpl::compile("${__random(-1,1)}", &n).expect("compiles");
+    assert_eq!(random.as_literal(), None, "a function is never literal");
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..300 {
+        let v: i64 = random.render(&[]).parse().expect("an integer");
+        assert!((-1..=1).contains(&v), "{v}");
+        seen.insert(v);
+    }
+    assert_eq!(seen.len(), 3, "both bounds are drawn: {seen:?}");
+    let uuid = Tpl::compile("${__uuid}", &n).expect("compiles");
+    let (a, b) = (uuid.render_url(&[]), uuid.render_url(&[]));
+    assert_ne!(a, b);
+    for u in [&a, &b] {
+        let groups: Vec<&str> = u.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12],
+            "{u}"
+        );
+        assert!(u
+            .chars()
+            .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(groups[2].starts_with('4'), "version 4: {u}");
+        assert!("89ab".contains(&groups[3][..1]), "RFC 4122 variant: {u}");
+    }
+    let ms = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis()
+    };
+    let before = ms(std::time::SystemTime::now());
+    let time: u128 = Tpl::compile("${__time}", &n)
+        .expect("compiles")
+        .render(&[])
+        .parse()
+        .expect("milliseconds");
+    let after = ms(std::time::SystemTime::now());
+    assert!(
+        before <= time && time <= after,
+        "{before} <= {time} <= {after}"
+    );
+    let full = Tpl::compile("${__random(-9223372036854775808,9223372036854775807)}", &n)
+        .expect("compiles");
+    full.render(&[])
+        .parse::<i64>()
+        .expect("the whole i64 range");
+}
+
+#[test]
+fn a_step_with_a_function_is_rendered_per_request() {
+    let n = names(&["token", "user"]);
+    let s = step("{get: '/o/${__uuid}', headers: {x-n: '${__random(5,5)}'}}");
+    let t = RequestTemplate::compile("http://h:1", &s, &n)
+        .expect("compiles")
+        .expect("has a function");
+    let (one, two) = (
+        format!("{:?}", t.render(&[]).expect("renders")),
+        format!("{:?}", t.render(&[]).expect("renders")),
+    );
+    assert_ne!(one, two, "a fresh UUID per request");
+    assert!(one.contains("x-n: 5") || one.contains("\"5\""), "{one}");
+}
+
 fn step(yaml: &str) -> plan::RequestStep {
     let text = format!(
         "version: 1\nname: t\ntarget: http://127.0.0.1:1\nload: {{vus: 1, duration: 1s}}\n\

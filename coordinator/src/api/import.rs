@@ -77,6 +77,5 @@ fn options(q: &HashMap<String, String>) -> Result<ImportOptions, (String, String
             .filter_map(|(k, v)| Some((k.strip_prefix("set.")?.to_string(), v.clone())))
             .collect(),
         include_static: q.get("include_static").is_some_and(|v| v != "false"),
-        now_ms: Some(herd_protocol::clock::Clock::new().unix_ms()),
     })
 }

@@ -26,9 +26,6 @@ pub struct ImportOptions {
     pub set: BTreeMap<String, String>,
     /// Keep static resources (images, CSS, scripts, fonts) of a HAR recording.
     pub include_static: bool,
-    /// The current time in milliseconds since the Unix epoch, used for `${__time()}` (herd has
-    /// no such built-in yet: the value is fixed at import). `None` writes 0 and says so.
-    pub now_ms: Option<u64>,
 }
 
 /// Files a source file names (CSV data, a Taurus `script:`, a DLT JMeter script), read by the

@@ -57,10 +57,7 @@ fn import_all(kind: &str, min: usize) -> usize {
             continue;
         }
         let bytes = std::fs::read(f).expect("read");
-        let options = ImportOptions {
-            now_ms: Some(1_700_000_000_000),
-            ..ImportOptions::default()
-        };
+        let options = ImportOptions::default();
         let beside = Beside(f.parent().map(Path::to_path_buf).unwrap_or_default());
         let beside_jmeter = Beside(dir("jmeter"));
         let files: &dyn ImportFiles = if kind == "dlt" {

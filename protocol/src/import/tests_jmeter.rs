@@ -272,12 +272,11 @@ fn controllers_name_steps_unroll_small_loops_and_approximate_the_rest() {
 }
 
 #[test]
-fn functions_herd_lacks_are_approximated_and_said() {
-    let path = "/p?r=${__Random(1,6)}&amp;u=${__UUID()}&amp;t=${__time()}&amp;x=${__groovy(1+1)}&amp;e=${__P(env,dev)}";
+fn functions_map_to_herd_functions_or_are_approximated_and_said() {
+    let path = "/p?r=${__Random(6,1,die)}&amp;u=${__UUID()}&amp;t=${__time()}&amp;f=${__time(yyyy)}&amp;x=${__groovy(1+1)}&amp;e=${__P(env,dev)}&amp;s=${__RandomString(4)}";
     let imported = convert(
         &jmx(&tg(1, 0, 1), &sampler("F", "GET", path, "", "")),
         &ImportOptions {
-            now_ms: Some(42),
             set: [("env".to_string(), "prod".to_string())].into(),
             ..ImportOptions::default()
         },
@@ -286,25 +285,22 @@ fn functions_herd_lacks_are_approximated_and_said() {
     let plan = parse(&imported);
     assert_eq!(
         requests(&plan)[0].1,
-        "/p?r=${random_1_6}&u=${uuid}&t=${now_ms}&x=${fn_groovy}&e=prod"
+        "/p?r=${__random(1,6)}&u=${__uuid}&t=${__time}&f=${__time}&x=${fn_groovy}&e=prod&s=${random_string_4}"
     );
-    assert!(plan.vars.contains(&("now_ms".into(), "42".into())));
+    assert!(plan.vars.contains(&("fn_groovy".into(), String::new())));
     let feeder = plan
         .feeders
         .iter()
-        .find(|f| f.name == "random_1_6")
+        .find(|f| f.name == "random_string_4")
         .expect("feeder");
     assert_eq!(feeder.rows.len(), 100);
-    assert!(feeder
-        .rows
-        .iter()
-        .all(|r| (1..=6).contains(&r[0].parse::<i32>().unwrap_or(0))));
     let Outcome::Approximated(how) = outcome_of(&imported.report, "\"F\"") else {
         panic!()
     };
-    for word in ["__Random", "__UUID", "__time", "__groovy"] {
+    for word in ["die", "yyyy", "__groovy", "__RandomString"] {
         assert!(how.contains(word), "{how}");
     }
+    assert!(!how.contains("__UUID"), "mapped exactly: {how}");
 }
 
 #[test]

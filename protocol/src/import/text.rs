@@ -3,9 +3,11 @@
 //! `${__Random(1,10)}`…) into herd templates.
 //!
 //! Why one translator: Taurus writes JMeter's expression syntax too (it generates JMX), so both
-//! importers share it, with the same approximations for the functions herd lacks.
+//! importers share it. `${__Random(a,b)}`, `${__UUID()}` and `${__time()}` become herd's own
+//! template functions; the functions herd lacks are approximated and reported.
 
 use super::draft::DraftFeeder;
+use crate::plan::Func;
 use std::collections::BTreeMap;
 
 /// Decodes a file: a UTF-8 (or UTF-16) byte-order mark is honoured; an XML declaration's
@@ -192,10 +194,9 @@ pub(crate) struct Expr<'a> {
     /// Values known at import time (user-defined variables), for hosts and ports, which must be
     /// static in a plan.
     pub statics: BTreeMap<String, String>,
-    now_ms: Option<u64>,
-    /// Feeders made for functions herd lacks (`__Random`, `__UUID`…).
+    /// Feeders made for functions herd lacks (`__RandomString`).
     pub generated: Vec<DraftFeeder>,
-    /// Variables with fixed values made for functions herd lacks (`__time`…).
+    /// Variables that stand for functions herd cannot evaluate (empty, reported).
     pub fixed: Vec<(String, String)>,
     /// What the last translations approximated (drained by [`Expr::take_notes`]).
     notes: Vec<String>,
@@ -203,11 +204,10 @@ pub(crate) struct Expr<'a> {
 }
 
 impl<'a> Expr<'a> {
-    pub fn new(props: &'a BTreeMap<String, String>, now_ms: Option<u64>) -> Self {
+    pub fn new(props: &'a BTreeMap<String, String>) -> Self {
         Self {
             props,
             statics: BTreeMap::new(),
-            now_ms,
             generated: Vec::new(),
             fixed: Vec::new(),
             notes: Vec::new(),
@@ -308,22 +308,18 @@ impl<'a> Expr<'a> {
                 self.variable(inner.trim())
             }
             "__Random" => {
-                let min = args
-                    .first()
-                    .and_then(|a| a.trim().parse::<i64>().ok())
-                    .unwrap_or(0);
-                let max = args
-                    .get(1)
-                    .and_then(|a| a.trim().parse::<i64>().ok())
-                    .unwrap_or(min);
-                let (lo, hi) = (min.min(max), min.max(max));
-                let column = var_name(&format!("random_{lo}_{hi}")).replace('-', "m");
-                let mut values = Vec::with_capacity(100);
-                for _ in 0..100 {
-                    let span = (hi - lo) as u64 + 1;
-                    values.push((lo + (self.next() % span) as i64).to_string());
+                let bound = |i: usize| args.get(i).and_then(|a| a.trim().parse::<i64>().ok());
+                let (Some(a), Some(b)) = (bound(0), bound(1)) else {
+                    return self.unevaluated(&name);
+                };
+                let (lo, hi) = (a.min(b), a.max(b));
+                if args.get(2).is_some_and(|v| !v.trim().is_empty()) {
+                    self.notes.push(format!(
+                        "${{__Random({lo},{hi},{})}}: the value is not also stored in a variable",
+                        args[2].trim()
+                    ));
                 }
-                self.generated_feeder(&column, values, &format!("${{__Random({lo},{hi})}}"))
+                Func::Random { min: lo, max: hi }.format()
             }
             "__RandomString" => {
                 let len = args
@@ -345,52 +341,33 @@ impl<'a> Expr<'a> {
                 }
                 self.generated_feeder(&column, values, "${__RandomString}")
             }
-            "__UUID" => {
-                let mut values = Vec::with_capacity(100);
-                for _ in 0..100 {
-                    let (a, b) = (self.next(), self.next());
-                    values.push(format!(
-                        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-                        a >> 32,
-                        (a >> 16) & 0xffff,
-                        a & 0xfff,
-                        0x8000 | ((b >> 48) & 0x3fff),
-                        b & 0xffff_ffff_ffff
+            "__UUID" => Func::Uuid.format(),
+            "__time" => {
+                let format = args.first().map(|f| f.trim()).unwrap_or_default();
+                if !format.is_empty() {
+                    self.notes.push(format!(
+                        "${{__time({format})}} became ${{__time}}: milliseconds since the epoch \
+                         (the format is not applied)"
                     ));
                 }
-                self.generated_feeder("uuid", values, "${__UUID()}")
+                Func::Time.format()
             }
-            "__time" => {
-                let value = self.now_ms.unwrap_or(0).to_string();
-                let name = "now_ms".to_string();
-                if !self.fixed.iter().any(|(n, _)| *n == name) {
-                    self.fixed.push((name.clone(), value));
-                }
-                let format = args.first().map(|f| f.trim()).unwrap_or_default();
-                self.notes.push(format!(
-                    "${{__time({format})}}: herd has no clock function yet; the variable now_ms \
-                     holds the import's time in milliseconds{}",
-                    if format.is_empty() {
-                        ""
-                    } else {
-                        " (the format is not applied)"
-                    }
-                ));
-                format!("${{{name}}}")
-            }
-            _ => {
-                let base = var_name(name.trim_start_matches('_'));
-                let var = format!("fn_{base}");
-                if !self.fixed.iter().any(|(n, _)| *n == var) {
-                    self.fixed.push((var.clone(), String::new()));
-                }
-                self.notes.push(format!(
-                    "the function {name} is not evaluated: the variable {var} stands for it, empty \
-                     (set it in `vars`)"
-                ));
-                format!("${{{var}}}")
-            }
+            _ => self.unevaluated(&name),
         }
+    }
+
+    /// A function herd cannot evaluate: an empty variable stands for it, reported.
+    fn unevaluated(&mut self, name: &str) -> String {
+        let base = var_name(name.trim_start_matches('_'));
+        let var = format!("fn_{base}");
+        if !self.fixed.iter().any(|(n, _)| *n == var) {
+            self.fixed.push((var.clone(), String::new()));
+        }
+        self.notes.push(format!(
+            "the function {name} is not evaluated: the variable {var} stands for it, empty \
+             (set it in `vars`)"
+        ));
+        format!("${{{var}}}")
     }
 
     fn variable(&mut self, name: &str) -> String {

@@ -46,7 +46,7 @@ pub use parse::{
 };
 pub use regions::{is_region_name, region_of, regions_json, RegionShare, REGION_KEY_PREFIX};
 pub use secrets::{Redactor, Secret, SecretSource};
-pub use template::{is_var_name, Part, Template, BUILTINS};
+pub use template::{is_var_name, Func, Part, Template, BUILTINS, FUNCTIONS};
 pub use threshold::{Comparison, Metric, Selector, Threshold};
 pub use threshold_rule::ThresholdRule;
 

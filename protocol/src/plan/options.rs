@@ -1,8 +1,9 @@
-//! The plan's `options`: timeouts, the HTTP version, TLS leniency and the redirect policy.
+//! The plan's `options`: timeouts, the HTTP version, TLS leniency, the redirect policy and the
+//! cookie jar.
 //!
 //! Every option has a default, so a plan without `options` runs like k6 would: a 30 s request
 //! timeout, redirects followed (at most 10), HTTP/2 when a TLS server offers it by ALPN,
-//! certificates verified against the Mozilla roots.
+//! certificates verified against the Mozilla roots, a cookie jar per VU.
 
 use super::agent_loss::OnAgentLoss;
 use super::cx::{join, kind, Cx};
@@ -63,6 +64,10 @@ pub struct Options {
     pub redirects: u32,
     /// What happens to a lost agent's share of the load. Default `redistribute`.
     pub on_agent_loss: OnAgentLoss,
+    /// Each VU keeps the cookies its responses set (RFC 6265) and sends them back, as a
+    /// browser would; `false` sends only the `Cookie` headers the plan writes. Default `true`
+    /// (as in k6).
+    pub cookies: bool,
 }
 
 impl Default for Options {
@@ -75,6 +80,7 @@ impl Default for Options {
             insecure_tls: false,
             redirects: 10,
             on_agent_loss: OnAgentLoss::default(),
+            cookies: true,
         }
     }
 }
@@ -90,6 +96,7 @@ impl Options {
             "insecure_tls": self.insecure_tls,
             "redirects": self.redirects,
             "on_agent_loss": self.on_agent_loss.as_str(),
+            "cookies": self.cookies,
         })
     }
 }
@@ -102,6 +109,7 @@ const OPTION_KEYS: &[&str] = &[
     "insecure_tls",
     "redirects",
     "on_agent_loss",
+    "cookies",
 ];
 
 impl Cx {
@@ -137,12 +145,16 @@ impl Cx {
                 None => ok = false,
             }
         }
-        if let Some(b) = m.get("insecure_tls") {
-            match b {
-                Value::Bool(b) => o.insecure_tls = *b,
-                other => {
+        for (key, field) in [
+            ("insecure_tls", &mut o.insecure_tls),
+            ("cookies", &mut o.cookies),
+        ] {
+            match m.get(key) {
+                None => {}
+                Some(Value::Bool(b)) => *field = *b,
+                Some(other) => {
                     self.err(
-                        "options.insecure_tls",
+                        &join("options", key),
                         format!("must be true or false, got {}", kind(other)),
                     );
                     ok = false;

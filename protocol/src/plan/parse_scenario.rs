@@ -7,7 +7,7 @@ use super::cx::{join, kind, Cx, FieldError, PlanFiles};
 use super::feeder::{parse_csv, table};
 use super::{
     walk, Check, Extract, ExtractFrom, Feeder, FeederMode, If, JsonPath, Plan, RequestStep, Step,
-    Template, BUILTINS, MAX_FEEDER_BYTES, STATUS,
+    Template, BUILTINS, FUNCTIONS, MAX_FEEDER_BYTES, STATUS,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -78,8 +78,9 @@ impl Cx {
             self.err(
                 path,
                 format!(
-                    "names starting with __ are reserved for built-ins ({})",
-                    BUILTINS.join(", ")
+                    "names starting with __ are reserved for built-ins ({}) and functions ({})",
+                    BUILTINS.join(", "),
+                    FUNCTIONS.join(", ")
                 ),
             );
             false

@@ -6,6 +6,12 @@
 //! no escaping. The plan parser checks that every referenced name is defined (by `vars`, a
 //! feeder's columns, an extraction, or a built-in) and names the field if not; the agent compiles
 //! each template once into literal and variable parts and renders it per request.
+//!
+//! Three functions give a fresh value at every render, so an imported JMeter plan keeps its
+//! `${__Random(…)}`, `${__UUID()}` and `${__time()}` instead of values fixed at import time:
+//! `${__random(A,B)}` (an integer in `A..=B`), `${__uuid}` (a random version-4 UUID) and
+//! `${__time}` (milliseconds since the Unix epoch). They are parts of their own ([`Func`]), not
+//! variables, so they need no definition and a template that holds one is never static.
 
 /// One part of a [`Template`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +20,63 @@ pub enum Part {
     Literal(String),
     /// The value of a variable.
     Var(String),
+    /// A value computed at each render.
+    Func(Func),
+}
+
+/// A template function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    /// `${__random(A,B)}`: an integer drawn uniformly from `min..=max`.
+    Random {
+        /// Smallest value.
+        min: i64,
+        /// Largest value.
+        max: i64,
+    },
+    /// `${__uuid}`: a random (version 4) UUID in lower-case hex.
+    Uuid,
+    /// `${__time}`: milliseconds since the Unix epoch.
+    Time,
+}
+
+impl Func {
+    /// How the function is written in a plan.
+    pub fn format(&self) -> String {
+        match self {
+            Func::Random { min, max } => format!("${{__random({min},{max})}}"),
+            Func::Uuid => "${__uuid}".to_string(),
+            Func::Time => "${__time}".to_string(),
+        }
+    }
+
+    /// Parses the function `name` with the text between its parentheses (`None`: written
+    /// without them); `Ok(None)` when `name` is not a function.
+    fn parse(name: &str, args: Option<&str>) -> Result<Option<Self>, String> {
+        let no_args = |f: Func| match args.map(str::trim) {
+            None | Some("") => Ok(Some(f)),
+            Some(a) => Err(format!("`${{{name}}}` takes no arguments, not `{a}`")),
+        };
+        match name {
+            "__uuid" => no_args(Func::Uuid),
+            "__time" => no_args(Func::Time),
+            "__random" => {
+                let usage = "write `${__random(MIN,MAX)}` with two integers, MIN <= MAX";
+                let Some(args) = args else {
+                    return Err(format!("`${{__random}}` needs its bounds: {usage}"));
+                };
+                let bounds: Vec<&str> = args.split(',').map(str::trim).collect();
+                let [min, max] = bounds[..] else {
+                    return Err(format!("`${{__random({args})}}`: {usage}"));
+                };
+                match (min.parse::<i64>(), max.parse::<i64>()) {
+                    (Ok(min), Ok(max)) if min <= max => Ok(Some(Func::Random { min, max })),
+                    _ => Err(format!("`${{__random({args})}}`: {usage}")),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 /// A parsed template: literal text and variable references, in order.
@@ -25,6 +88,9 @@ pub struct Template {
 /// Built-in variables every VU has: its agent's index, its own number in the whole run, and how
 /// many iterations it has started before the current one.
 pub const BUILTINS: [&str; 3] = ["__agent", "__vu", "__iteration"];
+
+/// The template functions' names ([`Func`]): not variables, and no variable may take them.
+pub const FUNCTIONS: [&str; 3] = ["__random", "__uuid", "__time"];
 
 /// Whether `name` is a valid variable name (`[A-Za-z_][A-Za-z0-9_]*`).
 pub fn is_var_name(name: &str) -> bool {
@@ -57,6 +123,29 @@ impl Template {
                 .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
                 .count();
             let name = &after[..len];
+            let mut end = len;
+            let func = match after[len..].chars().next() {
+                Some('(') if FUNCTIONS.contains(&name) => {
+                    let Some(close) = after[len..].find(')') else {
+                        return Err(format!("`${{{name}(` at byte {at} is not closed by `)}}`"));
+                    };
+                    if !after[len + close + 1..].starts_with('}') {
+                        return Err(format!("`${{{name}(…)` at byte {at} is not closed by `}}`"));
+                    }
+                    end = len + close + 1;
+                    Func::parse(name, Some(&after[len + 1..len + close]))?
+                }
+                Some('}') => Func::parse(name, None)?,
+                _ => None,
+            };
+            if let Some(func) = func {
+                if !literal.is_empty() {
+                    parts.push(Part::Literal(std::mem::take(&mut literal)));
+                }
+                parts.push(Part::Func(func));
+                rest = &after[end + 1..];
+                continue;
+            }
             match after[len..].chars().next() {
                 Some('}') if is_var_name(name) => {}
                 Some('}') => {
@@ -83,7 +172,6 @@ impl Template {
                     ))
                 }
             }
-            let end = len;
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
             }
@@ -106,13 +194,13 @@ impl Template {
     pub fn vars(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
             Part::Var(v) => Some(v.as_str()),
-            Part::Literal(_) => None,
+            Part::Literal(_) | Part::Func(_) => None,
         })
     }
 
-    /// Whether the template references no variable.
+    /// Whether the template is plain text: no variable and no function.
     pub fn is_static(&self) -> bool {
-        self.vars().next().is_none()
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
     }
 }
 
@@ -176,6 +264,54 @@ mod tests {
         assert!(name.contains("not a variable name"), "{name}");
         assert!(Template::parse("${}").is_err());
         assert!(Template::parse("${a b}").is_err());
+    }
+
+    #[test]
+    fn functions_are_parts_of_their_own() {
+        let t = Template::parse(
+            "/o/${__random(1,100)}?id=${__uuid}&t=${__time}&n=${__random( -5 , 5 )}${__uuid()}",
+        )
+        .expect("valid");
+        assert_eq!(
+            t.parts(),
+            [
+                lit("/o/"),
+                Part::Func(Func::Random { min: 1, max: 100 }),
+                lit("?id="),
+                Part::Func(Func::Uuid),
+                lit("&t="),
+                Part::Func(Func::Time),
+                lit("&n="),
+                Part::Func(Func::Random { min: -5, max: 5 }),
+                Part::Func(Func::Uuid),
+            ]
+        );
+        assert_eq!(t.vars().count(), 0, "functions are not variables");
+        assert!(!t.is_static(), "a function is rendered at every send");
+        assert_eq!(
+            Func::Random { min: -5, max: 5 }.format(),
+            "${__random(-5,5)}"
+        );
+        assert_eq!(Func::Uuid.format(), "${__uuid}");
+        assert_eq!(Func::Time.format(), "${__time}");
+    }
+
+    #[test]
+    fn bad_function_calls_are_explained() {
+        for (text, says) in [
+            ("${__random}", "needs its bounds"),
+            ("${__random(1)}", "two integers"),
+            ("${__random(5,1)}", "MIN <= MAX"),
+            ("${__random(a,b)}", "two integers"),
+            ("${__random(1,2,3)}", "two integers"),
+            ("${__random(1,2}", "not closed by `)}`"),
+            ("${__random(1,2)x}", "not closed by `}`"),
+            ("${__uuid(4)}", "takes no arguments"),
+            ("${__time(yyyy)}", "takes no arguments"),
+        ] {
+            let e = Template::parse(text).expect_err(text);
+            assert!(e.contains(says), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ fn https_targets_and_http_options_parse_and_round_trip() {
         "https://localhost:8443/",
         "[{get: /}]",
         "{timeout: 2s, connect_timeout: 500ms, http: http2, insecure_tls: true, redirects: 0, \
-          on_agent_loss: replace}",
+          on_agent_loss: replace, cookies: false}",
     );
     let p = from_yaml_str(&text).expect("valid");
     assert_eq!(p.target, "https://localhost:8443");
@@ -52,6 +52,7 @@ fn https_targets_and_http_options_parse_and_round_trip() {
             insecure_tls: true,
             redirects: 0,
             on_agent_loss: OnAgentLoss::Replace,
+            cookies: false,
         }
     );
     assert_eq!(from_value(&p.to_json()), Ok(p));
@@ -63,6 +64,7 @@ fn options_default_to_verified_tls_auto_http_and_ten_redirects() {
     assert_eq!(p.options.http, HttpVersion::Auto);
     assert!(!p.options.insecure_tls);
     assert_eq!(p.options.redirects, 10);
+    assert!(p.options.cookies, "a cookie jar per VU, as in k6");
     assert_eq!(p.options.connect_timeout, Duration::from_secs(10));
     assert_eq!(p.options.on_agent_loss, OnAgentLoss::Redistribute);
 }
@@ -73,7 +75,7 @@ fn bad_options_are_named() {
         "http://h",
         "[{get: /}]",
         "{connect_timeout: 0s, http: h3, insecure_tls: yes please, redirects: -1, \
-          on_agent_loss: retry}",
+          on_agent_loss: retry, cookies: 1}",
     ));
     assert_has(&e, "options.connect_timeout: must be > 0");
     assert_has(&e, "options.http: unknown HTTP version \"h3\"");
@@ -85,6 +87,7 @@ fn bad_options_are_named() {
         &e,
         "options.on_agent_loss: must be one of continue, redistribute",
     );
+    assert_has(&e, "options.cookies: must be true or false");
 }
 
 #[test]

@@ -328,3 +328,27 @@ fn variable_names_from_vars_and_extractions_are_checked() {
         ],
     );
 }
+
+#[test]
+fn template_functions_need_no_definition_and_bad_calls_name_their_field() {
+    let plan = from_yaml_str(&SCENARIO.replace(
+        "vu=${__vu}",
+        "vu=${__vu}&r=${__random(1,100)}&id=${__uuid}&t=${__time}",
+    ))
+    .expect("functions need no definition");
+    assert_eq!(from_value(&plan.to_json()), Ok(plan));
+    let text = errors(
+        &SCENARIO
+            .replace("vu=${__vu}", "vu=${__random(9,1)}")
+            .replace("Bearer ${token}", "${__uuid(x)}")
+            .replace("\"${greeting}\"", "\"${__random}\""),
+    );
+    assert_reported(
+        &text,
+        &[
+            "scenario[1].get: `${__random(9,1)}`: write `${__random(MIN,MAX)}`",
+            "scenario[1].headers.authorization: `${__uuid}` takes no arguments",
+            "scenario[0].checks.body_contains: `${__random}` needs its bounds",
+        ],
+    );
+}

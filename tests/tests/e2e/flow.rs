@@ -3,7 +3,7 @@
 //! processes against a target that counts each path it receives.
 
 use herd_e2e::scenario::ScenarioTarget;
-use herd_e2e::{read_summary, write_file, Herd};
+use herd_e2e::{read_summary, run_plan, write_file, Herd};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -15,25 +15,8 @@ fn u(v: &Value) -> u64 {
 
 /// Runs `herd run` on `plan` in `dir`; returns the exit code and the summary.
 fn run(dir: &Path, plan: &str) -> (Option<i32>, Value) {
-    let plan = write_file(dir, "plan.yaml", plan);
-    let json = dir.join("summary.json");
-    let out = Herd::new(
-        [
-            "run",
-            plan.to_str().expect("utf8"),
-            "--json",
-            json.to_str().expect("utf8"),
-            "-q",
-        ],
-        dir,
-    )
-    .run(Duration::from_secs(120));
-    assert!(
-        json.exists(),
-        "no summary; stderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), read_summary(&json))
+    let (out, summary) = run_plan(dir, plan, Duration::from_secs(120));
+    (out.status.code(), summary)
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! to the agents inside the plan.
 
 use herd_e2e::https::HttpsTarget;
-use herd_e2e::{read_summary, write_file, Herd};
+use herd_e2e::{run_plan, write_file, Herd};
 use hyper::Version;
 use std::path::Path;
 use std::time::Duration;
@@ -32,21 +32,9 @@ options: {options}
 }
 
 fn run(dir: &Path, plan_text: &str) -> (Option<i32>, serde_json::Value, String) {
-    let plan = write_file(dir, "plan.yaml", plan_text);
-    let json = dir.join("summary.json");
-    let out = Herd::new(
-        [
-            "run",
-            plan.to_str().expect("utf8"),
-            "--json",
-            json.to_str().expect("utf8"),
-            "-q",
-        ],
-        dir,
-    )
-    .run(Duration::from_secs(60));
+    let (out, summary) = run_plan(dir, plan_text, Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    (out.status.code(), read_summary(&json), stderr)
+    (out.status.code(), summary, stderr)
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod aws_regions;
 mod aws_up;
 mod console;
 mod console_report;
+mod cookies;
 mod demo;
 mod export;
 mod flow;

@@ -3,7 +3,7 @@
 //! processes against a target that checks what it receives.
 
 use herd_e2e::scenario::ScenarioTarget;
-use herd_e2e::{read_summary, write_file, Herd};
+use herd_e2e::{run_plan, write_file, Herd};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -17,21 +17,9 @@ fn u(v: &Value) -> u64 {
 
 /// Runs `herd run` on `plan` (written into `dir`), expecting exit code 0; returns the summary.
 fn run(dir: &Path, plan: &str) -> Value {
-    let plan = write_file(dir, "plan.yaml", plan);
-    let json = dir.join("summary.json");
-    let out = Herd::new(
-        [
-            "run",
-            plan.to_str().expect("utf8"),
-            "--json",
-            json.to_str().expect("utf8"),
-            "-q",
-        ],
-        dir,
-    )
-    .run(Duration::from_secs(60));
+    let (out, summary) = run_plan(dir, plan, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "{}", output(&out));
-    read_summary(&json)
+    summary
 }
 
 fn output(out: &Output) -> String {

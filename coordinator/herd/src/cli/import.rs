@@ -80,7 +80,6 @@ pub fn run(args: ImportArgs) -> anyhow::Result<Code> {
         agents: args.agents,
         set: args.set.into_iter().collect::<BTreeMap<_, _>>(),
         include_static: args.include_static,
-        now_ms: Some(herd_protocol::clock::Clock::new().unix_ms()),
     };
     let dir = args.file.parent().unwrap_or(Path::new("."));
     let imported = match import::convert_with(&bytes, &options, &Beside(dir)) {

@@ -54,7 +54,7 @@ pub(super) fn convert(
         .find(|e| e.short_class() == "TestPlan")
         .ok_or_else(|| ImportError::Invalid("no TestPlan element".into()))?;
     let mut cx = Cx {
-        expr: Expr::new(&options.set, options.now_ms),
+        expr: Expr::new(&options.set),
         report,
         files,
         vars: Vec::new(),

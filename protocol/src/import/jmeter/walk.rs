@@ -118,12 +118,10 @@ impl Cx<'_> {
                         .retain(|(k, _)| !k.eq_ignore_ascii_case("cookie"));
                     scope.headers.push(("Cookie".into(), cookies.join("; ")));
                 }
-                self.report.approx(
-                    path,
-                    element,
-                    "herd keeps no cookie jar yet: cookies set by responses are not sent back; \
-                     cookies written in the manager are sent as a Cookie header",
-                );
+                // Each VU's cookie jar (`options.cookies`, on by default) keeps and sends back
+                // what responses set, as the manager does; the cookies it writes are sent as a
+                // `Cookie` header, which the jar's join.
+                self.report.converted(path, element);
             }
             "Arguments" => {
                 let mut notes = Vec::new();

@@ -163,7 +163,7 @@ pub(super) fn convert(
     }
 
     let mut cx = Cx {
-        expr: Expr::new(&props, options.now_ms),
+        expr: Expr::new(&props),
         report,
         scenarios,
         target: scen
@@ -279,7 +279,7 @@ pub(super) fn convert(
         "follow-redirects",
     ] {
         if scen.get(key).is_some() {
-            cx.report.approx(&format!("scenarios.{scen_name}.{key}"), key, "herd's own behaviour applies (options, redirects followed, no cache or cookie jar yet)");
+            cx.report.approx(&format!("scenarios.{scen_name}.{key}"), key, "herd's own behaviour applies (options: redirects followed, no cache, a cookie jar per VU)");
         }
     }
     let requests = scen
