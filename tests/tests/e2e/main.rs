@@ -7,6 +7,7 @@ mod aws_agents;
 mod aws_commands;
 mod aws_init;
 mod aws_up;
+mod broker_acl;
 mod console;
 mod console_report;
 mod demo;

@@ -1,0 +1,198 @@
+//! Who the embedded broker lets in, and the keys the coordinator checks messages with.
+//!
+//! [`BrokerKeys`] holds a random master key (ring's CSPRNG, in memory: the embedded broker dies
+//! with the process, and its agents with it) and derives every credential from it:
+//! - the coordinator's own (`herd-coordinator`), for its sessions;
+//! - the commander's (`herd-commander`), for whoever publishes on `herd/commands` or watches the
+//!   live topics (`herd up` writes it to `broker-credentials.json` in its data directory, readable
+//!   by its owner only);
+//! - one per agent of each open run: user `{run}/{agent}`, password the hex HMAC-SHA256 of the
+//!   run and agent under the master key, valid only from the run's launch until it ends
+//!   ([`BrokerKeys::open`], [`BrokerKeys::close`]) and only with the agent's client id.
+//!
+//! The broker enforces the connection: a client with no, a wrong, an ended run's, or another
+//! agent's client id's credential is refused at CONNECT ([`BrokerKeys::admits`]). rumqttd cannot
+//! restrict topics, so the coordinator enforces them: each message carries the MAC of its topic and
+//! payload under its publisher's password ([`herd_protocol::msgauth`]), and the coordinator
+//! verifies it with the key of the agent its topic names ([`BrokerKeys::agent`]), or of the
+//! commander on `herd/commands`.
+
+use herd_protocol::msgauth::{self, Credential};
+use herd_protocol::{AgentId, RunId};
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+use std::collections::HashSet;
+use std::sync::RwLock;
+
+/// The coordinator's own user name.
+pub const COORDINATOR_USER: &str = "herd-coordinator";
+/// The user name of the credential for `herd/commands` and the live topics.
+pub const COMMANDER_USER: &str = "herd-commander";
+
+/// See the module docs.
+pub struct BrokerKeys {
+    master: hmac::Key,
+    coordinator: Credential,
+    commander: Credential,
+    open: RwLock<HashSet<RunId>>,
+}
+
+impl std::fmt::Debug for BrokerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerKeys").finish_non_exhaustive()
+    }
+}
+
+/// The CSPRNG failed (the OS refused randomness).
+#[derive(Debug, thiserror::Error)]
+#[error("no randomness for the broker's credentials")]
+pub struct NoRandomness;
+
+impl BrokerKeys {
+    /// A fresh master key from the system's CSPRNG.
+    pub fn generate() -> Result<Self, NoRandomness> {
+        let mut master = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut master)
+            .map_err(|_| NoRandomness)?;
+        Ok(Self::from_master(&master))
+    }
+
+    fn from_master(master: &[u8]) -> Self {
+        let master = hmac::Key::new(hmac::HMAC_SHA256, master);
+        let derive = |label: &str| msgauth::hex(hmac::sign(&master, label.as_bytes()).as_ref());
+        Self {
+            coordinator: Credential {
+                username: COORDINATOR_USER.into(),
+                password: derive("coordinator"),
+            },
+            commander: Credential {
+                username: COMMANDER_USER.into(),
+                password: derive("commander"),
+            },
+            master,
+            open: RwLock::default(),
+        }
+    }
+
+    /// The coordinator's own credential.
+    pub fn coordinator(&self) -> &Credential {
+        &self.coordinator
+    }
+
+    /// The credential for `herd/commands` and the live topics.
+    pub fn commander(&self) -> &Credential {
+        &self.commander
+    }
+
+    /// The credential of `agent` of `run` (valid at the broker while the run is open).
+    pub fn agent(&self, run: &RunId, agent: &AgentId) -> Credential {
+        let label = agent_label(run, agent);
+        Credential {
+            username: msgauth::agent_username(run, agent),
+            password: msgauth::hex(hmac::sign(&self.master, label.as_bytes()).as_ref()),
+        }
+    }
+
+    /// `run`'s agents may connect from now on.
+    pub fn open(&self, run: &RunId) {
+        if let Ok(mut open) = self.open.write() {
+            open.insert(run.clone());
+        }
+    }
+
+    /// `run` ended: its agents' credentials are refused from now on.
+    pub fn close(&self, run: &RunId) {
+        if let Ok(mut open) = self.open.write() {
+            open.remove(run);
+        }
+    }
+
+    fn is_open(&self, run: &RunId) -> bool {
+        self.open.read().is_ok_and(|open| open.contains(run))
+    }
+
+    /// Whether the broker accepts a CONNECT with these: the coordinator's or the commander's
+    /// credential (any client id), or an open run's agent credential with that agent's client id.
+    pub fn admits(&self, client_id: &str, username: &str, password: &str) -> bool {
+        for (fixed, label) in [
+            (&self.coordinator, "coordinator"),
+            (&self.commander, "commander"),
+        ] {
+            if username == fixed.username {
+                return self.checks(label, password);
+            }
+        }
+        let Some((run, agent)) = username.split_once('/') else {
+            return false;
+        };
+        let (Ok(run), Ok(agent)) = (RunId::new(run), AgentId::new(agent)) else {
+            return false;
+        };
+        client_id == msgauth::agent_client_id(&run, &agent)
+            && self.is_open(&run)
+            && self.checks(&agent_label(&run, &agent), password)
+    }
+
+    /// Whether `password` is the credential derived for `label` (compared in constant time).
+    fn checks(&self, label: &str, password: &str) -> bool {
+        msgauth::unhex(password.as_bytes())
+            .is_some_and(|mac| hmac::verify(&self.master, label.as_bytes(), &mac).is_ok())
+    }
+}
+
+fn agent_label(run: &RunId, agent: &AgentId) -> String {
+    format!("agent\0{run}\0{agent}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(run: &str, agent: &str) -> (RunId, AgentId) {
+        (
+            RunId::new(run).expect("run id"),
+            AgentId::new(agent).expect("agent id"),
+        )
+    }
+
+    #[test]
+    fn only_an_open_runs_agent_with_its_own_client_id_and_password_connects() {
+        let auth = BrokerKeys::generate().expect("randomness");
+        let (r1, a0) = ids("r1", "agent-0");
+        let (r2, _) = ids("r2", "agent-0");
+        let c = auth.agent(&r1, &a0);
+        let client = msgauth::agent_client_id(&r1, &a0);
+        assert!(
+            !auth.admits(&client, &c.username, &c.password),
+            "run not open yet"
+        );
+        auth.open(&r1);
+        assert!(auth.admits(&client, &c.username, &c.password));
+        assert!(!auth.admits(&client, &c.username, "wrong"));
+        assert!(!auth.admits(&client, &c.username, ""));
+        assert!(!auth.admits("other-client", &c.username, &c.password));
+        // Run 2's credential does not open run 1's agent, nor the other way round.
+        auth.open(&r2);
+        let other = auth.agent(&r2, &a0);
+        assert_ne!(other.password, c.password);
+        assert!(!auth.admits(&client, &c.username, &other.password));
+        assert!(!auth.admits(&client, "r1/agent-1", &c.password));
+        assert!(!auth.admits(&client, "nonsense", &c.password));
+        auth.close(&r1);
+        assert!(!auth.admits(&client, &c.username, &c.password), "run ended");
+    }
+
+    #[test]
+    fn fixed_users_need_their_own_password_and_masters_differ() {
+        let auth = BrokerKeys::generate().expect("randomness");
+        let other = BrokerKeys::generate().expect("randomness");
+        let op = auth.commander().clone();
+        assert!(auth.admits("any", &op.username, &op.password));
+        assert!(!auth.admits("any", &op.username, &auth.coordinator().password));
+        assert!(!auth.admits("any", &op.username, &other.commander().password));
+        let me = auth.coordinator();
+        assert!(auth.admits("any", &me.username, &me.password));
+        assert_ne!(me.password, op.password);
+    }
+}
