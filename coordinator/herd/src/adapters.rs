@@ -164,16 +164,34 @@ impl Adapters {
     /// Builds every adapter `config` asks for. Must be called inside an actix system.
     pub async fn start(config: &ServiceConfig, paths: AdapterPaths) -> Result<Self, AdaptersError> {
         let sdk = sdk_for(config).await?;
-        let (embedded, broker) = match &config.broker.url {
-            Some(url) => (
-                None,
-                BrokerEndpoint {
-                    addr: url.clone(),
-                    tls: config.broker.tls.clone(),
-                    sigv4_region: sigv4_region(config, url)?,
-                    credentials: None,
-                },
-            ),
+        let (embedded, broker, external_keys) = match &config.broker.url {
+            Some(url) => {
+                // A Mosquitto whose users and ACLs herd writes: per-run agent credentials there
+                // too, from a master key kept in the data directory (runs resume with it).
+                let keys = match &config.broker.mosquitto {
+                    Some(files) => {
+                        let keys = BrokerKeys::load_or_create(&paths.data_dir.join(KEY_FILE))
+                            .map_err(BrokerError::Io)?
+                            .with_mosquitto(files.clone());
+                        keys.sync()
+                            .map_err(|e| BrokerError::Io(std::io::Error::other(e.to_string())))?;
+                        write_commander_file(&paths.data_dir, &url.to_string(), &keys)
+                            .map_err(BrokerError::Io)?;
+                        Some(Arc::new(keys))
+                    }
+                    None => None,
+                };
+                (
+                    None,
+                    BrokerEndpoint {
+                        addr: url.clone(),
+                        tls: config.broker.tls.clone(),
+                        sigv4_region: sigv4_region(config, url)?,
+                        credentials: keys.as_ref().map(|k| k.coordinator().clone()),
+                    },
+                    keys,
+                )
+            }
             None => {
                 let keys = Arc::new(
                     BrokerKeys::generate()
@@ -192,10 +210,13 @@ impl Adapters {
                     .map_err(BrokerError::Io)?;
                 let mut endpoint = BrokerEndpoint::plain(addr);
                 endpoint.credentials = Some(keys.coordinator().clone());
-                (Some(embedded), endpoint)
+                (Some(embedded), endpoint, None)
             }
         };
-        let keys = embedded.as_ref().map(|e| Arc::clone(e.auth()));
+        let keys = embedded
+            .as_ref()
+            .map(|e| Arc::clone(e.auth()))
+            .or(external_keys);
         let owner = paths
             .owner
             .clone()
@@ -306,7 +327,8 @@ impl Adapters {
         self.serves_command_topic
     }
 
-    /// The credentials the embedded broker admits (none with an external broker).
+    /// The credentials the broker admits: the embedded one's, or those herd writes for an
+    /// external Mosquitto (none with another external broker).
     pub fn broker_keys(&self) -> Option<Arc<BrokerKeys>> {
         self.keys.clone()
     }
@@ -326,6 +348,9 @@ impl Adapters {
         self.sdk.as_ref()
     }
 }
+
+/// File in the data directory with the master key of an external Mosquitto's credentials.
+pub const KEY_FILE: &str = "broker.key";
 
 /// File in the data directory with the embedded broker's address and the commander's
 /// credential (for `herd/commands` and the live topics).

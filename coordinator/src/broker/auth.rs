@@ -17,11 +17,13 @@
 //! verifies it with the key of the agent its topic names ([`BrokerKeys::agent`]), or of the
 //! commander on `herd/commands`.
 
+use super::mosquitto::{MosquittoError, MosquittoFiles};
 use herd_protocol::msgauth::{self, Credential};
 use herd_protocol::{AgentId, RunId};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
-use std::collections::HashSet;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::RwLock;
 
 /// The coordinator's own user name.
@@ -34,7 +36,10 @@ pub struct BrokerKeys {
     master: hmac::Key,
     coordinator: Credential,
     commander: Credential,
-    open: RwLock<HashSet<RunId>>,
+    /// Open runs and their agents (as launched; empty until then).
+    open: RwLock<BTreeMap<RunId, Vec<AgentId>>>,
+    /// An external Mosquitto told about every change.
+    mosquitto: Option<MosquittoFiles>,
 }
 
 impl std::fmt::Debug for BrokerKeys {
@@ -72,6 +77,55 @@ impl BrokerKeys {
             },
             master,
             open: RwLock::default(),
+            mosquitto: None,
+        }
+    }
+
+    /// The master key kept in `path` (created, readable by its owner only, if missing): with an
+    /// external broker, agents and the broker outlive the coordinator, so a restarted one must
+    /// derive the same credentials to resume its runs.
+    pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return msgauth::unhex(text.trim().as_bytes())
+                .filter(|k| k.len() == 32)
+                .map(|k| Self::from_master(&k))
+                .ok_or_else(|| {
+                    std::io::Error::other(format!("{} is not a herd broker key", path.display()))
+                });
+        }
+        let mut master = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut master)
+            .map_err(|_| std::io::Error::other(NoRandomness))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        std::io::Write::write_all(&mut options.open(path)?, msgauth::hex(&master).as_bytes())?;
+        Ok(Self::from_master(&master))
+    }
+
+    /// Keeps Mosquitto's password and ACL files in step with the open runs.
+    pub fn with_mosquitto(mut self, files: MosquittoFiles) -> Self {
+        self.mosquitto = Some(files);
+        self
+    }
+
+    /// Writes Mosquitto's files for what is open now (nothing to do without Mosquitto).
+    pub fn sync(&self) -> Result<(), MosquittoError> {
+        let Some(files) = &self.mosquitto else {
+            return Ok(());
+        };
+        let runs = self.open.read().map(|o| o.clone()).unwrap_or_default();
+        files.sync(self, &runs)
+    }
+
+    fn sync_logged(&self) {
+        if let Err(e) = self.sync() {
+            tracing::error!(error = %e, "the broker's credentials are not up to date");
         }
     }
 
@@ -97,19 +151,32 @@ impl BrokerKeys {
     /// `run`'s agents may connect from now on.
     pub fn open(&self, run: &RunId) {
         if let Ok(mut open) = self.open.write() {
-            open.insert(run.clone());
+            open.entry(run.clone()).or_default();
         }
+    }
+
+    /// `run`'s agents are these (launched or adopted): the run is open, and an external broker
+    /// is told their credentials.
+    pub fn launched(&self, run: &RunId, agents: &[AgentId]) {
+        if let Ok(mut open) = self.open.write() {
+            open.insert(run.clone(), agents.to_vec());
+        }
+        self.sync_logged();
     }
 
     /// `run` ended: its agents' credentials are refused from now on.
     pub fn close(&self, run: &RunId) {
-        if let Ok(mut open) = self.open.write() {
-            open.remove(run);
+        let removed = self
+            .open
+            .write()
+            .is_ok_and(|mut open| open.remove(run).is_some());
+        if removed {
+            self.sync_logged();
         }
     }
 
     fn is_open(&self, run: &RunId) -> bool {
-        self.open.read().is_ok_and(|open| open.contains(run))
+        self.open.read().is_ok_and(|open| open.contains_key(run))
     }
 
     /// Whether the broker accepts a CONNECT with these: the coordinator's or the commander's

@@ -9,6 +9,7 @@
 //! the coordinator checks message by message (see [`auth`]).
 
 pub mod auth;
+pub mod mosquitto;
 
 use auth::BrokerKeys;
 use std::sync::Arc;

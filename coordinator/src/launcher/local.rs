@@ -142,6 +142,9 @@ impl Launcher for LocalLauncher {
             if !this.program.exists() {
                 return Err(LaunchError::Program(this.program.display().to_string()));
             }
+            if let Some(auth) = &this.credentials {
+                auth.launched(&spec.run, &spec.agents);
+            }
             let mut launched = Vec::with_capacity(spec.agents.len());
             let mut kills = Vec::with_capacity(spec.agents.len());
             for agent in &spec.agents {
@@ -206,6 +209,10 @@ impl Launcher for LocalLauncher {
         agents: Vec<Launched>,
         events: mpsc::UnboundedSender<AgentExited>,
     ) -> BoxFuture<Vec<AgentId>> {
+        if let Some(auth) = &self.credentials {
+            let ids: Vec<AgentId> = agents.iter().map(|l| l.agent.clone()).collect();
+            auth.launched(run, &ids);
+        }
         let mut running = Vec::new();
         let mut kills = Vec::new();
         for launched in agents {

@@ -179,11 +179,71 @@ fn run_id(run: &Value) -> String {
         .to_string()
 }
 
+/// Which broker the scenario runs against: what differs is who enforces what.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Enforcer {
+    /// rumqttd: credentials (bound to the agent's client id) at CONNECT, topics by the
+    /// coordinator's MAC check.
+    Embedded,
+    /// Mosquitto with herd's password and ACL files: credentials and topics at the broker (it
+    /// does not bind client ids), the MAC check behind it.
+    Mosquitto,
+}
+
 #[test]
 fn rogue_clients_cannot_connect_inject_frames_or_start_runs_and_totals_stay_exact() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (target_a, target_b) = (CountingTarget::start(), CountingTarget::start());
     let s = Service::start(dir.path(), &[]);
+    rogue_attempts(&s, Enforcer::Embedded);
+}
+
+#[test]
+fn on_mosquitto_the_generated_password_and_acl_files_keep_rogues_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (passwd, acl, pid) = (
+        dir.path().join("herd.passwd"),
+        dir.path().join("herd.acl"),
+        dir.path().join("mosquitto.pid"),
+    );
+    std::fs::write(&passwd, "").expect("passwd");
+    std::fs::write(&acl, "").expect("acl");
+    let port = herd_e2e::service::free_port();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\npersistence false\nuser root\n\
+             password_file {}\nacl_file {}\n",
+            passwd.display(),
+            acl.display()
+        ),
+    )
+    .expect("mosquitto.conf");
+    let mut mosquitto = herd_e2e::aws::Mosquitto::spawn(&conf, &[port]);
+    std::fs::write(&pid, mosquitto.id().to_string()).expect("pid file");
+    let config = dir.path().join("herd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[broker]\nurl = \"mqtt://127.0.0.1:{port}\"\nmosquitto_password_file = \"{}\"\n\
+             mosquitto_acl_file = \"{}\"\nmosquitto_pid_file = \"{}\"\n",
+            passwd.display(),
+            acl.display(),
+            pid.display()
+        ),
+    )
+    .expect("herd.toml");
+    let data = dir.path().join("data");
+    let s = Service::start(&data, &["--config", config.to_str().expect("utf-8")]);
+    rogue_attempts(&s, Enforcer::Mosquitto);
+    let hashes = std::fs::read_to_string(&passwd).expect("passwd");
+    assert!(hashes.contains("herd-coordinator:$7$"), "{hashes}");
+    let _ = mosquitto.kill();
+    let _ = mosquitto.wait();
+}
+
+fn rogue_attempts(s: &Service, enforcer: Enforcer) {
+    let (target_a, target_b) = (CountingTarget::start(), CountingTarget::start());
     let op = s.token("operator");
     for (id, target) in [("acl-a", &target_a), ("acl-b", &target_b)] {
         let test = json!({"id": id, "name": id, "plan": plan(id, &target.url(), 2, 2, 6, &[])});
@@ -192,7 +252,7 @@ fn rogue_clients_cannot_connect_inject_frames_or_start_runs_and_totals_stay_exac
             201
         );
     }
-    let login = BrokerLogin::commander(&s);
+    let login = BrokerLogin::commander(s);
     let (commander, mut commander_conn) = login.connect("e2e-commander");
     std::thread::spawn(move || for _ in commander_conn.iter() {});
     let cmd = topics::COORDINATOR_COMMANDS;
@@ -212,8 +272,8 @@ fn rogue_clients_cannot_connect_inject_frames_or_start_runs_and_totals_stay_exac
             )
             .expect("publish");
     }
-    let run_a = RunId::new(run_id(&wait_state(&s, &op, "acl-a", "running"))).expect("id");
-    let run_b = run_id(&wait_state(&s, &op, "acl-b", "running"));
+    let run_a = RunId::new(run_id(&wait_state(s, &op, "acl-a", "running"))).expect("id");
+    let run_b = run_id(&wait_state(s, &op, "acl-b", "running"));
     let stolen = agent_credential(&run_b, "agent-0");
     let a0 = AgentId::numbered(0);
     let a0_client = msgauth::agent_client_id(&run_a, &a0);
@@ -226,11 +286,15 @@ fn rogue_clients_cannot_connect_inject_frames_or_start_runs_and_totals_stay_exac
         "rogue-2",
         Some((&login.username, "wrong"))
     ));
-    assert!(!admitted(
-        &login,
-        &a0_client,
-        Some((&stolen.username, &stolen.password))
-    ));
+    if enforcer == Enforcer::Embedded {
+        // rumqttd binds an agent's credential to its client id; Mosquitto does not (its ACL
+        // confines what the credential may publish instead, below).
+        assert!(!admitted(
+            &login,
+            &a0_client,
+            Some((&stolen.username, &stolen.password))
+        ));
+    }
     let a0_user = msgauth::agent_username(&run_a, &a0);
     assert!(!admitted(
         &login,
@@ -255,6 +319,26 @@ fn rogue_clients_cannot_connect_inject_frames_or_start_runs_and_totals_stay_exac
             .publish(&frames_topic, QoS::AtLeastOnce, false, payload)
             .expect("publish");
     }
+    // With the stolen credential itself (Mosquitto admits it under another client id; its ACL
+    // lets it write only its own topics).
+    let stolen_session = (enforcer == Enforcer::Mosquitto).then(|| {
+        let (client, mut conn) = Client::new(
+            login.options("rogue-b", &stolen.username, &stolen.password),
+            16,
+        );
+        assert_eq!(connack(&mut conn), Some(ConnectReturnCode::Success));
+        std::thread::spawn(move || for _ in conn.iter() {});
+        let frame = forged_frame(&run_a, &a0, 903);
+        let signed = msgauth::sign(&stolen.password, &frames_topic, &frame);
+        client
+            .publish(&frames_topic, QoS::AtLeastOnce, false, signed)
+            .expect("publish");
+        let start = msgauth::sign(&stolen.password, cmd, &start("acl-rogue-3", "acl-a"));
+        client
+            .publish(cmd, QoS::AtLeastOnce, false, start)
+            .expect("publish");
+        client
+    });
     // Starting a run on `herd/commands`: unsigned, and signed with the stolen agent credential.
     commander
         .publish(cmd, QoS::AtLeastOnce, false, start("acl-rogue-1", "acl-a"))
@@ -268,8 +352,8 @@ fn rogue_clients_cannot_connect_inject_frames_or_start_runs_and_totals_stay_exac
         )
         .expect("publish");
 
-    let done_a = wait_state(&s, &op, "acl-a", "completed");
-    let done_b = wait_state(&s, &op, "acl-b", "completed");
+    let done_a = wait_state(s, &op, "acl-a", "completed");
+    let done_b = wait_state(s, &op, "acl-b", "completed");
     for (run, target, test) in [(&done_a, &target_a, "acl-a"), (&done_b, &target_b, "acl-b")] {
         let (status, full) = s.request(
             "GET",
@@ -297,13 +381,21 @@ fn rogue_clients_cannot_connect_inject_frames_or_start_runs_and_totals_stay_exac
             "no rogue start: {runs}"
         );
     }
-    // The coordinator counted what it dropped: three frames and two commands.
+    // The coordinator counted what it dropped: on rumqttd three frames and two commands; on
+    // Mosquitto the ACL kept every frame from it, and only the commander's two commands came.
     let metrics = s.metrics(&op);
     let dropped = metrics
         .lines()
         .find_map(|l| l.strip_prefix("herd_messages_unauthenticated_total "))
         .and_then(|n| n.trim().parse::<u64>().ok());
-    assert_eq!(dropped, Some(5), "{metrics}");
+    let expected = match enforcer {
+        Enforcer::Embedded => 5,
+        Enforcer::Mosquitto => 2,
+    };
+    assert_eq!(dropped, Some(expected), "{metrics}");
+    if let Some(client) = stolen_session {
+        let _ = client.disconnect();
+    }
     // The credentials are in no log line.
     let log = s.log();
     for secret in [&login.password, &stolen.password] {
@@ -315,10 +407,18 @@ fn rogue_clients_cannot_connect_inject_frames_or_start_runs_and_totals_stay_exac
     // Run B's credential is refused once its run ended.
     let b0 = AgentId::numbered(0);
     let b_client = msgauth::agent_client_id(&RunId::new(run_b).expect("id"), &b0);
-    assert!(!admitted(
+    // (The run closes its credentials as it ends; Mosquitto reloads its files on the signal.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while admitted(
         &login,
         &b_client,
-        Some((&stolen.username, &stolen.password))
-    ));
+        Some((&stolen.username, &stolen.password)),
+    ) {
+        assert!(
+            Instant::now() < deadline,
+            "run B's credential still admitted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let _ = commander.disconnect();
 }
