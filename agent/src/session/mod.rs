@@ -7,6 +7,12 @@
 //! cleanly, which keeps the broker from publishing the agent's last will (`lost`).
 //!
 //! `mqtts://` brokers (AWS IoT Core) are reached over TLS, configured in [`tls`].
+//!
+//! With a broker credential (`HERD_MQTT_USERNAME`/`HERD_MQTT_PASSWORD`, the coordinator's per-run
+//! credential for this agent) the session logs in with it under the client id the broker binds it
+//! to, and signs every message it publishes, its last will included, with the password
+//! ([`herd_protocol::msgauth`]): the coordinator drops agent messages it cannot tie to the agent
+//! their topic names.
 
 mod driver;
 mod outbox;

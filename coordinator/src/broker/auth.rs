@@ -17,7 +17,7 @@
 //! verifies it with the key of the agent its topic names ([`BrokerKeys::agent`]), or of the
 //! commander on `herd/commands`.
 
-use super::mosquitto::{MosquittoError, MosquittoFiles};
+use super::mosquitto::{MosquittoError, MosquittoFiles, Users};
 use herd_protocol::msgauth::{self, Credential};
 use herd_protocol::{AgentId, RunId};
 use ring::hmac;
@@ -120,7 +120,18 @@ impl BrokerKeys {
             return Ok(());
         };
         let runs = self.open.read().map(|o| o.clone()).unwrap_or_default();
-        files.sync(self, &runs)
+        files.sync(&Users {
+            coordinator: self.coordinator.clone(),
+            commander: self.commander.clone(),
+            agents: runs
+                .iter()
+                .flat_map(|(run, agents)| {
+                    agents
+                        .iter()
+                        .map(|a| (run.clone(), a.clone(), self.agent(run, a)))
+                })
+                .collect(),
+        })
     }
 
     fn sync_logged(&self) {

@@ -14,13 +14,23 @@
 //! coordinator still checks each message's MAC, so what slips past a misconfigured broker is
 //! dropped too. The files are written whole to a temporary name and renamed into place.
 
-use super::auth::{BrokerKeys, COMMANDER_USER, COORDINATOR_USER};
 use base64::Engine as _;
-use herd_protocol::{msgauth, topics, AgentId, RunId};
+use herd_protocol::msgauth::Credential;
+use herd_protocol::{topics, AgentId, RunId};
 use ring::rand::{SecureRandom, SystemRandom};
-use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+
+/// Everyone Mosquitto should admit (the caller derives the credentials).
+#[derive(Debug)]
+pub struct Users {
+    /// The coordinator: every herd topic.
+    pub coordinator: Credential,
+    /// The commander: `herd/commands`, the live topics.
+    pub commander: Credential,
+    /// Each open run's agents.
+    pub agents: Vec<(RunId, AgentId, Credential)>,
+}
 
 /// Where Mosquitto reads its users and ACLs (`[broker] mosquitto_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,42 +74,37 @@ pub fn password_hash(password: &str, salt: &[u8]) -> String {
     format!("$7${ITERATIONS}${}${}", b64.encode(salt), b64.encode(hash))
 }
 
-/// The ACL file's text for the open runs and their agents.
-pub fn acl_text(runs: &BTreeMap<RunId, Vec<AgentId>>) -> String {
+/// The ACL file's text for `users`.
+pub fn acl_text(users: &Users) -> String {
     let mut out = format!(
         "# Written by herd: do not edit (it is rewritten at every run).\n\
-         user {COORDINATOR_USER}\ntopic readwrite herd/#\n\n\
-         user {COMMANDER_USER}\ntopic write {}\ntopic read herd/runs/+/live\n",
+         user {}\ntopic readwrite herd/#\n\n\
+         user {}\ntopic write {}\ntopic read herd/runs/+/live\n",
+        users.coordinator.username,
+        users.commander.username,
         topics::COORDINATOR_COMMANDS
     );
-    for (run, agents) in runs {
-        for agent in agents {
-            out.push_str(&format!(
-                "\nuser {}\ntopic write {}\ntopic write {}\ntopic read {}\n",
-                msgauth::agent_username(run, agent),
-                topics::status(run, agent),
-                topics::frames(run, agent),
-                topics::commands(run),
-            ));
-        }
+    for (run, agent, credential) in &users.agents {
+        out.push_str(&format!(
+            "\nuser {}\ntopic write {}\ntopic write {}\ntopic read {}\n",
+            credential.username,
+            topics::status(run, agent),
+            topics::frames(run, agent),
+            topics::commands(run),
+        ));
     }
     out
 }
 
 impl MosquittoFiles {
-    /// Writes both files for `runs` and tells Mosquitto to reload them.
-    pub fn sync(
-        &self,
-        keys: &BrokerKeys,
-        runs: &BTreeMap<RunId, Vec<AgentId>>,
-    ) -> Result<(), MosquittoError> {
+    /// Writes both files for `users` and tells Mosquitto to reload them.
+    pub fn sync(&self, users: &Users) -> Result<(), MosquittoError> {
         let rng = SystemRandom::new();
-        let mut users = vec![keys.coordinator().clone(), keys.commander().clone()];
-        for (run, agents) in runs {
-            users.extend(agents.iter().map(|a| keys.agent(run, a)));
-        }
+        let all = [&users.coordinator, &users.commander]
+            .into_iter()
+            .chain(users.agents.iter().map(|(_, _, c)| c));
         let mut passwords = String::new();
-        for user in users {
+        for user in all {
             let mut salt = [0u8; 12];
             rng.fill(&mut salt).map_err(|_| MosquittoError::Random)?;
             passwords.push_str(&format!(
@@ -109,7 +114,7 @@ impl MosquittoFiles {
             ));
         }
         write(&self.password_file, &passwords)?;
-        write(&self.acl_file, &acl_text(runs))?;
+        write(&self.acl_file, &acl_text(users))?;
         self.reload()
     }
 
@@ -156,9 +161,17 @@ mod tests {
 
     #[test]
     fn acl_lets_each_agent_write_only_its_topics_and_read_its_runs_commands() {
+        let user = |name: &str| Credential {
+            username: name.into(),
+            password: "pw".into(),
+        };
         let run = RunId::new("r1").expect("run");
-        let runs = BTreeMap::from([(run, vec![AgentId::numbered(0)])]);
-        let acl = acl_text(&runs);
+        let users = Users {
+            coordinator: user("herd-coordinator"),
+            commander: user("herd-commander"),
+            agents: vec![(run, AgentId::numbered(0), user("r1/agent-0"))],
+        };
+        let acl = acl_text(&users);
         assert!(acl.contains(
             "user r1/agent-0\ntopic write herd/runs/r1/agents/agent-0/status\n\
              topic write herd/runs/r1/agents/agent-0/frames\ntopic read herd/runs/r1/cmd\n"
