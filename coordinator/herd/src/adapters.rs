@@ -173,7 +173,7 @@ impl Adapters {
                         let keys = BrokerKeys::load_or_create(&paths.data_dir.join(KEY_FILE))
                             .map_err(BrokerError::Io)?
                             .with_mosquitto(files.clone());
-                        keys.sync()
+                        keys.sync_at_start()
                             .map_err(|e| BrokerError::Io(std::io::Error::other(e.to_string())))?;
                         write_commander_file(&paths.data_dir, &url.to_string(), &keys)
                             .map_err(BrokerError::Io)?;

@@ -134,6 +134,16 @@ impl BrokerKeys {
         })
     }
 
+    /// At start: writes Mosquitto's files unless they already admit this coordinator (then they
+    /// were written with the same master key by an earlier process, and still list the agents of
+    /// the runs about to be resumed, which must keep their rights until the runs reopen).
+    pub fn sync_at_start(&self) -> Result<(), MosquittoError> {
+        match &self.mosquitto {
+            Some(files) if files.admits(&self.coordinator) => Ok(()),
+            _ => self.sync(),
+        }
+    }
+
     fn sync_logged(&self) {
         if let Err(e) = self.sync() {
             tracing::error!(error = %e, "the broker's credentials are not up to date");

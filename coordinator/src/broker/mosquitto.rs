@@ -118,6 +118,26 @@ impl MosquittoFiles {
         self.reload()
     }
 
+    /// Whether the password file already admits `user` (written by an earlier process with the
+    /// same master key): a restarting coordinator then leaves both files as they are, so the
+    /// agents of the runs it is about to resume keep their rights meanwhile.
+    pub fn admits(&self, user: &Credential) -> bool {
+        let Ok(text) = std::fs::read_to_string(&self.password_file) else {
+            return false;
+        };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        text.lines().any(|line| {
+            let Some(hash) = line.strip_prefix(&format!("{}:", user.username)) else {
+                return false;
+            };
+            let salt = hash
+                .strip_prefix("$7$101$")
+                .and_then(|rest| rest.split_once('$'))
+                .and_then(|(salt, _)| b64.decode(salt).ok());
+            salt.is_some_and(|salt| password_hash(&user.password, &salt) == hash)
+        })
+    }
+
     fn reload(&self) -> Result<(), MosquittoError> {
         let Some(pid_file) = &self.pid_file else {
             return Ok(());
@@ -189,5 +209,30 @@ mod tests {
         assert!(a.starts_with("$7$101$c2FsdHNhbHRzYWx0$"), "{a}");
         assert_ne!(a, password_hash("pw", b"saltsaltsalX"));
         assert!(!a.contains("pw$"));
+    }
+
+    #[test]
+    fn a_password_file_admits_the_users_written_to_it_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = MosquittoFiles {
+            password_file: dir.path().join("p"),
+            acl_file: dir.path().join("a"),
+            pid_file: None,
+        };
+        let user = |name: &str, pw: &str| Credential {
+            username: name.into(),
+            password: pw.into(),
+        };
+        let me = user("herd-coordinator", "pw-1");
+        assert!(!files.admits(&me), "no file yet");
+        files
+            .sync(&Users {
+                coordinator: me.clone(),
+                commander: user("herd-commander", "pw-2"),
+                agents: Vec::new(),
+            })
+            .expect("written");
+        assert!(files.admits(&me));
+        assert!(!files.admits(&user("herd-coordinator", "pw-other")));
     }
 }

@@ -197,18 +197,19 @@ fn rogue_clients_cannot_connect_inject_frames_or_start_runs_and_totals_stay_exac
     rogue_attempts(&s, Enforcer::Embedded);
 }
 
-#[test]
-fn on_mosquitto_the_generated_password_and_acl_files_keep_rogues_out() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// A Mosquitto on 127.0.0.1 that reads herd's password and ACL files (in `dir`, empty until
+/// herd writes them), and a `herd.toml` pointing herd at them; the broker's process and the
+/// config's path.
+fn mosquitto_with_herd_files(dir: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
     let (passwd, acl, pid) = (
-        dir.path().join("herd.passwd"),
-        dir.path().join("herd.acl"),
-        dir.path().join("mosquitto.pid"),
+        dir.join("herd.passwd"),
+        dir.join("herd.acl"),
+        dir.join("mosquitto.pid"),
     );
     std::fs::write(&passwd, "").expect("passwd");
     std::fs::write(&acl, "").expect("acl");
     let port = herd_e2e::service::free_port();
-    let conf = dir.path().join("mosquitto.conf");
+    let conf = dir.join("mosquitto.conf");
     std::fs::write(
         &conf,
         format!(
@@ -219,9 +220,10 @@ fn on_mosquitto_the_generated_password_and_acl_files_keep_rogues_out() {
         ),
     )
     .expect("mosquitto.conf");
-    let mut mosquitto = herd_e2e::aws::Mosquitto::spawn(&conf, &[port]);
+    let mosquitto = herd_e2e::aws::Mosquitto::spawn(&conf, &[port]);
+    // Mosquitto writes a pid file only as a daemon: the test writes it, as systemd would.
     std::fs::write(&pid, mosquitto.id().to_string()).expect("pid file");
-    let config = dir.path().join("herd.toml");
+    let config = dir.join("herd.toml");
     std::fs::write(
         &config,
         format!(
@@ -233,11 +235,30 @@ fn on_mosquitto_the_generated_password_and_acl_files_keep_rogues_out() {
         ),
     )
     .expect("herd.toml");
+    (mosquitto, config)
+}
+
+#[test]
+fn on_mosquitto_the_generated_password_and_acl_files_keep_rogues_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut mosquitto, config) = mosquitto_with_herd_files(dir.path());
     let data = dir.path().join("data");
     let s = Service::start(&data, &["--config", config.to_str().expect("utf-8")]);
     rogue_attempts(&s, Enforcer::Mosquitto);
-    let hashes = std::fs::read_to_string(&passwd).expect("passwd");
+    let hashes = std::fs::read_to_string(dir.path().join("herd.passwd")).expect("passwd");
     assert!(hashes.contains("herd-coordinator:$7$"), "{hashes}");
+    let _ = mosquitto.kill();
+    let _ = mosquitto.wait();
+}
+
+/// A coordinator killed mid-run and restarted resumes it with exact counts on a Mosquitto that
+/// checks per-run credentials: the master key in the data directory gives the same credentials,
+/// and the files keep the agents' rights while the coordinator is away.
+#[test]
+fn a_run_on_mosquitto_with_per_run_credentials_resumes_after_a_sigkill_with_exact_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut mosquitto, config) = mosquitto_with_herd_files(dir.path());
+    crate::resume::killed_mid_run_and_resumed(dir.path(), &config, &[]);
     let _ = mosquitto.kill();
     let _ = mosquitto.wait();
 }
