@@ -37,6 +37,9 @@ pub struct AgentConfig {
     pub run: RunId,
     /// This agent's id within the run.
     pub agent: AgentId,
+    /// This agent's broker user name and password (the embedded broker's per-run credential);
+    /// every message is then signed with the password ([`herd_protocol::msgauth`]).
+    pub credentials: Option<herd_protocol::msgauth::Credential>,
 }
 
 /// What an agent did.

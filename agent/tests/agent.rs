@@ -24,6 +24,7 @@ fn config(broker: &Broker, agent: u32) -> AgentConfig {
         sigv4_region: None,
         run: run(),
         agent: AgentId::numbered(agent),
+        credentials: None,
     }
 }
 

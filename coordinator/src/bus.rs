@@ -8,9 +8,12 @@
 //! Messages reach a run through a plain channel ([`Inbox`]), not an actor address, so that the
 //! adapters know nothing of the actor framework.
 
+use crate::broker::auth::BrokerKeys;
 use crate::launcher::BoxFuture;
+use crate::metrics::METRICS;
 use herd_protocol::agent::{AgentCommandMessage, StatusMessage};
 use herd_protocol::frame::Frame;
+use herd_protocol::msgauth::{self, MacError};
 use herd_protocol::topics::{self, AgentTopic};
 use herd_protocol::{wire, AgentId, RunId};
 use tokio::sync::mpsc;
@@ -66,8 +69,10 @@ pub enum AgentInbound {
 /// run's actor (`Malformed` when the payload does not decode or names another agent); `None`
 /// when `topic` is not an agent topic. Every inbound path uses it: this MQTT session, and frames
 /// relayed through SQS (the `aws::frames_sqs` adapter).
+/// A MAC trailer, checked or not, is not part of the message.
 pub fn decode_inbound(topic: &str, payload: &[u8]) -> Option<(RunId, AgentInbound)> {
     let parsed = topics::parse_agent_topic(topic)?;
+    let payload = msgauth::split(payload).0;
     Some(match parsed {
         AgentTopic::Status(run, agent) => {
             let message = match wire::decode::<StatusMessage>(payload) {
@@ -103,4 +108,66 @@ pub fn decode_inbound(topic: &str, payload: &[u8]) -> Option<(RunId, AgentInboun
             (run, message)
         }
     })
+}
+
+/// The payload of a message on an agent topic, if it carries the MAC of the agent its topic names
+/// (that agent's credential for that run, see [`BrokerKeys`]); messages on other topics pass
+/// unchanged. A refused message is counted (`herd_messages_unauthenticated_total`) and logged
+/// with its topic: the caller drops it, so nothing of it reaches a run.
+pub fn authenticate<'a>(
+    auth: &BrokerKeys,
+    topic: &str,
+    message: &'a [u8],
+) -> Result<&'a [u8], MacError> {
+    let key = match topics::parse_agent_topic(topic) {
+        Some(AgentTopic::Status(run, agent) | AgentTopic::Frames(run, agent)) => {
+            auth.agent(&run, &agent).password
+        }
+        None if topic == topics::COORDINATOR_COMMANDS => auth.commander().password.clone(),
+        None => return Ok(message),
+    };
+    msgauth::verify(&key, topic, message).inspect_err(|e| {
+        METRICS.message_unauthenticated();
+        tracing::warn!(%topic, error = %e, "dropped a message that its topic's owner did not sign");
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_named_agents_credential_signs_its_topics() {
+        let auth = BrokerKeys::generate().expect("randomness");
+        let run = RunId::new("r1").expect("run");
+        let (a0, a1) = (AgentId::numbered(0), AgentId::numbered(1));
+        let topic = topics::frames(&run, &a0);
+        let own = msgauth::sign(&auth.agent(&run, &a0).password, &topic, b"{}");
+        assert_eq!(authenticate(&auth, &topic, &own), Ok(&b"{}"[..]));
+        let neighbour = msgauth::sign(&auth.agent(&run, &a1).password, &topic, b"{}");
+        assert_eq!(
+            authenticate(&auth, &topic, &neighbour),
+            Err(MacError::Mismatch)
+        );
+        let other_run = RunId::new("r2").expect("run");
+        let foreign = msgauth::sign(&auth.agent(&other_run, &a0).password, &topic, b"{}");
+        assert_eq!(
+            authenticate(&auth, &topic, &foreign),
+            Err(MacError::Mismatch)
+        );
+        assert_eq!(
+            authenticate(&auth, &topics::status(&run, &a0), b"{}"),
+            Err(MacError::Missing)
+        );
+        // The commander signs commands; an agent's credential does not.
+        let cmd = topics::COORDINATOR_COMMANDS;
+        let by_agent = msgauth::sign(&auth.agent(&run, &a0).password, cmd, b"{}");
+        assert_eq!(authenticate(&auth, cmd, &by_agent), Err(MacError::Mismatch));
+        let by_commander = msgauth::sign(&auth.commander().password, cmd, b"{}");
+        assert_eq!(authenticate(&auth, cmd, &by_commander), Ok(&b"{}"[..]));
+        assert_eq!(
+            authenticate(&auth, "herd/runs/r1/live", b"x"),
+            Ok(&b"x"[..])
+        );
+    }
 }

@@ -7,8 +7,14 @@
 //! message that is not a command at all becomes a `command.rejected` event here (the session
 //! lives on).
 //!
+//! On the embedded broker a command must carry the MAC of the commander's credential
+//! ([`crate::broker::auth`]): any client the broker admits (an agent) could publish here, and
+//! the broker cannot tell who did. An unsigned or wrongly signed command is dropped, counted and
+//! logged, and becomes no event (it would let anyone fill the events topic).
+//!
 //! The session subscribes on every CONNACK, so it resubscribes after the broker restarts.
 
+use crate::broker::auth::BrokerKeys;
 use crate::events::{self, EventSink};
 use crate::manager::Manager;
 use crate::mqtt::{BrokerEndpoint, MqttError};
@@ -20,9 +26,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Takes commands from `herd/commands` on `broker` until `shutdown` resolves.
+/// Takes commands from `herd/commands` on `broker` until `shutdown` resolves; with `keys`,
+/// only those the commander signed.
 pub async fn run(
     broker: &BrokerEndpoint,
+    keys: Option<Arc<BrokerKeys>>,
     manager: Manager,
     sink: Arc<dyn EventSink>,
     shutdown: impl Future<Output = ()>,
@@ -49,7 +57,14 @@ pub async fn run(
             Ok(MqttEvent::Incoming(Incoming::Publish(p)))
                 if p.topic == topics::COORDINATOR_COMMANDS =>
             {
-                match wire::decode::<CommandMessage>(&p.payload) {
+                let payload = match &keys {
+                    Some(keys) => match crate::bus::authenticate(keys, &p.topic, &p.payload) {
+                        Ok(payload) => payload,
+                        Err(_) => continue,
+                    },
+                    None => herd_protocol::msgauth::split(&p.payload).0,
+                };
+                match wire::decode::<CommandMessage>(payload) {
                     Ok(command) => {
                         let manager = manager.clone();
                         tokio::spawn(async move {
@@ -61,7 +76,7 @@ pub async fn run(
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "not a command on {}", topics::COORDINATOR_COMMANDS);
-                        let id = serde_json::from_slice::<serde_json::Value>(&p.payload)
+                        let id = serde_json::from_slice::<serde_json::Value>(payload)
                             .ok()
                             .and_then(|v| v.get("id")?.as_str().map(String::from));
                         let event = Event::CommandRejected {

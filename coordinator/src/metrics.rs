@@ -17,6 +17,7 @@ const LAG_BOUNDS_MS: [u64; 9] = [100, 250, 500, 750, 1000, 1500, 2000, 3000, 500
 pub struct Metrics {
     frames_aggregated: AtomicU64,
     frames_refused: AtomicU64,
+    unauthenticated: AtomicU64,
     lag_buckets: [AtomicU64; LAG_BOUNDS_MS.len()],
     lag_count: AtomicU64,
     lag_sum_ms: AtomicU64,
@@ -44,6 +45,7 @@ impl Metrics {
         Self {
             frames_aggregated: AtomicU64::new(0),
             frames_refused: AtomicU64::new(0),
+            unauthenticated: AtomicU64::new(0),
             lag_buckets: [const { AtomicU64::new(0) }; LAG_BOUNDS_MS.len()],
             lag_count: AtomicU64::new(0),
             lag_sum_ms: AtomicU64::new(0),
@@ -65,6 +67,12 @@ impl Metrics {
             &self.frames_refused
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A message on an agent topic or `herd/commands` was dropped: its MAC is not its
+    /// publisher's.
+    pub fn message_unauthenticated(&self) {
+        self.unauthenticated.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A second was emitted live `lag_ms` after its end.
@@ -94,6 +102,13 @@ impl Metrics {
              herd_frames_total{{outcome=\"refused\"}} {}\n",
             frames(&self.frames_aggregated),
             frames(&self.frames_refused)
+        );
+        let _ = write!(
+            out,
+            "# HELP herd_messages_unauthenticated_total Messages dropped because their MAC is not their publisher's.\n\
+             # TYPE herd_messages_unauthenticated_total counter\n\
+             herd_messages_unauthenticated_total {}\n",
+            frames(&self.unauthenticated)
         );
         out.push_str(
             "# HELP herd_frame_lag_seconds Time from a second's end to its live emission.\n\

@@ -14,13 +14,15 @@
 
 mod deliveries;
 
-use crate::bus::{decode_inbound, AgentBus, AgentInbound, BusError, Inbox};
+use crate::broker::auth::BrokerKeys;
+use crate::bus::{authenticate, decode_inbound, AgentBus, AgentInbound, BusError, Inbox};
 use crate::launcher::BoxFuture;
 use deliveries::{Deliveries, Token, WAIT_LIMIT};
 use herd_protocol::agent::AgentCommandMessage;
 use herd_protocol::aws_credentials::Provider;
 use herd_protocol::broker::{BrokerAddr, BrokerScheme};
 use herd_protocol::mqtt_ws::{self, SigV4};
+use herd_protocol::msgauth::Credential;
 use herd_protocol::tls::{self, ClientTls, OptionNames, TlsError, TlsOptions};
 use herd_protocol::{topics, wire, RunId};
 use rumqttc::{
@@ -62,6 +64,9 @@ pub struct BrokerEndpoint {
     pub tls: TlsOptions,
     /// `[broker] auth = "sigv4"`: the region each WebSocket connection is signed for.
     pub sigv4_region: Option<String>,
+    /// The user name and password the coordinator connects with (the embedded broker's
+    /// coordinator credential).
+    pub credentials: Option<Credential>,
 }
 
 /// How `herd.toml` names the TLS options, for error messages.
@@ -83,6 +88,7 @@ impl BrokerEndpoint {
             addr,
             tls: TlsOptions::default(),
             sigv4_region: None,
+            credentials: None,
         }
     }
 
@@ -110,6 +116,9 @@ impl BrokerEndpoint {
             crate::broker::MAX_PAYLOAD + 1024,
             crate::broker::MAX_PAYLOAD + 1024,
         );
+        if let Some(c) = &self.credentials {
+            options.set_credentials(c.username.clone(), c.password.clone());
+        }
         Ok(options)
     }
 
@@ -146,6 +155,9 @@ struct Router {
     routes: HashMap<RunId, Inbox>,
     durable: bool,
     deliveries: Deliveries<AgentInbound>,
+    /// When set, each run's agents are admitted while it is registered, and agent messages
+    /// without their agent's MAC are dropped.
+    auth: Option<Arc<BrokerKeys>>,
 }
 
 /// Cloneable handle on the coordinator's MQTT session.
@@ -211,6 +223,12 @@ impl MqttLink {
         Ok(link)
     }
 
+    /// Checks every agent message against the credentials of `auth` (see [`crate::broker::auth`])
+    /// and opens and closes runs there as they register and end.
+    pub fn authenticate_with(&self, auth: Arc<BrokerKeys>) {
+        self.lock().auth = Some(auth);
+    }
+
     /// Routes a run's agent topics to `inbox`, once the broker acknowledged the subscription.
     pub async fn subscribe_run(&self, run: &RunId, inbox: Inbox) -> Result<(), MqttError> {
         {
@@ -221,6 +239,9 @@ impl MqttLink {
                 let _ = inbox.send(message);
             }
             router.routes.insert(run.clone(), inbox);
+            if let Some(auth) = &router.auth {
+                auth.open(run);
+            }
         }
         let (tx, rx) = oneshot::channel();
         if let Ok(mut waiters) = self.suback_waiters.lock() {
@@ -240,6 +261,9 @@ impl MqttLink {
         let acks = {
             let mut router = self.lock();
             router.routes.remove(run);
+            if let Some(auth) = &router.auth {
+                auth.close(run);
+            }
             router.deliveries.close(run)
         };
         self.ack(acks);
@@ -277,8 +301,14 @@ impl MqttLink {
     }
 
     fn route(&self, topic: &str, payload: &[u8], token: Option<Token>) {
-        let Some((run, message)) = decode_inbound(topic, payload) else {
-            // Not an agent's message (nothing else is subscribed): nothing will store it.
+        let auth = self.lock().auth.clone();
+        let checked = auth.map_or(Ok(payload), |auth| authenticate(&auth, topic, payload));
+        let decoded = checked
+            .ok()
+            .and_then(|payload| decode_inbound(topic, payload));
+        let Some((run, message)) = decoded else {
+            // Not an agent's message (nothing else is subscribed), or not signed by the agent its
+            // topic names: nothing will store it.
             let ack = self.lock().deliveries.ackable(token);
             self.ack(ack.into_iter().collect());
             return;

@@ -21,7 +21,8 @@
 //! not), pieces that must not differ between the processes: [`clock`], the wall clock read
 //! once and advanced monotonically, [`tls`], the one rustls client builder, and [`sigv4`] with
 //! [`aws_credentials`], the presigned WebSocket URL for IoT Core and the credentials it is
-//! signed with (the agent has no AWS SDK), and [`mqtt_ws`], MQTT over WebSocket signed that way.
+//! signed with (the agent has no AWS SDK), [`mqtt_ws`], MQTT over WebSocket signed that way, and
+//! [`msgauth`], broker credentials and the MAC that binds a message to its publisher's credential.
 
 pub mod agent;
 pub mod allow;
@@ -41,6 +42,8 @@ pub mod ids;
 pub mod import;
 #[cfg(feature = "runtime")]
 pub mod mqtt_ws;
+#[cfg(feature = "runtime")]
+pub mod msgauth;
 pub mod plan;
 #[cfg(feature = "runtime")]
 pub mod sigv4;

@@ -11,6 +11,7 @@
 //! any variable makes [`Program::start_iteration`] a no-op.
 
 mod feeder;
+mod masking;
 mod names;
 mod response;
 mod template;

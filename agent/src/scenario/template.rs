@@ -220,9 +220,13 @@ impl RequestTemplate {
             checks: Vec::new(),
             extract: Vec::new(),
         };
-        PreparedRequest::new(&self.target, &step).map_err(|e| match e {
-            crate::AgentError::Request { reason, .. } => reason,
-            other => other.to_string(),
+        // The reason is logged and may reach the coordinator: no variable's value in it.
+        PreparedRequest::new(&self.target, &step).map_err(|e| {
+            let reason = match e {
+                crate::AgentError::Request { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            super::masking::mask_values(&reason, vars)
         })
     }
 

@@ -7,6 +7,12 @@
 //! cleanly, which keeps the broker from publishing the agent's last will (`lost`).
 //!
 //! `mqtts://` brokers (AWS IoT Core) are reached over TLS, configured in [`tls`].
+//!
+//! With a broker credential (`HERD_MQTT_USERNAME`/`HERD_MQTT_PASSWORD`, the coordinator's per-run
+//! credential for this agent) the session logs in with it under the client id the broker binds it
+//! to, and signs every message it publishes, its last will included, with the password
+//! ([`herd_protocol::msgauth`]): the coordinator drops agent messages it cannot tie to the agent
+//! their topic names.
 
 mod driver;
 mod outbox;
@@ -19,7 +25,7 @@ use driver::Driver;
 use herd_protocol::agent::{AgentStatus, StatusMessage};
 use herd_protocol::broker::BrokerAddr;
 use herd_protocol::clock::Clock;
-use herd_protocol::{topics, wire};
+use herd_protocol::{msgauth, topics, wire};
 use rumqttc::{AsyncClient, LastWill, QoS};
 pub(crate) use shared::SessionEvent;
 use shared::{lock, Shared};
@@ -67,7 +73,7 @@ impl Session {
         let address = BrokerAddr::parse(&config.broker)?;
         let status_topic = topics::status(&config.run, &config.agent);
         let mut options = tls::options(
-            format!("herd-{}-{}", config.run, config.agent),
+            msgauth::agent_client_id(&config.run, &config.agent),
             &address,
             &config.tls,
             config.sigv4_region.as_deref(),
@@ -78,10 +84,17 @@ impl Session {
             .set_clean_session(true)
             .set_last_will(LastWill::new(
                 status_topic.clone(),
-                status_payload(config, AgentStatus::Lost),
+                sign(
+                    config,
+                    &status_topic,
+                    status_payload(config, AgentStatus::Lost),
+                ),
                 QoS::AtLeastOnce,
                 false,
             ));
+        if let Some(c) = &config.credentials {
+            options.set_credentials(c.username.clone(), c.password.clone());
+        }
         let (client, eventloop) = AsyncClient::new(options, 256);
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (tx, events) = mpsc::unbounded_channel();
@@ -117,6 +130,7 @@ impl Session {
 
     /// Queues a QoS1 message; it is sent again after a reconnect until acknowledged.
     pub fn publish(&self, topic: String, payload: Vec<u8>) {
+        let payload = sign(&self.config, &topic, payload);
         let mut shared = lock(&self.shared);
         shared.outbox.push(topic, payload);
         shared.pump(&self.client);
@@ -146,6 +160,15 @@ impl Session {
                 })
             }
         }
+    }
+}
+
+/// `payload` with the MAC of this agent's credential, when it has one: the coordinator drops
+/// agent messages it cannot tie to the agent their topic names.
+fn sign(config: &AgentConfig, topic: &str, payload: Vec<u8>) -> Vec<u8> {
+    match &config.credentials {
+        Some(c) => msgauth::sign(&c.password, topic, &payload),
+        None => payload,
     }
 }
 

@@ -17,6 +17,7 @@ use herd_coordinator::aws::{
     frames_sqs::FramesViaSqs,
     iot::{Inbound, IotDataBus},
 };
+use herd_coordinator::broker::auth::BrokerKeys;
 use herd_coordinator::broker::{BrokerError, EmbeddedBroker};
 use herd_coordinator::bus::AgentBus;
 use herd_coordinator::config::{
@@ -152,6 +153,7 @@ pub async fn open_store(
 /// The adapters of a running coordinator.
 pub struct Adapters {
     embedded: Option<EmbeddedBroker>,
+    keys: Option<Arc<BrokerKeys>>,
     broker: BrokerEndpoint,
     serves_command_topic: bool,
     deps: RunDeps,
@@ -162,24 +164,59 @@ impl Adapters {
     /// Builds every adapter `config` asks for. Must be called inside an actix system.
     pub async fn start(config: &ServiceConfig, paths: AdapterPaths) -> Result<Self, AdaptersError> {
         let sdk = sdk_for(config).await?;
-        let (embedded, broker) = match &config.broker.url {
-            Some(url) => (
-                None,
-                BrokerEndpoint {
-                    addr: url.clone(),
-                    tls: config.broker.tls.clone(),
-                    sigv4_region: sigv4_region(config, url)?,
-                },
-            ),
+        let (embedded, broker, external_keys) = match &config.broker.url {
+            Some(url) => {
+                // A Mosquitto whose users and ACLs herd writes: per-run agent credentials there
+                // too, from a master key kept in the data directory (runs resume with it).
+                let keys = match &config.broker.mosquitto {
+                    Some(files) => {
+                        let keys = BrokerKeys::load_or_create(&paths.data_dir.join(KEY_FILE))
+                            .map_err(BrokerError::Io)?
+                            .with_mosquitto(files.clone());
+                        keys.sync_at_start()
+                            .map_err(|e| BrokerError::Io(std::io::Error::other(e.to_string())))?;
+                        write_commander_file(&paths.data_dir, &url.to_string(), &keys)
+                            .map_err(BrokerError::Io)?;
+                        Some(Arc::new(keys))
+                    }
+                    None => None,
+                };
+                (
+                    None,
+                    BrokerEndpoint {
+                        addr: url.clone(),
+                        tls: config.broker.tls.clone(),
+                        sigv4_region: sigv4_region(config, url)?,
+                        credentials: keys.as_ref().map(|k| k.coordinator().clone()),
+                    },
+                    keys,
+                )
+            }
             None => {
-                let embedded = tokio::task::spawn_blocking(EmbeddedBroker::start)
+                let keys = Arc::new(
+                    BrokerKeys::generate()
+                        .map_err(|e| BrokerError::Io(std::io::Error::other(e.to_string())))?,
+                );
+                let start = {
+                    let keys = Arc::clone(&keys);
+                    move || EmbeddedBroker::start(keys)
+                };
+                let embedded = tokio::task::spawn_blocking(start)
                     .await
                     .map_err(|e| BrokerError::Io(std::io::Error::other(e.to_string())))??;
                 let addr = BrokerAddr::parse(&embedded.url())
                     .map_err(|e| BrokerError::Io(std::io::Error::other(e.to_string())))?;
-                (Some(embedded), BrokerEndpoint::plain(addr))
+                write_commander_file(&paths.data_dir, &embedded.url(), &keys)
+                    .map_err(BrokerError::Io)?;
+                let mut endpoint = BrokerEndpoint::plain(addr);
+                endpoint.credentials = Some(keys.coordinator().clone());
+                (Some(embedded), endpoint, None)
             }
         };
+        let keys = embedded
+            .as_ref()
+            .map(|e| Arc::clone(e.auth()))
+            .or(external_keys);
         let owner = paths
             .owner
             .clone()
@@ -195,6 +232,9 @@ impl Adapters {
             (true, true) => Some(MqttLink::connect(&broker, &owner).await?),
             (true, false) => Some(MqttLink::connect_durable(&broker, &owner).await?),
         };
+        if let (Some(link), Some(keys)) = (&link, &keys) {
+            link.authenticate_with(Arc::clone(keys));
+        }
         let serves_command_topic = link.is_some();
         let store = open_store(config, sdk.as_ref(), &paths.data_dir, &owner).await?;
         let bus: Arc<dyn AgentBus> = match (&config.broker.commands_via, &config.broker.frames_via)
@@ -229,6 +269,10 @@ impl Adapters {
                     paths.agent_program.clone(),
                     Some(paths.data_dir.join("logs")),
                 );
+                let launcher = match &keys {
+                    Some(keys) => launcher.with_agent_credentials(Arc::clone(keys)),
+                    None => launcher,
+                };
                 // Agents on the coordinator's own broker need its CA (and certificate) too, and
                 // sign their connections as it does.
                 Arc::new(if config.broker.agent_url.is_none() {
@@ -265,6 +309,7 @@ impl Adapters {
         };
         Ok(Self {
             embedded,
+            keys,
             broker,
             serves_command_topic,
             deps,
@@ -283,6 +328,12 @@ impl Adapters {
         self.serves_command_topic
     }
 
+    /// The credentials the broker admits: the embedded one's, or those herd writes for an
+    /// external Mosquitto (none with another external broker).
+    pub fn broker_keys(&self) -> Option<Arc<BrokerKeys>> {
+        self.keys.clone()
+    }
+
     /// Whether the broker is the embedded one (it ends with this process).
     pub fn embedded_broker(&self) -> bool {
         self.embedded.is_some()
@@ -297,6 +348,31 @@ impl Adapters {
     pub fn sdk(&self) -> Option<&Sdk> {
         self.sdk.as_ref()
     }
+}
+
+/// File in the data directory with the master key of an external Mosquitto's credentials.
+pub const KEY_FILE: &str = "broker.key";
+
+/// File in the data directory with the embedded broker's address and the commander's
+/// credential (for `herd/commands` and the live topics).
+pub const COMMANDER_FILE: &str = "broker-credentials.json";
+
+/// Writes [`COMMANDER_FILE`], readable by its owner only: the password must not be in a log.
+fn write_commander_file(dir: &Path, url: &str, keys: &BrokerKeys) -> std::io::Result<()> {
+    let c = keys.commander();
+    let text = serde_json::json!({
+        "url": url,
+        "username": c.username,
+        "password": c.password,
+    })
+    .to_string();
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(COMMANDER_FILE);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, text.as_bytes())
 }
 
 /// The `[aws]` settings as the SDK will see them (for the startup line).

@@ -3,6 +3,7 @@
 
 use super::errors::{url_with_scheme, Errors};
 use super::raw::RawBroker;
+use crate::broker::mosquitto::MosquittoFiles;
 use herd_protocol::broker::BrokerAddr;
 use herd_protocol::tls::{PemSource, TlsOptions};
 
@@ -70,6 +71,9 @@ pub struct BrokerConfig {
     pub commands_via: CommandsVia,
     /// Frames and statuses in.
     pub frames_via: FramesVia,
+    /// `mosquitto_password_file`, `mosquitto_acl_file`, `mosquitto_pid_file`: an external
+    /// Mosquitto whose users and ACLs the coordinator writes, per run.
+    pub mosquitto: Option<MosquittoFiles>,
 }
 
 impl Default for BrokerConfig {
@@ -82,6 +86,7 @@ impl Default for BrokerConfig {
             agent_url: None,
             commands_via: CommandsVia::Mqtt,
             frames_via: FramesVia::Mqtt,
+            mosquitto: None,
         }
     }
 }
@@ -181,6 +186,44 @@ pub(super) fn broker(errors: &mut Errors, raw: RawBroker) -> BrokerConfig {
             "\"sqs\" needs commands_via = \"iot-data\" (frames reach SQS through IoT Core)",
         );
     }
+    let mosquitto = match (raw.mosquitto_password_file, raw.mosquitto_acl_file) {
+        (Some(password_file), Some(acl_file)) => {
+            if url.is_none() {
+                errors.push(
+                    "broker.mosquitto_password_file",
+                    "is for an external Mosquitto: give broker.url",
+                );
+            }
+            Some(MosquittoFiles {
+                password_file: password_file.into(),
+                acl_file: acl_file.into(),
+                pid_file: raw.mosquitto_pid_file.map(Into::into),
+            })
+        }
+        (None, None) => {
+            if raw.mosquitto_pid_file.is_some() {
+                errors.push(
+                    "broker.mosquitto_pid_file",
+                    "goes with mosquitto_password_file and mosquitto_acl_file",
+                );
+            }
+            None
+        }
+        (Some(_), None) => {
+            errors.push(
+                "broker.mosquitto_acl_file",
+                "is needed with mosquitto_password_file",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            errors.push(
+                "broker.mosquitto_password_file",
+                "is needed with mosquitto_acl_file",
+            );
+            None
+        }
+    };
     BrokerConfig {
         url,
         auth,
@@ -188,6 +231,7 @@ pub(super) fn broker(errors: &mut Errors, raw: RawBroker) -> BrokerConfig {
         agent_url,
         commands_via,
         frames_via,
+        mosquitto,
     }
 }
 

@@ -79,6 +79,9 @@ pub(super) struct RawBroker {
     pub iot_endpoint_url: Option<String>,
     pub frames_via: Option<String>,
     pub frames_queue_url: Option<String>,
+    pub mosquitto_password_file: Option<String>,
+    pub mosquitto_acl_file: Option<String>,
+    pub mosquitto_pid_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -14,6 +14,7 @@
 //! reported as exited with an unknown status) and can still kill it.
 
 use super::{AgentExited, BoxFuture, LaunchError, LaunchSpec, Launched, Launcher};
+use crate::broker::auth::BrokerKeys;
 use herd_protocol::tls::{PemSource, TlsOptions};
 use herd_protocol::{AgentId, RunId};
 use std::collections::HashMap;
@@ -36,6 +37,8 @@ pub struct LocalLauncher {
     broker_tls: TlsOptions,
     /// The region agents sign their WebSocket connections for (`[broker] auth = "sigv4"`).
     sigv4_region: Option<String>,
+    /// Each agent's broker credential (the embedded broker's), when agents need one.
+    credentials: Option<Arc<BrokerKeys>>,
     kills: Arc<Mutex<HashMap<RunId, Vec<oneshot::Sender<()>>>>>,
 }
 
@@ -48,6 +51,7 @@ impl LocalLauncher {
             log_dir,
             broker_tls: TlsOptions::default(),
             sigv4_region: None,
+            credentials: None,
             kills: Arc::default(),
         }
     }
@@ -66,6 +70,27 @@ impl LocalLauncher {
     pub fn with_sigv4(mut self, region: Option<String>) -> Self {
         self.sigv4_region = region;
         self
+    }
+
+    /// Each agent gets its own broker credential from `auth` through its environment
+    /// (`HERD_MQTT_USERNAME`, `HERD_MQTT_PASSWORD`), never on its command line.
+    pub fn with_agent_credentials(mut self, auth: Arc<BrokerKeys>) -> Self {
+        self.credentials = Some(auth);
+        self
+    }
+
+    /// `agent`'s broker credential, as environment variables.
+    fn credential_env(&self, run: &RunId, agent: &AgentId) -> Vec<(&'static str, String)> {
+        self.credentials
+            .iter()
+            .flat_map(|auth| {
+                let c = auth.agent(run, agent);
+                [
+                    ("HERD_MQTT_USERNAME", c.username),
+                    ("HERD_MQTT_PASSWORD", c.password),
+                ]
+            })
+            .collect()
     }
 
     fn broker_env(&self) -> Vec<(&'static str, String)> {
@@ -117,6 +142,9 @@ impl Launcher for LocalLauncher {
             if !this.program.exists() {
                 return Err(LaunchError::Program(this.program.display().to_string()));
             }
+            if let Some(auth) = &this.credentials {
+                auth.launched(&spec.run, &spec.agents);
+            }
             let mut launched = Vec::with_capacity(spec.agents.len());
             let mut kills = Vec::with_capacity(spec.agents.len());
             for agent in &spec.agents {
@@ -129,6 +157,7 @@ impl Launcher for LocalLauncher {
                     .arg("--agent")
                     .arg(agent.as_str())
                     .envs(this.broker_env())
+                    .envs(this.credential_env(&spec.run, agent))
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(this.stderr_for(&spec.run, agent.as_str()))
@@ -180,6 +209,10 @@ impl Launcher for LocalLauncher {
         agents: Vec<Launched>,
         events: mpsc::UnboundedSender<AgentExited>,
     ) -> BoxFuture<Vec<AgentId>> {
+        if let Some(auth) = &self.credentials {
+            let ids: Vec<AgentId> = agents.iter().map(|l| l.agent.clone()).collect();
+            auth.launched(run, &ids);
+        }
         let mut running = Vec::new();
         let mut kills = Vec::new();
         for launched in agents {

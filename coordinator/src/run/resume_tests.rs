@@ -508,3 +508,50 @@ async fn a_redistributed_share_stays_with_the_survivors_after_a_restart() {
     };
     assert_eq!(moved, reassigned[0]);
 }
+
+/// The start a resumed run sends again carries the plan's secret references and their values
+/// resolved again, never `***`; the stored plan holds no value.
+#[actix::test]
+async fn a_resumed_run_resends_its_secrets_resolved_not_masked() {
+    tokio::time::pause();
+    std::env::set_var("HERD_RESUME_SECRET_T", "resume-secret-value-63");
+    let plan = herd_protocol::plan::from_yaml_str(
+        "version: 1\nname: t\ntarget: http://127.0.0.1:1\nagents: 1\nload:\n  stages:\n    - { duration: 3s, vus: 1 }\nsecrets: { T: { env: HERD_RESUME_SECRET_T } }\nscenario:\n  - get: /\n    headers: { Authorization: 'Bearer ${T}' }\n",
+    )
+    .expect("valid plan");
+    let store = Arc::new(EmbeddedStore::in_memory().expect("store"));
+    let mut first = Coordinator::start(&store, plan);
+    let ready = AgentStatus::Ready {
+        pid: 10,
+        host: "h".into(),
+    };
+    first.deliver(Sent::Status(0, ready)).await;
+    let AgentCommand::Start { start_at_ms, .. } = first.next_command().await else {
+        panic!("the first command is the start")
+    };
+    let at_us = start_at_ms * 1000;
+    first
+        .deliver(Sent::Status(0, AgentStatus::Started { at_us }))
+        .await;
+    first.settle().await;
+    first.handle.addr.send(Crash).await.expect("crash");
+    let stored = store.get_run(&run_id()).await.expect("read").expect("run");
+    let stored_plan = stored.plan.to_string();
+    assert!(
+        !stored_plan.contains("resume-secret-value-63"),
+        "{stored_plan}"
+    );
+    assert!(stored_plan.contains("Bearer ${T}"), "{stored_plan}");
+
+    let mut second = Coordinator::resume(&store, &[]).await;
+    let AgentCommand::Start { plan, secrets, .. } = second.next_command().await else {
+        panic!("the start is sent again")
+    };
+    let header = &plan["scenario"][0]["headers"]["Authorization"];
+    assert_eq!(header, "Bearer ${T}", "not masked");
+    assert_eq!(
+        secrets.get("T").map(String::as_str),
+        Some("resume-secret-value-63"),
+        "resolved again"
+    );
+}

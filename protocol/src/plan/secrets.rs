@@ -180,20 +180,82 @@ pub fn resolve(
     Ok(values)
 }
 
-/// Masks the values of [`SENSITIVE_HEADERS`] in a plan's JSON (each step's `headers`), in place.
+/// Masks the values of [`SENSITIVE_HEADERS`] in a plan's JSON, in place: every `headers` object
+/// at any depth (nested steps, scenarios, defaults). A value that only references secrets or
+/// variables ([`is_reference_only`], `Bearer ${TOKEN}`) is kept: it holds no credential, and a
+/// run resumed from its stored plan resolves it again, where a masked one would be sent as `***`.
 pub fn redact_plan_json(plan: &mut Value) {
-    let Some(Value::Array(steps)) = plan.get_mut("scenario") else {
-        return;
-    };
-    for step in steps {
-        if let Some(Value::Object(headers)) = step.get_mut("headers") {
-            for (name, value) in headers.iter_mut() {
-                if is_sensitive_header(name) {
-                    *value = Value::String(MASK.into());
+    match plan {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if key == "headers" {
+                    if let Value::Object(headers) = value {
+                        for (name, value) in headers.iter_mut() {
+                            let keep = value.as_str().is_some_and(is_reference_only);
+                            if is_sensitive_header(name) && !keep {
+                                *value = Value::String(MASK.into());
+                            }
+                        }
+                    }
                 }
+                redact_plan_json(value);
             }
         }
+        Value::Array(items) => items.iter_mut().for_each(redact_plan_json),
+        _ => {}
     }
+}
+
+/// Whether a plan's JSON has a credential header [`redact_plan_json`] masked: a plan read back
+/// from the store that cannot be sent to agents as it was written.
+pub fn has_masked_headers(plan: &Value) -> bool {
+    match plan {
+        Value::Object(map) => map.iter().any(|(key, value)| {
+            let masked = key == "headers"
+                && value.as_object().is_some_and(|h| {
+                    h.iter()
+                        .any(|(name, v)| is_sensitive_header(name) && v.as_str() == Some(MASK))
+                });
+            masked || has_masked_headers(value)
+        }),
+        Value::Array(items) => items.iter().any(has_masked_headers),
+        _ => false,
+    }
+}
+
+/// Authentication schemes that may precede a reference in a credential header.
+const SCHEMES: [&str; 6] = ["bearer", "basic", "token", "digest", "negotiate", "apikey"];
+
+/// Whether a credential header's value is made only of references (`${NAME}`), an
+/// authentication scheme and parameter names (`Bearer ${TOKEN}`, `session=${SESSION}`): nothing
+/// in it is a credential itself.
+pub fn is_reference_only(value: &str) -> bool {
+    let mut rest = String::new();
+    let mut text = value;
+    let mut references = 0;
+    while let Some(at) = text.find("${") {
+        let Some(len) = text[at..].find('}') else {
+            return false;
+        };
+        rest.push_str(&text[..at]);
+        rest.push(' ');
+        text = &text[at + len + 1..];
+        references += 1;
+    }
+    rest.push_str(text);
+    references > 0
+        && rest
+            .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
+            .filter(|t| !t.is_empty())
+            .all(|t| {
+                SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(t))
+                    || t.strip_suffix('=').is_some_and(|name| {
+                        !name.is_empty()
+                            && name
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                    })
+            })
 }
 
 /// Masks known secret values inside text.

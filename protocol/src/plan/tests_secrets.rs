@@ -100,3 +100,44 @@ fn credential_headers_and_values_are_masked() {
     );
     assert_eq!(Redactor::new([""]).redact("text"), "text");
 }
+
+#[test]
+fn references_stay_in_the_stored_plan_literals_are_masked_at_any_depth() {
+    let mut json = serde_json::json!({
+        "scenario": [
+            {"get": "/", "headers": {"Authorization": "Bearer ${TOKEN}", "Cookie": "sid=${S}; lang=${L}"}},
+            {"group": "g", "steps": [{"get": "/n", "headers": {"X-Api-Key": "literal-key-5"}}]},
+        ],
+        "scenarios": [{"scenario": [{"get": "/", "headers": {"authorization": "Bearer x${T}"}}]}],
+    });
+    assert!(!has_masked_headers(&json));
+    redact_plan_json(&mut json);
+    assert_eq!(
+        json["scenario"][0]["headers"]["Authorization"],
+        "Bearer ${TOKEN}"
+    );
+    assert_eq!(
+        json["scenario"][0]["headers"]["Cookie"],
+        "sid=${S}; lang=${L}"
+    );
+    assert_eq!(
+        json["scenario"][1]["steps"][0]["headers"]["X-Api-Key"],
+        MASK
+    );
+    assert_eq!(
+        json["scenarios"][0]["scenario"][0]["headers"]["authorization"], MASK,
+        "a literal glued to a reference is a literal"
+    );
+    assert!(has_masked_headers(&json));
+    for (value, only) in [
+        ("${A}", true),
+        ("Basic ${A}", true),
+        ("token=${A}", true),
+        ("Bearer abc", false),
+        ("Bearer abc ${A}", false),
+        ("${A", false),
+        ("", false),
+    ] {
+        assert_eq!(is_reference_only(value), only, "{value}");
+    }
+}

@@ -12,7 +12,7 @@ use super::console::get;
 use herd_e2e::json_schema::validate;
 use herd_e2e::service::{plan, Service};
 use herd_e2e::{herd_bin, CountingTarget};
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use rumqttc::{Client, Event, Packet, QoS};
 use serde_json::{json, Value};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -41,15 +41,9 @@ fn live_messages_match_their_schema_stored_seconds_keep_them_and_the_report_is_t
     let s = Service::start(dir.path(), &[]);
     let op = s.token("operator");
 
-    // A dashboard of its own, on the broker.
-    let url = s.broker_url();
-    let (host, port) = url
-        .trim_start_matches("mqtt://")
-        .rsplit_once(':')
-        .expect("host:port");
-    let mut options = MqttOptions::new("e2e-dashboard", host, port.parse().expect("port"));
-    options.set_keep_alive(Duration::from_secs(5));
-    options.set_max_packet_size(1 << 20, 1 << 20);
+    // A dashboard of its own, on the broker, with the commander's credential.
+    let login = crate::broker_acl::BrokerLogin::commander(&s);
+    let options = login.options("e2e-dashboard", &login.username, &login.password);
     let (client, mut connection) = Client::new(options, 64);
     client
         .subscribe("herd/runs/+/live", QoS::AtLeastOnce)

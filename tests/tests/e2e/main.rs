@@ -8,6 +8,7 @@ mod aws_commands;
 mod aws_init;
 mod aws_regions;
 mod aws_up;
+mod broker_acl;
 mod console;
 mod console_report;
 mod cookies;

@@ -1,8 +1,9 @@
 //! End-to-end: the broker's `herd/commands` topic is a command source like the HTTP API.
 
+use crate::broker_acl::BrokerLogin;
 use herd_e2e::service::{plan, Service};
 use herd_e2e::CountingTarget;
-use rumqttc::{Client, MqttOptions, QoS};
+use rumqttc::QoS;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -18,14 +19,10 @@ fn a_start_run_published_on_the_command_topic_runs_with_exact_counts() {
         201
     );
 
-    let url = s.broker_url();
-    let (host, port) = url
-        .trim_start_matches("mqtt://")
-        .rsplit_once(':')
-        .expect("host:port");
-    let mut options = MqttOptions::new("e2e-publisher", host, port.parse().expect("port"));
-    options.set_keep_alive(Duration::from_secs(5));
-    let (client, mut connection) = Client::new(options, 16);
+    // The embedded broker admits the commander's credential, and the coordinator takes the
+    // commands it signs.
+    let login = BrokerLogin::commander(&s);
+    let (client, mut connection) = login.connect("e2e-publisher");
     std::thread::spawn(move || for _ in connection.iter() {});
     let start = json!({"version": 1, "id": "mqtt-start-1", "type": "start_run", "test_id": "mq"});
     // Garbage first (refused as an event, the intake lives on), then the same command twice
@@ -36,7 +33,12 @@ fn a_start_run_published_on_the_command_topic_runs_with_exact_counts() {
         start.to_string().into_bytes(),
     ] {
         client
-            .publish("herd/commands", QoS::AtLeastOnce, false, payload)
+            .publish(
+                "herd/commands",
+                QoS::AtLeastOnce,
+                false,
+                login.sign("herd/commands", &payload),
+            )
             .expect("publish");
     }
 

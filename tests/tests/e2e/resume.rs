@@ -80,7 +80,7 @@ fn a_run_stored_in_dynamodb_resumes_after_a_sigkill_with_exact_counts() {
     killed_mid_run_and_resumed(dir.path(), &config, &env);
 }
 
-fn killed_mid_run_and_resumed(dir: &Path, config: &Path, env: &[(&str, String)]) {
+pub(crate) fn killed_mid_run_and_resumed(dir: &Path, config: &Path, env: &[(&str, String)]) {
     let start_service = |data: &Path, config: &Path| {
         Service::start_with_env(
             data,

@@ -45,6 +45,19 @@ pub struct AgentArgs {
         hide_env_values = true
     )]
     mqtt_key: Option<PemSource>,
+    /// The broker user name (the coordinator gives each agent its own, per run).
+    #[arg(long, env = "HERD_MQTT_USERNAME", requires = "mqtt_password")]
+    mqtt_username: Option<String>,
+    /// The broker password of `--mqtt-username`; every message is signed with it, so the
+    /// coordinator knows who sent it. Give it through the environment: the command line is
+    /// readable by any local user.
+    #[arg(
+        long,
+        env = "HERD_MQTT_PASSWORD",
+        requires = "mqtt_username",
+        hide_env_values = true
+    )]
+    mqtt_password: Option<String>,
     /// The run to serve.
     #[arg(long)]
     run: RunId,
@@ -94,6 +107,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<Code> {
         },
         run: args.run,
         agent: args.agent,
+        credentials: args
+            .mqtt_username
+            .zip(args.mqtt_password)
+            .map(|(username, password)| herd_protocol::msgauth::Credential { username, password }),
     };
     let report = runtime.block_on(async move {
         let local = tokio::task::LocalSet::new();

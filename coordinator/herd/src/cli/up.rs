@@ -158,9 +158,12 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         ));
         let intake = runtime.serves_command_topic().then(|| {
             let (broker, manager, sink) = (runtime.broker().clone(), manager.clone(), sink.clone());
+            let keys = runtime.broker_keys();
             let stop = stopped(stop_rx.clone());
             actix::spawn(async move {
-                if let Err(e) = herd_coordinator::intake::run(&broker, manager, sink, stop).await {
+                if let Err(e) =
+                    herd_coordinator::intake::run(&broker, keys, manager, sink, stop).await
+                {
                     tracing::error!(error = %e, "the MQTT command topic is not served");
                 }
             })

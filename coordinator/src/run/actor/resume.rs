@@ -8,7 +8,9 @@
 //! 2. it registers on the bus, which hands it the messages that arrived while it was away (a
 //!    durable session kept them unacknowledged), and adopts the agents through the launcher;
 //! 3. it sends the start again (agents ignore a repeated one; one that missed it starts now), or
-//!    the stop again if it was stopping.
+//!    the stop again if it was stopping. The start carries the stored plan, whose secrets are
+//!    references resolved again now; a plan with a literal credential header (stored masked) is
+//!    not sent again, so no agent sends `***` for it.
 //!
 //! Agents whose process is gone are given the heartbeat period for their last messages (their
 //! "finished" may be in the backlog) and are then declared lost, saying so. A run that had not started its
@@ -215,7 +217,13 @@ impl RunActor {
         if self.phase() == Phase::Stopping {
             let graceful_ms = millis(self.spec.plan.options.graceful_stop);
             self.send(AgentCommand::Stop { graceful_ms }, ctx);
+        } else if herd_protocol::plan::secrets::has_masked_headers(&self.spec.plan.to_json()) {
+            // The store keeps literal credential headers masked: sending the plan again would
+            // have an agent that missed the start send `***` to the target. Agents that started
+            // carry on; one that did not is stopped at the end like the others.
+            tracing::warn!(run = %self.spec.run, "the start is not sent again: the plan's literal credential headers are not stored (write them as secrets to resume with them)");
         } else {
+            // Secrets are references in the stored plan: `start_command` resolves them again.
             self.send(self.start_command(), ctx);
             // Agents that had it ignore it; one that missed it follows it now.
             if let Some(latest) = self.shares.latest().cloned() {

@@ -3,6 +3,16 @@
 //! rumqttd cannot report the port it bound to and has no shutdown call, so we pick a free loopback
 //! port first, start the broker on its own threads, and wait until it accepts connections. It lives
 //! as long as the process, which is what `herd run` and `herd up` need.
+//!
+//! It admits only the credentials [`auth::BrokerKeys`] derives (the coordinator's, the
+//! commander's, and each open run's agents'); what it cannot check, who publishes on which topic,
+//! the coordinator checks message by message (see [`auth`]).
+
+pub mod auth;
+pub mod mosquitto;
+
+use auth::BrokerKeys;
+use std::sync::Arc;
 
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use std::collections::HashMap;
@@ -24,19 +34,21 @@ pub enum BrokerError {
 #[derive(Debug, Clone)]
 pub struct EmbeddedBroker {
     addr: SocketAddr,
+    auth: Arc<BrokerKeys>,
 }
 
 /// Largest MQTT payload accepted: frames carry histograms, and AWS IoT Core's own limit is 128 KB.
 pub const MAX_PAYLOAD: usize = 1024 * 1024;
 
 impl EmbeddedBroker {
-    /// Starts a broker on a free port of 127.0.0.1 and waits until it accepts connections.
-    pub fn start() -> Result<Self, BrokerError> {
+    /// Starts a broker on a free port of 127.0.0.1 that admits the credentials of `auth`, and
+    /// waits until it accepts connections.
+    pub fn start(auth: Arc<BrokerKeys>) -> Result<Self, BrokerError> {
         let addr = {
             let probe = TcpListener::bind("127.0.0.1:0")?;
             probe.local_addr()?
         };
-        let mut broker = Broker::new(config(addr));
+        let mut broker = Broker::new(config(addr, Arc::clone(&auth)));
         std::thread::Builder::new()
             .name("herd-broker".into())
             .spawn(move || {
@@ -48,7 +60,7 @@ impl EmbeddedBroker {
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
             if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                return Ok(Self { addr });
+                return Ok(Self { addr, auth });
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -64,10 +76,15 @@ impl EmbeddedBroker {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
+    /// The credentials it admits.
+    pub fn auth(&self) -> &Arc<BrokerKeys> {
+        &self.auth
+    }
 }
 
-fn config(listen: SocketAddr) -> Config {
-    let server = ServerSettings {
+fn config(listen: SocketAddr, auth: Arc<BrokerKeys>) -> Config {
+    let mut server = ServerSettings {
         name: "herd-v4".into(),
         listen,
         tls: None,
@@ -81,6 +98,15 @@ fn config(listen: SocketAddr) -> Config {
             dynamic_filters: true,
         },
     };
+    server
+        .connections
+        .set_auth_handler(move |client_id: String, user: String, password: String| {
+            let admitted = auth.admits(&client_id, &user, &password);
+            if !admitted {
+                tracing::warn!(client = %client_id, user = %user, "broker refused a connection: unknown credential");
+            }
+            std::future::ready(admitted)
+        });
     Config {
         id: 0,
         router: RouterConfig {
