@@ -12,3 +12,4 @@
 pub mod adapters;
 pub mod local;
 pub mod stack;
+pub mod swarm;

@@ -1,0 +1,60 @@
+//! How a simulated agent (and the bench's live listener) connects: the one place that builds
+//! their MQTT options, so that when brokers want credentials only this changes.
+//!
+//! The options mirror a real agent's (`herd-agent`'s session): client id `herd-{run}-{agent}`,
+//! 5 s keep-alive, 1 MB packets, a clean session and the `lost` last will.
+
+use herd_protocol::agent::{AgentStatus, StatusMessage};
+use herd_protocol::broker::{BrokerAddr, BrokerScheme};
+use herd_protocol::{topics, wire, AgentId, RunId};
+use rumqttc::{AsyncClient, EventLoop, LastWill, MqttOptions, QoS};
+use std::time::Duration;
+
+/// MQTT keep-alive, as a real agent's.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// Largest MQTT packet, as a real agent's (the start command grows with the agent count).
+const MAX_PACKET: usize = 1024 * 1024;
+/// Requests a session may queue before the event loop takes them.
+const QUEUE: usize = 64;
+
+/// A broker the simulated agents cannot reach (only plain `mqtt://` is simulated).
+#[derive(Debug, thiserror::Error)]
+#[error("the swarm speaks plain mqtt:// only, not {0}")]
+pub struct Unsupported(pub String);
+
+/// Options for a session with `client_id` on `broker`.
+fn options(broker: &BrokerAddr, client_id: String) -> Result<MqttOptions, Unsupported> {
+    if broker.scheme != BrokerScheme::Mqtt {
+        return Err(Unsupported(broker.to_string()));
+    }
+    let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+    options
+        .set_keep_alive(KEEP_ALIVE)
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+        .set_clean_session(true);
+    Ok(options)
+}
+
+/// A simulated agent's session, with the last will a real agent leaves.
+pub fn agent(
+    broker: &BrokerAddr,
+    run: &RunId,
+    agent: &AgentId,
+) -> Result<(AsyncClient, EventLoop), Unsupported> {
+    let mut options = options(broker, format!("herd-{run}-{agent}"))?;
+    options.set_last_will(LastWill::new(
+        topics::status(run, agent),
+        wire::encode(&StatusMessage::new(agent.clone(), AgentStatus::Lost)),
+        QoS::AtLeastOnce,
+        false,
+    ));
+    Ok(AsyncClient::new(options, QUEUE))
+}
+
+/// The bench's listener on the run's live topic (a dashboard, as far as the broker knows).
+pub fn listener(broker: &BrokerAddr, run: &RunId) -> Result<(AsyncClient, EventLoop), Unsupported> {
+    Ok(AsyncClient::new(
+        options(broker, format!("herd-swarm-live-{run}"))?,
+        QUEUE,
+    ))
+}
