@@ -10,6 +10,7 @@ mod aws_up;
 mod console;
 mod console_report;
 mod demo;
+mod faults;
 mod flow;
 mod https;
 mod import;
