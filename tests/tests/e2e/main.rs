@@ -11,6 +11,7 @@ mod console;
 mod console_report;
 mod demo;
 mod faults;
+mod faults_target;
 mod flow;
 mod https;
 mod import;
