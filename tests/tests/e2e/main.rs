@@ -26,4 +26,5 @@ mod resume;
 mod run;
 mod scenario;
 mod security;
+mod swarm;
 mod up_config;
