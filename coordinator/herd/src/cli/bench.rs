@@ -93,7 +93,8 @@ fn bench(args: SwarmArgs) -> anyhow::Result<Code> {
     }
     let exact = figures["frames_lost"] == 0
         && figures["frames_doubled"] == 0
-        && figures["requests_sent"] == figures["requests_counted"];
+        && figures["requests_sent"] == figures["requests_counted"]
+        && figures["run_state"] == "completed";
     Ok(if exact { Code::Passed } else { Code::RunError })
 }
 
