@@ -1,5 +1,5 @@
-//! Fuzzed input on the coordinator's own intakes: `herd.toml`, chat lines (SQS/SNS, AWS Chatbot)
-//! and whatever arrives on an agent topic. (Plans, commands and frames as wire formats are fuzzed
+//! Fuzzed input on the coordinator's own intakes: `herd.toml`, chat lines (SQS/SNS, AWS Chatbot),
+//! SQS command bodies (raw or in an SNS envelope) and whatever arrives on an agent topic. (Plans, commands and frames as wire formats are fuzzed
 //! in the protocol crate.)
 //!
 //! 10,000 cases each. The rules: nothing panics; every refusal names a key or a reason; and what
@@ -212,6 +212,43 @@ proptest! {
                     }
                 }
                 Some((_, AgentInbound::Status(_))) => {}
+            }
+        }
+    }
+
+    /// Whatever arrives on the SQS command queue — chat text, JSON, a command with a part
+    /// changed, any of them inside an SNS notification — is a request or a refusal naming what
+    /// is wrong; and a command reads the same raw or wrapped in SNS.
+    #[cfg(feature = "aws")]
+    #[test]
+    fn sqs_bodies_are_requests_or_named_refusals(
+        text in "\\PC{0,60}",
+        key in prop_oneof![Just("version"), Just("id"), Just("type"), Just("test_id"), Just("plan"), Just("run_id")],
+        junk in prop_oneof![Just(serde_json::json!(null)), Just(serde_json::json!(2)), Just(serde_json::json!("x")), Just(serde_json::json!({"a": [1]})), Just(serde_json::json!(-1.5))],
+        shape in 0usize..4,
+    ) {
+        use crate::aws::envelope::{read, Request};
+        let mut command = serde_json::json!({"version": 1, "id": "c-1", "type": "start_run", "test_id": "smoke"});
+        command[key] = junk;
+        let inner = match shape {
+            0 => text.clone(),
+            1 => command.to_string(),
+            2 => format!("{{{text}"),
+            _ => serde_json::json!({"Type": "Notification", "Message": text}).to_string(),
+        };
+        let wrapped = serde_json::json!({"Type": "Notification", "MessageId": "m-1", "Message": inner}).to_string();
+        for body in [inner.as_str(), wrapped.as_str()] {
+            if let Err(e) = read(body, "q-1") {
+                prop_assert!(e.problem.contains(':') && !e.problem.trim().is_empty(), "{e:?}");
+            }
+        }
+        if shape == 1 {
+            let raw = read(&inner, "q-1");
+            let sns = read(&wrapped, "q-1");
+            match (raw, sns) {
+                (Ok(Request::Command(a)), Ok(Request::Command(b))) => prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => prop_assert_eq!(a.problem.replacen("body", "Message", 1), b.problem),
+                (a, b) => prop_assert!(false, "raw {a:?} but wrapped {b:?}"),
             }
         }
     }

@@ -29,6 +29,7 @@ use rumqttc::{
     AsyncClient, Event, EventLoop, Incoming, MqttOptions, Publish, QoS, TlsConfiguration, Transport,
 };
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -166,6 +167,8 @@ pub struct MqttLink {
     client: AsyncClient,
     router: Arc<Mutex<Router>>,
     suback_waiters: Arc<Mutex<VecDeque<oneshot::Sender<()>>>>,
+    /// SUBACKs still due for subscriptions renewed after a reconnection.
+    resubscribing: Arc<AtomicUsize>,
 }
 
 impl MqttLink {
@@ -218,6 +221,7 @@ impl MqttLink {
             client,
             router: Arc::new(Mutex::new(router)),
             suback_waiters: Arc::default(),
+            resubscribing: Arc::default(),
         };
         tokio::spawn(drive(eventloop, link.clone()));
         Ok(link)
@@ -268,6 +272,28 @@ impl MqttLink {
         };
         self.ack(acks);
         let _ = self.client.unsubscribe(topics::agents_filter(run)).await;
+    }
+
+    /// Subscribes again to every registered run's topics (the broker forgot them).
+    fn resubscribe(&self) {
+        let runs: Vec<RunId> = self.lock().routes.keys().cloned().collect();
+        for run in runs {
+            if self
+                .client
+                .try_subscribe(topics::agents_filter(&run), QoS::AtLeastOnce)
+                .is_ok()
+            {
+                self.resubscribing.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%run, "subscribed again to the run's agents after the broker lost the session");
+            }
+        }
+    }
+
+    /// Whether a SUBACK answers [`Self::resubscribe`] (no `subscribe_run` waits for it).
+    fn resubscribed_ack(&self) -> bool {
+        self.resubscribing
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Router> {
@@ -337,11 +363,20 @@ async fn drive(mut eventloop: EventLoop, link: MqttLink) {
         }
         match event {
             Ok(Event::Incoming(Incoming::Publish(p))) => link.incoming(&p),
-            Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+            Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                 // A reconnection: the broker delivers again what was not acknowledged.
                 link.lock().deliveries.reconnected();
+                if !ack.session_present {
+                    // A broker that lost the session (restarted without persistence) lost the
+                    // subscriptions too: without this every run went deaf after a broker restart
+                    // and its agents' frames were acknowledged by the broker and dropped.
+                    link.resubscribe();
+                }
             }
             Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                if link.resubscribed_ack() {
+                    continue;
+                }
                 let waiter = link
                     .suback_waiters
                     .lock()

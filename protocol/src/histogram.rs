@@ -93,6 +93,167 @@ impl EncodedHistogram {
     }
 }
 
+/// A decoded histogram as its recorded buckets, `(a value of the bucket, count)`: all that merging
+/// a frame into other histograms needs, without the ~180 KiB of counters (allocated, zeroed and
+/// walked whole by `add`) that a full herd histogram takes. A frame of one second holds a few
+/// dozen buckets; the coordinator merges each frame's histograms into several others, and at
+/// 1,000 agents the full decode and `add` were most of its CPU (`herd bench swarm`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SparseLatency(Vec<(u64, u64)>);
+
+impl SparseLatency {
+    /// Recorded latencies in all.
+    pub fn len(&self) -> u64 {
+        self.0.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Adds every count of `from` into `into`: the same result as decoding it fully and [`merge`].
+#[inline(never)]
+pub fn merge_sparse(into: &mut Latency, from: &SparseLatency) {
+    for &(value, count) in &from.0 {
+        into.saturating_record_n(value, count);
+    }
+}
+
+/// The V2 cookies (hdrhistogram's serialization format, version 2, with its word-size bits).
+const V2_COOKIE: u32 = 0x1c84_9303 | 0x10;
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9304 | 0x10;
+
+impl EncodedHistogram {
+    /// Decodes into its recorded buckets ([`SparseLatency`]); refuses what [`Self::decode`]
+    /// refuses. Histograms of other bounds than herd's are decoded fully and then listed.
+    pub fn decode_sparse(&self) -> Result<SparseLatency, CodecError> {
+        if self.0.is_empty() {
+            return Ok(SparseLatency::default());
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.0.as_bytes())
+            .map_err(|e| CodecError(e.to_string()))?;
+        match sparse_v2(&bytes)? {
+            Some(sparse) => Ok(sparse),
+            None => {
+                let full = self.decode()?;
+                Ok(SparseLatency(
+                    full.iter_recorded()
+                        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                        .collect(),
+                ))
+            }
+        }
+    }
+}
+
+/// Reads a V2 deflate encoding of herd's bounds bucket by bucket; `None` for other bounds.
+fn sparse_v2(bytes: &[u8]) -> Result<Option<SparseLatency>, CodecError> {
+    use std::io::Read as _;
+    let bad = |what: &str| CodecError(what.to_string());
+    let word = |b: &[u8], at: usize| -> Result<u32, CodecError> {
+        b.get(at..at + 4)
+            .and_then(|w| w.try_into().ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| bad("truncated header"))
+    };
+    if word(bytes, 0)? != V2_COMPRESSED_COOKIE {
+        return Err(bad("not a V2 deflate histogram (cookie)"));
+    }
+    let compressed_len = word(bytes, 4)? as usize;
+    let compressed = bytes
+        .get(8..8usize.saturating_add(compressed_len))
+        .ok_or_else(|| bad("truncated payload"))?;
+    let mut inner = Vec::new();
+    flate2::read::ZlibDecoder::new(compressed)
+        // A herd histogram's counts array is 22,528 buckets: its encoding is far below this.
+        .take(4 * 1024 * 1024)
+        .read_to_end(&mut inner)
+        .map_err(|e| CodecError(format!("deflate: {e}")))?;
+    if word(&inner, 0)? != V2_COOKIE {
+        return Err(bad("not a V2 histogram (inner cookie)"));
+    }
+    let payload_len = word(&inner, 4)? as usize;
+    let (offset, digits) = (word(&inner, 8)?, word(&inner, 12)?);
+    let long = |at: usize| -> Result<u64, CodecError> {
+        inner
+            .get(at..at + 8)
+            .and_then(|w| w.try_into().ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| bad("truncated header"))
+    };
+    let (low, high, ratio) = (long(16)?, long(24)?, f64::from_bits(long(32)?));
+    if offset != 0 || ratio != 1.0 {
+        return Err(bad("unsupported V2 features"));
+    }
+    if (low, high, digits) != (LOWEST_US, HIGHEST_US, u32::from(SIGFIG)) {
+        return Ok(None);
+    }
+    let counts = inner
+        .get(40..40usize.saturating_add(payload_len))
+        .ok_or_else(|| bad("truncated counts"))?;
+    let buckets = herd_buckets();
+    let mut out = Vec::new();
+    let (mut at, mut index) = (0usize, 0usize);
+    while at < counts.len() {
+        let (raw, used) = varint(&counts[at..]).ok_or_else(|| bad("truncated count"))?;
+        at += used;
+        let n = ((raw >> 1) as i64) ^ -((raw & 1) as i64);
+        if n < 0 {
+            index = index.saturating_add(n.unsigned_abs() as usize);
+        } else {
+            if n > 0 {
+                if index >= buckets {
+                    return Err(bad("more buckets than herd's histogram has"));
+                }
+                out.push((value_at(index), n as u64));
+            }
+            index = index.saturating_add(1);
+        }
+    }
+    Ok(Some(SparseLatency(out)))
+}
+
+/// hdrhistogram's LEB128 variant: up to 9 bytes, the ninth with all 8 bits.
+fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for i in 0..9 {
+        let byte = *b.get(i)?;
+        if i == 8 {
+            return Some((value | (u64::from(byte) << 56), 9));
+        }
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Buckets of a herd histogram (its counts array's length).
+fn herd_buckets() -> usize {
+    static LEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LEN.get_or_init(|| new_latency().distinct_values())
+}
+
+/// The lowest value of bucket `index` of a herd histogram (unit 1 µs, 3 digits: 2,048 sub-buckets
+/// of which the upper 1,024 are new in each bucket after the first), as hdrhistogram lays it out.
+fn value_at(index: usize) -> u64 {
+    const HALF_MAGNITUDE: u32 = 10;
+    const HALF: usize = 1 << HALF_MAGNITUDE;
+    let bucket = (index >> HALF_MAGNITUDE) as i64 - 1;
+    let mut sub = (index & (HALF - 1)) + HALF;
+    let bucket = if bucket < 0 {
+        sub -= HALF;
+        0
+    } else {
+        bucket as u32
+    };
+    (sub as u64) << bucket
+}
+
 /// Latency figures in milliseconds, as reported in summaries.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct LatencyMs {
@@ -142,6 +303,60 @@ impl LatencyMs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn merged_sparse(encoded: &EncodedHistogram) -> Latency {
+        let mut out = new_latency();
+        merge_sparse(&mut out, &encoded.decode_sparse().expect("decodes"));
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2_000, failure_persistence: None, ..Default::default() })]
+        /// Merging the sparse decoding is merging the full one, bucket for bucket.
+        #[test]
+        fn sparse_decoding_merges_as_the_full_one(
+            values in proptest::collection::vec((1u64..HIGHEST_US * 2, 1u64..1_000), 0..200),
+        ) {
+            let mut h = new_latency();
+            for (v, n) in &values {
+                h.saturating_record_n(*v, *n);
+            }
+            let encoded = EncodedHistogram::encode(&h);
+            let full = encoded.decode().expect("decodes");
+            let sparse = merged_sparse(&encoded);
+            proptest::prop_assert_eq!(sparse.len(), full.len());
+            proptest::prop_assert!(sparse == full);
+            proptest::prop_assert_eq!(encoded.decode_sparse().expect("decodes").len(), h.len());
+        }
+
+        /// Anything that is not a histogram is refused, never a panic; what both read, they
+        /// read alike.
+        #[test]
+        fn sparse_decoding_refuses_what_is_not_a_histogram(cut in 0usize..400, text in "[A-Za-z0-9+/=]{0,40}") {
+            let mut h = new_latency();
+            for v in [1, 10, 1_000, 100_000] {
+                record_us(&mut h, v);
+            }
+            let mut s = EncodedHistogram::encode(&h).0;
+            s.truncate(cut.min(s.len()));
+            s.push_str(&text);
+            let encoded = EncodedHistogram(s);
+            if let (Ok(full), Ok(_)) = (encoded.decode(), encoded.decode_sparse()) {
+                proptest::prop_assert!(merged_sparse(&encoded) == full);
+            }
+        }
+    }
+
+    #[test]
+    fn histograms_of_other_bounds_are_listed_from_a_full_decoding() {
+        let mut other: Latency = Histogram::new_with_bounds(1, 60_000_000, 2).expect("bounds");
+        for v in [3, 999, 123_456, 59_000_000] {
+            other.record(v).expect("in range");
+        }
+        let encoded = EncodedHistogram::encode(&other);
+        assert!(merged_sparse(&encoded) == encoded.decode().expect("decodes"));
+        assert_eq!(encoded.decode_sparse().expect("decodes").len(), 4);
+    }
     use proptest::prelude::*;
 
     proptest! {

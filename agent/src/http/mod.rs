@@ -19,8 +19,8 @@
 
 mod client;
 mod connector;
-pub(crate) mod decode;
 mod cookies;
+pub(crate) mod decode;
 mod h1;
 mod h2;
 mod request;

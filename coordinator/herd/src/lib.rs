@@ -13,3 +13,4 @@ pub mod adapters;
 pub mod local;
 pub mod regional_stack;
 pub mod stack;
+pub mod swarm;

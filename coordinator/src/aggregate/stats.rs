@@ -12,7 +12,8 @@
 use super::load::SecondLoad;
 use herd_protocol::frame::{Checks, Stats};
 use herd_protocol::histogram::{
-    merge, new_latency, CodecError, EncodedHistogram, Latency, LatencyMs,
+    merge, merge_sparse, new_latency, CodecError, EncodedHistogram, Latency, LatencyMs,
+    SparseLatency,
 };
 use herd_protocol::summary::{RegionSecond, SecondSummary, StepSummary};
 use serde::{Deserialize, Serialize};
@@ -58,8 +59,8 @@ impl MergedStats {
         self.errors = self.errors.saturating_add(other.errors);
         add_counts(&mut self.status_codes, &other.status_codes);
         add_counts(&mut self.error_kinds, &other.error_kinds);
-        merge(&mut self.latency, &other.latency);
-        merge(&mut self.service_latency, &other.service_latency);
+        merge_sparse(&mut self.latency, &other.latency);
+        merge_sparse(&mut self.service_latency, &other.service_latency);
         self.checks.passed = self.checks.passed.saturating_add(other.checks.passed);
         self.checks.failed = self.checks.failed.saturating_add(other.checks.failed);
     }
@@ -190,15 +191,16 @@ impl SecondAggregate {
     }
 }
 
-/// A frame's [`Stats`] with its histogram decoded.
+/// A frame's [`Stats`] with its histograms decoded to their recorded buckets (a frame's second
+/// holds a few dozen; a full histogram is 22,528 counters to allocate, zero and walk per merge).
 #[derive(Debug, Clone)]
 pub(super) struct DecodedStats {
     requests: u64,
     errors: u64,
     status_codes: BTreeMap<u16, u64>,
     error_kinds: BTreeMap<String, u64>,
-    latency: Latency,
-    service_latency: Latency,
+    latency: SparseLatency,
+    service_latency: SparseLatency,
     checks: Checks,
 }
 
@@ -209,8 +211,8 @@ impl DecodedStats {
             errors: stats.errors,
             status_codes: stats.status_codes.clone(),
             error_kinds: stats.error_kinds.clone(),
-            latency: stats.latency.decode()?,
-            service_latency: stats.service_latency.decode()?,
+            latency: stats.latency.decode_sparse()?,
+            service_latency: stats.service_latency.decode_sparse()?,
             checks: stats.checks,
         })
     }

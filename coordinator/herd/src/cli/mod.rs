@@ -1,6 +1,7 @@
 //! Command-line parsing and the subcommands' entry points.
 
 mod agent;
+mod bench;
 mod config;
 mod demo;
 pub mod exit;
@@ -56,6 +57,9 @@ enum Command {
     /// Check `herd.toml`.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Measure herd itself (`swarm`: the coordinator against thousands of simulated agents).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Print a JSON Schema of herd's wire formats, for systems that send herd commands.
     #[command(subcommand)]
     Schema(SchemaCommand),
@@ -146,6 +150,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
         Command::Report(args) => stored::run(args),
         Command::Import(args) => import::run(args),
         Command::Up(args) => up::up(args),
+        Command::Bench(command) => bench::run(command),
         Command::Token(TokenCommand::Create(args)) => token::create(args),
         Command::Token(TokenCommand::Revoke(args)) => token::revoke(args),
         Command::Token(TokenCommand::List(args)) => token::list(args),
