@@ -285,15 +285,18 @@ fn prepare(
         })
         .transpose()?;
     crate::http::restrict(allowed);
-    let index = *assignments
-        .get(&config.agent)
+    let index = herd_protocol::agent::agent_index(&assignments, agent_count, &config.agent)
         .ok_or_else(|| AgentError::NotAssigned {
             agent: config.agent.to_string(),
-            assigned: assignments
-                .keys()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            assigned: if assignments.is_empty() {
+                format!("agent-0 … agent-{}", agent_count.saturating_sub(1))
+            } else {
+                assignments
+                    .keys()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
         })?;
     if index >= agent_count {
         return Err(AgentError::BadIndex {

@@ -308,7 +308,10 @@ impl RunActor {
         });
         AgentCommand::Start {
             plan: self.spec.plan.to_json(),
-            assignments,
+            assignments: herd_protocol::agent::compact_assignments(
+                assignments,
+                self.spec.plan.agents,
+            ),
             agent_count: self.spec.plan.agents,
             start_at_ms: self.stage.start_at_ms().unwrap_or_default(),
             secrets,
