@@ -2,6 +2,7 @@ use super::*;
 use herd_protocol::frame::Stats;
 use herd_protocol::histogram::{new_latency, record_us, EncodedHistogram};
 
+mod horizon;
 mod restore;
 
 const GRACE_MS: u64 = 2000;

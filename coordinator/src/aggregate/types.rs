@@ -54,6 +54,9 @@ pub struct Totals {
     pub dropped: u64,
     /// Seconds (Unix) in which an agent was the bottleneck, with its health then, in arrival order.
     pub bottlenecks: Vec<(u64, AgentId, Health)>,
+    /// Frames (and their requests) that came more than [`super::LATE_HORIZON_S`] after their
+    /// second was emitted: in these totals, not in their stored seconds.
+    pub beyond_horizon: (u64, u64),
 }
 
 /// One frame merged into a second: who sent it, its number, and the part of it the whole-run

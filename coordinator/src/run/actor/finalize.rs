@@ -82,6 +82,14 @@ impl RunActor {
             if !missing.is_empty() {
                 parts.push(format!("frames never delivered: {}", missing.join(", ")));
             }
+            let (frames, requests) = self.aggregator.totals().beyond_horizon;
+            if frames > 0 {
+                parts.push(format!(
+                    "{frames} frames ({requests} requests) came more than {} s after their \
+                     second: counted in the totals, not in their seconds",
+                    crate::aggregate::LATE_HORIZON_S
+                ));
+            }
             (!parts.is_empty()).then(|| parts.join("; "))
         });
         let end_ms = self
