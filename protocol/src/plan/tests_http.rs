@@ -82,12 +82,12 @@ fn bad_options_are_named() {
     assert_has(&e, "options.insecure_tls: must be true or false");
     assert_has(&e, "options.redirects: must be >= 0");
     assert_has(&e, "options.on_agent_loss: unknown policy \"retry\"");
+    assert_has(&e, "options.cookies: must be true or false");
     let e = errors(&plan("http://h", "[{get: /}]", "{on_agent_loss: 3}"));
     assert_has(
         &e,
         "options.on_agent_loss: must be one of continue, redistribute",
     );
-    assert_has(&e, "options.cookies: must be true or false");
 }
 
 #[test]
