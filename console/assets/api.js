@@ -56,6 +56,8 @@ export const api = {
   getRun: (id) => call("GET", `/api/v1/runs/${enc(id)}`),
   runs: (q) => call("GET", `/api/v1/runs?${new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined && v !== ""))}`),
   whoami: () => call("GET", "/api/v1/whoami"),
+  /** The regions a plan may name, or null when any name will do. */
+  regions: () => call("GET", "/api/v1/regions").then((r) => r.regions),
   seconds: (id) => call("GET", `/api/v1/runs/${enc(id)}/seconds`),
   stop: (id) => call("POST", `/api/v1/runs/${enc(id)}/stop`, {}),
   ramp: (id, stages) => call("POST", `/api/v1/runs/${enc(id)}/ramp`, { stages }),

@@ -27,19 +27,24 @@ export function toForm(plan) {
     target = last[key];
     hold = String(last.duration);
     if (list.length === 2) ramp = String(list[0].duration);
+    // One stage ramps from 0 over its whole duration: a ramp with no hold after it.
+    else { ramp = hold; hold = "0s"; }
     const extra = Object.keys(load).filter((k) => !["stages", "arrival", "max_in_flight"].includes(k));
     if (extra.length) return null;
   } else if (load.vus !== undefined && load.duration !== undefined && Object.keys(load).length === 2) {
     model = "vus"; target = load.vus; hold = String(load.duration);
   } else return null;
   if (plan.vars || plan.feeders) return null;
+  const regions = plan.regions || [];
+  if (!Array.isArray(regions) || regions.some((r) => !r || typeof r !== "object" || Object.keys(r).some((k) => !["region", "agents"].includes(k)))) return null;
   return {
     url: String(plan.target || "").replace(/\/$/, "") + step[method],
     method: method.toUpperCase(),
     headers: Object.entries(step.headers || {}).map(([k, v]) => `${k}: ${v}`).join("\n"),
     body: step.body === undefined ? "" : String(step.body),
     model, target: target, ramp, hold,
-    agents: plan.agents ?? 1,
+    agents: regions.length ? "" : plan.agents ?? 1,
+    regions: regions.map((r) => `${r.region}=${r.agents}`).join(", "),
     thresholds: (plan.thresholds || []).join("\n"),
   };
 }
@@ -56,12 +61,25 @@ export function fromForm(base, form, name) {
   } catch { /* not a URL: sent as written, so the API names the problem at plan.target */ }
   plan.target = target;
   // A number when it reads as one; otherwise as typed, so the API names the problem.
-  const agents = String(form.agents).trim();
+  const agents = String(form.agents ?? "").trim();
   plan.agents = agents === "" ? 1 : Number.isFinite(Number(agents)) ? Number(agents) : agents;
+  // "eu-west-1=4, us-east-1=2": where the agents run; their sum is the run's agents, so `agents`
+  // is left out unless typed too (the API then checks the two agree).
+  const regions = String(form.regions ?? "").split(/[,\n]/).map((x) => x.trim()).filter(Boolean).map((item) => {
+    const m = item.match(/^([^=:\s]+)\s*[=:\s]\s*(\S+)$/);
+    if (!m) return { region: item, agents: 1 };
+    return { region: m[1], agents: Number.isFinite(Number(m[2])) ? Number(m[2]) : m[2] };
+  });
+  if (regions.length) {
+    plan.regions = regions;
+    if (agents === "") delete plan.agents;
+  } else delete plan.regions;
   const value = Number(form.target);
   const key = form.model === "rps" ? "rps" : "vus";
   const stages = [];
-  if (parseDuration(form.ramp) > 0) stages.push({ duration: form.ramp.trim(), [key]: value });
+  // The ramp stage always comes first: a stage ramps from the previous target, so without it
+  // the hold would ramp from 0; "0s" (or nothing) jumps.
+  stages.push({ duration: form.ramp.trim() || "0s", [key]: value });
   stages.push({ duration: form.hold.trim(), [key]: value });
   const maxInFlight = base && base.load && base.load.max_in_flight;
   plan.load = key === "rps" ? { arrival: stages, ...(maxInFlight ? { max_in_flight: maxInFlight } : {}) } : { stages };

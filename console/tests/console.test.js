@@ -392,6 +392,52 @@ test("keyboard: sign in and reach the tests with the keyboard alone", async () =
   checkProblems();
 });
 
+test("regions in the form: a bad one is named at its field; a run's per-region table adds up to the target's count", async () => {
+  const p = await page();
+  await signIn(p, env.operator, "/tests/new");
+  await p.waitForSelector("#f-regions");
+  // Local agents: any names, as labels.
+  assert.deepEqual((await apiCall("GET", "/api/v1/regions")).body, { regions: null });
+  await p.fill("#f-id", "regions-form");
+  await p.fill("#f-name", "regions form");
+  await p.fill("#f-url", `${env.targetUrl}/regions`);
+  await p.fill("#f-target", "2");
+  await p.fill("#f-ramp", "0s");
+  await p.fill("#f-hold", "3s");
+  await p.fill("#f-agents", "");
+  await p.fill("#f-regions", "eu-west-1=1, us-east-1=none");
+  const [res] = await Promise.all([p.waitForResponse((r) => r.url().endsWith("/api/v1/tests") && r.request().method() === "POST"), p.click('[data-testid="save-test"]')]);
+  assert.equal(res.status(), 400);
+  const body = await res.json();
+  assert.match(body.field, /^plan\.regions\[1\]/);
+  await p.waitForSelector("#err-regions:not(:empty)");
+  assert.equal(await p.getAttribute("#f-regions", "aria-invalid"), "true");
+
+  await p.fill("#f-regions", "eu-west-1=1, us-east-1=1");
+  await p.click('[data-testid="save-test"]');
+  await p.waitForURL(/\/tests\/regions-form$/);
+  const stored = (await apiCall("GET", "/api/v1/tests/regions-form")).body.plan;
+  assert.deepEqual(stored.load, { stages: [{ duration: "0s", vus: 2 }, { duration: "3s", vus: 2 }] }, "0s jumps");
+  assert.deepEqual(stored.regions, [{ region: "eu-west-1", agents: 1 }, { region: "us-east-1", agents: 1 }]);
+  assert.equal(await p.inputValue("#f-regions"), "eu-west-1=1, us-east-1=1", "the form reads the stored regions back");
+
+  env.target.reset();
+  await p.click('[data-testid="run-test"]');
+  await p.waitForURL(/\/runs\/[^/]+$/);
+  const id = decodeURIComponent(new URL(p.url()).pathname.split("/").pop());
+  await p.waitForSelector('[data-testid="regions"] tbody tr', { timeout: 60000 });
+  const rows = await p.$$eval('[data-testid="regions"] tbody tr', (trs) => trs.map((tr) => [tr.cells[0].textContent, Number(tr.cells[1].textContent.replace(/[^\d]/g, ""))]));
+  assert.deepEqual(rows.map(([name]) => name).sort(), ["eu-west-1", "us-east-1"]);
+  assert.ok(rows.every(([, n]) => n > 0), `a ramp of 0s starts both VUs at once: ${JSON.stringify(rows)}`);
+  const run = (await apiCall("GET", `/api/v1/runs/${encodeURIComponent(id)}`)).body;
+  const sum = rows.reduce((a, [, n]) => a + n, 0);
+  assert.equal(sum, run.summary.requests);
+  assert.equal(run.summary.requests, env.target.count(), "herd's count is the target's");
+  await shot(p, "19-run-regions");
+  await p.context().close();
+  checkProblems();
+});
+
 test("first load ≤ 200 KB transferred; a 3,600-second result draws every chart", async () => {
   const p = await page();
   const cdp = await p.context().newCDPSession(p);

@@ -36,12 +36,13 @@ function fieldFor(path, form) {
   if (p.startsWith("plan.scenario[0].headers")) return "headers";
   if (/^plan\.scenario\[0\]\.(body|json)/.test(p)) return "body";
   if (p === "plan.agents") return "agents";
+  if (p === "plan.regions" || p.startsWith("plan.regions[")) return "regions";
   if (p.startsWith("plan.thresholds")) return "thresholds";
   const stage = p.match(/^plan\.load\.(stages|arrival)\[(\d+)\]\.(\w+)$/);
   if (stage) {
     if (stage[3] !== "duration") return "target";
-    const hasRamp = Number(form.ramp.replace(/[^\d.]/g, "")) > 0;
-    return hasRamp && stage[2] === "0" ? "ramp" : "hold";
+    // The form writes the ramp stage first, then the hold.
+    return stage[2] === "0" ? "ramp" : "hold";
   }
   if (p.startsWith("plan.load")) return "target";
   return null;
@@ -85,16 +86,23 @@ export async function render(main, { id }) {
     ramp: h("input", { size: 8, placeholder: "10s" }),
     hold: h("input", { size: 8, placeholder: "1m" }),
     agents: h("input", { type: "number", min: 1, step: 1, size: 5 }),
+    regions: h("input", { size: 28, placeholder: "eu-west-1=4, us-east-1=2", list: "configured-regions" }),
     thresholds: h("textarea", { rows: 3, placeholder: "p99 < 1s\nerror_rate < 1%" }),
   };
+  // The regions herd.toml configures, offered as suggestions; none listed: any name is a label.
+  const configured = await api.regions().catch(() => null);
+  const regionList = h("datalist", { id: "configured-regions" }, (configured || []).map((r) => h("option", { value: `${r}=1` })));
+  const regionsHelp = configured && configured.length
+    ? `where the agents run, NAME=agents each: ${configured.join(", ")}`
+    : "NAME=agents each; here any names, as labels of local agents";
   const yamlBox = h("textarea", { id: "f-yaml", name: "yaml", rows: 22, spellcheck: "false", "aria-describedby": "err-yaml" });
   errs.yaml = h("div.field-error", { id: "err-yaml" });
   const general = h("div", { role: "alert" });
 
   const fillForm = (form) => {
-    for (const k of ["url", "method", "headers", "body", "model", "target", "ramp", "hold", "agents", "thresholds"]) f[k].value = form[k] ?? "";
+    for (const k of ["url", "method", "headers", "body", "model", "target", "ramp", "hold", "agents", "regions", "thresholds"]) f[k].value = form[k] ?? "";
   };
-  const readForm = () => Object.fromEntries(["url", "method", "headers", "body", "model", "target", "ramp", "hold", "agents", "thresholds"].map((k) => [k, f[k].value]));
+  const readForm = () => Object.fromEntries(["url", "method", "headers", "body", "model", "target", "ramp", "hold", "agents", "regions", "thresholds"].map((k) => [k, f[k].value]));
   if (mode === "form") fillForm(toForm(plan));
 
   const preview = h("div.chart", { "aria-label": "Planned load profile" });
@@ -186,6 +194,7 @@ export async function render(main, { id }) {
     h("div.grid2", {}, input("headers", "Headers (one “name: value” a line)", f.headers), input("body", "Body", f.body)),
     h("div.row", {}, input("model", "Load", f.model), input("target", "VUs or requests/s", f.target),
       input("ramp", "Ramp", f.ramp, "e.g. 10s; 0s jumps"), input("hold", "Hold", f.hold, "e.g. 1m"), input("agents", "Agents", f.agents)),
+    h("div.row", {}, input("regions", "Regions (optional)", f.regions, regionsHelp), regionList),
     input("thresholds", "Thresholds (one a line)", f.thresholds, "p50…p999, mean, max: durations; error_rate: %; rps, requests, errors"));
   for (const el of Object.values(f)) el.addEventListener("change", refreshPreview);
   yamlBox.addEventListener("change", refreshPreview);

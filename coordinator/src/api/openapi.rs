@@ -46,6 +46,7 @@ pub fn document() -> Value {
             "/readyz": {"get": {"summary": "readiness", "security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "shutting down"}}}},
             "/metrics": {"get": op("Prometheus metrics", "viewer", &[("200", "text exposition format")])},
             "/": {"get": {"summary": "the console (web UI); also at /login, /tests, /tests/{id}, /runs, /runs/{id} (history-API routing) and its files at /assets/…; gzip when accepted, ETag", "security": [], "responses": {"200": {"description": "text/html"}, "304": {"description": "not modified (If-None-Match)"}}}},
+            "/api/v1/regions": {"get": op("the regions a plan's `regions:` may name: {regions: [NAME…] | null (any name: local agents take them as labels)}", "viewer", &[("200", "the configured regions")])},
             "/api/v1/auth/config": {"get": {"summary": "how a browser signs in: {cognito: {domain, client_id, scopes} | null}", "security": [], "responses": {"200": {"description": "the sign-in settings"}}}},
             "/api/v1/whoami": {"get": op("the credential's {role, subject}", "viewer", &[("200", "who")])},
             "/api/v1/audit": {"get": op("the audit log of writes, newest first (?limit=)", "operator", &[("200", "{entries: [{id, at_ms, actor, action, status}]}"), ("403", "viewer")])},

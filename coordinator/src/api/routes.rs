@@ -82,6 +82,7 @@ pub async fn handle(mut req: Request<Incoming>, state: ApiState) -> Response<Bod
         (&Method::GET, ["openapi.json"]) => json(StatusCode::OK, &openapi::document()),
         (&Method::GET, ["metrics"]) => prometheus::metrics(&state).await,
         (&Method::GET, ["api", "v1", "whoami"]) => session::whoami(&identity),
+        (&Method::GET, ["api", "v1", "regions"]) => session::regions(state.manager.view().regions),
         (&Method::GET, ["api", "v1", "audit"]) if identity.role >= Role::Operator => {
             audit::list(&state, &query).await
         }

@@ -1,6 +1,7 @@
 //! What a browser asks before and after signing in: `GET /api/v1/auth/config` (no credential:
 //! where Cognito's Hosted UI is, if anywhere) and `GET /api/v1/whoami` (the credential's role and
-//! subject, so the console shows operators their controls and viewers none).
+//! subject, so the console shows operators their controls and viewers none), and `GET
+//! /api/v1/regions` (what the editor offers for a plan's `regions:`).
 
 use super::auth::{Auth, Identity};
 use super::respond::{json, Body};
@@ -25,4 +26,10 @@ pub fn whoami(identity: &Identity) -> Response<Body> {
         StatusCode::OK,
         &j!({"role": identity.role.to_string(), "subject": identity.subject}),
     )
+}
+
+/// `GET /api/v1/regions`: `{"regions": [NAME, …]}`, the regions a plan's `regions:` may name, or
+/// `{"regions": null}` when any name will do (local agents take them as labels).
+pub fn regions(regions: Option<Vec<String>>) -> Response<Body> {
+    json(StatusCode::OK, &j!({ "regions": regions }))
 }

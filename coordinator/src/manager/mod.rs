@@ -63,6 +63,9 @@ pub struct ManagerView {
     pub runs_ended: HashMap<&'static str, u64>,
     /// Whether it stopped taking commands.
     pub shutting_down: bool,
+    /// The regions its launcher can place agents in (`[[launcher.regions]]` and its own), or
+    /// `None` when any name will do (local agents take a plan's regions as labels).
+    pub regions: Option<Vec<String>>,
 }
 
 /// What a caller can follow of an active run.
@@ -103,7 +106,10 @@ impl Manager {
     /// Starts the manager task on the current actix system (run actors live there).
     pub fn start(config: ManagerConfig, deps: RunDeps, events: Arc<dyn EventSink>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (view_tx, view) = watch::channel(ManagerView::default());
+        let (view_tx, view) = watch::channel(ManagerView {
+            regions: deps.launcher.regions(),
+            ..ManagerView::default()
+        });
         let task = Task {
             config,
             deps,
