@@ -30,14 +30,13 @@ Builds: cargo build --release -p herd-agent --bin herd-bench-agent
 """
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
+
+import nginx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AGENT = os.path.join(ROOT, "target", "release", "herd-bench-agent")
@@ -87,53 +86,18 @@ def test_certificate(tmp):
 def start_nginx(tmp):
     key, crt = test_certificate(tmp)
     tls = f"ssl_certificate {crt}; ssl_certificate_key {key}; ssl_protocols TLSv1.3;"
-    conf = os.path.join(tmp, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  client_body_temp_path {tmp};
-  proxy_temp_path {tmp};
-  fastcgi_temp_path {tmp};
-  uwsgi_temp_path {tmp};
-  scgi_temp_path {tmp};
-  server {{
-    listen 127.0.0.1:{PORT};
-    location = /status {{ stub_status; }}
-    location / {{ return 200 "hello, herd\\n"; }}
-  }}
-  server {{ listen 127.0.0.1:{PORTS["https"]} ssl; {tls} location / {{ return 200 "hello, herd\\n"; }} }}
-  server {{ listen 127.0.0.1:{PORTS["h2"]} ssl http2; {tls}
-           location / {{ return 200 "hello, herd\\n"; }} }}
-  server {{ listen 127.0.0.1:{PORTS["h2c"]} http2;
-           location / {{ return 200 "hello, herd\\n"; }} }}
+    body = nginx.BODY
+    servers = f"""
+  server {{ listen 127.0.0.1:{PORTS["https"]} ssl; {tls} location / {{ {body} }} }}
+  server {{ listen 127.0.0.1:{PORTS["h2"]} ssl http2; {tls} location / {{ {body} }} }}
+  server {{ listen 127.0.0.1:{PORTS["h2c"]} http2; location / {{ {body} }} }}
   server {{ listen 127.0.0.1:{PORTS["handshake"]} ssl; {tls} keepalive_timeout 0;
-           location / {{ return 200 "hello, herd\\n"; }} }}
-}}
-""")
-    proc = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", conf, "-p", tmp])
-    for _ in range(100):
-        try:
-            nginx_requests()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("nginx did not start")
+           location / {{ {body} }} }}"""
+    return nginx.start(tmp, PORT, servers, pin_core=0)
 
 
 def nginx_requests():
-    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/status", timeout=2) as r:
-        text = r.read().decode()
-    # "server accepts handled requests\n A B C"
-    return int(re.search(r"\n\s*(\d+)\s+(\d+)\s+(\d+)", text).group(3))
+    return nginx.requests(PORT)
 
 
 def measure(cmd):
@@ -224,7 +188,7 @@ def main():
     if unknown:
         sys.exit(f"--modes: unknown {', '.join(unknown)} (known: {', '.join(MODES)})")
     tmp = tempfile.mkdtemp(prefix="herd-bench-")
-    nginx = start_nginx(tmp)
+    target = start_nginx(tmp)
     try:
         for mode in modes:
             run_mode(mode, generators(mode, tmp, args.duration, oha, args.compare), args.rounds)
@@ -235,8 +199,8 @@ def main():
             print(f"idle VUs: RSS {base / 1024:.1f} MiB with 1 VU, {peak / 1024:.1f} MiB with "
                   f"100,000: {(peak - base) * 1024 / 100_000:,.0f} bytes per idle VU")
     finally:
-        nginx.terminate()
-        nginx.wait()
+        target.terminate()
+        target.wait()
 
 
 if __name__ == "__main__":

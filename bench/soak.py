@@ -15,55 +15,14 @@ Usage: bench/soak.py [--minutes 60] [--agents 4] [--rps 200] [--every 30] [--set
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+import nginx
 
 PORT = 18090
-
-
-def start_nginx(tmp):
-    conf = os.path.join(tmp, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path {tmp};
-  proxy_temp_path {tmp};
-  fastcgi_temp_path {tmp};
-  uwsgi_temp_path {tmp};
-  scgi_temp_path {tmp};
-  server {{
-    listen 127.0.0.1:{PORT};
-    location = /status {{ stub_status; }}
-    location / {{ return 200 "soak\\n"; }}
-  }}
-}}
-""")
-    proc = subprocess.Popen(["nginx", "-c", conf, "-p", tmp])
-    for _ in range(100):
-        try:
-            nginx_requests()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("nginx did not start")
-
-
-def nginx_requests():
-    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/status", timeout=2) as r:
-        text = r.read().decode()
-    return int(re.search(r"\n\s*(\d+)\s+(\d+)\s+(\d+)", text).group(3))
 
 
 def rss_kib(pid):
@@ -106,7 +65,7 @@ def main():
     ap.add_argument("--herd", default="target/release/herd")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="herd-soak-")
-    nginx = start_nginx(tmp)
+    target = nginx.start(tmp, PORT)
     plan = os.path.join(tmp, "plan.yaml")
     seconds = int(args.minutes * 60)
     with open(plan, "w") as f:
@@ -122,7 +81,7 @@ scenario:
   - get: /soak
 """)
     summary = os.path.join(tmp, "summary.json")
-    before = nginx_requests()
+    before = nginx.requests(PORT)
     herd = subprocess.Popen([args.herd, "run", plan, "--json", summary, "-q", "--data-dir",
                              os.path.join(tmp, "data")], stdout=subprocess.DEVNULL,
                             stderr=open(os.path.join(tmp, "herd.log"), "w"))
@@ -141,7 +100,7 @@ scenario:
                       flush=True)
             time.sleep(args.every)
         code = herd.wait()
-        counted = nginx_requests() - before - 1
+        counted = nginx.requests(PORT) - before - 1
         result = json.load(open(summary))
         print(f"\nherd exited {code}; herd counted {result['requests']:,} requests, nginx {counted:,}")
         settled = [s for s in samples if s[0] >= args.settle]
@@ -156,8 +115,8 @@ scenario:
     finally:
         if herd.poll() is None:
             herd.terminate()
-        nginx.terminate()
-        nginx.wait()
+        target.terminate()
+        target.wait()
 
 
 if __name__ == "__main__":

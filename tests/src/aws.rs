@@ -308,6 +308,33 @@ pub struct Delivered {
     pub attributes: std::collections::HashMap<String, String>,
 }
 
+/// Receives events from `url` until a run ends (`run.completed` or `run.failed`), failing after
+/// `limit`: that event, and every event received on the way.
+pub async fn await_run_end(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    limit: std::time::Duration,
+) -> (serde_json::Value, Vec<Delivered>) {
+    let mut got: Vec<Delivered> = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(d) = got.iter().find(|d| {
+            matches!(
+                d.body["type"].as_str(),
+                Some("run.completed" | "run.failed")
+            )
+        }) {
+            return (d.body.clone(), got);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events so far: {:?}",
+            got.iter().map(|d| d.body.clone()).collect::<Vec<_>>()
+        );
+        got.extend(receive_events(sqs, url).await);
+    }
+}
+
 /// One long-poll receive (1 s) of up to 10 events from `url`, deleting what it read.
 pub async fn receive_events(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Delivered> {
     let out = sqs

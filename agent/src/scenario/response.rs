@@ -80,7 +80,11 @@ impl<'a> View<'a> {
         self.text.get_or_init(|| match self.captured {
             Some(c) => match decoded_body(c) {
                 Cow::Borrowed(b) => String::from_utf8_lossy(b),
-                Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+                // Decoded bytes are ours already: no second copy when they are UTF-8.
+                Cow::Owned(b) => Cow::Owned(
+                    String::from_utf8(b)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                ),
             },
             None => Cow::Borrowed(""),
         })

@@ -7,7 +7,7 @@
 //! is read in its own region, and its `Region` output must be that region (a stack named for
 //! the wrong region is refused rather than written under the wrong name).
 
-use crate::stack::{list, present, quoted, RenderError};
+use crate::stack::{list, present, quoted, require, RenderError};
 use std::collections::BTreeMap;
 
 /// The outputs a `[[launcher.regions]]` table needs, in the table's order.
@@ -53,14 +53,7 @@ pub fn render_region(
     region: &str,
     outputs: &BTreeMap<String, String>,
 ) -> Result<String, RenderError> {
-    let missing: Vec<String> = REGIONAL_OUTPUTS
-        .iter()
-        .filter(|name| present(outputs, name).is_none())
-        .map(|name| (*name).to_owned())
-        .collect();
-    if !missing.is_empty() {
-        return Err(RenderError::Missing(missing));
-    }
+    require(outputs, &REGIONAL_OUTPUTS)?;
     let o = |name: &str| present(outputs, name).unwrap_or_default();
     if o("Region") != region {
         return Err(RenderError::Malformed {

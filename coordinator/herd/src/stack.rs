@@ -84,16 +84,26 @@ pub(crate) fn present<'a>(outputs: &'a BTreeMap<String, String>, name: &str) -> 
         .filter(|v| !v.is_empty() && !v.contains("${"))
 }
 
-/// `herd.toml` from the outputs of the hub stack `stack`; see the module docs.
-pub fn render(stack: &str, outputs: &BTreeMap<String, String>) -> Result<Rendered, RenderError> {
-    let missing: Vec<String> = REQUIRED_OUTPUTS
+/// Every one of `names` among `outputs`, or the error naming all that are missing.
+pub(crate) fn require(
+    outputs: &BTreeMap<String, String>,
+    names: &[&str],
+) -> Result<(), RenderError> {
+    let missing: Vec<String> = names
         .iter()
         .filter(|name| present(outputs, name).is_none())
         .map(|name| (*name).to_owned())
         .collect();
-    if !missing.is_empty() {
-        return Err(RenderError::Missing(missing));
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(RenderError::Missing(missing))
     }
+}
+
+/// `herd.toml` from the outputs of the hub stack `stack`; see the module docs.
+pub fn render(stack: &str, outputs: &BTreeMap<String, String>) -> Result<Rendered, RenderError> {
+    require(outputs, &REQUIRED_OUTPUTS)?;
     let o = |name: &str| present(outputs, name).unwrap_or_default();
     let max_agents: u32 = o("MaxAgents").parse().map_err(|_| RenderError::Malformed {
         output: "MaxAgents",

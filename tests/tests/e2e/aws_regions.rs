@@ -15,7 +15,7 @@
 use herd_coordinator::aws::dynamo::DynamoStore;
 use herd_coordinator::config::{LauncherConfig, ServiceConfig};
 use herd_coordinator::store::Store;
-use herd_e2e::aws::{create_queue, queue_arn, receive_events, subscribe, Mosquitto, Moto};
+use herd_e2e::aws::{await_run_end, create_queue, queue_arn, subscribe, Mosquitto, Moto};
 use herd_e2e::ecs_standin::EcsStandin;
 use herd_e2e::iot_standin::{IotStandin, TopicRuleToSqs};
 use herd_e2e::service::Service;
@@ -240,24 +240,7 @@ async fn a_run_with_regions_launches_each_regions_agents_in_its_cluster_and_coun
             .expect("send start_run");
     }
 
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let completed = loop {
-        if let Some(d) = got.iter().find(|d: &&herd_e2e::aws::Delivered| {
-            matches!(
-                d.body["type"].as_str(),
-                Some("run.completed" | "run.failed")
-            )
-        }) {
-            break d.body.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "events so far: {:?}",
-            got.iter().map(|d| d.body.clone()).collect::<Vec<_>>()
-        );
-        got.extend(receive_events(&sqs, &events).await);
-    };
+    let (completed, got) = await_run_end(&sqs, &events, Duration::from_secs(120)).await;
     assert_eq!(completed["type"], "run.completed", "{completed}");
     let run = completed["run"].as_str().expect("run id").to_owned();
     let rejected = got
