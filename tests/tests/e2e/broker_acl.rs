@@ -71,7 +71,7 @@ impl BrokerLogin {
 }
 
 /// The CONNACK's code, or `None` if the connection failed otherwise (or timed out).
-fn connack(connection: &mut Connection) -> Option<ConnectReturnCode> {
+pub(crate) fn connack(connection: &mut Connection) -> Option<ConnectReturnCode> {
     for event in connection.iter().take(5) {
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => return Some(ack.code),
@@ -200,7 +200,9 @@ fn rogue_clients_cannot_connect_inject_frames_or_start_runs_and_totals_stay_exac
 /// A Mosquitto on 127.0.0.1 that reads herd's password and ACL files (in `dir`, empty until
 /// herd writes them), and a `herd.toml` pointing herd at them; the broker's process and the
 /// config's path.
-fn mosquitto_with_herd_files(dir: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
+pub(crate) fn mosquitto_with_herd_files(
+    dir: &std::path::Path,
+) -> (std::process::Child, std::path::PathBuf) {
     let (passwd, acl, pid) = (
         dir.join("herd.passwd"),
         dir.join("herd.acl"),
