@@ -11,7 +11,7 @@
 //! its whole planned time with herd's count equal to its target's. On Mosquitto the generated
 //! ACL refuses the rogue both the subscription and the publishes, and the same holds.
 
-use crate::broker_acl::{connack, mosquitto_with_herd_files, BrokerLogin};
+use crate::broker_acl::{agent_process, connack, mosquitto_with_herd_files, BrokerLogin};
 use herd_e2e::service::{metric, Service};
 use herd_e2e::CountingTarget;
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage};
@@ -19,9 +19,11 @@ use herd_protocol::cmdseal::{self, RunKey};
 use herd_protocol::{msgauth, topics, wire, AgentId, RunId};
 use rumqttc::{Client, ConnectReturnCode, Event, Packet, QoS};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Every message the rogue received: topic and payload.
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 const SECRET: &str = "run-b-s3cr3t-91375";
 const SECRET_ENV: &str = "HERD_E2E_CMD_SECRET";
@@ -52,39 +54,6 @@ fn another_runs_agent_cannot_read_a_runs_secrets_or_stop_it_on_mosquitto() {
     rogue_on_the_command_topic(&s, Broker::Mosquitto);
     let _ = mosquitto.kill();
     let _ = mosquitto.wait();
-}
-
-/// The pid and environment of the agent process `agent` of `run`.
-fn agent_process(run: &str, agent: &str) -> (u32, HashMap<String, String>) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse().ok()) else {
-                continue;
-            };
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let has = |flag: &str, value: &str| {
-                args.windows(2)
-                    .any(|w| w[0] == flag.as_bytes() && w[1] == value.as_bytes())
-            };
-            if !(has("--run", run) && has("--agent", agent)) {
-                continue;
-            }
-            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-            let env = environ
-                .split(|b| *b == 0)
-                .filter_map(|kv| {
-                    let kv = String::from_utf8_lossy(kv);
-                    kv.split_once('=')
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                })
-                .collect();
-            return (pid, env);
-        }
-        assert!(Instant::now() < deadline, "no agent process of {run}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn signal(pid: u32, sig: &str) {
@@ -158,7 +127,7 @@ fn rogue_on_the_command_topic(s: &Service, broker: Broker) {
         "A0's credential admits"
     );
     rogue.subscribe("#", QoS::AtLeastOnce).expect("subscribe");
-    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let received: Received = Arc::default();
     let (subscribed_tx, subscribed) = mpsc::channel();
     {
         let received = Arc::clone(&received);
