@@ -40,6 +40,9 @@ pub struct AgentConfig {
     /// This agent's broker user name and password (the embedded broker's per-run credential);
     /// every message is then signed with the password ([`herd_protocol::msgauth`]).
     pub credentials: Option<herd_protocol::msgauth::Credential>,
+    /// The run's command key (`HERD_RUN_KEY`, from the coordinator with the credential): every
+    /// command must then be sealed with it ([`herd_protocol::cmdseal`]); others are refused.
+    pub command_key: Option<herd_protocol::cmdseal::RunKey>,
 }
 
 /// What an agent did.
@@ -244,6 +247,7 @@ async fn run(
 /// it, however late the frame reaches it.
 fn publish_frame(session: &Session, topic: &str, clock: Clock, mut frame: Frame) {
     frame.sent_ms = clock.unix_ms();
+    frame.health.commands_refused = session.take_refused();
     session.publish(topic.to_string(), wire::encode(&frame));
 }
 

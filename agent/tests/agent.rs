@@ -25,6 +25,7 @@ fn config(broker: &Broker, agent: u32) -> AgentConfig {
         run: run(),
         agent: AgentId::numbered(agent),
         credentials: None,
+        command_key: None,
     }
 }
 

@@ -94,6 +94,10 @@ pub fn decode_inbound(topic: &str, payload: &[u8]) -> Option<(RunId, AgentInboun
         AgentTopic::Frames(run, agent) => {
             let message = match wire::decode::<Frame>(payload) {
                 Ok(frame) if frame.agent == agent && frame.run == run => {
+                    if frame.health.commands_refused > 0 {
+                        METRICS.agent_commands_refused(frame.health.commands_refused);
+                        tracing::warn!(%run, %agent, refused = frame.health.commands_refused, "an agent refused commands not sealed with its run's key");
+                    }
                     AgentInbound::Frame(Box::new(frame))
                 }
                 Ok(_) => AgentInbound::Malformed {

@@ -18,6 +18,7 @@ pub struct Metrics {
     frames_aggregated: AtomicU64,
     frames_refused: AtomicU64,
     unauthenticated: AtomicU64,
+    agent_commands_refused: AtomicU64,
     lag_buckets: [AtomicU64; LAG_BOUNDS_MS.len()],
     lag_count: AtomicU64,
     lag_sum_ms: AtomicU64,
@@ -46,6 +47,7 @@ impl Metrics {
             frames_aggregated: AtomicU64::new(0),
             frames_refused: AtomicU64::new(0),
             unauthenticated: AtomicU64::new(0),
+            agent_commands_refused: AtomicU64::new(0),
             lag_buckets: [const { AtomicU64::new(0) }; LAG_BOUNDS_MS.len()],
             lag_count: AtomicU64::new(0),
             lag_sum_ms: AtomicU64::new(0),
@@ -73,6 +75,12 @@ impl Metrics {
     /// publisher's.
     pub fn message_unauthenticated(&self) {
         self.unauthenticated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An agent reported (in a frame's health) `n` commands it refused because they were not
+    /// sealed with its run's key.
+    pub fn agent_commands_refused(&self, n: u64) {
+        self.agent_commands_refused.fetch_add(n, Ordering::Relaxed);
     }
 
     /// A second was emitted live `lag_ms` after its end.
@@ -109,6 +117,13 @@ impl Metrics {
              # TYPE herd_messages_unauthenticated_total counter\n\
              herd_messages_unauthenticated_total {}\n",
             frames(&self.unauthenticated)
+        );
+        let _ = write!(
+            out,
+            "# HELP herd_agent_commands_refused_total Commands agents refused because their run's key did not seal them.\n\
+             # TYPE herd_agent_commands_refused_total counter\n\
+             herd_agent_commands_refused_total {}\n",
+            frames(&self.agent_commands_refused)
         );
         out.push_str(
             "# HELP herd_frame_lag_seconds Time from a second's end to its live emission.\n\

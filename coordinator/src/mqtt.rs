@@ -21,6 +21,7 @@ use deliveries::{Deliveries, Token, WAIT_LIMIT};
 use herd_protocol::agent::AgentCommandMessage;
 use herd_protocol::aws_credentials::Provider;
 use herd_protocol::broker::{BrokerAddr, BrokerScheme};
+use herd_protocol::cmdseal;
 use herd_protocol::mqtt_ws::{self, SigV4};
 use herd_protocol::msgauth::Credential;
 use herd_protocol::tls::{self, ClientTls, OptionNames, TlsError, TlsOptions};
@@ -227,8 +228,9 @@ impl MqttLink {
         Ok(link)
     }
 
-    /// Checks every agent message against the credentials of `auth` (see [`crate::broker::auth`])
-    /// and opens and closes runs there as they register and end.
+    /// Checks every agent message against the credentials of `auth` (see [`crate::broker::auth`]),
+    /// opens and closes runs there as they register and end, and seals every command with its
+    /// run's key ([`herd_protocol::cmdseal`]).
     pub fn authenticate_with(&self, auth: Arc<BrokerKeys>) {
         self.lock().auth = Some(auth);
     }
@@ -418,14 +420,17 @@ impl AgentBus for MqttLink {
 
     fn send_command(&self, message: AgentCommandMessage) -> BoxFuture<Result<(), BusError>> {
         let client = self.client.clone();
+        let auth = self.lock().auth.clone();
         Box::pin(async move {
+            let topic = topics::commands(&message.run);
+            let mut payload = wire::encode(&message);
+            // With per-run credentials, only the run's agents may read or believe a command.
+            if let Some(auth) = auth {
+                payload = cmdseal::seal(&auth.run_key(&message.run), &topic, &payload)
+                    .map_err(|e| BusError(e.to_string()))?;
+            }
             client
-                .publish(
-                    topics::commands(&message.run),
-                    QoS::AtLeastOnce,
-                    false,
-                    wire::encode(&message),
-                )
+                .publish(topic, QoS::AtLeastOnce, false, payload)
                 .await
                 .map_err(|e| BusError(e.to_string()))
         })

@@ -58,6 +58,14 @@ pub struct Health {
     pub loop_lag_ms: f64,
     /// Iterations (open model) or busy virtual users (closed model) at the end of the second.
     pub in_flight: u32,
+    /// Commands the agent refused since its previous frame because they were not sealed with its
+    /// run's key ([`crate::cmdseal`]): forged or another run's. Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub commands_refused: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Health {
@@ -153,7 +161,7 @@ mod tests {
                 steps: [("login".to_string(), total.clone())].into_iter().collect(),
                 total,
                 dropped: errors,
-                health: Health { cpu_percent: 12.5, loop_lag_ms: 0.25, in_flight: vus },
+                health: Health { cpu_percent: 12.5, loop_lag_ms: 0.25, in_flight: vus, commands_refused: 0 },
                 sent_ms: second * 1000 + 3,
             };
             prop_assert_eq!(decode::<Frame>(&encode(&frame)).ok(), Some(frame));

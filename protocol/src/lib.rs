@@ -22,7 +22,8 @@
 //! once and advanced monotonically, [`tls`], the one rustls client builder, and [`sigv4`] with
 //! [`aws_credentials`], the presigned WebSocket URL for IoT Core and the credentials it is
 //! signed with (the agent has no AWS SDK), [`mqtt_ws`], MQTT over WebSocket signed that way, and
-//! [`msgauth`], broker credentials and the MAC that binds a message to its publisher's credential.
+//! [`msgauth`], broker credentials and the MAC that binds a message to its publisher's credential,
+//! and [`cmdseal`], commands sealed with their run's key so only its agents read them.
 
 pub mod agent;
 pub mod allow;
@@ -31,6 +32,8 @@ pub mod aws_credentials;
 pub mod broker;
 #[cfg(feature = "runtime")]
 pub mod clock;
+#[cfg(feature = "runtime")]
+pub mod cmdseal;
 pub mod command;
 pub mod duration;
 pub mod event;

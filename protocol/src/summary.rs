@@ -482,6 +482,7 @@ mod agent_health_tests {
                 cpu_percent: cpu,
                 loop_lag_ms: 0.5,
                 in_flight: i,
+                ..Health::default()
             };
             AgentHealth::keep_worst(&mut list, &format!("agent-{i}"), &health);
         }

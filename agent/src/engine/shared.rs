@@ -144,6 +144,7 @@ impl Shared {
             cpu_percent: self.cpu.borrow_mut().sample(),
             loop_lag_ms: 0.0,
             in_flight: self.requests_in_flight.get(),
+            commands_refused: 0,
         }
     }
 

@@ -143,6 +143,7 @@ fn drops_checks_lag_and_service_times_reach_the_frame() {
         cpu_percent: 40.0,
         loop_lag_ms: 99.0,
         in_flight: 7,
+        commands_refused: 0,
     };
     let f = r.finish(t, 0, health).remove(0);
     assert_eq!(f.dropped, 3);

@@ -3,10 +3,12 @@
 use super::shared::{lock, SessionEvent, Shared};
 use crate::error::AgentError;
 use herd_protocol::agent::AgentCommandMessage;
+use herd_protocol::cmdseal::{self, RunKey};
 use herd_protocol::{wire, RunId};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, Incoming, Outgoing, QoS, SubscribeReasonCode,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -24,6 +26,10 @@ pub(super) struct Driver {
     pub events: mpsc::UnboundedSender<SessionEvent>,
     pub run: RunId,
     pub command_topic: String,
+    /// The run's command key: commands not sealed with it are refused.
+    pub command_key: Option<RunKey>,
+    /// Commands refused so far (read and reset by the session handle).
+    pub refused: Arc<AtomicU64>,
     pub broker: String,
 }
 
@@ -61,7 +67,7 @@ impl Driver {
                 }
                 Ok(Event::Incoming(Incoming::Publish(publish))) => {
                     if publish.topic == self.command_topic {
-                        self.command(&publish.payload);
+                        self.intake(&publish.payload);
                     }
                 }
                 Ok(Event::Incoming(Incoming::PubAck(ack))) => {
@@ -104,12 +110,26 @@ impl Driver {
         }
     }
 
-    fn command(&self, payload: &[u8]) {
+    /// A message on the command topic: opened with the run's key when the agent has one.
+    fn intake(&self, payload: &[u8]) {
         if payload.is_empty() {
             // An empty retained publish is how the coordinator clears the retained start command
             // at the end of a run (IoT data plane): nothing for the agent to do.
             return;
         }
+        let Some(key) = &self.command_key else {
+            return self.command(payload);
+        };
+        match cmdseal::open(key, &self.command_topic, payload) {
+            Ok(command) => self.command(&command),
+            Err(e) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(topic = %self.command_topic, error = %e, "refused a command not sealed with this run's key");
+            }
+        }
+    }
+
+    fn command(&self, payload: &[u8]) {
         match wire::decode::<AgentCommandMessage>(payload) {
             Ok(message) if message.run == self.run => self.emit(SessionEvent::Command(message)),
             Ok(message) => {

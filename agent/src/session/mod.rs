@@ -13,6 +13,10 @@
 //! to, and signs every message it publishes, its last will included, with the password
 //! ([`herd_protocol::msgauth`]): the coordinator drops agent messages it cannot tie to the agent
 //! their topic names.
+//!
+//! With the run's command key (`HERD_RUN_KEY`) every command must be sealed and signed with it
+//! ([`herd_protocol::cmdseal`]): what is not (a forged `stop`, another run's command) is dropped,
+//! logged, and counted in the next frame's `health.commands_refused`.
 
 mod driver;
 mod outbox;
@@ -65,6 +69,8 @@ pub(crate) struct Session {
     clock: Clock,
     /// Status messages numbered so far.
     status_seq: AtomicU64,
+    /// Commands refused since the last [`Session::take_refused`].
+    refused: Arc<AtomicU64>,
 }
 
 impl Session {
@@ -98,6 +104,7 @@ impl Session {
         let (client, eventloop) = AsyncClient::new(options, 256);
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (tx, events) = mpsc::unbounded_channel();
+        let refused = Arc::new(AtomicU64::new(0));
         let driver = Driver {
             eventloop,
             client: client.clone(),
@@ -105,6 +112,8 @@ impl Session {
             events: tx,
             run: config.run.clone(),
             command_topic: topics::commands(&config.run),
+            command_key: config.command_key.clone(),
+            refused: Arc::clone(&refused),
             broker: config.broker.clone(),
         };
         let session = Self {
@@ -115,6 +124,7 @@ impl Session {
             status_topic,
             clock: Clock::new(),
             status_seq: AtomicU64::new(0),
+            refused,
         };
         Ok((session, Events(events)))
     }
@@ -142,6 +152,11 @@ impl Session {
         let message =
             StatusMessage::new(self.config.agent.clone(), status).sent(self.clock.unix_ms(), seq);
         self.publish(self.status_topic.clone(), wire::encode(&message));
+    }
+
+    /// How many commands were refused since the previous call (see the module docs).
+    pub fn take_refused(&self) -> u64 {
+        self.refused.swap(0, Ordering::Relaxed)
     }
 
     /// Waits until every message is acknowledged, then disconnects cleanly.

@@ -257,7 +257,7 @@ impl Adapters {
                 let inbound = match frames {
                     FramesVia::Mqtt => Inbound::Mqtt(link.ok_or(AdaptersError::NoSession)?),
                     FramesVia::Sqs { queue_url } => {
-                        Inbound::Sqs(FramesViaSqs::start(sdk, queue_url))
+                        Inbound::Sqs(FramesViaSqs::start(sdk, queue_url).with_keys(keys.clone()))
                     }
                 };
                 Arc::new(IotDataBus::new(sdk, endpoint_url.as_deref(), inbound))

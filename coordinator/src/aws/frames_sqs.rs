@@ -12,6 +12,15 @@
 //! ([`crate::mqtt::decode_inbound`]). Bodies the rule base64-encoded (the SQS action's
 //! `useBase64`) are accepted too.
 //!
+//! Agents that sign their messages (`herd-mac1`, [`herd_protocol::msgauth`]: per-run broker
+//! credentials) publish JSON followed by a MAC trailer, which a rule cannot parse as JSON; such
+//! agents' messages come through the rule
+//! `SELECT encode(*, 'base64') AS payload_base64, topic() AS topic FROM 'herd/runs/+/agents/#'`,
+//! whose bodies carry the agent's bytes whole. With the broker's keys ([`FramesViaSqs::with_keys`])
+//! every message must carry the MAC of the agent its topic names, checked as on the MQTT path
+//! ([`crate::bus::authenticate`]): one that does not is deleted and counted
+//! (`herd_messages_unauthenticated_total`), and nothing of it reaches a run.
+//!
 //! Messages handed to their run's actor are deleted once the run says their effect is stored
 //! ([`FramesViaSqs::acknowledge`]), so a coordinator that dies before storing a frame reads it
 //! again when it is back (after the visibility timeout); messages that can never be used (not
@@ -20,7 +29,8 @@
 //! queue's redrive policy moves them to its dead-letter queue otherwise. SQS may deliver a message twice and out of
 //! order; the run already drops duplicate frames by (agent, seq) and waits for late ones.
 
-use crate::bus::{decode_inbound, Inbox};
+use crate::broker::auth::BrokerKeys;
+use crate::bus::{authenticate, decode_inbound, Inbox};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
 use base64::Engine as _;
@@ -50,6 +60,8 @@ struct Routes {
 
 struct Inner {
     routes: Mutex<Routes>,
+    /// The broker's credentials: when set, agent messages must carry their agent's MAC.
+    keys: Mutex<Option<Arc<BrokerKeys>>>,
     /// Where acknowledged messages are deleted (`None` in unit tests of the routing).
     queue: Option<(aws_sdk_sqs::Client, String)>,
 }
@@ -96,6 +108,7 @@ impl FramesViaSqs {
         let client = aws_sdk_sqs::Client::new(sdk);
         let inner = Arc::new(Inner {
             routes: Mutex::default(),
+            keys: Mutex::default(),
             queue: Some((client.clone(), queue_url.to_owned())),
         });
         for _ in 0..POLLERS {
@@ -106,6 +119,18 @@ impl FramesViaSqs {
             ));
         }
         Self { inner }
+    }
+
+    /// Checks every agent message against the credentials of `keys`, as the MQTT session does
+    /// (see the module docs).
+    #[must_use]
+    pub fn with_keys(self, keys: Option<Arc<BrokerKeys>>) -> Self {
+        *self
+            .inner
+            .keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = keys;
+        self
     }
 
     /// Routes a run's messages to `inbox`.
@@ -198,7 +223,20 @@ fn handle(inner: &Inner, body: &str, receipt: Option<&str>) -> Handled {
             return Handled::Done;
         }
     };
-    let Some((run, message)) = decode_inbound(&topic, &payload) else {
+    let keys = inner
+        .keys
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let checked = match &keys {
+        // Counted and logged by `authenticate`; never of use, so deleted.
+        Some(keys) => match authenticate(keys, &topic, &payload) {
+            Ok(checked) => checked,
+            Err(_) => return Handled::Done,
+        },
+        None => &payload[..],
+    };
+    let Some((run, message)) = decode_inbound(&topic, checked) else {
         tracing::debug!(%topic, "frames queue: not an agent topic; deleted");
         return Handled::Done;
     };
@@ -270,6 +308,15 @@ fn decode_body(body: &str) -> Result<(String, Vec<u8>), String> {
     let object = value
         .as_object_mut()
         .ok_or_else(|| "not a JSON object".to_owned())?;
+    // The agent's bytes whole (a signed message), from `encode(*, 'base64') AS payload_base64`.
+    if let (Some(serde_json::Value::String(topic)), Some(serde_json::Value::String(raw))) =
+        (object.get("topic"), object.get("payload_base64"))
+    {
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(raw.trim())
+            .map_err(|_| "payload_base64: not base64".to_owned())?;
+        return Ok((topic.clone(), payload));
+    }
     let topic = match object.remove("topic") {
         Some(serde_json::Value::String(topic)) => topic,
         _ => {
@@ -287,7 +334,7 @@ mod tests {
     use super::*;
     use crate::bus::AgentInbound;
     use herd_protocol::agent::{AgentStatus, StatusMessage};
-    use herd_protocol::{topics, wire, AgentId};
+    use herd_protocol::{msgauth, topics, wire, AgentId};
 
     fn status_body(run: &RunId, agent: &AgentId) -> String {
         let mut value: serde_json::Value = serde_json::from_slice(&wire::encode(&StatusMessage {
@@ -337,6 +384,7 @@ mod tests {
         let queue = FramesViaSqs {
             inner: Arc::new(Inner {
                 routes: Mutex::default(),
+                keys: Mutex::default(),
                 queue: None,
             }),
         };
@@ -360,10 +408,102 @@ mod tests {
         );
     }
 
+    /// A body as `SELECT encode(*, 'base64') AS payload_base64, topic() AS topic` writes it.
+    fn raw_body(topic: &str, message: &[u8]) -> String {
+        serde_json::json!({
+            "topic": topic,
+            "payload_base64": base64::engine::general_purpose::STANDARD.encode(message),
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn with_the_brokers_keys_only_messages_signed_by_their_topics_agent_reach_the_run() {
+        use crate::metrics::METRICS;
+        let keys = Arc::new(BrokerKeys::generate().expect("randomness"));
+        let queue = FramesViaSqs {
+            inner: Arc::new(Inner {
+                routes: Mutex::default(),
+                keys: Mutex::default(),
+                queue: None,
+            }),
+        }
+        .with_keys(Some(Arc::clone(&keys)));
+        let run = RunId::new("r1").expect("run");
+        let (a0, a1) = (AgentId::numbered(0), AgentId::numbered(1));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        queue.register(&run, tx);
+        let topic = topics::status(&run, &a0);
+        let status = wire::encode(&StatusMessage::new(
+            a0.clone(),
+            AgentStatus::Heartbeat { vus: 3 },
+        ));
+        let dropped = |m: &crate::metrics::Metrics| {
+            let mut text = String::new();
+            m.render(&mut text);
+            text.lines()
+                .find_map(|l| l.strip_prefix("herd_messages_unauthenticated_total "))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or_default()
+        };
+        let before = dropped(&METRICS);
+        // Unsigned (either body form), signed by a neighbour, by another run's agent: dropped.
+        let refused = [
+            status_body(&run, &a0),
+            raw_body(&topic, &status),
+            raw_body(
+                &topic,
+                &msgauth::sign(&keys.agent(&run, &a1).password, &topic, &status),
+            ),
+            raw_body(
+                &topic,
+                &msgauth::sign(
+                    &keys.agent(&RunId::new("r2").expect("run"), &a0).password,
+                    &topic,
+                    &status,
+                ),
+            ),
+        ];
+        for body in &refused {
+            assert_eq!(handle(&queue.inner, body, Some("rcpt")), Handled::Done);
+        }
+        assert!(rx.try_recv().is_err(), "nothing reached the run");
+        assert!(dropped(&METRICS) >= before + refused.len() as u64);
+        // Signed with its agent's credential: delivered.
+        let signed = msgauth::sign(&keys.agent(&run, &a0).password, &topic, &status);
+        assert_eq!(
+            handle(&queue.inner, &raw_body(&topic, &signed), Some("rcpt")),
+            Handled::Delivered
+        );
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(AgentInbound::Status(StatusMessage { agent, .. })) if agent == a0
+        ));
+    }
+
+    #[test]
+    fn without_keys_the_raw_body_form_is_read_too() {
+        let inner = Inner {
+            routes: Mutex::default(),
+            keys: Mutex::default(),
+            queue: None,
+        };
+        let run = RunId::new("r1").expect("run");
+        let topic = topics::status(&run, &AgentId::numbered(0));
+        let body = raw_body(&topic, b"{\"version\":1}");
+        assert_eq!(decode_body(&body), Ok((topic, b"{\"version\":1}".to_vec())));
+        assert_eq!(
+            decode_body(r#"{"topic":"t","payload_base64":"%%"}"#),
+            Err("payload_base64: not base64".into())
+        );
+        assert_eq!(handle(&inner, &body, None), Handled::Later);
+    }
+
     #[test]
     fn messages_are_kept_only_for_runs_that_may_still_come() {
         let inner = Inner {
             routes: Mutex::default(),
+            keys: Mutex::default(),
             queue: None,
         };
         let handle_of = |run: &str| {
@@ -374,6 +514,7 @@ mod tests {
         let ended = FramesViaSqs {
             inner: Arc::new(Inner {
                 routes: Mutex::default(),
+                keys: Mutex::default(),
                 queue: None,
             }),
         };

@@ -8,7 +8,10 @@
 //!   by its owner only);
 //! - one per agent of each open run: user `{run}/{agent}`, password the hex HMAC-SHA256 of the
 //!   run and agent under the master key, valid only from the run's launch until it ends
-//!   ([`BrokerKeys::open`], [`BrokerKeys::close`]) and only with the agent's client id.
+//!   ([`BrokerKeys::open`], [`BrokerKeys::close`]) and only with the agent's client id;
+//! - one command key per run ([`BrokerKeys::run_key`]), handed to the run's agents only: every
+//!   command on the run's `cmd` topic is sealed and signed with it, so an admitted agent of
+//!   another run that subscribes there reads ciphertext and cannot forge a `stop`.
 //!
 //! The broker enforces the connection: a client with no, a wrong, an ended run's, or another
 //! agent's client id's credential is refused at CONNECT ([`BrokerKeys::admits`]). rumqttd cannot
@@ -18,6 +21,7 @@
 //! commander on `herd/commands`.
 
 use super::mosquitto::{MosquittoError, MosquittoFiles, Users};
+use herd_protocol::cmdseal::RunKey;
 use herd_protocol::msgauth::{self, Credential};
 use herd_protocol::{AgentId, RunId};
 use ring::hmac;
@@ -169,6 +173,15 @@ impl BrokerKeys {
         }
     }
 
+    /// `run`'s command key: the coordinator seals and signs every command on the run's `cmd`
+    /// topic with it, and only the run's agents receive it ([`herd_protocol::cmdseal`]).
+    pub fn run_key(&self, run: &RunId) -> RunKey {
+        let label = format!("run-cmd\0{run}");
+        RunKey::new(msgauth::hex(
+            hmac::sign(&self.master, label.as_bytes()).as_ref(),
+        ))
+    }
+
     /// `run`'s agents may connect from now on.
     pub fn open(&self, run: &RunId) {
         if let Ok(mut open) = self.open.write() {
@@ -282,5 +295,17 @@ mod tests {
         let me = auth.coordinator();
         assert!(auth.admits("any", &me.username, &me.password));
         assert_ne!(me.password, op.password);
+    }
+
+    #[test]
+    fn run_keys_differ_by_run_and_master_and_from_agent_passwords() {
+        let auth = BrokerKeys::generate().expect("randomness");
+        let other = BrokerKeys::generate().expect("randomness");
+        let (r1, a0) = ids("r1", "agent-0");
+        let (r2, _) = ids("r2", "agent-0");
+        assert_eq!(auth.run_key(&r1), auth.run_key(&r1));
+        assert_ne!(auth.run_key(&r1), auth.run_key(&r2));
+        assert_ne!(auth.run_key(&r1), other.run_key(&r1));
+        assert_ne!(auth.run_key(&r1).expose(), auth.agent(&r1, &a0).password);
     }
 }

@@ -72,8 +72,9 @@ impl LocalLauncher {
         self
     }
 
-    /// Each agent gets its own broker credential from `auth` through its environment
-    /// (`HERD_MQTT_USERNAME`, `HERD_MQTT_PASSWORD`), never on its command line.
+    /// Each agent gets its own broker credential and its run's command key from `auth` through
+    /// its environment (`HERD_MQTT_USERNAME`, `HERD_MQTT_PASSWORD`, `HERD_RUN_KEY`), never on its
+    /// command line.
     pub fn with_agent_credentials(mut self, auth: Arc<BrokerKeys>) -> Self {
         self.credentials = Some(auth);
         self
@@ -88,6 +89,7 @@ impl LocalLauncher {
                 [
                     ("HERD_MQTT_USERNAME", c.username),
                     ("HERD_MQTT_PASSWORD", c.password),
+                    ("HERD_RUN_KEY", auth.run_key(run).expose().to_string()),
                 ]
             })
             .collect()

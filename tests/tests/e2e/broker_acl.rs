@@ -12,6 +12,7 @@ use herd_protocol::frame::{Frame, Stats};
 use herd_protocol::{msgauth, topics, wire, AgentId, RunId};
 use rumqttc::{Client, ConnectReturnCode, Connection, Event, MqttOptions, Packet, QoS};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// A broker URL and credential, as `herd up` writes them to `broker-credentials.json`.
@@ -71,7 +72,7 @@ impl BrokerLogin {
 }
 
 /// The CONNACK's code, or `None` if the connection failed otherwise (or timed out).
-fn connack(connection: &mut Connection) -> Option<ConnectReturnCode> {
+pub(crate) fn connack(connection: &mut Connection) -> Option<ConnectReturnCode> {
     for event in connection.iter().take(5) {
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => return Some(ack.code),
@@ -97,11 +98,14 @@ fn admitted(login: &BrokerLogin, client_id: &str, user: Option<(&str, &str)>) ->
     connack(&mut connection) == Some(ConnectReturnCode::Success)
 }
 
-/// The credential the agent `agent` of `run` runs with, read from its process's environment.
-fn agent_credential(run: &str, agent: &str) -> msgauth::Credential {
+/// The pid and environment of the agent process `agent` of `run`.
+pub(crate) fn agent_process(run: &str, agent: &str) -> (u32, HashMap<String, String>) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse().ok()) else {
+                continue;
+            };
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
             let has = |flag: &str, value: &str| {
@@ -112,20 +116,30 @@ fn agent_credential(run: &str, agent: &str) -> msgauth::Credential {
                 continue;
             }
             let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-            let var = |name: &str| {
-                environ.split(|b| *b == 0).find_map(|kv| {
+            let env = environ
+                .split(|b| *b == 0)
+                .filter_map(|kv| {
                     let kv = String::from_utf8_lossy(kv);
-                    kv.strip_prefix(&format!("{name}=")).map(String::from)
+                    kv.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
                 })
-            };
-            if let (Some(username), Some(password)) =
-                (var("HERD_MQTT_USERNAME"), var("HERD_MQTT_PASSWORD"))
-            {
-                return msgauth::Credential { username, password };
-            }
+                .collect();
+            return (pid, env);
         }
         assert!(Instant::now() < deadline, "no agent process of {run}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The credential the agent `agent` of `run` runs with, read from its process's environment.
+fn agent_credential(run: &str, agent: &str) -> msgauth::Credential {
+    let (_, env) = agent_process(run, agent);
+    match (env.get("HERD_MQTT_USERNAME"), env.get("HERD_MQTT_PASSWORD")) {
+        (Some(username), Some(password)) => msgauth::Credential {
+            username: username.clone(),
+            password: password.clone(),
+        },
+        _ => panic!("agent {agent} of {run} has no broker credential"),
     }
 }
 
@@ -200,7 +214,9 @@ fn rogue_clients_cannot_connect_inject_frames_or_start_runs_and_totals_stay_exac
 /// A Mosquitto on 127.0.0.1 that reads herd's password and ACL files (in `dir`, empty until
 /// herd writes them), and a `herd.toml` pointing herd at them; the broker's process and the
 /// config's path.
-fn mosquitto_with_herd_files(dir: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
+pub(crate) fn mosquitto_with_herd_files(
+    dir: &std::path::Path,
+) -> (std::process::Child, std::path::PathBuf) {
     let (passwd, acl, pid) = (
         dir.join("herd.passwd"),
         dir.join("herd.acl"),

@@ -9,6 +9,7 @@ mod aws_init;
 mod aws_regions;
 mod aws_up;
 mod broker_acl;
+mod cmd_seal;
 mod console;
 mod console_report;
 mod cookies;

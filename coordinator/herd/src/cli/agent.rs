@@ -58,6 +58,10 @@ pub struct AgentArgs {
         hide_env_values = true
     )]
     mqtt_password: Option<String>,
+    /// The run's command key (the coordinator gives it to the run's agents with their
+    /// credential): commands not sealed with it are refused. Give it through the environment.
+    #[arg(long, env = "HERD_RUN_KEY", hide_env_values = true)]
+    run_key: Option<String>,
     /// The run to serve.
     #[arg(long)]
     run: RunId,
@@ -111,6 +115,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<Code> {
             .mqtt_username
             .zip(args.mqtt_password)
             .map(|(username, password)| herd_protocol::msgauth::Credential { username, password }),
+        command_key: args.run_key.map(herd_protocol::cmdseal::RunKey::new),
     };
     let report = runtime.block_on(async move {
         let local = tokio::task::LocalSet::new();

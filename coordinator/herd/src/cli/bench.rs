@@ -102,11 +102,13 @@ fn bench(args: SwarmArgs) -> anyhow::Result<Code> {
 fn simulate(args: SwarmAgentsArgs) -> anyhow::Result<Code> {
     let broker = BrokerAddr::parse(&args.broker).context("--broker")?;
     let run = RunId::new(args.run).context("--run")?;
-    // Lines: `ID [PASSWORD]` per agent, optionally `@listener USER PASSWORD` first; then an
-    // empty line. A password (the broker's per-run credential) signs that agent's messages.
+    // Lines: `ID [PASSWORD]` per agent, optionally `@listener USER PASSWORD` and `@runkey KEY`
+    // first; then an empty line. A password (the broker's per-run credential) signs that agent's
+    // messages; the run key opens the sealed commands.
     let mut agents = Vec::new();
     let mut passwords = Vec::new();
     let mut listener = None;
+    let mut run_key = None;
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let line = line.context("reading agent ids")?;
@@ -115,6 +117,11 @@ fn simulate(args: SwarmAgentsArgs) -> anyhow::Result<Code> {
         }
         let mut words = line.split(' ');
         let first = words.next().unwrap_or_default();
+        if first == "@runkey" {
+            let key = words.next().context("@runkey needs a key")?;
+            run_key = Some(herd_protocol::cmdseal::RunKey::new(key));
+            continue;
+        }
         if first == "@listener" {
             let (Some(username), Some(password)) = (words.next(), words.next()) else {
                 anyhow::bail!("@listener needs a user name and a password");
@@ -134,6 +141,7 @@ fn simulate(args: SwarmAgentsArgs) -> anyhow::Result<Code> {
         agents,
         passwords,
         listener,
+        run_key,
         step: swarm::STEP.to_string(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

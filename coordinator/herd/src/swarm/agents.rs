@@ -41,6 +41,8 @@ pub struct AgentsConfig {
     pub passwords: Vec<Option<String>>,
     /// The live listener's credential (the commander's), when the broker wants one.
     pub listener: Option<herd_protocol::msgauth::Credential>,
+    /// The run's command key, when the coordinator seals commands ([`herd_protocol::cmdseal`]).
+    pub run_key: Option<herd_protocol::cmdseal::RunKey>,
     /// The label of the plan's one step (frames carry it).
     pub step: String,
 }
@@ -175,6 +177,7 @@ pub async fn run(
     let mut controller = Controller {
         menu: Menu::new(&config.step),
         run: config.run,
+        run_key: config.run_key,
         sims,
         report: AgentsReport::default(),
         receipts: Vec::new(),
@@ -275,6 +278,8 @@ async fn listen(
 struct Controller {
     menu: Menu,
     run: RunId,
+    /// Opens the run's sealed commands.
+    run_key: Option<herd_protocol::cmdseal::RunKey>,
     sims: Vec<Sim>,
     report: AgentsReport,
     /// When each agent got the start command (µs since the epoch).
@@ -340,7 +345,20 @@ impl Controller {
                 return Some((message.clone(), *duration));
             }
         }
-        match wire::decode::<AgentCommandMessage>(&payload) {
+        let opened = match &self.run_key {
+            Some(key) => {
+                let topic = topics::commands(&self.run);
+                match herd_protocol::cmdseal::open(key, &topic, &payload) {
+                    Ok(plain) => std::borrow::Cow::Owned(plain),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a simulated agent refused a command");
+                        return None;
+                    }
+                }
+            }
+            None => std::borrow::Cow::Borrowed(&payload[..]),
+        };
+        match wire::decode::<AgentCommandMessage>(&opened) {
             Ok(message) if message.run == self.run => {
                 let mut duration = 0;
                 if let AgentCommand::Start { plan, .. } = &message.command {

@@ -104,6 +104,7 @@ impl Menu {
                 cpu_percent: 3.5,
                 loop_lag_ms: 0.2,
                 in_flight: 1,
+                commands_refused: 0,
             },
             sent_ms,
         };

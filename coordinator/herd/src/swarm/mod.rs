@@ -149,6 +149,7 @@ pub async fn run(config: BenchConfig) -> Result<Value, SwarmError> {
         keys.launched(&spec.run, &spec.agents);
         let c = keys.commander();
         ids.push_str(&format!("@listener {} {}\n", c.username, c.password));
+        ids.push_str(&format!("@runkey {}\n", keys.run_key(&spec.run).expose()));
     }
     for a in &spec.agents {
         match &keys {
