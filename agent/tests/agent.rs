@@ -25,6 +25,7 @@ fn config(broker: &Broker, agent: u32) -> AgentConfig {
         run: run(),
         agent: AgentId::numbered(agent),
         credentials: None,
+        start_wait: herd_agent::DEFAULT_START_WAIT,
     }
 }
 

@@ -58,6 +58,10 @@ pub struct AgentArgs {
         hide_env_values = true
     )]
     mqtt_password: Option<String>,
+    /// How long to wait for the start command once ready before giving up (`30s`, `10m`): an
+    /// agent whose coordinator died while launching does not run for ever.
+    #[arg(long, env = "HERD_START_WAIT", value_parser = herd_protocol::duration::parse, default_value = "10m")]
+    start_wait: std::time::Duration,
     /// The run to serve.
     #[arg(long)]
     run: RunId,
@@ -111,6 +115,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<Code> {
             .mqtt_username
             .zip(args.mqtt_password)
             .map(|(username, password)| herd_protocol::msgauth::Credential { username, password }),
+        start_wait: args.start_wait,
     };
     let report = runtime.block_on(async move {
         let local = tokio::task::LocalSet::new();
