@@ -48,6 +48,9 @@ pub enum AgentError {
         /// What is wrong.
         reason: String,
     },
+    /// No start command came within the agent's start wait.
+    #[error("{0}")]
+    NoStart(String),
     /// A data feeder has nothing for this agent.
     #[error("cannot feed this agent: {0}")]
     Feeder(String),

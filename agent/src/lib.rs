@@ -40,5 +40,5 @@ mod scenario;
 mod session;
 
 pub use error::AgentError;
-pub use runner::{run_agent, AgentConfig, AgentReport};
+pub use runner::{run_agent, AgentConfig, AgentReport, DEFAULT_START_WAIT};
 pub use session::{PemSource, TlsOptions};

@@ -43,7 +43,15 @@ pub struct AgentConfig {
     /// The run's command key (`HERD_RUN_KEY`, from the coordinator with the credential): every
     /// command must then be sealed with it ([`herd_protocol::cmdseal`]); others are refused.
     pub command_key: Option<herd_protocol::cmdseal::RunKey>,
+    /// How long to wait for the start command once ready. An agent whose coordinator died
+    /// while launching would otherwise wait for ever (an ECS task billed until someone
+    /// notices); past this it reports an error and exits.
+    pub start_wait: Duration,
 }
+
+/// The default of [`AgentConfig::start_wait`]: far beyond any launch a coordinator waits for
+/// (its own launch and ready deadlines are 30 s each by default).
+pub const DEFAULT_START_WAIT: Duration = Duration::from_secs(600);
 
 /// What an agent did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -89,9 +97,21 @@ pub async fn run_agent(
         host: hostname(),
     });
 
-    // Waiting for the start command.
+    // Waiting for the start command, not for ever.
+    let give_up = tokio::time::sleep(config.start_wait);
+    let mut give_up = pin!(give_up);
     let start = loop {
         tokio::select! {
+            () = &mut give_up => {
+                let message = format!(
+                    "no start command within {} s of being ready: giving up (is the coordinator gone?)",
+                    config.start_wait.as_secs()
+                );
+                tracing::warn!("{message}");
+                session.status(AgentStatus::Error { message: message.clone() });
+                let _ = session.close().await;
+                return Err(AgentError::NoStart(message));
+            }
             event = events.next() => match event {
                 Some(SessionEvent::Command(AgentCommandMessage { command, .. })) => match command {
                     start @ AgentCommand::Start { .. } => break start,

@@ -26,6 +26,7 @@ fn config(broker: &Broker, agent: u32) -> AgentConfig {
         agent: AgentId::numbered(agent),
         credentials: None,
         command_key: None,
+        start_wait: herd_agent::DEFAULT_START_WAIT,
     }
 }
 

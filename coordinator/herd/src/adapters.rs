@@ -306,6 +306,7 @@ impl Adapters {
             owner,
             allowed_targets: config.allowed_targets.clone(),
             outputs: config.outputs.clone(),
+            fallback_dir: Some(paths.data_dir.join("summaries")),
         };
         Ok(Self {
             embedded,

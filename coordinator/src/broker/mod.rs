@@ -83,6 +83,22 @@ impl EmbeddedBroker {
     }
 }
 
+/// rumqttd keeps every message published on a subscribed filter in that filter's in-memory
+/// commit log, read or not, until the log holds `SEGMENTS` full segments plus the active one;
+/// then the oldest segment is dropped. Logs are never freed, not even after the last
+/// unsubscribe. With rumqttd's usual 10 × 100 MiB a run's filter grew the coordinator by every
+/// frame it received, up to 1.1 GiB per run: a 1-hour soak at 4 agents grew 0.48 MiB a minute,
+/// which is exactly its frames' bytes. Now a run's log holds at most 5 × 8 MiB.
+///
+/// The price: a subscriber that falls more than 4 × 8 MiB behind loses what was dropped
+/// (rumqttd jumps it to the oldest message kept). The coordinator reads its socket on its own
+/// task, so the lag that matters is a stalled process: 32 MiB is about 18 s of frames at 1,000
+/// agents (about 1.8 KB per agent-second, `herd bench swarm`) and 1.8 s at 10,000. Beyond
+/// that, use an external broker (Mosquitto queues per session, `max_queued_messages`).
+const SEGMENT_BYTES: usize = 8 * 1024 * 1024;
+/// See [`SEGMENT_BYTES`].
+const SEGMENTS: usize = 4;
+
 fn config(listen: SocketAddr, auth: Arc<BrokerKeys>) -> Config {
     let mut server = ServerSettings {
         name: "herd-v4".into(),
@@ -112,8 +128,8 @@ fn config(listen: SocketAddr, auth: Arc<BrokerKeys>) -> Config {
         router: RouterConfig {
             max_connections: 10_010,
             max_outgoing_packet_count: 500,
-            max_segment_size: 100 * 1024 * 1024,
-            max_segment_count: 10,
+            max_segment_size: SEGMENT_BYTES,
+            max_segment_count: SEGMENTS,
             ..RouterConfig::default()
         },
         v4: Some(HashMap::from([("1".to_string(), server)])),

@@ -52,6 +52,9 @@ pub struct ServiceConfig {
     pub events: Option<SnsSettings>,
     /// `[store]`.
     pub store: StoreConfig,
+    /// `[store] grace_s`: how long a run's last writes are retried while the store fails
+    /// (default 30 s; [`crate::run::Timeouts::store_grace`]).
+    pub store_grace: Duration,
     /// `[broker]`.
     pub broker: BrokerConfig,
     /// `[launcher]`.
@@ -73,6 +76,7 @@ impl Default for ServiceConfig {
             commands: None,
             events: None,
             store: StoreConfig::Embedded { data_dir: None },
+            store_grace: crate::run::Timeouts::default().store_grace,
             broker: BrokerConfig::default(),
             launcher: LauncherConfig::Local,
             outputs: Vec::new(),
@@ -254,6 +258,12 @@ impl ServiceConfig {
                 progress_interval,
             }
         });
+        let store_grace = Duration::from_secs(errors.seconds(
+            "store.grace_s",
+            raw.store.grace_s,
+            (1, 3600),
+            crate::run::Timeouts::default().store_grace.as_secs(),
+        ));
         let store = store(&mut errors, raw.store);
         let broker = broker::broker(&mut errors, raw.broker);
         let launcher = launcher::launcher(&mut errors, raw.launcher);
@@ -268,6 +278,7 @@ impl ServiceConfig {
                 commands,
                 events,
                 store,
+                store_grace,
                 broker,
                 launcher,
                 outputs,

@@ -64,6 +64,7 @@ pub(super) struct RawStore {
     pub data_dir: Option<String>,
     pub table_prefix: Option<String>,
     pub create_tables: Option<bool>,
+    pub grace_s: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -32,6 +32,7 @@ fn harness(max_agents: u32) -> Harness {
         broker_url: "mqtt://fake:1".into(),
         owner: "test-coordinator".into(),
         allowed_targets: None,
+        fallback_dir: None,
         outputs: Vec::new(),
     };
     let sink = Arc::new(LocalEvents::new());

@@ -107,6 +107,7 @@ fn deps(
         broker_url: "mqtt://fake:1".into(),
         owner: OWNER.into(),
         allowed_targets: None,
+        fallback_dir: None,
         outputs: Vec::new(),
     };
     (deps, bus, commands, launcher)

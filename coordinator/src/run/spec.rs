@@ -29,6 +29,9 @@ pub struct Timeouts {
     pub drain: Duration,
     /// How long after a second's end it is emitted live even if some agent has not reported it.
     pub aggregate_grace: Duration,
+    /// At the end of a run, how long its last writes are retried while the store fails; a store
+    /// that is not back by then fails the run (its summary goes to [`RunDeps::fallback_dir`]).
+    pub store_grace: Duration,
 }
 
 impl Default for Timeouts {
@@ -40,6 +43,7 @@ impl Default for Timeouts {
             heartbeat: Duration::from_secs(5),
             drain: Duration::from_secs(5),
             aggregate_grace: Duration::from_secs(2),
+            store_grace: Duration::from_secs(30),
         }
     }
 }
@@ -69,6 +73,9 @@ pub struct RunDeps {
     pub allowed_targets: Option<Vec<String>>,
     /// Outputs every run pushes to (`herd.toml`'s `[[outputs]]`), besides its plan's own.
     pub outputs: Vec<herd_protocol::plan::Output>,
+    /// Where a run's summary is written as `{run}.json` when the store fails at its end (the
+    /// data directory's `summaries/`); `None`: nowhere but the outcome.
+    pub fallback_dir: Option<std::path::PathBuf>,
 }
 
 /// A run to perform.

@@ -80,6 +80,7 @@ fn start_run(plan: Plan) -> Harness {
         broker_url: "mqtt://fake:1".into(),
         owner: "test-coordinator".into(),
         allowed_targets: None,
+        fallback_dir: None,
         outputs: Vec::new(),
     };
     let handle = start(

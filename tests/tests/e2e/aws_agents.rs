@@ -77,6 +77,7 @@ async fn run_with(
         broker_url: broker.to_owned(),
         owner: "aws-agents-test".to_owned(),
         allowed_targets: None,
+        fallback_dir: None,
         outputs: Vec::new(),
     };
     let run = new_run_id();

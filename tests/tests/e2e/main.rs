@@ -16,6 +16,7 @@ mod cookies;
 mod demo;
 mod export;
 mod faults;
+mod faults_store;
 mod faults_target;
 mod flow;
 mod https;

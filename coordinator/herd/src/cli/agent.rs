@@ -62,6 +62,10 @@ pub struct AgentArgs {
     /// credential): commands not sealed with it are refused. Give it through the environment.
     #[arg(long, env = "HERD_RUN_KEY", hide_env_values = true)]
     run_key: Option<String>,
+    /// How long to wait for the start command once ready before giving up (`30s`, `10m`): an
+    /// agent whose coordinator died while launching does not run for ever.
+    #[arg(long, env = "HERD_START_WAIT", value_parser = herd_protocol::duration::parse, default_value = "10m")]
+    start_wait: std::time::Duration,
     /// The run to serve.
     #[arg(long)]
     run: RunId,
@@ -116,6 +120,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<Code> {
             .zip(args.mqtt_password)
             .map(|(username, password)| herd_protocol::msgauth::Credential { username, password }),
         command_key: args.run_key.map(herd_protocol::cmdseal::RunKey::new),
+        start_wait: args.start_wait,
     };
     let report = runtime.block_on(async move {
         let local = tokio::task::LocalSet::new();

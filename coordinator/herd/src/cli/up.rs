@@ -137,7 +137,10 @@ pub fn up(args: UpArgs) -> anyhow::Result<Code> {
         let manager = Manager::start(
             ManagerConfig {
                 max_agents,
-                timeouts: Timeouts::default(),
+                timeouts: Timeouts {
+                    store_grace: config.store_grace,
+                    ..Timeouts::default()
+                },
             },
             deps,
             sink.clone(),

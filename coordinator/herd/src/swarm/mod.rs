@@ -163,9 +163,30 @@ pub async fn run(config: BenchConfig) -> Result<Value, SwarmError> {
         .map_err(|e| SwarmError::Agents(format!("cannot hand over the agent ids: {e}")))?;
     let (broker0, cpu0) = stats::cpu_seconds();
     let started = Instant::now();
+    // Resident memory once a second while the run goes (is state per agent-second bounded?).
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sampler = tokio::spawn({
+        let samples = samples.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Ok(mut s) = samples.lock() {
+                    s.push(stats::rss_mb());
+                }
+            }
+        }
+    });
     let summary = (&mut handle.outcome)
         .await
-        .map_err(|_| SwarmError::NoSummary)?;
+        .map_err(|_| SwarmError::NoSummary);
+    sampler.abort();
+    let rss = samples
+        .lock()
+        .map(|s| stats::RssTrend::of(&s))
+        .unwrap_or_default();
+    let summary = summary?;
     let wall = started.elapsed().as_secs_f64();
     let (broker1, cpu1) = stats::cpu_seconds();
     // Closing stdin tells the agents the run is over; they report on stdout.
@@ -188,6 +209,7 @@ pub async fn run(config: BenchConfig) -> Result<Value, SwarmError> {
         &sent,
         wall,
         (cpu1 - cpu0, broker1 - broker0),
+        &rss,
     ))
 }
 
@@ -198,6 +220,7 @@ fn figures(
     sent: &Value,
     wall: f64,
     (cpu, broker_cpu): (f64, f64),
+    rss: &stats::RssTrend,
 ) -> Value {
     let get = |k: &str| sent.get(k).and_then(Value::as_u64).unwrap_or(0);
     let frames_sent = get("frames");
@@ -235,6 +258,9 @@ fn figures(
         "run_state": summary.run_state,
         "lost_agents": summary.lost_agents.len(),
         "wall_s": round(wall, 10.0),
+        "coordinator_rss_mb_after_first_minute": round(rss.after_first_minute_mb, 10.0),
+        "coordinator_rss_mb_end": round(rss.end_mb, 10.0),
+        "coordinator_rss_growth_mb_per_min": round(rss.growth_mb_per_min, 100.0),
     })
 }
 

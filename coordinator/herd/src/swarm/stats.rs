@@ -91,15 +91,57 @@ pub fn cpu_seconds() -> (f64, f64) {
 
 /// This process's peak resident memory (`VmHWM`), in MB.
 pub fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+/// This process's resident memory now (`VmRSS`), in MB.
+pub fn rss_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
+fn status_mb(key: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Whether memory stays flat: resident memory sampled once a second from the run's start, read
+/// at the end of the first minute and at the end, and the growth per minute in between. State
+/// per agent-second that grows with run length shows up as a steady slope here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RssTrend {
+    /// Resident MB after the first minute (or at the last sample of a shorter run).
+    pub after_first_minute_mb: f64,
+    /// Resident MB at the end.
+    pub end_mb: f64,
+    /// (end − after first minute) per minute in between; 0 for runs of a minute or less.
+    pub growth_mb_per_min: f64,
+}
+
+impl RssTrend {
+    /// The trend of samples taken once a second (sample `i` at `i + 1` seconds).
+    pub fn of(samples: &[f64]) -> Self {
+        let (Some(&end), Some(&first)) = (samples.last(), samples.get(59).or(samples.last()))
+        else {
+            return Self::default();
+        };
+        let minutes = samples.len().saturating_sub(60) as f64 / 60.0;
+        Self {
+            after_first_minute_mb: first,
+            end_mb: end,
+            growth_mb_per_min: if minutes > 0.0 {
+                (end - first) / minutes
+            } else {
+                0.0
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -114,6 +156,22 @@ mod tests {
     }
 
     #[test]
+    fn the_rss_trend_reads_the_first_minute_and_the_slope_after_it() {
+        let flat: Vec<f64> = (0..180)
+            .map(|i| if i < 60 { i as f64 } else { 60.0 })
+            .collect();
+        let t = RssTrend::of(&flat);
+        assert_eq!(
+            (t.after_first_minute_mb, t.end_mb, t.growth_mb_per_min),
+            (59.0, 60.0, 0.5)
+        );
+        let growing: Vec<f64> = (0..180).map(f64::from).collect();
+        assert_eq!(RssTrend::of(&growing).growth_mb_per_min, 60.0);
+        assert_eq!(RssTrend::of(&[5.0, 6.0]).after_first_minute_mb, 6.0);
+        assert_eq!(RssTrend::of(&[]), RssTrend::default());
+    }
+
+    #[test]
     fn this_process_has_used_some_cpu_and_memory() {
         let mut x = 0u64;
         for i in 0..20_000_000u64 {
@@ -124,5 +182,6 @@ mod tests {
         assert_eq!(broker, 0.0);
         assert!(rest > 0.0);
         assert!(peak_rss_mb() > 1.0);
+        assert!(rss_mb() > 1.0);
     }
 }

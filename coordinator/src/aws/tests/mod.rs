@@ -246,6 +246,7 @@ impl Service {
             broker_url: "mqtt://fake:1".into(),
             owner: "test-coordinator".into(),
             allowed_targets: None,
+            fallback_dir: None,
             outputs: Vec::new(),
         };
         let local = Arc::new(LocalEvents::new());

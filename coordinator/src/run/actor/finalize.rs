@@ -2,12 +2,16 @@
 //! is reported, so whoever awaits the outcome can read the stored run at once.
 
 use super::machine::{store_state, RunActor};
+use super::retry;
 use super::stage::{EndCause, Stage};
 use crate::run::phase::Phase;
 use crate::run::summary::{self, SummaryInput};
 use crate::store::RunStateName;
 use actix::prelude::*;
 use herd_protocol::summary::RunState;
+use herd_protocol::summary::{Summary, Verdict};
+use herd_protocol::RunId;
+use std::path::Path;
 use std::time::Duration;
 
 /// How long the end of a run waits for its outputs' last pushes.
@@ -115,34 +119,59 @@ impl RunActor {
         self.publish_view();
         let deps = self.deps.clone();
         let run = self.spec.run.clone();
-        let stored = summary.clone();
+        let stored = summary;
         let state_name = store_state(Phase::Ended(state)).unwrap_or(RunStateName::Failed);
         let at = self.clock.unix_ms();
-        let writes = self.final_writes();
+        let deadline = tokio::time::Instant::now() + self.spec.timeouts.store_grace;
+        let writes = self.final_writes(deadline);
         let exported = self.exporter.take().map(|e| e.finish(OUTPUTS_LIMIT));
+        let fallback_dir = deps.fallback_dir.clone();
         let work = async move {
-            writes.await;
+            let written = writes.await;
             let mut stored = stored;
             if let Some(exported) = exported {
                 stored.outputs = exported.await;
             }
-            if let Err(e) = deps.store.put_summary(&run, &stored).await {
-                tracing::error!(%run, error = %e, "cannot store the summary");
+            let put = retry::until(deadline, "summary", || {
+                deps.store.put_summary(&run, &stored)
+            })
+            .await;
+            let mut state_name = state_name;
+            if let Some(e) = written.err().or(put.err().map(|e| e.to_string())) {
+                // The store never came back: the run failed, and says why.
+                let grace = deadline.saturating_duration_since(tokio::time::Instant::now());
+                tracing::error!(%run, error = %e, ?grace, "the store failed at the end of the run");
+                stored.run_state = RunState::Failed;
+                stored.status = Verdict::Error;
+                let mut reason = format!("the store failed and was not back in time: {e}");
+                if let Some(dir) = &fallback_dir {
+                    reason.push_str(&format!(
+                        "; the summary is in {}",
+                        dir.join(format!("{run}.json")).display()
+                    ));
+                }
+                if let Some(before) = &stored.reason {
+                    reason.push_str(&format!("; {before}"));
+                }
+                stored.reason = Some(reason);
+                state_name = RunStateName::Failed;
+                if let Some(dir) = &fallback_dir {
+                    write_summary_file(dir, &run, &stored);
+                }
             }
-            if let Err(e) = deps
-                .store
-                .set_run_state(&run, state_name, at, stored.reason.clone())
-                .await
-            {
+            let set = retry::until(deadline, "final state", || {
+                deps.store
+                    .set_run_state(&run, state_name, at, stored.reason.clone())
+            });
+            if let Err(e) = set.await {
                 tracing::error!(%run, error = %e, "cannot record the final state");
             }
             deps.bus.unregister(&run).await;
             deps.launcher.stop(&run).await;
-            stored.outputs
+            stored
         };
-        let mut summary = summary;
-        ctx.wait(work.into_actor(self).map(move |outputs, act, ctx| {
-            summary.outputs = outputs;
+        ctx.wait(work.into_actor(self).map(move |summary, act, ctx| {
+            let state = summary.run_state;
             act.stage = Stage::Ended { state, start_at_ms };
             act.publish_view();
             if let Some(tx) = act.outcome.take() {
@@ -150,5 +179,19 @@ impl RunActor {
             }
             ctx.stop();
         }));
+    }
+}
+
+/// Writes a summary the store could not take to `dir/{run}.json`, so the run's results survive.
+fn write_summary_file(dir: &Path, run: &RunId, summary: &Summary) {
+    let path = dir.join(format!("{run}.json"));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| serde_json::to_vec_pretty(summary).map_err(std::io::Error::other))
+        .and_then(|json| std::fs::write(&path, json));
+    match written {
+        Ok(()) => tracing::warn!(%run, path = %path.display(), "the summary was written to a file"),
+        Err(e) => {
+            tracing::error!(%run, path = %path.display(), error = %e, "cannot write the summary to a file either")
+        }
     }
 }

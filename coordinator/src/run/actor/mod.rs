@@ -12,7 +12,7 @@
 //! (`machine`: the struct, launching, starting, losing agents, the tick), who is alive (`alive`:
 //! send times, taking lost agents back, the start's lead), the messages it handles
 //! (`handlers`), storing as it goes (`persist`, over the bookkeeping of `ledger`), the end
-//! (`finalize`), live ramps (`ramp`), a lost agent's share of the load (`loss`), stopping on a broken `abort_on_fail` threshold (`abort`) and
+//! (`finalize`, retrying its writes in `retry`), live ramps (`ramp`), a lost agent's share of the load (`loss`), stopping on a broken `abort_on_fail` threshold (`abort`) and
 //! resuming (`resume`). The per-phase data is in `stage`.
 //! `ledger` and `stage` import nothing of the actor; everything else imports `machine` for the
 //! struct, and this module only declares and re-exports, so no file imports its parent.
@@ -27,6 +27,7 @@ mod machine;
 mod persist;
 mod ramp;
 mod resume;
+mod retry;
 mod stage;
 
 pub use handlers::Cancel;

@@ -6,7 +6,10 @@
 //! messages (all those that had arrived when the flush began) took effect, so it may acknowledge
 //! them. One flush runs at a time; messages that arrive meanwhile are covered by the next one,
 //! which starts as soon as the previous one is done, so writes batch themselves under load. A
-//! failed write leaves its second or agent dirty and acknowledges nothing: the next tick retries.
+//! failed write leaves its second or agent dirty and acknowledges nothing; the flushes after it
+//! wait a doubling backoff (250 ms up to 8 s, [`store_backoff_ms`](super::ledger::store_backoff_ms))
+//! while aggregation goes on in memory, so nothing is lost once the store is back. The final
+//! writes retry until [`Timeouts::store_grace`](crate::run::Timeouts::store_grace) (see `finalize`).
 //!
 //! The run also owns its store entry through a lease ([`crate::store::Store::claim_run`]),
 //! renewed every [`LEASE`](crate::run::LEASE)`/3`: if another coordinator ever holds it, this actor stops driving
@@ -14,6 +17,7 @@
 
 use super::ledger::lease_ms;
 use super::machine::RunActor;
+use super::retry;
 use super::stage::Stage;
 use crate::store::{Claim, SecondRecord};
 use actix::prelude::*;
@@ -23,7 +27,10 @@ impl RunActor {
     /// Writes what changed, then lets the bus acknowledge what that covered (see the module docs).
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
         // Once the run is over, its last writes belong to `final_writes`.
-        if self.ledger.in_flight.is_some() || self.phase().is_over() {
+        if self.ledger.in_flight.is_some()
+            || self.phase().is_over()
+            || !self.ledger.may_flush(self.clock.unix_ms())
+        {
             return;
         }
         let dirty = self.aggregator.take_dirty();
@@ -56,11 +63,12 @@ impl RunActor {
         let store = self.deps.store.clone();
         let run = self.spec.run.clone();
         let work = async move {
-            let mut failed = (Vec::new(), Vec::new());
+            let mut failed = (Vec::new(), Vec::new(), None);
             for (second, record) in seconds {
                 if let Err(e) = store.put_second(&run, record).await {
                     tracing::warn!(%run, second, error = %e, "cannot store a second");
                     failed.0.push(second);
+                    failed.2 = Some(e.to_string());
                 }
             }
             for record in records {
@@ -68,14 +76,22 @@ impl RunActor {
                 if let Err(e) = store.put_agent(&run, record).await {
                     tracing::warn!(%run, %agent, error = %e, "cannot store an agent's record");
                     failed.1.push(agent);
+                    failed.2 = Some(e.to_string());
                 }
             }
             failed
         };
         ctx.spawn(
             work.into_actor(self)
-                .map(move |(seconds, agents), act, ctx| {
+                .map(move |(seconds, agents, error), act, ctx| {
                     act.ledger.in_flight = None;
+                    let now = act.clock.unix_ms();
+                    if let Some(error) = error {
+                        act.ledger.store_failed(now, error);
+                    } else if let Some(down) = act.ledger.store_down.take() {
+                        // A warning, as the outage's warnings were: whoever saw those sees this.
+                        tracing::warn!(run = %act.spec.run, after_ms = now.saturating_sub(down.since_ms), failures = down.failures, "the store is back; every pending write is done");
+                    }
                     if seconds.is_empty() && agents.is_empty() {
                         act.acknowledge(upto);
                         if act.ledger.delivered > upto || !act.ledger.dirty_agents.is_empty() {
@@ -92,8 +108,12 @@ impl RunActor {
     }
 
     /// The final flush (the run is ending): everything dirty, and whatever the flush in flight
-    /// was writing, as one future for the end of the run to await.
-    pub(super) fn final_writes(&mut self) -> impl std::future::Future<Output = ()> + 'static {
+    /// was writing, as one future for the end of the run to await. Each write is retried until
+    /// `deadline` while the store fails; the first error that outlasts it is the answer.
+    pub(super) fn final_writes(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> impl std::future::Future<Output = Result<(), String>> + 'static {
         if let Some((seconds, agents)) = self.ledger.in_flight.take() {
             for second in seconds {
                 self.aggregator.mark_dirty(second);
@@ -113,16 +133,26 @@ impl RunActor {
         let store = self.deps.store.clone();
         let run = self.spec.run.clone();
         async move {
+            let mut failed = None;
             for record in seconds {
-                if let Err(e) = store.put_second(&run, record).await {
+                let put = retry::until(deadline, "second", || {
+                    store.put_second(&run, record.clone())
+                });
+                if let Err(e) = put.await {
                     tracing::error!(%run, error = %e, "cannot store a second");
+                    failed.get_or_insert(e.to_string());
                 }
             }
             for record in records {
-                if let Err(e) = store.put_agent(&run, record).await {
+                let put = retry::until(deadline, "agent's record", || {
+                    store.put_agent(&run, record.clone())
+                });
+                if let Err(e) = put.await {
                     tracing::error!(%run, error = %e, "cannot store an agent's record");
+                    failed.get_or_insert(e.to_string());
                 }
             }
+            failed.map_or(Ok(()), Err)
         }
     }
 
