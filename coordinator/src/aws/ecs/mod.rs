@@ -307,13 +307,13 @@ impl EcsLauncher {
                 requested: spec.agents.len(),
                 reason,
             })?;
-        lock(&self.runs).insert(
-            run.clone(),
-            RunTasks {
-                launching: true,
-                ..RunTasks::default()
-            },
-        );
+        // A later launch for the same run (a replacement agent) adds to its tasks.
+        let had_tasks = {
+            let mut runs = lock(&self.runs);
+            let tasks = runs.entry(run.clone()).or_insert_with(RunTasks::default);
+            tasks.launching = true;
+            !tasks.tasks.is_empty()
+        };
         let mut launched = Vec::with_capacity(spec.agents.len());
         let mut refused: Option<String> = None;
         let mut launched_places = Vec::with_capacity(spec.agents.len());
@@ -359,7 +359,7 @@ impl EcsLauncher {
             if let Some(tasks) = runs.get_mut(&run) {
                 tasks.launching = false;
             }
-            if refused.is_some() || stopped {
+            if (refused.is_some() || stopped) && !had_tasks {
                 runs.remove(&run);
             }
             stopped
