@@ -284,7 +284,28 @@ outputs:
         target = target.url(),
         otlp = otlp.url(),
     );
-    let s = run_passing(dir.path(), &plan);
+    // In the folder of its herd.toml, without --config.
+    let plan_file = write_file(dir.path(), "plan.yaml", &plan);
+    let json = dir.path().join("summary.json");
+    let out = Herd::new(
+        [
+            "run",
+            plan_file.to_str().expect("utf8"),
+            "-q",
+            "--json",
+            json.to_str().expect("utf8"),
+        ],
+        dir.path(),
+    )
+    .in_dir(dir.path())
+    .run(Duration::from_secs(90));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = read_summary(&json);
     let got = target.received();
     assert_eq!(u(&s["requests"]), got.total);
     let kinds: Vec<&str> = s["outputs"]

@@ -290,7 +290,16 @@ fn a_resumed_runs_prometheus_counters_continue_across_the_restart() {
     let requests = format!(r#"sum(herd_requests_total{{run="{run}"}})"#);
     let deadline = Instant::now() + Duration::from_secs(30);
     let before = loop {
-        let exported = prometheus.scalar(&requests);
+        // No series yet: nothing exported so far.
+        let exported = if prometheus
+            .query(&requests)
+            .as_array()
+            .is_some_and(Vec::is_empty)
+        {
+            0.0
+        } else {
+            prometheus.scalar(&requests)
+        };
         if exported > 0.0 {
             break exported;
         }
