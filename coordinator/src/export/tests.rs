@@ -202,10 +202,8 @@ fn remote_write_carries_cumulative_native_histograms_with_spans_and_deltas() {
 fn a_resumed_runs_remote_write_continues_its_series() {
     let labels = vec![("run".to_string(), "r1".to_string())];
     let before = point(100, native(&[(-300, 2), (-299, 5)], 1), 8);
-    let mut first = PromState::new(labels.clone());
-    first.push(&[before.clone()], i64::MAX);
-    let seed = before.steps.clone();
-    let mut resumed = PromState::new(labels).seeded(&seed);
+    // What the killed coordinator had exported: second 100.
+    let mut resumed = PromState::new(labels).seeded(&before.steps);
     let body = resumed.push(&[point(103, native(&[(-299, 1)], 0), 1)], i64::MAX);
     let series = bytes_of(&fields(&body), 1);
     let hist: Vec<_> = bytes_of(&fields(&series[0]), 4)

@@ -18,7 +18,8 @@ fn u(v: &Value) -> u64 {
 /// HdrHistogram's own 0.1 %: the most a quantile read from the export may differ from herd's.
 const BUCKET_ERROR: f64 = 0.0219 + 0.001;
 
-/// `herd run` of the plan text `plan` in `dir`, which must pass; its summary.
+/// `herd run` of the plan text `plan` in `dir` (its working folder too), which must pass; its
+/// summary.
 fn run_passing(dir: &Path, plan: &str) -> Value {
     let plan = write_file(dir, "plan.yaml", plan);
     let summary = dir.join("summary.json");
@@ -32,6 +33,7 @@ fn run_passing(dir: &Path, plan: &str) -> Value {
         ],
         dir,
     )
+    .in_dir(dir)
     .run(Duration::from_secs(90));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
@@ -285,27 +287,7 @@ outputs:
         otlp = otlp.url(),
     );
     // In the folder of its herd.toml, without --config.
-    let plan_file = write_file(dir.path(), "plan.yaml", &plan);
-    let json = dir.path().join("summary.json");
-    let out = Herd::new(
-        [
-            "run",
-            plan_file.to_str().expect("utf8"),
-            "-q",
-            "--json",
-            json.to_str().expect("utf8"),
-        ],
-        dir.path(),
-    )
-    .in_dir(dir.path())
-    .run(Duration::from_secs(90));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = read_summary(&json);
+    let s = run_passing(dir.path(), &plan);
     let got = target.received();
     assert_eq!(u(&s["requests"]), got.total);
     let kinds: Vec<&str> = s["outputs"]

@@ -39,7 +39,7 @@ use aws_sdk_ecs::types::{
 };
 use herd_protocol::{AgentId, RunId};
 use retry::{Attempt, Backoff};
-use runs::{lock, RunTasks, Runs};
+use runs::{lock, Runs};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -310,7 +310,7 @@ impl EcsLauncher {
         // A later launch for the same run (a replacement agent) adds to its tasks.
         let had_tasks = {
             let mut runs = lock(&self.runs);
-            let tasks = runs.entry(run.clone()).or_insert_with(RunTasks::default);
+            let tasks = runs.entry(run.clone()).or_default();
             tasks.launching = true;
             !tasks.tasks.is_empty()
         };
