@@ -14,6 +14,7 @@ use herd_protocol::allow::AllowList;
 use herd_protocol::clock::Clock;
 use herd_protocol::frame::Frame;
 use herd_protocol::plan::{self, Plan};
+use herd_protocol::roster::Roster;
 use herd_protocol::{topics, wire, AgentId, RunId};
 use std::cell::Cell;
 use std::future::Future;
@@ -128,7 +129,7 @@ pub async fn run_agent(
             () = &mut shutdown => return finish_idle(session).await,
         }
     };
-    let (plan, spec, reassigned) = match prepare(&config, clock, start) {
+    let (plan, spec, mut roster, reassigned) = match prepare(&config, clock, start) {
         Ok(prepared) => prepared,
         Err(e) => {
             session.status(AgentStatus::Error {
@@ -144,7 +145,7 @@ pub async fn run_agent(
     // reassignments made before this agent joined (a replacement follows them too).
     let (control, control_rx) = mpsc::unbounded_channel();
     for moved in reassigned {
-        let _ = control.send(reassign_control(&config.agent, clock, &moved));
+        reassign(&control, &mut roster, clock, &config.agent, moved);
     }
     loop {
         tokio::select! {
@@ -152,7 +153,7 @@ pub async fn run_agent(
             event = events.next() => match event {
                 Some(SessionEvent::Command(message)) => match message.command {
                     AgentCommand::Stop { .. } => return finish_idle(session).await,
-                    command => relay(&session, &control, clock, &config.agent, command),
+                    command => relay(&session, &control, &mut roster, clock, &config.agent, command),
                 },
                 Some(SessionEvent::Malformed(message)) => malformed(&session, message),
                 Some(SessionEvent::Subscribed) => {}
@@ -178,6 +179,7 @@ pub async fn run_agent(
             control_rx,
             frames_topic: topics::frames(&config.run, &config.agent),
             agent: config.agent.clone(),
+            roster,
         },
     )
     .await
@@ -191,6 +193,8 @@ struct Running {
     control_rx: mpsc::UnboundedReceiver<Control>,
     frames_topic: String,
     agent: AgentId,
+    /// The carriers of the load, as this agent follows their changes.
+    roster: Roster,
 }
 
 /// Runs the load, relaying frames out and commands in, then finishes.
@@ -209,6 +213,7 @@ async fn run(
         control_rx,
         frames_topic,
         agent,
+        mut roster,
     } = running;
     let (frames, mut frames_rx) = mpsc::unbounded_channel();
     let vus = Rc::new(Cell::new(0));
@@ -225,7 +230,7 @@ async fn run(
             Some(frame) = frames_rx.recv() => publish_frame(&session, &frames_topic, clock, frame),
             event = events.next() => match event {
                 Some(SessionEvent::Command(message)) => {
-                    relay(&session, &control, clock, &agent, message.command);
+                    relay(&session, &control, &mut roster, clock, &agent, message.command);
                 }
                 Some(SessionEvent::Malformed(message)) => malformed(&session, message),
                 Some(SessionEvent::Subscribed) => {}
@@ -271,13 +276,18 @@ fn publish_frame(session: &Session, topic: &str, clock: Clock, mut frame: Frame)
     session.publish(topic.to_string(), wire::encode(&frame));
 }
 
+/// What a start command gives an agent: the plan, its load, the carriers at the start, and the
+/// reassignments made since (to follow before anything else).
+type Prepared = (Plan, LoadSpec, Roster, Vec<Reassignment>);
+
 /// Validates a start command: the plan, and this agent's place in the run (with the
-/// reassignments made since the start, for an agent that joins a running load).
+/// reassignments made since the start, for an agent that joins a running load: a replacement
+/// is in none of the start's assignments, but in a reassignment it `joined`).
 fn prepare(
     config: &AgentConfig,
     clock: Clock,
     start: AgentCommand,
-) -> Result<(Plan, LoadSpec, Vec<Reassignment>), AgentError> {
+) -> Result<Prepared, AgentError> {
     let AgentCommand::Start {
         plan,
         assignments,
@@ -309,19 +319,30 @@ fn prepare(
         })
         .transpose()?;
     crate::http::restrict(allowed);
-    let index = herd_protocol::agent::agent_index(&assignments, agent_count, &config.agent)
-        .ok_or_else(|| AgentError::NotAssigned {
-            agent: config.agent.to_string(),
-            assigned: if assignments.is_empty() {
-                format!("agent-0 … agent-{}", agent_count.saturating_sub(1))
-            } else {
-                assignments
-                    .keys()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-        })?;
+    let joined = || {
+        reassigned
+            .iter()
+            .flat_map(|r| &r.joined)
+            .find(|j| j.agent == config.agent)
+            .map(|j| j.slot)
+    };
+    let (index, joins_later) =
+        match herd_protocol::agent::agent_index(&assignments, agent_count, &config.agent) {
+            Some(index) => (Some(index), false),
+            None => (joined(), true),
+        };
+    let index = index.ok_or_else(|| AgentError::NotAssigned {
+        agent: config.agent.to_string(),
+        assigned: if assignments.is_empty() {
+            format!("agent-0 … agent-{}", agent_count.saturating_sub(1))
+        } else {
+            assignments
+                .keys()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    })?;
     if index >= agent_count {
         return Err(AgentError::BadIndex {
             agent: config.agent.to_string(),
@@ -339,20 +360,27 @@ fn prepare(
             run: config.run.clone(),
             agent: config.agent.clone(),
         },
+        joins_later,
     };
-    Ok((plan, spec, reassigned))
+    let roster = Roster::from_start(&assignments, agent_count);
+    Ok((plan, spec, roster, reassigned))
 }
 
-/// This agent's place in a reassignment: its index among the new carriers, or none.
-fn reassign_control(agent: &AgentId, clock: Clock, moved: &Reassignment) -> Control {
-    Control::Reassign {
-        at: clock.instant_at_ms(moved.at_ms),
-        count: moved.agent_count,
-        index: moved
-            .assignments
-            .get(agent)
-            .copied()
-            .filter(|i| *i < moved.agent_count),
+/// Follows a reassignment: the engine gets this agent's place after each change it made apply
+/// (the roster waits for a missing earlier one, and ignores a repeat).
+fn reassign(
+    control: &mpsc::UnboundedSender<Control>,
+    roster: &mut Roster,
+    clock: Clock,
+    agent: &AgentId,
+    moved: Reassignment,
+) {
+    for placed in roster.hear(moved, agent) {
+        let _ = control.send(Control::Reassign {
+            at: clock.instant_at_ms(placed.at_ms),
+            count: placed.count,
+            index: placed.index,
+        });
     }
 }
 
@@ -360,6 +388,7 @@ fn reassign_control(agent: &AgentId, clock: Clock, moved: &Reassignment) -> Cont
 fn relay(
     session: &Session,
     control: &mpsc::UnboundedSender<Control>,
+    roster: &mut Roster,
     clock: Clock,
     agent: &AgentId,
     command: AgentCommand,
@@ -369,7 +398,10 @@ fn relay(
             tracing::info!("repeated start command ignored");
             return;
         }
-        AgentCommand::Reassign(moved) => reassign_control(agent, clock, &moved),
+        AgentCommand::Reassign(moved) => {
+            reassign(control, roster, clock, agent, moved);
+            return;
+        }
         AgentCommand::Stop { graceful_ms } => Control::Stop {
             graceful: Duration::from_millis(graceful_ms),
         },

@@ -27,6 +27,7 @@ fn spec(plan: Plan, count: u32, index: u32) -> LoadSpec {
             run: RunId::new("run-1").expect("valid"),
             agent: AgentId::numbered(index),
         },
+        joins_later: false,
     }
 }
 

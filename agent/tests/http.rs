@@ -37,6 +37,7 @@ async fn run(plan: Plan) -> (LoadReport, Vec<Frame>) {
             run: RunId::new("run-http").expect("valid"),
             agent: AgentId::numbered(0),
         },
+        joins_later: false,
     };
     let report = run_load(spec, io).await.expect("load runs");
     let mut frames = Vec::new();

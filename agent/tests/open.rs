@@ -53,6 +53,7 @@ async fn run_controlled(
             run: RunId::new("run-1").expect("valid"),
             agent: AgentId::numbered(index),
         },
+        joins_later: false,
     };
     let (control, control_rx) = mpsc::unbounded_channel();
     if let Some((after, stages)) = ramp {

@@ -18,6 +18,10 @@ pub struct FakeLauncher {
     pub stopped: Mutex<Vec<RunId>>,
     /// Agents that adopting does not find.
     pub gone: Mutex<Vec<AgentId>>,
+    /// Every agent it was asked to launch, in order.
+    pub launched: Mutex<Vec<AgentId>>,
+    /// Refuses launches from now on (a replacement that cannot start).
+    pub refuse: std::sync::atomic::AtomicBool,
 }
 
 impl Launcher for FakeLauncher {
@@ -26,6 +30,13 @@ impl Launcher for FakeLauncher {
         spec: LaunchSpec,
         _: mpsc::UnboundedSender<AgentExited>,
     ) -> BoxFuture<Result<Vec<Launched>, LaunchError>> {
+        self.launched
+            .lock()
+            .expect("lock")
+            .extend(spec.agents.iter().cloned());
+        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async { Err(LaunchError::Program("fake: refused".into())) });
+        }
         let launched = spec
             .agents
             .iter()

@@ -50,8 +50,9 @@ pub enum AgentCommand {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         allowed_targets: Option<Vec<String>>,
         /// The reassignments made since the start, oldest first: an agent that joins a running
-        /// load (a replacement) follows them, as the others did when they heard them. Absent
-        /// when there were none.
+        /// load (a replacement, not in `assignments`) follows them, as the others did when they
+        /// heard them, and finds its own place in one that it `joined`. Absent when there were
+        /// none.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         reassigned: Vec<Reassignment>,
     },
@@ -62,9 +63,10 @@ pub enum AgentCommand {
         /// The new stages, as in a plan (`[{duration, vus}]`), ramping from the current target.
         stages: serde_json::Value,
     },
-    /// From an absolute time on, split the load over other agents (a lost agent's share moves
-    /// to the others, or to its replacement). Agents not listed carry nothing from then on;
-    /// hearing the same reassignment twice changes nothing.
+    /// From an absolute time on, the load is split over a changed list of agents (a lost agent's
+    /// share moves to the others, or to its replacement): only the change travels. An agent that
+    /// leaves the list carries nothing from then on; hearing the same reassignment twice changes
+    /// nothing.
     Reassign(Reassignment),
     /// Stop: start no new iteration; let iterations in flight finish within `graceful_ms`.
     Stop {
@@ -117,15 +119,41 @@ pub fn agent_index(
     u32::try_from(before).ok()
 }
 
-/// A new split of the load, from an instant on (see [`crate::split`]).
+/// A change to the list of agents carrying the load, from an instant on (see [`crate::roster`]
+/// and [`crate::split`]): it names only the agents that leave the list and those that join it,
+/// so it is a few bytes whatever the number of agents (a full list of every survivor's index,
+/// sent to every agent, made each loss cost O(N²) bytes on the broker). Every agent keeps the
+/// list itself (it knows it from the start command) and applies the changes in `seq` order, so
+/// each one computes its own new index by the same rule the coordinator does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reassignment {
+    /// Its number in the run: 1 for the first, each next one + 1. Agents apply them in this
+    /// order; one heard again changes nothing.
+    pub seq: u32,
     /// From when, in milliseconds since the Unix epoch.
     pub at_ms: u64,
-    /// Each carrier's index among `agent_count`.
-    pub assignments: BTreeMap<AgentId, u32>,
-    /// How many agents carry the load from then on.
+    /// The carriers that leave the list (lost agents), all in the same instant; the others keep
+    /// their order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<AgentId>,
+    /// Agents that join the list (a replacement), each at its index in the new list, applied
+    /// after `lost`, in index order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joined: Vec<Joined>,
+    /// How many agents carry the load from then on (a check of the list each agent keeps).
     pub agent_count: u32,
+}
+
+/// An agent that joins the carriers ([`Reassignment::joined`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joined {
+    /// Which agent.
+    pub agent: AgentId,
+    /// Its index in the new list.
+    pub index: u32,
+    /// The start index of the agent whose place it takes: its feeder rows and VU numbers are
+    /// that agent's.
+    pub slot: u32,
 }
 
 /// A status message from an agent.
@@ -262,7 +290,7 @@ mod tests {
         fn commands_round_trip(start in 0u64..u64::MAX / 2, graceful in 0u64..1_000_000, n in 1u32..50) {
             let run = RunId::new("r").expect("valid");
             let assignments: BTreeMap<AgentId, u32> = (0..n).map(|i| (AgentId::numbered(i), i)).collect();
-            let moved = Reassignment { at_ms: start, assignments: assignments.iter().skip(1).map(|(a, i)| (a.clone(), i - 1)).collect(), agent_count: n - 1 };
+            let moved = Reassignment { seq: 1, at_ms: start, lost: vec![AgentId::numbered(0)], joined: vec![Joined { agent: AgentId::new("agent-0-r1").expect("valid"), index: 0, slot: 0 }], agent_count: n };
             for command in [
                 AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start, secrets: BTreeMap::from([("K".to_string(), "v".to_string())]), allowed_targets: Some(vec!["10.0.0.0/8".into()]), reassigned: vec![moved.clone()] },
                 AgentCommand::Reassign(moved),

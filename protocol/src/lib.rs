@@ -15,6 +15,7 @@
 //! - [`wire`] — the versioned JSON envelope: every message carries `version`, and an unknown
 //!   version is refused with a clear error instead of being half-understood;
 //! - [`ids`], [`duration`], [`split`] — newtype ids, human durations, exact splitting of totals;
+//!   [`roster`] — the carriers of the load, changed by reassignments that name only what changed;
 //! - [`broker`] — broker URLs (`mqtt`, `mqtts`, `ws`, `wss`), parsed one way for both sides.
 //!
 //! With the `runtime` feature (agents and the coordinator turn it on; pure users of the types do
@@ -48,6 +49,7 @@ pub mod mqtt_ws;
 #[cfg(feature = "runtime")]
 pub mod msgauth;
 pub mod plan;
+pub mod roster;
 #[cfg(feature = "runtime")]
 pub mod sigv4;
 pub mod split;

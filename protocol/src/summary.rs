@@ -203,9 +203,18 @@ pub struct ShareMoved {
     pub action: String,
     /// From when the new split held, in seconds since the load's start.
     pub at_s: f64,
-    /// The agents that carried the load from then on, in index order.
+    /// The agents that carried the load from then on, in index order; for `replace`, the new
+    /// agent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
+    /// `replace`: from when the surviving agents carried the share until the new agent took it
+    /// (at `at_s`), in seconds since the load's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redistributed_at_s: Option<f64>,
+    /// What did not go as the policy asked, e.g. `replace` falling back to `redistribute` when
+    /// no new agent could be launched, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A threshold and its outcome.

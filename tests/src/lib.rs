@@ -244,6 +244,12 @@ impl Herd {
         self
     }
 
+    /// Runs it in `dir` (where it finds a `./herd.toml`).
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
     /// Starts it.
     pub fn spawn(mut self) -> std::process::Child {
         self.command.spawn().expect("spawn herd")

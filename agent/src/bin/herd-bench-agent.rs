@@ -56,6 +56,7 @@ fn run(path: &str) -> Result<String, Box<dyn std::error::Error>> {
                 run: RunId::new("bench")?,
                 agent: AgentId::numbered(0),
             },
+            joins_later: false,
         };
         // Frames are merged as they come, as a coordinator would; the engine runs beside it.
         let merge = async move {

@@ -35,6 +35,20 @@ pub struct LoadSpec {
     pub clock: Clock,
     /// Written into every frame.
     pub identity: FrameIdentity,
+    /// A replacement that joins a running load in a lost agent's place (it has that agent's
+    /// index, so its feeder rows and VU numbers): it carries nothing until a reassignment it
+    /// joined (`Control::Reassign`), and no share of a `load.iterations` count.
+    pub joins_later: bool,
+}
+
+impl LoadSpec {
+    /// This agent's place in the split from the start on.
+    pub fn parts(&self) -> herd_protocol::split::Parts {
+        herd_protocol::split::Parts::new(
+            self.agent_count,
+            (!self.joins_later).then_some(self.agent_index),
+        )
+    }
 }
 
 /// A live change to a running load.

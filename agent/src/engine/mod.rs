@@ -26,7 +26,7 @@ use crate::recorder::Recorder;
 use crate::scenario::Program;
 use herd_protocol::clock::US_PER_SEC;
 use herd_protocol::plan::RampStages;
-use herd_protocol::split::{self, Parts};
+use herd_protocol::split;
 use load::{flush, lag_us, send, ControlFlow};
 use shared::{Limits, Shared};
 use std::rc::Rc;
@@ -57,7 +57,8 @@ pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentErr
         per_vu: load.iterations_per_vu,
         total: load
             .iterations
-            .map(|n| split::share(n, spec.agent_count, spec.agent_index)),
+            .map(|n| split::share(n, spec.agent_count, spec.agent_index))
+            .map(|n| if spec.joins_later { 0 } else { n }),
     };
     sleep_until(spec.start).await;
     let first_second = spec.clock.now_us() / US_PER_SEC;
@@ -125,7 +126,7 @@ async fn closed(shared: &Rc<Shared>, spec: &LoadSpec, io: &mut LoadIo, flow: &mu
     let mut schedule = Schedule::new(&spec.plan.load);
     let mut tick = tokio::time::interval(CONTROL_PERIOD);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut parts = Parts::new(spec.agent_count, Some(spec.agent_index));
+    let mut parts = spec.parts();
     let max_vus = u64::from(spec.plan.load.max_vus());
     let mut most = parts.most(max_vus);
     loop {

@@ -24,7 +24,7 @@ pub(super) async fn run(
     arrival: &Arrival,
     flow: &mut ControlFlow,
 ) {
-    let mut parts = Parts::new(spec.agent_count, Some(spec.agent_index));
+    let mut parts = spec.parts();
     let set_cap = |parts: &Parts| {
         let cap = parts.most(u64::from(arrival.max_in_flight));
         shared.set_cap(u32::try_from(cap).unwrap_or(u32::MAX).max(1));

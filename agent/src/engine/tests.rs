@@ -96,6 +96,7 @@ fn start(
         start: now,
         clock,
         identity,
+        joins_later: false,
     };
     let (control, control_rx) = mpsc::unbounded_channel();
     let (frames_tx, frames) = mpsc::unbounded_channel();

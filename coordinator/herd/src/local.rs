@@ -23,6 +23,8 @@ pub struct LocalConfig {
     pub agent_program: PathBuf,
     /// Host globs and CIDRs runs may reach (`herd run --allowed-targets`); `None`: any.
     pub allowed_targets: Option<Vec<String>>,
+    /// Outputs every run pushes to besides its plan's (`herd.toml`'s `[[outputs]]`).
+    pub outputs: Vec<herd_protocol::plan::Output>,
 }
 
 /// The embedded broker, store and launcher, ready to run plans.
@@ -36,6 +38,7 @@ impl LocalRuntime {
         let runtime = Adapters::start(
             &ServiceConfig {
                 allowed_targets: config.allowed_targets,
+                outputs: config.outputs,
                 ..ServiceConfig::default()
             },
             AdapterPaths {

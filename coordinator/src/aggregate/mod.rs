@@ -114,6 +114,8 @@ struct AgentTrack {
     /// How many frames it said it sent, once finished.
     finished_frames: Option<u64>,
     lost: bool,
+    /// A replacement that joined a running load: expected from this second on only.
+    joined_second: Option<u64>,
 }
 
 impl AgentTrack {
@@ -127,6 +129,7 @@ impl AgentTrack {
             region_key: None,
             finished_frames: None,
             lost: false,
+            joined_second: None,
         }
     }
 
@@ -141,6 +144,7 @@ impl AgentTrack {
             (Some(from), None) | (None, Some(from)) => from,
             (None, None) => return false,
         };
+        let from = self.joined_second.map_or(from, |j| from.max(j));
         second >= from && self.final_second.is_none_or(|last| second <= last)
     }
 
@@ -274,6 +278,25 @@ impl Aggregator {
                 .add(agent, mark, &decoded);
             Ok(Ingest::Accepted)
         }
+    }
+
+    /// Takes in an agent that joins the running load (a replacement for a lost one, see
+    /// `run::shares`), expected from `second` (Unix seconds) on: the seconds before are not
+    /// awaited from it, and its frames count once, like any agent's. `region` labels it as the
+    /// agent it replaces was.
+    pub fn agent_joins(&mut self, agent: &AgentId, second: u64, region: Option<&str>) {
+        let i = match self.index.get(agent) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(agent.clone(), self.agents.len());
+                self.agents.push(AgentTrack::new(agent.clone()));
+                self.totals.per_agent.entry(agent.clone()).or_insert((0, 0));
+                self.agents.len() - 1
+            }
+        };
+        let track = &mut self.agents[i];
+        track.joined_second = Some(second);
+        track.region_key = region.map(|r| format!("{}{r}", herd_protocol::plan::REGION_KEY_PREFIX));
     }
 
     /// Stops expecting frames from `agent`; what it sent is kept (and frames it still sends are

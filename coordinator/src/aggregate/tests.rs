@@ -242,6 +242,41 @@ fn a_lost_agent_is_no_longer_awaited_but_its_frames_count() {
 }
 
 #[test]
+fn a_replacement_joins_mid_run_awaited_from_its_second_and_counted_once() {
+    let mut a = aggregator(2);
+    ingest(&mut a, &frame(0, 0, 100, &[1_000]));
+    ingest(&mut a, &frame(1, 0, 100, &[1_000]));
+    a.agent_lost(&agent(1));
+    let new = AgentId::new("agent-1-r1").expect("valid");
+    a.agent_joins(&new, 102, None);
+    // Second 101 does not wait for it; second 102 does.
+    ingest(&mut a, &frame(0, 1, 101, &[1_000]));
+    ingest(&mut a, &frame(0, 2, 102, &[1_000]));
+    let ready = a.poll_ready(102_900);
+    assert_eq!(seconds(&ready), vec![100, 101]);
+    assert_eq!((ready[1].agents_reported, ready[1].agents_expected), (1, 1));
+    for (seq, second) in [(0, 102), (0, 102), (1, 103)] {
+        let mut f = frame(0, seq, second, &[3_000, 3_000]);
+        f.agent = new.clone();
+        ingest(&mut a, &f);
+    }
+    let ready = a.poll_ready(102_950);
+    assert_eq!(seconds(&ready), vec![102]);
+    assert_eq!((ready[0].agents_reported, ready[0].agents_expected), (2, 2));
+    assert_eq!(
+        a.totals().per_agent[&new],
+        (4, 0),
+        "its repeated frame counts once"
+    );
+    assert_eq!(
+        a.totals().per_agent[&agent(1)],
+        (1, 0),
+        "the lost agent's count is kept"
+    );
+    assert_eq!(a.totals().all.requests, 1 + 1 + 1 + 1 + 4);
+}
+
+#[test]
 fn a_second_is_emitted_at_its_grace_deadline_without_missing_agents() {
     let mut a = aggregator(3);
     ingest(&mut a, &frame(0, 0, 100, &[1_000]));

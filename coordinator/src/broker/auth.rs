@@ -189,11 +189,16 @@ impl BrokerKeys {
         }
     }
 
-    /// `run`'s agents are these (launched or adopted): the run is open, and an external broker
-    /// is told their credentials.
+    /// `run`'s agents include these (launched or adopted; a later launch, of a replacement
+    /// agent, adds to them): the run is open, and an external broker is told their credentials.
     pub fn launched(&self, run: &RunId, agents: &[AgentId]) {
         if let Ok(mut open) = self.open.write() {
-            open.insert(run.clone(), agents.to_vec());
+            let known = open.entry(run.clone()).or_default();
+            for agent in agents {
+                if !known.contains(agent) {
+                    known.push(agent.clone());
+                }
+            }
         }
         self.sync_logged();
     }

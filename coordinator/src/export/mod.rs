@@ -10,6 +10,15 @@
 //! protobuf writer in `proto`) and POSTs (`http`) with retries and backoff. At the end,
 //! [`Exporter::finish`] closes the queues, waits (bounded) for the last pushes, and returns
 //! what each output did for the summary's `outputs`.
+//!
+//! **A resumed run goes on where its outputs were** ([`Seed`]): a coordinator restarted mid-run
+//! rebuilds its seconds from the store, and the seconds it emits again at once (complete, or past
+//! their grace: those the dead coordinator had emitted, so exported) seed its exporter. The
+//! Prometheus sink starts its running totals from their sum, so its counters and histograms
+//! continue instead of dropping to zero (which Prometheus reads as a counter reset), and every
+//! output takes them as already sent, so a late frame for one of them sends only what it adds
+//! (OTLP is delta: it sends nothing again). Seconds still pending at the restart were never
+//! exported, and are exported in full when they are emitted.
 
 mod http;
 pub mod native;
@@ -25,7 +34,7 @@ mod tests;
 use crate::aggregate::SecondAggregate;
 use herd_protocol::plan::Output;
 use herd_protocol::summary::OutputReport;
-use point::SecondPoint;
+use point::{SecondPoint, StepPoint};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,6 +54,34 @@ struct SinkHandle {
     warned: bool,
 }
 
+/// What a resumed run's outputs had been sent before the restart (see the module docs).
+#[derive(Debug, Default)]
+pub struct Seed {
+    /// The sum of the seconds, by step.
+    total: BTreeMap<String, StepPoint>,
+    /// The latest of them (at most [`REMEMBERED`]).
+    recent: BTreeMap<u64, SecondPoint>,
+    statuses: BTreeSet<String>,
+}
+
+impl Seed {
+    /// `agg` was exported before the restart.
+    pub fn add(&mut self, agg: &SecondAggregate) {
+        let point = SecondPoint::of(agg, &mut self.statuses);
+        for (step, p) in &point.steps {
+            let total = self.total.entry(step.clone()).or_default();
+            total.latency.add(&p.latency);
+            for (status, n) in &p.statuses {
+                *total.statuses.entry(status.clone()).or_default() += n;
+            }
+        }
+        self.recent.insert(agg.second, point);
+        while self.recent.len() > REMEMBERED {
+            self.recent.pop_first();
+        }
+    }
+}
+
 /// The run actor's side of its outputs.
 pub struct Exporter {
     sinks: Vec<SinkHandle>,
@@ -56,6 +93,11 @@ impl Exporter {
     /// Starts one task per output (on the current Tokio runtime); `None` without outputs.
     /// `run` and `test` label every series.
     pub fn start(outputs: &[Output], run: &str, test: &str) -> Option<Self> {
+        Self::resume(outputs, run, test, Seed::default())
+    }
+
+    /// [`Exporter::start`] for a resumed run, going on from what `seed` says was exported.
+    pub fn resume(outputs: &[Output], run: &str, test: &str, seed: Seed) -> Option<Self> {
         if outputs.is_empty() {
             return None;
         }
@@ -77,6 +119,7 @@ impl Exporter {
                     common.clone(),
                     rx,
                     report.clone(),
+                    seed.total.clone(),
                 ));
                 SinkHandle {
                     queue,
@@ -88,8 +131,8 @@ impl Exporter {
             .collect();
         Some(Self {
             sinks,
-            sent: BTreeMap::new(),
-            statuses: BTreeSet::new(),
+            sent: seed.recent,
+            statuses: seed.statuses,
         })
     }
 

@@ -4,7 +4,8 @@
 //! sends it whole with each second: `herd_request_duration_seconds{run,test,step}` (a native
 //! histogram, integer counts, schema [`SCHEMA`]) and `herd_requests_total{run,test,step,status}`
 //! (a counter). A series' first sample is preceded by an empty one 1 ms earlier, so `increase()`
-//! and `rate()` see the run's first second too. Samples are stamped with the end of their second;
+//! and `rate()` see the run's first second too. A resumed run's state starts from what was
+//! exported before the restart ([`PromState::seeded`]), so its series go on, never reset. Samples are stamped with the end of their second;
 //! never later than the push, and within a series they only go forward (a late frame's counts join the next push). A failed push
 //! loses nothing for Prometheus: the next one carries the running totals.
 //!
@@ -13,7 +14,7 @@
 //! 5 zero_threshold, 6 zero_count_int, 11 positive_spans, 12 positive_deltas, 15 timestamp).
 
 use super::native::{Native, SCHEMA};
-use super::point::SecondPoint;
+use super::point::{SecondPoint, StepPoint};
 use super::proto::{zigzag, Msg};
 use std::collections::BTreeMap;
 
@@ -46,6 +47,20 @@ impl PromState {
             counters: BTreeMap::new(),
             last_ms: i64::MIN,
         }
+    }
+
+    /// Starts the running state from what a resumed run had exported (by step): its series
+    /// continue from there, without the empty first sample of a new series (which would read as
+    /// a counter reset).
+    #[must_use]
+    pub fn seeded(mut self, seed: &BTreeMap<String, StepPoint>) -> Self {
+        for (step, p) in seed {
+            self.histograms.insert(step.clone(), p.latency.clone());
+            for (status, n) in &p.statuses {
+                self.counters.insert((step.clone(), status.clone()), *n);
+            }
+        }
+        self
     }
 
     /// Adds `points` to the running state and returns the protobuf `WriteRequest` (not yet

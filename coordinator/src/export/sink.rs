@@ -3,10 +3,11 @@
 //! never blocks it: the actor only `try_send`s (see [`super::Exporter`]).
 
 use super::http::Poster;
-use super::point::SecondPoint;
+use super::point::{SecondPoint, StepPoint};
 use super::prom::PromState;
 use herd_protocol::plan::Output;
 use herd_protocol::summary::OutputReport;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -23,12 +24,14 @@ enum Encoder {
     Otlp(Vec<(String, String)>),
 }
 
-/// Runs one output until its queue is closed and drained.
+/// Runs one output until its queue is closed and drained. `seed`: what a resumed run had
+/// exported, by step (cumulative outputs go on from it).
 pub(super) async fn run(
     output: Output,
     common: Vec<(String, String)>,
     mut queue: mpsc::Receiver<SecondPoint>,
     report: Arc<Mutex<OutputReport>>,
+    seed: BTreeMap<String, StepPoint>,
 ) {
     let poster = Poster::new(output.url().starts_with("https://"));
     let (mut encoder, headers) = match &output {
@@ -41,7 +44,10 @@ pub(super) async fn run(
                 ("X-Prometheus-Remote-Write-Version".into(), "0.1.0".into()),
                 ("User-Agent".into(), "herd".into()),
             ];
-            (Encoder::Prometheus(PromState::new(all)), headers)
+            (
+                Encoder::Prometheus(PromState::new(all).seeded(&seed)),
+                headers,
+            )
         }
         Output::Otlp { headers, .. } => {
             let mut all = vec![

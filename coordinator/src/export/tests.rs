@@ -196,6 +196,39 @@ fn remote_write_carries_cumulative_native_histograms_with_spans_and_deltas() {
     assert_eq!(values, [(0.0, 100_999), (9.0, 101_000), (14.0, 102_000)]);
 }
 
+/// A resumed run's series go on from what was exported before the restart: no empty first
+/// sample (a counter reset to Prometheus), the counter and the histogram continue.
+#[test]
+fn a_resumed_runs_remote_write_continues_its_series() {
+    let labels = vec![("run".to_string(), "r1".to_string())];
+    let before = point(100, native(&[(-300, 2), (-299, 5)], 1), 8);
+    // What the killed coordinator had exported: second 100.
+    let mut resumed = PromState::new(labels).seeded(&before.steps);
+    let body = resumed.push(&[point(103, native(&[(-299, 1)], 0), 1)], i64::MAX);
+    let series = bytes_of(&fields(&body), 1);
+    let hist: Vec<_> = bytes_of(&fields(&series[0]), 4)
+        .iter()
+        .map(|h| decode_histogram(h))
+        .collect();
+    assert_eq!(hist.len(), 1, "no empty sample before it: {hist:?}");
+    assert_eq!(hist[0].0, 9, "8 before the restart, 1 after");
+    assert_eq!(hist[0].3, BTreeMap::from([(-300, 2), (-299, 6)]));
+    let counter = fields(&series[1]);
+    let values: Vec<f64> = bytes_of(&counter, 2)
+        .iter()
+        .map(|s| {
+            fields(s)
+                .iter()
+                .find_map(|(k, f)| match f {
+                    Field::Fixed(v) if *k == 1 => Some(f64::from_bits(*v)),
+                    _ => None,
+                })
+                .unwrap_or(0.0)
+        })
+        .collect();
+    assert_eq!(values, [9.0], "the counter goes on from 8");
+}
+
 #[test]
 fn otlp_buckets_are_offset_by_one_from_prometheus_indices() {
     let body = super::otlp::request(&[point(7, native(&[(10, 3), (12, 1)], 2), 6)], &[]);

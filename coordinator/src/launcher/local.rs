@@ -199,7 +199,9 @@ impl Launcher for LocalLauncher {
                 });
             }
             if let Ok(mut map) = this.kills.lock() {
-                map.insert(spec.run.clone(), kills);
+                // A later launch for the same run (a replacement agent) adds to its agents: a
+                // dropped kill sender would kill its agent.
+                map.entry(spec.run.clone()).or_default().extend(kills);
             }
             Ok(launched)
         })

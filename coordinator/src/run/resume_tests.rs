@@ -492,6 +492,7 @@ async fn a_redistributed_share_stays_with_the_survivors_after_a_restart() {
         action: "redistribute".into(),
         at_ms: now - 3_700,
         to: vec![AgentId::numbered(0)],
+        ..Default::default()
     });
     store.put_agent(&run_id(), a1.clone()).await.expect("agent");
     let mut second = Coordinator::resume(&store, &[]).await;
@@ -501,9 +502,11 @@ async fn a_redistributed_share_stays_with_the_survivors_after_a_restart() {
     assert_eq!(reassigned.len(), 1, "the start lists the move");
     assert_eq!(reassigned[0].at_ms, now - 3_700);
     assert_eq!(
-        reassigned[0].assignments,
-        [(AgentId::numbered(0), 0)].into_iter().collect()
+        reassigned[0].lost,
+        vec![AgentId::numbered(1)],
+        "only the lost agent is named"
     );
+    assert_eq!(reassigned[0].agent_count, 1);
     let AgentCommand::Reassign(moved) = second.next_command().await else {
         panic!("the move is sent again, for an agent that missed it")
     };

@@ -174,6 +174,8 @@ fn gap(g: &AgentGap, start_ms: u64) -> Gap {
             action: m.action.clone(),
             at_s: rel(m.at_ms),
             to: m.to.iter().map(ToString::to_string).collect(),
+            redistributed_at_s: m.interim_at_ms.map(rel),
+            note: m.note.clone(),
         }),
     }
 }

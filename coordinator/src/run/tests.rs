@@ -106,9 +106,13 @@ fn agent(i: u32) -> AgentId {
 
 impl Harness {
     async fn say(&self, i: u32, status: AgentStatus) {
+        self.say_as(&agent(i), status).await;
+    }
+
+    async fn say_as(&self, agent: &AgentId, status: AgentStatus) {
         let msg = StatusMessage {
             version: 1,
-            agent: agent(i),
+            agent: agent.clone(),
             sent_ms: 0,
             seq: 0,
             status,

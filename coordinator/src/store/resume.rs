@@ -71,16 +71,24 @@ pub struct AgentGap {
 }
 
 /// Where a lost agent's share of the load went. A resumed run rebuilds the split from these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShareMove {
     /// The policy applied (`continue`, `redistribute`, `replace`, `abort`).
     pub action: String,
     /// From when the new split holds (ms since the Unix epoch).
     pub at_ms: u64,
     /// The agents that carry the load from then on, in index order (agent `to[i]` is index `i`
-    /// of `to.len()`); empty when nobody took the share over.
+    /// of `to.len()`); for `replace`, the replacement alone; empty when nobody took the share
+    /// over.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<AgentId>,
+    /// `replace`: from when the surviving agents carried the share, until the replacement took
+    /// it at `at_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interim_at_ms: Option<u64>,
+    /// What did not go as the policy asked (a replacement that could not be launched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The answer to [`super::Store::claim_run`].

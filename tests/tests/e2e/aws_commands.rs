@@ -54,6 +54,7 @@ async fn sqs_commands_run_real_agents_and_sns_reports_each_run_in_order_with_exa
         data_dir: data.path().to_path_buf(),
         agent_program: herd_bin(),
         allowed_targets: None,
+        outputs: Vec::new(),
     })
     .await
     .expect("local runtime");

@@ -18,7 +18,8 @@ fn u(v: &Value) -> u64 {
 /// HdrHistogram's own 0.1 %: the most a quantile read from the export may differ from herd's.
 const BUCKET_ERROR: f64 = 0.0219 + 0.001;
 
-/// `herd run` of the plan text `plan` in `dir`, which must pass; its summary.
+/// `herd run` of the plan text `plan` in `dir` (its working folder too), which must pass; its
+/// summary.
 fn run_passing(dir: &Path, plan: &str) -> Value {
     let plan = write_file(dir, "plan.yaml", plan);
     let summary = dir.join("summary.json");
@@ -32,6 +33,7 @@ fn run_passing(dir: &Path, plan: &str) -> Value {
         ],
         dir,
     )
+    .in_dir(dir)
     .run(Duration::from_secs(90));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
@@ -250,4 +252,89 @@ fn an_unreachable_output_is_reported_and_costs_the_run_nothing() {
             .is_some_and(|e| e.contains("127.0.0.1:9")),
         "{o}"
     );
+}
+
+/// `herd run` in a folder with a `herd.toml` pushes to its `[[outputs]]` too, merged with the
+/// plan's `outputs:`; a bad file is refused naming its key before anything runs.
+#[test]
+fn herd_run_reads_herd_toml_outputs_with_the_plans() {
+    let prometheus = Prometheus::start();
+    let otlp = OtlpReceiver::start();
+    let target = CountingTarget::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_file(
+        dir.path(),
+        "herd.toml",
+        &format!(
+            "[[outputs]]\nprometheus = {{ url = \"{}\", labels = {{ env = \"ci\" }} }}\n",
+            prometheus.write_url()
+        ),
+    );
+    let plan = format!(
+        r#"
+version: 1
+name: toml-outputs
+target: {target}
+agents: 1
+load: {{ vus: 2, duration: 3s }}
+scenario:
+  - name: home
+    get: /ok
+outputs:
+  - otlp: {{ url: "{otlp}" }}
+"#,
+        target = target.url(),
+        otlp = otlp.url(),
+    );
+    // In the folder of its herd.toml, without --config.
+    let s = run_passing(dir.path(), &plan);
+    let got = target.received();
+    assert_eq!(u(&s["requests"]), got.total);
+    let kinds: Vec<&str> = s["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .filter_map(|o| o["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["prometheus", "otlp"],
+        "herd.toml's, then the plan's"
+    );
+    let run = s["run_id"].as_str().expect("run id");
+    let count = prometheus.scalar(&format!(
+        r#"sum(herd_requests_total{{run="{run}",env="ci"}})"#
+    ));
+    assert_eq!(count as u64, got.total, "herd.toml's output got the run");
+    let t = otlp.totals();
+    let decoded: u64 = t["count_by_step"]
+        .as_object()
+        .expect("counts by step")
+        .values()
+        .map(u)
+        .sum();
+    assert_eq!(decoded, got.total, "the plan's output too: {t}");
+
+    let bad = tempfile::tempdir().expect("tempdir");
+    let config = write_file(
+        bad.path(),
+        "other.toml",
+        "[[outputs]]\nprometheus = { url = \"ftp://x\" }\n",
+    );
+    let plan = write_file(bad.path(), "plan.yaml", &plan);
+    let out = Herd::new(
+        [
+            "run",
+            plan.to_str().expect("utf8"),
+            "-q",
+            "--config",
+            config.to_str().expect("utf8"),
+        ],
+        bad.path(),
+    )
+    .run(Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("outputs[0].prometheus.url"), "{stderr}");
+    assert_eq!(target.received().total, got.total, "nothing ran");
 }

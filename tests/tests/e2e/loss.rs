@@ -2,8 +2,9 @@
 //! fixed arrival rate against a counting target; agent-1 is SIGKILLed mid-run. With
 //! `redistribute` (the default) the target's per-second rate after the loss stays within 2 % of
 //! the plan and the summary says where the share went; with `continue` the run goes on with
-//! two thirds of it (the behaviour before the option); with `abort` the run ends failed, naming
-//! the agent and the second.
+//! two thirds of it (the behaviour before the option); with `replace` a new agent process takes
+//! agent-1's place and the rate holds; with `abort` the run ends failed, naming the agent and
+//! the second.
 use herd_e2e::{
     children_matching, read_summary, wait_with_limit, write_file, CountingTarget, Herd,
 };
@@ -52,6 +53,8 @@ struct Run {
     samples: Vec<(Instant, u64)>,
     killed_at: Instant,
     first_at: Instant,
+    /// When a process of the replacement `agent-1-r1` was first seen under this herd.
+    replacement_seen: Option<Instant>,
 }
 
 impl Run {
@@ -109,6 +112,8 @@ fn run_and_kill_agent_1(policy: &str, target: &CountingTarget) -> Run {
         std::thread::sleep(Duration::from_millis(5));
     };
     let mut killed_at = None;
+    let mut replacement_seen = None;
+    let mut looked_at = Instant::now();
     let end = first_at + Duration::from_secs(SECONDS + 1);
     while Instant::now() < end {
         let now = Instant::now();
@@ -122,6 +127,15 @@ fn run_and_kill_agent_1(policy: &str, target: &CountingTarget) -> Run {
                 .expect("kill");
             assert!(status.success());
             killed_at = Some(Instant::now());
+        }
+        if killed_at.is_some()
+            && replacement_seen.is_none()
+            && now >= looked_at + Duration::from_millis(100)
+        {
+            looked_at = now;
+            if !children_matching(child.id(), &["agent", "--agent agent-1-r1"]).is_empty() {
+                replacement_seen = Some(now);
+            }
         }
         if let Ok(Some(_)) = child.try_wait() {
             break;
@@ -137,6 +151,7 @@ fn run_and_kill_agent_1(policy: &str, target: &CountingTarget) -> Run {
         samples,
         killed_at: killed_at.expect("agent-1 was killed"),
         first_at,
+        replacement_seen,
     }
 }
 
@@ -196,23 +211,79 @@ fn with_redistribute_the_survivors_keep_the_planned_rate() {
         share["at_s"].as_f64().is_some_and(|t| t > 3.0 && t < 6.0),
         "{share}"
     );
-    // The plan's arrivals, less the lost agent's between its death and the move (under a
-    // second of its third), and its requests in flight; herd counted all the target saw but
-    // the lost agent's last, unreported second.
+    assert_counted(s, got.total);
+}
+
+/// The plan's arrivals, less the lost agent's between its death and the move (under a second of
+/// its third), and its requests in flight; herd counted all the target saw but the lost agent's
+/// last, unreported second.
+fn assert_counted(s: &Value, received: u64) {
     let planned = RATE * SECONDS;
-    assert!(got.total <= planned + 1, "{} > {planned}", got.total);
+    assert!(received <= planned + 1, "{received} > {planned}");
+    assert!(received + RATE / 3 >= planned, "{received} of {planned}");
+    assert!(u(&s["requests"]) <= received);
     assert!(
-        got.total + RATE / 3 >= planned,
-        "{} of {planned}",
-        got.total
-    );
-    assert!(u(&s["requests"]) <= got.total);
-    assert!(
-        got.total - u(&s["requests"]) <= RATE / 3 + 64,
-        "{} vs {}",
+        received - u(&s["requests"]) <= RATE / 3 + 64,
+        "{} vs {received}",
         s["requests"],
-        got.total
     );
+}
+
+#[test]
+fn with_replace_a_new_agent_takes_the_share_and_the_rate_holds() {
+    let target = CountingTarget::start();
+    let run = run_and_kill_agent_1("replace", &target);
+    let s = &run.summary;
+    let got = target.received();
+    let seconds = run.seconds_after_kill(1);
+    let share = &s["agents"][1]["gaps"][0]["share"];
+    eprintln!(
+        "replace: per second after the loss {seconds:?}; target {} herd {}; share {share}; agents {}",
+        got.total, s["requests"], s["agents"]
+    );
+    let seen = run.replacement_seen.expect("a new agent process appeared");
+    assert!(seen > run.killed_at);
+    assert_eq!(
+        run.out.status.code(),
+        Some(3),
+        "degraded (agent-1 stays lost): {}",
+        stderr(&run.out)
+    );
+    assert_eq!(share["action"], "replace", "{share}");
+    assert_eq!(share["to"], serde_json::json!(["agent-1-r1"]));
+    let (moved, joined) = (
+        share["redistributed_at_s"]
+            .as_f64()
+            .expect("the survivors carried it first"),
+        share["at_s"].as_f64().expect("when it joined"),
+    );
+    assert!(
+        moved > 3.0 && moved < 6.0 && joined >= moved && joined < 10.0,
+        "{share}"
+    );
+    // The survivors carry the share until the new agent is ready, then it does: the target
+    // sees the plan's rate all along.
+    assert!(seconds.len() >= 6, "{seconds:?}");
+    assert_rate(&seconds, RATE as f64);
+    let agents = s["agents"].as_array().expect("agents");
+    let new = agents
+        .iter()
+        .find(|a| a["id"] == "agent-1-r1")
+        .expect("the replacement is among the agents");
+    // It played its third from its joining on (the seconds after it to the plan's end).
+    let after = SECONDS as f64 - joined;
+    let third = RATE as f64 / 3.0;
+    let played = u(&new["requests"]) as f64;
+    assert!(
+        (played - third * after).abs() <= third * 1.0 + 2.0,
+        "{played} requests, about {} planned",
+        third * after
+    );
+    // Every agent's count, the replacement's once, adds up to herd's total; herd counted all
+    // the target saw but the lost agent's last, unreported second.
+    let sum: u64 = agents.iter().map(|a| u(&a["requests"])).sum();
+    assert_eq!(u(&s["requests"]), sum);
+    assert_counted(s, got.total);
 }
 
 #[test]

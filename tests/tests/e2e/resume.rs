@@ -43,6 +43,21 @@ fn run_state(s: &Service, token: &str, run: &str) -> Value {
     body
 }
 
+/// Starts a run of `plan` on `s`; its id.
+fn start_run(s: &Service, token: &str, plan: Value) -> String {
+    let (status, reply) = s.request(
+        "POST",
+        "/api/v1/runs",
+        Some(token),
+        Some(&json!({ "plan": plan })),
+    );
+    assert!(
+        status == 201 || status == 202 || status == 200,
+        "{status} {reply}"
+    );
+    reply["id"].as_str().expect("run id").to_string()
+}
+
 fn start_service(data: &Path, config: &Path) -> Service {
     Service::start(data, &["--config", config.to_str().expect("utf-8 path")])
 }
@@ -92,17 +107,11 @@ pub(crate) fn killed_mid_run_and_resumed(dir: &Path, config: &Path, env: &[(&str
     let target = CountingTarget::start();
     let first = start_service(&data, config);
     let op = first.token("operator");
-    let (status, reply) = first.request(
-        "POST",
-        "/api/v1/runs",
-        Some(&op),
-        Some(&json!({"plan": plan("resume", &target.url(), 3, 6, 8, &["p99 < 5s"])})),
+    let run = start_run(
+        &first,
+        &op,
+        plan("resume", &target.url(), 3, 6, 8, &["p99 < 5s"]),
     );
-    assert!(
-        status == 201 || status == 202 || status == 200,
-        "{status} {reply}"
-    );
-    let run = reply["id"].as_str().expect("run id").to_string();
 
     // Mid-run: the load is going and some seconds are stored.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -343,4 +352,94 @@ fn agents_whose_coordinator_never_returns_give_up_waiting_for_their_start() {
     );
     no_agent_left(&run, Duration::from_secs(30), "agents waited for ever");
     assert_eq!(target.received().total, 0, "no agent started its load");
+}
+
+/// A resumed run's Prometheus series go on from where the killed coordinator left them: no
+/// counter reset (`resets()` is 0), the counter after the restart is at least the one before,
+/// and the final sum is the target's count.
+#[test]
+fn a_resumed_runs_prometheus_counters_continue_across_the_restart() {
+    let prometheus = herd_e2e::observe::Prometheus::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Mosquitto::start();
+    let config = dir.path().join("herd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[broker]\nurl = \"{}\"\n[[outputs]]\nprometheus = {{ url = \"{}\" }}\n",
+            broker.url(),
+            prometheus.write_url()
+        ),
+    )
+    .expect("write");
+    let data = dir.path().join("data");
+    let target = CountingTarget::start();
+    let first = start_service(&data, &config);
+    let op = first.token("operator");
+    let run = start_run(
+        &first,
+        &op,
+        plan("resume-export", &target.url(), 2, 4, 10, &[]),
+    );
+    let requests = format!(r#"sum(herd_requests_total{{run="{run}"}})"#);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        // No series yet: nothing exported so far.
+        let exported = if prometheus
+            .query(&requests)
+            .as_array()
+            .is_some_and(Vec::is_empty)
+        {
+            0.0
+        } else {
+            prometheus.scalar(&requests)
+        };
+        if exported > 0.0 {
+            break exported;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing exported before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let before = prometheus.scalar(&requests).max(before);
+    first.kill();
+    std::thread::sleep(Duration::from_secs(2));
+
+    let second = start_service(&data, &config);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let summary = loop {
+        let body = run_state(&second, &op, &run);
+        if body.get("summary").is_some()
+            && matches!(
+                body["state"].as_str(),
+                Some("completed" | "degraded" | "failed")
+            )
+        {
+            break body["summary"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resumed run did not end: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let got = target.received().total;
+    assert_eq!(summary["requests"].as_u64(), Some(got), "{summary}");
+    // The last pushes are in before the summary is written.
+    let after = prometheus.scalar(&requests);
+    eprintln!("exported before the kill {before}, at the end {after}, target {got}");
+    assert!(after >= before, "{after} < {before}");
+    assert_eq!(after as u64, got, "the final sum is the target's count");
+    let resets = prometheus.scalar(&format!(
+        r#"sum(resets(herd_requests_total{{run="{run}"}}[10m]))"#
+    ));
+    assert_eq!(resets, 0.0, "no counter reset across the restart");
+    let histogram = prometheus.scalar(&format!(
+        r#"sum(histogram_count(herd_request_duration_seconds{{run="{run}"}}))"#
+    ));
+    assert_eq!(histogram as u64, got);
+    assert_eq!(second.stop(Duration::from_secs(20)).code(), Some(0));
 }

@@ -66,7 +66,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Code> {
         plan.agents,
         plan.load.duration().as_secs_f64()
     );
-    let summary = run::run_plan(plan, &args.data_dir, false, None)?.summary;
+    let summary = run::run_plan(plan, &args.data_dir, false, None, Vec::new())?.summary;
     report::print(&summary);
     if let Some(path) = &args.json {
         report::write_json(&summary, path)?;

@@ -51,6 +51,23 @@ pub struct RunArgs {
     /// Set a field of the plan (`options.timeout=5s`, `load.stages[0].vus=3`; repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
+    /// A `herd.toml` whose `[[outputs]]` this run also pushes to, with the plan's `outputs:`
+    /// (the rest of the file configures `herd up`). Without it: `HERD_CONFIG`, else
+    /// `HERD_CONFIG_TOML`, as `herd up` reads them, else `./herd.toml` when there is one.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// The `[[outputs]]` of the `herd.toml` `herd run` reads (see [`RunArgs::config`]); every problem
+/// of the file is printed with its key, and gives the exit code.
+fn config_outputs(flag: Option<&Path>) -> anyhow::Result<Result<Vec<plan::Output>, Code>> {
+    let local = Path::new("herd.toml");
+    let source = super::config::source(flag).or_else(|| {
+        local
+            .is_file()
+            .then(|| super::config::Source::Flag(local.to_owned()))
+    });
+    Ok(super::config::load(source.as_ref())?.map(|config| config.outputs))
 }
 
 /// Reads and validates a plan; on failure prints every problem and returns the exit code.
@@ -192,7 +209,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
     if let Err(e) = herd_coordinator::run::targets::check(&plan, args.allowed_targets.as_deref()) {
         return Ok(invalid(&args.plan, &[e]));
     }
-    let mut results = run_plan(plan, &args.data_dir, args.quiet, args.allowed_targets)?;
+    let defaults = match config_outputs(args.config.as_deref())? {
+        Ok(outputs) => outputs,
+        Err(code) => return Ok(code),
+    };
+    let mut results = run_plan(
+        plan,
+        &args.data_dir,
+        args.quiet,
+        args.allowed_targets,
+        defaults,
+    )?;
     results.summary.overrides = overridden;
     report::print(&results.summary);
     if let Some(path) = &args.json {
@@ -203,16 +230,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<Code> {
 }
 
 /// Runs a validated plan on the embedded runtime and returns its summary and stored seconds.
+/// `outputs`: `herd.toml`'s, pushed to besides the plan's own.
 pub fn run_plan(
     plan: Plan,
     data_dir: &Path,
     quiet: bool,
     allowed_targets: Option<Vec<String>>,
+    outputs: Vec<plan::Output>,
 ) -> anyhow::Result<RunResults> {
     let config = LocalConfig {
         data_dir: data_dir.to_path_buf(),
         agent_program: std::env::current_exe().context("cannot find the herd executable")?,
         allowed_targets,
+        outputs,
     };
     let system = actix::System::new();
     system.block_on(async move {

@@ -39,7 +39,7 @@ use aws_sdk_ecs::types::{
 };
 use herd_protocol::{AgentId, RunId};
 use retry::{Attempt, Backoff};
-use runs::{lock, RunTasks, Runs};
+use runs::{lock, Runs};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -307,13 +307,13 @@ impl EcsLauncher {
                 requested: spec.agents.len(),
                 reason,
             })?;
-        lock(&self.runs).insert(
-            run.clone(),
-            RunTasks {
-                launching: true,
-                ..RunTasks::default()
-            },
-        );
+        // A later launch for the same run (a replacement agent) adds to its tasks.
+        let had_tasks = {
+            let mut runs = lock(&self.runs);
+            let tasks = runs.entry(run.clone()).or_default();
+            tasks.launching = true;
+            !tasks.tasks.is_empty()
+        };
         let mut launched = Vec::with_capacity(spec.agents.len());
         let mut refused: Option<String> = None;
         let mut launched_places = Vec::with_capacity(spec.agents.len());
@@ -359,7 +359,7 @@ impl EcsLauncher {
             if let Some(tasks) = runs.get_mut(&run) {
                 tasks.launching = false;
             }
-            if refused.is_some() || stopped {
+            if (refused.is_some() || stopped) && !had_tasks {
                 runs.remove(&run);
             }
             stopped

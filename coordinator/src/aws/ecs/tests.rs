@@ -310,6 +310,51 @@ async fn a_task_that_stops_is_reported_as_its_agent_exiting() {
     launcher.stop(&run).await;
 }
 
+/// A replacement launched during a run joins the run's tasks: the first ones are still
+/// followed (an exit is reported) and stopping the run stops them all.
+#[tokio::test]
+async fn a_later_launch_for_the_same_run_adds_to_its_tasks() {
+    let moto = Moto::start();
+    let (ecs, settings) = ecs_setup(&moto, FAMILY).await;
+    let launcher = EcsLauncher::with_timings(&moto.sdk_config().await, settings, fast());
+    let run = RunId::new("run-ecs-5").expect("run id");
+    let (events, mut exits) = mpsc::unbounded_channel();
+    let first = launcher
+        .launch(spec(&run, 2), events.clone())
+        .await
+        .expect("launch");
+    let replacement = LaunchSpec {
+        agents: vec![AgentId::new("agent-1-r1").expect("valid")],
+        ..spec(&run, 0)
+    };
+    let later = launcher.launch(replacement, events).await.expect("launch");
+    assert_eq!(later.len(), 1);
+    ecs.stop_task()
+        .cluster(CLUSTER)
+        .task(&first[0].handle)
+        .reason("lost")
+        .send()
+        .await
+        .expect("stop one task");
+    let exit = tokio::time::timeout(Duration::from_secs(20), exits.recv())
+        .await
+        .expect("the first task is still followed")
+        .expect("an exit");
+    assert_eq!(exit.agent, first[0].agent);
+    launcher.stop(&run).await;
+    let tasks = describe_all(&ecs).await;
+    assert_eq!(tasks.len(), 3);
+    let stopped_by_run = tasks
+        .iter()
+        .filter(|t| t.stopped_reason() == Some("herd: the run ended"))
+        .count();
+    assert_eq!(
+        stopped_by_run, 2,
+        "the other first task and the replacement"
+    );
+    assert!(tasks.iter().all(|t| t.last_status() == Some("STOPPED")));
+}
+
 #[tokio::test]
 async fn a_launch_that_cannot_start_fails_naming_how_many_started_and_why() {
     let moto = Moto::start();

@@ -45,7 +45,11 @@ impl Actor for RunActor {
         });
         let test = self.spec.test.as_deref().unwrap_or(&self.spec.plan.name);
         let outputs = crate::export::outputs_of(&self.deps.outputs, &self.spec.plan.outputs);
-        self.exporter = crate::export::Exporter::start(&outputs, self.spec.run.as_str(), test);
+        let seed = self.export_seed.take().unwrap_or_default();
+        self.exporter =
+            crate::export::Exporter::resume(&outputs, self.spec.run.as_str(), test, seed);
+        // Kept for agents launched later (a replacement for a lost one).
+        self.exits = Some(events.clone());
         if matches!(self.stage, Stage::Resuming(_)) {
             self.resume(events, ctx);
         } else {

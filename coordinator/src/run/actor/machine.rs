@@ -78,8 +78,16 @@ pub struct RunActor {
     pub(super) exporter: Option<crate::export::Exporter>,
     /// Who carries the load, and the reassignments made when agents were lost (see `loss.rs`).
     pub(super) shares: Shares,
-    /// A lost agent that missed the latest reassignment came back: tell it again.
-    pub(super) retell: bool,
+    /// Lost agents that came back after their share moved: tell them again (see `loss.rs`).
+    pub(super) retell: std::collections::BTreeSet<AgentId>,
+    /// Losses waiting to be moved together, and from when (see `loss.rs`).
+    pub(super) losses: super::pending::PendingLosses,
+    /// Replacements launched and not carrying yet, and how many were launched (`replace.rs`).
+    pub(super) replacing: super::pending::Replacing,
+    /// A resumed run: what its outputs had been sent before the restart (see `export`).
+    pub(super) export_seed: Option<crate::export::Seed>,
+    /// Where the launcher reports agents' exits, for agents launched during the run.
+    pub(super) exits: Option<mpsc::UnboundedSender<AgentExited>>,
 }
 
 impl RunActor {
@@ -112,7 +120,11 @@ impl RunActor {
             watch: ThresholdWatch::new(&spec.plan.thresholds),
             agents: Agents::new(&ids, clock.unix_ms()),
             shares: Shares::new(ids.iter().cloned()),
-            retell: false,
+            retell: Default::default(),
+            losses: Default::default(),
+            replacing: Default::default(),
+            exits: None,
+            export_seed: None,
             deadline: Instant::now() + spec.timeouts.launch,
             spec,
             deps,
@@ -293,10 +305,11 @@ impl RunActor {
 
     /// The start command: the plan, each agent's index, and the absolute start time.
     pub(super) fn start_command(&self) -> AgentCommand {
+        // The start's agents (a replacement is not among them: it joins by a reassignment).
         let assignments = self
-            .agents
-            .0
-            .keys()
+            .shares
+            .roster()
+            .iter()
             .enumerate()
             .map(|(i, id)| (id.clone(), i as u32))
             .collect();
@@ -427,6 +440,7 @@ impl RunActor {
                 track.ready = true;
                 track.pid = Some(pid);
                 self.ledger.agent_changed(&agent);
+                self.replacement_ready(&agent, ctx);
                 self.maybe_begin(ctx);
             }
             AgentStatus::Started { at_us } => {
@@ -492,6 +506,7 @@ impl RunActor {
         }
         self.check_silence(ctx);
         self.retell(ctx);
+        self.check_replacements(ctx);
         let now = Instant::now();
         let now_ms = self.clock.unix_ms();
         if self.phase().is_over() {

@@ -12,9 +12,9 @@
 //! (`machine`: the struct, launching, starting, losing agents, the tick), who is alive (`alive`:
 //! send times, taking lost agents back, the start's lead), the messages it handles
 //! (`handlers`), storing as it goes (`persist`, over the bookkeeping of `ledger`), the end
-//! (`finalize`, retrying its writes in `retry`), live ramps (`ramp`), a lost agent's share of the load (`loss`), stopping on a broken `abort_on_fail` threshold (`abort`) and
+//! (`finalize`, retrying its writes in `retry`), live ramps (`ramp`), a lost agent's share of the load (`loss`) and its replacement (`replace`), stopping on a broken `abort_on_fail` threshold (`abort`) and
 //! resuming (`resume`). The per-phase data is in `stage`.
-//! `ledger` and `stage` import nothing of the actor; everything else imports `machine` for the
+//! `ledger`, `pending` and `stage` import nothing of the actor; everything else imports `machine` for the
 //! struct, and this module only declares and re-exports, so no file imports its parent.
 
 mod abort;
@@ -24,8 +24,10 @@ mod handlers;
 mod ledger;
 mod loss;
 mod machine;
+mod pending;
 mod persist;
 mod ramp;
+mod replace;
 mod resume;
 mod retry;
 mod stage;

@@ -49,11 +49,23 @@ impl RunActor {
                 *track = AgentTrack::from_record(record, now);
             }
         }
-        let ids: Vec<AgentId> = actor.agents.0.keys().cloned().collect();
         actor.shares = Shares::restore(
-            ids.iter().cloned(),
-            stored.agents.iter().flat_map(|a| a.gaps.iter()),
+            actor.agents.0.keys().cloned(),
+            stored
+                .agents
+                .iter()
+                .flat_map(|a| a.gaps.iter().map(move |g| (&a.agent, g))),
         );
+        // Replacements that joined are agents of the run too (one launched and not joined yet
+        // is not: see `replace.rs`).
+        let joined: Vec<AgentId> = actor.shares.replacements().cloned().collect();
+        for record in stored.agents.iter().filter(|r| joined.contains(&r.agent)) {
+            actor
+                .agents
+                .0
+                .insert(record.agent.clone(), AgentTrack::from_record(record, now));
+        }
+        let ids: Vec<AgentId> = actor.agents.0.keys().cloned().collect();
         let start_at_ms = stored.record.start_at_ms;
         if let (Some(start_at_ms), Some(ends_at_ms)) = (start_at_ms, stored.record.ends_at_ms) {
             actor.load_ends_at(start_at_ms, ends_at_ms);
@@ -79,7 +91,17 @@ impl RunActor {
             checkpoints,
         ) {
             Ok(aggregator) => {
-                actor.aggregator = aggregator.with_regions(&actor.spec.plan.agent_regions());
+                let regions = actor.spec.plan.agent_regions();
+                actor.aggregator = aggregator.with_regions(&regions);
+                for change in actor.shares.history() {
+                    for j in &change.joined {
+                        let base = actor.shares.roster().get(j.slot as usize);
+                        let region = base.and_then(|b| regions.get(b)).map(String::as_str);
+                        actor
+                            .aggregator
+                            .agent_joins(&j.agent, change.at_ms / 1000, region);
+                    }
+                }
             }
             Err(e) => {
                 problem.get_or_insert(format!("the stored seconds do not rebuild: {e}"));
@@ -96,9 +118,13 @@ impl RunActor {
         // Stored seconds that are complete, or past their grace, are the run's seconds again at
         // once: not sent live a second time (nor counted as late in the metrics), and not stored
         // again, since they are stored as they are.
+        // They were exported too: the run's outputs go on from them (see `export::Seed`).
+        let mut seed = crate::export::Seed::default();
         for aggregate in actor.aggregator.poll_ready(now) {
+            seed.add(&aggregate);
             actor.emit(aggregate, false);
         }
+        actor.export_seed = Some(seed);
         drop(actor.aggregator.take_dirty());
         // A stop recorded with a reason was a cancellation.
         let cancelled = (stored.record.state == RunStateName::Stopping)
@@ -225,9 +251,9 @@ impl RunActor {
         } else {
             // Secrets are references in the stored plan: `start_command` resolves them again.
             self.send(self.start_command(), ctx);
-            // Agents that had it ignore it; one that missed it follows it now.
-            if let Some(latest) = self.shares.latest().cloned() {
-                self.send(AgentCommand::Reassign(latest), ctx);
+            // Agents that had them ignore them; one that missed one follows it now.
+            for change in self.shares.history().to_vec() {
+                self.send(AgentCommand::Reassign(change), ctx);
             }
         }
         // Their last messages ("finished" among them) may still be in the broker's backlog: they

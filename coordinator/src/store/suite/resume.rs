@@ -34,6 +34,8 @@ fn agent(i: u32, frames: Option<u64>) -> AgentRecord {
                     action: "redistribute".into(),
                     at_ms: 7_300,
                     to: vec![AgentId::numbered(0), AgentId::numbered(2)],
+                    interim_at_ms: None,
+                    note: Some("kept".into()),
                 }),
             })
             .into_iter()
