@@ -76,6 +76,17 @@ async fn run_steps(
                 ))
                 .await;
             }
+            Step::Parallel(requests) => {
+                Box::pin(super::parallel::run_parallel(
+                    shared,
+                    conns,
+                    pass.id,
+                    &mut pass.planned,
+                    requests,
+                    vu,
+                ))
+                .await;
+            }
             Step::Think(think) => shared.think(pass.id, shared.pick(think)).await,
             Step::Pace(d) => shared.wait_until(pass.id, pass.started + *d).await,
             Step::Group(inner) => {

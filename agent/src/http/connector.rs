@@ -9,6 +9,7 @@
 use super::tls::{self, ALPN_H2};
 use crate::recorder::FailureKind;
 use herd_protocol::allow::AllowList;
+use herd_protocol::plan::HostOverride;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -77,14 +78,16 @@ impl ConnectError {
     }
 }
 
-/// Opens a connection to `origin` within `limit` (TCP and TLS together).
+/// Opens a connection to `origin` within `limit` (TCP and TLS together); `hosts` are the plan's
+/// overrides of where names connect to.
 pub(super) async fn connect(
     origin: &Origin,
     tls: &tokio_rustls::TlsConnector,
     limit: Duration,
+    hosts: &[HostOverride],
 ) -> Result<Connected, ConnectError> {
     let open = async {
-        let tcp = tcp(origin).await?;
+        let tcp = tcp(origin, hosts).await?;
         if !origin.tls {
             return Ok(Connected {
                 stream: Stream::Plain(tcp),
@@ -126,11 +129,21 @@ pub fn restrict(list: Option<AllowList>) {
         .unwrap_or_else(std::sync::PoisonError::into_inner) = list;
 }
 
-/// TCP to the first address of `origin` that accepts, among those `allowed_targets` allows:
-/// checked after resolution, so a name cannot resolve around the list.
-async fn tcp(origin: &Origin) -> Result<TcpStream, ConnectError> {
-    let addrs: Vec<std::net::SocketAddr> =
-        tokio::net::lookup_host((origin.host.as_str(), origin.port))
+/// Where the plan's `hosts:` sends connections to `origin`, if it names its host.
+fn overridden(origin: &Origin, hosts: &[HostOverride]) -> Option<std::net::SocketAddr> {
+    hosts
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(&origin.host))
+        .map(|h| std::net::SocketAddr::new(h.ip, h.port.unwrap_or(origin.port)))
+}
+
+/// TCP to the first address of `origin` that accepts (the plan's `hosts:` entry for its name, or
+/// what DNS says), among those `allowed_targets` allows: checked after resolution, so neither a
+/// name nor an override can lead around the list.
+async fn tcp(origin: &Origin, hosts: &[HostOverride]) -> Result<TcpStream, ConnectError> {
+    let addrs: Vec<std::net::SocketAddr> = match overridden(origin, hosts) {
+        Some(addr) => vec![addr],
+        None => tokio::net::lookup_host((origin.host.as_str(), origin.port))
             .await
             .map_err(|e| {
                 ConnectError::new(
@@ -138,7 +151,8 @@ async fn tcp(origin: &Origin) -> Result<TcpStream, ConnectError> {
                     format!("cannot resolve {}: {e}", origin.host),
                 )
             })?
-            .collect();
+            .collect(),
+    };
     let allowed = ALLOWED
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -57,6 +57,8 @@ impl Target {
 #[derive(Debug, Clone)]
 pub struct PreparedRequest {
     pub(super) hop: Hop,
+    /// The step's own `timeout`, instead of the plan's.
+    pub(super) timeout: Option<std::time::Duration>,
 }
 
 impl PreparedRequest {
@@ -93,6 +95,7 @@ impl PreparedRequest {
         };
         Ok(Self {
             hop: Hop::new(method, target, headers, body),
+            timeout: step.timeout,
         })
     }
 }

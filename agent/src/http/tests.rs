@@ -17,6 +17,7 @@ fn get(path: &str) -> RequestStep {
         body_file: None,
         checks: vec![],
         extract: vec![],
+        timeout: None,
     }
 }
 

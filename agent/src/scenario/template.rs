@@ -219,6 +219,7 @@ impl RequestTemplate {
             body_file: self.step.body_file.clone(),
             checks: Vec::new(),
             extract: Vec::new(),
+            timeout: self.step.timeout,
         };
         // The reason is logged and may reach the coordinator: no variable's value in it.
         PreparedRequest::new(&self.target, &step).map_err(|e| {

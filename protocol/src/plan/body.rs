@@ -161,7 +161,7 @@ fn load_in(steps: &mut Value, at: &str, files: &dyn PlanFiles, errors: &mut Vec<
     for (i, step) in steps.iter_mut().enumerate() {
         let here = format!("{at}[{i}]");
         if let Some(m) = step.as_object_mut() {
-            for key in ["steps", "then", "else"] {
+            for key in ["steps", "then", "else", "parallel"] {
                 if let Some(inner) = m.get_mut(key) {
                     load_in(inner, &format!("{here}.{key}"), files, errors);
                 }

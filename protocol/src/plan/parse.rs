@@ -100,6 +100,7 @@ const TOP_KEYS: &[&str] = &[
     "secrets",
     "outputs",
     "regions",
+    "hosts",
 ];
 
 impl Cx {
@@ -173,6 +174,10 @@ impl Cx {
             Some(v) => self.outputs(v),
             None => Some(Vec::new()),
         };
+        let hosts = match m.get("hosts") {
+            Some(v) => self.hosts(v),
+            None => Some(Vec::new()),
+        };
         let plan = Plan {
             name: name?,
             target: target?,
@@ -186,6 +191,7 @@ impl Cx {
             secrets: secrets?,
             outputs: outputs?,
             regions: regions?,
+            hosts: hosts?,
         };
         self.errors.extend(plan.check_agents(plan.agents));
         Some(plan)
@@ -259,6 +265,7 @@ impl Cx {
             "think",
             "checks",
             "extract",
+            "timeout",
         ];
         allowed.extend(Method::ALL.iter().map(|(_, k)| *k));
         let m = self.object(v, path, &allowed)?;
@@ -277,7 +284,7 @@ impl Cx {
         let (method, key) = match methods.as_slice() {
             [one] => *one,
             [] => {
-                self.err(path, "needs a request (get, post, put, patch, delete, head: PATH), think: DURATION, or one of group, choose, repeat, if, pace");
+                self.err(path, "needs a request (get, post, put, patch, delete, head: PATH), think: DURATION, or one of group, choose, repeat, if, pace, parallel");
                 return None;
             }
             _ => {
@@ -320,6 +327,24 @@ impl Cx {
             Some(v) => self.extract(v, &join(path, "extract")),
             None => Some(Vec::new()),
         };
+        let timeout = match m.get("timeout") {
+            Some(v) => {
+                let p = join(path, "timeout");
+                match self.duration(v, &p) {
+                    Some(d) if d.is_zero() => {
+                        self.err(&p, "must be > 0");
+                        ok = false;
+                        None
+                    }
+                    Some(d) => Some(d),
+                    None => {
+                        ok = false;
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         if m.get("name").is_some() && name.is_none() {
             ok = false;
         }
@@ -347,6 +372,7 @@ impl Cx {
             body_file: body.file,
             checks,
             extract,
+            timeout,
         }))
     }
 

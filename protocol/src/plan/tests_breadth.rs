@@ -1,0 +1,150 @@
+//! HTTP breadth in a plan: `hosts:` overrides, a step's own `timeout`, and `parallel` steps.
+
+use super::*;
+
+fn plan(extra: &str, scenario: &str) -> String {
+    format!(
+        "version: 1\nname: t\ntarget: http://api.test:8080\nload: {{stages: [{{duration: 1s, vus: 1}}]}}\n\
+         scenario: {scenario}\n{extra}\n"
+    )
+}
+
+fn errors(text: &str) -> Vec<String> {
+    from_yaml_str(text)
+        .expect_err("plan is invalid")
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn assert_has(errors: &[String], expected: &str) {
+    assert!(
+        errors.iter().any(|e| e.starts_with(expected)),
+        "missing {expected:?} in {errors:#?}"
+    );
+}
+
+#[test]
+fn hosts_map_names_to_addresses_and_round_trip() {
+    let p = from_yaml_str(&plan(
+        "hosts: {API.test: 127.0.0.1, other.test: '10.0.0.5:9090', v6.test: '[::1]:8443'}",
+        "[{get: /}]",
+    ))
+    .expect("valid");
+    let found: Vec<(String, String)> = p
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.address()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("api.test".into(), "127.0.0.1".into()),
+            ("other.test".into(), "10.0.0.5:9090".into()),
+            ("v6.test".into(), "[::1]:8443".into()),
+        ]
+    );
+    assert_eq!(from_value(&p.to_json()), Ok(p));
+    // Without `hosts`, the plan's JSON has none (what agents receive is unchanged).
+    let plain = from_yaml_str(&plan("", "[{get: /}]")).expect("valid");
+    assert!(plain.hosts.is_empty() && plain.to_json().get("hosts").is_none());
+}
+
+#[test]
+fn bad_hosts_are_named_each_at_its_entry() {
+    let e = errors(&plan(
+        "hosts: {'http://a.test': 127.0.0.1, b.test: other.test, c.test: 3, 'd.test:80': 1.2.3.4, \
+         e.test: '1.2.3.4:0', A.test: 1.1.1.1, a.TEST: 2.2.2.2}",
+        "[{get: /}]",
+    ));
+    assert_has(&e, "hosts.http://a.test: is not a host name");
+    assert_has(&e, "hosts.b.test: \"other.test\" is not an IP address");
+    assert_has(&e, "hosts.c.test: must be an IP address, got a number");
+    assert_has(&e, "hosts.d.test:80: is not a host name");
+    assert_has(&e, "hosts.e.test: \"1.2.3.4:0\": the port must be");
+    assert_has(&e, "hosts.a.TEST: is given twice");
+    assert_has(
+        &errors(&plan("hosts: [a.test]", "[{get: /}]")),
+        "hosts: must be a map of host names to IP addresses",
+    );
+}
+
+#[test]
+fn a_step_timeout_overrides_the_plans_for_that_step() {
+    let p = from_yaml_str(&plan(
+        "options: {timeout: 5s}",
+        "[{get: /slow, timeout: 250ms}, {get: /}]",
+    ))
+    .expect("valid");
+    let timeouts: Vec<Option<Duration>> = p
+        .scenario
+        .iter()
+        .map(|s| match s {
+            Step::Request(r) => r.timeout,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(timeouts, vec![Some(Duration::from_millis(250)), None]);
+    assert_eq!(from_value(&p.to_json()), Ok(p));
+    let e = errors(&plan("", "[{get: /a, timeout: 0s}, {get: /b, timeout: 3}]"));
+    assert_has(&e, "scenario[0].timeout: must be > 0");
+    assert_has(&e, "scenario[1].timeout: must be a duration with a unit");
+}
+
+#[test]
+fn parallel_holds_requests_that_count_as_steps_of_their_own() {
+    let p = from_yaml_str(&plan(
+        "",
+        "[{get: /page}, {parallel: [{get: /a.css}, {name: logo, get: /logo.png, \
+          extract: {etag: {header: etag}}}, {get: '/b?e=${etag}'}]}]",
+    ))
+    .expect("valid");
+    let Step::Parallel(inner) = &p.scenario[1] else {
+        panic!("a parallel step: {:?}", p.scenario[1]);
+    };
+    assert_eq!(inner.len(), 3);
+    assert_eq!(
+        p.step_labels(),
+        vec!["GET /page", "GET /a.css", "logo", "GET /b?e=${etag}"]
+    );
+    assert_eq!(from_value(&p.to_json()), Ok(p));
+    let e = errors(&plan(
+        "",
+        "[{parallel: []}, {parallel: [{get: /a}, {think: 1s}, {group: g, steps: [{get: /}]}]}, \
+          {parallel: {get: /}}, {parallel: [{get: /}], name: x}]",
+    ));
+    assert_has(&e, "scenario[0].parallel: must have at least one step");
+    assert_has(
+        &e,
+        "scenario[1].parallel[1]: must be a request (get, post, …): parallel holds requests only",
+    );
+    assert_has(&e, "scenario[1].parallel[2]: must be a request");
+    assert_has(&e, "scenario[2].parallel: must be a list of steps");
+    assert_has(&e, "scenario[3].name: unknown field");
+}
+
+#[test]
+fn body_files_inside_parallel_are_read_too() {
+    struct One;
+    impl PlanFiles for One {
+        fn read(&self, _path: &str, _limit: usize) -> Result<Vec<u8>, String> {
+            Ok(b"abc".to_vec())
+        }
+    }
+    let p = from_yaml_str_with(
+        &plan("", "[{parallel: [{put: /u, body_file: x.bin}]}]"),
+        &One,
+    )
+    .expect("valid");
+    let Step::Parallel(inner) = &p.scenario[0] else {
+        panic!("a parallel step");
+    };
+    let Step::Request(r) = &inner[0] else {
+        panic!("a request");
+    };
+    assert_eq!(
+        r.body_file.as_ref().map(|f| f.content.clone()),
+        Some(b"abc".to_vec())
+    );
+}
