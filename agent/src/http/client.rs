@@ -7,7 +7,7 @@
 //! times out or is closed by the server is dropped, and the next request opens a new one, as a
 //! real client would. A VU keeps connections to a few origins (redirects may lead elsewhere).
 
-use super::connector::{self, Origin};
+use super::connector::{self, Origin, ProxyRoute, Route};
 use super::cookies::Jar;
 use super::h1::H1;
 use super::h2::H2;
@@ -41,9 +41,20 @@ pub(super) struct Settings {
     pub cookies: bool,
     /// The plan's `hosts:` overrides (looked up only when a connection is opened).
     hosts: Vec<HostOverride>,
+    /// The plan's `options.proxy`, if any.
+    proxy: Option<ProxyRoute>,
     /// Whether a first failure to connect / to shake hands was logged (once each, per agent).
     warned_connect: Cell<bool>,
     warned_tls: Cell<bool>,
+}
+
+impl Settings {
+    fn route(&self) -> Route<'_> {
+        match &self.proxy {
+            Some(p) => Route::Proxy(p),
+            None => Route::Direct(&self.hosts),
+        }
+    }
 }
 
 impl Client {
@@ -57,12 +68,16 @@ impl Client {
         Self::with_hosts(options, Vec::new())
     }
 
-    fn with_hosts(options: &Options, hosts: Vec<HostOverride>) -> Result<Self, AgentError> {
-        let tls = tls::connector(options.http, options.insecure_tls).map_err(|e| {
-            AgentError::TargetTls {
-                reason: e.to_string(),
-            }
-        })?;
+    pub(super) fn with_hosts(
+        options: &Options,
+        hosts: Vec<HostOverride>,
+    ) -> Result<Self, AgentError> {
+        let tls =
+            tls::connector(options.http, options.insecure_tls, &options.tls).map_err(|e| {
+                AgentError::TargetTls {
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(Self {
             settings: Rc::new(Settings {
                 tls,
@@ -72,6 +87,18 @@ impl Client {
                 redirects: options.redirects,
                 cookies: options.cookies,
                 hosts,
+                proxy: options.proxy.as_ref().map(|p| ProxyRoute {
+                    origin: Origin {
+                        tls: false,
+                        host: p.host.clone(),
+                        port: p.port,
+                    },
+                    authorization: p
+                        .authorization()
+                        .map(|a| bytes::Bytes::from(format!("proxy-authorization: {a}\r\n")))
+                        .unwrap_or_default(),
+                    tunnel_plain: options.http == HttpVersion::Http2,
+                }),
                 warned_connect: Cell::new(false),
                 warned_tls: Cell::new(false),
             }),
@@ -130,23 +157,28 @@ struct Pool {
 enum Conn {
     H1(Box<H1>),
     H2(H2),
+    /// Plain HTTP/1.1 to a proxy: each request names its absolute URL, with the proxy's
+    /// `Proxy-Authorization` line (or nothing).
+    H1Proxied(Box<H1>, bytes::Bytes),
 }
 
 impl Conn {
     fn is_open(&self) -> bool {
         match self {
-            Conn::H1(c) => c.is_open(),
+            Conn::H1(c) | Conn::H1Proxied(c, _) => c.is_open(),
             Conn::H2(c) => c.is_open(),
         }
     }
 
     async fn exchange(&mut self, hop: &Hop, keep: Keep) -> Result<Answer, Attempt> {
+        let head = hop.method == hyper::Method::HEAD;
         match self {
-            Conn::H1(c) => {
-                c.exchange(&hop.h1_wire, hop.method == hyper::Method::HEAD, keep)
-                    .await
-            }
+            Conn::H1(c) => c.exchange(&hop.h1_wire, head, keep).await,
             Conn::H2(c) => c.exchange(hop.h2_request(), keep).await,
+            Conn::H1Proxied(c, authorization) => {
+                let wire = super::proxy::absolute_form(hop, authorization);
+                c.exchange(&wire, head, keep).await
+            }
         }
     }
 }
@@ -236,7 +268,7 @@ impl Pool {
     }
 
     async fn open(s: &Settings, origin: &Origin) -> Result<Conn, FailureKind> {
-        let connected = connector::connect(origin, &s.tls, s.connect_timeout, &s.hosts)
+        let connected = connector::connect(origin, &s.tls, s.connect_timeout, s.route())
             .await
             .map_err(|e| {
                 let warned = match e.kind {
@@ -269,6 +301,16 @@ impl Pool {
                 .await
                 .map(Conn::H2)
                 .map_err(|e| super::classify(&e))
+        } else if connected.absolute_form {
+            let authorization = s
+                .proxy
+                .as_ref()
+                .map(|p| p.authorization.clone())
+                .unwrap_or_default();
+            Ok(Conn::H1Proxied(
+                Box::new(H1::new(connected.stream)),
+                authorization,
+            ))
         } else {
             Ok(Conn::H1(Box::new(H1::new(connected.stream))))
         }

@@ -60,6 +60,8 @@ pub(super) enum Stream {
 pub(super) struct Connected {
     pub stream: Stream,
     pub alpn_h2: bool,
+    /// Requests on it name their absolute URL (plain HTTP to a proxy).
+    pub absolute_form: bool,
 }
 
 /// Why a connection could not be opened.
@@ -70,7 +72,7 @@ pub(super) struct ConnectError {
 }
 
 impl ConnectError {
-    fn new(kind: FailureKind, reason: impl Into<String>) -> Self {
+    pub(super) fn new(kind: FailureKind, reason: impl Into<String>) -> Self {
         Self {
             kind,
             reason: reason.into(),
@@ -78,20 +80,63 @@ impl ConnectError {
     }
 }
 
-/// Opens a connection to `origin` within `limit` (TCP and TLS together); `hosts` are the plan's
-/// overrides of where names connect to.
+/// An HTTP proxy every connection goes through (`options.proxy`).
+#[derive(Debug)]
+pub(super) struct ProxyRoute {
+    /// Where the proxy listens.
+    pub origin: Origin,
+    /// The `Proxy-Authorization` header line (with its CRLF), or empty.
+    pub authorization: bytes::Bytes,
+    /// Whether plain-HTTP requests go through a `CONNECT` tunnel too (h2c, which cannot be sent
+    /// in absolute form); https ones always do.
+    pub tunnel_plain: bool,
+}
+
+/// How a connection reaches its origin.
+pub(super) enum Route<'a> {
+    /// Straight, to the address the plan's `hosts:` or DNS gives.
+    Direct(&'a [HostOverride]),
+    /// Through a proxy.
+    Proxy(&'a ProxyRoute),
+}
+
+/// Opens a connection to `origin` by `route` within `limit` (TCP, the proxy's tunnel and TLS
+/// together). `Connected::absolute_form`: a plain-HTTP connection to a proxy, on which requests
+/// name their absolute URL.
 pub(super) async fn connect(
     origin: &Origin,
     tls: &tokio_rustls::TlsConnector,
     limit: Duration,
-    hosts: &[HostOverride],
+    route: Route<'_>,
 ) -> Result<Connected, ConnectError> {
     let open = async {
-        let tcp = tcp(origin, hosts).await?;
+        let (tcp, absolute_form) = match route {
+            Route::Direct(hosts) => (tcp(origin, hosts).await?, false),
+            Route::Proxy(proxy) => {
+                let target_allowed = ALLOWED
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .as_ref()
+                    .is_none_or(|list| list.allows_host(&origin.host));
+                if !target_allowed {
+                    return Err(ConnectError::new(
+                        FailureKind::Blocked,
+                        format!("{} is outside allowed_targets", origin.host),
+                    ));
+                }
+                let mut stream = tcp(&proxy.origin, &[]).await?;
+                let tunnel = origin.tls || proxy.tunnel_plain;
+                if tunnel {
+                    super::proxy::tunnel(&mut stream, origin, &proxy.authorization).await?;
+                }
+                (stream, !tunnel)
+            }
+        };
         if !origin.tls {
             return Ok(Connected {
                 stream: Stream::Plain(tcp),
                 alpn_h2: false,
+                absolute_form,
             });
         }
         let name = tls::server_name(&origin.host).ok_or_else(|| {
@@ -108,6 +153,7 @@ pub(super) async fn connect(
         Ok(Connected {
             stream: Stream::Tls(Box::new(stream)),
             alpn_h2,
+            absolute_form: false,
         })
     };
     tokio::time::timeout(limit, open).await.unwrap_or_else(|_| {

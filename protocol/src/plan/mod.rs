@@ -23,6 +23,7 @@ mod parse_load;
 mod parse_scenario;
 mod regions;
 pub mod secrets;
+mod target_tls;
 mod template;
 mod threshold;
 mod threshold_rule;
@@ -48,6 +49,7 @@ pub use parse::{
 };
 pub use regions::{is_region_name, region_of, regions_json, RegionShare, REGION_KEY_PREFIX};
 pub use secrets::{Redactor, Secret, SecretSource};
+pub use target_tls::{PemFile, Proxy, TargetTls, MAX_PEM_BYTES};
 pub use template::{is_var_name, Func, Part, Template, BUILTINS, FUNCTIONS};
 pub use threshold::{Comparison, Metric, Selector, Threshold};
 pub use threshold_rule::ThresholdRule;

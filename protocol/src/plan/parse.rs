@@ -64,6 +64,7 @@ fn json(text: &str) -> Result<Value, PlanErrors> {
 fn parse_with_files(mut value: Value, files: &dyn PlanFiles) -> Result<Plan, PlanErrors> {
     let mut errors = super::overrides::resolve_env(&mut value, &|name| files.env(name));
     errors.extend(super::body::load_body_files(&mut value, files));
+    errors.extend(super::target_tls::load_tls_files(&mut value, files));
     match parse_value(&value, Some(files)) {
         Ok(plan) if errors.is_empty() => Ok(plan),
         Ok(_) => Err(PlanErrors(errors)),

@@ -53,6 +53,8 @@ fn https_targets_and_http_options_parse_and_round_trip() {
             redirects: 0,
             on_agent_loss: OnAgentLoss::Replace,
             cookies: false,
+            tls: TargetTls::default(),
+            proxy: None,
         }
     );
     assert_eq!(from_value(&p.to_json()), Ok(p));

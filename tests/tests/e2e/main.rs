@@ -17,6 +17,7 @@ mod export;
 mod faults;
 mod faults_target;
 mod flow;
+mod http_breadth;
 mod https;
 mod import;
 mod jwt;
