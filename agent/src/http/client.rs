@@ -176,7 +176,7 @@ impl Conn {
             Conn::H1(c) => c.exchange(&hop.h1_wire, head, keep).await,
             Conn::H2(c) => c.exchange(hop.h2_request(), keep).await,
             Conn::H1Proxied(c, authorization) => {
-                let wire = super::proxy::absolute_form(hop, authorization);
+                let wire = hop.absolute_form(authorization);
                 c.exchange(&wire, head, keep).await
             }
         }

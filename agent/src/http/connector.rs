@@ -5,6 +5,12 @@
 //! address, a failed name lookup or a connect that took too long is `connect`; anything that
 //! goes wrong in the TLS handshake (untrusted certificate, wrong name, a plain-HTTP server on the
 //! other end, no common ALPN protocol) is `tls`.
+//!
+//! Through an HTTP proxy (`options.proxy`), https targets (and h2c) go by a `CONNECT` tunnel,
+//! opened here with the connection, inside which TLS runs end to end as it would straight to the
+//! target; plain HTTP/1.1 connections go to the proxy as they are, and their requests name the
+//! absolute URL (`Hop::absolute_form`). A proxy that refuses a tunnel fails the request as
+//! `connect`.
 
 use super::tls::{self, ALPN_H2};
 use crate::recorder::FailureKind;
@@ -14,7 +20,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -125,11 +131,11 @@ pub(super) async fn connect(
                     ));
                 }
                 let mut stream = tcp(&proxy.origin, &[]).await?;
-                let tunnel = origin.tls || proxy.tunnel_plain;
-                if tunnel {
-                    super::proxy::tunnel(&mut stream, origin, &proxy.authorization).await?;
+                let via_tunnel = origin.tls || proxy.tunnel_plain;
+                if via_tunnel {
+                    tunnel(&mut stream, origin, &proxy.authorization).await?;
                 }
-                (stream, !tunnel)
+                (stream, !via_tunnel)
             }
         };
         if !origin.tls {
@@ -246,6 +252,73 @@ async fn tcp(origin: &Origin, hosts: &[HostOverride]) -> Result<TcpStream, Conne
             None => format!("{} has no address", origin.host),
         },
     ))
+}
+
+/// Most bytes the proxy's answer to `CONNECT` may take.
+const MAX_CONNECT_HEAD: usize = 16 * 1024;
+
+/// Asks the proxy on `stream` for a tunnel to `origin`; `Ok` once it answered 2xx.
+async fn tunnel(
+    stream: &mut TcpStream,
+    origin: &Origin,
+    authorization: &[u8],
+) -> Result<(), ConnectError> {
+    let authority = if origin.host.contains(':') {
+        format!("[{}]:{}", origin.host, origin.port)
+    } else {
+        format!("{}:{}", origin.host, origin.port)
+    };
+    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nhost: {authority}\r\n").into_bytes();
+    request.extend_from_slice(authorization);
+    request.extend_from_slice(b"\r\n");
+    let failed = |reason: String| ConnectError::new(FailureKind::Connect, reason);
+    stream.write_all(&request).await.map_err(|e| {
+        failed(format!(
+            "proxy: cannot ask for a tunnel to {authority}: {e}"
+        ))
+    })?;
+    // Read up to the end of the head, byte chunks at a time: nothing follows a 2xx before our
+    // TLS ClientHello is answered, so nothing is read past it.
+    let mut head = Vec::with_capacity(256);
+    let mut chunk = [0u8; 512];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > MAX_CONNECT_HEAD {
+            return Err(failed("proxy: its answer to CONNECT is too long".into()));
+        }
+        let want = if head.ends_with(b"\r\n\r") {
+            1
+        } else if head.ends_with(b"\r\n") {
+            2
+        } else if head.ends_with(b"\r") {
+            3
+        } else {
+            4
+        };
+        let n = stream
+            .read(&mut chunk[..want])
+            .await
+            .map_err(|e| failed(format!("proxy: {e}")))?;
+        if n == 0 {
+            return Err(failed(format!(
+                "proxy: closed the connection instead of opening a tunnel to {authority}"
+            )));
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(&head) {
+        Ok(httparse::Status::Complete(_))
+            if response.code.is_some_and(|c| (200..300).contains(&c)) =>
+        {
+            Ok(())
+        }
+        Ok(httparse::Status::Complete(_)) => Err(failed(format!(
+            "proxy: refused a tunnel to {authority} with status {}",
+            response.code.unwrap_or(0)
+        ))),
+        _ => Err(failed("proxy: its answer to CONNECT is not HTTP".into())),
+    }
 }
 
 impl AsyncRead for Stream {

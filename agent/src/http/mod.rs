@@ -7,7 +7,8 @@
 //! - `client` — [`Client`] (the plan's options and TLS settings, shared) and [`Connections`] (the
 //!   connections one VU or worker owns; no shared pool), with its cookie jar;
 //! - `cookies` — the per-VU cookie jar (RFC 6265): `Set-Cookie` stored, `Cookie` sent back;
-//! - `connector` — resolve, TCP, TLS, ALPN, within the connect timeout;
+//! - `connector` — resolve (or the plan's `hosts:`), TCP, a proxy's `CONNECT` tunnel, TLS, ALPN,
+//!   within the connect timeout;
 //! - `tls` — rustls configuration (Mozilla roots or the plan's CA, or any certificate with
 //!   `insecure_tls`; the plan's client certificate);
 //! - `h1` — HTTP/1.1 spoken directly (one write per request, the head parsed in place): hyper's
@@ -15,7 +16,6 @@
 //! - `h2` — one HTTP/2 connection, through hyper;
 //! - `exchange` — one request step: cookies, timeout, redirects ([`execute`]);
 //! - `parallel` — the requests of a `parallel` step at once ([`execute_parallel`]);
-//! - `proxy` — `options.proxy`: `CONNECT` tunnels, requests in absolute form;
 //! - `decode` — compressed bodies (gzip, deflate, br) decoded for checks and extractions.
 //!
 //! The body of each response is read to the end (that is part of the latency) and counted, never
@@ -29,7 +29,6 @@ mod exchange;
 mod h1;
 mod h2;
 mod parallel;
-mod proxy;
 mod request;
 mod tls;
 

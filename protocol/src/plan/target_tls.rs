@@ -110,14 +110,14 @@ impl Cx {
             match self.pem_file(value, &field) {
                 Some(f) => {
                     let (marker, what) = if *key == "client_key" {
-                        ("PRIVATE KEY-----", "a PEM private key")
+                        ("PRIVATE KEY-----", "private key")
                     } else {
-                        ("-----BEGIN CERTIFICATE-----", "a PEM certificate")
+                        ("-----BEGIN CERTIFICATE-----", "certificate")
                     };
                     if f.pem.contains(marker) {
                         *slot = Some(f);
                     } else {
-                        self.err(&field, format!("{}: holds no {what}", f.path));
+                        self.err(&field, format!("{}: holds no PEM {what}", f.path));
                         ok = false;
                     }
                 }

@@ -148,3 +148,105 @@ fn body_files_inside_parallel_are_read_too() {
         Some(b"abc".to_vec())
     );
 }
+
+/// A file reader from a map, standing in for the coordinator's file system.
+struct Files(Vec<(&'static str, &'static str)>);
+
+impl PlanFiles for Files {
+    fn read(&self, path: &str, _limit: usize) -> Result<Vec<u8>, String> {
+        self.0
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, text)| text.as_bytes().to_vec())
+            .ok_or_else(|| "No such file".to_string())
+    }
+}
+
+const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+
+#[test]
+fn tls_files_are_read_next_to_the_plan_and_travel_inside_it() {
+    let files = Files(vec![("ca.pem", CERT), ("c.pem", CERT), ("c.key", KEY)]);
+    let p = from_yaml_str_with(
+        &plan(
+            "options: {tls: {ca: ca.pem, client_cert: c.pem, client_key: c.key}}",
+            "[{get: /}]",
+        ),
+        &files,
+    )
+    .expect("valid");
+    let tls = &p.options.tls;
+    assert_eq!(tls.ca.as_ref().map(|f| f.path.as_str()), Some("ca.pem"));
+    assert_eq!(tls.client_key.as_ref().map(|f| f.pem.as_str()), Some(KEY));
+    let json = p.to_json();
+    assert_eq!(json["options"]["tls"]["client_cert"]["pem"], CERT);
+    assert_eq!(from_value(&json), Ok(p));
+    // A plain plan's options carry no `tls` or `proxy`.
+    let plain = from_yaml_str(&plan("", "[{get: /}]")).expect("valid");
+    assert!(plain.to_json()["options"].get("tls").is_none());
+    assert!(plain.to_json()["options"].get("proxy").is_none());
+}
+
+#[test]
+fn tls_mistakes_are_named_at_their_field_all_at_once() {
+    let files = Files(vec![("key.pem", KEY), ("cert.pem", CERT)]);
+    let e: Vec<String> = from_yaml_str_with(
+        &plan(
+            "options: {tls: {ca: key.pem, client_cert: missing.pem, client_key: cert.pem, crl: x}}",
+            "[{get: nope}]",
+        ),
+        &files,
+    )
+    .expect_err("invalid")
+    .0
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_has(&e, "options.tls.client_cert: missing.pem: No such file");
+    assert_has(&e, "options.tls.ca: key.pem: holds no PEM certificate");
+    assert_has(
+        &e,
+        "options.tls.client_key: cert.pem: holds no PEM private key",
+    );
+    assert_has(&e, "options.tls.crl: unknown field");
+    assert_has(&e, "scenario[0].get: must be a path");
+    let e = errors(&plan("options: {tls: {client_cert: c.pem}}", "[{get: /}]"));
+    assert_has(
+        &e,
+        "options.tls.client_cert: the file \"c.pem\" was not read",
+    );
+    assert_has(&e, "options.tls.client_key: is required with client_cert");
+}
+
+#[test]
+fn a_proxy_is_an_http_url_with_optional_credentials() {
+    let p = from_yaml_str(&plan(
+        "options: {proxy: 'http://user:pw@proxy.local:3128/'}",
+        "[{get: /}]",
+    ))
+    .expect("valid");
+    let proxy = p.options.proxy.clone().expect("a proxy");
+    assert_eq!((proxy.host.as_str(), proxy.port), ("proxy.local", 3128));
+    assert_eq!(proxy.authorization().as_deref(), Some("Basic dXNlcjpwdw=="));
+    assert_eq!(from_value(&p.to_json()), Ok(p));
+    let p = from_yaml_str(&plan("options: {proxy: 'http://[::1]'}", "[{get: /}]")).expect("valid");
+    let proxy = p.options.proxy.expect("a proxy");
+    assert_eq!(
+        (proxy.host.as_str(), proxy.port, proxy.credentials),
+        ("::1", 80, None)
+    );
+    for (bad, says) in [
+        ("https://p:1", "must be an http:// URL"),
+        ("http://p:1/path", "must be just http://host:port"),
+        ("http://p:x", "port \"x\" is not a number"),
+        ("http://:8080", "names no host"),
+    ] {
+        let e = errors(&plan(&format!("options: {{proxy: '{bad}'}}"), "[{get: /}]"));
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("options.proxy: ") && m.contains(says)),
+            "{bad}: {e:?}"
+        );
+    }
+}
