@@ -38,6 +38,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
             checks: vec![],
             extract: vec![],
             timeout: None,
+            multipart: vec![],
         })],
         thresholds: vec![],
         options: Options {

@@ -28,6 +28,7 @@ pub(crate) mod decode;
 mod exchange;
 mod h1;
 mod h2;
+mod multipart;
 mod parallel;
 mod request;
 mod tls;

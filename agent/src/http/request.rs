@@ -88,10 +88,18 @@ impl PreparedRequest {
                 .map_err(|e| bad(format!("invalid value of header {name}: {e}")))?;
             headers.append(name, value);
         }
-        let body = match (&step.body, &step.body_file) {
-            (_, Some(file)) => Bytes::from(file.content.clone()),
-            (Some(text), None) => Bytes::from(text.clone()),
-            (None, None) => Bytes::new(),
+        let body = if step.multipart.is_empty() {
+            match (&step.body, &step.body_file) {
+                (_, Some(file)) => Bytes::from(file.content.clone()),
+                (Some(text), None) => Bytes::from(text.clone()),
+                (None, None) => Bytes::new(),
+            }
+        } else {
+            let (body, content_type) = super::multipart::encode(&step.multipart);
+            let value = HeaderValue::from_str(&content_type)
+                .map_err(|e| bad(format!("invalid multipart content type: {e}")))?;
+            headers.insert(header::CONTENT_TYPE, value);
+            Bytes::from(body)
         };
         Ok(Self {
             hop: Hop::new(method, target, headers, body),

@@ -19,6 +19,7 @@ fn get(path: &str) -> RequestStep {
         checks: vec![],
         extract: vec![],
         timeout: None,
+        multipart: vec![],
     }
 }
 

@@ -21,6 +21,7 @@ fn get(path: &str, timeout: Option<Duration>) -> RequestStep {
         checks: vec![],
         extract: vec![],
         timeout,
+        multipart: vec![],
     }
 }
 

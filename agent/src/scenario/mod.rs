@@ -332,6 +332,10 @@ fn references(plan: &Plan, name: &str) -> bool {
                 uses(&r.path)
                     || r.headers.iter().any(|(_, v)| uses(v))
                     || r.body.as_deref().is_some_and(uses)
+                    || r.multipart.iter().any(|p| match &p.value {
+                        herd_protocol::plan::FormValue::Text(t) => uses(t),
+                        herd_protocol::plan::FormValue::File { .. } => false,
+                    })
                     || r.checks.iter().any(|c| match c {
                         herd_protocol::plan::Check::BodyContains(t) => uses(t),
                         herd_protocol::plan::Check::JsonEquals {

@@ -14,6 +14,7 @@ mod flow;
 mod hosts;
 mod jsonpath;
 mod load;
+mod multipart;
 mod options;
 mod outputs;
 mod overrides;
@@ -40,6 +41,7 @@ pub use load::{
     ramp_vus, Arrival, Load, RampStages, RateStage, Stage, DEFAULT_ITERATIONS_DURATION,
     DEFAULT_MAX_IN_FLIGHT,
 };
+pub use multipart::{FormPart, FormValue};
 pub use options::{HttpVersion, Options};
 pub use outputs::{parse_outputs, Output, RESERVED_LABELS};
 pub use overrides::{resolve_env, Overrides};
@@ -166,6 +168,9 @@ pub struct RequestStep {
     pub extract: Vec<Extract>,
     /// This step's request timeout (`timeout:`), instead of `options.timeout`.
     pub timeout: Option<Duration>,
+    /// A `multipart/form-data` body (`multipart:`); empty for none. Never with `body` or
+    /// `body_file`.
+    pub multipart: Vec<FormPart>,
 }
 
 /// One check of a response. Checks are evaluated on every response (not on transport failures,
@@ -406,6 +411,12 @@ fn step_json(step: &Step) -> Value {
             }
             if let Some(file) = &r.body_file {
                 m.insert("body_file".into(), file.to_json());
+            }
+            if !r.multipart.is_empty() {
+                m.insert(
+                    "multipart".into(),
+                    r.multipart.iter().map(FormPart::to_json).collect(),
+                );
             }
             if let Some(t) = r.timeout {
                 m.insert("timeout".into(), Value::String(duration::format(t)));

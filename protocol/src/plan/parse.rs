@@ -263,6 +263,7 @@ impl Cx {
             "body",
             "json",
             "body_file",
+            "multipart",
             "think",
             "checks",
             "extract",
@@ -354,6 +355,18 @@ impl Cx {
         if !ok {
             return None;
         }
+        if !body.multipart.is_empty() {
+            if let Some((k, _)) = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                self.err(
+                    &format!("{path}.headers.{k}"),
+                    "a multipart body sets its own content type (with its boundary)",
+                );
+                return None;
+            }
+        }
         if body.json
             && !headers
                 .iter()
@@ -374,6 +387,7 @@ impl Cx {
             checks,
             extract,
             timeout,
+            multipart: body.multipart,
         }))
     }
 

@@ -149,6 +149,7 @@ fn arb_step() -> impl Strategy<Value = Step> {
                     checks: vec![],
                     extract: vec![],
                     timeout: None,
+                    multipart: vec![],
                 })
             }),
     ]
@@ -171,6 +172,7 @@ proptest! {
             label: "GET /".into(), named: false, method: Method::Get, path: "/".into(),
             headers: vec![], body: None, body_file: None, checks: vec![], extract: vec![],
             timeout: None,
+            multipart: vec![],
         }));
         let plan = Plan {
             name: "p".into(),

@@ -250,3 +250,101 @@ fn a_proxy_is_an_http_url_with_optional_credentials() {
         );
     }
 }
+
+#[test]
+fn multipart_parts_read_their_files_and_round_trip() {
+    let files = Files(vec![("docs/a.pdf", "%PDF-1.4")]);
+    let p = from_yaml_str_with(
+        &plan(
+            "vars: {who: alice}",
+            "[{post: /upload, multipart: [{name: user, value: '${who}'}, {name: n, value: 3}, \
+              {name: doc, file: docs/a.pdf, content_type: application/pdf}, \
+              {name: raw, file: docs/a.pdf, filename: other.bin}]}]",
+        ),
+        &files,
+    )
+    .expect("valid");
+    let Step::Request(r) = &p.scenario[0] else {
+        panic!("a request");
+    };
+    assert_eq!(r.multipart.len(), 4);
+    assert_eq!(r.multipart[0].value, FormValue::Text("${who}".into()));
+    assert_eq!(r.multipart[1].value, FormValue::Text("3".into()));
+    let FormValue::File {
+        file,
+        filename,
+        content_type,
+    } = &r.multipart[2].value
+    else {
+        panic!("a file part");
+    };
+    assert_eq!(
+        (
+            file.content.as_slice(),
+            filename.as_str(),
+            content_type.as_str()
+        ),
+        (&b"%PDF-1.4"[..], "a.pdf", "application/pdf")
+    );
+    let FormValue::File {
+        filename,
+        content_type,
+        ..
+    } = &r.multipart[3].value
+    else {
+        panic!("a file part");
+    };
+    assert_eq!(
+        (filename.as_str(), content_type.as_str()),
+        ("other.bin", "application/octet-stream")
+    );
+    assert_eq!(from_value(&p.to_json()), Ok(p));
+}
+
+#[test]
+fn multipart_mistakes_are_named_at_their_part() {
+    let files = Files(vec![]);
+    let e: Vec<String> = from_yaml_str_with(
+        &plan(
+            "",
+            "[{post: /a, multipart: [{name: f, file: missing.bin}, {value: x}, \
+              {name: g, value: x, file: y}, {name: h, value: x, filename: z}]}, \
+              {post: /b, body: x, multipart: [{name: a, value: b}]}, \
+              {post: /c, multipart: []}, \
+              {post: /d, headers: {content-type: text/plain}, multipart: [{name: a, value: b}]}]",
+        ),
+        &files,
+    )
+    .expect_err("invalid")
+    .0
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_has(
+        &e,
+        "scenario[0].multipart[0].file: missing.bin: No such file",
+    );
+    assert_has(&e, "scenario[0].multipart[1].name: is required");
+    assert_has(&e, "scenario[0].multipart[2]: has value and file");
+    assert_has(
+        &e,
+        "scenario[0].multipart[3].filename: belongs to a file part",
+    );
+    assert!(
+        !e.iter().any(|m| m.contains("needs value")),
+        "an unread file is reported once: {e:?}"
+    );
+    assert_has(&e, "scenario[1]: has body and multipart");
+    assert_has(&e, "scenario[2].multipart: must have at least one part");
+    assert_has(
+        &e,
+        "scenario[3].headers.content-type: a multipart body sets its own content type",
+    );
+    assert_has(
+        &errors(&plan(
+            "",
+            "[{post: /a, multipart: [{name: i, value: '${nope}'}]}]",
+        )),
+        "scenario[0].multipart[0].value: unknown variable ${nope}",
+    );
+}

@@ -18,6 +18,7 @@ mod faults;
 mod faults_target;
 mod flow;
 mod http_breadth;
+mod http_multipart;
 mod http_tls_proxy;
 mod https;
 mod import;
