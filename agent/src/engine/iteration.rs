@@ -153,20 +153,9 @@ async fn run_request(
     shared.set_in_flight(id, Some(label));
     let sent = Instant::now();
     // The first request of the step carries the wait for its planned start.
-    let mut delay = |outcome: Outcome| match (planned.take(), outcome) {
-        (
-            Some(planned),
-            Outcome::Response {
-                status,
-                latency_us,
-                service_us,
-            },
-        ) => Outcome::Response {
-            status,
-            latency_us: latency_us.saturating_add(micros(sent.saturating_duration_since(planned))),
-            service_us,
-        },
-        (_, other) => other,
+    let mut delay = |outcome: Outcome| match planned.take() {
+        Some(planned) => outcome.waited(micros(sent.saturating_duration_since(planned))),
+        None => outcome,
     };
     let (outcome, captured) = {
         let mut redirect = |outcome: Outcome| {

@@ -63,22 +63,11 @@ pub(super) async fn run_parallel(
     let to_send: Vec<(&PreparedRequest, Keep)> = ready.iter().map(|(_, p, k)| (*p, *k)).collect();
     let record = |i: usize, outcome: Outcome, last: bool| {
         let request = ready[i].0;
-        let outcome = match (planned, first_done[i].replace(true), outcome) {
-            (
-                Some(planned),
-                false,
-                Outcome::Response {
-                    status,
-                    latency_us,
-                    service_us,
-                },
-            ) => Outcome::Response {
-                status,
-                latency_us: latency_us
-                    .saturating_add(micros(sent_at.saturating_duration_since(planned))),
-                service_us,
-            },
-            (_, _, other) => other,
+        let outcome = match (planned, first_done[i].replace(true)) {
+            (Some(planned), false) => {
+                outcome.waited(micros(sent_at.saturating_duration_since(planned)))
+            }
+            _ => outcome,
         };
         if last {
             // No await between here and the record: the request is counted exactly once.

@@ -1,5 +1,6 @@
 //! HTTP breadth in a plan: `hosts:` overrides, a step's own `timeout`, and `parallel` steps.
 
+use super::tests_http::{assert_has, errors};
 use super::*;
 
 fn plan(extra: &str, scenario: &str) -> String {
@@ -7,22 +8,6 @@ fn plan(extra: &str, scenario: &str) -> String {
         "version: 1\nname: t\ntarget: http://api.test:8080\nload: {{stages: [{{duration: 1s, vus: 1}}]}}\n\
          scenario: {scenario}\n{extra}\n"
     )
-}
-
-fn errors(text: &str) -> Vec<String> {
-    from_yaml_str(text)
-        .expect_err("plan is invalid")
-        .0
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-}
-
-fn assert_has(errors: &[String], expected: &str) {
-    assert!(
-        errors.iter().any(|e| e.starts_with(expected)),
-        "missing {expected:?} in {errors:#?}"
-    );
 }
 
 #[test]

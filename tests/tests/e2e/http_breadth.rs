@@ -2,7 +2,7 @@
 //! run by `herd run` with real agent processes, each checked against what the target itself saw.
 
 use bytes::Bytes;
-use herd_e2e::{run_plan, serve_http, Answer, CountingTarget};
+use herd_e2e::{query, run_plan_ok, serve_http, Answer, CountingTarget};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -31,13 +31,7 @@ fn a_hosts_override_reaches_the_local_target_under_a_name_dns_does_not_know() {
          hosts:\n  herd-test.invalid: 127.0.0.1\nscenario:\n  - get: /ok\n",
         load(4, 5)
     );
-    let (out, s) = run_plan(dir.path(), &plan, Duration::from_secs(60));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{s}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let s = run_plan_ok(dir.path(), &plan, Duration::from_secs(60));
     let received = target.received();
     assert_eq!(u(&s["requests"]), 20);
     assert_eq!(received.total, 20);
@@ -57,8 +51,7 @@ fn a_steps_own_timeout_counts_its_requests_as_timeouts_while_other_steps_wait_lo
         target.url(),
         load(2, 3)
     );
-    let (out, s) = run_plan(dir.path(), &plan, Duration::from_secs(60));
-    assert_eq!(out.status.code(), Some(0), "{s}");
+    let s = run_plan_ok(dir.path(), &plan, Duration::from_secs(60));
     assert_eq!(u(&s["requests"]), 12);
     assert_eq!(u(&s["steps"]["hurried"]["requests"]), 6);
     assert_eq!(u(&s["steps"]["hurried"]["errors"]), 6, "{}", s["steps"]);
@@ -78,16 +71,6 @@ struct Seen {
     /// `/after` requests that carried the token their iteration's parallel request returned.
     token_ok: u64,
     token_bad: Vec<String>,
-}
-
-fn query(req: &Request<Incoming>) -> BTreeMap<String, String> {
-    req.uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 async fn parallel_target(req: Request<Incoming>, seen: Arc<Mutex<Seen>>) -> Answer {
@@ -158,13 +141,7 @@ fn parallel_requests_overlap_at_the_target_and_each_is_counted_as_its_own_step()
          options: {{ timeout: 10s }}\n",
         load(4, 5)
     );
-    let (out, s) = run_plan(dir.path(), &plan, Duration::from_secs(90));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{s}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let s = run_plan_ok(dir.path(), &plan, Duration::from_secs(90));
     let seen = seen.lock().expect("lock");
     // 4 VUs × 5 iterations × 5 requests.
     assert_eq!(u(&s["requests"]), 100);

@@ -4,11 +4,12 @@
 
 use bytes::Bytes;
 use herd_e2e::https::HttpsTarget;
-use herd_e2e::{run_plan, CountingTarget};
+use herd_e2e::mqtt_tls::certificates_for;
+use herd_e2e::{run_plan, run_plan_ok, CountingTarget};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
@@ -38,37 +39,6 @@ fn listener() -> (std::net::TcpListener, SocketAddr) {
     let addr = listener.local_addr().expect("addr");
     listener.set_nonblocking(true).expect("nonblocking");
     (listener, addr)
-}
-
-/// A test CA, a server certificate for `herd-test.invalid` and a client certificate, as PEM
-/// files in `dir` (`ca.pem`, `server.pem`/`.key`, `client.pem`/`.key`).
-fn certificates(dir: &Path) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
-        IsCa, KeyPair,
-    };
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "herd mTLS test CA");
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("key")).expect("CA");
-    for (name, names, purpose) in [
-        (
-            "server",
-            vec!["herd-test.invalid".to_string()],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        ),
-        ("client", vec![], ExtendedKeyUsagePurpose::ClientAuth),
-    ] {
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(names).expect("params");
-        params.extended_key_usages = vec![purpose];
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.signed_by(&key, &ca).expect("signed");
-        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write cert");
-        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("write key");
-    }
-    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write CA");
 }
 
 /// What the mTLS target saw.
@@ -147,7 +117,7 @@ fn tls_plan(port: u16, tls: &str) -> String {
 #[test]
 fn an_mtls_target_takes_the_client_certificate_and_refuses_a_client_without_one() {
     let dir = tempfile::tempdir().expect("tempdir");
-    certificates(dir.path());
+    certificates_for(dir.path(), &["herd-test.invalid"], "client");
     let (addr, seen) = mtls_target(dir.path());
 
     // With the client certificate: every request reaches the target, verified against the test
@@ -156,13 +126,7 @@ fn an_mtls_target_takes_the_client_certificate_and_refuses_a_client_without_one(
         addr.port(),
         "{ ca: ca.pem, client_cert: client.pem, client_key: client.key }",
     );
-    let (out, s) = run_plan(dir.path(), &plan, Duration::from_secs(60));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{s}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let s = run_plan_ok(dir.path(), &plan, Duration::from_secs(60));
     assert_eq!(u(&s["requests"]), 20);
     assert_eq!(u(&s["errors"]), 0, "{s}");
     assert_eq!(seen.lock().expect("lock").requests, 20);
@@ -279,13 +243,7 @@ fn a_proxy_sees_every_plain_request_and_tunnels_https() {
          options: {{ proxy: 'http://herd:s3cret@{proxy}' }}\n",
         target.url()
     );
-    let (out, s) = run_plan(dir.path(), &plan, Duration::from_secs(60));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{s}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let s = run_plan_ok(dir.path(), &plan, Duration::from_secs(60));
     assert_eq!(u(&s["requests"]), 40);
     assert_eq!(u(&s["errors"]), 0, "{s}");
     {
@@ -309,8 +267,7 @@ fn a_proxy_sees_every_plain_request_and_tunnels_https() {
          options: {{ proxy: 'http://{proxy}', insecure_tls: true }}\n",
         https.url()
     );
-    let (out, s) = run_plan(dir.path(), &plan, Duration::from_secs(60));
-    assert_eq!(out.status.code(), Some(0), "{s}");
+    let s = run_plan_ok(dir.path(), &plan, Duration::from_secs(60));
     assert_eq!(u(&s["requests"]), 20);
     assert_eq!(https.received().len(), 20);
     let seen = seen.lock().expect("lock");
