@@ -198,6 +198,17 @@ async fn respond(
     Ok(response)
 }
 
+/// The query of a request as a map (`a=1&b=2`; no percent-decoding).
+pub fn query(req: &Request<Incoming>) -> BTreeMap<String, String> {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// The `herd` binary built in this workspace (`HERD_BIN` overrides).
 pub fn herd_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("HERD_BIN") {
@@ -367,6 +378,18 @@ pub fn run_plan(dir: &Path, plan: &str, limit: Duration) -> (Output, serde_json:
     );
     let summary = read_summary(&json);
     (out, summary)
+}
+
+/// [`run_plan`], failing the test (with herd's stderr) unless herd exits 0; the summary.
+pub fn run_plan_ok(dir: &Path, plan: &str, limit: Duration) -> serde_json::Value {
+    let (out, summary) = run_plan(dir, plan, limit);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{summary}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    summary
 }
 
 /// Parses the `--json` summary written by herd.

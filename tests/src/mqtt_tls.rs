@@ -7,6 +7,12 @@ use std::process::Child;
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
 pub fn certificates(dir: &Path) {
+    certificates_for(dir, &["127.0.0.1"], "agent");
+}
+
+/// A test CA (`ca.pem`), a server certificate for `server_names` (`server.pem`, `server.key`)
+/// and a client certificate (`{client}.pem`, `{client}.key`), as PEM files in `dir`.
+pub fn certificates_for(dir: &Path, server_names: &[&str], client: &str) {
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
         IsCa, KeyPair,
@@ -26,11 +32,11 @@ pub fn certificates(dir: &Path) {
         std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("write key");
     };
     leaf(
-        vec!["127.0.0.1".into()],
+        server_names.iter().map(ToString::to_string).collect(),
         ExtendedKeyUsagePurpose::ServerAuth,
         "server",
     );
-    leaf(vec![], ExtendedKeyUsagePurpose::ClientAuth, "agent");
+    leaf(vec![], ExtendedKeyUsagePurpose::ClientAuth, client);
     std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write CA");
 }
 

@@ -76,6 +76,17 @@ async fn run_steps(
                 ))
                 .await;
             }
+            Step::Parallel(requests) => {
+                Box::pin(super::parallel::run_parallel(
+                    shared,
+                    conns,
+                    pass.id,
+                    &mut pass.planned,
+                    requests,
+                    vu,
+                ))
+                .await;
+            }
             Step::Think(think) => shared.think(pass.id, shared.pick(think)).await,
             Step::Pace(d) => shared.wait_until(pass.id, pass.started + *d).await,
             Step::Group(inner) => {
@@ -142,20 +153,9 @@ async fn run_request(
     shared.set_in_flight(id, Some(label));
     let sent = Instant::now();
     // The first request of the step carries the wait for its planned start.
-    let mut delay = |outcome: Outcome| match (planned.take(), outcome) {
-        (
-            Some(planned),
-            Outcome::Response {
-                status,
-                latency_us,
-                service_us,
-            },
-        ) => Outcome::Response {
-            status,
-            latency_us: latency_us.saturating_add(micros(sent.saturating_duration_since(planned))),
-            service_us,
-        },
-        (_, other) => other,
+    let mut delay = |outcome: Outcome| match planned.take() {
+        Some(planned) => outcome.waited(micros(sent.saturating_duration_since(planned))),
+        None => outcome,
     };
     let (outcome, captured) = {
         let mut redirect = |outcome: Outcome| {

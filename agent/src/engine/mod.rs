@@ -13,6 +13,7 @@
 mod iteration;
 mod load;
 mod open;
+mod parallel;
 mod schedule;
 mod shared;
 mod vu;
@@ -64,7 +65,7 @@ pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentErr
     let first_second = spec.clock.now_us() / US_PER_SEC;
     let recorder = Recorder::new(spec.identity.clone(), labels, first_second);
     let shared = Rc::new(Shared::new(
-        http::Client::new(&spec.plan.options)?,
+        http::Client::for_plan(&spec.plan)?,
         program,
         spec.plan.options.timeout,
         spec.clock,

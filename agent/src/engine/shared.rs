@@ -46,6 +46,8 @@ pub(super) struct Slot {
     pub(super) in_flight: Option<usize>,
     /// Closed model: the VU ran all its iterations and is not to be started again.
     pub(super) done: bool,
+    /// The labels of the requests of a `parallel` step still in flight (empty otherwise).
+    pub(super) parallel: Vec<usize>,
 }
 
 /// State shared by the controller and every VU or worker of one agent.
@@ -192,7 +194,12 @@ impl Shared {
                 // it can no longer record anything itself.
                 task.abort();
                 self.alive.set(self.alive.get().saturating_sub(1));
-                if let Some(label) = slot.in_flight.take() {
+                for label in slot
+                    .in_flight
+                    .take()
+                    .into_iter()
+                    .chain(slot.parallel.drain(..))
+                {
                     self.requests_in_flight
                         .set(self.requests_in_flight.get().saturating_sub(1));
                     recorder.record(now, label, Outcome::Failure(FailureKind::Aborted));
@@ -213,10 +220,31 @@ impl Shared {
         }
     }
 
+    /// A request of a `parallel` step of slot `id` is sent.
+    pub(super) fn add_parallel_in_flight(&self, id: u32, label: usize) {
+        self.requests_in_flight
+            .set(self.requests_in_flight.get() + 1);
+        if let Some(slot) = self.slots.borrow_mut().get_mut(id as usize) {
+            slot.parallel.push(label);
+        }
+    }
+
+    /// A request of a `parallel` step of slot `id` finished.
+    pub(super) fn remove_parallel_in_flight(&self, id: u32, label: usize) {
+        self.requests_in_flight
+            .set(self.requests_in_flight.get().saturating_sub(1));
+        if let Some(slot) = self.slots.borrow_mut().get_mut(id as usize) {
+            if let Some(i) = slot.parallel.iter().position(|l| *l == label) {
+                slot.parallel.swap_remove(i);
+            }
+        }
+    }
+
     pub(super) fn exit(&self, id: u32, done: bool) {
         if let Some(slot) = self.slots.borrow_mut().get_mut(id as usize) {
             slot.task = None;
             slot.in_flight = None;
+            slot.parallel.clear();
             slot.done = done;
         }
         if done {

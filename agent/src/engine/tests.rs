@@ -20,6 +20,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
         secrets: vec![],
         outputs: vec![],
         regions: vec![],
+        hosts: vec![],
         load: Load {
             stages,
             ..Load::default()
@@ -36,6 +37,8 @@ fn plan(stages: Vec<Stage>) -> Plan {
             body_file: None,
             checks: vec![],
             extract: vec![],
+            timeout: None,
+            multipart: vec![],
         })],
         thresholds: vec![],
         options: Options {

@@ -7,7 +7,7 @@
 //! times out or is closed by the server is dropped, and the next request opens a new one, as a
 //! real client would. A VU keeps connections to a few origins (redirects may lead elsewhere).
 
-use super::connector::{self, Origin};
+use super::connector::{self, Origin, ProxyRoute, Route};
 use super::cookies::Jar;
 use super::h1::H1;
 use super::h2::H2;
@@ -15,7 +15,7 @@ use super::request::Hop;
 use super::{tls, Answer, Attempt, Keep};
 use crate::error::AgentError;
 use crate::recorder::FailureKind;
-use herd_protocol::plan::{HttpVersion, Options};
+use herd_protocol::plan::{HostOverride, HttpVersion, Options, Plan};
 use std::cell::Cell;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
@@ -39,19 +39,45 @@ pub(super) struct Settings {
     pub redirects: u32,
     /// Whether each VU keeps a cookie jar (`options.cookies`).
     pub cookies: bool,
+    /// The plan's `hosts:` overrides (looked up only when a connection is opened).
+    hosts: Vec<HostOverride>,
+    /// The plan's `options.proxy`, if any.
+    proxy: Option<ProxyRoute>,
     /// Whether a first failure to connect / to shake hands was logged (once each, per agent).
     warned_connect: Cell<bool>,
     warned_tls: Cell<bool>,
 }
 
+impl Settings {
+    fn route(&self) -> Route<'_> {
+        match &self.proxy {
+            Some(p) => Route::Proxy(p),
+            None => Route::Direct(&self.hosts),
+        }
+    }
+}
+
 impl Client {
+    /// A client for `plan`: its `options` and its `hosts:` overrides.
+    pub fn for_plan(plan: &Plan) -> Result<Self, AgentError> {
+        Self::with_hosts(&plan.options, plan.hosts.clone())
+    }
+
     /// A client for a plan's `options`.
     pub fn new(options: &Options) -> Result<Self, AgentError> {
-        let tls = tls::connector(options.http, options.insecure_tls).map_err(|e| {
-            AgentError::TargetTls {
-                reason: e.to_string(),
-            }
-        })?;
+        Self::with_hosts(options, Vec::new())
+    }
+
+    pub(super) fn with_hosts(
+        options: &Options,
+        hosts: Vec<HostOverride>,
+    ) -> Result<Self, AgentError> {
+        let tls =
+            tls::connector(options.http, options.insecure_tls, &options.tls).map_err(|e| {
+                AgentError::TargetTls {
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(Self {
             settings: Rc::new(Settings {
                 tls,
@@ -60,6 +86,19 @@ impl Client {
                 connect_timeout: options.connect_timeout,
                 redirects: options.redirects,
                 cookies: options.cookies,
+                hosts,
+                proxy: options.proxy.as_ref().map(|p| ProxyRoute {
+                    origin: Origin {
+                        tls: false,
+                        host: p.host.clone(),
+                        port: p.port,
+                    },
+                    authorization: p
+                        .authorization()
+                        .map(|a| bytes::Bytes::from(format!("proxy-authorization: {a}\r\n")))
+                        .unwrap_or_default(),
+                    tunnel_plain: options.http == HttpVersion::Http2,
+                }),
                 warned_connect: Cell::new(false),
                 warned_tls: Cell::new(false),
             }),
@@ -70,24 +109,23 @@ impl Client {
     pub fn connections(&self) -> Connections {
         Connections {
             settings: Rc::clone(&self.settings),
-            pool: Pool { open: Vec::new() },
-            timer: None,
+            lane: Lane::default(),
             jar: Jar::default(),
+            extra: Vec::new(),
         }
     }
 }
 
-/// The connections one VU or open-model worker owns, by origin, and the timer that bounds its
-/// requests.
+/// The connections one VU or open-model worker owns, by origin, and its cookie jar.
 pub struct Connections {
     pub(super) settings: Rc<Settings>,
-    pool: Pool,
-    /// Set to the deadline of some earlier request and moved on only when it fires: requests
-    /// are far shorter than the timeout, so arming a timer per request (a timer-wheel insert and
-    /// removal each time) would be wasted work.
-    timer: Option<Pin<Box<Sleep>>>,
+    /// Where the VU's requests go one after the other.
+    pub(super) lane: Lane,
     /// The cookies of the VU (or of the open-model arrival) these connections serve.
     pub(super) jar: Jar,
+    /// More lanes for the requests of a `parallel` step beyond its first (which takes `lane`),
+    /// opened the first time one is needed: empty, so no allocation, for other plans.
+    pub(super) extra: Vec<Lane>,
 }
 
 impl Connections {
@@ -97,7 +135,20 @@ impl Connections {
     }
 }
 
+/// Connections by origin, one request at a time, and the timer that bounds their requests: a VU
+/// has one lane, and one more for each request of a `parallel` step beyond the first (a browser
+/// opens a connection per request it sends at once).
+#[derive(Default)]
+pub(super) struct Lane {
+    pool: Pool,
+    /// Set to the deadline of some earlier request and moved on only when it fires: requests
+    /// are far shorter than the timeout, so arming a timer per request (a timer-wheel insert and
+    /// removal each time) would be wasted work.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
 /// Open connections, by origin.
+#[derive(Default)]
 struct Pool {
     open: Vec<(Rc<Origin>, Conn)>,
 }
@@ -106,43 +157,49 @@ struct Pool {
 enum Conn {
     H1(Box<H1>),
     H2(H2),
+    /// Plain HTTP/1.1 to a proxy: each request names its absolute URL, with the proxy's
+    /// `Proxy-Authorization` line (or nothing).
+    H1Proxied(Box<H1>, bytes::Bytes),
 }
 
 impl Conn {
     fn is_open(&self) -> bool {
         match self {
-            Conn::H1(c) => c.is_open(),
+            Conn::H1(c) | Conn::H1Proxied(c, _) => c.is_open(),
             Conn::H2(c) => c.is_open(),
         }
     }
 
     async fn exchange(&mut self, hop: &Hop, keep: Keep) -> Result<Answer, Attempt> {
+        let head = hop.method == hyper::Method::HEAD;
         match self {
-            Conn::H1(c) => {
-                c.exchange(&hop.h1_wire, hop.method == hyper::Method::HEAD, keep)
-                    .await
-            }
+            Conn::H1(c) => c.exchange(&hop.h1_wire, head, keep).await,
             Conn::H2(c) => c.exchange(hop.h2_request(), keep).await,
+            Conn::H1Proxied(c, authorization) => {
+                let wire = hop.absolute_form(authorization);
+                c.exchange(&wire, head, keep).await
+            }
         }
     }
 }
 
-impl Connections {
+impl Lane {
     /// Sends one request (no redirect followed) and reads its whole response, or gives up at
     /// `deadline` (`Timeout`).
     pub(super) async fn exchange(
         &mut self,
+        settings: &Settings,
         hop: &Hop,
         keep: Keep,
         deadline: Instant,
     ) -> Result<Answer, FailureKind> {
-        let Self {
-            settings,
-            pool,
-            timer,
-            ..
-        } = self;
+        let Self { pool, timer } = self;
         let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() > deadline {
+            // An earlier request had a longer timeout (a step's own `timeout`): this one's
+            // deadline comes first.
+            timer.as_mut().reset(deadline);
+        }
         let mut work = pin!(pool.exchange(settings, hop, keep));
         loop {
             tokio::select! {
@@ -211,7 +268,7 @@ impl Pool {
     }
 
     async fn open(s: &Settings, origin: &Origin) -> Result<Conn, FailureKind> {
-        let connected = connector::connect(origin, &s.tls, s.connect_timeout)
+        let connected = connector::connect(origin, &s.tls, s.connect_timeout, s.route())
             .await
             .map_err(|e| {
                 let warned = match e.kind {
@@ -244,6 +301,16 @@ impl Pool {
                 .await
                 .map(Conn::H2)
                 .map_err(|e| super::classify(&e))
+        } else if connected.absolute_form {
+            let authorization = s
+                .proxy
+                .as_ref()
+                .map(|p| p.authorization.clone())
+                .unwrap_or_default();
+            Ok(Conn::H1Proxied(
+                Box::new(H1::new(connected.stream)),
+                authorization,
+            ))
         } else {
             Ok(Conn::H1(Box::new(H1::new(connected.stream))))
         }

@@ -5,15 +5,22 @@
 //! address, a failed name lookup or a connect that took too long is `connect`; anything that
 //! goes wrong in the TLS handshake (untrusted certificate, wrong name, a plain-HTTP server on the
 //! other end, no common ALPN protocol) is `tls`.
+//!
+//! Through an HTTP proxy (`options.proxy`), https targets (and h2c) go by a `CONNECT` tunnel,
+//! opened here with the connection, inside which TLS runs end to end as it would straight to the
+//! target; plain HTTP/1.1 connections go to the proxy as they are, and their requests name the
+//! absolute URL (`Hop::absolute_form`). A proxy that refuses a tunnel fails the request as
+//! `connect`.
 
 use super::tls::{self, ALPN_H2};
 use crate::recorder::FailureKind;
 use herd_protocol::allow::AllowList;
+use herd_protocol::plan::HostOverride;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -59,6 +66,8 @@ pub(super) enum Stream {
 pub(super) struct Connected {
     pub stream: Stream,
     pub alpn_h2: bool,
+    /// Requests on it name their absolute URL (plain HTTP to a proxy).
+    pub absolute_form: bool,
 }
 
 /// Why a connection could not be opened.
@@ -69,7 +78,7 @@ pub(super) struct ConnectError {
 }
 
 impl ConnectError {
-    fn new(kind: FailureKind, reason: impl Into<String>) -> Self {
+    pub(super) fn new(kind: FailureKind, reason: impl Into<String>) -> Self {
         Self {
             kind,
             reason: reason.into(),
@@ -77,18 +86,63 @@ impl ConnectError {
     }
 }
 
-/// Opens a connection to `origin` within `limit` (TCP and TLS together).
+/// An HTTP proxy every connection goes through (`options.proxy`).
+#[derive(Debug)]
+pub(super) struct ProxyRoute {
+    /// Where the proxy listens.
+    pub origin: Origin,
+    /// The `Proxy-Authorization` header line (with its CRLF), or empty.
+    pub authorization: bytes::Bytes,
+    /// Whether plain-HTTP requests go through a `CONNECT` tunnel too (h2c, which cannot be sent
+    /// in absolute form); https ones always do.
+    pub tunnel_plain: bool,
+}
+
+/// How a connection reaches its origin.
+pub(super) enum Route<'a> {
+    /// Straight, to the address the plan's `hosts:` or DNS gives.
+    Direct(&'a [HostOverride]),
+    /// Through a proxy.
+    Proxy(&'a ProxyRoute),
+}
+
+/// Opens a connection to `origin` by `route` within `limit` (TCP, the proxy's tunnel and TLS
+/// together). `Connected::absolute_form`: a plain-HTTP connection to a proxy, on which requests
+/// name their absolute URL.
 pub(super) async fn connect(
     origin: &Origin,
     tls: &tokio_rustls::TlsConnector,
     limit: Duration,
+    route: Route<'_>,
 ) -> Result<Connected, ConnectError> {
     let open = async {
-        let tcp = tcp(origin).await?;
+        let (tcp, absolute_form) = match route {
+            Route::Direct(hosts) => (tcp(origin, hosts).await?, false),
+            Route::Proxy(proxy) => {
+                let target_allowed = ALLOWED
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .as_ref()
+                    .is_none_or(|list| list.allows_host(&origin.host));
+                if !target_allowed {
+                    return Err(ConnectError::new(
+                        FailureKind::Blocked,
+                        format!("{} is outside allowed_targets", origin.host),
+                    ));
+                }
+                let mut stream = tcp(&proxy.origin, &[]).await?;
+                let via_tunnel = origin.tls || proxy.tunnel_plain;
+                if via_tunnel {
+                    tunnel(&mut stream, origin, &proxy.authorization).await?;
+                }
+                (stream, !via_tunnel)
+            }
+        };
         if !origin.tls {
             return Ok(Connected {
                 stream: Stream::Plain(tcp),
                 alpn_h2: false,
+                absolute_form,
             });
         }
         let name = tls::server_name(&origin.host).ok_or_else(|| {
@@ -105,6 +159,7 @@ pub(super) async fn connect(
         Ok(Connected {
             stream: Stream::Tls(Box::new(stream)),
             alpn_h2,
+            absolute_form: false,
         })
     };
     tokio::time::timeout(limit, open).await.unwrap_or_else(|_| {
@@ -126,11 +181,21 @@ pub fn restrict(list: Option<AllowList>) {
         .unwrap_or_else(std::sync::PoisonError::into_inner) = list;
 }
 
-/// TCP to the first address of `origin` that accepts, among those `allowed_targets` allows:
-/// checked after resolution, so a name cannot resolve around the list.
-async fn tcp(origin: &Origin) -> Result<TcpStream, ConnectError> {
-    let addrs: Vec<std::net::SocketAddr> =
-        tokio::net::lookup_host((origin.host.as_str(), origin.port))
+/// Where the plan's `hosts:` sends connections to `origin`, if it names its host.
+fn overridden(origin: &Origin, hosts: &[HostOverride]) -> Option<std::net::SocketAddr> {
+    hosts
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(&origin.host))
+        .map(|h| std::net::SocketAddr::new(h.ip, h.port.unwrap_or(origin.port)))
+}
+
+/// TCP to the first address of `origin` that accepts (the plan's `hosts:` entry for its name, or
+/// what DNS says), among those `allowed_targets` allows: checked after resolution, so neither a
+/// name nor an override can lead around the list.
+async fn tcp(origin: &Origin, hosts: &[HostOverride]) -> Result<TcpStream, ConnectError> {
+    let addrs: Vec<std::net::SocketAddr> = match overridden(origin, hosts) {
+        Some(addr) => vec![addr],
+        None => tokio::net::lookup_host((origin.host.as_str(), origin.port))
             .await
             .map_err(|e| {
                 ConnectError::new(
@@ -138,7 +203,8 @@ async fn tcp(origin: &Origin) -> Result<TcpStream, ConnectError> {
                     format!("cannot resolve {}: {e}", origin.host),
                 )
             })?
-            .collect();
+            .collect(),
+    };
     let allowed = ALLOWED
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -186,6 +252,73 @@ async fn tcp(origin: &Origin) -> Result<TcpStream, ConnectError> {
             None => format!("{} has no address", origin.host),
         },
     ))
+}
+
+/// Most bytes the proxy's answer to `CONNECT` may take.
+const MAX_CONNECT_HEAD: usize = 16 * 1024;
+
+/// Asks the proxy on `stream` for a tunnel to `origin`; `Ok` once it answered 2xx.
+async fn tunnel(
+    stream: &mut TcpStream,
+    origin: &Origin,
+    authorization: &[u8],
+) -> Result<(), ConnectError> {
+    let authority = if origin.host.contains(':') {
+        format!("[{}]:{}", origin.host, origin.port)
+    } else {
+        format!("{}:{}", origin.host, origin.port)
+    };
+    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nhost: {authority}\r\n").into_bytes();
+    request.extend_from_slice(authorization);
+    request.extend_from_slice(b"\r\n");
+    let failed = |reason: String| ConnectError::new(FailureKind::Connect, reason);
+    stream.write_all(&request).await.map_err(|e| {
+        failed(format!(
+            "proxy: cannot ask for a tunnel to {authority}: {e}"
+        ))
+    })?;
+    // Read up to the end of the head, byte chunks at a time: nothing follows a 2xx before our
+    // TLS ClientHello is answered, so nothing is read past it.
+    let mut head = Vec::with_capacity(256);
+    let mut chunk = [0u8; 512];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > MAX_CONNECT_HEAD {
+            return Err(failed("proxy: its answer to CONNECT is too long".into()));
+        }
+        let want = if head.ends_with(b"\r\n\r") {
+            1
+        } else if head.ends_with(b"\r\n") {
+            2
+        } else if head.ends_with(b"\r") {
+            3
+        } else {
+            4
+        };
+        let n = stream
+            .read(&mut chunk[..want])
+            .await
+            .map_err(|e| failed(format!("proxy: {e}")))?;
+        if n == 0 {
+            return Err(failed(format!(
+                "proxy: closed the connection instead of opening a tunnel to {authority}"
+            )));
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(&head) {
+        Ok(httparse::Status::Complete(_))
+            if response.code.is_some_and(|c| (200..300).contains(&c)) =>
+        {
+            Ok(())
+        }
+        Ok(httparse::Status::Complete(_)) => Err(failed(format!(
+            "proxy: refused a tunnel to {authority} with status {}",
+            response.code.unwrap_or(0)
+        ))),
+        _ => Err(failed("proxy: its answer to CONNECT is not HTTP".into())),
+    }
 }
 
 impl AsyncRead for Stream {

@@ -7,11 +7,15 @@
 //! - `client` — [`Client`] (the plan's options and TLS settings, shared) and [`Connections`] (the
 //!   connections one VU or worker owns; no shared pool), with its cookie jar;
 //! - `cookies` — the per-VU cookie jar (RFC 6265): `Set-Cookie` stored, `Cookie` sent back;
-//! - `connector` — resolve, TCP, TLS, ALPN, within the connect timeout;
-//! - `tls` — rustls configuration (Mozilla roots, or any certificate with `insecure_tls`);
+//! - `connector` — resolve (or the plan's `hosts:`), TCP, a proxy's `CONNECT` tunnel, TLS, ALPN,
+//!   within the connect timeout;
+//! - `tls` — rustls configuration (Mozilla roots or the plan's CA, or any certificate with
+//!   `insecure_tls`; the plan's client certificate);
 //! - `h1` — HTTP/1.1 spoken directly (one write per request, the head parsed in place): hyper's
 //!   client cost as much CPU per request as the kernel did;
 //! - `h2` — one HTTP/2 connection, through hyper;
+//! - `exchange` — one request step: cookies, timeout, redirects ([`execute`]);
+//! - `parallel` — the requests of a `parallel` step at once ([`execute_parallel`]);
 //! - `decode` — compressed bodies (gzip, deflate, br) decoded for checks and extractions.
 //!
 //! The body of each response is read to the end (that is part of the latency) and counted, never
@@ -21,21 +25,24 @@ mod client;
 mod connector;
 mod cookies;
 pub(crate) mod decode;
+mod exchange;
 mod h1;
 mod h2;
+mod multipart;
+mod parallel;
 mod request;
 mod tls;
 
 pub use client::{Client, Connections};
 pub use connector::restrict;
+pub use exchange::{execute, execute_capture};
+pub use parallel::{execute_parallel, Sent};
 pub use request::PreparedRequest;
 
-use crate::recorder::{FailureKind, Outcome};
-use herd_protocol::clock::micros;
+use crate::recorder::FailureKind;
 use hyper::header::{HeaderMap, HeaderValue};
 use std::error::Error as StdError;
 use std::io;
-use tokio::time::Instant;
 
 /// A response kept for a step's extractions and checks: its headers, and its body when asked.
 #[derive(Debug)]
@@ -52,9 +59,12 @@ pub const MAX_CAPTURED_BODY: usize = 4 << 20;
 
 /// What to keep of a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Keep {
+pub enum Keep {
+    /// Nothing: the body is read and counted.
     Nothing,
+    /// The headers.
     Headers,
+    /// The headers and the body (up to [`MAX_CAPTURED_BODY`]).
     Body,
 }
 
@@ -78,86 +88,6 @@ pub(crate) enum Attempt {
     Stale,
     /// The request failed.
     Failed(FailureKind),
-}
-
-/// Sends `request` on `conns`, follows redirects up to the plan's limit, and says how the last
-/// response went. Each redirect response that was followed is a request of its own: it is
-/// passed to `on_redirect` as it completes (so a count is never lost even if the VU is aborted
-/// later), and the return value is the last request's outcome. Each request's latency runs from
-/// just before it is sent (connecting, if it has to, included) to the end of its body, within
-/// the plan's `timeout`.
-pub async fn execute(
-    conns: &mut Connections,
-    request: &PreparedRequest,
-    on_redirect: &mut dyn FnMut(Outcome),
-) -> Outcome {
-    exchange(conns, request, on_redirect, Keep::Nothing).await.0
-}
-
-/// Like [`execute`], but keeps the last response's headers, and its body if `keep_body`: only
-/// steps that extract or check a response use it, so plain steps stay allocation-free.
-pub async fn execute_capture(
-    conns: &mut Connections,
-    request: &PreparedRequest,
-    on_redirect: &mut dyn FnMut(Outcome),
-    keep_body: bool,
-) -> (Outcome, Option<Captured>) {
-    let keep = if keep_body { Keep::Body } else { Keep::Headers };
-    exchange(conns, request, on_redirect, keep).await
-}
-
-async fn exchange(
-    conns: &mut Connections,
-    request: &PreparedRequest,
-    on_redirect: &mut dyn FnMut(Outcome),
-    keep: Keep,
-) -> (Outcome, Option<Captured>) {
-    let settings = std::rc::Rc::clone(&conns.settings);
-    let mut redirected;
-    let mut hop = &request.hop;
-    let mut left = settings.redirects;
-    loop {
-        let started = Instant::now();
-        // The jar's cookies join the hop's own `Cookie` header; a jar that never received a
-        // cookie costs nothing here.
-        let with_cookies = (settings.cookies && !conns.jar.is_empty())
-            .then(|| {
-                let now = std::time::SystemTime::now();
-                let value = conns.jar.header(&hop.target.absolute, hop.cookie(), now)?;
-                Some(hop.with_cookie(value))
-            })
-            .flatten();
-        let sent = with_cookies.as_ref().unwrap_or(hop);
-        let answer = match conns.exchange(sent, keep, started + settings.timeout).await {
-            Ok(answer) => answer,
-            Err(kind) => return (Outcome::Failure(kind), None),
-        };
-        if settings.cookies && !answer.set_cookies.is_empty() {
-            let now = std::time::SystemTime::now();
-            for value in &answer.set_cookies {
-                conns.jar.store(&hop.target.absolute, value.as_bytes(), now);
-            }
-        }
-        let us = micros(started.elapsed());
-        tracing::trace!(status = answer.status, bytes = answer.bytes, "response");
-        let outcome = Outcome::Response {
-            status: answer.status,
-            latency_us: us,
-            service_us: us,
-        };
-        if left == 0 || answer.location.is_none() {
-            return (outcome, answer.captured.map(|c| *c));
-        }
-        match hop.redirected(answer.status, answer.location.as_ref()) {
-            Some(next) => {
-                on_redirect(outcome);
-                left -= 1;
-                redirected = next;
-                hop = &redirected;
-            }
-            None => return (outcome, answer.captured.map(|c| *c)),
-        }
-    }
 }
 
 /// Classifies any error by walking its source chain: the most specific cause wins.
@@ -199,3 +129,5 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> FailureKind {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_breadth;

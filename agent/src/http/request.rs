@@ -57,6 +57,8 @@ impl Target {
 #[derive(Debug, Clone)]
 pub struct PreparedRequest {
     pub(super) hop: Hop,
+    /// The step's own `timeout`, instead of the plan's.
+    pub(super) timeout: Option<std::time::Duration>,
 }
 
 impl PreparedRequest {
@@ -86,13 +88,22 @@ impl PreparedRequest {
                 .map_err(|e| bad(format!("invalid value of header {name}: {e}")))?;
             headers.append(name, value);
         }
-        let body = match (&step.body, &step.body_file) {
-            (_, Some(file)) => Bytes::from(file.content.clone()),
-            (Some(text), None) => Bytes::from(text.clone()),
-            (None, None) => Bytes::new(),
+        let body = if step.multipart.is_empty() {
+            match (&step.body, &step.body_file) {
+                (_, Some(file)) => Bytes::from(file.content.clone()),
+                (Some(text), None) => Bytes::from(text.clone()),
+                (None, None) => Bytes::new(),
+            }
+        } else {
+            let (body, content_type) = super::multipart::encode(&step.multipart);
+            let value = HeaderValue::from_str(&content_type)
+                .map_err(|e| bad(format!("invalid multipart content type: {e}")))?;
+            headers.insert(header::CONTENT_TYPE, value);
+            Bytes::from(body)
         };
         Ok(Self {
             hop: Hop::new(method, target, headers, body),
+            timeout: step.timeout,
         })
     }
 }
@@ -148,6 +159,26 @@ impl Hop {
             *request.headers_mut() = self.headers.clone();
         }
         request
+    }
+
+    /// This request as a proxy takes it: the request line names the absolute URL, and the proxy's
+    /// `authorization` line (possibly empty) joins the headers. Made per request, on proxied plain
+    /// HTTP connections only.
+    pub fn absolute_form(&self, authorization: &[u8]) -> Vec<u8> {
+        let wire = &self.h1_wire[..];
+        let line_end = wire
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(wire.len(), |i| i + 2);
+        let absolute = self.target.absolute.to_string();
+        let mut out = Vec::with_capacity(wire.len() + absolute.len() + authorization.len());
+        out.extend_from_slice(self.method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(absolute.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        out.extend_from_slice(authorization);
+        out.extend_from_slice(&wire[line_end..]);
+        out
     }
 
     /// The request a redirect response (`status`, `Location`) asks for, if it is one to follow.
@@ -371,6 +402,17 @@ mod tests {
         assert_eq!(
             wire(&hop(Method::GET, &[("host", "h")], "")),
             "GET /form HTTP/1.1\r\nhost: h\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn through_a_proxy_the_request_line_names_the_absolute_url() {
+        let post = hop(Method::POST, &[("x-a", "1")], "data");
+        let wire = post.absolute_form(b"proxy-authorization: Basic eA==\r\n");
+        assert_eq!(
+            String::from_utf8(wire).expect("text"),
+            "POST http://a.test/form HTTP/1.1\r\nproxy-authorization: Basic eA==\r\n\
+             host: a.test\r\nx-a: 1\r\ncontent-length: 4\r\n\r\ndata"
         );
     }
 

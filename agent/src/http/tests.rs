@@ -1,6 +1,7 @@
 //! Failure classification against real sockets on loopback: each test provokes one failure.
 
 use super::*;
+use crate::recorder::Outcome;
 use herd_protocol::plan::{Method as PlanMethod, Options, RequestStep};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,6 +18,8 @@ fn get(path: &str) -> RequestStep {
         body_file: None,
         checks: vec![],
         extract: vec![],
+        timeout: None,
+        multipart: vec![],
     }
 }
 

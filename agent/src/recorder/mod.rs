@@ -71,6 +71,25 @@ pub enum Outcome {
     Failure(FailureKind),
 }
 
+impl Outcome {
+    /// The outcome with `wait_us` (a wait for the request's planned start) added to its latency;
+    /// a failure, which has no latency, stays as it is.
+    pub fn waited(self, wait_us: u64) -> Self {
+        match self {
+            Outcome::Response {
+                status,
+                latency_us,
+                service_us,
+            } => Outcome::Response {
+                status,
+                latency_us: latency_us.saturating_add(wait_us),
+                service_us,
+            },
+            other => other,
+        }
+    }
+}
+
 const KINDS: [FailureKind; 8] = [
     FailureKind::Connect,
     FailureKind::Tls,

@@ -25,7 +25,8 @@ use crate::error::AgentError;
 use crate::http::PreparedRequest;
 use feeder::AgentFeeder;
 use herd_protocol::plan::{
-    walk, Expr, Plan, Step as PlanStep, Template, Think, BUILTINS, GROUP_KEY_PREFIX, STATUS,
+    walk, Expr, Plan, RequestStep, Step as PlanStep, Template, Think, BUILTINS, GROUP_KEY_PREFIX,
+    STATUS,
 };
 use names::Names;
 use response::Rules;
@@ -50,6 +51,8 @@ pub enum Step {
     If(Box<Condition>, Vec<Step>, Vec<Step>),
     /// Wait until the iteration has lasted this long.
     Pace(Duration),
+    /// Requests sent at once; the iteration goes on when all have finished.
+    Parallel(Vec<Request>),
 }
 
 /// The branches of a `choose`, drawn like tickets from a bag: the bag holds `weight` tickets
@@ -329,6 +332,10 @@ fn references(plan: &Plan, name: &str) -> bool {
                 uses(&r.path)
                     || r.headers.iter().any(|(_, v)| uses(v))
                     || r.body.as_deref().is_some_and(uses)
+                    || r.multipart.iter().any(|p| match &p.value {
+                        herd_protocol::plan::FormValue::Text(t) => uses(t),
+                        herd_protocol::plan::FormValue::File { .. } => false,
+                    })
                     || r.checks.iter().any(|c| match c {
                         herd_protocol::plan::Check::BodyContains(t) => uses(t),
                         herd_protocol::plan::Check::JsonEquals {
@@ -397,25 +404,34 @@ impl Compiler<'_> {
                     self.steps(&c.otherwise, groups)?,
                 )
             }
-            PlanStep::Request(r) => {
-                let bad = |reason: String| AgentError::Request {
-                    step: r.label.clone(),
-                    reason,
-                };
-                let send = match RequestTemplate::compile(&self.plan.target, r, self.names)
-                    .map_err(bad)?
-                {
-                    Some(template) => Send::Templated(template),
-                    None => Send::Static(PreparedRequest::new(&self.plan.target, r)?),
-                };
-                Step::Request(Box::new(Request {
-                    label: self.label(&r.label),
-                    groups: groups.clone().into_boxed_slice(),
-                    send,
-                    rules: Rules::compile(&r.checks, &r.extract, self.names).map_err(bad)?,
-                    warned: Cell::new(false),
-                }))
-            }
+            PlanStep::Request(r) => Step::Request(Box::new(self.request(r, groups)?)),
+            PlanStep::Parallel(steps) => Step::Parallel(
+                steps
+                    .iter()
+                    .filter_map(|s| match s {
+                        PlanStep::Request(r) => Some(self.request(r, groups)),
+                        _ => None,
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+
+    fn request(&self, r: &RequestStep, groups: &[usize]) -> Result<Request, AgentError> {
+        let bad = |reason: String| AgentError::Request {
+            step: r.label.clone(),
+            reason,
+        };
+        let send = match RequestTemplate::compile(&self.plan.target, r, self.names).map_err(bad)? {
+            Some(template) => Send::Templated(template),
+            None => Send::Static(PreparedRequest::new(&self.plan.target, r)?),
+        };
+        Ok(Request {
+            label: self.label(&r.label),
+            groups: groups.to_vec().into_boxed_slice(),
+            send,
+            rules: Rules::compile(&r.checks, &r.extract, self.names).map_err(bad)?,
+            warned: Cell::new(false),
         })
     }
 }

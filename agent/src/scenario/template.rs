@@ -9,7 +9,7 @@
 
 use super::names::Names;
 use crate::http::PreparedRequest;
-use herd_protocol::plan::{Func, Part, RequestStep, Template};
+use herd_protocol::plan::{FormPart, FormValue, Func, Part, RequestStep, Template};
 use std::cell::Cell;
 use std::fmt::Write as _;
 
@@ -163,6 +163,8 @@ pub(crate) struct RequestTemplate {
     path: Tpl,
     headers: Vec<(String, Tpl)>,
     body: Option<Tpl>,
+    /// The templates of the multipart text fields, by part (`None` for files).
+    fields: Vec<Option<Tpl>>,
 }
 
 impl RequestTemplate {
@@ -183,9 +185,18 @@ impl RequestTemplate {
             .as_deref()
             .map(|b| Tpl::compile(b, names))
             .transpose()?;
+        let fields = step
+            .multipart
+            .iter()
+            .map(|p| match &p.value {
+                FormValue::Text(t) => Tpl::compile(t, names).map(Some),
+                FormValue::File { .. } => Ok(None),
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let literal = path.as_literal().is_some()
             && headers.iter().all(|(_, t)| t.as_literal().is_some())
-            && body.as_ref().is_none_or(|b| b.as_literal().is_some());
+            && body.as_ref().is_none_or(|b| b.as_literal().is_some())
+            && fields.iter().flatten().all(|t| t.as_literal().is_some());
         if literal {
             return Ok(None);
         }
@@ -199,6 +210,7 @@ impl RequestTemplate {
             path,
             headers,
             body,
+            fields,
         }))
     }
 
@@ -219,6 +231,20 @@ impl RequestTemplate {
             body_file: self.step.body_file.clone(),
             checks: Vec::new(),
             extract: Vec::new(),
+            timeout: self.step.timeout,
+            multipart: self
+                .step
+                .multipart
+                .iter()
+                .zip(&self.fields)
+                .map(|(part, field)| match field {
+                    Some(t) => FormPart {
+                        name: part.name.clone(),
+                        value: FormValue::Text(t.render(vars)),
+                    },
+                    None => part.clone(),
+                })
+                .collect(),
         };
         // The reason is logged and may reach the coordinator: no variable's value in it.
         PreparedRequest::new(&self.target, &step).map_err(|e| {

@@ -1,4 +1,5 @@
-//! Request bodies: text (`body:`), JSON (`json:`) or the bytes of a file (`body_file:`).
+//! Request bodies: text (`body:`), JSON (`json:`), the bytes of a file (`body_file:`), or a form
+//! with files (`multipart:`, in `multipart`).
 //!
 //! A file is read once, by whoever loads the plan from disk (`herd run` reads it relative to the
 //! plan's folder, through [`PlanFiles`](super::PlanFiles)), and its bytes then travel *inside* the
@@ -9,7 +10,7 @@
 //! since the coordinator must not read files on a caller's behalf.
 
 use super::cx::{join, kind, Cx, FieldError, PlanFiles};
-use super::Step;
+use super::{FormPart, FormValue, Step};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
@@ -42,12 +43,14 @@ pub(super) struct StepBody {
     /// The text came from `json:`: the step gets `content-type: application/json` unless it
     /// sets a content type itself.
     pub json: bool,
+    /// The parts of a `multipart:` body (empty for none).
+    pub multipart: Vec<FormPart>,
 }
 
 impl Cx {
     /// At most one of `body`, `json`, `body_file`.
     pub(super) fn step_body(&mut self, m: &Map<String, Value>, path: &str) -> Option<StepBody> {
-        let given: Vec<&str> = ["body", "json", "body_file"]
+        let given: Vec<&str> = ["body", "json", "body_file", "multipart"]
             .into_iter()
             .filter(|k| m.contains_key(*k))
             .collect();
@@ -65,6 +68,7 @@ impl Cx {
             text: None,
             file: None,
             json: false,
+            multipart: Vec::new(),
         };
         if let Some(v) = m.get("body") {
             body.text = Some(self.string(v, &join(path, "body"))?);
@@ -73,11 +77,13 @@ impl Cx {
             body.json = true;
         } else if let Some(v) = m.get("body_file") {
             body.file = Some(self.body_file(v, &join(path, "body_file"))?);
+        } else if let Some(v) = m.get("multipart") {
+            body.multipart = self.multipart(v, &join(path, "multipart"))?;
         }
         Some(body)
     }
 
-    fn body_file(&mut self, v: &Value, path: &str) -> Option<BodyFile> {
+    pub(super) fn body_file(&mut self, v: &Value, path: &str) -> Option<BodyFile> {
         let m = match v {
             Value::String(p) => {
                 self.err(
@@ -126,6 +132,14 @@ impl Cx {
         super::walk(steps, "", &mut |_, s| {
             if let Step::Request(r) = s {
                 total += r.body_file.as_ref().map_or(0, |f| f.content.len());
+                total += r
+                    .multipart
+                    .iter()
+                    .map(|p| match &p.value {
+                        FormValue::File { file, .. } => file.content.len(),
+                        FormValue::Text(_) => 0,
+                    })
+                    .sum::<usize>();
             }
         });
         if total > MAX_BODY_FILE_BYTES {
@@ -143,9 +157,9 @@ fn too_big(bytes: usize) -> String {
     )
 }
 
-/// Replaces every `body_file: PATH` by its loaded form (read through `files`), before the plan is
-/// validated; a file that cannot be read is returned as an error at its step, and its key removed
-/// so the step is not reported twice.
+/// Replaces every `body_file: PATH` and multipart `file: PATH` by its loaded form (read through
+/// `files`), before the plan is validated; a file that cannot be read is returned as an error at
+/// its field, and stands in empty so the field is not reported twice.
 pub(super) fn load_body_files(value: &mut Value, files: &dyn PlanFiles) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if let Some(steps) = value.get_mut("scenario") {
@@ -161,7 +175,7 @@ fn load_in(steps: &mut Value, at: &str, files: &dyn PlanFiles, errors: &mut Vec<
     for (i, step) in steps.iter_mut().enumerate() {
         let here = format!("{at}[{i}]");
         if let Some(m) = step.as_object_mut() {
-            for key in ["steps", "then", "else"] {
+            for key in ["steps", "then", "else", "parallel"] {
                 if let Some(inner) = m.get_mut(key) {
                     load_in(inner, &format!("{here}.{key}"), files, errors);
                 }
@@ -174,30 +188,58 @@ fn load_in(steps: &mut Value, at: &str, files: &dyn PlanFiles, errors: &mut Vec<
                 }
             }
         }
-        let Some(Value::String(path)) = step.get("body_file").cloned() else {
-            continue;
-        };
-        let Some(m) = step.as_object_mut() else {
-            continue;
-        };
-        let read = files.read(&path, MAX_BODY_FILE_BYTES).and_then(|content| {
-            if content.len() > MAX_BODY_FILE_BYTES {
-                Err(format!("is too large: {}", too_big(content.len())))
-            } else {
-                Ok(content)
+        if let Some(m) = step.as_object_mut() {
+            load_file(m, "body_file", &here, files, errors);
+        }
+        if let Some(Value::Array(parts)) = step.get_mut("multipart") {
+            for (p, part) in parts.iter_mut().enumerate() {
+                if let Some(m) = part.as_object_mut() {
+                    load_file(m, "file", &format!("{here}.multipart[{p}]"), files, errors);
+                }
             }
-        });
-        match read {
-            Ok(content) => {
-                m.insert("body_file".into(), BodyFile { path, content }.to_json());
-            }
-            Err(e) => {
-                m.remove("body_file");
-                errors.push(FieldError {
-                    path: format!("{here}.body_file"),
-                    message: format!("{path}: {e}"),
-                });
-            }
+        }
+    }
+}
+
+/// Replaces `m[key]`, when it is a path, by the file's loaded form; an error (and an empty
+/// stand-in) when the file cannot be read.
+fn load_file(
+    m: &mut Map<String, Value>,
+    key: &str,
+    here: &str,
+    files: &dyn PlanFiles,
+    errors: &mut Vec<FieldError>,
+) {
+    let Some(Value::String(path)) = m.get(key).cloned() else {
+        return;
+    };
+    let read = files.read(&path, MAX_BODY_FILE_BYTES).and_then(|content| {
+        if content.len() > MAX_BODY_FILE_BYTES {
+            Err(format!("is too large: {}", too_big(content.len())))
+        } else {
+            Ok(content)
+        }
+    });
+    match read {
+        Ok(content) => {
+            m.insert(key.into(), BodyFile { path, content }.to_json());
+        }
+        Err(e) => {
+            // An empty stand-in, so the field is not reported a second time as missing or
+            // unread; the plan is refused for the error anyway.
+            let content = Vec::new();
+            m.insert(
+                key.into(),
+                BodyFile {
+                    path: path.clone(),
+                    content,
+                }
+                .to_json(),
+            );
+            errors.push(FieldError {
+                path: format!("{here}.{key}"),
+                message: format!("{path}: {e}"),
+            });
         }
     }
 }

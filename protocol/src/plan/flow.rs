@@ -1,4 +1,4 @@
-//! Steps that hold steps: `group`, `choose`, `repeat`, `if`/`then`/`else`, and `pace`.
+//! Steps that hold steps: `group`, `choose`, `repeat`, `if`/`then`/`else`, `parallel`; and `pace`.
 //!
 //! A plain plan is a flat list of requests and pauses; these let one say which requests belong
 //! together (a group's results are reported beside its steps'), which path a user takes (weighted
@@ -71,6 +71,7 @@ impl Step {
                 ("then".into(), c.then.as_slice()),
                 ("else".into(), c.otherwise.as_slice()),
             ],
+            Step::Parallel(steps) => vec![("parallel".into(), steps.as_slice())],
             Step::Request(_) | Step::Think(_) | Step::Pace(_) => Vec::new(),
         }
     }

@@ -11,8 +11,10 @@ mod cx;
 mod expr;
 mod feeder;
 mod flow;
+mod hosts;
 mod jsonpath;
 mod load;
+mod multipart;
 mod options;
 mod outputs;
 mod overrides;
@@ -22,6 +24,7 @@ mod parse_load;
 mod parse_scenario;
 mod regions;
 pub mod secrets;
+mod target_tls;
 mod template;
 mod threshold;
 mod threshold_rule;
@@ -32,11 +35,13 @@ pub use cx::{FieldError, PlanErrors, PlanFiles};
 pub use expr::{CmpOp, Expr, Operand, STATUS};
 pub use feeder::{parse_csv, table, Feeder, FeederMode, MAX_FEEDER_BYTES};
 pub use flow::{walk, Branch, Group, If, Repeat, GROUP_KEY_PREFIX};
+pub use hosts::{hosts_json, HostOverride};
 pub use jsonpath::{JsonPath, Segment};
 pub use load::{
     ramp_vus, Arrival, Load, RampStages, RateStage, Stage, DEFAULT_ITERATIONS_DURATION,
     DEFAULT_MAX_IN_FLIGHT,
 };
+pub use multipart::{FormPart, FormValue};
 pub use options::{HttpVersion, Options};
 pub use outputs::{parse_outputs, Output, RESERVED_LABELS};
 pub use overrides::{resolve_env, Overrides};
@@ -46,6 +51,7 @@ pub use parse::{
 };
 pub use regions::{is_region_name, region_of, regions_json, RegionShare, REGION_KEY_PREFIX};
 pub use secrets::{Redactor, Secret, SecretSource};
+pub use target_tls::{PemFile, Proxy, TargetTls, MAX_PEM_BYTES};
 pub use template::{is_var_name, Func, Part, Template, BUILTINS, FUNCTIONS};
 pub use threshold::{Comparison, Metric, Selector, Threshold};
 pub use threshold_rule::ThresholdRule;
@@ -83,6 +89,9 @@ pub struct Plan {
     /// Where the agents run (`regions:`), in order; empty: wherever the launcher puts them.
     /// With regions, `agents` is their sum ([`RegionShare`]).
     pub regions: Vec<RegionShare>,
+    /// Where connections to some host names go instead of where DNS says (`hosts:`); the URL,
+    /// `Host` and TLS server name stay the name's ([`HostOverride`]).
+    pub hosts: Vec<HostOverride>,
 }
 
 /// One scenario step.
@@ -102,6 +111,9 @@ pub enum Step {
     If(Box<If>),
     /// The iteration waits here until it has lasted at least this long (`pace: 2s`).
     Pace(Duration),
+    /// Requests sent at once, as a browser fetches a page's resources (`parallel: [steps]`);
+    /// every step in it is a [`Step::Request`]. The iteration goes on when all have finished.
+    Parallel(Vec<Step>),
 }
 
 /// A pause: fixed (`min == max`) or drawn uniformly from `min..=max` each time.
@@ -154,6 +166,11 @@ pub struct RequestStep {
     pub checks: Vec<Check>,
     /// Values read from the response into the VU's variables, by variable name.
     pub extract: Vec<Extract>,
+    /// This step's request timeout (`timeout:`), instead of `options.timeout`.
+    pub timeout: Option<Duration>,
+    /// A `multipart/form-data` body (`multipart:`); empty for none. Never with `body` or
+    /// `body_file`.
+    pub multipart: Vec<FormPart>,
 }
 
 /// One check of a response. Checks are evaluated on every response (not on transport failures,
@@ -287,6 +304,9 @@ impl Plan {
         if !self.regions.is_empty() {
             plan["regions"] = regions_json(&self.regions);
         }
+        if !self.hosts.is_empty() {
+            plan["hosts"] = hosts_json(&self.hosts);
+        }
         plan
     }
 
@@ -353,6 +373,7 @@ fn step_json(step: &Step) -> Value {
     match step {
         Step::Think(t) => json!({"think": t.format()}),
         Step::Pace(d) => json!({"pace": duration::format(*d)}),
+        Step::Parallel(steps) => json!({"parallel": steps_json(steps)}),
         Step::Group(g) => json!({"group": g.name, "steps": steps_json(&g.steps)}),
         Step::Repeat(r) => json!({"repeat": r.count, "steps": steps_json(&r.steps)}),
         Step::Choose(branches) => {
@@ -390,6 +411,15 @@ fn step_json(step: &Step) -> Value {
             }
             if let Some(file) = &r.body_file {
                 m.insert("body_file".into(), file.to_json());
+            }
+            if !r.multipart.is_empty() {
+                m.insert(
+                    "multipart".into(),
+                    r.multipart.iter().map(FormPart::to_json).collect(),
+                );
+            }
+            if let Some(t) = r.timeout {
+                m.insert("timeout".into(), Value::String(duration::format(t)));
             }
             if !r.checks.is_empty() {
                 m.insert("checks".into(), checks_json(&r.checks));
@@ -448,6 +478,8 @@ fn feeder_json(f: &Feeder) -> Value {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_breadth;
 #[cfg(test)]
 mod tests_flow;
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The plan's `options`: timeouts, the HTTP version, TLS leniency, the redirect policy and the
-//! cookie jar.
+//! The plan's `options`: timeouts, the HTTP version, TLS leniency, the redirect policy, the
+//! cookie jar, and the target's certificates and proxy (`tls`, `proxy`: `target_tls`).
 //!
 //! Every option has a default, so a plan without `options` runs like k6 would: a 30 s request
 //! timeout, redirects followed (at most 10), HTTP/2 when a TLS server offers it by ALPN,
@@ -7,6 +7,7 @@
 
 use super::agent_loss::OnAgentLoss;
 use super::cx::{join, kind, Cx};
+use super::target_tls::{Proxy, TargetTls};
 use crate::duration;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -41,7 +42,7 @@ impl HttpVersion {
 }
 
 /// Timeouts, protocol and limits; every field has a default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Per request: from the send (including connecting, when a connection has to be opened)
     /// to the end of the response body. Each followed redirect is a request with its own
@@ -68,6 +69,10 @@ pub struct Options {
     /// browser would; `false` sends only the `Cookie` headers the plan writes. Default `true`
     /// (as in k6).
     pub cookies: bool,
+    /// A private CA, a client certificate (`tls: {ca, client_cert, client_key}`). Default: none.
+    pub tls: TargetTls,
+    /// An HTTP proxy for every request (`proxy: http://host:port`). Default: none.
+    pub proxy: Option<Proxy>,
 }
 
 impl Default for Options {
@@ -81,6 +86,8 @@ impl Default for Options {
             redirects: 10,
             on_agent_loss: OnAgentLoss::default(),
             cookies: true,
+            tls: TargetTls::default(),
+            proxy: None,
         }
     }
 }
@@ -88,7 +95,7 @@ impl Default for Options {
 impl Options {
     /// The options as written in a plan.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut options = json!({
             "timeout": duration::format(self.timeout),
             "connect_timeout": duration::format(self.connect_timeout),
             "graceful_stop": duration::format(self.graceful_stop),
@@ -97,7 +104,15 @@ impl Options {
             "redirects": self.redirects,
             "on_agent_loss": self.on_agent_loss.as_str(),
             "cookies": self.cookies,
-        })
+        });
+        // Only when set: a plain plan's start command stays as it was.
+        if !self.tls.is_empty() {
+            options["tls"] = self.tls.to_json();
+        }
+        if let Some(p) = &self.proxy {
+            options["proxy"] = Value::String(p.url.clone());
+        }
+        options
     }
 }
 
@@ -110,6 +125,8 @@ const OPTION_KEYS: &[&str] = &[
     "redirects",
     "on_agent_loss",
     "cookies",
+    "tls",
+    "proxy",
 ];
 
 impl Cx {
@@ -170,6 +187,18 @@ impl Cx {
         if let Some(p) = m.get("on_agent_loss") {
             match self.on_agent_loss(p) {
                 Some(p) => o.on_agent_loss = p,
+                None => ok = false,
+            }
+        }
+        if let Some(t) = m.get("tls") {
+            match self.target_tls(t) {
+                Some(t) => o.tls = t,
+                None => ok = false,
+            }
+        }
+        if let Some(p) = m.get("proxy") {
+            match self.proxy(p) {
+                Some(p) => o.proxy = Some(p),
                 None => ok = false,
             }
         }

@@ -64,6 +64,7 @@ fn json(text: &str) -> Result<Value, PlanErrors> {
 fn parse_with_files(mut value: Value, files: &dyn PlanFiles) -> Result<Plan, PlanErrors> {
     let mut errors = super::overrides::resolve_env(&mut value, &|name| files.env(name));
     errors.extend(super::body::load_body_files(&mut value, files));
+    errors.extend(super::target_tls::load_tls_files(&mut value, files));
     match parse_value(&value, Some(files)) {
         Ok(plan) if errors.is_empty() => Ok(plan),
         Ok(_) => Err(PlanErrors(errors)),
@@ -100,6 +101,7 @@ const TOP_KEYS: &[&str] = &[
     "secrets",
     "outputs",
     "regions",
+    "hosts",
 ];
 
 impl Cx {
@@ -173,6 +175,10 @@ impl Cx {
             Some(v) => self.outputs(v),
             None => Some(Vec::new()),
         };
+        let hosts = match m.get("hosts") {
+            Some(v) => self.hosts(v),
+            None => Some(Vec::new()),
+        };
         let plan = Plan {
             name: name?,
             target: target?,
@@ -186,6 +192,7 @@ impl Cx {
             secrets: secrets?,
             outputs: outputs?,
             regions: regions?,
+            hosts: hosts?,
         };
         self.errors.extend(plan.check_agents(plan.agents));
         Some(plan)
@@ -256,9 +263,11 @@ impl Cx {
             "body",
             "json",
             "body_file",
+            "multipart",
             "think",
             "checks",
             "extract",
+            "timeout",
         ];
         allowed.extend(Method::ALL.iter().map(|(_, k)| *k));
         let m = self.object(v, path, &allowed)?;
@@ -277,7 +286,7 @@ impl Cx {
         let (method, key) = match methods.as_slice() {
             [one] => *one,
             [] => {
-                self.err(path, "needs a request (get, post, put, patch, delete, head: PATH), think: DURATION, or one of group, choose, repeat, if, pace");
+                self.err(path, "needs a request (get, post, put, patch, delete, head: PATH), think: DURATION, or one of group, choose, repeat, if, pace, parallel");
                 return None;
             }
             _ => {
@@ -320,6 +329,24 @@ impl Cx {
             Some(v) => self.extract(v, &join(path, "extract")),
             None => Some(Vec::new()),
         };
+        let timeout = match m.get("timeout") {
+            Some(v) => {
+                let p = join(path, "timeout");
+                match self.duration(v, &p) {
+                    Some(d) if d.is_zero() => {
+                        self.err(&p, "must be > 0");
+                        ok = false;
+                        None
+                    }
+                    Some(d) => Some(d),
+                    None => {
+                        ok = false;
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         if m.get("name").is_some() && name.is_none() {
             ok = false;
         }
@@ -327,6 +354,18 @@ impl Cx {
         let (mut headers, body, checks, extract) = (headers?, body?, checks?, extract?);
         if !ok {
             return None;
+        }
+        if !body.multipart.is_empty() {
+            if let Some((k, _)) = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                self.err(
+                    &format!("{path}.headers.{k}"),
+                    "a multipart body sets its own content type (with its boundary)",
+                );
+                return None;
+            }
         }
         if body.json
             && !headers
@@ -347,6 +386,8 @@ impl Cx {
             body_file: body.file,
             checks,
             extract,
+            timeout,
+            multipart: body.multipart,
         }))
     }
 

@@ -9,7 +9,7 @@ use super::{
 use serde_json::{Map, Value};
 
 /// The keys that make a step a flow step.
-pub(super) const FLOW_KEYS: &[&str] = &["group", "choose", "repeat", "if", "pace"];
+pub(super) const FLOW_KEYS: &[&str] = &["group", "choose", "repeat", "if", "pace", "parallel"];
 
 impl Cx {
     /// A list of steps at `path`; `what` says what the list is for in the error when it is empty
@@ -87,6 +87,11 @@ impl Cx {
                     steps: steps?,
                 }))
             }
+            "parallel" => {
+                self.object(v, path, &["parallel"])?;
+                self.parallel(&m["parallel"], &join(path, "parallel"))
+                    .map(Step::Parallel)
+            }
             "choose" => {
                 self.object(v, path, &["choose"])?;
                 self.choose(&m["choose"], &join(path, "choose"))
@@ -151,6 +156,23 @@ impl Cx {
             }
         }
         ok.then_some(out)
+    }
+
+    /// `parallel: [steps]`: requests only (at least one); what a browser would fetch at once
+    /// holds no pauses or branches.
+    fn parallel(&mut self, v: &Value, path: &str) -> Option<Vec<Step>> {
+        let steps = self.step_list(v, path, false)?;
+        let mut ok = true;
+        for (i, step) in steps.iter().enumerate() {
+            if !matches!(step, Step::Request(_)) {
+                self.err(
+                    &format!("{path}[{i}]"),
+                    "must be a request (get, post, …): parallel holds requests only",
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(steps)
     }
 
     /// A step's `name` may not look like a group's key in results.

@@ -438,6 +438,11 @@ impl Cx {
             if let Some(body) = &r.body {
                 fields.push((join(at, "body"), body));
             }
+            for (i, part) in r.multipart.iter().enumerate() {
+                if let super::FormValue::Text(t) = &part.value {
+                    fields.push((format!("{at}.multipart[{i}].value"), t));
+                }
+            }
             for check in &r.checks {
                 match check {
                     Check::BodyContains(t) => {

@@ -148,6 +148,8 @@ fn arb_step() -> impl Strategy<Value = Step> {
                     }),
                     checks: vec![],
                     extract: vec![],
+                    timeout: None,
+                    multipart: vec![],
                 })
             }),
     ]
@@ -169,6 +171,8 @@ proptest! {
         scenario.push(Step::Request(RequestStep {
             label: "GET /".into(), named: false, method: Method::Get, path: "/".into(),
             headers: vec![], body: None, body_file: None, checks: vec![], extract: vec![],
+            timeout: None,
+            multipart: vec![],
         }));
         let plan = Plan {
             name: "p".into(),
@@ -177,6 +181,7 @@ proptest! {
             secrets: vec![],
             outputs: vec![],
             regions: vec![],
+            hosts: vec![],
             load: Load { stages: stages.into_iter().map(|(ms, vus)| Stage { duration: Duration::from_millis(ms), vus }).collect(), ..Load::default() },
             vars: vec![],
             feeders: vec![],

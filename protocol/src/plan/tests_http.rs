@@ -16,7 +16,7 @@ fn request(plan: &Plan, i: usize) -> &RequestStep {
     }
 }
 
-fn errors(text: &str) -> Vec<String> {
+pub(super) fn errors(text: &str) -> Vec<String> {
     from_yaml_str(text)
         .expect_err("plan is invalid")
         .0
@@ -25,7 +25,7 @@ fn errors(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn assert_has(errors: &[String], expected: &str) {
+pub(super) fn assert_has(errors: &[String], expected: &str) {
     assert!(
         errors.iter().any(|e| e.starts_with(expected)),
         "missing {expected:?} in {errors:#?}"
@@ -53,6 +53,8 @@ fn https_targets_and_http_options_parse_and_round_trip() {
             redirects: 0,
             on_agent_loss: OnAgentLoss::Replace,
             cookies: false,
+            tls: TargetTls::default(),
+            proxy: None,
         }
     );
     assert_eq!(from_value(&p.to_json()), Ok(p));

@@ -7,12 +7,12 @@
 //! cookies show up in its counts, not only in herd's.
 
 use bytes::Bytes;
-use herd_e2e::{run_plan, serve_http, Answer};
+use herd_e2e::{query, run_plan, serve_http, Answer};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -60,16 +60,6 @@ impl SessionTarget {
     fn seen(&self) -> Seen {
         self.seen.lock().expect("lock").clone()
     }
-}
-
-fn query(req: &Request<Incoming>) -> BTreeMap<String, String> {
-    req.uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 fn cookies(req: &Request<Incoming>) -> Vec<(String, String)> {
