@@ -261,6 +261,7 @@ fn figures(
         "coordinator_rss_mb_after_first_minute": round(rss.after_first_minute_mb, 10.0),
         "coordinator_rss_mb_end": round(rss.end_mb, 10.0),
         "coordinator_rss_growth_mb_per_min": round(rss.growth_mb_per_min, 100.0),
+        "coordinator_rss_mb_every_30s": rss.every_30s_mb.iter().map(|m| round(*m, 10.0)).collect::<Vec<_>>(),
     })
 }
 

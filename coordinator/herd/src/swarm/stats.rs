@@ -122,6 +122,8 @@ pub struct RssTrend {
     pub end_mb: f64,
     /// (end − after first minute) per minute in between; 0 for runs of a minute or less.
     pub growth_mb_per_min: f64,
+    /// Every 30th sample (30 s, 60 s, …): the shape of the curve.
+    pub every_30s_mb: Vec<f64>,
 }
 
 impl RssTrend {
@@ -140,6 +142,7 @@ impl RssTrend {
             } else {
                 0.0
             },
+            every_30s_mb: samples.iter().skip(29).step_by(30).copied().collect(),
         }
     }
 }
@@ -167,6 +170,10 @@ mod tests {
         );
         let growing: Vec<f64> = (0..180).map(f64::from).collect();
         assert_eq!(RssTrend::of(&growing).growth_mb_per_min, 60.0);
+        assert_eq!(
+            RssTrend::of(&growing).every_30s_mb,
+            [29.0, 59.0, 89.0, 119.0, 149.0, 179.0]
+        );
         assert_eq!(RssTrend::of(&[5.0, 6.0]).after_first_minute_mb, 6.0);
         assert_eq!(RssTrend::of(&[]), RssTrend::default());
     }
