@@ -150,13 +150,13 @@ fn feeder_mistakes_are_named() {
         )
     };
     let text = errors(&base(
-        "{a: {rows: [[id], [1], [2]], mode: random}, b: {rows: [[id, x, x], [1, 2]]}, \
+        "{a: {rows: [[id], [1], [2]], mode: sideways}, b: {rows: [[id, x, x], [1, 2]]}, \
          c: {file: c.csv, rows: []}, d: {}, e: {rows: [[__vu, 9z]]}, f: {rows: [[only]]}}",
     ));
     assert_reported(
         &text,
         &[
-            "feeders.a.mode: must be shared or per_vu",
+            "feeders.a.mode: must be one of shared, per_vu, random, unique, got \"sideways\"",
             "feeders.b.rows: row 2 has 2 fields but the header has 3",
             "feeders.c: give either `file` or `rows`",
             "feeders.d: needs `file: PATH.csv`",
