@@ -229,6 +229,10 @@ async fn run(
     while let Ok(frame) = frames_rx.try_recv() {
         publish_frame(&session, &frames_topic, clock, frame);
     }
+    if let Some(reason) = report.end_run {
+        tracing::info!(%reason, "asking the coordinator to end the run");
+        session.status(AgentStatus::EndRun { reason });
+    }
     session.status(AgentStatus::Finished {
         frames: report.frames,
         requests: report.requests,

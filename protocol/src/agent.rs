@@ -206,6 +206,12 @@ pub enum AgentStatus {
     },
     /// The connection dropped without a goodbye (the agent's MQTT last will).
     Lost,
+    /// The agent asks for the whole run to end, on every agent, for this reason (a `unique`
+    /// feeder with `on_exhausted: end_run` ran out of rows). Sent before its `finished`.
+    EndRun {
+        /// Why, for the summary's reason.
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -235,6 +241,9 @@ mod tests {
                 message: "x".into(),
             },
             AgentStatus::Lost,
+            AgentStatus::EndRun {
+                reason: "feeder ids ran out of rows".into(),
+            },
         ] {
             let msg = StatusMessage::new(agent(), status).sent(1_700_000_000_123, 4);
             assert_eq!(decode::<StatusMessage>(&encode(&msg)).ok(), Some(msg));

@@ -12,6 +12,7 @@ mod broker_acl;
 mod console;
 mod console_report;
 mod cookies;
+mod data;
 mod demo;
 mod export;
 mod faults;

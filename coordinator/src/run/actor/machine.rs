@@ -450,6 +450,7 @@ impl RunActor {
                 self.ledger.agent_changed(&agent);
             }
             AgentStatus::Lost => self.lose(&agent, "connection lost (MQTT last will)".into(), ctx),
+            AgentStatus::EndRun { reason } => self.end_run(&agent, &reason, ctx),
         }
     }
 
