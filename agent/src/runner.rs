@@ -14,8 +14,9 @@ use herd_protocol::allow::AllowList;
 use herd_protocol::clock::Clock;
 use herd_protocol::frame::Frame;
 use herd_protocol::plan::{self, Plan};
-use herd_protocol::{topics, wire, AgentId, RunId};
+use herd_protocol::{feeder_data, topics, wire, AgentId, RunId};
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
@@ -50,6 +51,9 @@ pub struct AgentReport {
     /// Frames published.
     pub frames: u64,
 }
+
+/// Feeder chunks heard before the start: by data set (its CRC-32), then by index.
+type Chunks = BTreeMap<u32, BTreeMap<u32, String>>;
 
 /// How often a heartbeat is published.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -86,12 +90,16 @@ pub async fn run_agent(
         host: hostname(),
     });
 
-    // Waiting for the start command.
+    // Waiting for the start command, keeping the feeder chunks sent before it.
+    let mut chunks = Chunks::default();
     let start = loop {
         tokio::select! {
             event = events.next() => match event {
                 Some(SessionEvent::Command(AgentCommandMessage { command, .. })) => match command {
                     start @ AgentCommand::Start { .. } => break start,
+                    AgentCommand::FeederChunk { crc32, index, data } => {
+                        chunks.entry(crc32).or_default().insert(index, data);
+                    }
                     AgentCommand::Stop { .. } => return finish_idle(session).await,
                     AgentCommand::Ramp { .. } | AgentCommand::Reassign(_) => {
                         tracing::info!("ramp or reassignment before the start ignored");
@@ -105,7 +113,7 @@ pub async fn run_agent(
             () = &mut shutdown => return finish_idle(session).await,
         }
     };
-    let (plan, spec, reassigned) = match prepare(&config, clock, start) {
+    let (plan, spec, reassigned) = match prepare(&config, clock, start, chunks) {
         Ok(prepared) => prepared,
         Err(e) => {
             session.status(AgentStatus::Error {
@@ -257,19 +265,28 @@ fn prepare(
     config: &AgentConfig,
     clock: Clock,
     start: AgentCommand,
+    mut chunks: Chunks,
 ) -> Result<(Plan, LoadSpec, Vec<Reassignment>), AgentError> {
     let AgentCommand::Start {
-        plan,
+        mut plan,
         assignments,
         agent_count,
         start_at_ms,
         secrets,
         allowed_targets,
         reassigned,
+        feeder_data,
     } = start
     else {
         return Err(AgentError::Session("expected a start command".into()));
     };
+    // Feeder rows sent in chunks go back into the plan first; a chunk missing fails the start.
+    if let Some(data) = feeder_data {
+        let mine = chunks.remove(&data.crc32).unwrap_or_default();
+        // JSON rows are larger than their cells (quotes, commas, escapes): room for that.
+        let limit = plan::MAX_FEEDER_BYTES.saturating_mul(4);
+        feeder_data::put_rows(&mut plan, &data, &mine, limit).map_err(AgentError::Feeder)?;
+    }
     let mut plan = plan::from_value(&plan)?;
     // The plan's secrets become variables of every VU: their values came in the start command,
     // never in the plan.
@@ -345,8 +362,8 @@ fn relay(
     command: AgentCommand,
 ) {
     let message = match command {
-        AgentCommand::Start { .. } => {
-            tracing::info!("repeated start command ignored");
+        AgentCommand::Start { .. } | AgentCommand::FeederChunk { .. } => {
+            tracing::info!("repeated start command (or its feeder data) ignored");
             return;
         }
         AgentCommand::Reassign(moved) => reassign_control(agent, clock, &moved),

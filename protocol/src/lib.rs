@@ -34,6 +34,7 @@ pub mod clock;
 pub mod command;
 pub mod duration;
 pub mod event;
+pub mod feeder_data;
 pub mod frame;
 #[cfg(test)]
 mod fuzz_tests;

@@ -4,8 +4,9 @@
 //! a JSON array of objects whose keys do ([`super::feeder_json`]). Its rows travel *inside the
 //! plan*: a file named in a plan (`file:`) is read by the coordinator when it loads the plan
 //! (through [`PlanFiles`](super::PlanFiles), since this crate does no I/O) and written into the
-//! plan's JSON as `rows`, so agents on other machines need no shared file system. That is why the
-//! data is capped ([`MAX_FEEDER_BYTES`]).
+//! plan's JSON as `rows`, so agents on other machines need no shared file system; large rows
+//! travel beside the start command in chunks ([`crate::feeder_data`]). The data is capped at
+//! [`MAX_FEEDER_BYTES`].
 //!
 //! Across agents every row belongs to exactly one agent: agent `i` of `n` takes rows
 //! `i, i + n, i + 2n, …` (as it takes arrivals in the open model), so two agents never use the
@@ -86,10 +87,10 @@ pub struct Feeder {
     pub on_exhausted: OnExhausted,
 }
 
-/// The most bytes of feeder data (all cells of all feeders) a plan may carry: the plan travels to
-/// agents in one start command, and MQTT brokers cap a message (1 MiB for herd's embedded broker,
-/// 128 KiB for AWS IoT Core).
-pub const MAX_FEEDER_BYTES: usize = 512 * 1024;
+/// The most bytes of feeder data (all cells of all feeders) a plan may carry. Rows larger than
+/// [`crate::feeder_data::INLINE_LIMIT`] travel to agents in chunks beside the start command,
+/// since MQTT brokers cap a message (1 MiB for herd's embedded broker, 128 KiB for AWS IoT Core).
+pub const MAX_FEEDER_BYTES: usize = 64 * 1024 * 1024;
 
 impl Feeder {
     /// The rows agent `index` of `count` uses: every row whose number is `index` modulo `count`.

@@ -151,3 +151,70 @@ scenario:
     );
     assert_eq!(s["run_state"], "completed", "{s}");
 }
+
+/// A CSV feeder of about `mib` MiB: `row-K` ids padded to ~110 bytes a row.
+fn big_csv(dir: &std::path::Path, mib: usize) -> usize {
+    let pad = "p".repeat(96);
+    let mut text = String::from("id,pad\n");
+    let mut rows = 0;
+    while text.len() < mib << 20 {
+        text.push_str(&format!("row-{rows},{pad}\n"));
+        rows += 1;
+    }
+    write_file(dir, "big.csv", &text);
+    rows
+}
+
+#[test]
+fn a_20_mib_feeder_reaches_every_agent_in_chunks() {
+    let target = ScenarioTarget::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = big_csv(dir.path(), 20);
+    // `random` draws from each agent's whole share of the file: rows from its end reach the
+    // target only if every chunk arrived.
+    let plan = format!(
+        r#"
+version: 1
+name: big-feeder
+target: {}
+agents: 2
+load: {{ vus: 4, duration: 3s }}
+feeders:
+  ids: {{ file: big.csv, mode: random }}
+scenario:
+  - name: row
+    get: /row?v=${{id}}
+    headers: {{ x-herd-agent: "${{__agent}}" }}
+  - think: 5ms
+"#,
+        target.url()
+    );
+    let began = Instant::now();
+    let (out, s) = run_plan(dir.path(), &plan, Duration::from_secs(150));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("a 20 MiB feeder run took {:?}", began.elapsed());
+    let seen = target.seen();
+    assert_eq!(u(&s["requests"]), seen.total);
+    assert!(seen.total > 100, "{}", seen.total);
+    let mut last_quarter = BTreeSet::new();
+    for (value, by) in &seen.rows {
+        let k: usize = value["row-".len()..].parse().expect("row number");
+        assert!(k < rows, "{value}");
+        for agent in by.keys() {
+            assert_eq!(agent, &(k % 2).to_string(), "{value} belongs to one agent");
+            if k >= rows * 3 / 4 {
+                last_quarter.insert(agent.clone());
+            }
+        }
+    }
+    assert_eq!(
+        last_quarter,
+        BTreeSet::from(["0".to_string(), "1".to_string()]),
+        "both agents drew rows from the end of the file"
+    );
+}

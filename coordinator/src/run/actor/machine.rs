@@ -268,7 +268,7 @@ impl RunActor {
             return;
         }
         let cancelled = cancelled.take();
-        let lead = self.start_lead();
+        let lead = self.start_lead() + super::start_data::feeder_lead(&self.spec.plan);
         self.start_lead_ms = u64::try_from(lead.as_millis()).unwrap_or(u64::MAX);
         let start_at_ms = self.clock.unix_ms() + self.start_lead_ms;
         tracing::info!(run = %self.spec.run, lead_ms = self.start_lead_ms, "starting the load");
@@ -281,7 +281,7 @@ impl RunActor {
             async move { store.set_run_start(&run, start_at_ms).await }
                 .into_actor(self)
                 .map(|stored, act, ctx| match stored {
-                    Ok(()) => act.send(act.start_command(), ctx),
+                    Ok(()) => act.send_start(ctx),
                     Err(e) => act.fail(format!("cannot record the start: {e}"), ctx),
                 }),
         );
@@ -317,6 +317,7 @@ impl RunActor {
             secrets,
             allowed_targets: self.deps.allowed_targets.clone(),
             reassigned: self.shares.history().to_vec(),
+            feeder_data: None,
         }
     }
 

@@ -14,7 +14,8 @@
 //! (`handlers`), storing as it goes (`persist`, over the bookkeeping of `ledger`), the end
 //! (`finalize`), live ramps (`ramp`), a lost agent's share of the load (`loss`), stopping on a broken `abort_on_fail` threshold (`abort`), an agent ending the run
 //! early (`end_run`) and
-//! resuming (`resume`). The per-phase data is in `stage`.
+//! resuming (`resume`); the start's large feeder rows go out in chunks before it
+//! (`start_data`). The per-phase data is in `stage`.
 //! `ledger` and `stage` import nothing of the actor; everything else imports `machine` for the
 //! struct, and this module only declares and re-exports, so no file imports its parent.
 
@@ -30,6 +31,7 @@ mod persist;
 mod ramp;
 mod resume;
 mod stage;
+mod start_data;
 
 pub use handlers::Cancel;
 #[cfg(test)]

@@ -224,7 +224,7 @@ impl RunActor {
             tracing::warn!(run = %self.spec.run, "the start is not sent again: the plan's literal credential headers are not stored (write them as secrets to resume with them)");
         } else {
             // Secrets are references in the stored plan: `start_command` resolves them again.
-            self.send(self.start_command(), ctx);
+            self.send_start(ctx);
             // Agents that had it ignore it; one that missed it follows it now.
             if let Some(latest) = self.shares.latest().cloned() {
                 self.send(AgentCommand::Reassign(latest), ctx);
