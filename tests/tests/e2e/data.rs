@@ -3,10 +3,18 @@
 //! one agent runs out — run by `herd run` with real agent processes against a target that counts
 //! every row value it receives.
 
+use herd_coordinator::launcher::local::LocalLauncher;
+use herd_coordinator::manager::new_run_id;
+use herd_coordinator::mqtt::{BrokerEndpoint, MqttLink};
+use herd_coordinator::run::{self, RunDeps, RunSpec, Timeouts};
+use herd_coordinator::store::embedded::EmbeddedStore;
+use herd_e2e::aws::Mosquitto;
 use herd_e2e::scenario::ScenarioTarget;
-use herd_e2e::{run_plan, write_file};
+use herd_e2e::{herd_bin, run_plan, write_file};
+use herd_protocol::summary::RunState;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn u(v: &Value) -> u64 {
@@ -205,6 +213,82 @@ scenario:
     for (value, by) in &seen.rows {
         let k: usize = value["row-".len()..].parse().expect("row number");
         assert!(k < rows, "{value}");
+        for agent in by.keys() {
+            assert_eq!(agent, &(k % 2).to_string(), "{value} belongs to one agent");
+            if k >= rows * 3 / 4 {
+                last_quarter.insert(agent.clone());
+            }
+        }
+    }
+    assert_eq!(
+        last_quarter,
+        BTreeSet::from(["0".to_string(), "1".to_string()]),
+        "both agents drew rows from the end of the file"
+    );
+}
+
+/// The same through an external broker, Mosquitto: the run actor sends the chunks over its MQTT
+/// session there, and local agent processes take them from there.
+#[actix::test]
+async fn a_20_mib_feeder_reaches_every_agent_through_mosquitto() {
+    let mosquitto = Mosquitto::start();
+    let target = ScenarioTarget::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = big_csv(dir.path(), 20);
+    let text = std::fs::read_to_string(dir.path().join("big.csv")).expect("csv");
+    let records = herd_protocol::plan::parse_csv(&text).expect("csv");
+    let plan = herd_protocol::plan::from_value(&serde_json::json!({
+        "version": 1, "name": "big-feeder-mosquitto", "target": target.url(), "agents": 2,
+        "load": {"vus": 4, "duration": "3s"},
+        "feeders": {"ids": {"rows": records, "mode": "random"}},
+        "scenario": [
+            {"name": "row", "get": "/row?v=${id}", "headers": {"x-herd-agent": "${__agent}"}},
+            {"think": "5ms"}
+        ]
+    }))
+    .expect("a valid plan");
+    let link = MqttLink::connect(
+        &BrokerEndpoint::parse(&mosquitto.url()).expect("url"),
+        "coordinator",
+    )
+    .await
+    .expect("coordinator on Mosquitto");
+    let deps = RunDeps {
+        launcher: Arc::new(LocalLauncher::new(
+            herd_bin(),
+            Some(dir.path().join("logs")),
+        )),
+        bus: Arc::new(link),
+        store: Arc::new(EmbeddedStore::open(dir.path()).expect("store")),
+        broker_url: mosquitto.url(),
+        owner: "data-test".to_owned(),
+        allowed_targets: None,
+        outputs: Vec::new(),
+    };
+    let handle = run::start(
+        RunSpec {
+            run: new_run_id(),
+            test: None,
+            plan,
+            timeouts: Timeouts::default(),
+        },
+        deps,
+    );
+    let summary = tokio::time::timeout(Duration::from_secs(120), handle.outcome)
+        .await
+        .expect("the run ends within 120 s")
+        .expect("a summary");
+    assert_eq!(
+        summary.run_state,
+        RunState::Completed,
+        "{:?}",
+        summary.reason
+    );
+    let seen = target.seen();
+    assert_eq!(summary.requests, seen.total);
+    let mut last_quarter = BTreeSet::new();
+    for (value, by) in &seen.rows {
+        let k: usize = value["row-".len()..].parse().expect("row number");
         for agent in by.keys() {
             assert_eq!(agent, &(k % 2).to_string(), "{value} belongs to one agent");
             if k >= rows * 3 / 4 {
