@@ -22,6 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::time::Duration;
+
+use crate::plan::{Feeder, Plan};
 
 /// Feeder data (bytes of JSON rows) above which rows travel in chunks rather than in the plan.
 pub const INLINE_LIMIT: usize = 256 * 1024;
@@ -149,6 +152,25 @@ pub fn put_rows(
         feeder.insert("rows".into(), r);
     }
     Ok(())
+}
+
+/// What the start's lead gets per MiB of feeder rows sent in chunks: the time an agent takes to
+/// inflate, parse and index them (a debug build on a slow core needs ~160 ms per MiB; a release
+/// build a tenth of it), at most [`MAX_FEEDER_LEAD`].
+const LEAD_PER_MIB: Duration = Duration::from_millis(200);
+
+/// The longest extra lead for feeder rows (64 MiB of them).
+const MAX_FEEDER_LEAD: Duration = Duration::from_secs(15);
+
+/// The extra lead the start of `plan` needs for agents to take in its feeder rows: none when
+/// they travel inside the plan.
+pub fn feeder_lead(plan: &Plan) -> Duration {
+    let bytes: usize = plan.feeders.iter().map(Feeder::data_bytes).sum();
+    if bytes <= INLINE_LIMIT {
+        return Duration::ZERO;
+    }
+    let mib = bytes as f64 / f64::from(1u32 << 20);
+    LEAD_PER_MIB.mul_f64(mib).min(MAX_FEEDER_LEAD)
 }
 
 #[cfg(test)]

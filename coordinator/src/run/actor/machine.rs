@@ -268,7 +268,7 @@ impl RunActor {
             return;
         }
         let cancelled = cancelled.take();
-        let lead = self.start_lead() + super::start_data::feeder_lead(&self.spec.plan);
+        let lead = self.start_lead() + herd_protocol::feeder_data::feeder_lead(&self.spec.plan);
         self.start_lead_ms = u64::try_from(lead.as_millis()).unwrap_or(u64::MAX);
         let start_at_ms = self.clock.unix_ms() + self.start_lead_ms;
         tracing::info!(run = %self.spec.run, lead_ms = self.start_lead_ms, "starting the load");

@@ -7,34 +7,14 @@
 //! the start says how many chunks to expect with their checksum. One task publishes them all,
 //! then the start, so the start never overtakes its data; agents refuse a start whose data they
 //! did not get whole. Agents put the rows back and parse the plan between the start command and
-//! the start time, so a plan with large feeders gets a longer lead ([`feeder_lead`]).
+//! the start time, so a plan with large feeders gets a longer lead
+//! ([`herd_protocol::feeder_data::feeder_lead`]).
 
 use super::machine::RunActor;
 use actix::prelude::*;
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage};
-use herd_protocol::feeder_data::{take_rows, INLINE_LIMIT};
-use herd_protocol::plan::{Feeder, Plan};
+use herd_protocol::feeder_data::take_rows;
 use herd_protocol::PROTOCOL_VERSION;
-use std::time::Duration;
-
-/// What the start's lead gets per MiB of feeder rows sent in chunks: the time an agent takes to
-/// inflate, parse and index them (a debug build on a slow core needs ~160 ms per MiB; a release
-/// build a tenth of it), at most [`MAX_FEEDER_LEAD`].
-const LEAD_PER_MIB: Duration = Duration::from_millis(200);
-
-/// The longest extra lead for feeder rows (64 MiB of them).
-const MAX_FEEDER_LEAD: Duration = Duration::from_secs(15);
-
-/// The extra lead the start of `plan` needs for agents to take in its feeder rows: none when
-/// they travel inside the plan.
-pub(super) fn feeder_lead(plan: &Plan) -> Duration {
-    let bytes: usize = plan.feeders.iter().map(Feeder::data_bytes).sum();
-    if bytes <= INLINE_LIMIT {
-        return Duration::ZERO;
-    }
-    let mib = bytes as f64 / f64::from(1u32 << 20);
-    LEAD_PER_MIB.mul_f64(mib).min(MAX_FEEDER_LEAD)
-}
 
 impl RunActor {
     /// Sends the start command (each time it is sent: the first start and a resumed run's),
