@@ -51,7 +51,7 @@ pub enum AgentError {
     /// No start command came within the agent's start wait.
     #[error("{0}")]
     NoStart(String),
-    /// A data feeder has nothing for this agent.
+    /// A data feeder has nothing for this agent, or its rows (sent in chunks) did not arrive whole.
     #[error("cannot feed this agent: {0}")]
     Feeder(String),
     /// The TLS configuration for https targets could not be built.

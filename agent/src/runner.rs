@@ -15,8 +15,9 @@ use herd_protocol::clock::Clock;
 use herd_protocol::frame::Frame;
 use herd_protocol::plan::{self, Plan};
 use herd_protocol::roster::Roster;
-use herd_protocol::{topics, wire, AgentId, RunId};
+use herd_protocol::{feeder_data, topics, wire, AgentId, RunId};
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
@@ -63,6 +64,9 @@ pub struct AgentReport {
     pub frames: u64,
 }
 
+/// Feeder chunks heard before the start: by data set (its CRC-32), then by index.
+type Chunks = BTreeMap<u32, BTreeMap<u32, String>>;
+
 /// How often a heartbeat is published.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -101,6 +105,8 @@ pub async fn run_agent(
     // Waiting for the start command, not for ever.
     let give_up = tokio::time::sleep(config.start_wait);
     let mut give_up = pin!(give_up);
+    // Waiting for the start command, keeping the feeder chunks sent before it.
+    let mut chunks = Chunks::default();
     let start = loop {
         tokio::select! {
             () = &mut give_up => {
@@ -116,6 +122,9 @@ pub async fn run_agent(
             event = events.next() => match event {
                 Some(SessionEvent::Command(AgentCommandMessage { command, .. })) => match command {
                     start @ AgentCommand::Start { .. } => break start,
+                    AgentCommand::FeederChunk { crc32, index, data } => {
+                        chunks.entry(crc32).or_default().insert(index, data);
+                    }
                     AgentCommand::Stop { .. } => return finish_idle(session).await,
                     AgentCommand::Ramp { .. } | AgentCommand::Reassign(_) => {
                         tracing::info!("ramp or reassignment before the start ignored");
@@ -129,7 +138,7 @@ pub async fn run_agent(
             () = &mut shutdown => return finish_idle(session).await,
         }
     };
-    let (plan, spec, mut roster, reassigned) = match prepare(&config, clock, start) {
+    let (plan, spec, mut roster, reassigned) = match prepare(&config, clock, start, chunks) {
         Ok(prepared) => prepared,
         Err(e) => {
             session.status(AgentStatus::Error {
@@ -257,6 +266,10 @@ async fn run(
     while let Ok(frame) = frames_rx.try_recv() {
         publish_frame(&session, &frames_topic, clock, frame);
     }
+    if let Some(reason) = report.end_run {
+        tracing::info!(%reason, "asking the coordinator to end the run");
+        session.status(AgentStatus::EndRun { reason });
+    }
     session.status(AgentStatus::Finished {
         frames: report.frames,
         requests: report.requests,
@@ -287,19 +300,28 @@ fn prepare(
     config: &AgentConfig,
     clock: Clock,
     start: AgentCommand,
+    mut chunks: Chunks,
 ) -> Result<Prepared, AgentError> {
     let AgentCommand::Start {
-        plan,
+        mut plan,
         assignments,
         agent_count,
         start_at_ms,
         secrets,
         allowed_targets,
         reassigned,
+        feeder_data,
     } = start
     else {
         return Err(AgentError::Session("expected a start command".into()));
     };
+    // Feeder rows sent in chunks go back into the plan first; a chunk missing fails the start.
+    if let Some(data) = feeder_data {
+        let mine = chunks.remove(&data.crc32).unwrap_or_default();
+        // JSON rows are larger than their cells (quotes, commas, escapes): room for that.
+        let limit = plan::MAX_FEEDER_BYTES.saturating_mul(4);
+        feeder_data::put_rows(&mut plan, &data, &mine, limit).map_err(AgentError::Feeder)?;
+    }
     let mut plan = plan::from_value(&plan)?;
     // The plan's secrets become variables of every VU: their values came in the start command,
     // never in the plan.
@@ -394,8 +416,8 @@ fn relay(
     command: AgentCommand,
 ) {
     let message = match command {
-        AgentCommand::Start { .. } => {
-            tracing::info!("repeated start command ignored");
+        AgentCommand::Start { .. } | AgentCommand::FeederChunk { .. } => {
+            tracing::info!("repeated start command (or its feeder data) ignored");
             return;
         }
         AgentCommand::Reassign(moved) => {

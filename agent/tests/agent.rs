@@ -48,6 +48,7 @@ fn start_command(plan: serde_json::Value, agents: u32, delay_ms: u64) -> Vec<u8>
             secrets: Default::default(),
             allowed_targets: None,
             reassigned: Vec::new(),
+            feeder_data: None,
         },
     })
 }
@@ -221,5 +222,95 @@ async fn an_agent_missing_from_the_assignments_reports_an_error() {
         seen.statuses.last(),
         Some(AgentStatus::Error { message }) if message.contains("agent-5")
     ));
+    assert_eq!(target.received(), 0);
+}
+
+/// A plan whose feeder rows (~600 KiB) are too large for the start command, its rows taken out,
+/// and the `feeder_chunk` commands that carry them (every chunk but those in `skip`), then the
+/// start command naming them.
+fn chunked_start(target: &str, skip: &[u32]) -> Vec<Vec<u8>> {
+    let rows: Vec<String> = (0..20_000)
+        .map(|i| format!("[u{i}, \"{}\"]", "x".repeat(20 + i % 7)))
+        .collect();
+    let yaml = format!(
+        "version: 1\nname: t\ntarget: {target}\nagents: 1\nload: {{vus: 2, duration: 1s}}\n\
+         feeders: {{users: {{rows: [[user, pad], {}], mode: random}}}}\n\
+         scenario: [{{get: '/?u=${{user}}'}}, {{think: 5ms}}]\n",
+        rows.join(", ")
+    );
+    let mut plan = herd_protocol::plan::from_yaml_str(&yaml)
+        .expect("valid")
+        .to_json();
+    let (data, chunks) = herd_protocol::feeder_data::take_rows(&mut plan).expect("chunked");
+    assert!(data.chunks >= 2, "{data:?}");
+    let message = |command| {
+        wire::encode(&AgentCommandMessage {
+            version: 1,
+            run: run(),
+            command,
+        })
+    };
+    let mut commands: Vec<Vec<u8>> = (0u32..)
+        .zip(chunks)
+        .filter(|(i, _)| !skip.contains(i))
+        .map(|(index, data_b64)| {
+            message(AgentCommand::FeederChunk {
+                crc32: data.crc32,
+                index,
+                data: data_b64,
+            })
+        })
+        .collect();
+    commands.push(message(AgentCommand::Start {
+        plan,
+        assignments: Default::default(),
+        agent_count: 1,
+        start_at_ms: now_ms() + 500,
+        secrets: Default::default(),
+        allowed_targets: None,
+        reassigned: Vec::new(),
+        feeder_data: Some(data),
+    }));
+    commands
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn feeder_rows_sent_in_chunks_are_put_back_before_the_load() {
+    let target = Target::start().await;
+    let broker = Broker::bind().await;
+    let commands = chunked_start(&target.url, &[]);
+    let (result, seen) = tokio::join!(
+        run_agent(config(&broker, 0), std::future::pending()),
+        tokio::time::timeout(Duration::from_secs(15), script(broker, 0, commands)),
+    );
+    let report = result.expect("the agent runs with its rows");
+    let seen = seen.expect("the agent disconnects in time");
+    let requests = check_frames(&seen.frames);
+    assert!(requests > 10, "{requests}");
+    assert_eq!(requests, target.received());
+    assert_eq!(report.requests, requests);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_agent_missing_a_feeder_chunk_refuses_the_start_and_says_so() {
+    let target = Target::start().await;
+    let broker = Broker::bind().await;
+    let commands = chunked_start(&target.url, &[1]);
+    let (result, seen) = tokio::join!(
+        run_agent(config(&broker, 0), std::future::pending()),
+        tokio::time::timeout(Duration::from_secs(15), script(broker, 0, commands)),
+    );
+    assert!(matches!(result, Err(AgentError::Feeder(_))), "{result:?}");
+    let seen = seen.expect("the agent disconnects in time");
+    assert!(seen.frames.is_empty());
+    assert!(
+        matches!(
+            seen.statuses.last(),
+            Some(AgentStatus::Error { message })
+                if message.contains("feeder data incomplete") && message.contains("(chunks 1)")
+        ),
+        "{:?}",
+        seen.statuses.last()
+    );
     assert_eq!(target.received(), 0);
 }

@@ -55,6 +55,11 @@ pub enum AgentCommand {
         /// none.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         reassigned: Vec<Reassignment>,
+        /// The plan's feeder rows, when they were too large to travel inside it: sent before
+        /// this command in `feeder_chunk` commands ([`crate::feeder_data`]). Absent: the rows
+        /// are in the plan.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        feeder_data: Option<crate::feeder_data::FeederData>,
     },
     /// Replace the remaining load profile, from an absolute time on. VU counts are whole-run totals.
     Ramp {
@@ -72,6 +77,16 @@ pub enum AgentCommand {
     Stop {
         /// How long in-flight iterations may take.
         graceful_ms: u64,
+    },
+    /// A piece of the feeder rows a start command will name ([`crate::feeder_data`]); sent
+    /// before it. Agents keep the chunks of the data set the start names and ignore the rest.
+    FeederChunk {
+        /// CRC-32 of the whole deflated data: which data set this is a piece of.
+        crc32: u32,
+        /// Its place, from 0.
+        index: u32,
+        /// Its bytes, base64.
+        data: String,
     },
 }
 
@@ -234,6 +249,12 @@ pub enum AgentStatus {
     },
     /// The connection dropped without a goodbye (the agent's MQTT last will).
     Lost,
+    /// The agent asks for the whole run to end, on every agent, for this reason (a `unique`
+    /// feeder with `on_exhausted: end_run` ran out of rows). Sent before its `finished`.
+    EndRun {
+        /// Why, for the summary's reason.
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -263,6 +284,9 @@ mod tests {
                 message: "x".into(),
             },
             AgentStatus::Lost,
+            AgentStatus::EndRun {
+                reason: "feeder ids ran out of rows".into(),
+            },
         ] {
             let msg = StatusMessage::new(agent(), status).sent(1_700_000_000_123, 4);
             assert_eq!(decode::<StatusMessage>(&encode(&msg)).ok(), Some(msg));
@@ -292,7 +316,8 @@ mod tests {
             let assignments: BTreeMap<AgentId, u32> = (0..n).map(|i| (AgentId::numbered(i), i)).collect();
             let moved = Reassignment { seq: 1, at_ms: start, lost: vec![AgentId::numbered(0)], joined: vec![Joined { agent: AgentId::new("agent-0-r1").expect("valid"), index: 0, slot: 0 }], agent_count: n };
             for command in [
-                AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start, secrets: BTreeMap::from([("K".to_string(), "v".to_string())]), allowed_targets: Some(vec!["10.0.0.0/8".into()]), reassigned: vec![moved.clone()] },
+                AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start, secrets: BTreeMap::from([("K".to_string(), "v".to_string())]), allowed_targets: Some(vec!["10.0.0.0/8".into()]), reassigned: vec![moved.clone()], feeder_data: Some(crate::feeder_data::FeederData { chunks: 2, bytes: 9, crc32: 7 }) },
+                AgentCommand::FeederChunk { crc32: 7, index: 1, data: "AAAA".into() },
                 AgentCommand::Reassign(moved),
                 AgentCommand::Ramp { at_ms: start, stages: serde_json::json!([{"duration": "1s", "vus": 2}]) },
                 AgentCommand::Stop { graceful_ms: graceful },

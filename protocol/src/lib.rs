@@ -38,6 +38,7 @@ pub mod cmdseal;
 pub mod command;
 pub mod duration;
 pub mod event;
+pub mod feeder_data;
 pub mod frame;
 #[cfg(test)]
 mod fuzz_tests;

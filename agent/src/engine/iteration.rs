@@ -37,7 +37,10 @@ pub(super) async fn run_iteration(
     planned: Option<Instant>,
     vu: &mut VuState,
 ) -> bool {
-    shared.program.start_iteration(vu);
+    if !shared.program.start_iteration(vu) {
+        // A `unique` feeder has no row left: the VU stops (see `Program::exhausted`).
+        return false;
+    }
     let mut pass = Pass {
         shared,
         id,

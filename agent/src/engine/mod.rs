@@ -26,7 +26,7 @@ use crate::http;
 use crate::recorder::Recorder;
 use crate::scenario::Program;
 use herd_protocol::clock::US_PER_SEC;
-use herd_protocol::plan::RampStages;
+use herd_protocol::plan::{OnExhausted, RampStages};
 use herd_protocol::split;
 use load::{flush, lag_us, send, ControlFlow};
 use shared::{Limits, Shared};
@@ -38,7 +38,7 @@ use tokio::time::{sleep_until, Instant, MissedTickBehavior};
 pub const CONTROL_PERIOD: Duration = Duration::from_millis(10);
 
 /// What a finished load did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadReport {
     /// Requests recorded (completed, failed or aborted), each in exactly one frame.
     pub requests: u64,
@@ -46,6 +46,9 @@ pub struct LoadReport {
     pub frames: u64,
     /// Open model: planned arrivals that could not start.
     pub dropped: u64,
+    /// Why the whole run should end, if this agent says so (a `unique` feeder with
+    /// `on_exhausted: end_run` ran out of rows).
+    pub end_run: Option<String>,
 }
 
 /// Runs the load to its end (stages over, or stopped), then drains requests in flight within
@@ -114,10 +117,17 @@ async fn control(
     let mut recorder = shared.recorder.borrow_mut();
     let frames = recorder.finish(shared.clock.now_us(), 0, health);
     send(&io, frames);
+    let end_run = match shared.program.exhausted() {
+        Some((feeder, OnExhausted::EndRun)) => Some(format!(
+            "feeder {feeder} ran out of rows (mode: unique, on_exhausted: end_run)"
+        )),
+        _ => None,
+    };
     Ok(LoadReport {
         requests: recorder.requests(),
         frames: recorder.frames(),
         dropped: recorder.dropped(),
+        end_run,
     })
 }
 
@@ -139,7 +149,13 @@ async fn closed(shared: &Rc<Shared>, spec: &LoadSpec, io: &mut LoadIo, flow: &mu
         // run's iterations and they are over, or every VU it will ever run has run all of its own.
         let all_done = shared.iterations_exhausted()
             || (spec.plan.load.iterations_per_vu.is_some() && u64::from(shared.done()) >= most);
-        if all_done && shared.alive() == 0 {
+        // A `unique` feeder that ran out: with `end_run` the load stops now (VUs leave at their
+        // next step boundary); with `stop_vu` once every VU has stopped.
+        let exhausted = shared.program.exhausted();
+        if matches!(exhausted, Some((_, OnExhausted::EndRun))) {
+            break;
+        }
+        if (all_done || exhausted.is_some()) && shared.alive() == 0 {
             break;
         }
         let total = u64::from(schedule.total_at(elapsed));

@@ -48,7 +48,9 @@ pub(super) async fn run(
             next = next_of(k, &parts, &arrival);
         }
         io.vus.set(shared.alive());
-        if flow.graceful.is_some() || (next.is_none() && now >= end) {
+        // A `unique` feeder that ran out ends this agent's arrivals (and, by `end_run`, the run).
+        let exhausted = shared.program.exhausted().is_some();
+        if flow.graceful.is_some() || exhausted || (next.is_none() && now >= end) {
             break;
         }
         let wake = next.map_or(end, |(_, at)| at).min(end.max(now));

@@ -152,6 +152,7 @@ async fn vus_follow_this_agents_share_and_frames_have_no_gaps() {
                     requests: 0,
                     frames: 3,
                     dropped: 0,
+                    end_run: None,
                 }
             );
             // Think-only VUs leave at once when the stages end: no graceful wait.

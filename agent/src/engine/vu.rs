@@ -70,7 +70,8 @@ pub(super) async fn run_vu(shared: Rc<Shared>, id: u32) {
             break true;
         }
         if !run_iteration(&shared, &mut conns, id, None, &mut vu).await {
-            break false;
+            // A VU whose feeder ran out is done: it is not started again.
+            break shared.program.exhausted().is_some();
         }
         runs += 1;
     };

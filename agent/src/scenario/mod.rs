@@ -25,7 +25,7 @@ use crate::error::AgentError;
 use crate::http::PreparedRequest;
 use feeder::AgentFeeder;
 use herd_protocol::plan::{
-    walk, Expr, Plan, RequestStep, Step as PlanStep, Template, Think, BUILTINS, GROUP_KEY_PREFIX,
+    walk, Expr, OnExhausted, Plan, RequestStep, Step as PlanStep, Template, Think, BUILTINS, GROUP_KEY_PREFIX,
     STATUS,
 };
 use names::Names;
@@ -186,6 +186,8 @@ pub struct Program {
     /// Initial values of every variable (empty for those set later).
     defaults: Vec<String>,
     feeders: Vec<AgentFeeder>,
+    /// The first `unique` feeder found without a row left, by index.
+    exhausted: Cell<Option<usize>>,
     vu_var: Option<usize>,
     iteration_var: Option<usize>,
     /// The slot of the last response's status, when a condition reads it.
@@ -259,6 +261,7 @@ impl Program {
             steps,
             defaults,
             feeders,
+            exhausted: Cell::new(None),
             vu_var,
             iteration_var,
             status_var,
@@ -295,8 +298,17 @@ impl Program {
         }
     }
 
-    /// A VU starts an iteration: shared feeders give it their next rows, `__iteration` counts.
-    pub fn start_iteration(&self, vu: &mut VuState) {
+    /// A VU starts an iteration: feeders give it their rows, `__iteration` counts. `false`:
+    /// a `unique` feeder has no row left for this agent; the iteration must not run (and no
+    /// feeder gave it a row). The first such feeder is remembered ([`Program::exhausted`]).
+    #[must_use]
+    pub fn start_iteration(&self, vu: &mut VuState) -> bool {
+        if let Some(i) = self.feeders.iter().position(AgentFeeder::exhausted) {
+            if self.exhausted.get().is_none() {
+                self.exhausted.set(Some(i));
+            }
+            return false;
+        }
         for f in &self.feeders {
             f.start_iteration(&mut vu.vars);
         }
@@ -304,6 +316,14 @@ impl Program {
             vu.vars[i] = vu.iterations.to_string();
         }
         vu.iterations += 1;
+        true
+    }
+
+    /// The `unique` feeder that ran out of rows on this agent, if one did: its name, and what
+    /// the plan says happens then.
+    pub fn exhausted(&self) -> Option<(&str, OnExhausted)> {
+        let f = &self.feeders[self.exhausted.get()?];
+        Some((&f.name, f.on_exhausted))
     }
 }
 

@@ -110,6 +110,11 @@ fn seed() -> u64 {
     (nanos ^ here.rotate_left(32)) | 1
 }
 
+/// A number in `0..n` (`n` > 0) from the same generator (a `random` feeder's draw).
+pub(super) fn random_below(n: u64) -> u64 {
+    next_u64() % n.max(1)
+}
+
 /// The next 64 random bits (xorshift64*).
 fn next_u64() -> u64 {
     RNG.with(|rng| {

@@ -6,7 +6,9 @@ use super::response::Rules;
 use super::template::{RequestTemplate, Tpl};
 use super::*;
 use crate::http::Captured;
-use herd_protocol::plan::{self, Check, Extract, ExtractFrom, Feeder, FeederMode, JsonPath};
+use herd_protocol::plan::{
+    self, Check, Extract, ExtractFrom, Feeder, FeederMode, JsonPath, OnExhausted,
+};
 use hyper::header::{HeaderMap, HeaderValue};
 use serde_json::json;
 
@@ -253,7 +255,52 @@ fn feeder(mode: FeederMode, rows: usize) -> Feeder {
         mode,
         columns: vec!["id".into()],
         rows: (0..rows).map(|i| vec![format!("r{i}")]).collect(),
+        on_exhausted: OnExhausted::StopVu,
     }
+}
+
+#[test]
+fn a_random_feeder_draws_from_this_agents_rows_only() {
+    let n = names(&["id"]);
+    // 12 rows on 3 agents: agent 2 has r2, r5, r8, r11.
+    let f = AgentFeeder::new(&feeder(FeederMode::Random, 12), &n, 3, 2).expect("has rows");
+    let mut v = vars(&[""]);
+    let mut counts: std::collections::BTreeMap<String, u32> = Default::default();
+    for _ in 0..4000 {
+        f.start_iteration(&mut v);
+        *counts.entry(v[0].clone()).or_default() += 1;
+    }
+    assert_eq!(
+        counts.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["r11", "r2", "r5", "r8"]
+    );
+    // Uniform: each of 4 rows near 1,000 of 4,000 draws (far outside chance if not).
+    assert!(
+        counts.values().all(|c| (800..1200).contains(c)),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn a_unique_feeder_hands_each_row_once_then_says_it_ran_out() {
+    let yaml = "version: 1\nname: t\ntarget: http://127.0.0.1:1\nagents: 2\n\
+                load: {vus: 2, duration: 1s}\n\
+                feeders: {ids: {rows: [[id], [a], [b], [c], [d], [e]], mode: unique, on_exhausted: end_run},\n\
+                          names: {rows: [[who], [x], [y]], mode: shared}}\n\
+                scenario: [{get: '/x?id=${id}&who=${who}'}]\n";
+    let plan = plan::from_yaml_str(yaml).expect("valid");
+    // Agent 0 of 2 has a, c, e.
+    let program = Program::new(&plan, &recorder_labels(&plan), 2, 0).expect("compiles");
+    let mut vu = program.start_vu(0);
+    let mut seen = Vec::new();
+    while program.start_iteration(&mut vu) {
+        seen.push(vu.vars()[0].clone());
+        assert!(program.exhausted().is_none());
+    }
+    assert_eq!(seen, ["a", "c", "e"]);
+    assert_eq!(program.exhausted(), Some(("ids", OnExhausted::EndRun)));
+    // Every later iteration finds it exhausted too.
+    assert!(!program.start_iteration(&mut program.start_vu(1)));
 }
 
 #[test]
@@ -316,12 +363,12 @@ fn vus_start_with_defaults_rows_and_built_ins() {
     assert_eq!(value(&vu, "__agent"), "2");
     // Slot 1 of agent 2 of 3 is VU 5 of the run.
     assert_eq!(value(&vu, "__vu"), "5");
-    program.start_iteration(&mut vu);
+    assert!(program.start_iteration(&mut vu));
     assert_eq!(
         (value(&vu, "__iteration"), value(&vu, "user")),
         ("0".into(), "c".into())
     );
-    program.start_iteration(&mut vu);
+    assert!(program.start_iteration(&mut vu));
     assert_eq!(
         (value(&vu, "__iteration"), value(&vu, "user")),
         ("1".into(), "f".into())

@@ -1,16 +1,20 @@
 //! Data feeders: rows of test data (users, search terms, ids) handed to virtual users.
 //!
-//! A feeder is a table whose header row names variables. Its rows travel *inside the plan*: a
-//! CSV file named in a plan (`file:`) is read by the coordinator when it loads the plan (through
-//! [`PlanFiles`](super::PlanFiles), since this crate does no I/O) and written into the plan's JSON as `rows`, so
-//! agents on other machines need no shared file system. That is why the data is capped
-//! ([`MAX_FEEDER_BYTES`]): the plan is carried by the start command, one MQTT message.
+//! A feeder is a table whose columns name variables: a CSV file whose header row names them, or
+//! a JSON array of objects whose keys do ([`super::feeder_json`]). Its rows travel *inside the
+//! plan*: a file named in a plan (`file:`) is read by the coordinator when it loads the plan
+//! (through [`PlanFiles`](super::PlanFiles), since this crate does no I/O) and written into the
+//! plan's JSON as `rows`, so agents on other machines need no shared file system; large rows
+//! travel beside the start command in chunks ([`crate::feeder_data`]). The data is capped at
+//! [`MAX_FEEDER_BYTES`].
 //!
 //! Across agents every row belongs to exactly one agent: agent `i` of `n` takes rows
 //! `i, i + n, i + 2n, …` (as it takes arrivals in the open model), so two agents never use the
 //! same row. Within an agent, `shared` mode hands the agent's rows to iterations in turn
-//! (round-robin over all its VUs, starting over at the end), and `per_vu` mode gives each VU one
-//! row for its whole life.
+//! (round-robin over all its VUs, starting over at the end), `per_vu` mode gives each VU one
+//! row for its whole life, `random` gives each iteration a row drawn uniformly from the agent's
+//! rows, and `unique` hands each of the agent's rows to one iteration only, once in the whole
+//! run; when they run out, [`OnExhausted`] says what happens.
 
 /// How the rows of one agent are handed to its virtual users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,14 +23,51 @@ pub enum FeederMode {
     Shared,
     /// Each VU takes one row when it starts and keeps it.
     PerVu,
+    /// Every iteration takes a row drawn uniformly from the agent's rows.
+    Random,
+    /// Every iteration takes the agent's next row, and no row is ever taken twice in the run.
+    Unique,
 }
 
 impl FeederMode {
+    /// Every mode, in the order the docs list them.
+    pub const ALL: [FeederMode; 4] = [
+        FeederMode::Shared,
+        FeederMode::PerVu,
+        FeederMode::Random,
+        FeederMode::Unique,
+    ];
+
     /// How the mode is written in a plan.
     pub fn as_str(self) -> &'static str {
         match self {
             FeederMode::Shared => "shared",
             FeederMode::PerVu => "per_vu",
+            FeederMode::Random => "random",
+            FeederMode::Unique => "unique",
+        }
+    }
+}
+
+/// What happens when an agent's rows of a `unique` feeder run out (`on_exhausted:`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnExhausted {
+    /// The VU that finds no row left stops (its iteration does not run). Once all of an
+    /// agent's VUs stopped, its load is over (open model: it plays no more arrivals); the run
+    /// ends when every agent's is. The default: every row of the feeder gets used.
+    #[default]
+    StopVu,
+    /// The whole run ends, on every agent, as soon as one agent runs out; the summary's reason
+    /// names the feeder. Rows other agents had not reached stay unused.
+    EndRun,
+}
+
+impl OnExhausted {
+    /// How it is written in a plan.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnExhausted::StopVu => "stop_vu",
+            OnExhausted::EndRun => "end_run",
         }
     }
 }
@@ -42,12 +83,14 @@ pub struct Feeder {
     pub columns: Vec<String>,
     /// Data rows, each as long as `columns`; at least one.
     pub rows: Vec<Vec<String>>,
+    /// What happens when a `unique` feeder runs out (the default for other modes).
+    pub on_exhausted: OnExhausted,
 }
 
-/// The most bytes of feeder data (all cells of all feeders) a plan may carry: the plan travels to
-/// agents in one start command, and MQTT brokers cap a message (1 MiB for herd's embedded broker,
-/// 128 KiB for AWS IoT Core).
-pub const MAX_FEEDER_BYTES: usize = 512 * 1024;
+/// The most bytes of feeder data (all cells of all feeders) a plan may carry. Rows larger than
+/// [`crate::feeder_data::INLINE_LIMIT`] travel to agents in chunks beside the start command,
+/// since MQTT brokers cap a message (1 MiB for herd's embedded broker, 128 KiB for AWS IoT Core).
+pub const MAX_FEEDER_BYTES: usize = 64 * 1024 * 1024;
 
 impl Feeder {
     /// The rows agent `index` of `count` uses: every row whose number is `index` modulo `count`.
@@ -216,6 +259,7 @@ mod tests {
             mode: FeederMode::Shared,
             columns: vec!["id".into()],
             rows,
+            on_exhausted: OnExhausted::StopVu,
         };
         let mut seen: Vec<String> = Vec::new();
         let mut sizes = Vec::new();

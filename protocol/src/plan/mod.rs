@@ -10,6 +10,7 @@ mod body;
 mod cx;
 mod expr;
 mod feeder;
+mod feeder_json;
 mod flow;
 mod hosts;
 mod jsonpath;
@@ -19,6 +20,7 @@ mod options;
 mod outputs;
 mod overrides;
 mod parse;
+mod parse_feeder;
 mod parse_flow;
 mod parse_load;
 mod parse_scenario;
@@ -33,7 +35,8 @@ pub use agent_loss::OnAgentLoss;
 pub use body::{BodyFile, MAX_BODY_FILE_BYTES};
 pub use cx::{FieldError, PlanErrors, PlanFiles};
 pub use expr::{CmpOp, Expr, Operand, STATUS};
-pub use feeder::{parse_csv, table, Feeder, FeederMode, MAX_FEEDER_BYTES};
+pub use feeder::{parse_csv, table, Feeder, FeederMode, OnExhausted, MAX_FEEDER_BYTES};
+pub use feeder_json::parse_json;
 pub use flow::{walk, Branch, Group, If, Repeat, GROUP_KEY_PREFIX};
 pub use hosts::{hosts_json, HostOverride};
 pub use jsonpath::{JsonPath, Segment};
@@ -473,13 +476,19 @@ fn checks_json(checks: &[Check]) -> Value {
 
 fn feeder_json(f: &Feeder) -> Value {
     let rows: Vec<&Vec<String>> = std::iter::once(&f.columns).chain(&f.rows).collect();
-    json!({"mode": f.mode.as_str(), "rows": rows})
+    let mut m = json!({"mode": f.mode.as_str(), "rows": rows});
+    if f.on_exhausted != OnExhausted::default() {
+        m["on_exhausted"] = json!(f.on_exhausted.as_str());
+    }
+    m
 }
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_breadth;
+#[cfg(test)]
+mod tests_feeder;
 #[cfg(test)]
 mod tests_flow;
 #[cfg(test)]

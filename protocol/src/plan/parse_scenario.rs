@@ -1,43 +1,17 @@
-//! Parsing of what makes a scenario realistic: variables (`vars`), data feeders (`feeders`),
-//! extractions (`extract`) and checks (`checks`), and the pass that checks every `${name}` a
-//! step references is defined somewhere. Split from `parse` so each file stays about one part of
-//! the plan.
+//! Parsing of what makes a scenario realistic: variables (`vars`), extractions (`extract`) and
+//! checks (`checks`), and the pass that checks every `${name}` a step references is defined
+//! somewhere. Split from `parse` so each file stays about one part of the plan (feeders are in
+//! `parse_feeder`).
 
-use super::cx::{join, kind, Cx, FieldError, PlanFiles};
-use super::feeder::{parse_csv, table};
+use super::cx::{join, kind, Cx, FieldError};
 use super::{
-    walk, Check, Extract, ExtractFrom, Feeder, FeederMode, If, JsonPath, Plan, RequestStep, Step,
-    Template, BUILTINS, FUNCTIONS, MAX_FEEDER_BYTES, STATUS,
+    walk, Check, Extract, ExtractFrom, Feeder, If, JsonPath, Plan, RequestStep, Step, Template,
+    BUILTINS, FUNCTIONS, STATUS,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
 
 impl Cx {
-    /// Reads the CSV file of every feeder that names one, before the plan is parsed; the rows
-    /// (or the error, reported here under `feeders.NAME.file`) wait in `file_rows`.
-    pub(super) fn read_feeder_files(&mut self, plan: &Value, files: &dyn PlanFiles) {
-        let Some(Value::Object(feeders)) = plan.get("feeders") else {
-            return;
-        };
-        for (name, feeder) in feeders {
-            let Some(Value::String(path)) = feeder.get("file") else {
-                continue;
-            };
-            let field = format!("feeders.{name}.file");
-            let read = files
-                .read(path, MAX_FEEDER_BYTES)
-                .and_then(|bytes| {
-                    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())
-                })
-                .and_then(|text| parse_csv(&text))
-                .map_err(|e| format!("{path}: {e}"));
-            if let Err(e) = &read {
-                self.err(&field, e.clone());
-            }
-            self.file_rows.insert(name.clone(), read.ok());
-        }
-    }
-
     /// `vars: {name: value, …}`: scalars, kept as text.
     pub(super) fn vars(&mut self, v: &Value) -> Option<Vec<(String, String)>> {
         let Value::Object(m) = v else {
@@ -67,7 +41,7 @@ impl Cx {
     }
 
     /// A name a plan defines: a variable name, and not one of the reserved `__` built-ins.
-    fn var_name(&mut self, name: &str, path: &str) -> bool {
+    pub(super) fn var_name(&mut self, name: &str, path: &str) -> bool {
         if !super::is_var_name(name) {
             self.err(
                 path,
@@ -87,161 +61,6 @@ impl Cx {
         } else {
             true
         }
-    }
-
-    /// `feeders: {NAME: {file: users.csv | rows: [[header…], [row…], …], mode: shared|per_vu}}`.
-    pub(super) fn feeders(&mut self, v: &Value) -> Option<Vec<Feeder>> {
-        let Value::Object(m) = v else {
-            self.err(
-                "feeders",
-                format!("must be a map of feeder names to feeders, got {}", kind(v)),
-            );
-            return None;
-        };
-        let mut out: Vec<Feeder> = Vec::with_capacity(m.len());
-        let mut ok = true;
-        for (name, spec) in m {
-            match self.feeder(name, spec) {
-                Some(f) => out.push(f),
-                None => ok = false,
-            }
-        }
-        if !ok {
-            return None;
-        }
-        let mut seen = BTreeSet::new();
-        for f in &out {
-            for c in &f.columns {
-                if !seen.insert(c.as_str()) {
-                    ok = false;
-                    self.err(
-                        &join("feeders", &f.name),
-                        format!("column {c} is also a column of another feeder"),
-                    );
-                }
-            }
-        }
-        let bytes: usize = out.iter().map(Feeder::data_bytes).sum();
-        if bytes > MAX_FEEDER_BYTES {
-            self.err(
-                "feeders",
-                format!(
-                    "{bytes} bytes of rows in all, more than the limit of {MAX_FEEDER_BYTES}: \
-                     the rows travel to the agents inside the plan, in one message"
-                ),
-            );
-            return None;
-        }
-        ok.then_some(out)
-    }
-
-    fn feeder(&mut self, name: &str, v: &Value) -> Option<Feeder> {
-        let path = join("feeders", name);
-        let m = self.object(v, &path, &["file", "rows", "mode"])?;
-        let mode = match m.get("mode").map(|v| (v, v.as_str())) {
-            None | Some((_, Some("shared"))) => Some(FeederMode::Shared),
-            Some((_, Some("per_vu"))) => Some(FeederMode::PerVu),
-            Some((v, _)) => {
-                self.err(
-                    &join(&path, "mode"),
-                    format!("must be shared or per_vu, got {v}"),
-                );
-                None
-            }
-        };
-        let (records, field) = match (m.get("file"), m.get("rows")) {
-            (Some(_), Some(_)) => {
-                self.err(&path, "give either `file` or `rows`, not both");
-                return None;
-            }
-            (None, None) => {
-                self.err(
-                    &path,
-                    "needs `file: PATH.csv` or `rows: [[header…], [row…]]`",
-                );
-                return None;
-            }
-            (Some(file), None) => {
-                let field = join(&path, "file");
-                let file = self.string(file, &field)?;
-                match self.file_rows.get(name) {
-                    Some(Some(records)) => (records.clone(), field),
-                    // The read failed and was reported.
-                    Some(None) => return None,
-                    None => {
-                        self.err(
-                            &field,
-                            format!(
-                                "cannot read {file} here: CSV files are read where a plan is \
-                                 loaded from a file (`herd run`, `herd validate`); elsewhere give \
-                                 the rows inline with `rows:`"
-                            ),
-                        );
-                        return None;
-                    }
-                }
-            }
-            (None, Some(rows)) => {
-                let field = join(&path, "rows");
-                (self.inline_rows(rows, &field)?, field)
-            }
-        };
-        let (columns, rows) = match table(records) {
-            Ok(t) => t,
-            Err(e) => {
-                self.err(&field, e);
-                return None;
-            }
-        };
-        let mut ok = true;
-        for (i, c) in columns.iter().enumerate() {
-            ok &= self.var_name(c, &format!("{field} (header column {})", i + 1));
-            if columns[..i].contains(c) {
-                self.err(&field, format!("column {c} appears twice in the header"));
-                ok = false;
-            }
-        }
-        if rows.is_empty() {
-            self.err(&field, "has a header but no data row");
-            ok = false;
-        }
-        let mode = mode?;
-        ok.then(|| Feeder {
-            name: name.to_string(),
-            mode,
-            columns,
-            rows,
-        })
-    }
-
-    fn inline_rows(&mut self, v: &Value, path: &str) -> Option<Vec<Vec<String>>> {
-        let Value::Array(items) = v else {
-            self.err(
-                path,
-                format!(
-                    "must be a list of rows, the first naming the columns; got {}",
-                    kind(v)
-                ),
-            );
-            return None;
-        };
-        let mut out = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, item) in items.iter().enumerate() {
-            let p = format!("{path}[{i}]");
-            let cells = match item {
-                Value::Array(cells) => cells.iter().map(scalar).collect::<Option<Vec<_>>>(),
-                _ => None,
-            };
-            match cells {
-                Some(cells) => out.push(cells),
-                None => {
-                    self.err(&p, "must be a list of strings, numbers or booleans");
-                    ok = false;
-                }
-            }
-        }
-        ok.then_some(out)
     }
 
     /// `checks: {status: 200, max_latency: 100ms, body_contains: TEXT | [TEXT…], json: {PATH: VALUE}}`.
@@ -475,7 +294,7 @@ impl Cx {
 }
 
 /// A YAML/JSON scalar as text; `None` for null, lists and maps.
-fn scalar(v: &Value) -> Option<String> {
+pub(super) fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

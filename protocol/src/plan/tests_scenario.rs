@@ -150,13 +150,13 @@ fn feeder_mistakes_are_named() {
         )
     };
     let text = errors(&base(
-        "{a: {rows: [[id], [1], [2]], mode: random}, b: {rows: [[id, x, x], [1, 2]]}, \
+        "{a: {rows: [[id], [1], [2]], mode: sideways}, b: {rows: [[id, x, x], [1, 2]]}, \
          c: {file: c.csv, rows: []}, d: {}, e: {rows: [[__vu, 9z]]}, f: {rows: [[only]]}}",
     ));
     assert_reported(
         &text,
         &[
-            "feeders.a.mode: must be shared or per_vu",
+            "feeders.a.mode: must be one of shared, per_vu, random, unique, got \"sideways\"",
             "feeders.b.rows: row 2 has 2 fields but the header has 3",
             "feeders.c: give either `file` or `rows`",
             "feeders.d: needs `file: PATH.csv`",
@@ -180,11 +180,18 @@ fn feeder_mistakes_are_named() {
             "feeders.a: has 1 rows but the run has 3 agents",
         ],
     );
-    let big = format!("[[v], [\"{}\"]]", "x".repeat(MAX_FEEDER_BYTES));
-    let text = errors(&base(&format!("{{big: {{rows: {big}}}}}")));
+    // Built as a value: 64 MiB of YAML text would take the parser a while.
+    let mut big = value_from_text(&base("{}"), false).expect("yaml");
+    big["feeders"] = json!({"big": {"rows": [["v"], ["x".repeat(MAX_FEEDER_BYTES)]]}});
+    let text: Vec<String> = from_value(&big)
+        .expect_err("too big")
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_reported(
         &text,
-        &["feeders: 524289 bytes of rows in all, more than the limit"],
+        &["feeders: 67108865 bytes of rows in all, more than the limit"],
     );
 }
 

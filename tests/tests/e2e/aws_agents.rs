@@ -335,6 +335,7 @@ async fn an_agent_over_mutual_tls_takes_the_retained_start_and_reports_exact_cou
             secrets: Default::default(),
             allowed_targets: None,
             reassigned: Vec::new(),
+            feeder_data: None,
         },
     })
     .await

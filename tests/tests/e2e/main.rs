@@ -13,6 +13,7 @@ mod cmd_seal;
 mod console;
 mod console_report;
 mod cookies;
+mod data;
 mod demo;
 mod export;
 mod faults;

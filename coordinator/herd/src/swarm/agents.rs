@@ -322,8 +322,10 @@ impl Controller {
                     }
                     AgentCommand::Stop { .. } => sim.stop = true,
                     // Ramps and reassignments change no simulated agent's frames: the bench's
-                    // load is one VU per agent, and it loses no agent.
-                    AgentCommand::Ramp { .. } | AgentCommand::Reassign(_) => {}
+                    // load is one VU per agent, and it loses no agent; its plans have no feeders.
+                    AgentCommand::Ramp { .. }
+                    | AgentCommand::Reassign(_)
+                    | AgentCommand::FeederChunk { .. } => {}
                 }
             }
             Inbound::Live(at_us, payload) => {

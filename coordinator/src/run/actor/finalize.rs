@@ -67,8 +67,9 @@ impl RunActor {
             RunState::Completed
         };
         let start_at_ms = ending.start_at_ms;
+        let ended = ending.ended;
         let reason = ending.failure.or(ending.cancelled).or_else(|| {
-            let mut parts = Vec::new();
+            let mut parts: Vec<String> = ended.into_iter().collect();
             if !lost.is_empty() {
                 let names: Vec<String> = lost
                     .iter()

@@ -280,7 +280,7 @@ impl RunActor {
             return;
         }
         let cancelled = cancelled.take();
-        let lead = self.start_lead();
+        let lead = self.start_lead() + herd_protocol::feeder_data::feeder_lead(&self.spec.plan);
         self.start_lead_ms = u64::try_from(lead.as_millis()).unwrap_or(u64::MAX);
         let start_at_ms = self.clock.unix_ms() + self.start_lead_ms;
         tracing::info!(run = %self.spec.run, lead_ms = self.start_lead_ms, "starting the load");
@@ -293,7 +293,7 @@ impl RunActor {
             async move { store.set_run_start(&run, start_at_ms).await }
                 .into_actor(self)
                 .map(|stored, act, ctx| match stored {
-                    Ok(()) => act.send(act.start_command(), ctx),
+                    Ok(()) => act.send_start(ctx),
                     Err(e) => act.fail(format!("cannot record the start: {e}"), ctx),
                 }),
         );
@@ -330,6 +330,7 @@ impl RunActor {
             secrets,
             allowed_targets: self.deps.allowed_targets.clone(),
             reassigned: self.shares.history().to_vec(),
+            feeder_data: None,
         }
     }
 
@@ -464,6 +465,7 @@ impl RunActor {
                 self.ledger.agent_changed(&agent);
             }
             AgentStatus::Lost => self.lose(&agent, "connection lost (MQTT last will)".into(), ctx),
+            AgentStatus::EndRun { reason } => self.end_run(&agent, &reason, ctx),
         }
     }
 

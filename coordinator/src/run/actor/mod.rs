@@ -12,13 +12,16 @@
 //! (`machine`: the struct, launching, starting, losing agents, the tick), who is alive (`alive`:
 //! send times, taking lost agents back, the start's lead), the messages it handles
 //! (`handlers`), storing as it goes (`persist`, over the bookkeeping of `ledger`), the end
-//! (`finalize`, retrying its writes in `retry`), live ramps (`ramp`), a lost agent's share of the load (`loss`) and its replacement (`replace`), stopping on a broken `abort_on_fail` threshold (`abort`) and
-//! resuming (`resume`). The per-phase data is in `stage`.
+//! (`finalize`, retrying its writes in `retry`), live ramps (`ramp`), a lost agent's share of the load (`loss`) and its replacement (`replace`), stopping on a broken `abort_on_fail` threshold (`abort`), an agent ending the run
+//! early (`end_run`) and
+//! resuming (`resume`); the start's large feeder rows go out in chunks before it
+//! (`start_data`). The per-phase data is in `stage`.
 //! `ledger`, `pending` and `stage` import nothing of the actor; everything else imports `machine` for the
 //! struct, and this module only declares and re-exports, so no file imports its parent.
 
 mod abort;
 mod alive;
+mod end_run;
 mod finalize;
 mod handlers;
 mod ledger;
@@ -31,6 +34,7 @@ mod replace;
 mod resume;
 mod retry;
 mod stage;
+mod start_data;
 
 pub use handlers::Cancel;
 #[cfg(test)]

@@ -152,7 +152,7 @@ impl RunActor {
         );
         // The start goes to every agent (those running ignore it); the replacement finds its
         // place in the reassignments it carries. The others hear the change itself.
-        self.send(self.start_command(), ctx);
+        self.send_start(ctx);
         self.send(AgentCommand::Reassign(change), ctx);
     }
 

@@ -250,7 +250,7 @@ impl RunActor {
             tracing::warn!(run = %self.spec.run, "the start is not sent again: the plan's literal credential headers are not stored (write them as secrets to resume with them)");
         } else {
             // Secrets are references in the stored plan: `start_command` resolves them again.
-            self.send(self.start_command(), ctx);
+            self.send_start(ctx);
             // Agents that had them ignore them; one that missed one follows it now.
             for change in self.shares.history().to_vec() {
                 self.send(AgentCommand::Reassign(change), ctx);

@@ -61,6 +61,8 @@ pub(super) struct Load {
     /// Why the run was cancelled: set with the stop it causes (a running load is only cancelled
     /// already when a resumed run started its load after a stored cancellation).
     pub(super) cancelled: Option<String>,
+    /// Why an agent ended the run early, if one did (`end_run.rs`): not a failure.
+    pub(super) ended: Option<String>,
 }
 
 impl Load {
@@ -71,6 +73,7 @@ impl Load {
             settled_at: None,
             failure: None,
             cancelled,
+            ended: None,
         }
     }
 }
@@ -112,6 +115,8 @@ pub(super) struct Ending {
     pub(super) failure: Option<String>,
     /// Why it was cancelled.
     pub(super) cancelled: Option<String>,
+    /// Why an agent ended it early.
+    pub(super) ended: Option<String>,
 }
 
 impl Stage {
@@ -181,16 +186,19 @@ impl Stage {
                 start_at_ms,
                 failure: load.failure,
                 cancelled: load.cancelled,
+                ended: load.ended,
             },
             Stage::WaitingReady { cancelled } => Ending {
                 start_at_ms,
                 failure: None,
                 cancelled,
+                ended: None,
             },
             _ => Ending {
                 start_at_ms,
                 failure: None,
                 cancelled: None,
+                ended: None,
             },
         }
     }

@@ -1,0 +1,65 @@
+//! Sending the start command, with a plan's large feeder rows in chunks before it.
+//!
+//! Feeder rows larger than [`herd_protocol::feeder_data::INLINE_LIMIT`] do not fit the one MQTT
+//! message a start command is (brokers cap messages: 1 MiB embedded, 128 KiB on IoT Core), so
+//! they are taken out of the plan and sent first, as `feeder_chunk` commands of at most
+//! [`herd_protocol::feeder_data::CHUNK_BYTES`] each, in order on the run's command topic, and
+//! the start says how many chunks to expect with their checksum. One task publishes them all,
+//! then the start, so the start never overtakes its data; agents refuse a start whose data they
+//! did not get whole. Agents put the rows back and parse the plan between the start command and
+//! the start time, so a plan with large feeders gets a longer lead
+//! ([`herd_protocol::feeder_data::feeder_lead`]).
+
+use super::machine::RunActor;
+use actix::prelude::*;
+use herd_protocol::agent::{AgentCommand, AgentCommandMessage};
+use herd_protocol::feeder_data::take_rows;
+use herd_protocol::PROTOCOL_VERSION;
+
+impl RunActor {
+    /// Sends the start command (each time it is sent: the first start and a resumed run's),
+    /// preceded by its feeder chunks when the rows are too large for it.
+    pub(super) fn send_start(&mut self, ctx: &mut Context<Self>) {
+        let mut start = self.start_command();
+        let mut chunks = Vec::new();
+        if let AgentCommand::Start {
+            plan, feeder_data, ..
+        } = &mut start
+        {
+            if let Some((data, pieces)) = take_rows(plan) {
+                tracing::info!(run = %self.spec.run, chunks = data.chunks, bytes = data.bytes, "feeder rows go to the agents in chunks");
+                chunks = (0u32..)
+                    .zip(pieces)
+                    .map(|(index, data_b64)| AgentCommand::FeederChunk {
+                        crc32: data.crc32,
+                        index,
+                        data: data_b64,
+                    })
+                    .collect();
+                *feeder_data = Some(data);
+            }
+        }
+        if chunks.is_empty() {
+            self.send(start, ctx);
+            return;
+        }
+        let run = self.spec.run.clone();
+        let bus = self.deps.bus.clone();
+        let work = async move {
+            for command in chunks.into_iter().chain(std::iter::once(start)) {
+                let message = AgentCommandMessage {
+                    version: PROTOCOL_VERSION,
+                    run: run.clone(),
+                    command,
+                };
+                bus.send_command(message).await?;
+            }
+            Ok::<(), crate::bus::BusError>(())
+        };
+        ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
+            if let Err(e) = result {
+                act.fail(format!("cannot command the agents: {e}"), ctx);
+            }
+        }));
+    }
+}
