@@ -108,9 +108,12 @@ impl Parts {
             if let (Some(j), true) = (part.index, part.count > 0) {
                 let (m, j) = (u64::from(part.count), u64::from(j));
                 let mine = k + (j + m - k % m) % m;
-                let tm = time_of(mine)?;
-                if next.is_none_or(|n| tm < n) {
-                    return Some((mine, tm));
+                // Past the last arrival under this part, a later part may still have some for
+                // this agent (its share grew near the end): go on to the next change.
+                if let Some(tm) = time_of(mine) {
+                    if next.is_none_or(|n| tm < n) {
+                        return Some((mine, tm));
+                    }
                 }
             }
             k = first_at_or_after(k, next?, &time_of)?;
@@ -232,6 +235,24 @@ mod tests {
             }
             prop_assert!(played.iter().all(|n| *n == 1), "{:?}", played.iter().enumerate().find(|(_, n)| **n != 1));
         }
+    }
+
+    /// Found by the proptest above: agent 0's next arrival under the first part (12) was past
+    /// the end, and it gave up instead of taking 9, 10 and 11, which were all its own after the
+    /// change at 8.001 s.
+    #[test]
+    fn an_agent_whose_share_grows_near_the_end_plays_the_last_arrivals() {
+        let time_of = |k: u64| (k < 12).then(|| Duration::from_secs(k));
+        let mut played = Vec::new();
+        for parts in parts_of(6, &[(8001, vec![0])]) {
+            let mut k = 0;
+            while let Some((mine, _)) = parts.next_arrival(k, time_of) {
+                played.push(mine);
+                k = mine + 1;
+            }
+        }
+        played.sort_unstable();
+        assert_eq!(played, (0..12).collect::<Vec<_>>());
     }
 
     #[test]
