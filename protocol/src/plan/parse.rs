@@ -100,6 +100,7 @@ const TOP_KEYS: &[&str] = &[
     "secrets",
     "outputs",
     "regions",
+    "scenarios",
 ];
 
 impl Cx {
@@ -133,7 +134,23 @@ impl Cx {
             },
             None => (Some(Vec::new()), written.unwrap_or(Some(1))),
         };
-        let load = self.required(m, "", "load").and_then(|v| self.load(v));
+        let several = m.contains_key("scenarios");
+        if several {
+            for key in ["load", "scenario"] {
+                if m.contains_key(key) {
+                    self.err(
+                        key,
+                        "a plan with `scenarios` gives each scenario its own load and steps: \
+                         use either `scenarios` or `load` + `scenario`, not both",
+                    );
+                }
+            }
+        }
+        let load = if several {
+            Some(super::Load::default())
+        } else {
+            self.required(m, "", "load").and_then(|v| self.load(v))
+        };
         let vars = match m.get("vars") {
             Some(v) => self.vars(v),
             None => Some(Vec::new()),
@@ -142,9 +159,12 @@ impl Cx {
             Some(v) => self.feeders(v),
             None => Some(Vec::new()),
         };
-        let scenario = self
-            .required(m, "", "scenario")
-            .and_then(|v| self.scenario(v));
+        let scenario = if several {
+            Some(Vec::new())
+        } else {
+            self.required(m, "", "scenario")
+                .and_then(|v| self.scenario_steps(v, "scenario"))
+        };
         if let (Some(vars), Some(feeders)) = (&vars, &feeders) {
             self.check_clashes(vars, feeders);
         }
@@ -162,8 +182,16 @@ impl Cx {
             Some(v) => self.thresholds(v),
             None => Some(Vec::new()),
         };
-        if let (Some(scenario), Some(thresholds)) = (&scenario, &thresholds) {
-            self.check_selectors(scenario, thresholds);
+        let scenarios = match m.get("scenarios") {
+            Some(v) => self.scenarios(v, defined.as_deref(), feeders.as_deref()),
+            None => Some(Vec::new()),
+        };
+        if let (Some(scenario), Some(scenarios), Some(thresholds)) =
+            (&scenario, &scenarios, &thresholds)
+        {
+            let mut all: Vec<&[Step]> = vec![scenario];
+            all.extend(scenarios.iter().map(|s| &s.steps[..]));
+            self.check_selectors(&all, thresholds);
         }
         let options = match m.get("options") {
             Some(v) => self.options(v),
@@ -186,6 +214,7 @@ impl Cx {
             secrets: secrets?,
             outputs: outputs?,
             regions: regions?,
+            scenarios: scenarios?,
         };
         self.errors.extend(plan.check_agents(plan.agents));
         Some(plan)
@@ -223,8 +252,9 @@ impl Cx {
         Some(s.trim_end_matches('/').to_string())
     }
 
-    fn scenario(&mut self, v: &Value) -> Option<Vec<Step>> {
-        let steps = self.step_list(v, "scenario", true);
+    /// A scenario's steps (`scenario`, or `scenarios.NAME.steps` at `path`).
+    pub(super) fn scenario_steps(&mut self, v: &Value, path: &str) -> Option<Vec<Step>> {
+        let steps = self.step_list(v, path, true);
         let ok = steps.is_some();
         let steps = steps.unwrap_or_default();
         if ok && !self.body_files_fit(&steps) {
@@ -236,7 +266,7 @@ impl Cx {
         });
         if ok && !any_request {
             self.err(
-                "scenario",
+                path,
                 "must have at least one request step (get, post, …)",
             );
             return None;
