@@ -173,6 +173,7 @@ pub(crate) fn summary(run: &str, requests: u64) -> Summary {
         dropped: 0,
         checks: Default::default(),
         bottlenecks: vec![],
+        scenarios: BTreeMap::new(),
     }
 }
 

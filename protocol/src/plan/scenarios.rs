@@ -94,6 +94,31 @@ impl Plan {
     }
 }
 
+impl Scenario {
+    /// One line on what the scenario runs, as `herd validate` lists it: `browse: 3 VUs (peak)
+    /// for 2.0s, 1 step` or `buy: arrivals up to 50/s for 2.0s, 2 steps`.
+    pub fn describe(&self) -> String {
+        let load = match &self.load.arrival {
+            Some(a) => {
+                let peak = a.stages.iter().map(|s| s.rps).fold(a.start_rps, f64::max);
+                format!("arrivals up to {peak}/s")
+            }
+            None => format!("{} VUs (peak)", self.load.max_vus()),
+        };
+        let iterations = self
+            .load
+            .iterations
+            .map_or_else(String::new, |n| format!(", {n} iterations"));
+        let steps = self.steps.len();
+        format!(
+            "{}: {load}{iterations} for {:.1}s, {steps} step{}",
+            self.name,
+            self.load.duration().as_secs_f64(),
+            if steps == 1 { "" } else { "s" }
+        )
+    }
+}
+
 /// `scenarios` as a plan writes it.
 pub(super) fn scenarios_json(scenarios: &[Scenario]) -> Value {
     let map: Map<String, Value> = scenarios

@@ -176,3 +176,39 @@ fn thresholds_may_select_steps_of_any_scenario() {
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].starts_with("thresholds[2]: no group is named \"nowhere\""), "{errs:?}");
 }
+
+#[test]
+fn run_overrides_of_the_load_are_refused_and_set_reaches_one_scenario() {
+    let mut value = value_from_text(TWO, false).expect("yaml");
+    let vus = Overrides {
+        vus: Some(9),
+        duration: Some("1s".into()),
+        ..Overrides::default()
+    };
+    let errs: Vec<String> = vus
+        .apply(&mut value.clone())
+        .expect_err("refused")
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errs,
+        ["--vus: the plan has several scenarios, each with its own load: change one with \
+          --set scenarios.NAME.load.vus=N (or .load.arrival[0].rps=R)"]
+    );
+    let set = Overrides {
+        set: vec![("scenarios.browse.load.vus".into(), "7".into())],
+        ..Overrides::default()
+    };
+    set.apply(&mut value).expect("applies");
+    let plan = from_value(&value).expect("valid");
+    assert_eq!(plan.scenarios[0].load.max_vus(), 7);
+}
+
+#[test]
+fn a_scenario_describes_itself_for_validate() {
+    let plan = from_yaml_str(TWO).expect("valid");
+    assert_eq!(plan.scenarios[0].describe(), "browse: 3 VUs (peak) for 2.0s, 1 step");
+    assert_eq!(plan.scenarios[1].describe(), "buy: arrivals up to 50/s for 2.0s, 1 step");
+}
