@@ -1,5 +1,5 @@
 //! End-to-end: a plan with two scenarios of different loads (`scenarios:`), one closed (3 VUs on
-//! `/a`) and one open (50 arrivals/s on `/b`), run by `herd run` on two real agents. The
+//! `GET /ok`) and one open (50 arrivals/s on `POST /login`), run by `herd run` on two real agents. The
 //! summary's per-scenario counts, the stored seconds' per-scenario counts (`--out csv-steps`,
 //! rows `scenario:NAME`) and the summary's seconds all equal the target's own count per path,
 //! and `herd validate` lists the scenarios.
@@ -42,13 +42,14 @@ scenarios:
   browse:
     load: {{ vus: 3, duration: 3s }}
     steps:
-      - get: /a
+      - get: /ok
       - think: 20ms
   buy:
     load:
       arrival: [{{ duration: 3s, rps: 50 }}]
+      start_rps: 50
     steps:
-      - post: /b
+      - post: /login
         body: "{{}}"
 thresholds:
   - "error_rate < 1%"
@@ -89,7 +90,7 @@ fn two_scenarios_with_different_loads_count_per_scenario_as_the_target_does() {
     assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
     let s = read_summary(&dir.path().join("summary.json"));
     let got = target.received();
-    let (a, b) = (got.by_route["GET /a"], got.by_route["POST /b"]);
+    let (a, b) = (got.by_route["GET /ok"], got.by_route["POST /login"]);
 
     // The open scenario plays its schedule exactly: 50/s for 3 s, over both agents.
     assert_eq!(b, 150, "arrivals of the open scenario");
@@ -97,8 +98,8 @@ fn two_scenarios_with_different_loads_count_per_scenario_as_the_target_does() {
     assert_eq!(u(&s["requests"]), got.total);
     assert_eq!(u(&s["scenarios"]["browse"]["requests"]), a, "{s}");
     assert_eq!(u(&s["scenarios"]["buy"]["requests"]), b, "{s}");
-    assert_eq!(u(&s["steps"]["GET /a"]["requests"]), a);
-    assert_eq!(u(&s["steps"]["POST /b"]["requests"]), b);
+    assert_eq!(u(&s["steps"]["GET /ok"]["requests"]), a);
+    assert_eq!(u(&s["steps"]["POST /login"]["requests"]), b);
     assert!(
         s["steps"].get("scenario:browse").is_none(),
         "scenarios are listed apart from steps"
