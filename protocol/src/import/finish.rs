@@ -20,7 +20,7 @@ impl Draft {
     /// file would not validate at `herd run`): the request is sent without a body, and its report
     /// item says so.
     pub fn drop_missing_body_files(&mut self, files: &dyn ImportFiles, report: &mut Report) {
-        for step in &mut self.steps {
+        for step in self.steps_mut() {
             let DraftStep::Request(r) = step else {
                 continue;
             };
@@ -68,7 +68,15 @@ impl Draft {
         if self.vus_share.is_some() {
             overrides.vus = self.vus_share;
         }
-        self.apply_overrides(&overrides);
+        override_load(&mut self.load, &mut self.load_notes, &overrides);
+        for s in &mut self.scenarios {
+            let mut overrides = options.clone();
+            if s.vus_share.is_some() {
+                overrides.vus = s.vus_share;
+            }
+            override_load(&mut s.load, &mut s.load_notes, &overrides);
+        }
+        self.distinct_labels();
         self.define_missing(report);
         self.feeders.retain(|f| {
             let keep = !f.columns.is_empty();
@@ -104,12 +112,67 @@ impl Draft {
         Ok(text)
     }
 
-    fn apply_overrides(&mut self, o: &ImportOptions) {
-        if o.vus.is_none() && o.ramp.is_none() && o.hold.is_none() {
+    /// Every variable the steps reference that nothing defines: a column of a feeder whose file
+    /// was not read, or else an empty `vars` entry, with a warning.
+    fn define_missing(&mut self, report: &mut Report) {
+        let mut defined: BTreeSet<String> = self.vars.iter().map(|(n, _)| n.clone()).collect();
+        for f in &self.feeders {
+            defined.extend(f.columns.iter().cloned());
+        }
+        for r in self.requests() {
+            defined.extend(r.extract.iter().map(|e| e.0.clone()));
+        }
+        defined.extend(BUILTINS.iter().map(|b| b.to_string()));
+        let mut missing: Vec<String> = Vec::new();
+        for r in self.requests() {
+            let mut texts: Vec<&str> = vec![&r.path];
+            texts.extend(r.headers.iter().map(|h| h.1.as_str()));
+            texts.extend(r.body.as_deref());
+            texts.extend(r.body_contains.iter().map(String::as_str));
+            texts.extend(r.json_checks.iter().filter_map(|c| c.1.as_str()));
+            for t in texts {
+                if let Ok(t) = Template::parse(t) {
+                    for v in t.vars() {
+                        if !defined.contains(v) && !missing.iter().any(|m| m == v) {
+                            missing.push(v.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
             return;
         }
-        let mut said = Vec::new();
-        match &mut self.load {
+        if let Some(f) = self.feeders.iter_mut().find(|f| !f.columns_known) {
+            f.columns.extend(missing.iter().cloned());
+            report.warn(format!(
+                "feeder {}: its file was not read; the variables {} are taken to be its columns \
+                 (its header row must name them)",
+                f.name,
+                missing.join(", ")
+            ));
+            return;
+        }
+        for m in &missing {
+            self.vars.push((m.clone(), String::new()));
+        }
+        report.warn(format!(
+            "variables not defined in the file (set by scripts or at run time?): {} — defined \
+             empty in `vars`; give them values",
+            missing.join(", ")
+        ));
+    }
+}
+
+
+/// Applies `--vus/--ramp/--hold` to one load (the plan's, or one scenario's with its share of
+/// `--vus`), noting what replaced the file's.
+fn override_load(load: &mut DraftLoad, load_notes: &mut Vec<String>, o: &ImportOptions) {
+    if o.vus.is_none() && o.ramp.is_none() && o.hold.is_none() {
+        return;
+    }
+    let mut said = Vec::new();
+    match load {
             DraftLoad::Closed {
                 stages,
                 iterations,
@@ -164,64 +227,12 @@ impl Draft {
                 }
             }
         }
-        self.load_notes.clear();
-        self.load_notes.push(format!(
+        load_notes.clear();
+        load_notes.push(format!(
             "the file's load was replaced by --vus/--ramp/--hold ({})",
             said.join(", ")
         ));
     }
-
-    /// Every variable the steps reference that nothing defines: a column of a feeder whose file
-    /// was not read, or else an empty `vars` entry, with a warning.
-    fn define_missing(&mut self, report: &mut Report) {
-        let mut defined: BTreeSet<String> = self.vars.iter().map(|(n, _)| n.clone()).collect();
-        for f in &self.feeders {
-            defined.extend(f.columns.iter().cloned());
-        }
-        for r in self.requests() {
-            defined.extend(r.extract.iter().map(|e| e.0.clone()));
-        }
-        defined.extend(BUILTINS.iter().map(|b| b.to_string()));
-        let mut missing: Vec<String> = Vec::new();
-        for r in self.requests() {
-            let mut texts: Vec<&str> = vec![&r.path];
-            texts.extend(r.headers.iter().map(|h| h.1.as_str()));
-            texts.extend(r.body.as_deref());
-            texts.extend(r.body_contains.iter().map(String::as_str));
-            texts.extend(r.json_checks.iter().filter_map(|c| c.1.as_str()));
-            for t in texts {
-                if let Ok(t) = Template::parse(t) {
-                    for v in t.vars() {
-                        if !defined.contains(v) && !missing.iter().any(|m| m == v) {
-                            missing.push(v.to_string());
-                        }
-                    }
-                }
-            }
-        }
-        if missing.is_empty() {
-            return;
-        }
-        if let Some(f) = self.feeders.iter_mut().find(|f| !f.columns_known) {
-            f.columns.extend(missing.iter().cloned());
-            report.warn(format!(
-                "feeder {}: its file was not read; the variables {} are taken to be its columns \
-                 (its header row must name them)",
-                f.name,
-                missing.join(", ")
-            ));
-            return;
-        }
-        for m in &missing {
-            self.vars.push((m.clone(), String::new()));
-        }
-        report.warn(format!(
-            "variables not defined in the file (set by scripts or at run time?): {} — defined \
-             empty in `vars`; give them values",
-            missing.join(", ")
-        ));
-    }
-}
 
 /// Feeder and body files for the check of the written plan: a feeder's file has its columns
 /// and one row per agent; a body file is empty (its content is read at `herd run`).
