@@ -25,15 +25,15 @@ use crate::http;
 use crate::recorder::Recorder;
 use crate::scenario::Program;
 use herd_protocol::clock::US_PER_SEC;
+use herd_protocol::plan::Load;
 use herd_protocol::plan::RampStages;
 use herd_protocol::split::{self, Parts};
-use herd_protocol::plan::Load;
 use load::{lag_us, ControlFlow, Crew};
 use shared::{Limits, Shared};
 use std::cell::RefCell;
 use std::rc::Rc;
-use tokio::sync::mpsc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant, MissedTickBehavior};
 
 /// How often the controller re-evaluates the VU target.
@@ -59,13 +59,8 @@ pub async fn run_load(spec: LoadSpec, io: LoadIo) -> Result<LoadReport, AgentErr
     let runs = spec.plan.scenario_runs();
     let mut parts = Vec::with_capacity(runs.len());
     for run in &runs {
-        let program = Program::for_run(
-            &spec.plan,
-            run,
-            &labels,
-            spec.agent_count,
-            spec.agent_index,
-        )?;
+        let program =
+            Program::for_run(&spec.plan, run, &labels, spec.agent_count, spec.agent_index)?;
         let limits = Limits {
             per_vu: run.load.iterations_per_vu,
             total: run
@@ -109,7 +104,10 @@ async fn drive(
     spec: LoadSpec,
     mut io: LoadIo,
 ) -> Result<LoadReport, AgentError> {
-    let crew = Rc::new(Crew::new(members.iter().map(|(s, _)| Rc::clone(s)).collect(), &io));
+    let crew = Rc::new(Crew::new(
+        members.iter().map(|(s, _)| Rc::clone(s)).collect(),
+        &io,
+    ));
     let mut controls = Vec::with_capacity(members.len());
     if members.len() == 1 {
         let (_, rx) = mpsc::unbounded_channel();
@@ -137,9 +135,9 @@ async fn drive(
         .zip(controls)
         .map(|((shared, load), control)| {
             let (spec, crew) = (Rc::clone(&spec), Rc::clone(&crew));
-            tokio::task::spawn_local(
-                async move { control_one(shared, &spec, load, control, &crew).await },
-            )
+            tokio::task::spawn_local(async move {
+                control_one(shared, &spec, load, control, &crew).await
+            })
         })
         .collect();
     for handle in handles {

@@ -243,7 +243,11 @@ async fn a_vu_future_stays_under_a_kilobyte() {
         run: RunId::new("r").expect("valid"),
         agent: AgentId::numbered(0),
     };
-    let recorder = Rc::new(std::cell::RefCell::new(Recorder::new(identity, vec!["GET /".into()], S)));
+    let recorder = Rc::new(std::cell::RefCell::new(Recorder::new(
+        identity,
+        vec!["GET /".into()],
+        S,
+    )));
     let plan = plan(vec![stage(1000, 1)]);
     let program = Program::new(&plan, &["GET /".to_owned()], 1, 0).expect("compiles");
     let shared = Rc::new(Shared::new(

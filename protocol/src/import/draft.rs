@@ -250,9 +250,10 @@ impl Draft {
                 let DraftStep::Request(r) = step else {
                     continue;
                 };
-                let label = r.name.clone().unwrap_or_else(|| {
-                    format!("{} {}", r.method.to_ascii_uppercase(), r.path)
-                });
+                let label = r
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{} {}", r.method.to_ascii_uppercase(), r.path));
                 if seen.iter().any(|(l, j)| *l == label && *j != i) {
                     let renamed = format!("{}: {label}", s.name);
                     r.notes.push(format!(

@@ -164,7 +164,6 @@ impl Draft {
     }
 }
 
-
 /// Applies `--vus/--ramp/--hold` to one load (the plan's, or one scenario's with its share of
 /// `--vus`), noting what replaced the file's.
 fn override_load(load: &mut DraftLoad, load_notes: &mut Vec<String>, o: &ImportOptions) {
@@ -173,66 +172,65 @@ fn override_load(load: &mut DraftLoad, load_notes: &mut Vec<String>, o: &ImportO
     }
     let mut said = Vec::new();
     match load {
-            DraftLoad::Closed {
-                stages,
-                iterations,
-                per_vu,
-            } => {
-                let peak = stages.iter().map(|s| s.1).max().unwrap_or(1);
-                let first_ramp = stages
-                    .first()
-                    .filter(|s| s.1 > 0)
-                    .map_or(Duration::ZERO, |s| s.0);
-                let total: Duration = stages.iter().map(|s| s.0).sum();
-                let vus = o.vus.unwrap_or(peak).max(1);
-                let ramp = o.ramp.unwrap_or(first_ramp);
-                let hold = o.hold.unwrap_or(total.saturating_sub(first_ramp));
-                if o.hold.is_some() {
-                    *iterations = None;
-                    *per_vu = None;
-                }
-                let DraftLoad::Closed { stages: s, .. } = DraftLoad::ramp_hold(vus, ramp, hold)
-                else {
-                    return;
-                };
-                *stages = s;
-                said.push(format!("{vus} VUs, ramp {}", crate::duration::format(ramp)));
+        DraftLoad::Closed {
+            stages,
+            iterations,
+            per_vu,
+        } => {
+            let peak = stages.iter().map(|s| s.1).max().unwrap_or(1);
+            let first_ramp = stages
+                .first()
+                .filter(|s| s.1 > 0)
+                .map_or(Duration::ZERO, |s| s.0);
+            let total: Duration = stages.iter().map(|s| s.0).sum();
+            let vus = o.vus.unwrap_or(peak).max(1);
+            let ramp = o.ramp.unwrap_or(first_ramp);
+            let hold = o.hold.unwrap_or(total.saturating_sub(first_ramp));
+            if o.hold.is_some() {
+                *iterations = None;
+                *per_vu = None;
             }
-            DraftLoad::Open {
-                start_rps,
-                stages,
-                max_in_flight,
-            } => {
-                if let Some(v) = o.vus {
-                    *max_in_flight = Some(v.max(1));
-                    said.push(format!("max_in_flight {v}"));
+            let DraftLoad::Closed { stages: s, .. } = DraftLoad::ramp_hold(vus, ramp, hold) else {
+                return;
+            };
+            *stages = s;
+            said.push(format!("{vus} VUs, ramp {}", crate::duration::format(ramp)));
+        }
+        DraftLoad::Open {
+            start_rps,
+            stages,
+            max_in_flight,
+        } => {
+            if let Some(v) = o.vus {
+                *max_in_flight = Some(v.max(1));
+                said.push(format!("max_in_flight {v}"));
+            }
+            if o.ramp.is_some() || o.hold.is_some() {
+                let rate = stages.iter().map(|s| s.1).fold(*start_rps, f64::max);
+                let first_ramp = stages.first().map_or(Duration::ZERO, |s| s.0);
+                let total: Duration = stages.iter().map(|s| s.0).sum();
+                let ramp = o.ramp.unwrap_or(first_ramp);
+                let mut hold = o.hold.unwrap_or(total.saturating_sub(first_ramp));
+                if hold.is_zero() {
+                    hold = DEFAULT_HOLD;
                 }
-                if o.ramp.is_some() || o.hold.is_some() {
-                    let rate = stages.iter().map(|s| s.1).fold(*start_rps, f64::max);
-                    let first_ramp = stages.first().map_or(Duration::ZERO, |s| s.0);
-                    let total: Duration = stages.iter().map(|s| s.0).sum();
-                    let ramp = o.ramp.unwrap_or(first_ramp);
-                    let mut hold = o.hold.unwrap_or(total.saturating_sub(first_ramp));
-                    if hold.is_zero() {
-                        hold = DEFAULT_HOLD;
-                    }
-                    *stages = Vec::new();
-                    if ramp.is_zero() {
-                        *start_rps = rate;
-                    } else {
-                        *start_rps = 0.0;
-                        stages.push((ramp, rate));
-                    }
-                    stages.push((hold, rate));
+                *stages = Vec::new();
+                if ramp.is_zero() {
+                    *start_rps = rate;
+                } else {
+                    *start_rps = 0.0;
+                    stages.push((ramp, rate));
                 }
+                stages.push((hold, rate));
             }
         }
-        load_notes.clear();
-        load_notes.push(format!(
-            "the file's load was replaced by --vus/--ramp/--hold ({})",
-            said.join(", ")
-        ));
     }
+    load_notes.clear();
+    load_notes.push(format!(
+        "the file's load was replaced by --vus/--ramp/--hold ({})",
+        said.join(", ")
+    ));
+}
 
 /// Feeder and body files for the check of the written plan: a feeder's file has its columns
 /// and one row per agent; a body file is empty (its content is read at `herd run`).

@@ -386,7 +386,10 @@ fn overrides_replace_the_load_and_groups_keep_their_ratio() {
     assert_eq!(stages(1), [(30, 25), (120, 25)]);
     assert_eq!(
         requests(&plan),
-        [("GET".to_string(), "/b".to_string()), ("GET".into(), "/a".into())]
+        [
+            ("GET".to_string(), "/b".to_string()),
+            ("GET".into(), "/a".into())
+        ]
     );
     assert_eq!(plan.agents, 2);
     assert!(plan.scenarios.iter().all(|s| s.load.iterations.is_none()));
@@ -399,8 +402,11 @@ fn overrides_replace_the_load_and_groups_keep_their_ratio() {
         Outcome::Converted
     ));
     assert!(
-        imported.report.warnings.iter().any(|w| w
-            == "2 thread groups became 2 scenarios, each with its own load: Small, Big"),
+        imported
+            .report
+            .warnings
+            .iter()
+            .any(|w| w == "2 thread groups became 2 scenarios, each with its own load: Small, Big"),
         "{:?}",
         imported.report.warnings
     );
@@ -421,8 +427,14 @@ fn two_thread_groups_become_two_scenarios_with_their_own_loads() {
         );
     let imported = convert(text.as_bytes(), &ImportOptions::default()).expect("import");
     let yaml = &imported.plan_yaml;
-    assert!(yaml.contains("scenarios:\n  \"Browse_users\":\n    load:\n"), "{yaml}");
-    assert!(!yaml.contains("\nscenario:") && !yaml.contains("\nload:"), "{yaml}");
+    assert!(
+        yaml.contains("scenarios:\n  \"Browse_users\":\n    load:\n"),
+        "{yaml}"
+    );
+    assert!(
+        !yaml.contains("\nscenario:") && !yaml.contains("\nload:"),
+        "{yaml}"
+    );
     let plan = parse(&imported);
     assert_eq!(plan.scenario_names(), ["Browse_users", "Buyers"]);
     assert_eq!(plan.scenarios[0].load.max_vus(), 3);

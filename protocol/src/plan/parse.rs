@@ -265,10 +265,7 @@ impl Cx {
             any_request |= matches!(s, Step::Request(_));
         });
         if ok && !any_request {
-            self.err(
-                path,
-                "must have at least one request step (get, post, …)",
-            );
+            self.err(path, "must have at least one request step (get, post, …)");
             return None;
         }
         ok.then_some(steps)

@@ -48,7 +48,10 @@ fn two_scenarios_parse_with_their_own_loads_steps_and_vars() {
     assert!(runs[1].load.arrival.is_some());
     assert_eq!(
         runs[1].vars,
-        [("cart".to_string(), "c1".to_string()), ("user".into(), "buyer".into())]
+        [
+            ("cart".to_string(), "c1".to_string()),
+            ("user".into(), "buyer".into())
+        ]
     );
     assert_eq!(plan.duration(), Duration::from_secs(2));
     assert_eq!(plan.step_labels(), ["a", "POST /b/${cart}"]);
@@ -174,7 +177,10 @@ fn scenarios_must_be_a_non_empty_map() {
 fn thresholds_may_select_steps_of_any_scenario() {
     let errs = errors(&TWO.replace("{group:checkout}", "{group:nowhere}"));
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].starts_with("thresholds[2]: no group is named \"nowhere\""), "{errs:?}");
+    assert!(
+        errs[0].starts_with("thresholds[2]: no group is named \"nowhere\""),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -194,8 +200,10 @@ fn run_overrides_of_the_load_are_refused_and_set_reaches_one_scenario() {
         .collect();
     assert_eq!(
         errs,
-        ["--vus: the plan has several scenarios, each with its own load: change one with \
-          --set scenarios.NAME.load.vus=N (or .load.arrival[0].rps=R)"]
+        [
+            "--vus: the plan has several scenarios, each with its own load: change one with \
+          --set scenarios.NAME.load.vus=N (or .load.arrival[0].rps=R)"
+        ]
     );
     let set = Overrides {
         set: vec![("scenarios.browse.load.vus".into(), "7".into())],
@@ -209,6 +217,12 @@ fn run_overrides_of_the_load_are_refused_and_set_reaches_one_scenario() {
 #[test]
 fn a_scenario_describes_itself_for_validate() {
     let plan = from_yaml_str(TWO).expect("valid");
-    assert_eq!(plan.scenarios[0].describe(), "browse: 3 VUs (peak) for 2.0s, 1 step");
-    assert_eq!(plan.scenarios[1].describe(), "buy: arrivals up to 50/s for 2.0s, 1 step");
+    assert_eq!(
+        plan.scenarios[0].describe(),
+        "browse: 3 VUs (peak) for 2.0s, 1 step"
+    );
+    assert_eq!(
+        plan.scenarios[1].describe(),
+        "buy: arrivals up to 50/s for 2.0s, 1 step"
+    );
 }

@@ -232,7 +232,11 @@ pub(super) fn convert(
     draft.feeders.extend(expr.generated);
     draft.target = options.target.clone().or(draft.target);
     if draft.target.is_none() {
-        let all: Vec<DraftStep> = draft.requests().cloned().map(|r| DraftStep::Request(Box::new(r))).collect();
+        let all: Vec<DraftStep> = draft
+            .requests()
+            .cloned()
+            .map(|r| DraftStep::Request(Box::new(r)))
+            .collect();
         draft.target = target_of(&all);
     }
     Ok(draft)

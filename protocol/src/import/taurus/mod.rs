@@ -1,13 +1,14 @@
-//! Taurus configurations (YAML or JSON) to herd plans: the first execution's load
+//! Taurus configurations (YAML or JSON) to herd plans: each execution's load
 //! (`concurrency`, `ramp-up`, `hold-for`, `iterations`, `steps`, `throughput`) and its scenario's
 //! requests, headers, think times, variables, data sources, extractions and assertions, with
 //! `transaction`/`loop`/`if`/`once` blocks and `include-scenario`. A scenario that runs a JMeter
-//! `script:` is handed over to the JMeter importer, with the execution's load in place.
+//! `script:` is handed over to the JMeter importer, with the execution's load in place. Several
+//! executions become several scenarios (`scenarios:`), one each, each with its own load.
 
 mod requests;
 
 use super::dlt::duration;
-use super::draft::{Draft, DraftFeeder, DraftLoad, DraftStep, Req};
+use super::draft::{scenario_name, Draft, DraftFeeder, DraftLoad, DraftScenario, DraftStep, Req};
 use super::error::ImportError;
 use super::format::{detect, Format};
 use super::jmeter;
@@ -42,8 +43,164 @@ pub(super) struct Cx<'a> {
     pub(super) depth: usize,
 }
 
-/// Converts a Taurus configuration.
+/// Converts a Taurus configuration: one execution as the plan's scenario, several as one
+/// scenario each (`scenarios:`), each with its own load; `--vus` is then their total, split by
+/// their peaks' ratio.
 pub(super) fn convert(
+    bytes: &[u8],
+    options: &ImportOptions,
+    files: &dyn ImportFiles,
+    report: &mut Report,
+) -> Result<Draft, ImportError> {
+    let (text, _) = decode_text(bytes);
+    let root = parse(&text)?;
+    let executions = match root.get("execution") {
+        Some(Value::Array(a)) if a.len() > 1 => a.clone(),
+        _ => return convert_one(bytes, options, files, report),
+    };
+    let mut merged: Option<Draft> = None;
+    let mut first_error = None;
+    let sub_options = ImportOptions {
+        vus: None,
+        ..options.clone()
+    };
+    for (i, exec) in executions.iter().enumerate() {
+        let mut sub = root.clone();
+        if let Value::Object(m) = &mut sub {
+            m.insert("execution".into(), Value::Array(vec![exec.clone()]));
+            if i > 0 {
+                // Tool settings are reported once, with the first execution.
+                for key in TOOL_KEYS {
+                    m.remove(*key);
+                }
+            }
+        }
+        let mut sub_report = Report::default();
+        let result = convert_one(
+            sub.to_string().as_bytes(),
+            &sub_options,
+            files,
+            &mut sub_report,
+        );
+        for mut item in sub_report.items {
+            if let Some(rest) = item.path.strip_prefix("execution[0]") {
+                item.path = format!("execution[{i}]{rest}");
+            }
+            report.items.push(item);
+        }
+        for w in sub_report.warnings {
+            if !report.warnings.contains(&w) {
+                report.warnings.push(w);
+            }
+        }
+        let draft = match result {
+            Ok(d) => d,
+            Err(e) => {
+                report.warn(format!("execution[{i}]: {e}: no scenario for it"));
+                first_error.get_or_insert(e);
+                continue;
+            }
+        };
+        let source_name = match exec.get("scenario") {
+            Some(Value::String(n)) => n.clone(),
+            _ => format!("execution_{i}"),
+        };
+        merge(&mut merged, draft, &source_name);
+    }
+    let Some(mut draft) = merged else {
+        return Err(first_error
+            .unwrap_or_else(|| ImportError::NoRequest("no execution has a request".into())));
+    };
+    if draft.scenarios.len() == 1 {
+        if let Some(only) = draft.scenarios.pop() {
+            draft.load = only.load;
+            draft.load_notes = only.load_notes;
+            draft.steps = only.steps;
+        }
+        return Ok(draft);
+    }
+    if let Some(v) = options.vus {
+        let peaks: Vec<u32> = draft
+            .scenarios
+            .iter()
+            .map(|s| s.load.peak_vus().max(1))
+            .collect();
+        let total: u32 = peaks.iter().sum();
+        for (s, peak) in draft.scenarios.iter_mut().zip(peaks) {
+            let share = ((f64::from(v) * f64::from(peak)) / f64::from(total.max(1))).round() as u32;
+            s.vus_share = Some(share.max(1));
+        }
+    }
+    report.warn(format!(
+        "{} executions became {} scenarios, each with its own load: {}",
+        executions.len(),
+        draft.scenarios.len(),
+        draft
+            .scenarios
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(draft)
+}
+
+/// Keys of a Taurus file that configure the tool, not the test.
+const TOOL_KEYS: &[&str] = &[
+    "modules",
+    "services",
+    "provisioning",
+    "settings",
+    "included-configs",
+];
+
+/// Adds one execution's draft to the plan being merged: its scenario (or, for a JMeter script
+/// with several thread groups, each of its scenarios), its variables and feeders.
+fn merge(merged: &mut Option<Draft>, draft: Draft, source_name: &str) {
+    let plan = merged.get_or_insert_with(|| {
+        let mut d = Draft::new(draft.source, &draft.name);
+        d.target = draft.target.clone();
+        d.agents = draft.agents;
+        d.notes = draft.notes.clone();
+        d
+    });
+    if plan.target.is_none() {
+        plan.target = draft.target.clone();
+    }
+    for (n, v) in &draft.vars {
+        plan.define(n, v);
+    }
+    for f in draft.feeders {
+        if !plan.feeders.iter().any(|g| g.name == f.name) {
+            plan.feeders.push(f);
+        }
+    }
+    let add = |plan: &mut Draft, name: &str, scenario: DraftScenario| {
+        let taken: Vec<String> = plan.scenarios.iter().map(|s| s.name.clone()).collect();
+        plan.scenarios.push(DraftScenario {
+            name: scenario_name(name, &taken),
+            ..scenario
+        });
+    };
+    if draft.scenarios.is_empty() {
+        let scenario = DraftScenario {
+            name: String::new(),
+            load: draft.load,
+            load_notes: draft.load_notes,
+            steps: draft.steps,
+            vus_share: None,
+        };
+        add(plan, source_name, scenario);
+    } else {
+        for s in draft.scenarios {
+            let name = format!("{source_name}_{}", s.name);
+            add(plan, &name, s);
+        }
+    }
+}
+
+/// Converts a Taurus configuration's first execution.
+fn convert_one(
     bytes: &[u8],
     options: &ImportOptions,
     files: &dyn ImportFiles,
@@ -85,13 +242,8 @@ pub(super) fn convert(
             "herd plans have one scenario: the first execution is converted",
         );
     }
-    for key in [
-        "modules",
-        "services",
-        "provisioning",
-        "settings",
-        "included-configs",
-    ] {
+    for key in TOOL_KEYS {
+        let key = *key;
         if root.get(key).is_some() {
             report.skipped(
                 key,
