@@ -174,6 +174,14 @@ pub(crate) fn scenario_name(source: &str, taken: &[String]) -> String {
     name
 }
 
+/// A scenario's share of `--vus` (`total`, for all scenarios together) by its `peak` among all
+/// scenarios' (`peaks`): the scenarios keep their ratio, as DLT does with thread groups.
+pub(crate) fn vus_share(total: u32, peak: u32, peaks: u32) -> u32 {
+    ((f64::from(total) * f64::from(peak)) / f64::from(peaks.max(1)))
+        .round()
+        .max(1.0) as u32
+}
+
 /// The plan being built.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Draft {

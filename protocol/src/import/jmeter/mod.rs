@@ -13,7 +13,7 @@ mod scope;
 mod thread_groups;
 mod walk;
 
-use super::draft::{scenario_name, Draft, DraftLoad, DraftScenario, DraftStep};
+use super::draft::{scenario_name, vus_share, Draft, DraftLoad, DraftScenario, DraftStep};
 use super::error::ImportError;
 use super::options::{ImportFiles, ImportOptions};
 use super::report::{Outcome, Report};
@@ -145,15 +145,14 @@ pub(super) fn convert(
                 chosen.len()
             ));
         }
-        let mut vus_share = None;
+        let mut part = None;
         if several {
             if let Some(v) = options.vus {
-                let share = ((f64::from(v) * f64::from(load.peak)) / f64::from(total_peak.max(1)))
-                    .round() as u32;
-                vus_share = Some(share.max(1));
+                let share = vus_share(v, load.peak, total_peak);
+                part = Some(share);
                 group_notes.push(format!(
                     "--vus {v} is the total of the thread groups: this one's share is {}",
-                    share.max(1)
+                    share
                 ));
             }
         }
@@ -165,7 +164,7 @@ pub(super) fn convert(
             load: load.load.clone(),
             load_notes: load.notes.clone(),
             steps,
-            vus_share,
+            vus_share: part,
         };
         throughput(&mut cx, &mut scenario);
         scenarios.push(scenario);

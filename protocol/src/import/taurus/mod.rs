@@ -5,10 +5,11 @@
 //! `script:` is handed over to the JMeter importer, with the execution's load in place. Several
 //! executions become several scenarios (`scenarios:`), one each, each with its own load.
 
+mod executions;
 mod requests;
 
 use super::dlt::duration;
-use super::draft::{scenario_name, Draft, DraftFeeder, DraftLoad, DraftScenario, DraftStep, Req};
+use super::draft::{Draft, DraftFeeder, DraftLoad, DraftStep, Req};
 use super::error::ImportError;
 use super::format::{detect, Format};
 use super::jmeter;
@@ -105,7 +106,7 @@ pub(super) fn convert(
             Some(Value::String(n)) => n.clone(),
             _ => format!("execution_{i}"),
         };
-        merge(&mut merged, draft, &source_name);
+        executions::merge(&mut merged, draft, &source_name);
     }
     let Some(mut draft) = merged else {
         return Err(first_error
@@ -120,16 +121,7 @@ pub(super) fn convert(
         return Ok(draft);
     }
     if let Some(v) = options.vus {
-        let peaks: Vec<u32> = draft
-            .scenarios
-            .iter()
-            .map(|s| s.load.peak_vus().max(1))
-            .collect();
-        let total: u32 = peaks.iter().sum();
-        for (s, peak) in draft.scenarios.iter_mut().zip(peaks) {
-            let share = ((f64::from(v) * f64::from(peak)) / f64::from(total.max(1))).round() as u32;
-            s.vus_share = Some(share.max(1));
-        }
+        executions::split_vus(&mut draft, v);
     }
     report.warn(format!(
         "{} executions became {} scenarios, each with its own load: {}",
@@ -153,51 +145,6 @@ const TOOL_KEYS: &[&str] = &[
     "settings",
     "included-configs",
 ];
-
-/// Adds one execution's draft to the plan being merged: its scenario (or, for a JMeter script
-/// with several thread groups, each of its scenarios), its variables and feeders.
-fn merge(merged: &mut Option<Draft>, draft: Draft, source_name: &str) {
-    let plan = merged.get_or_insert_with(|| {
-        let mut d = Draft::new(draft.source, &draft.name);
-        d.target = draft.target.clone();
-        d.agents = draft.agents;
-        d.notes = draft.notes.clone();
-        d
-    });
-    if plan.target.is_none() {
-        plan.target = draft.target.clone();
-    }
-    for (n, v) in &draft.vars {
-        plan.define(n, v);
-    }
-    for f in draft.feeders {
-        if !plan.feeders.iter().any(|g| g.name == f.name) {
-            plan.feeders.push(f);
-        }
-    }
-    let add = |plan: &mut Draft, name: &str, scenario: DraftScenario| {
-        let taken: Vec<String> = plan.scenarios.iter().map(|s| s.name.clone()).collect();
-        plan.scenarios.push(DraftScenario {
-            name: scenario_name(name, &taken),
-            ..scenario
-        });
-    };
-    if draft.scenarios.is_empty() {
-        let scenario = DraftScenario {
-            name: String::new(),
-            load: draft.load,
-            load_notes: draft.load_notes,
-            steps: draft.steps,
-            vus_share: None,
-        };
-        add(plan, source_name, scenario);
-    } else {
-        for s in draft.scenarios {
-            let name = format!("{source_name}_{}", s.name);
-            add(plan, &name, s);
-        }
-    }
-}
 
 /// Converts a Taurus configuration's first execution.
 fn convert_one(
