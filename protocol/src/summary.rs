@@ -87,6 +87,11 @@ pub struct Summary {
     /// What each of the run's outputs (`outputs:`, `herd.toml`'s `[[outputs]]`) pushed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<OutputReport>,
+    /// The same figures per scenario, when the plan has several (`scenarios:`): every request
+    /// of the scenario, merged (percentiles from merged histograms); their requests add up to
+    /// the run's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scenarios: BTreeMap<String, StepSummary>,
 }
 
 /// One output's pushes over a run: a push is one request carrying one or more seconds.
@@ -273,6 +278,10 @@ pub struct SecondSummary {
     /// The second per region, when the plan placed its agents in regions.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub regions: BTreeMap<String, RegionSecond>,
+    /// The second per scenario, when the plan has several (`scenarios:`), shaped like a
+    /// region's part.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scenarios: BTreeMap<String, RegionSecond>,
 }
 
 /// One region's part of a second: its agents' frames merged.

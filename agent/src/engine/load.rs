@@ -9,7 +9,7 @@
 use super::shared::Shared;
 use crate::recorder::FrameIdentity;
 use herd_protocol::clock::{micros, Clock, US_PER_SEC};
-use herd_protocol::frame::Frame;
+use herd_protocol::frame::{Frame, Health};
 use herd_protocol::plan::{Plan, RampStages};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -98,25 +98,86 @@ pub(super) struct ControlFlow {
     pub(super) control_open: bool,
     /// When the next frames are due.
     pub(super) next_flush: Instant,
+    /// Every controller of this agent, for frames and the VU count.
+    pub(super) crew: Rc<Crew>,
 }
 
-/// Emits the frames of the seconds that are over; returns when to flush next.
-pub(super) fn flush(shared: &Shared, io: &LoadIo) -> Instant {
-    let now_us = shared.clock.now_us();
-    let second = now_us / US_PER_SEC;
-    let health = shared.health();
-    let frames = shared
-        .recorder
-        .borrow_mut()
-        .flush_before(second, shared.alive(), health);
-    send(io, frames);
-    shared.clock.instant_at_us((second + 1) * US_PER_SEC) + FLUSH_DELAY
+/// The load controllers of one agent (one per scenario of the plan) and what they share: one
+/// recorder, so every second is one frame whatever the number of scenarios, and the agent's VU
+/// count and health, summed over the controllers. Each controller flushes at each second's
+/// boundary; the first to do so emits the frame, the others find nothing left to emit.
+pub(super) struct Crew {
+    /// The controllers' states, one per scenario.
+    pub(super) members: Vec<Rc<Shared>>,
+    /// Where frames go.
+    frames: mpsc::UnboundedSender<Frame>,
+    /// The agent's VUs running now, for heartbeats.
+    vus: Rc<Cell<u32>>,
 }
 
-pub(super) fn send(io: &LoadIo, frames: Vec<Frame>) {
-    for frame in frames {
-        if io.frames.send(frame).is_err() {
-            tracing::warn!("frame receiver is gone; frames are discarded");
+impl Crew {
+    pub(super) fn new(members: Vec<Rc<Shared>>, io: &LoadIo) -> Self {
+        Self {
+            members,
+            frames: io.frames.clone(),
+            vus: Rc::clone(&io.vus),
+        }
+    }
+
+    /// VUs or workers of every scenario running now.
+    pub(super) fn alive(&self) -> u32 {
+        self.members.iter().map(|m| m.alive()).sum()
+    }
+
+    /// Updates the VU count heartbeats report.
+    pub(super) fn note_vus(&self) {
+        self.vus.set(self.alive());
+    }
+
+    /// The agent's health: the CPU sampled once, requests in flight of every scenario.
+    pub(super) fn health(&self) -> Health {
+        let mut health = self.members.first().map(|m| m.health()).unwrap_or_default();
+        health.in_flight = self.members.iter().map(|m| m.in_flight()).sum();
+        health
+    }
+
+    /// Emits the frames of the seconds that are over; returns when to flush next.
+    pub(super) fn flush(&self) -> Instant {
+        let Some(first) = self.members.first() else {
+            return Instant::now() + Duration::from_secs(1);
+        };
+        let now_us = first.clock.now_us();
+        let second = now_us / US_PER_SEC;
+        let due = first.recorder.borrow().due_before(second);
+        if due {
+            let health = self.health();
+            let frames = first
+                .recorder
+                .borrow_mut()
+                .flush_before(second, self.alive(), health);
+            self.send(frames);
+        }
+        first.clock.instant_at_us((second + 1) * US_PER_SEC) + FLUSH_DELAY
+    }
+
+    /// The last frames, once every controller has drained; returns what the load did.
+    pub(super) fn finish(&self) -> (u64, u64, u64) {
+        self.vus.set(0);
+        let Some(first) = self.members.first() else {
+            return (0, 0, 0);
+        };
+        let health = self.health();
+        let mut recorder = first.recorder.borrow_mut();
+        let frames = recorder.finish(first.clock.now_us(), 0, health);
+        self.send(frames);
+        (recorder.requests(), recorder.frames(), recorder.dropped())
+    }
+
+    fn send(&self, frames: Vec<Frame>) {
+        for frame in frames {
+            if self.frames.send(frame).is_err() {
+                tracing::warn!("frame receiver is gone; frames are discarded");
+            }
         }
     }
 }

@@ -9,18 +9,19 @@
 //! once per millisecond; every arrival due by then is handed out at once, with its own planned
 //! time, so the rate is exact even above 1000 per second.
 
-use super::load::{flush, lag_us, Control, ControlFlow, LoadIo, LoadSpec};
+use super::load::{lag_us, Control, ControlFlow, LoadSpec};
 use super::shared::Shared;
 use herd_protocol::plan::{Arrival, RampStages};
 use herd_protocol::split::Parts;
 use std::rc::Rc;
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
 /// Runs the arrivals until the schedule ends or a stop arrives.
 pub(super) async fn run(
     shared: &Rc<Shared>,
     spec: &LoadSpec,
-    io: &mut LoadIo,
+    control: &mut mpsc::UnboundedReceiver<Control>,
     arrival: &Arrival,
     flow: &mut ControlFlow,
 ) {
@@ -47,7 +48,7 @@ pub(super) async fn run(
             k = mine + 1;
             next = next_of(k, &parts, &arrival);
         }
-        io.vus.set(shared.alive());
+        flow.crew.note_vus();
         // A `unique` feeder that ran out ends this agent's arrivals (and, by `end_run`, the run).
         let exhausted = shared.program.exhausted().is_some();
         if flow.graceful.is_some() || exhausted || (next.is_none() && now >= end) {
@@ -59,8 +60,8 @@ pub(super) async fn run(
                 let now_us = shared.clock.now_us();
                 shared.recorder.borrow_mut().note_lag(now_us, lag_us(wake));
             }
-            () = sleep_until(flow.next_flush) => flow.next_flush = flush(shared, io),
-            command = io.control.recv(), if flow.control_open => match command {
+            () = sleep_until(flow.next_flush) => flow.next_flush = flow.crew.flush(),
+            command = control.recv(), if flow.control_open => match command {
                 Some(Control::Ramp { at, stages: RampStages::Rate(stages) }) => {
                     // Every agent applies the same ramp to the same schedule, so the split
                     // stays exact; arrivals already handed out keep their planned times.

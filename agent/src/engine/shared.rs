@@ -24,6 +24,7 @@ use herd_protocol::frame::Health;
 use herd_protocol::plan::Think;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -56,7 +57,8 @@ pub(super) struct Shared {
     pub program: Program,
     pub timeout: Duration,
     pub clock: Clock,
-    pub recorder: RefCell<Recorder>,
+    /// The agent's one recorder, shared by the controllers of every scenario.
+    pub recorder: Rc<RefCell<Recorder>>,
     /// Closed model: iteration limits.
     pub(super) limits: Limits,
     /// Closed model: iterations started by all VUs.
@@ -89,7 +91,7 @@ impl Shared {
         program: Program,
         timeout: Duration,
         clock: Clock,
-        recorder: Recorder,
+        recorder: Rc<RefCell<Recorder>>,
         limits: Limits,
     ) -> Self {
         Self {
@@ -98,7 +100,7 @@ impl Shared {
             timeout,
             clock,
             rng: RefCell::new(Rng::seeded(clock.now_us())),
-            recorder: RefCell::new(recorder),
+            recorder,
             limits,
             started: Cell::new(0),
             target: Cell::new(0),
@@ -119,6 +121,11 @@ impl Shared {
     /// VUs or workers running now (including those finishing a request above the target).
     pub fn alive(&self) -> u32 {
         self.alive.get()
+    }
+
+    /// Requests on the wire now.
+    pub fn in_flight(&self) -> u32 {
+        self.requests_in_flight.get()
     }
 
     /// VUs that ran all their iterations.

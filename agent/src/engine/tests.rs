@@ -21,6 +21,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
         outputs: vec![],
         regions: vec![],
         hosts: vec![],
+        scenarios: vec![],
         load: Load {
             stages,
             ..Load::default()
@@ -78,7 +79,11 @@ fn start(
         run: RunId::new("r").expect("valid"),
         agent: AgentId::numbered(index),
     };
-    let recorder = Recorder::new(identity.clone(), vec!["GET /".into()], S);
+    let recorder = Rc::new(std::cell::RefCell::new(Recorder::new(
+        identity.clone(),
+        vec!["GET /".into()],
+        S,
+    )));
     let thinker = Plan {
         scenario: vec![Step::Think(Think::fixed(Duration::from_millis(100)))],
         ..plan(stages.clone())
@@ -109,7 +114,8 @@ fn start(
         frames: frames_tx,
         vus: Rc::clone(&vus),
     };
-    let handle = local.spawn_local(super::control(shared, spec, io));
+    let load = spec.plan.load.clone();
+    let handle = local.spawn_local(super::drive(vec![(shared, load)], spec, io));
     (
         Harness {
             vus,
@@ -242,7 +248,11 @@ async fn a_vu_future_stays_under_a_kilobyte() {
         run: RunId::new("r").expect("valid"),
         agent: AgentId::numbered(0),
     };
-    let recorder = Recorder::new(identity, vec!["GET /".into()], S);
+    let recorder = Rc::new(std::cell::RefCell::new(Recorder::new(
+        identity,
+        vec!["GET /".into()],
+        S,
+    )));
     let plan = plan(vec![stage(1000, 1)]);
     let program = Program::new(&plan, &["GET /".to_owned()], 1, 0).expect("compiles");
     let shared = Rc::new(Shared::new(

@@ -324,6 +324,12 @@ impl Recorder {
         }
     }
 
+    /// Whether a second before `second` has no frame yet (so [`Recorder::flush_before`] would
+    /// emit one).
+    pub fn due_before(&self, second: u64) -> bool {
+        self.next_second < second
+    }
+
     /// Frames of every second before `second`, in order; `vus` and `health` go into each (with
     /// the loop lag of each frame's own second).
     pub fn flush_before(&mut self, second: u64, vus: u32, health: Health) -> Vec<Frame> {

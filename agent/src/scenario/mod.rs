@@ -25,8 +25,8 @@ use crate::error::AgentError;
 use crate::http::PreparedRequest;
 use feeder::AgentFeeder;
 use herd_protocol::plan::{
-    walk, Expr, OnExhausted, Plan, RequestStep, Step as PlanStep, Template, Think, BUILTINS, GROUP_KEY_PREFIX,
-    STATUS,
+    walk, Expr, OnExhausted, Plan, RequestStep, ScenarioRun, Step as PlanStep, Template, Think,
+    BUILTINS, GROUP_KEY_PREFIX, SCENARIO_KEY_PREFIX, STATUS,
 };
 use names::Names;
 use response::Rules;
@@ -197,7 +197,8 @@ pub struct Program {
 }
 
 /// The recorder's labels for `plan`: its steps' labels, then its groups' keys
-/// (`group:NAME`), which frames carry among the steps'.
+/// (`group:NAME`), then its scenarios' keys (`scenario:NAME`, with `scenarios:` only), which
+/// frames carry among the steps'.
 pub fn recorder_labels(plan: &Plan) -> Vec<String> {
     let mut labels = plan.step_labels();
     labels.extend(
@@ -205,12 +206,39 @@ pub fn recorder_labels(plan: &Plan) -> Vec<String> {
             .iter()
             .map(|g| format!("{GROUP_KEY_PREFIX}{g}")),
     );
+    labels.extend(
+        plan.scenario_names()
+            .iter()
+            .map(|s| format!("{SCENARIO_KEY_PREFIX}{s}")),
+    );
     labels
 }
 
 impl Program {
-    /// Compiles `plan`'s scenario for agent `index` of `count`; `labels` are the recorder's.
+    /// Compiles `plan`'s (first) scenario for agent `index` of `count`; `labels` are the
+    /// recorder's.
+    #[cfg(test)]
     pub fn new(plan: &Plan, labels: &[String], count: u32, index: u32) -> Result<Self, AgentError> {
+        let runs = plan.scenario_runs();
+        let run = runs.first().ok_or_else(|| AgentError::Request {
+            step: "scenarios".into(),
+            reason: "the plan has no scenario".into(),
+        })?;
+        Self::for_run(plan, run, labels, count, index)
+    }
+
+    /// Compiles one scenario of `plan` (`run`, from [`Plan::scenario_runs`]) for agent `index`
+    /// of `count`: the plan's variables with the scenario's over them, and, in a plan with
+    /// `scenarios:`, every request also recorded under the scenario's key (`scenario:NAME`).
+    /// Each scenario compiles its own feeders: it reads their rows on its own.
+    pub fn for_run(
+        plan: &Plan,
+        run: &ScenarioRun<'_>,
+        labels: &[String],
+        count: u32,
+        index: u32,
+    ) -> Result<Self, AgentError> {
+        let steps_in = run.steps;
         let mut names = Names::default();
         let mut defaults = Vec::new();
         let mut set = |names: &mut Names, name: &str, value: String| {
@@ -221,13 +249,13 @@ impl Program {
             defaults[i] = value;
             i
         };
-        for (name, value) in &plan.vars {
+        for (name, value) in plan.vars.iter().chain(run.vars) {
             set(&mut names, name, value.clone());
         }
         for name in plan.feeders.iter().flat_map(|f| &f.columns) {
             set(&mut names, name, String::new());
         }
-        walk(&plan.scenario, "", &mut |_, step| {
+        walk(steps_in, "", &mut |_, step| {
             if let PlanStep::Request(r) = step {
                 for e in &r.extract {
                     if names.get(&e.var).is_none() {
@@ -237,12 +265,12 @@ impl Program {
             }
         });
         // Built-ins take a slot only when a template uses them.
-        if references(plan, BUILTINS[0]) {
+        if references(steps_in, BUILTINS[0]) {
             set(&mut names, BUILTINS[0], index.to_string());
         }
-        let vu_var = references(plan, BUILTINS[1]).then(|| names.add(BUILTINS[1]));
-        let iteration_var = references(plan, BUILTINS[2]).then(|| names.add(BUILTINS[2]));
-        let status_var = reads_status(plan).then(|| set(&mut names, STATUS_SLOT, "0".into()));
+        let vu_var = references(steps_in, BUILTINS[1]).then(|| names.add(BUILTINS[1]));
+        let iteration_var = references(steps_in, BUILTINS[2]).then(|| names.add(BUILTINS[2]));
+        let status_var = reads_status(steps_in).then(|| set(&mut names, STATUS_SLOT, "0".into()));
         defaults.resize(names.0.len(), String::new());
 
         let feeders = plan
@@ -256,7 +284,12 @@ impl Program {
             labels,
             names: &names,
         };
-        let steps = compiler.steps(&plan.scenario, &mut Vec::new())?;
+        let mut keys: Vec<usize> = run
+            .name
+            .map(|n| compiler.label(&format!("{SCENARIO_KEY_PREFIX}{n}")))
+            .into_iter()
+            .collect();
+        let steps = compiler.steps(steps_in, &mut keys)?;
         Ok(Self {
             steps,
             defaults,
@@ -330,10 +363,10 @@ impl Program {
 /// The slot name of the last status: not a valid variable name, so no plan variable shares it.
 const STATUS_SLOT: &str = "#status";
 
-/// Whether any condition of the plan reads `${status}`.
-fn reads_status(plan: &Plan) -> bool {
+/// Whether any condition of the steps reads `${status}`.
+fn reads_status(steps: &[PlanStep]) -> bool {
     let mut found = false;
-    walk(&plan.scenario, "", &mut |_, step| {
+    walk(steps, "", &mut |_, step| {
         if let PlanStep::If(c) = step {
             found |= c.cond.vars().iter().any(|v| *v == STATUS);
         }
@@ -341,11 +374,11 @@ fn reads_status(plan: &Plan) -> bool {
     found
 }
 
-/// Whether any template or condition of the plan references variable `name`.
-fn references(plan: &Plan, name: &str) -> bool {
+/// Whether any template or condition of the steps references variable `name`.
+fn references(steps: &[PlanStep], name: &str) -> bool {
     let uses = |text: &str| Template::parse(text).is_ok_and(|t| t.vars().any(|v| v == name));
     let mut found = false;
-    walk(&plan.scenario, "", &mut |_, step| {
+    walk(steps, "", &mut |_, step| {
         found |= match step {
             PlanStep::If(c) => c.cond.vars().iter().any(|v| *v == name),
             PlanStep::Request(r) => {

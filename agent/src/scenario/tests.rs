@@ -422,3 +422,40 @@ fn a_choice_takes_each_branch_exactly_weight_times_per_bag_and_conditions_read_t
     program.note_status(&mut vu, 200);
     assert!(!cond.holds(&vu));
 }
+
+#[test]
+fn each_scenario_compiles_its_own_steps_and_vars_and_records_under_its_key() {
+    let yaml = "version: 1\nname: t\ntarget: http://127.0.0.1:1\nvars: {who: all}\n\
+                scenarios:\n  a: {load: {vus: 1, duration: 1s}, steps: [{get: '/a/${who}'}]}\n  \
+                b: {load: {vus: 2, duration: 1s}, vars: {who: bee}, \
+                steps: [{group: g, steps: [{get: '/b/${who}'}]}]}\n";
+    let plan = plan::from_yaml_str(yaml).expect("valid");
+    let labels = recorder_labels(&plan);
+    assert_eq!(
+        labels,
+        [
+            "GET /a/${who}",
+            "GET /b/${who}",
+            "group:g",
+            "scenario:a",
+            "scenario:b"
+        ]
+    );
+    let runs = plan.scenario_runs();
+    let a = Program::for_run(&plan, &runs[0], &labels, 1, 0).expect("compiles");
+    let b = Program::for_run(&plan, &runs[1], &labels, 1, 0).expect("compiles");
+    let Step::Request(ra) = &a.steps[0] else {
+        panic!("a request")
+    };
+    assert_eq!((ra.label, &ra.groups[..]), (0, &[3][..]));
+    let Step::Group(inner) = &b.steps[0] else {
+        panic!("a group")
+    };
+    let Step::Request(rb) = &inner[0] else {
+        panic!("a request")
+    };
+    // The scenario's key comes first, then the groups around the step.
+    assert_eq!((rb.label, &rb.groups[..]), (1, &[4, 2][..]));
+    assert_eq!(a.start_vu(0).vars(), ["all"]);
+    assert_eq!(b.start_vu(0).vars(), ["bee"]);
+}

@@ -166,16 +166,18 @@ impl SecondAggregate {
                 .collect(),
             error_kinds: self.stats.error_kinds.clone(),
             health: (self.agents_reported > 0).then(|| self.load.health.clone()),
-            regions: self.regions(),
+            regions: self.keyed(herd_protocol::plan::REGION_KEY_PREFIX),
+            scenarios: self.keyed(herd_protocol::plan::SCENARIO_KEY_PREFIX),
         }
     }
 
-    /// The second's figures per region (the steps keyed `region:NAME`).
-    pub fn regions(&self) -> BTreeMap<String, RegionSecond> {
+    /// The second's figures per region or scenario (the steps keyed `region:NAME`,
+    /// `scenario:NAME`), by name.
+    pub fn keyed(&self, prefix: &str) -> BTreeMap<String, RegionSecond> {
         self.steps
             .iter()
             .filter_map(|(key, stats)| {
-                let region = key.strip_prefix(herd_protocol::plan::REGION_KEY_PREFIX)?;
+                let region = key.strip_prefix(prefix)?;
                 let latency = stats.latency_ms();
                 Some((
                     region.to_owned(),

@@ -371,6 +371,13 @@ fn apply(plan: &mut Plan, overrides: &Overrides) -> Result<(), Rejection> {
     if let Some(text) = &overrides.duration {
         let target =
             duration::parse(text).map_err(|e| Rejection::field("overrides.duration", e))?;
+        if plan.has_scenarios() {
+            return Err(Rejection::field(
+                "overrides.duration",
+                "the plan has several scenarios, each with its own load: change their loads in \
+                 the plan",
+            ));
+        }
         let total = plan.load.duration();
         if target.is_zero() || total.is_zero() {
             return Err(Rejection::field("overrides.duration", "must be > 0"));

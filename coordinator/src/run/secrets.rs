@@ -45,11 +45,13 @@ pub fn redact(plan: &Plan, text: &str) -> String {
     let values = values(plan).unwrap_or_default();
     // Every request's headers, nested ones (groups, branches, repeats) too.
     let mut headers = Vec::new();
-    herd_protocol::plan::walk(&plan.scenario, "", &mut |_, step| {
-        if let Step::Request(r) = step {
-            headers.extend(r.headers.iter());
-        }
-    });
+    for steps in plan.all_steps() {
+        herd_protocol::plan::walk(steps, "", &mut |_, step| {
+            if let Step::Request(r) = step {
+                headers.extend(r.headers.iter());
+            }
+        });
+    }
     Redactor::new(values.values().map(String::as_str))
         .with_headers(headers)
         .redact(text)

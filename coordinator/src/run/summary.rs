@@ -6,7 +6,9 @@
 use super::agents::Agents;
 use crate::aggregate::{MergedStats, Totals};
 use crate::store::AgentGap;
-use herd_protocol::plan::{Metric, Plan, Selector, Threshold, GROUP_KEY_PREFIX, REGION_KEY_PREFIX};
+use herd_protocol::plan::{
+    Metric, Plan, Selector, Threshold, GROUP_KEY_PREFIX, REGION_KEY_PREFIX, SCENARIO_KEY_PREFIX,
+};
 use herd_protocol::summary::{
     AgentSummary, Bottleneck, Gap, RunState, SecondSummary, ShareMoved, Summary, ThresholdResult,
     Verdict,
@@ -56,9 +58,14 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
     };
     let step = |s: &MergedStats| s.to_step_summary(duration_s);
     let (mut steps, mut groups, mut regions) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut scenarios = BTreeMap::new();
     for (label, s) in &input.totals.steps {
         if let Some(region) = label.strip_prefix(REGION_KEY_PREFIX) {
             regions.insert(region.to_string(), step(s));
+            continue;
+        }
+        if let Some(scenario) = label.strip_prefix(SCENARIO_KEY_PREFIX) {
+            scenarios.insert(scenario.to_string(), step(s));
             continue;
         }
         match label.strip_prefix(GROUP_KEY_PREFIX) {
@@ -136,6 +143,7 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
             .collect(),
         overrides: Vec::new(),
         outputs: Vec::new(),
+        scenarios,
     }
 }
 

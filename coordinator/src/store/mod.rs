@@ -396,6 +396,7 @@ impl SecondRecord {
                 error_kinds: summary.error_kinds,
                 health: summary.health,
                 regions: summary.regions,
+                scenarios: summary.scenarios,
             },
             checkpoint,
         }
@@ -423,6 +424,7 @@ impl SecondRecord {
             error_kinds: self.detail.error_kinds.clone(),
             health: self.detail.health.clone(),
             regions: self.detail.regions.clone(),
+            scenarios: self.detail.scenarios.clone(),
         }
     }
 }
@@ -451,4 +453,7 @@ pub struct SecondDetail {
     /// Per region, when the plan has regions.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub regions: BTreeMap<String, RegionSecond>,
+    /// Per scenario, when the plan has several.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scenarios: BTreeMap<String, RegionSecond>,
 }

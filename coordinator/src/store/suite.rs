@@ -118,6 +118,17 @@ pub(crate) fn second(t: u64, requests: u64, latency_us: u64) -> SecondRecord {
             )]
             .into_iter()
             .collect(),
+            scenarios: [(
+                "browse".to_string(),
+                herd_protocol::summary::RegionSecond {
+                    requests,
+                    errors: 1,
+                    p50_ms: 1.25,
+                    p99_ms: 2.75,
+                },
+            )]
+            .into_iter()
+            .collect(),
         },
         checkpoint: None,
     }
@@ -173,6 +184,7 @@ pub(crate) fn summary(run: &str, requests: u64) -> Summary {
         dropped: 0,
         checks: Default::default(),
         bottlenecks: vec![],
+        scenarios: BTreeMap::new(),
     }
 }
 

@@ -138,6 +138,50 @@ pub(crate) enum DraftStep {
     },
 }
 
+/// One scenario of a plan with several (`scenarios:`): a JMeter thread group, a Taurus
+/// execution.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DraftScenario {
+    /// Its name in the plan (a variable-like name, unique in the plan).
+    pub name: String,
+    pub load: DraftLoad,
+    pub load_notes: Vec<String>,
+    pub steps: Vec<DraftStep>,
+    /// `--vus` as this scenario's share of the total (the groups keep their ratio).
+    pub vus_share: Option<u32>,
+}
+
+/// A name the plan accepts for a scenario, from a source's name (`Thread Group 1` →
+/// `Thread_Group_1`), unique among `taken`.
+pub(crate) fn scenario_name(source: &str, taken: &[String]) -> String {
+    let mut name: String = source
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert(0, 's');
+        if name.len() == 1 {
+            name.push_str("cenario");
+        }
+    }
+    let base = name.clone();
+    let mut n = 2;
+    while taken.contains(&name) {
+        name = format!("{base}_{n}");
+        n += 1;
+    }
+    name
+}
+
+/// A scenario's share of `--vus` (`total`, for all scenarios together) by its `peak` among all
+/// scenarios' (`peaks`): the scenarios keep their ratio, as DLT does with thread groups.
+pub(crate) fn vus_share(total: u32, peak: u32, peaks: u32) -> u32 {
+    ((f64::from(total) * f64::from(peak)) / f64::from(peaks.max(1)))
+        .round()
+        .max(1.0) as u32
+}
+
 /// The plan being built.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Draft {
@@ -153,6 +197,9 @@ pub(crate) struct Draft {
     pub notes: Vec<String>,
     /// `--vus` as this plan's share, when the source split it (JMeter thread groups).
     pub vus_share: Option<u32>,
+    /// Several scenarios (JMeter thread groups, Taurus executions); when set, they hold every
+    /// load and step, and `load` and `steps` are unused.
+    pub scenarios: Vec<DraftScenario>,
 }
 
 impl Draft {
@@ -173,6 +220,7 @@ impl Draft {
             steps: Vec::new(),
             notes: Vec::new(),
             vus_share: None,
+            scenarios: Vec::new(),
         }
     }
 
@@ -183,11 +231,49 @@ impl Draft {
         }
     }
 
+    /// Every request, of every scenario.
     pub fn requests(&self) -> impl Iterator<Item = &Req> {
-        self.steps.iter().filter_map(|s| match s {
-            DraftStep::Request(r) => Some(r.as_ref()),
-            DraftStep::Think { .. } => None,
-        })
+        self.steps
+            .iter()
+            .chain(self.scenarios.iter().flat_map(|s| &s.steps))
+            .filter_map(|s| match s {
+                DraftStep::Request(r) => Some(r.as_ref()),
+                DraftStep::Think { .. } => None,
+            })
+    }
+
+    /// Every step, of every scenario.
+    pub fn steps_mut(&mut self) -> impl Iterator<Item = &mut DraftStep> {
+        self.steps
+            .iter_mut()
+            .chain(self.scenarios.iter_mut().flat_map(|s| &mut s.steps))
+    }
+
+    /// Makes request labels unique across scenarios (a plan requires it: results list steps by
+    /// label): a label already used by an earlier scenario is prefixed with the scenario's name.
+    pub fn distinct_labels(&mut self) {
+        let mut seen: Vec<(String, usize)> = Vec::new();
+        for (i, s) in self.scenarios.iter_mut().enumerate() {
+            for step in &mut s.steps {
+                let DraftStep::Request(r) = step else {
+                    continue;
+                };
+                let label = r
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{} {}", r.method.to_ascii_uppercase(), r.path));
+                if seen.iter().any(|(l, j)| *l == label && *j != i) {
+                    let renamed = format!("{}: {label}", s.name);
+                    r.notes.push(format!(
+                        "named {renamed:?}: another scenario has a step {label:?}"
+                    ));
+                    r.name = Some(renamed.clone());
+                    seen.push((renamed, i));
+                } else {
+                    seen.push((label, i));
+                }
+            }
+        }
     }
 }
 

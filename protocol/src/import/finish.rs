@@ -20,7 +20,7 @@ impl Draft {
     /// file would not validate at `herd run`): the request is sent without a body, and its report
     /// item says so.
     pub fn drop_missing_body_files(&mut self, files: &dyn ImportFiles, report: &mut Report) {
-        for step in &mut self.steps {
+        for step in self.steps_mut() {
             let DraftStep::Request(r) = step else {
                 continue;
             };
@@ -68,7 +68,15 @@ impl Draft {
         if self.vus_share.is_some() {
             overrides.vus = self.vus_share;
         }
-        self.apply_overrides(&overrides);
+        override_load(&mut self.load, &mut self.load_notes, &overrides);
+        for s in &mut self.scenarios {
+            let mut overrides = options.clone();
+            if s.vus_share.is_some() {
+                overrides.vus = s.vus_share;
+            }
+            override_load(&mut s.load, &mut s.load_notes, &overrides);
+        }
+        self.distinct_labels();
         self.define_missing(report);
         self.feeders.retain(|f| {
             let keep = !f.columns.is_empty();
@@ -102,73 +110,6 @@ impl Draft {
         plan::from_yaml_str_with(&text, &stub)
             .map_err(|e| ImportError::InvalidPlan(format!("{e}\n--- plan ---\n{text}")))?;
         Ok(text)
-    }
-
-    fn apply_overrides(&mut self, o: &ImportOptions) {
-        if o.vus.is_none() && o.ramp.is_none() && o.hold.is_none() {
-            return;
-        }
-        let mut said = Vec::new();
-        match &mut self.load {
-            DraftLoad::Closed {
-                stages,
-                iterations,
-                per_vu,
-            } => {
-                let peak = stages.iter().map(|s| s.1).max().unwrap_or(1);
-                let first_ramp = stages
-                    .first()
-                    .filter(|s| s.1 > 0)
-                    .map_or(Duration::ZERO, |s| s.0);
-                let total: Duration = stages.iter().map(|s| s.0).sum();
-                let vus = o.vus.unwrap_or(peak).max(1);
-                let ramp = o.ramp.unwrap_or(first_ramp);
-                let hold = o.hold.unwrap_or(total.saturating_sub(first_ramp));
-                if o.hold.is_some() {
-                    *iterations = None;
-                    *per_vu = None;
-                }
-                let DraftLoad::Closed { stages: s, .. } = DraftLoad::ramp_hold(vus, ramp, hold)
-                else {
-                    return;
-                };
-                *stages = s;
-                said.push(format!("{vus} VUs, ramp {}", crate::duration::format(ramp)));
-            }
-            DraftLoad::Open {
-                start_rps,
-                stages,
-                max_in_flight,
-            } => {
-                if let Some(v) = o.vus {
-                    *max_in_flight = Some(v.max(1));
-                    said.push(format!("max_in_flight {v}"));
-                }
-                if o.ramp.is_some() || o.hold.is_some() {
-                    let rate = stages.iter().map(|s| s.1).fold(*start_rps, f64::max);
-                    let first_ramp = stages.first().map_or(Duration::ZERO, |s| s.0);
-                    let total: Duration = stages.iter().map(|s| s.0).sum();
-                    let ramp = o.ramp.unwrap_or(first_ramp);
-                    let mut hold = o.hold.unwrap_or(total.saturating_sub(first_ramp));
-                    if hold.is_zero() {
-                        hold = DEFAULT_HOLD;
-                    }
-                    *stages = Vec::new();
-                    if ramp.is_zero() {
-                        *start_rps = rate;
-                    } else {
-                        *start_rps = 0.0;
-                        stages.push((ramp, rate));
-                    }
-                    stages.push((hold, rate));
-                }
-            }
-        }
-        self.load_notes.clear();
-        self.load_notes.push(format!(
-            "the file's load was replaced by --vus/--ramp/--hold ({})",
-            said.join(", ")
-        ));
     }
 
     /// Every variable the steps reference that nothing defines: a column of a feeder whose file
@@ -221,6 +162,74 @@ impl Draft {
             missing.join(", ")
         ));
     }
+}
+
+/// Applies `--vus/--ramp/--hold` to one load (the plan's, or one scenario's with its share of
+/// `--vus`), noting what replaced the file's.
+fn override_load(load: &mut DraftLoad, load_notes: &mut Vec<String>, o: &ImportOptions) {
+    if o.vus.is_none() && o.ramp.is_none() && o.hold.is_none() {
+        return;
+    }
+    let mut said = Vec::new();
+    match load {
+        DraftLoad::Closed {
+            stages,
+            iterations,
+            per_vu,
+        } => {
+            let peak = stages.iter().map(|s| s.1).max().unwrap_or(1);
+            let first_ramp = stages
+                .first()
+                .filter(|s| s.1 > 0)
+                .map_or(Duration::ZERO, |s| s.0);
+            let total: Duration = stages.iter().map(|s| s.0).sum();
+            let vus = o.vus.unwrap_or(peak).max(1);
+            let ramp = o.ramp.unwrap_or(first_ramp);
+            let hold = o.hold.unwrap_or(total.saturating_sub(first_ramp));
+            if o.hold.is_some() {
+                *iterations = None;
+                *per_vu = None;
+            }
+            let DraftLoad::Closed { stages: s, .. } = DraftLoad::ramp_hold(vus, ramp, hold) else {
+                return;
+            };
+            *stages = s;
+            said.push(format!("{vus} VUs, ramp {}", crate::duration::format(ramp)));
+        }
+        DraftLoad::Open {
+            start_rps,
+            stages,
+            max_in_flight,
+        } => {
+            if let Some(v) = o.vus {
+                *max_in_flight = Some(v.max(1));
+                said.push(format!("max_in_flight {v}"));
+            }
+            if o.ramp.is_some() || o.hold.is_some() {
+                let rate = stages.iter().map(|s| s.1).fold(*start_rps, f64::max);
+                let first_ramp = stages.first().map_or(Duration::ZERO, |s| s.0);
+                let total: Duration = stages.iter().map(|s| s.0).sum();
+                let ramp = o.ramp.unwrap_or(first_ramp);
+                let mut hold = o.hold.unwrap_or(total.saturating_sub(first_ramp));
+                if hold.is_zero() {
+                    hold = DEFAULT_HOLD;
+                }
+                *stages = Vec::new();
+                if ramp.is_zero() {
+                    *start_rps = rate;
+                } else {
+                    *start_rps = 0.0;
+                    stages.push((ramp, rate));
+                }
+                stages.push((hold, rate));
+            }
+        }
+    }
+    load_notes.clear();
+    load_notes.push(format!(
+        "the file's load was replaced by --vus/--ramp/--hold ({})",
+        said.join(", ")
+    ));
 }
 
 /// Feeder and body files for the check of the written plan: a feeder's file has its columns

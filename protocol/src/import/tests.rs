@@ -55,10 +55,11 @@ pub(super) fn parse(imported: &Imported) -> Plan {
         .unwrap_or_else(|e| panic!("{e}\n{}", imported.plan_yaml))
 }
 
-/// The (method, path) of every request step.
+/// The (method, path) of every request step, of every scenario.
 pub(super) fn requests(plan: &Plan) -> Vec<(String, String)> {
-    plan.scenario
-        .iter()
+    plan.all_steps()
+        .into_iter()
+        .flatten()
         .filter_map(|s| match s {
             Step::Request(r) => Some((r.method.as_str().to_string(), r.path.clone())),
             _ => None,

@@ -372,23 +372,75 @@ fn overrides_replace_the_load_and_groups_keep_their_ratio() {
     };
     let imported = convert(text.as_bytes(), &options).expect("import");
     let plan = parse(&imported);
-    assert_eq!(requests(&plan), [("GET".to_string(), "/b".to_string())]);
-    let stages: Vec<(u64, u32)> = plan
-        .load
-        .stages
-        .iter()
-        .map(|s| (s.duration.as_secs(), s.vus))
-        .collect();
-    assert_eq!(stages, [(30, 75), (120, 75)]);
+    // Each thread group is a scenario with its own load; --vus 100 is split 10:30.
+    assert_eq!(plan.scenario_names(), ["Big", "Small"]);
+    let stages = |i: usize| -> Vec<(u64, u32)> {
+        plan.scenarios[i]
+            .load
+            .stages
+            .iter()
+            .map(|s| (s.duration.as_secs(), s.vus))
+            .collect()
+    };
+    assert_eq!(stages(0), [(30, 75), (120, 75)]);
+    assert_eq!(stages(1), [(30, 25), (120, 25)]);
+    assert_eq!(
+        requests(&plan),
+        [
+            ("GET".to_string(), "/b".to_string()),
+            ("GET".into(), "/a".into())
+        ]
+    );
     assert_eq!(plan.agents, 2);
-    assert_eq!(plan.load.iterations, None);
+    assert!(plan.scenarios.iter().all(|s| s.load.iterations.is_none()));
     assert!(
-        matches!(outcome_of(&imported.report, "\"Small\""), Outcome::Skipped(w) if w.contains("one scenario"))
+        matches!(outcome_of(&imported.report, "\"Small\""), Outcome::Approximated(w)
+            if w.contains("scenario Small of the plan's 2") && w.contains("this one's share is 25"))
     );
     assert!(matches!(
         outcome_of(&imported.report, "\"A\""),
-        Outcome::Skipped(_)
+        Outcome::Converted
     ));
+    assert!(
+        imported
+            .report
+            .warnings
+            .iter()
+            .any(|w| w == "2 thread groups became 2 scenarios, each with its own load: Small, Big"),
+        "{:?}",
+        imported.report.warnings
+    );
+}
+
+#[test]
+fn two_thread_groups_become_two_scenarios_with_their_own_loads() {
+    let a = tg(3, 0, 1).replace("\"Users\"", "\"Browse users\"");
+    let b = tg(5, 2, 1).replace("\"Users\"", "\"Buyers\"");
+    let text = String::from_utf8(jmx(&a, &sampler("Home", "GET", "/", "", "")))
+        .expect("utf8")
+        .replace(
+            "</hashTree>\n    </hashTree>\n  </hashTree>",
+            &format!(
+                "</hashTree>\n{b}<hashTree>{}</hashTree>\n    </hashTree>\n  </hashTree>",
+                sampler("Home", "GET", "/", "", "")
+            ),
+        );
+    let imported = convert(text.as_bytes(), &ImportOptions::default()).expect("import");
+    let yaml = &imported.plan_yaml;
+    assert!(
+        yaml.contains("scenarios:\n  \"Browse_users\":\n    load:\n"),
+        "{yaml}"
+    );
+    assert!(
+        !yaml.contains("\nscenario:") && !yaml.contains("\nload:"),
+        "{yaml}"
+    );
+    let plan = parse(&imported);
+    assert_eq!(plan.scenario_names(), ["Browse_users", "Buyers"]);
+    assert_eq!(plan.scenarios[0].load.max_vus(), 3);
+    assert_eq!(plan.scenarios[1].load.max_vus(), 5);
+    // The same sampler name in both groups: the second is renamed, labels stay unique.
+    assert_eq!(plan.step_labels(), ["Home", "Buyers: Home"]);
 }
 
 #[test]

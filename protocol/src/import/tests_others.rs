@@ -278,3 +278,92 @@ fn dlt_tasks_become_agents_and_the_schedule_herds() {
     let plan = parse(&overridden);
     assert_eq!((plan.agents, plan.load.stages[0].vus), (1, 10));
 }
+
+#[test]
+fn taurus_executions_become_one_scenario_each_with_its_own_load() {
+    let yaml = r#"
+execution:
+  - concurrency: 3
+    hold-for: 30s
+    scenario: browse
+  - concurrency: 9
+    ramp-up: 10s
+    hold-for: 20s
+    scenario: buy
+  - concurrency: 1
+    hold-for: 5s
+    scenario: browse
+modules: { jmeter: { version: 5.6 } }
+scenarios:
+  browse:
+    default-address: http://shop.example.com
+    requests: [/home, /list]
+  buy:
+    default-address: http://shop.example.com
+    requests:
+      - url: /cart
+        method: POST
+"#;
+    let options = ImportOptions {
+        vus: Some(26),
+        ..ImportOptions::default()
+    };
+    let imported = convert(yaml.as_bytes(), &options).expect("import");
+    let plan = parse(&imported);
+    assert_eq!(plan.target, "http://shop.example.com");
+    assert_eq!(plan.scenario_names(), ["browse", "browse_2", "buy"]);
+    let by_name = |n: &str| {
+        plan.scenarios
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap_or_else(|| panic!("scenario {n}"))
+    };
+    // --vus 26 is split by the executions' concurrency, 3:9:1; ramp and hold stay each one's.
+    let stages = |n: &str| -> Vec<(u64, u32)> {
+        by_name(n)
+            .load
+            .stages
+            .iter()
+            .map(|s| (s.duration.as_secs(), s.vus))
+            .collect()
+    };
+    assert_eq!(stages("browse"), [(0, 6), (30, 6)]);
+    assert_eq!(stages("buy"), [(10, 18), (20, 18)]);
+    assert_eq!(stages("browse_2"), [(0, 2), (5, 2)]);
+    // The same scenario run by two executions: the second's labels are its own.
+    assert_eq!(
+        plan.step_labels(),
+        [
+            "GET /home",
+            "GET /list",
+            "browse_2: GET /home",
+            "browse_2: GET /list",
+            "POST /cart"
+        ]
+    );
+    assert_eq!(by_name("buy").steps.len(), 1);
+    let executions: Vec<&str> = imported
+        .report
+        .items
+        .iter()
+        .filter(|i| i.element == "execution")
+        .map(|i| i.path.as_str())
+        .collect();
+    assert_eq!(executions, ["execution[0]", "execution[1]", "execution[2]"]);
+    assert_eq!(
+        imported
+            .report
+            .items
+            .iter()
+            .filter(|i| i.element == "modules")
+            .count(),
+        1,
+        "tool settings are reported once"
+    );
+    assert!(imported
+        .report
+        .warnings
+        .iter()
+        .any(|w| w
+            == "3 executions became 3 scenarios, each with its own load: browse, buy, browse_2"));
+}

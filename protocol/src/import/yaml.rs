@@ -44,46 +44,9 @@ pub(crate) fn emit(draft: &Draft, target: &str, agents: u32) -> String {
     let _ = writeln!(out, "name: {}", q(&draft.name));
     let _ = writeln!(out, "target: {}", q(target));
     let _ = writeln!(out, "agents: {agents}");
-    let _ = writeln!(out, "load:");
-    comments(&mut out, "  ", &draft.load_notes);
-    match &draft.load {
-        DraftLoad::Closed {
-            stages,
-            iterations,
-            per_vu,
-        } => {
-            let _ = writeln!(out, "  stages:");
-            for (duration, vus) in stages {
-                let _ = writeln!(out, "    - {{ duration: {}, vus: {vus} }}", d(*duration));
-            }
-            if let Some(n) = iterations {
-                let _ = writeln!(out, "  iterations: {n}");
-            }
-            if let Some(n) = per_vu {
-                let _ = writeln!(out, "  iterations_per_vu: {n}");
-            }
-        }
-        DraftLoad::Open {
-            start_rps,
-            stages,
-            max_in_flight,
-        } => {
-            let _ = writeln!(out, "  arrival:");
-            for (duration, r) in stages {
-                let _ = writeln!(
-                    out,
-                    "    - {{ duration: {}, rps: {} }}",
-                    d(*duration),
-                    rps(*r)
-                );
-            }
-            if *start_rps > 0.0 {
-                let _ = writeln!(out, "  start_rps: {}", rps(*start_rps));
-            }
-            if let Some(m) = max_in_flight {
-                let _ = writeln!(out, "  max_in_flight: {m}");
-            }
-        }
+    if draft.scenarios.is_empty() {
+        let _ = writeln!(out, "load:");
+        load(&mut out, "  ", &draft.load, &draft.load_notes);
     }
     if !draft.vars.is_empty() {
         let _ = writeln!(out, "vars:");
@@ -117,28 +80,88 @@ pub(crate) fn emit(draft: &Draft, target: &str, agents: u32) -> String {
             }
         }
     }
-    let _ = writeln!(out, "scenario:");
-    for step in &draft.steps {
-        match step {
-            DraftStep::Think { min, max, note } => {
-                comments(&mut out, "  ", note.as_slice());
-                if min == max {
-                    let _ = writeln!(out, "  - think: {}", d(*min));
-                } else {
-                    let _ = writeln!(out, "  - think: {}..{}", d(*min), d(*max));
-                }
-            }
-            DraftStep::Request(r) => request(&mut out, r),
+    if draft.scenarios.is_empty() {
+        let _ = writeln!(out, "scenario:");
+        steps(&mut out, "  ", &draft.steps);
+    } else {
+        let _ = writeln!(out, "scenarios:");
+        for sc in &draft.scenarios {
+            let _ = writeln!(out, "  {}:", q(&sc.name));
+            let _ = writeln!(out, "    load:");
+            load(&mut out, "      ", &sc.load, &sc.load_notes);
+            let _ = writeln!(out, "    steps:");
+            steps(&mut out, "      ", &sc.steps);
         }
     }
     out
 }
 
-fn request(out: &mut String, r: &Req) {
-    comments(out, "  ", &r.notes);
+/// A list of steps, each line after `pad`.
+fn steps(out: &mut String, pad: &str, steps: &[DraftStep]) {
+    for step in steps {
+        match step {
+            DraftStep::Think { min, max, note } => {
+                comments(out, pad, note.as_slice());
+                if min == max {
+                    let _ = writeln!(out, "{pad}- think: {}", d(*min));
+                } else {
+                    let _ = writeln!(out, "{pad}- think: {}..{}", d(*min), d(*max));
+                }
+            }
+            DraftStep::Request(r) => request(out, pad, r),
+        }
+    }
+}
+
+/// A load (`load:`'s content), each line after `pad`.
+fn load(out: &mut String, pad: &str, load: &DraftLoad, notes: &[String]) {
+    comments(out, pad, notes);
+    match load {
+        DraftLoad::Closed {
+            stages,
+            iterations,
+            per_vu,
+        } => {
+            let _ = writeln!(out, "{pad}stages:");
+            for (duration, vus) in stages {
+                let _ = writeln!(out, "{pad}  - {{ duration: {}, vus: {vus} }}", d(*duration));
+            }
+            if let Some(n) = iterations {
+                let _ = writeln!(out, "{pad}iterations: {n}");
+            }
+            if let Some(n) = per_vu {
+                let _ = writeln!(out, "{pad}iterations_per_vu: {n}");
+            }
+        }
+        DraftLoad::Open {
+            start_rps,
+            stages,
+            max_in_flight,
+        } => {
+            let _ = writeln!(out, "{pad}arrival:");
+            for (duration, r) in stages {
+                let _ = writeln!(
+                    out,
+                    "{pad}  - {{ duration: {}, rps: {} }}",
+                    d(*duration),
+                    rps(*r)
+                );
+            }
+            if *start_rps > 0.0 {
+                let _ = writeln!(out, "{pad}start_rps: {}", rps(*start_rps));
+            }
+            if let Some(m) = max_in_flight {
+                let _ = writeln!(out, "{pad}max_in_flight: {m}");
+            }
+        }
+    }
+}
+
+fn request(out: &mut String, pad: &str, r: &Req) {
+    comments(out, pad, &r.notes);
     let mut first = true;
     let mut line = |out: &mut String, text: String| {
-        let _ = writeln!(out, "{}{text}", if first { "  - " } else { "    " });
+        let _ = writeln!(out, "{pad}{}{text}", if first { "- " } else { "  " });
         first = false;
     };
     if let Some(name) = &r.name {
@@ -148,7 +171,7 @@ fn request(out: &mut String, r: &Req) {
     if !r.headers.is_empty() {
         line(out, "headers:".into());
         for (k, v) in &r.headers {
-            let _ = writeln!(out, "      {}: {}", q(k), q(v));
+            let _ = writeln!(out, "{pad}    {}: {}", q(k), q(v));
         }
     }
     if let Some(body) = &r.body {
@@ -163,26 +186,26 @@ fn request(out: &mut String, r: &Req) {
     if has_checks {
         line(out, "checks:".into());
         if let Some(s) = r.status {
-            let _ = writeln!(out, "      status: {s}");
+            let _ = writeln!(out, "{pad}    status: {s}");
         }
         if let Some(m) = r.max_latency {
-            let _ = writeln!(out, "      max_latency: {}", d(m));
+            let _ = writeln!(out, "{pad}    max_latency: {}", d(m));
         }
         if !r.body_contains.is_empty() {
             let texts: Vec<String> = r.body_contains.iter().map(|t| q(t)).collect();
-            let _ = writeln!(out, "      body_contains: [{}]", texts.join(", "));
+            let _ = writeln!(out, "{pad}    body_contains: [{}]", texts.join(", "));
         }
         if !r.json_checks.is_empty() {
-            let _ = writeln!(out, "      json:");
+            let _ = writeln!(out, "{pad}    json:");
             for (path, value) in &r.json_checks {
-                let _ = writeln!(out, "        {}: {}", q(path), value);
+                let _ = writeln!(out, "{pad}      {}: {}", q(path), value);
             }
         }
     }
     if !r.extract.is_empty() {
         line(out, "extract:".into());
         for (var, kind, expr) in &r.extract {
-            let _ = writeln!(out, "      {}: {{ {kind}: {} }}", q(var), q(expr));
+            let _ = writeln!(out, "{pad}    {}: {{ {kind}: {} }}", q(var), q(expr));
         }
     }
 }

@@ -25,6 +25,7 @@ mod parse_flow;
 mod parse_load;
 mod parse_scenario;
 mod regions;
+mod scenarios;
 pub mod secrets;
 mod target_tls;
 mod template;
@@ -53,6 +54,7 @@ pub use parse::{
     from_yaml_str_with, ramp_from_value, value_from_text,
 };
 pub use regions::{is_region_name, region_of, regions_json, RegionShare, REGION_KEY_PREFIX};
+pub use scenarios::{Scenario, ScenarioRun, SCENARIO_KEY_PREFIX};
 pub use secrets::{Redactor, Secret, SecretSource};
 pub use target_tls::{PemFile, Proxy, TargetTls, MAX_PEM_BYTES};
 pub use template::{is_var_name, Func, Part, Template, BUILTINS, FUNCTIONS};
@@ -95,6 +97,10 @@ pub struct Plan {
     /// Where connections to some host names go instead of where DNS says (`hosts:`); the URL,
     /// `Host` and TLS server name stay the name's ([`HostOverride`]).
     pub hosts: Vec<HostOverride>,
+    /// Several named scenarios (`scenarios:`), each with its own load and steps; empty for a plan
+    /// with one `load` + `scenario`. When set, `load` is empty and `scenario` has no step: use
+    /// [`Plan::scenario_runs`] and [`Plan::duration`], which read both forms.
+    pub scenarios: Vec<Scenario>,
 }
 
 /// One scenario step.
@@ -291,13 +297,18 @@ impl Plan {
             "name": self.name,
             "target": self.target,
             "agents": self.agents,
-            "load": load_json(&self.load),
+
             "vars": self.vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<Map<String, Value>>(),
             "feeders": self.feeders.iter().map(|f| (f.name.clone(), feeder_json(f))).collect::<Map<String, Value>>(),
-            "scenario": steps,
             "thresholds": thresholds,
             "options": self.options.to_json(),
         });
+        if self.scenarios.is_empty() {
+            plan["load"] = load_json(&self.load);
+            plan["scenario"] = Value::Array(steps);
+        } else {
+            plan["scenarios"] = scenarios::scenarios_json(&self.scenarios);
+        }
         if !self.secrets.is_empty() {
             plan["secrets"] = secrets::secrets_json(&self.secrets);
         }
@@ -316,31 +327,35 @@ impl Plan {
     /// The labels of the request steps (nested ones too), in scenario order, without repeats.
     pub fn step_labels(&self) -> Vec<String> {
         let mut labels: Vec<String> = Vec::new();
-        walk(&self.scenario, "", &mut |_, step| {
-            if let Step::Request(r) = step {
-                if !labels.contains(&r.label) {
-                    labels.push(r.label.clone());
+        for steps in self.all_steps() {
+            walk(steps, "", &mut |_, step| {
+                if let Step::Request(r) = step {
+                    if !labels.contains(&r.label) {
+                        labels.push(r.label.clone());
+                    }
                 }
-            }
-        });
+            });
+        }
         labels
     }
 
     /// The names of the groups, in scenario order, without repeats.
     pub fn group_names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        walk(&self.scenario, "", &mut |_, step| {
-            if let Step::Group(g) = step {
-                if !names.contains(&g.name) {
-                    names.push(g.name.clone());
+        for steps in self.all_steps() {
+            walk(steps, "", &mut |_, step| {
+                if let Step::Group(g) = step {
+                    if !names.contains(&g.name) {
+                        names.push(g.name.clone());
+                    }
                 }
-            }
-        });
+            });
+        }
         names
     }
 }
 
-fn load_json(load: &Load) -> Value {
+pub(super) fn load_json(load: &Load) -> Value {
     let mut m = Map::new();
     if let Some(a) = &load.arrival {
         let stages: Vec<Value> = a
@@ -368,7 +383,7 @@ fn load_json(load: &Load) -> Value {
     Value::Object(m)
 }
 
-fn steps_json(steps: &[Step]) -> Value {
+pub(super) fn steps_json(steps: &[Step]) -> Value {
     Value::Array(steps.iter().map(step_json).collect())
 }
 
@@ -495,5 +510,7 @@ mod tests_flow;
 mod tests_http;
 #[cfg(test)]
 mod tests_scenario;
+#[cfg(test)]
+mod tests_scenarios;
 #[cfg(test)]
 mod tests_secrets;

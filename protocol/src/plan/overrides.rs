@@ -59,7 +59,16 @@ impl Overrides {
                 None
             }
         };
-        if let (Some(load), Value::Object(m)) = (load, &mut *plan) {
+        if let (Some(_), Some(Value::Object(_))) = (&load, plan.get("scenarios")) {
+            let flag = if self.vus.is_some() { "--vus" } else { "--rps" };
+            err(
+                &mut errors,
+                flag,
+                "the plan has several scenarios, each with its own load: change one with \
+                 --set scenarios.NAME.load.vus=N (or .load.arrival[0].rps=R)"
+                    .into(),
+            );
+        } else if let (Some(load), Value::Object(m)) = (load, &mut *plan) {
             m.insert("load".into(), load);
         }
         for (path, text) in &self.set {

@@ -102,6 +102,7 @@ const TOP_KEYS: &[&str] = &[
     "outputs",
     "regions",
     "hosts",
+    "scenarios",
 ];
 
 impl Cx {
@@ -135,7 +136,23 @@ impl Cx {
             },
             None => (Some(Vec::new()), written.unwrap_or(Some(1))),
         };
-        let load = self.required(m, "", "load").and_then(|v| self.load(v));
+        let several = m.contains_key("scenarios");
+        if several {
+            for key in ["load", "scenario"] {
+                if m.contains_key(key) {
+                    self.err(
+                        key,
+                        "a plan with `scenarios` gives each scenario its own load and steps: \
+                         use either `scenarios` or `load` + `scenario`, not both",
+                    );
+                }
+            }
+        }
+        let load = if several {
+            Some(super::Load::default())
+        } else {
+            self.required(m, "", "load").and_then(|v| self.load(v))
+        };
         let vars = match m.get("vars") {
             Some(v) => self.vars(v),
             None => Some(Vec::new()),
@@ -144,9 +161,12 @@ impl Cx {
             Some(v) => self.feeders(v),
             None => Some(Vec::new()),
         };
-        let scenario = self
-            .required(m, "", "scenario")
-            .and_then(|v| self.scenario(v));
+        let scenario = if several {
+            Some(Vec::new())
+        } else {
+            self.required(m, "", "scenario")
+                .and_then(|v| self.scenario_steps(v, "scenario"))
+        };
         if let (Some(vars), Some(feeders)) = (&vars, &feeders) {
             self.check_clashes(vars, feeders);
         }
@@ -164,8 +184,16 @@ impl Cx {
             Some(v) => self.thresholds(v),
             None => Some(Vec::new()),
         };
-        if let (Some(scenario), Some(thresholds)) = (&scenario, &thresholds) {
-            self.check_selectors(scenario, thresholds);
+        let scenarios = match m.get("scenarios") {
+            Some(v) => self.scenarios(v, defined.as_deref(), feeders.as_deref()),
+            None => Some(Vec::new()),
+        };
+        if let (Some(scenario), Some(scenarios), Some(thresholds)) =
+            (&scenario, &scenarios, &thresholds)
+        {
+            let mut all: Vec<&[Step]> = vec![scenario];
+            all.extend(scenarios.iter().map(|s| &s.steps[..]));
+            self.check_selectors(&all, thresholds);
         }
         let options = match m.get("options") {
             Some(v) => self.options(v),
@@ -193,6 +221,7 @@ impl Cx {
             outputs: outputs?,
             regions: regions?,
             hosts: hosts?,
+            scenarios: scenarios?,
         };
         self.errors.extend(plan.check_agents(plan.agents));
         Some(plan)
@@ -230,8 +259,9 @@ impl Cx {
         Some(s.trim_end_matches('/').to_string())
     }
 
-    fn scenario(&mut self, v: &Value) -> Option<Vec<Step>> {
-        let steps = self.step_list(v, "scenario", true);
+    /// A scenario's steps (`scenario`, or `scenarios.NAME.steps` at `path`).
+    pub(super) fn scenario_steps(&mut self, v: &Value, path: &str) -> Option<Vec<Step>> {
+        let steps = self.step_list(v, path, true);
         let ok = steps.is_some();
         let steps = steps.unwrap_or_default();
         if ok && !self.body_files_fit(&steps) {
@@ -242,10 +272,7 @@ impl Cx {
             any_request |= matches!(s, Step::Request(_));
         });
         if ok && !any_request {
-            self.err(
-                "scenario",
-                "must have at least one request step (get, post, …)",
-            );
+            self.err(path, "must have at least one request step (get, post, …)");
             return None;
         }
         ok.then_some(steps)

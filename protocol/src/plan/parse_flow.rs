@@ -190,14 +190,16 @@ impl Cx {
     }
 
     /// Every `{step:…}` / `{group:…}` selector names a step label or group of the scenario.
-    pub(super) fn check_selectors(&mut self, scenario: &[Step], thresholds: &[ThresholdRule]) {
+    pub(super) fn check_selectors(&mut self, scenarios: &[&[Step]], thresholds: &[ThresholdRule]) {
         let mut steps: Vec<&str> = Vec::new();
         let mut groups: Vec<&str> = Vec::new();
-        walk(scenario, "", &mut |_, s| match s {
-            Step::Request(r) => steps.push(&r.label),
-            Step::Group(g) => groups.push(&g.name),
-            _ => {}
-        });
+        for scenario in scenarios {
+            walk(scenario, "", &mut |_, s| match s {
+                Step::Request(r) => steps.push(&r.label),
+                Step::Group(g) => groups.push(&g.name),
+                _ => {}
+            });
+        }
         for (i, t) in thresholds.iter().enumerate() {
             let (kind, name, known) = match &t.selector {
                 None => continue,

@@ -182,6 +182,7 @@ proptest! {
             outputs: vec![],
             regions: vec![],
             hosts: vec![],
+            scenarios: vec![],
             load: Load { stages: stages.into_iter().map(|(ms, vus)| Stage { duration: Duration::from_millis(ms), vus }).collect(), ..Load::default() },
             vars: vec![],
             feeders: vec![],

@@ -134,6 +134,24 @@ fn body_files_inside_parallel_are_read_too() {
     );
 }
 
+#[test]
+fn body_files_inside_a_scenario_of_several_are_read_too() {
+    let p = from_yaml_str_with(
+        "version: 1\nname: t\ntarget: http://api.test:8080\nscenarios:\n  \
+         a: {load: {vus: 1, duration: 1s}, steps: [{get: /a}]}\n  \
+         b: {load: {vus: 1, duration: 1s}, steps: [{put: /u, body_file: x.bin}]}\n",
+        &Files(vec![("x.bin", "abc")]),
+    )
+    .expect("valid");
+    let Step::Request(r) = &p.scenarios[1].steps[0] else {
+        panic!("a request");
+    };
+    assert_eq!(
+        r.body_file.as_ref().map(|f| f.content.clone()),
+        Some(b"abc".to_vec())
+    );
+}
+
 /// A file reader from a map, standing in for the coordinator's file system.
 struct Files(Vec<(&'static str, &'static str)>);
 

@@ -85,14 +85,18 @@ fn routes_by_label(plan: &Path) -> Option<BTreeMap<String, String>> {
         .iter()
         .flat_map(|f| f.rows.first().cloned().unwrap_or_default())
         .collect();
-    plan::walk(&parsed.scenario, "scenario", &mut |_, step| {
-        if let Step::Request(r) = step {
-            varying.extend(r.extract.iter().map(|e| e.var.clone()));
-        }
-    });
+    for steps in parsed.all_steps() {
+        plan::walk(steps, "scenario", &mut |_, step| {
+            if let Step::Request(r) = step {
+                varying.extend(r.extract.iter().map(|e| e.var.clone()));
+            }
+        });
+    }
     let mut routes = BTreeMap::new();
     let mut clear = true;
-    plan::walk(&parsed.scenario, "scenario", &mut |_, step| {
+    // Every scenario's steps (a file with several thread groups or executions has several).
+    let all: Vec<Step> = parsed.all_steps().into_iter().flatten().cloned().collect();
+    plan::walk(&all, "scenario", &mut |_, step| {
         if let Step::Request(r) = step {
             let mut path = r.path.split('?').next().unwrap_or_default().to_string();
             for (name, value) in &parsed.vars {
@@ -192,6 +196,16 @@ fn compare(
     let sum: u64 = steps.values().filter_map(|s| s["requests"].as_u64()).sum();
     if sum != requests {
         return Err(format!("the steps add up to {sum}, not {requests}"));
+    }
+    // A plan of several scenarios breaks the run down per scenario too, adding up the same.
+    if let Some(scenarios) = summary.get("scenarios").and_then(|s| s.as_object()) {
+        let sum: u64 = scenarios
+            .values()
+            .filter_map(|s| s["requests"].as_u64())
+            .sum();
+        if sum != requests {
+            return Err(format!("the scenarios add up to {sum}, not {requests}"));
+        }
     }
     if !per_path {
         return match routes_by_label(plan) {

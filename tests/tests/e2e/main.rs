@@ -36,6 +36,7 @@ mod ramp;
 mod resume;
 mod run;
 mod scenario;
+mod scenarios;
 mod security;
 mod swarm;
 mod up_config;

@@ -64,7 +64,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Code> {
     eprintln!(
         "herd demo: target on http://{addr}, {} agents, {:.0}s",
         plan.agents,
-        plan.load.duration().as_secs_f64()
+        plan.duration().as_secs_f64()
     );
     let summary = run::run_plan(plan, &args.data_dir, false, None, Vec::new())?.summary;
     report::print(&summary);

@@ -130,14 +130,27 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
         Command::Run(args) => run::run(args),
         Command::Validate { plan } => Ok(match run::load_plan(&plan) {
             Ok(plan) => {
-                println!(
-                    "{}: valid ({} agents, {} stages, {} steps, {:.1}s)",
-                    plan.name,
-                    plan.agents,
-                    plan.load.stages.len(),
-                    plan.scenario.len(),
-                    plan.load.duration().as_secs_f64()
-                );
+                if plan.has_scenarios() {
+                    println!(
+                        "{}: valid ({} agents, {} scenarios, {:.1}s)",
+                        plan.name,
+                        plan.agents,
+                        plan.scenarios.len(),
+                        plan.duration().as_secs_f64()
+                    );
+                } else {
+                    println!(
+                        "{}: valid ({} agents, {} stages, {} steps, {:.1}s)",
+                        plan.name,
+                        plan.agents,
+                        plan.load.stages.len(),
+                        plan.scenario.len(),
+                        plan.duration().as_secs_f64()
+                    );
+                }
+                for s in &plan.scenarios {
+                    println!("  scenario {}", s.describe());
+                }
                 for t in &plan.thresholds {
                     println!("  threshold {:?} applies to {}", t.expr, t.applies_to());
                 }

@@ -48,6 +48,13 @@ pub fn print(s: &Summary) {
             latency_row(&label, &region.latency_ms, region.requests)
         );
     }
+    for (name, scenario) in &s.scenarios {
+        let label = format!("scenario {name}");
+        println!(
+            "  {}",
+            latency_row(&label, &scenario.latency_ms, scenario.requests)
+        );
+    }
     if s.checks.passed + s.checks.failed > 0 {
         println!(
             "  checks      {} passed, {} failed",

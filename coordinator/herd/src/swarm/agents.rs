@@ -366,7 +366,7 @@ impl Controller {
                 if let AgentCommand::Start { plan, .. } = &message.command {
                     self.report.start_command_bytes = payload.len() as u64;
                     match herd_protocol::plan::from_value(plan) {
-                        Ok(plan) => duration = plan.load.duration().as_millis() as u64,
+                        Ok(plan) => duration = plan.duration().as_millis() as u64,
                         Err(e) => tracing::warn!(error = ?e, "a simulated agent got a bad plan"),
                     }
                 }

@@ -101,7 +101,7 @@ impl RunActor {
             phase: Phase::Launching,
             elapsed_s: 0.0,
             start_at_ms: None,
-            planned_s: spec.plan.load.duration().as_secs_f64(),
+            planned_s: spec.plan.duration().as_secs_f64(),
             agents_expected: spec.plan.agents,
             agents_ready: 0,
             agents_live: spec.plan.agents,
@@ -299,7 +299,7 @@ impl RunActor {
         );
         let t = &self.spec.timeouts;
         let limit =
-            lead + self.spec.plan.load.duration() + self.spec.plan.options.graceful_stop + t.drain;
+            lead + self.spec.plan.duration() + self.spec.plan.options.graceful_stop + t.drain;
         self.set_stage(Stage::Running(Load::new(start_at_ms, cancelled)), limit);
     }
 

@@ -48,6 +48,12 @@ impl Handler<Ramp> for RunActor {
     type Result = Result<Ramped, RampRefused>;
 
     fn handle(&mut self, msg: Ramp, ctx: &mut Context<Self>) -> Self::Result {
+        if self.spec.plan.has_scenarios() {
+            return Err(RampRefused::WrongModel(
+                "this run has several scenarios, each with its own load: a live ramp moves one \
+                 load, so it cannot ramp this run",
+            ));
+        }
         let open = self.spec.plan.load.arrival.is_some();
         match (&msg.stages, open) {
             (RampStages::Vus(_), true) => {

@@ -163,7 +163,7 @@ impl RunActor {
                 // A live ramp moved the end: the agents follow the ramp, and so does the run.
                 let load_ends_ms = resumed
                     .ends_at_ms
-                    .unwrap_or_else(|| start_at_ms + millis(self.spec.plan.load.duration()));
+                    .unwrap_or_else(|| start_at_ms + millis(self.spec.plan.duration()));
                 (
                     Stage::Running(Load::new(start_at_ms, cancelled)),
                     load_ends_ms + millis(graceful + self.spec.timeouts.drain),

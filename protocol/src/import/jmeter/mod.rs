@@ -2,9 +2,9 @@
 //!
 //! Why this shape: a JMX is a tree whose meaning depends on scope (a Header Manager applies to
 //! the samplers beside it and below it), so the converter walks it with a scope, as JMeter does.
-//! herd plans have one scenario: of several thread groups, the largest becomes the plan and the
-//! others are reported as skipped, each of their requests named (multi-scenario plans are a
-//! later change). Nothing unknown is fatal: every element is reported.
+//! Several enabled thread groups become several scenarios (`scenarios:`), each with its own load;
+//! `--vus` is then their total, split by the groups' ratio (as DLT does). Nothing unknown is
+//! fatal: every element is reported.
 
 mod props;
 pub(super) mod rules;
@@ -13,7 +13,7 @@ mod scope;
 mod thread_groups;
 mod walk;
 
-use super::draft::{Draft, DraftLoad, DraftStep};
+use super::draft::{scenario_name, vus_share, Draft, DraftLoad, DraftScenario, DraftStep};
 use super::error::ImportError;
 use super::options::{ImportFiles, ImportOptions};
 use super::report::{Outcome, Report};
@@ -116,50 +116,58 @@ pub(super) fn convert(
     } else {
         with_http
     };
-    let chosen = candidates
-        .iter()
-        .copied()
-        .max_by_key(|i| (loads[*i].2.peak, std::cmp::Reverse(*i)));
+    // Every candidate group becomes a scenario (one alone: the plan's single scenario).
+    let chosen: Vec<usize> = candidates.clone();
     let total_peak: u32 = candidates.iter().map(|i| loads[*i].2.peak).sum();
+    let several = chosen.len() > 1;
     let mut draft = Draft::new("JMeter", plan.name());
-    let mut steps: Vec<DraftStep> = Vec::new();
-    let original_vus = options.vus;
-    let mut options = options.clone();
+    let mut scenarios: Vec<DraftScenario> = Vec::new();
     for (i, (g, path, load)) in loads.iter().enumerate() {
-        if Some(i) != chosen {
+        if !chosen.contains(&i) {
             let why = if is_setup_or_teardown(g) {
                 "setUp/tearDown thread groups run once around the test; herd has no such phase"
-                    .to_string()
             } else {
-                format!(
-                    "herd plans have one scenario: the largest thread group ({}) is converted; \
-                     import this one on its own (multi-scenario plans are planned)",
-                    chosen.map_or("none", |c| loads[c].0.name())
-                )
+                "it sends no HTTP request"
             };
-            cx.skip_tree(g, path, &why);
+            cx.skip_tree(g, path, why);
             continue;
         }
         let item = cx.report.items.len();
         cx.report.converted(path, g.class());
+        let mut steps: Vec<DraftStep> = Vec::new();
         cx.walk(&g.children, &base, path, &mut steps);
         let mut group_notes = load.notes.clone();
-        if candidates.len() > 1 {
+        let taken: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
+        let name = scenario_name(g.name(), &taken);
+        if several {
+            group_notes.push(format!(
+                "scenario {name} of the plan's {} (one per thread group, each with its own load)",
+                chosen.len()
+            ));
+        }
+        let mut part = None;
+        if several {
             if let Some(v) = options.vus {
-                let share = ((f64::from(v) * f64::from(load.peak)) / f64::from(total_peak.max(1)))
-                    .round() as u32;
-                options.vus = Some(share.max(1));
+                let share = vus_share(v, load.peak, total_peak);
+                part = Some(share);
                 group_notes.push(format!(
                     "--vus {v} is the total of the thread groups: this one's share is {}",
-                    share.max(1)
+                    share
                 ));
             }
         }
         if !group_notes.is_empty() {
             cx.report.items[item].outcome = Outcome::Approximated(group_notes.join("; "));
         }
-        draft.load = load.load.clone();
-        draft.load_notes = load.notes.clone();
+        let mut scenario = DraftScenario {
+            name,
+            load: load.load.clone(),
+            load_notes: load.notes.clone(),
+            steps,
+            vus_share: part,
+        };
+        throughput(&mut cx, &mut scenario);
+        scenarios.push(scenario);
     }
     for el in &plan.children {
         if !is_thread_group(el) && !is_listener(el) && el.enabled() && walk_has_sampler(el) {
@@ -170,41 +178,45 @@ pub(super) fn convert(
             );
         }
     }
-    if chosen.is_none() {
+    if scenarios.is_empty() {
         return Err(ImportError::NoRequest(
             "the test plan has no enabled thread group herd can run".into(),
         ));
     }
-    if let Some((per_min, mode, path, class, unit)) = cx.throughput.take() {
-        let per_iteration = steps
-            .iter()
-            .filter(|s| matches!(s, DraftStep::Request(_)))
-            .count()
-            .max(1) as f64;
-        let peak = draft.load.peak_vus().max(1);
-        let mut rate = per_min / 60.0 / per_iteration;
-        if mode == "0" {
-            rate *= f64::from(peak);
-        }
-        let duration = draft.load.duration();
-        draft.load = DraftLoad::Open {
-            start_rps: rate,
-            stages: vec![(duration, rate)],
-            max_in_flight: Some(peak),
-        };
-        cx.report.approx(
-            &path,
-            &class,
-            format!(
-                "{per_min} {unit} became an arrival rate of {rate:.3} iterations/s ({per_iteration} \
-                 requests per iteration), at most {peak} in flight"
-            ),
-        );
+    choose_target(&mut scenarios, options, &mut cx)?;
+    if several {
+        // A group whose every sampler went to another host (or was disabled) sends nothing.
+        scenarios.retain(|s| {
+            let keep = s.steps.iter().any(|s| matches!(s, DraftStep::Request(_)));
+            if !keep {
+                cx.report.warn(format!(
+                    "thread group {}: no request of it is sent: no scenario for it",
+                    s.name
+                ));
+            }
+            keep
+        });
     }
-    if options.vus != original_vus {
-        draft.vus_share = options.vus;
+    let several = scenarios.len() > 1;
+    if several {
+        cx.report.warn(format!(
+            "{} thread groups became {} scenarios, each with its own load: {}",
+            scenarios.len(),
+            scenarios.len(),
+            scenarios
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
-    choose_target(&mut steps, &options, &mut cx)?;
+    if several {
+        draft.scenarios = scenarios;
+    } else if let Some(only) = scenarios.pop() {
+        draft.load = only.load;
+        draft.load_notes = only.load_notes;
+        draft.steps = only.steps;
+    }
     let Cx {
         expr,
         vars,
@@ -217,10 +229,14 @@ pub(super) fn convert(
     }
     draft.feeders = feeders;
     draft.feeders.extend(expr.generated);
-    draft.steps = steps;
     draft.target = options.target.clone().or(draft.target);
     if draft.target.is_none() {
-        draft.target = target_of(&draft.steps);
+        let all: Vec<DraftStep> = draft
+            .requests()
+            .cloned()
+            .map(|r| DraftStep::Request(Box::new(r)))
+            .collect();
+        draft.target = target_of(&all);
     }
     Ok(draft)
 }
@@ -247,39 +263,78 @@ fn target_of(steps: &[DraftStep]) -> Option<String> {
         .map(|(o, _)| o.to_string())
 }
 
-/// The plan's target: `--target`, else the most frequent origin; requests to other hosts are
-/// left out (herd plans have one target), each named in the report.
+/// A Constant Throughput Timer met while walking a thread group turns its load into an arrival
+/// rate.
+fn throughput(cx: &mut Cx<'_>, scenario: &mut DraftScenario) {
+    let Some((per_min, mode, path, class, unit)) = cx.throughput.take() else {
+        return;
+    };
+    let per_iteration = scenario
+        .steps
+        .iter()
+        .filter(|s| matches!(s, DraftStep::Request(_)))
+        .count()
+        .max(1) as f64;
+    let peak = scenario.load.peak_vus().max(1);
+    let mut rate = per_min / 60.0 / per_iteration;
+    if mode == "0" {
+        rate *= f64::from(peak);
+    }
+    let duration = scenario.load.duration();
+    scenario.load = DraftLoad::Open {
+        start_rps: rate,
+        stages: vec![(duration, rate)],
+        max_in_flight: Some(peak),
+    };
+    cx.report.approx(
+        &path,
+        &class,
+        format!(
+            "{per_min} {unit} became an arrival rate of {rate:.3} iterations/s ({per_iteration} \
+             requests per iteration), at most {peak} in flight"
+        ),
+    );
+}
+
+/// The plan's target: `--target`, else the most frequent origin of every scenario's requests;
+/// requests to other hosts are left out (herd plans have one target), each named in the report.
 fn choose_target(
-    steps: &mut Vec<DraftStep>,
+    scenarios: &mut [DraftScenario],
     options: &ImportOptions,
     cx: &mut Cx<'_>,
 ) -> Result<(), ImportError> {
     if options.target.is_some() {
         return Ok(());
     }
-    let Some(target) = target_of(steps) else {
+    let all: Vec<DraftStep> = scenarios
+        .iter()
+        .flat_map(|s| s.steps.iter().cloned())
+        .collect();
+    let Some(target) = target_of(&all) else {
         if let Some(path) = &cx.first_hostless {
             return Err(ImportError::NoHost { path: path.clone() });
         }
         return Ok(());
     };
-    steps.retain(|s| {
-        let DraftStep::Request(r) = s else {
-            return true;
-        };
-        match &r.origin {
-            Some(o) if *o != target => {
-                if let Some(item) = r.item.and_then(|i| cx.report.items.get_mut(i)) {
-                    item.outcome = Outcome::Skipped(format!(
-                        "its host {o} is not the plan's target {target} (herd plans have one \
-                         target; import with --target to send everything to one host)"
-                    ));
+    for s in scenarios {
+        s.steps.retain(|s| {
+            let DraftStep::Request(r) = s else {
+                return true;
+            };
+            match &r.origin {
+                Some(o) if *o != target => {
+                    if let Some(item) = r.item.and_then(|i| cx.report.items.get_mut(i)) {
+                        item.outcome = Outcome::Skipped(format!(
+                            "its host {o} is not the plan's target {target} (herd plans have \
+                             one target; import with --target to send everything to one host)"
+                        ));
+                    }
+                    false
                 }
-                false
+                _ => true,
             }
-            _ => true,
-        }
-    });
+        });
+    }
     // Think steps left before nothing are harmless; a plan of only pauses is caught later.
     Ok(())
 }

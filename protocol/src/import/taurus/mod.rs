@@ -1,9 +1,11 @@
-//! Taurus configurations (YAML or JSON) to herd plans: the first execution's load
+//! Taurus configurations (YAML or JSON) to herd plans: each execution's load
 //! (`concurrency`, `ramp-up`, `hold-for`, `iterations`, `steps`, `throughput`) and its scenario's
 //! requests, headers, think times, variables, data sources, extractions and assertions, with
 //! `transaction`/`loop`/`if`/`once` blocks and `include-scenario`. A scenario that runs a JMeter
-//! `script:` is handed over to the JMeter importer, with the execution's load in place.
+//! `script:` is handed over to the JMeter importer, with the execution's load in place. Several
+//! executions become several scenarios (`scenarios:`), one each, each with its own load.
 
+mod executions;
 mod requests;
 
 use super::dlt::duration;
@@ -42,8 +44,110 @@ pub(super) struct Cx<'a> {
     pub(super) depth: usize,
 }
 
-/// Converts a Taurus configuration.
+/// Converts a Taurus configuration: one execution as the plan's scenario, several as one
+/// scenario each (`scenarios:`), each with its own load; `--vus` is then their total, split by
+/// their peaks' ratio.
 pub(super) fn convert(
+    bytes: &[u8],
+    options: &ImportOptions,
+    files: &dyn ImportFiles,
+    report: &mut Report,
+) -> Result<Draft, ImportError> {
+    let (text, _) = decode_text(bytes);
+    let root = parse(&text)?;
+    let executions = match root.get("execution") {
+        Some(Value::Array(a)) if a.len() > 1 => a.clone(),
+        _ => return convert_one(bytes, options, files, report),
+    };
+    let mut merged: Option<Draft> = None;
+    let mut first_error = None;
+    let sub_options = ImportOptions {
+        vus: None,
+        ..options.clone()
+    };
+    for (i, exec) in executions.iter().enumerate() {
+        let mut sub = root.clone();
+        if let Value::Object(m) = &mut sub {
+            m.insert("execution".into(), Value::Array(vec![exec.clone()]));
+            if i > 0 {
+                // Tool settings are reported once, with the first execution.
+                for key in TOOL_KEYS {
+                    m.remove(*key);
+                }
+            }
+        }
+        let mut sub_report = Report::default();
+        let result = convert_one(
+            sub.to_string().as_bytes(),
+            &sub_options,
+            files,
+            &mut sub_report,
+        );
+        for mut item in sub_report.items {
+            if let Some(rest) = item.path.strip_prefix("execution[0]") {
+                item.path = format!("execution[{i}]{rest}");
+            }
+            report.items.push(item);
+        }
+        for w in sub_report.warnings {
+            if !report.warnings.contains(&w) {
+                report.warnings.push(w);
+            }
+        }
+        let draft = match result {
+            Ok(d) => d,
+            Err(e) => {
+                report.warn(format!("execution[{i}]: {e}: no scenario for it"));
+                first_error.get_or_insert(e);
+                continue;
+            }
+        };
+        let source_name = match exec.get("scenario") {
+            Some(Value::String(n)) => n.clone(),
+            _ => format!("execution_{i}"),
+        };
+        executions::merge(&mut merged, draft, &source_name);
+    }
+    let Some(mut draft) = merged else {
+        return Err(first_error
+            .unwrap_or_else(|| ImportError::NoRequest("no execution has a request".into())));
+    };
+    if draft.scenarios.len() == 1 {
+        if let Some(only) = draft.scenarios.pop() {
+            draft.load = only.load;
+            draft.load_notes = only.load_notes;
+            draft.steps = only.steps;
+        }
+        return Ok(draft);
+    }
+    if let Some(v) = options.vus {
+        executions::split_vus(&mut draft, v);
+    }
+    report.warn(format!(
+        "{} executions became {} scenarios, each with its own load: {}",
+        executions.len(),
+        draft.scenarios.len(),
+        draft
+            .scenarios
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(draft)
+}
+
+/// Keys of a Taurus file that configure the tool, not the test.
+const TOOL_KEYS: &[&str] = &[
+    "modules",
+    "services",
+    "provisioning",
+    "settings",
+    "included-configs",
+];
+
+/// Converts a Taurus configuration's first execution.
+fn convert_one(
     bytes: &[u8],
     options: &ImportOptions,
     files: &dyn ImportFiles,
@@ -85,13 +189,8 @@ pub(super) fn convert(
             "herd plans have one scenario: the first execution is converted",
         );
     }
-    for key in [
-        "modules",
-        "services",
-        "provisioning",
-        "settings",
-        "included-configs",
-    ] {
+    for key in TOOL_KEYS {
+        let key = *key;
         if root.get(key).is_some() {
             report.skipped(
                 key,

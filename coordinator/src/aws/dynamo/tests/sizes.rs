@@ -129,6 +129,7 @@ fn long_summary(seconds: u64, agents: u32) -> Summary {
             .into_iter()
             .collect(),
             regions: Default::default(),
+            scenarios: Default::default(),
             error_kinds: Default::default(),
             health: Some(herd_protocol::summary::SecondHealth {
                 cpu_max_percent: (t % 100) as f64,
