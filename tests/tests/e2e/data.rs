@@ -264,6 +264,7 @@ async fn a_20_mib_feeder_reaches_every_agent_through_mosquitto() {
         owner: "data-test".to_owned(),
         allowed_targets: None,
         outputs: Vec::new(),
+        fallback_dir: None,
     };
     let handle = run::start(
         RunSpec {
