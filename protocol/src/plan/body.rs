@@ -168,7 +168,12 @@ pub(super) fn load_body_files(value: &mut Value, files: &dyn PlanFiles) -> Vec<F
     if let Some(Value::Object(scenarios)) = value.get_mut("scenarios") {
         for (name, scenario) in scenarios.iter_mut() {
             if let Some(steps) = scenario.get_mut("steps") {
-                load_in(steps, &format!("scenarios.{name}.steps"), files, &mut errors);
+                load_in(
+                    steps,
+                    &format!("scenarios.{name}.steps"),
+                    files,
+                    &mut errors,
+                );
             }
         }
     }
