@@ -14,6 +14,7 @@ mod iteration;
 mod load;
 mod open;
 mod schedule;
+mod script_step;
 mod shared;
 mod vu;
 

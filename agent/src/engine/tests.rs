@@ -20,6 +20,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
         secrets: vec![],
         outputs: vec![],
         regions: vec![],
+        scripts: None,
         load: Load {
             stages,
             ..Load::default()

@@ -71,7 +71,7 @@ impl Step {
                 ("then".into(), c.then.as_slice()),
                 ("else".into(), c.otherwise.as_slice()),
             ],
-            Step::Request(_) | Step::Think(_) | Step::Pace(_) => Vec::new(),
+            Step::Request(_) | Step::Think(_) | Step::Pace(_) | Step::Script(_) => Vec::new(),
         }
     }
 }

@@ -21,6 +21,7 @@ mod parse_flow;
 mod parse_load;
 mod parse_scenario;
 mod regions;
+mod script;
 pub mod secrets;
 mod template;
 mod threshold;
@@ -45,6 +46,9 @@ pub use parse::{
     from_yaml_str_with, ramp_from_value, value_from_text,
 };
 pub use regions::{is_region_name, region_of, regions_json, RegionShare, REGION_KEY_PREFIX};
+pub use script::{
+    compile as compile_script, ScriptStep, Scripts, DEFAULT_CALL_TIMEOUT, MAX_SCRIPT_BYTES,
+};
 pub use secrets::{Redactor, Secret, SecretSource};
 pub use template::{is_var_name, Func, Part, Template, BUILTINS, FUNCTIONS};
 pub use threshold::{Comparison, Metric, Selector, Threshold};
@@ -83,6 +87,9 @@ pub struct Plan {
     /// Where the agents run (`regions:`), in order; empty: wherever the launcher puts them.
     /// With regions, `agents` is their sum ([`RegionShare`]).
     pub regions: Vec<RegionShare>,
+    /// The script file `script` steps call into (`scripts:`), loaded; `None` for a plan
+    /// without scripts, which never starts an interpreter.
+    pub scripts: Option<Scripts>,
 }
 
 /// One scenario step.
@@ -102,6 +109,8 @@ pub enum Step {
     If(Box<If>),
     /// The iteration waits here until it has lasted at least this long (`pace: 2s`).
     Pace(Duration),
+    /// A call of a script function (`script: NAME`).
+    Script(ScriptStep),
 }
 
 /// A pause: fixed (`min == max`) or drawn uniformly from `min..=max` each time.
@@ -287,17 +296,24 @@ impl Plan {
         if !self.regions.is_empty() {
             plan["regions"] = regions_json(&self.regions);
         }
+        if let Some(scripts) = &self.scripts {
+            plan["scripts"] = scripts.to_json();
+        }
         plan
     }
 
-    /// The labels of the request steps (nested ones too), in scenario order, without repeats.
+    /// The labels of the request and script steps (nested ones too), in scenario order,
+    /// without repeats.
     pub fn step_labels(&self) -> Vec<String> {
         let mut labels: Vec<String> = Vec::new();
         walk(&self.scenario, "", &mut |_, step| {
-            if let Step::Request(r) = step {
-                if !labels.contains(&r.label) {
-                    labels.push(r.label.clone());
-                }
+            let label = match step {
+                Step::Request(r) => &r.label,
+                Step::Script(s) => &s.label,
+                _ => return,
+            };
+            if !labels.contains(label) {
+                labels.push(label.clone());
             }
         });
         labels
@@ -353,6 +369,7 @@ fn step_json(step: &Step) -> Value {
     match step {
         Step::Think(t) => json!({"think": t.format()}),
         Step::Pace(d) => json!({"pace": duration::format(*d)}),
+        Step::Script(s) => s.to_json(),
         Step::Group(g) => json!({"group": g.name, "steps": steps_json(&g.steps)}),
         Step::Repeat(r) => json!({"repeat": r.count, "steps": steps_json(&r.steps)}),
         Step::Choose(branches) => {
@@ -454,5 +471,7 @@ mod tests_flow;
 mod tests_http;
 #[cfg(test)]
 mod tests_scenario;
+#[cfg(test)]
+mod tests_script;
 #[cfg(test)]
 mod tests_secrets;

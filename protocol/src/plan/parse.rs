@@ -78,6 +78,7 @@ fn parse_value(value: &Value, files: Option<&dyn PlanFiles>) -> Result<Plan, Pla
     let mut cx = Cx::default();
     if let Some(files) = files {
         cx.read_feeder_files(value, files);
+        cx.read_script_file(value, files);
     }
     let plan = cx.plan(value);
     match plan {
@@ -100,6 +101,7 @@ const TOP_KEYS: &[&str] = &[
     "secrets",
     "outputs",
     "regions",
+    "scripts",
 ];
 
 impl Cx {
@@ -173,6 +175,10 @@ impl Cx {
             Some(v) => self.outputs(v),
             None => Some(Vec::new()),
         };
+        let scripts = match &scenario {
+            Some(scenario) => self.scripts(m.get("scripts"), scenario),
+            None => None,
+        };
         let plan = Plan {
             name: name?,
             target: target?,
@@ -186,6 +192,7 @@ impl Cx {
             secrets: secrets?,
             outputs: outputs?,
             regions: regions?,
+            scripts: scripts?,
         };
         self.errors.extend(plan.check_agents(plan.agents));
         Some(plan)
@@ -232,12 +239,12 @@ impl Cx {
         }
         let mut any_request = false;
         super::walk(&steps, "", &mut |_, s| {
-            any_request |= matches!(s, Step::Request(_));
+            any_request |= matches!(s, Step::Request(_) | Step::Script(_));
         });
         if ok && !any_request {
             self.err(
                 "scenario",
-                "must have at least one request step (get, post, …)",
+                "must have at least one request step (get, post, …) or script step",
             );
             return None;
         }
@@ -246,6 +253,9 @@ impl Cx {
 
     pub(super) fn step(&mut self, v: &Value, path: &str) -> Option<Step> {
         if let Value::Object(m) = v {
+            if m.contains_key("script") {
+                return self.script_step(v, path);
+            }
             if let Some(key) = FLOW_KEYS.iter().find(|k| m.contains_key(**k)) {
                 return self.flow_step(key, m, v, path);
             }

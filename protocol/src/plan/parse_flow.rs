@@ -173,6 +173,7 @@ impl Cx {
         let mut groups: Vec<&str> = Vec::new();
         walk(scenario, "", &mut |_, s| match s {
             Step::Request(r) => steps.push(&r.label),
+            Step::Script(s) => steps.push(&s.label),
             Step::Group(g) => groups.push(&g.name),
             _ => {}
         });

@@ -177,6 +177,7 @@ proptest! {
             secrets: vec![],
             outputs: vec![],
             regions: vec![],
+            scripts: None,
             load: Load { stages: stages.into_iter().map(|(ms, vus)| Stage { duration: Duration::from_millis(ms), vus }).collect(), ..Load::default() },
             vars: vec![],
             feeders: vec![],
