@@ -24,8 +24,8 @@ pub use response::Capture;
 pub use script_step::{response_of, ScriptCall};
 
 use crate::error::AgentError;
-use crate::http::PreparedRequest;
-use crate::script::ScriptHost;
+use crate::http::{self, PreparedRequest};
+use crate::script::{ScriptHost, ScriptResponse};
 use feeder::AgentFeeder;
 use herd_protocol::plan::{
     walk, Expr, Plan, Step as PlanStep, Template, Think, BUILTINS, GROUP_KEY_PREFIX, STATUS,
@@ -318,6 +318,39 @@ impl Program {
             vars,
             iterations: 0,
             script: self.scripts.as_ref().map(|_| Box::default()),
+        }
+    }
+
+    /// The `this` of a script call for `vu`: its variables, its state map (moved out until
+    /// [`Program::end_script`]), its last response.
+    pub fn begin_script(&self, vu: &mut VuState) -> rhai::Dynamic {
+        let kept = vu.script.get_or_insert_with(Box::default);
+        kept.begin(&self.var_names, &vu.vars)
+    }
+
+    /// Takes a finished call's `this` apart into `vu` and says whether the step's check passed.
+    pub fn end_script(
+        &self,
+        step: &ScriptCall,
+        vu: &mut VuState,
+        this: Option<rhai::Dynamic>,
+        result: Result<bool, String>,
+    ) -> bool {
+        let kept = vu.script.get_or_insert_with(Box::default);
+        kept.end(step, &self.var_names, &mut vu.vars, this, result)
+    }
+
+    /// Notes `vu`'s last response for scripts (plans with scripts only).
+    pub fn keep_response(&self, vu: &mut VuState, status: u16, captured: Option<&http::Captured>) {
+        if let Some(kept) = vu.script.as_mut() {
+            kept.keep(response_of(status, captured, None));
+        }
+    }
+
+    /// Notes a script's own request's response as `vu`'s last.
+    pub fn keep_script_response(&self, vu: &mut VuState, response: &ScriptResponse) {
+        if let Some(kept) = vu.script.as_mut() {
+            kept.keep(response.clone());
         }
     }
 

@@ -2,7 +2,6 @@
 //! VU: the `this` map (`#{vars, state, response}`) built from the VU before a call and taken
 //! apart after it. The call itself runs in `crate::script`; the engine sends its requests.
 
-use super::{Program, VuState};
 use crate::http::{decode::decoded_body, Captured};
 use crate::script::ScriptResponse;
 use rhai::{Dynamic, Map};
@@ -36,48 +35,45 @@ impl ScriptCall {
 /// What a VU keeps for scripts: its state map and its last response. Only plans with scripts
 /// give a VU one.
 #[derive(Debug, Default)]
-pub(super) struct VuScript {
+pub struct VuScript {
     state: Map,
     last: ScriptResponse,
 }
 
-impl Program {
-    /// The `this` of a call for `vu`: its variables, its state map (moved out until
-    /// [`Program::end_script`]), its last response.
-    pub fn begin_script(&self, vu: &mut VuState) -> Dynamic {
-        let kept = vu.script.get_or_insert_with(Box::default);
-        let mut vars = Map::new();
-        for (name, value) in self.var_names.iter().zip(&vu.vars) {
+impl VuScript {
+    /// The `this` of a call: the VU's variables (`vars`, named by `names`), this state map
+    /// (moved out until [`VuScript::end`]), the last response.
+    pub(super) fn begin(&mut self, names: &[String], vars: &[String]) -> Dynamic {
+        let mut map = Map::new();
+        for (name, value) in names.iter().zip(vars) {
             if !name.starts_with('#') {
-                vars.insert(name.as_str().into(), value.clone().into());
+                map.insert(name.as_str().into(), value.clone().into());
             }
         }
         let mut this = Map::new();
-        this.insert("vars".into(), vars.into());
-        this.insert("state".into(), std::mem::take(&mut kept.state).into());
-        this.insert("response".into(), kept.last.to_map().into());
+        this.insert("vars".into(), map.into());
+        this.insert("state".into(), std::mem::take(&mut self.state).into());
+        this.insert("response".into(), self.last.to_map().into());
         this.into()
     }
 
-    /// Takes a finished call's `this` apart into `vu` (variables written, state kept) and says
-    /// whether the step's check passed; a failure is logged once per step.
-    pub fn end_script(
-        &self,
+    /// Takes a finished call's `this` apart (variables written into `vars`, state kept) and
+    /// says whether the step's check passed; a failure is logged once per step.
+    pub(super) fn end(
+        &mut self,
         step: &ScriptCall,
-        vu: &mut VuState,
+        names: &[String],
+        vars: &mut [String],
         this: Option<Dynamic>,
         result: Result<bool, String>,
     ) -> bool {
         let mut result = result;
-        if let Some(this) = this.and_then(|t| t.try_cast::<Map>()) {
-            let mut this = this;
+        if let Some(mut this) = this.and_then(|t| t.try_cast::<Map>()) {
             if let Some(state) = this.remove("state").and_then(|s| s.try_cast::<Map>()) {
-                if let Some(kept) = vu.script.as_mut() {
-                    kept.state = state;
-                }
+                self.state = state;
             }
-            if let Some(vars) = this.remove("vars").and_then(|v| v.try_cast::<Map>()) {
-                if let Err(e) = self.write_vars(vu, vars) {
+            if let Some(written) = this.remove("vars").and_then(|v| v.try_cast::<Map>()) {
+                if let Err(e) = write_vars(names, vars, written) {
                     result = result.and(Err(format!("{}(): {e}", step.function)));
                 }
             }
@@ -98,51 +94,37 @@ impl Program {
         }
     }
 
-    /// Writes the values of `vars` that differ back into the VU's variables.
-    fn write_vars(&self, vu: &mut VuState, vars: Map) -> Result<(), String> {
-        let mut unknown = Vec::new();
-        for (name, value) in vars {
-            let value = if value.is_string() {
-                value.into_string().unwrap_or_default()
-            } else {
-                value.to_string()
-            };
-            match self
-                .var_names
-                .iter()
-                .position(|n| n.as_str() == name.as_str())
-            {
-                Some(i) if !name.starts_with('#') => {
-                    if vu.vars[i] != value {
-                        vu.vars[i] = value;
-                    }
-                }
-                _ => unknown.push(name.to_string()),
-            }
-        }
-        if unknown.is_empty() {
-            Ok(())
+    /// Notes the VU's last response.
+    pub(super) fn keep(&mut self, response: ScriptResponse) {
+        self.last = response;
+    }
+}
+
+/// Writes the values of `written` that differ back into `vars`.
+fn write_vars(names: &[String], vars: &mut [String], written: Map) -> Result<(), String> {
+    let mut unknown = Vec::new();
+    for (name, value) in written {
+        let value = if value.is_string() {
+            value.into_string().unwrap_or_default()
         } else {
-            Err(format!(
-                "set variable(s) the plan does not define: {} (declare them under `vars:`)",
-                unknown.join(", ")
-            ))
-        }
-    }
-
-    /// Notes a script's own request's response as `vu`'s last.
-    pub fn keep_script_response(&self, vu: &mut VuState, response: &ScriptResponse) {
-        if let Some(kept) = vu.script.as_mut() {
-            kept.last.clone_from(response);
-        }
-    }
-
-    /// Notes `vu`'s last response for scripts (plans with scripts only).
-    pub fn keep_response(&self, vu: &mut VuState, status: u16, captured: Option<&Captured>) {
-        let Some(kept) = vu.script.as_mut() else {
-            return;
+            value.to_string()
         };
-        kept.last = response_of(status, captured, None);
+        match names.iter().position(|n| n.as_str() == name.as_str()) {
+            Some(i) if !name.starts_with('#') => {
+                if vars[i] != value {
+                    vars[i] = value;
+                }
+            }
+            _ => unknown.push(name.to_string()),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "set variable(s) the plan does not define: {} (declare them under `vars:`)",
+            unknown.join(", ")
+        ))
     }
 }
 

@@ -76,7 +76,9 @@ impl ScriptStep {
 /// Compiles `source` (the text of `file`), as the agent will: a syntax error names the file,
 /// line and column. Returns the names of the functions it defines without parameters.
 pub fn compile(file: &str, source: &str) -> Result<Vec<String>, String> {
-    let engine = rhai::Engine::new_raw();
+    let mut engine = rhai::Engine::new_raw();
+    // As the agent's sandbox: `eval` is not part of the language scripts get.
+    engine.disable_symbol("eval");
     let ast = engine.compile(source).map_err(|e| {
         let at = e.position();
         match (at.line(), at.position()) {

@@ -30,6 +30,7 @@ mod ramp;
 mod resume;
 mod run;
 mod scenario;
+mod script;
 mod security;
 mod swarm;
 mod up_config;
