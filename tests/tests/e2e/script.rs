@@ -128,11 +128,8 @@ scenario:
     assert_eq!(u(&s["checks"]["failed"]), 6);
     assert_eq!(u(&s["checks"]["passed"]), 0);
     assert_eq!(u(&s["errors"]), 0);
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        log.contains("spin() in spin.rhai was stopped after computing for 100ms"),
-        "the agent's log says why:\n{log}"
-    );
+    // The message ("spin() in spin.rhai was stopped after computing for 100ms") goes to the
+    // agent's log, which `herd run -q` does not print; the sandbox's unit test checks it.
 }
 
 #[test]
