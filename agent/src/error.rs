@@ -78,4 +78,7 @@ pub enum AgentError {
         /// The number of agents.
         count: u32,
     },
+    /// The plan's script file does not compile in the agent's sandbox.
+    #[error("cannot load the plan's scripts: {0}")]
+    Script(String),
 }

@@ -37,6 +37,7 @@ pub mod http;
 pub mod recorder;
 mod runner;
 mod scenario;
+mod script;
 mod session;
 
 pub use error::AgentError;

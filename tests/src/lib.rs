@@ -25,6 +25,7 @@ pub mod iot_standin;
 pub mod json_schema;
 pub mod jwt;
 pub mod mqtt_tls;
+pub mod nonce;
 pub mod observe;
 pub mod scenario;
 pub mod service;

@@ -32,9 +32,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Files a plan names (scripts, feeders, bodies), read beside the plan.
+struct Beside(std::path::PathBuf);
+
+impl plan::PlanFiles for Beside {
+    fn read(&self, path: &str, _limit: usize) -> Result<Vec<u8>, String> {
+        std::fs::read(self.0.join(path)).map_err(|e| e.to_string())
+    }
+}
+
 fn run(path: &str) -> Result<String, Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(path)?;
-    let plan = plan::from_yaml_str(&text)?;
+    let dir = std::path::Path::new(path)
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    let plan = plan::from_yaml_str_with(&text, &Beside(dir))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -8,6 +8,7 @@
 //! of the step, recorded as it completes; the planned start counts for the step's first request,
 //! and checks and extractions apply to its last response.
 
+use super::script_step::run_script;
 use super::shared::Shared;
 use crate::http::{self, Connections};
 use crate::recorder::Outcome;
@@ -92,6 +93,9 @@ async fn run_steps(
             }
             Step::Think(think) => shared.think(pass.id, shared.pick(think)).await,
             Step::Pace(d) => shared.wait_until(pass.id, pass.started + *d).await,
+            Step::Script(call) => {
+                Box::pin(run_script(shared, conns, pass.id, call, vu)).await;
+            }
             Step::Group(inner) => {
                 if !nested(pass, conns, inner, vu).await {
                     return false;
@@ -191,7 +195,13 @@ async fn run_request(
             recorder.record_check_in(now, label, groups, passed);
         });
         shared.program.note_status(vu, status);
+        if request.keeps_response() {
+            shared.program.keep_response(vu, status, captured.as_ref());
+        }
     } else {
         shared.program.note_status(vu, 0);
+        if request.keeps_response() {
+            shared.program.keep_response(vu, 0, None);
+        }
     }
 }

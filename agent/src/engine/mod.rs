@@ -15,6 +15,7 @@ mod load;
 mod open;
 mod parallel;
 mod schedule;
+mod script_step;
 mod shared;
 mod vu;
 

@@ -22,6 +22,7 @@ fn plan(stages: Vec<Stage>) -> Plan {
         regions: vec![],
         hosts: vec![],
         scenarios: vec![],
+        scripts: None,
         load: Load {
             stages,
             ..Load::default()

@@ -14,15 +14,18 @@ mod feeder;
 mod masking;
 mod names;
 mod response;
+mod script_step;
 mod template;
 
 #[cfg(test)]
 mod tests;
 
 pub use response::Capture;
+pub use script_step::{response_of, ScriptCall};
 
 use crate::error::AgentError;
-use crate::http::PreparedRequest;
+use crate::http::{self, PreparedRequest};
+use crate::script::{ScriptHost, ScriptResponse};
 use feeder::AgentFeeder;
 use herd_protocol::plan::{
     walk, Expr, OnExhausted, Plan, RequestStep, ScenarioRun, Step as PlanStep, Template, Think,
@@ -31,6 +34,7 @@ use herd_protocol::plan::{
 use names::Names;
 use response::Rules;
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 use std::time::Duration;
 use template::RequestTemplate;
 
@@ -53,6 +57,8 @@ pub enum Step {
     Pace(Duration),
     /// Requests sent at once; the iteration goes on when all have finished.
     Parallel(Vec<Request>),
+    /// Call a script function.
+    Script(Box<ScriptCall>),
 }
 
 /// The branches of a `choose`, drawn like tickets from a bag: the bag holds `weight` tickets
@@ -107,6 +113,8 @@ pub struct Request {
     pub groups: Box<[usize]>,
     send: Send,
     rules: Rules,
+    /// Keep the response for scripts (`this.response`): plans with scripts only.
+    keep: bool,
     /// Whether a render failure of this step was logged already (it is logged once).
     warned: Cell<bool>,
 }
@@ -146,7 +154,16 @@ impl Request {
 
     /// How much of the response the step's checks and extractions need.
     pub fn capture(&self) -> Capture {
-        self.rules.capture()
+        if self.keep {
+            Capture::Body
+        } else {
+            self.rules.capture()
+        }
+    }
+
+    /// Whether scripts read this step's response (the VU keeps it as its last).
+    pub fn keeps_response(&self) -> bool {
+        self.keep
     }
 
     /// Evaluates the step's checks and extractions on a response, updating `vu`'s variables;
@@ -169,6 +186,8 @@ impl Request {
 pub struct VuState {
     vars: Vec<String>,
     iterations: u64,
+    /// Scripts' state and the last response: plans with scripts only.
+    script: Option<Box<script_step::VuScript>>,
 }
 
 impl VuState {
@@ -194,6 +213,12 @@ pub struct Program {
     status_var: Option<usize>,
     agent_index: u32,
     agent_count: u32,
+    /// The script engine and file: plans with `scripts:` only (a plain plan starts none).
+    scripts: Option<Arc<ScriptHost>>,
+    /// Variable names by index, for scripts' `this.vars` (empty without scripts).
+    var_names: Vec<String>,
+    /// The plan's target, which scripts' request paths are appended to.
+    target: String,
 }
 
 /// The recorder's labels for `plan`: its steps' labels, then its groups' keys
@@ -290,6 +315,15 @@ impl Program {
             .into_iter()
             .collect();
         let steps = compiler.steps(steps_in, &mut keys)?;
+        let scripts = match &plan.scripts {
+            Some(s) => Some(Arc::new(ScriptHost::new(s).map_err(AgentError::Script)?)),
+            None => None,
+        };
+        let var_names = if scripts.is_some() {
+            names.0.clone()
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             steps,
             defaults,
@@ -300,6 +334,9 @@ impl Program {
             status_var,
             agent_index: index,
             agent_count: count.max(1),
+            scripts,
+            var_names,
+            target: plan.target.clone(),
         })
     }
 
@@ -319,7 +356,51 @@ impl Program {
         VuState {
             vars,
             iterations: 0,
+            script: self.scripts.as_ref().map(|_| Box::default()),
         }
+    }
+
+    /// The `this` of a script call for `vu`: its variables, its state map (moved out until
+    /// [`Program::end_script`]), its last response.
+    pub fn begin_script(&self, vu: &mut VuState) -> rhai::Dynamic {
+        let kept = vu.script.get_or_insert_with(Box::default);
+        kept.begin(&self.var_names, &vu.vars)
+    }
+
+    /// Takes a finished call's `this` apart into `vu` and says whether the step's check passed.
+    pub fn end_script(
+        &self,
+        step: &ScriptCall,
+        vu: &mut VuState,
+        this: Option<rhai::Dynamic>,
+        result: Result<bool, String>,
+    ) -> bool {
+        let kept = vu.script.get_or_insert_with(Box::default);
+        kept.end(step, &self.var_names, &mut vu.vars, this, result)
+    }
+
+    /// Notes `vu`'s last response for scripts (plans with scripts only).
+    pub fn keep_response(&self, vu: &mut VuState, status: u16, captured: Option<&http::Captured>) {
+        if let Some(kept) = vu.script.as_mut() {
+            kept.keep(response_of(status, captured, None));
+        }
+    }
+
+    /// Notes a script's own request's response as `vu`'s last.
+    pub fn keep_script_response(&self, vu: &mut VuState, response: &ScriptResponse) {
+        if let Some(kept) = vu.script.as_mut() {
+            kept.keep(response.clone());
+        }
+    }
+
+    /// The script engine, for plans with `scripts:`.
+    pub fn scripts(&self) -> Option<&Arc<ScriptHost>> {
+        self.scripts.as_ref()
+    }
+
+    /// The plan's target (scripts' request paths are appended to it).
+    pub fn target(&self) -> &str {
+        &self.target
     }
 
     /// Notes the status of the response a VU just got (0: none), for conditions that read it.
@@ -425,6 +506,11 @@ impl Compiler<'_> {
         Ok(match step {
             PlanStep::Think(t) => Step::Think(*t),
             PlanStep::Pace(d) => Step::Pace(*d),
+            PlanStep::Script(s) => Step::Script(Box::new(ScriptCall::new(
+                self.label(&s.label),
+                groups.clone().into_boxed_slice(),
+                &s.function,
+            ))),
             PlanStep::Group(g) => {
                 groups.push(self.label(&format!("{GROUP_KEY_PREFIX}{}", g.name)));
                 let inner = self.steps(&g.steps, groups);
@@ -484,6 +570,7 @@ impl Compiler<'_> {
             groups: groups.to_vec().into_boxed_slice(),
             send,
             rules: Rules::compile(&r.checks, &r.extract, self.names).map_err(bad)?,
+            keep: self.plan.scripts.is_some(),
             warned: Cell::new(false),
         })
     }

@@ -70,6 +70,9 @@ pub(super) struct Cx {
     /// Records of the CSV files feeders name, by feeder, read before parsing (`None`: the read
     /// failed and was reported).
     pub(super) file_rows: BTreeMap<String, Option<Vec<Vec<String>>>>,
+    /// The text of the file `scripts:` names, read before parsing (`Some(None)`: the read
+    /// failed and was reported).
+    pub(super) script_read: Option<Option<String>>,
 }
 
 pub(super) fn join(path: &str, key: &str) -> String {

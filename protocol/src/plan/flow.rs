@@ -72,7 +72,7 @@ impl Step {
                 ("else".into(), c.otherwise.as_slice()),
             ],
             Step::Parallel(steps) => vec![("parallel".into(), steps.as_slice())],
-            Step::Request(_) | Step::Think(_) | Step::Pace(_) => Vec::new(),
+            Step::Request(_) | Step::Think(_) | Step::Pace(_) | Step::Script(_) => Vec::new(),
         }
     }
 }

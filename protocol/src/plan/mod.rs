@@ -26,6 +26,7 @@ mod parse_load;
 mod parse_scenario;
 mod regions;
 mod scenarios;
+mod script;
 pub mod secrets;
 mod target_tls;
 mod template;
@@ -55,6 +56,9 @@ pub use parse::{
 };
 pub use regions::{is_region_name, region_of, regions_json, RegionShare, REGION_KEY_PREFIX};
 pub use scenarios::{Scenario, ScenarioRun, SCENARIO_KEY_PREFIX};
+pub use script::{
+    compile as compile_script, ScriptStep, Scripts, DEFAULT_CALL_TIMEOUT, MAX_SCRIPT_BYTES,
+};
 pub use secrets::{Redactor, Secret, SecretSource};
 pub use target_tls::{PemFile, Proxy, TargetTls, MAX_PEM_BYTES};
 pub use template::{is_var_name, Func, Part, Template, BUILTINS, FUNCTIONS};
@@ -101,6 +105,9 @@ pub struct Plan {
     /// with one `load` + `scenario`. When set, `load` is empty and `scenario` has no step: use
     /// [`Plan::scenario_runs`] and [`Plan::duration`], which read both forms.
     pub scenarios: Vec<Scenario>,
+    /// The script file `script` steps call into (`scripts:`), loaded; `None` for a plan
+    /// without scripts, which never starts an interpreter.
+    pub scripts: Option<Scripts>,
 }
 
 /// One scenario step.
@@ -123,6 +130,8 @@ pub enum Step {
     /// Requests sent at once, as a browser fetches a page's resources (`parallel: [steps]`);
     /// every step in it is a [`Step::Request`]. The iteration goes on when all have finished.
     Parallel(Vec<Step>),
+    /// A call of a script function (`script: NAME`).
+    Script(ScriptStep),
 }
 
 /// A pause: fixed (`min == max`) or drawn uniformly from `min..=max` each time.
@@ -321,18 +330,25 @@ impl Plan {
         if !self.hosts.is_empty() {
             plan["hosts"] = hosts_json(&self.hosts);
         }
+        if let Some(scripts) = &self.scripts {
+            plan["scripts"] = scripts.to_json();
+        }
         plan
     }
 
-    /// The labels of the request steps (nested ones too), in scenario order, without repeats.
+    /// The labels of the request and script steps (nested ones too), in scenario order,
+    /// without repeats.
     pub fn step_labels(&self) -> Vec<String> {
         let mut labels: Vec<String> = Vec::new();
         for steps in self.all_steps() {
             walk(steps, "", &mut |_, step| {
-                if let Step::Request(r) = step {
-                    if !labels.contains(&r.label) {
-                        labels.push(r.label.clone());
-                    }
+                let label = match step {
+                    Step::Request(r) => &r.label,
+                    Step::Script(s) => &s.label,
+                    _ => return,
+                };
+                if !labels.contains(label) {
+                    labels.push(label.clone());
                 }
             });
         }
@@ -392,6 +408,7 @@ fn step_json(step: &Step) -> Value {
         Step::Think(t) => json!({"think": t.format()}),
         Step::Pace(d) => json!({"pace": duration::format(*d)}),
         Step::Parallel(steps) => json!({"parallel": steps_json(steps)}),
+        Step::Script(s) => s.to_json(),
         Step::Group(g) => json!({"group": g.name, "steps": steps_json(&g.steps)}),
         Step::Repeat(r) => json!({"repeat": r.count, "steps": steps_json(&r.steps)}),
         Step::Choose(branches) => {
@@ -512,5 +529,7 @@ mod tests_http;
 mod tests_scenario;
 #[cfg(test)]
 mod tests_scenarios;
+#[cfg(test)]
+mod tests_script;
 #[cfg(test)]
 mod tests_secrets;

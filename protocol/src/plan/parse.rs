@@ -79,6 +79,7 @@ fn parse_value(value: &Value, files: Option<&dyn PlanFiles>) -> Result<Plan, Pla
     let mut cx = Cx::default();
     if let Some(files) = files {
         cx.read_feeder_files(value, files);
+        cx.read_script_file(value, files);
     }
     let plan = cx.plan(value);
     match plan {
@@ -103,6 +104,7 @@ const TOP_KEYS: &[&str] = &[
     "regions",
     "hosts",
     "scenarios",
+    "scripts",
 ];
 
 impl Cx {
@@ -207,6 +209,18 @@ impl Cx {
             Some(v) => self.hosts(v),
             None => Some(Vec::new()),
         };
+        let scripts = match (&scenario, &scenarios) {
+            (Some(scenario), Some(scenarios)) => {
+                let mut all: Vec<(String, &[Step])> = vec![("scenario".into(), &scenario[..])];
+                all.extend(
+                    scenarios
+                        .iter()
+                        .map(|s| (format!("scenarios.{}.steps", s.name), &s.steps[..])),
+                );
+                self.scripts(m.get("scripts"), &all)
+            }
+            _ => None,
+        };
         let plan = Plan {
             name: name?,
             target: target?,
@@ -222,6 +236,7 @@ impl Cx {
             regions: regions?,
             hosts: hosts?,
             scenarios: scenarios?,
+            scripts: scripts?,
         };
         self.errors.extend(plan.check_agents(plan.agents));
         Some(plan)
@@ -269,10 +284,13 @@ impl Cx {
         }
         let mut any_request = false;
         super::walk(&steps, "", &mut |_, s| {
-            any_request |= matches!(s, Step::Request(_));
+            any_request |= matches!(s, Step::Request(_) | Step::Script(_));
         });
         if ok && !any_request {
-            self.err(path, "must have at least one request step (get, post, …)");
+            self.err(
+                path,
+                "must have at least one request step (get, post, …) or script step",
+            );
             return None;
         }
         ok.then_some(steps)
@@ -280,6 +298,9 @@ impl Cx {
 
     pub(super) fn step(&mut self, v: &Value, path: &str) -> Option<Step> {
         if let Value::Object(m) = v {
+            if m.contains_key("script") {
+                return self.script_step(v, path);
+            }
             if let Some(key) = FLOW_KEYS.iter().find(|k| m.contains_key(**k)) {
                 return self.flow_step(key, m, v, path);
             }

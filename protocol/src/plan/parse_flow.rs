@@ -196,6 +196,7 @@ impl Cx {
         for scenario in scenarios {
             walk(scenario, "", &mut |_, s| match s {
                 Step::Request(r) => steps.push(&r.label),
+                Step::Script(s) => steps.push(&s.label),
                 Step::Group(g) => groups.push(&g.name),
                 _ => {}
             });

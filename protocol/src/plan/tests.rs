@@ -183,6 +183,7 @@ proptest! {
             regions: vec![],
             hosts: vec![],
             scenarios: vec![],
+            scripts: None,
             load: Load { stages: stages.into_iter().map(|(ms, vus)| Stage { duration: Duration::from_millis(ms), vus }).collect(), ..Load::default() },
             vars: vec![],
             feeders: vec![],

@@ -351,7 +351,7 @@ fn the_config_comes_from_the_flag_the_path_variable_or_the_text_variable() {
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr),
+                + &*String::from_utf8_lossy(&out.stderr),
         )
     };
     let good_arg = good.to_str().expect("utf-8");

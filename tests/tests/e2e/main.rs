@@ -37,6 +37,7 @@ mod resume;
 mod run;
 mod scenario;
 mod scenarios;
+mod script;
 mod security;
 mod swarm;
 mod up_config;
