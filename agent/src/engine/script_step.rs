@@ -107,6 +107,8 @@ fn prepare(target: &str, request: &ScriptRequest) -> Result<PreparedRequest, Str
         body_file: None,
         checks: Vec::new(),
         extract: Vec::new(),
+        timeout: None,
+        multipart: Vec::new(),
     };
     PreparedRequest::new(target, &step).map_err(|e| e.to_string())
 }
