@@ -215,6 +215,16 @@ impl Mosquitto {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the broker process: a frozen broker accepts no
+    /// message until it is thawed.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} mosquitto");
+    }
+
     /// The port.
     pub fn port(&self) -> u16 {
         self.port

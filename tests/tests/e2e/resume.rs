@@ -260,11 +260,14 @@ fn agents_that_finish_while_the_coordinator_is_down_are_counted_when_it_returns(
     assert_eq!(second.stop(Duration::from_secs(20)).code(), Some(0));
 }
 
-/// Starts a run of 4 agents and SIGKILLs the coordinator as soon as the first agent process
-/// exists, while the others are still being launched or waiting for their start.
+/// Starts a run of 4 agents and SIGKILLs the coordinator while they are still being launched:
+/// the broker is frozen (SIGSTOP) the moment the run is accepted, so no agent can report ready
+/// and no start can go out, whatever the machine's load; it is thawed once the coordinator is
+/// dead.
 fn killed_while_launching(
     data: &Path,
     config: &Path,
+    broker: &Mosquitto,
     env: &[(&str, String)],
 ) -> (String, CountingTarget) {
     let target = CountingTarget::start();
@@ -280,14 +283,16 @@ fn killed_while_launching(
         Some(&op),
         Some(&json!({"plan": plan("launching", &target.url(), 4, 4, 5, &[])})),
     );
+    broker.signal("STOP");
     assert_eq!(status, 201, "{reply}");
     let run = reply["id"].as_str().expect("run id").to_string();
     let deadline = Instant::now() + Duration::from_secs(20);
     while agents_of(&run).is_empty() {
         assert!(Instant::now() < deadline, "no agent was launched");
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(20));
     }
     first.kill();
+    broker.signal("CONT");
     (run, target)
 }
 
@@ -302,56 +307,71 @@ fn no_agent_left(run: &str, limit: Duration, why: &str) {
 
 /// A coordinator killed while its agents launch, then restarted: the run had not started, so it
 /// ends `failed`, and every agent that was launched is told to stop: none is left behind.
+///
+/// Freezing the broker right after the run is accepted leaves a few milliseconds in which a fast
+/// launch could still get its start out on a loaded machine; such an attempt did not test what
+/// this test is about (its run completes), so it is tried again, at most 3 times.
 #[test]
 fn a_coordinator_killed_while_agents_launch_leaves_none_behind_once_restarted() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let broker = Mosquitto::start();
-    let config = dir.path().join("herd.toml");
-    std::fs::write(&config, format!("[broker]\nurl = \"{}\"\n", broker.url())).expect("write");
-    let data = dir.path().join("data");
-    let (run, target) = killed_while_launching(&data, &config, &[]);
-    let second = start_service(&data, &config);
-    let op = second.token("operator");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let body = loop {
-        let body = run_state(&second, &op, &run);
-        if body.get("summary").is_some() {
-            break body;
+    for _attempt in 0..3 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broker = Mosquitto::start();
+        let config = dir.path().join("herd.toml");
+        std::fs::write(&config, format!("[broker]\nurl = \"{}\"\n", broker.url())).expect("write");
+        let data = dir.path().join("data");
+        let (run, target) = killed_while_launching(&data, &config, &broker, &[]);
+        let second = start_service(&data, &config);
+        let op = second.token("operator");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let body = loop {
+            let body = run_state(&second, &op, &run);
+            if body.get("summary").is_some() {
+                break body;
+            }
+            assert!(Instant::now() < deadline, "the run did not end: {body}");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        no_agent_left(&run, Duration::from_secs(30), "agents outlived the run");
+        assert_eq!(
+            body["summary"]["requests"].as_u64(),
+            Some(target.received().total),
+            "{body}"
+        );
+        assert_eq!(second.stop(Duration::from_secs(20)).code(), Some(0));
+        if body["state"] == "completed" {
+            continue; // the start got out before the kill: not the case under test
         }
-        assert!(Instant::now() < deadline, "the run did not end: {body}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    no_agent_left(&run, Duration::from_secs(30), "agents outlived the run");
-    // Killed before the start, the run failed; had the start slipped out first, it completed.
-    // Either way herd's count is the target's.
-    assert!(
-        matches!(body["state"].as_str(), Some("failed" | "completed")),
-        "{body}"
-    );
-    assert_eq!(
-        body["summary"]["requests"].as_u64(),
-        Some(target.received().total),
-        "{body}"
-    );
-    assert_eq!(second.stop(Duration::from_secs(20)).code(), Some(0));
+        // Killed before the start: the run failed, and nothing was sent.
+        assert_eq!(body["state"], "failed", "{body}");
+        assert_eq!(target.received().total, 0);
+        return;
+    }
+    panic!("in 3 attempts the start always got out before the coordinator was killed");
 }
 
 /// A coordinator killed while its agents launch and never restarted: each agent gives up
 /// waiting for its start (`HERD_START_WAIT`, inherited from `herd up`) and exits, so none runs
-/// (or bills) for ever, and none sends a request.
+/// (or bills) for ever, and none sends a request. (Tried again, at most 3 times, when the start
+/// got out before the kill: those agents run the plan and send requests.)
 #[test]
 fn agents_whose_coordinator_never_returns_give_up_waiting_for_their_start() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let broker = Mosquitto::start();
-    let config = dir.path().join("herd.toml");
-    std::fs::write(&config, format!("[broker]\nurl = \"{}\"\n", broker.url())).expect("write");
-    let (run, target) = killed_while_launching(
-        &dir.path().join("data"),
-        &config,
-        &[("HERD_START_WAIT", "3s".to_string())],
-    );
-    no_agent_left(&run, Duration::from_secs(30), "agents waited for ever");
-    assert_eq!(target.received().total, 0, "no agent started its load");
+    for _attempt in 0..3 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broker = Mosquitto::start();
+        let config = dir.path().join("herd.toml");
+        std::fs::write(&config, format!("[broker]\nurl = \"{}\"\n", broker.url())).expect("write");
+        let (run, target) = killed_while_launching(
+            &dir.path().join("data"),
+            &config,
+            &broker,
+            &[("HERD_START_WAIT", "3s".to_string())],
+        );
+        no_agent_left(&run, Duration::from_secs(30), "agents waited for ever");
+        if target.received().total == 0 {
+            return;
+        }
+    }
+    panic!("in 3 attempts the start always got out before the coordinator was killed");
 }
 
 /// A resumed run's Prometheus series go on from where the killed coordinator left them: no
