@@ -316,7 +316,7 @@ impl Plan {
             plan["load"] = load_json(&self.load);
             plan["scenario"] = Value::Array(steps);
         } else {
-            plan["scenarios"] = scenarios::scenarios_json(&self.scenarios);
+            plan["scenarios"] = scenarios_json(&self.scenarios);
         }
         if !self.secrets.is_empty() {
             plan["secrets"] = secrets::secrets_json(&self.secrets);
@@ -513,6 +513,29 @@ fn feeder_json(f: &Feeder) -> Value {
         m["on_exhausted"] = json!(f.on_exhausted.as_str());
     }
     m
+}
+
+/// `scenarios` as a plan writes it (here, beside the other `*_json` writers it uses, so
+/// `scenarios` need not be imported by the module whose items it imports).
+fn scenarios_json(scenarios: &[Scenario]) -> Value {
+    let map: Map<String, Value> = scenarios
+        .iter()
+        .map(|s| {
+            let mut m = Map::new();
+            m.insert("load".into(), load_json(&s.load));
+            m.insert("steps".into(), steps_json(&s.steps));
+            if !s.vars.is_empty() {
+                let vars: Map<String, Value> = s
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                m.insert("vars".into(), Value::Object(vars));
+            }
+            (s.name.clone(), Value::Object(m))
+        })
+        .collect();
+    Value::Object(map)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 
 use super::cx::{join, kind, Cx, FieldError};
 use super::{walk, Load, Plan, Step};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::time::Duration;
 
 /// Key prefix of a scenario's figures among the aggregated steps (`scenario:browse`).
@@ -117,28 +117,6 @@ impl Scenario {
             if steps == 1 { "" } else { "s" }
         )
     }
-}
-
-/// `scenarios` as a plan writes it.
-pub(super) fn scenarios_json(scenarios: &[Scenario]) -> Value {
-    let map: Map<String, Value> = scenarios
-        .iter()
-        .map(|s| {
-            let mut m = Map::new();
-            m.insert("load".into(), super::load_json(&s.load));
-            m.insert("steps".into(), super::steps_json(&s.steps));
-            if !s.vars.is_empty() {
-                let vars: Map<String, Value> = s
-                    .vars
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect();
-                m.insert("vars".into(), Value::Object(vars));
-            }
-            (s.name.clone(), Value::Object(m))
-        })
-        .collect();
-    Value::Object(map)
 }
 
 const SCENARIO_KEYS: &[&str] = &["load", "steps", "vars"];
