@@ -134,12 +134,12 @@ pub fn agent_index(
     u32::try_from(before).ok()
 }
 
-/// A change to the list of agents carrying the load, from an instant on (see [`crate::roster`]
-/// and [`crate::split`]): it names only the agents that leave the list and those that join it,
-/// so it is a few bytes whatever the number of agents (a full list of every survivor's index,
-/// sent to every agent, made each loss cost O(N²) bytes on the broker). Every agent keeps the
-/// list itself (it knows it from the start command) and applies the changes in `seq` order, so
-/// each one computes its own new index by the same rule the coordinator does.
+/// A change to the list of agents carrying the load, from an instant on (the `roster` module
+/// applies it; see also [`crate::split`]): it names only the agents that leave the list and
+/// those that join it, so it is a few bytes whatever the number of agents (a full list of every
+/// survivor's index, sent to every agent, made each loss cost O(N²) bytes on the broker). Every
+/// agent keeps the list itself (it knows it from the start command) and applies the changes in
+/// `seq` order, so each one computes its own new index by the same rule the coordinator does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reassignment {
     /// Its number in the run: 1 for the first, each next one + 1. Agents apply them in this
