@@ -249,6 +249,22 @@ impl Service {
         }
     }
 
+    /// The requests of `run`'s stored seconds, summed (`GET /api/v1/runs/{run}/seconds`).
+    pub fn stored_requests(&self, token: &str, run: &str) -> u64 {
+        let (_, seconds) = self.request(
+            "GET",
+            &format!("/api/v1/runs/{run}/seconds"),
+            Some(token),
+            None,
+        );
+        seconds["seconds"]
+            .as_array()
+            .expect("seconds")
+            .iter()
+            .map(|s| s["requests"].as_u64().unwrap_or(0))
+            .sum()
+    }
+
     /// Kills it with SIGKILL (no chance to clean up, as in a crash) and waits for it to be gone.
     /// Its agents are not its children's process group: they keep running.
     pub fn kill(mut self) {

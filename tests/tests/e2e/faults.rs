@@ -130,18 +130,7 @@ fn through_a_broker_restart(persistent: bool) -> Outcome {
     let mut broker = Mosquitto::spawn(&conf, &[port]);
 
     let body = ended(&service, &op, &run, Duration::from_secs(90));
-    let (_, seconds) = service.request(
-        "GET",
-        &format!("/api/v1/runs/{run}/seconds"),
-        Some(&op),
-        None,
-    );
-    let stored: u64 = seconds["seconds"]
-        .as_array()
-        .expect("seconds")
-        .iter()
-        .map(|s| s["requests"].as_u64().unwrap_or(0))
-        .sum();
+    let stored = service.stored_requests(&op, &run);
     assert_eq!(service.stop(Duration::from_secs(20)).code(), Some(0));
     let _ = broker.kill();
     let _ = broker.wait();

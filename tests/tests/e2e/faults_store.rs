@@ -198,18 +198,7 @@ fn a_store_failing_mid_run_and_back_loses_nothing() {
         Some(received),
         "herd's count is the target's across the outage: {body}"
     );
-    let (_, seconds) = service.request(
-        "GET",
-        &format!("/api/v1/runs/{run}/seconds"),
-        Some(&op),
-        None,
-    );
-    let stored: u64 = seconds["seconds"]
-        .as_array()
-        .expect("seconds")
-        .iter()
-        .map(|s| s["requests"].as_u64().unwrap_or(0))
-        .sum();
+    let stored = service.stored_requests(&op, &run);
     assert_eq!(
         stored, received,
         "the stored seconds add up to the target's count"

@@ -176,18 +176,7 @@ pub(crate) fn killed_mid_run_and_resumed(dir: &Path, config: &Path, env: &[(&str
         summary["lost_agents"].as_array().is_some_and(Vec::is_empty),
         "{summary}"
     );
-    let (_, seconds) = second.request(
-        "GET",
-        &format!("/api/v1/runs/{run}/seconds"),
-        Some(&op),
-        None,
-    );
-    let stored: u64 = seconds["seconds"]
-        .as_array()
-        .expect("seconds")
-        .iter()
-        .map(|s| s["requests"].as_u64().unwrap_or(0))
-        .sum();
+    let stored = second.stored_requests(&op, &run);
     assert_eq!(stored, requests, "the stored seconds add up to the total");
     // The agents finished on their own; nothing is left running.
     let deadline = Instant::now() + Duration::from_secs(10);
