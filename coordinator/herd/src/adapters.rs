@@ -199,7 +199,8 @@ impl Adapters {
                 );
                 let start = {
                     let keys = Arc::clone(&keys);
-                    move || EmbeddedBroker::start(keys)
+                    let log = config.broker.embedded_log;
+                    move || EmbeddedBroker::start(keys, log)
                 };
                 let embedded = tokio::task::spawn_blocking(start)
                     .await

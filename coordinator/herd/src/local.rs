@@ -7,7 +7,8 @@
 //! AWS mode, with local adapters.
 
 use crate::adapters::{AdapterPaths, Adapters, AdaptersError};
-use herd_coordinator::config::ServiceConfig;
+use herd_coordinator::broker::LogWindow;
+use herd_coordinator::config::{BrokerConfig, ServiceConfig};
 use herd_coordinator::manager::new_run_id;
 use herd_coordinator::mqtt::BrokerEndpoint;
 use herd_coordinator::run::{self, RunDeps, RunHandle, RunSpec, Timeouts};
@@ -25,6 +26,8 @@ pub struct LocalConfig {
     pub allowed_targets: Option<Vec<String>>,
     /// Outputs every run pushes to besides its plan's (`herd.toml`'s `[[outputs]]`).
     pub outputs: Vec<herd_protocol::plan::Output>,
+    /// How much the embedded broker keeps of each topic filter (sized from the run's plan).
+    pub broker_log: LogWindow,
 }
 
 /// The embedded broker, store and launcher, ready to run plans.
@@ -39,6 +42,10 @@ impl LocalRuntime {
             &ServiceConfig {
                 allowed_targets: config.allowed_targets,
                 outputs: config.outputs,
+                broker: BrokerConfig {
+                    embedded_log: config.broker_log,
+                    ..BrokerConfig::default()
+                },
                 ..ServiceConfig::default()
             },
             AdapterPaths {

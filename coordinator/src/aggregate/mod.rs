@@ -54,7 +54,7 @@ pub use types::{AggregateError, FrameMark, Totals};
 
 /// How many seconds after the latest emitted second an emitted second is kept for late frames.
 /// Frames come that late only after the broker or the coordinator was away that long, and the
-/// embedded broker's own window is shorter at scale (`broker::SEGMENT_BYTES`).
+/// embedded broker's own window is shorter at scale (`broker::LogWindow`).
 pub const LATE_HORIZON_S: u64 = 60;
 
 use herd_protocol::frame::Frame;

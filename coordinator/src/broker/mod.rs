@@ -41,14 +41,14 @@ pub struct EmbeddedBroker {
 pub const MAX_PAYLOAD: usize = 1024 * 1024;
 
 impl EmbeddedBroker {
-    /// Starts a broker on a free port of 127.0.0.1 that admits the credentials of `auth`, and
-    /// waits until it accepts connections.
-    pub fn start(auth: Arc<BrokerKeys>) -> Result<Self, BrokerError> {
+    /// Starts a broker on a free port of 127.0.0.1 that admits the credentials of `auth` and keeps
+    /// `log` of each filter's messages, and waits until it accepts connections.
+    pub fn start(auth: Arc<BrokerKeys>, log: LogWindow) -> Result<Self, BrokerError> {
         let addr = {
             let probe = TcpListener::bind("127.0.0.1:0")?;
             probe.local_addr()?
         };
-        let mut broker = Broker::new(config(addr, Arc::clone(&auth)));
+        let mut broker = Broker::new(config(addr, Arc::clone(&auth), log));
         std::thread::Builder::new()
             .name("herd-broker".into())
             .spawn(move || {
@@ -83,23 +83,85 @@ impl EmbeddedBroker {
     }
 }
 
+/// How much of each subscribed filter's messages the embedded broker keeps in memory.
+///
 /// rumqttd keeps every message published on a subscribed filter in that filter's in-memory
-/// commit log, read or not, until the log holds `SEGMENTS` full segments plus the active one;
+/// commit log, read or not, until the log holds [`SEGMENTS`] full segments plus the active one;
 /// then the oldest segment is dropped. Logs are never freed, not even after the last
 /// unsubscribe. With rumqttd's usual 10 × 100 MiB a run's filter grew the coordinator by every
 /// frame it received, up to 1.1 GiB per run: a 1-hour soak at 4 agents grew 0.48 MiB a minute,
-/// which is exactly its frames' bytes. Now a run's log holds at most 5 × 8 MiB.
+/// which is exactly its frames' bytes.
 ///
-/// The price: a subscriber that falls more than 4 × 8 MiB behind loses what was dropped
-/// (rumqttd jumps it to the oldest message kept). The coordinator reads its socket on its own
-/// task, so the lag that matters is a stalled process: 32 MiB is about 18 s of frames at 1,000
-/// agents (about 1.8 KB per agent-second, `herd bench swarm`) and 1.8 s at 10,000. Beyond
-/// that, use an external broker (Mosquitto queues per session, `max_queued_messages`).
-const SEGMENT_BYTES: usize = 8 * 1024 * 1024;
-/// See [`SEGMENT_BYTES`].
-const SEGMENTS: usize = 4;
+/// The price of a small log: a subscriber that falls more than [`SEGMENTS`] segments behind
+/// loses what was dropped (rumqttd jumps it to the oldest message kept). The coordinator reads
+/// its socket on its own task, so the lag that matters is a stalled process. So the log is sized
+/// in *seconds of frames*, not bytes: a frame is about 1.8 KB per agent-second (`herd bench
+/// swarm`), and a segment of 64 KiB per agent holds about 35 s of a run's frames, the 4 kept
+/// segments about 2 minutes. `herd run` knows its agents and sizes the log so
+/// ([`LogWindow::for_run`]): at 4 agents the whole log is 1.25 MiB and is full after about
+/// 3 minutes, so memory is flat from then on (the soak's goal). A service does not know its runs'
+/// sizes and keeps [`LogWindow::DEFAULT`], the cap from 128 agents up: 5 × 8 MiB per filter,
+/// about 18 s of frames at 1,000 agents and 1.8 s at 10,000 (`[broker] embedded_log_mib` changes
+/// it). Beyond that, use an external broker (Mosquitto queues per session,
+/// `max_queued_messages`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogWindow {
+    segment_bytes: usize,
+}
 
-fn config(listen: SocketAddr, auth: Arc<BrokerKeys>) -> Config {
+/// Segments kept besides the active one (see [`LogWindow`]).
+const SEGMENTS: usize = 4;
+/// Per agent and segment: about 35 s of one agent's frames (see [`LogWindow`]).
+const SEGMENT_BYTES_PER_AGENT: usize = 64 * 1024;
+/// The smallest segment: one MQTT command or status is never cut short of a whole message.
+const MIN_SEGMENT_BYTES: usize = 256 * 1024;
+
+impl LogWindow {
+    /// 5 × 8 MiB per filter: a service's default, whatever its runs' sizes.
+    pub const DEFAULT: Self = Self {
+        segment_bytes: 8 * 1024 * 1024,
+    };
+
+    /// The log for one run on its own broker (`herd run`): about two minutes of its agents'
+    /// frames, and a segment at least as large as its plan, so the feeder rows and files sent
+    /// ahead of the start in chunks fit the log whole while agents read them. Never more than
+    /// [`LogWindow::DEFAULT`] and never less than 5 × 256 KiB.
+    pub fn for_run(plan: &herd_protocol::plan::Plan) -> Self {
+        let plan_bytes = serde_json::to_vec(&plan.to_json()).map_or(0, |v| v.len());
+        Self::sized(plan.agents, plan_bytes)
+    }
+
+    fn sized(agents: u32, plan_bytes: usize) -> Self {
+        let frames = (agents as usize).saturating_mul(SEGMENT_BYTES_PER_AGENT);
+        Self {
+            segment_bytes: frames
+                .max(plan_bytes)
+                .clamp(MIN_SEGMENT_BYTES, Self::DEFAULT.segment_bytes),
+        }
+    }
+
+    /// `total_mib` MiB per filter in all (`[broker] embedded_log_mib`), over the kept segments
+    /// and the active one; at least 5 × 256 KiB.
+    pub fn total_mib(total_mib: u32) -> Self {
+        let total = (total_mib as usize).saturating_mul(1024 * 1024);
+        Self {
+            segment_bytes: (total / (SEGMENTS + 1)).max(MIN_SEGMENT_BYTES),
+        }
+    }
+
+    /// The most bytes one filter's log holds: the kept segments plus the active one.
+    pub fn max_bytes(self) -> usize {
+        self.segment_bytes * (SEGMENTS + 1)
+    }
+}
+
+impl Default for LogWindow {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+fn config(listen: SocketAddr, auth: Arc<BrokerKeys>, log: LogWindow) -> Config {
     let mut server = ServerSettings {
         name: "herd-v4".into(),
         listen,
@@ -128,11 +190,36 @@ fn config(listen: SocketAddr, auth: Arc<BrokerKeys>) -> Config {
         router: RouterConfig {
             max_connections: 10_010,
             max_outgoing_packet_count: 500,
-            max_segment_size: SEGMENT_BYTES,
+            max_segment_size: log.segment_bytes,
             max_segment_count: SEGMENTS,
             ..RouterConfig::default()
         },
         v4: Some(HashMap::from([("1".to_string(), server)])),
         ..Config::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runs_log_holds_about_two_minutes_of_its_frames_within_the_bounds() {
+        // 4 agents: the smallest log, 1.25 MiB, which 4 agents' 7 KB/s of frames fill in 3 min.
+        assert_eq!(LogWindow::sized(4, 10_000).max_bytes(), 5 * 256 * 1024);
+        assert_eq!(LogWindow::sized(16, 0).segment_bytes, 16 * 64 * 1024);
+        // From 128 agents up, the service's cap.
+        assert_eq!(LogWindow::sized(128, 0), LogWindow::DEFAULT);
+        assert_eq!(LogWindow::sized(10_000, 0), LogWindow::DEFAULT);
+        // A plan with 3 MiB of feeder rows keeps them whole in one segment.
+        assert_eq!(LogWindow::sized(2, 3 << 20).segment_bytes, 3 << 20);
+        assert_eq!(LogWindow::sized(2, 100 << 20), LogWindow::DEFAULT);
+    }
+
+    #[test]
+    fn a_configured_total_is_spread_over_the_kept_and_active_segments() {
+        assert_eq!(LogWindow::total_mib(40), LogWindow::DEFAULT);
+        assert_eq!(LogWindow::total_mib(2).segment_bytes, 2 * 1024 * 1024 / 5);
+        assert_eq!(LogWindow::total_mib(1).segment_bytes, 256 * 1024);
     }
 }

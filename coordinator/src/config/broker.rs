@@ -4,6 +4,7 @@
 use super::errors::{url_with_scheme, Errors};
 use super::raw::RawBroker;
 use crate::broker::mosquitto::MosquittoFiles;
+use crate::broker::LogWindow;
 use herd_protocol::broker::BrokerAddr;
 use herd_protocol::tls::{PemSource, TlsOptions};
 
@@ -74,6 +75,9 @@ pub struct BrokerConfig {
     /// `mosquitto_password_file`, `mosquitto_acl_file`, `mosquitto_pid_file`: an external
     /// Mosquitto whose users and ACLs the coordinator writes, per run.
     pub mosquitto: Option<MosquittoFiles>,
+    /// `embedded_log_mib`: how much of each filter's messages the embedded broker keeps
+    /// ([`LogWindow`]; `herd run` sizes it from its agents instead).
+    pub embedded_log: LogWindow,
 }
 
 impl Default for BrokerConfig {
@@ -87,6 +91,7 @@ impl Default for BrokerConfig {
             commands_via: CommandsVia::Mqtt,
             frames_via: FramesVia::Mqtt,
             mosquitto: None,
+            embedded_log: LogWindow::DEFAULT,
         }
     }
 }
@@ -224,6 +229,24 @@ pub(super) fn broker(errors: &mut Errors, raw: RawBroker) -> BrokerConfig {
             None
         }
     };
+    let embedded_log = match raw.embedded_log_mib {
+        None => LogWindow::DEFAULT,
+        Some(_) if url.is_some() => {
+            errors.push(
+                "broker.embedded_log_mib",
+                "is for the embedded broker: without broker.url",
+            );
+            LogWindow::DEFAULT
+        }
+        Some(mib) if !(2..=4096).contains(&mib) => {
+            errors.push(
+                "broker.embedded_log_mib",
+                format!("{mib} is not between 2 and 4096 (MiB kept per subscribed topic filter)"),
+            );
+            LogWindow::DEFAULT
+        }
+        Some(mib) => LogWindow::total_mib(mib),
+    };
     BrokerConfig {
         url,
         auth,
@@ -232,6 +255,7 @@ pub(super) fn broker(errors: &mut Errors, raw: RawBroker) -> BrokerConfig {
         commands_via,
         frames_via,
         mosquitto,
+        embedded_log,
     }
 }
 

@@ -83,6 +83,7 @@ pub(super) struct RawBroker {
     pub mosquitto_password_file: Option<String>,
     pub mosquitto_acl_file: Option<String>,
     pub mosquitto_pid_file: Option<String>,
+    pub embedded_log_mib: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

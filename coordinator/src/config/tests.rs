@@ -481,3 +481,23 @@ subnets = ["s"]
         "{local}"
     );
 }
+
+#[test]
+fn the_embedded_brokers_log_is_sized_in_mib_and_only_for_the_embedded_broker() {
+    use crate::broker::LogWindow;
+    let c = ServiceConfig::from_toml("[broker]\nembedded_log_mib = 10\n").expect("valid");
+    assert_eq!(c.broker.embedded_log, LogWindow::total_mib(10));
+    assert_eq!(c.broker.embedded_log.max_bytes(), 10 * 1024 * 1024);
+    assert_eq!(
+        ServiceConfig::default().broker.embedded_log,
+        LogWindow::DEFAULT
+    );
+    assert_eq!(
+        problem_keys("[broker]\nembedded_log_mib = 1\n"),
+        ["broker.embedded_log_mib"]
+    );
+    assert_eq!(
+        problem_keys("[broker]\nurl = \"mqtt://h:1\"\nembedded_log_mib = 10\n"),
+        ["broker.embedded_log_mib"]
+    );
+}

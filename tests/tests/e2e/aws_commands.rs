@@ -55,6 +55,7 @@ async fn sqs_commands_run_real_agents_and_sns_reports_each_run_in_order_with_exa
         agent_program: herd_bin(),
         allowed_targets: None,
         outputs: Vec::new(),
+        broker_log: herd_coordinator::broker::LogWindow::DEFAULT,
     })
     .await
     .expect("local runtime");

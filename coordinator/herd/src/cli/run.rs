@@ -4,6 +4,7 @@ use super::exit::Code;
 use super::{out, progress, report};
 use anyhow::Context as _;
 use herd::local::{LocalConfig, LocalRuntime};
+use herd_coordinator::broker::LogWindow;
 use herd_coordinator::output::RunResults;
 use herd_coordinator::run::{Cancel, Timeouts};
 use herd_protocol::plan::{self, Plan, PlanFiles};
@@ -243,6 +244,7 @@ pub fn run_plan(
         agent_program: std::env::current_exe().context("cannot find the herd executable")?,
         allowed_targets,
         outputs,
+        broker_log: LogWindow::for_run(&plan),
     };
     let system = actix::System::new();
     system.block_on(async move {
