@@ -167,3 +167,61 @@ fn a_16_mib_body_file_reaches_the_target_whole_from_20_vus_and_each_agent_holds_
         );
     }
 }
+
+#[test]
+fn a_plan_sent_to_the_api_carries_its_16_mib_file_itself_and_a_bare_path_is_named() {
+    let seen = Arc::new(Mutex::new(Uploads::new()));
+    let addr = serve_http(seen.clone(), counting_target);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Service::start(dir.path(), &[]);
+    let op = s.token("operator");
+    let content = file();
+    let mut crc = flate2::Crc::new();
+    crc.update(&content);
+    let want = (content.len(), crc.sum());
+    let plan = |body_file: serde_json::Value| {
+        serde_json::json!({"plan": {
+            "version": 1, "name": "api-bodies", "target": format!("http://{addr}"), "agents": 2,
+            "load": {"stages": [{"duration": "10ms", "vus": 4}, {"duration": "60s", "vus": 4}],
+                     "iterations_per_vu": 1},
+            "scenario": [{"name": "upload", "put": "/upload", "body_file": body_file}],
+            "options": {"timeout": "60s"},
+        }})
+    };
+
+    // A path alone: the service reads no file for a caller; the field is named.
+    let (status, body) = s.request(
+        "POST",
+        "/api/v1/runs",
+        Some(&op),
+        Some(&plan(serde_json::json!("data/big.bin"))),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string()
+            .contains("scenario[0].body_file: the file \\\"data/big.bin\\\" was not read"),
+        "{body}"
+    );
+
+    // The content itself (22 MiB of base64 in the request): the run sends it whole.
+    let inline = serde_json::json!({
+        "path": "big.bin",
+        "content_base64": base64::engine::general_purpose::STANDARD.encode(&content),
+    });
+    drop(content);
+    let (status, summary) = s.request(
+        "POST",
+        "/api/v1/runs?wait=true",
+        Some(&op),
+        Some(&plan(inline)),
+    );
+    assert_eq!(status, 200, "{summary}");
+    let uploads = seen.lock().expect("lock").clone();
+    assert_eq!(uploads.len(), 4);
+    assert!(
+        uploads.iter().all(|u| *u == want),
+        "{uploads:?} vs {want:?}"
+    );
+    assert_eq!(summary["requests"], 4, "{summary}");
+    assert_eq!(summary["errors"], 0, "{summary}");
+}
