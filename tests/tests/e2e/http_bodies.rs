@@ -5,7 +5,9 @@
 //! and each agent's memory is read from `/proc` while the load runs, to show that the file is
 //! held once per agent, not once per VU or per request.
 
+use base64::Engine as _;
 use bytes::Bytes;
+use herd_e2e::service::Service;
 use herd_e2e::{
     children_matching, read_summary, serve_http, wait_with_limit, write_file, Answer, Herd,
 };
