@@ -147,9 +147,10 @@ fn a_16_mib_body_file_reaches_the_target_whole_from_20_vus_and_each_agent_holds_
     assert_eq!(s["requests"], VUS * ITERATIONS, "{s}");
     assert_eq!(s["errors"], 0, "{s}");
 
-    // Memory: 10 VUs per agent sending the file at once would hold 160 MiB each if a VU or a
-    // request copied it. Each agent holds it once: its resident size while the load runs stays
-    // under a bare agent's (well under 64 MiB) plus three times the file.
+    // Memory: 10 VUs per agent sending the file at once would hold 160 MiB more each if a VU or
+    // a request copied it. Each agent holds it once: its resident size while the load runs stays
+    // under a bare agent's (~22 MiB with a 1 KiB file in this plan; 32 MiB allowed) plus three
+    // times the file (measured: ~50-61 MiB).
     assert_eq!(
         loaded.len(),
         2,
@@ -164,7 +165,7 @@ fn a_16_mib_body_file_reaches_the_target_whole_from_20_vus_and_each_agent_holds_
             file_kib / 1024
         );
         assert!(
-            *rss < 64 * 1024 + 3 * file_kib,
+            *rss < 32 * 1024 + 3 * file_kib,
             "agent {pid} held {rss} KiB under load"
         );
     }
