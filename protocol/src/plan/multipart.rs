@@ -4,7 +4,8 @@
 //!
 //! Files are read like `body_file` (by whoever loads the plan, relative to its folder) and travel
 //! as the plan's other body files do (`{path, content_base64}`, or in chunks beside a large
-//! plan); each may hold [`MAX_BODY_FILE_BYTES`], and they count with the plan's body files. The agent chooses the boundary and writes the body and its
+//! plan); each may hold [`MAX_BODY_FILE_BYTES`], and they count with the plan's body files. The
+//! agent chooses the boundary and writes the body and its
 //! `content-type: multipart/form-data; boundary=…` header, so the step may not set a content type.
 //!
 //! [`Template`]: super::Template
