@@ -54,6 +54,9 @@ pub enum AgentError {
     /// A data feeder has nothing for this agent, or its rows (sent in chunks) did not arrive whole.
     #[error("cannot feed this agent: {0}")]
     Feeder(String),
+    /// The body files sent in chunks before the start command did not arrive whole.
+    #[error("cannot send the plan's body files: {0}")]
+    BodyData(String),
     /// The TLS configuration for https targets could not be built.
     #[error("cannot set up TLS for https targets: {reason}")]
     TargetTls {

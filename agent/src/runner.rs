@@ -11,13 +11,13 @@ use crate::recorder::FrameIdentity;
 use crate::session::{Events, Session, SessionEvent, TlsOptions};
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus, Reassignment};
 use herd_protocol::allow::AllowList;
+use herd_protocol::chunked::Received;
 use herd_protocol::clock::Clock;
 use herd_protocol::frame::Frame;
 use herd_protocol::plan::{self, Plan};
 use herd_protocol::roster::Roster;
-use herd_protocol::{feeder_data, topics, wire, AgentId, RunId};
+use herd_protocol::{body_data, feeder_data, topics, wire, AgentId, RunId};
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
@@ -64,9 +64,6 @@ pub struct AgentReport {
     pub frames: u64,
 }
 
-/// Feeder chunks heard before the start: by data set (its CRC-32), then by index.
-type Chunks = BTreeMap<u32, BTreeMap<u32, String>>;
-
 /// How often a heartbeat is published.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -105,8 +102,8 @@ pub async fn run_agent(
     // Waiting for the start command, not for ever.
     let give_up = tokio::time::sleep(config.start_wait);
     let mut give_up = pin!(give_up);
-    // Waiting for the start command, keeping the feeder chunks sent before it.
-    let mut chunks = Chunks::default();
+    // Waiting for the start command, keeping the data chunks sent before it.
+    let mut chunks = Received::default();
     let start = loop {
         tokio::select! {
             () = &mut give_up => {
@@ -122,7 +119,7 @@ pub async fn run_agent(
             event = events.next() => match event {
                 Some(SessionEvent::Command(AgentCommandMessage { command, .. })) => match command {
                     start @ AgentCommand::Start { .. } => break start,
-                    AgentCommand::FeederChunk { crc32, index, data } => {
+                    AgentCommand::DataChunk { crc32, index, data } => {
                         chunks.entry(crc32).or_default().insert(index, data);
                     }
                     AgentCommand::Stop { .. } => return finish_idle(session).await,
@@ -300,7 +297,7 @@ fn prepare(
     config: &AgentConfig,
     clock: Clock,
     start: AgentCommand,
-    mut chunks: Chunks,
+    mut chunks: Received,
 ) -> Result<Prepared, AgentError> {
     let AgentCommand::Start {
         mut plan,
@@ -311,18 +308,27 @@ fn prepare(
         allowed_targets,
         reassigned,
         feeder_data,
+        body_data,
     } = start
     else {
         return Err(AgentError::Session("expected a start command".into()));
     };
     // Feeder rows sent in chunks go back into the plan first; a chunk missing fails the start.
     if let Some(data) = feeder_data {
-        let mine = chunks.remove(&data.crc32).unwrap_or_default();
         // JSON rows are larger than their cells (quotes, commas, escapes): room for that.
         let limit = plan::MAX_FEEDER_BYTES.saturating_mul(4);
-        feeder_data::put_rows(&mut plan, &data, &mine, limit).map_err(AgentError::Feeder)?;
+        feeder_data::put_rows(&mut plan, &data, &mut chunks, limit).map_err(AgentError::Feeder)?;
     }
-    let mut plan = plan::from_value(&plan)?;
+    // Body files sent in chunks become one buffer, which the plan's files are slices of: held
+    // once by this agent, sent by every VU.
+    let mut plan = match body_data {
+        Some(data) => {
+            let bodies =
+                body_data::unpack_bodies(&data, &mut chunks).map_err(AgentError::BodyData)?;
+            plan::from_value_with_body_data(&plan, bodies)?
+        }
+        None => plan::from_value(&plan)?,
+    };
     // The plan's secrets become variables of every VU: their values came in the start command,
     // never in the plan.
     for secret in &plan.secrets {
@@ -416,8 +422,8 @@ fn relay(
     command: AgentCommand,
 ) {
     let message = match command {
-        AgentCommand::Start { .. } | AgentCommand::FeederChunk { .. } => {
-            tracing::info!("repeated start command (or its feeder data) ignored");
+        AgentCommand::Start { .. } | AgentCommand::DataChunk { .. } => {
+            tracing::info!("repeated start command (or its data) ignored");
             return;
         }
         AgentCommand::Reassign(moved) => {

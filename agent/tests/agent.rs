@@ -49,6 +49,7 @@ fn start_command(plan: serde_json::Value, agents: u32, delay_ms: u64) -> Vec<u8>
             allowed_targets: None,
             reassigned: Vec::new(),
             feeder_data: None,
+            body_data: None,
         },
     })
 }
@@ -226,7 +227,7 @@ async fn an_agent_missing_from_the_assignments_reports_an_error() {
 }
 
 /// A plan whose feeder rows (~600 KiB) are too large for the start command, its rows taken out,
-/// and the `feeder_chunk` commands that carry them (every chunk but those in `skip`), then the
+/// and the `data_chunk` commands that carry them (every chunk but those in `skip`), then the
 /// start command naming them.
 fn chunked_start(target: &str, skip: &[u32]) -> Vec<Vec<u8>> {
     let rows: Vec<String> = (0..20_000)
@@ -254,7 +255,7 @@ fn chunked_start(target: &str, skip: &[u32]) -> Vec<Vec<u8>> {
         .zip(chunks)
         .filter(|(i, _)| !skip.contains(i))
         .map(|(index, data_b64)| {
-            message(AgentCommand::FeederChunk {
+            message(AgentCommand::DataChunk {
                 crc32: data.crc32,
                 index,
                 data: data_b64,
@@ -270,6 +271,7 @@ fn chunked_start(target: &str, skip: &[u32]) -> Vec<Vec<u8>> {
         allowed_targets: None,
         reassigned: Vec::new(),
         feeder_data: Some(data),
+        body_data: None,
     }));
     commands
 }

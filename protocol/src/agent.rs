@@ -56,10 +56,15 @@ pub enum AgentCommand {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         reassigned: Vec<Reassignment>,
         /// The plan's feeder rows, when they were too large to travel inside it: sent before
-        /// this command in `feeder_chunk` commands ([`crate::feeder_data`]). Absent: the rows
+        /// this command in `data_chunk` commands ([`crate::feeder_data`]). Absent: the rows
         /// are in the plan.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         feeder_data: Option<crate::feeder_data::FeederData>,
+        /// The plan's body files, when they were too large to travel inside it: sent before
+        /// this command in `data_chunk` commands ([`crate::body_data`]); the plan's files are
+        /// slices of it. Absent: the files are in the plan.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body_data: Option<crate::body_data::BodyData>,
     },
     /// Replace the remaining load profile, from an absolute time on. VU counts are whole-run totals.
     Ramp {
@@ -78,9 +83,12 @@ pub enum AgentCommand {
         /// How long in-flight iterations may take.
         graceful_ms: u64,
     },
-    /// A piece of the feeder rows a start command will name ([`crate::feeder_data`]); sent
-    /// before it. Agents keep the chunks of the data set the start names and ignore the rest.
-    FeederChunk {
+    /// A piece of a data set a start command will name (feeder rows, body files:
+    /// [`crate::chunked`]); sent before it. Agents keep the chunks of the data sets the start
+    /// names and ignore the rest. (`feeder_chunk` is its name from when only feeder rows
+    /// travelled this way.)
+    #[serde(alias = "feeder_chunk")]
+    DataChunk {
         /// CRC-32 of the whole deflated data: which data set this is a piece of.
         crc32: u32,
         /// Its place, from 0.
@@ -302,6 +310,22 @@ mod tests {
     }
 
     #[test]
+    fn a_feeder_chunk_of_an_older_coordinator_is_a_data_chunk() {
+        let msg: AgentCommandMessage = decode(
+            br#"{"version":1,"run":"r","type":"feeder_chunk","crc32":1,"index":2,"data":"AA=="}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            msg.command,
+            AgentCommand::DataChunk {
+                crc32: 1,
+                index: 2,
+                data: "AA==".into()
+            }
+        );
+    }
+
+    #[test]
     fn unknown_versions_are_refused() {
         let err = decode::<StatusMessage>(br#"{"version":9,"agent":"a","type":"lost"}"#)
             .expect_err("version 9 is unknown");
@@ -316,8 +340,8 @@ mod tests {
             let assignments: BTreeMap<AgentId, u32> = (0..n).map(|i| (AgentId::numbered(i), i)).collect();
             let moved = Reassignment { seq: 1, at_ms: start, lost: vec![AgentId::numbered(0)], joined: vec![Joined { agent: AgentId::new("agent-0-r1").expect("valid"), index: 0, slot: 0 }], agent_count: n };
             for command in [
-                AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start, secrets: BTreeMap::from([("K".to_string(), "v".to_string())]), allowed_targets: Some(vec!["10.0.0.0/8".into()]), reassigned: vec![moved.clone()], feeder_data: Some(crate::feeder_data::FeederData { chunks: 2, bytes: 9, crc32: 7 }) },
-                AgentCommand::FeederChunk { crc32: 7, index: 1, data: "AAAA".into() },
+                AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start, secrets: BTreeMap::from([("K".to_string(), "v".to_string())]), allowed_targets: Some(vec!["10.0.0.0/8".into()]), reassigned: vec![moved.clone()], feeder_data: Some(crate::feeder_data::FeederData { chunks: 2, bytes: 9, crc32: 7 }), body_data: Some(crate::body_data::BodyData { chunks: 1, bytes: 3, crc32: 8 }) },
+                AgentCommand::DataChunk { crc32: 7, index: 1, data: "AAAA".into() },
                 AgentCommand::Reassign(moved),
                 AgentCommand::Ramp { at_ms: start, stages: serde_json::json!([{"duration": "1s", "vus": 2}]) },
                 AgentCommand::Stop { graceful_ms: graceful },

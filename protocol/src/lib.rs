@@ -30,7 +30,9 @@ pub mod agent;
 pub mod allow;
 #[cfg(feature = "runtime")]
 pub mod aws_credentials;
+pub mod body_data;
 pub mod broker;
+pub mod chunked;
 #[cfg(feature = "runtime")]
 pub mod clock;
 #[cfg(feature = "runtime")]

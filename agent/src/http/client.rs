@@ -173,11 +173,11 @@ impl Conn {
     async fn exchange(&mut self, hop: &Hop, keep: Keep) -> Result<Answer, Attempt> {
         let head = hop.method == hyper::Method::HEAD;
         match self {
-            Conn::H1(c) => c.exchange(&hop.h1_wire, head, keep).await,
+            Conn::H1(c) => c.exchange(&hop.h1_wire, hop.h1_body(), head, keep).await,
             Conn::H2(c) => c.exchange(hop.h2_request(), keep).await,
             Conn::H1Proxied(c, authorization) => {
                 let wire = hop.absolute_form(authorization);
-                c.exchange(&wire, head, keep).await
+                c.exchange(&wire, hop.h1_body(), head, keep).await
             }
         }
     }

@@ -102,12 +102,14 @@ impl H1 {
         self.open
     }
 
-    /// Sends `wire` (a whole serialized request) and reads the whole response, keeping what
-    /// `keep` asks for. `head_request`: the request was a HEAD, so the response has no body
+    /// Sends `wire` (a serialized request) then `body` (the rest of it, written from its own
+    /// buffer: a large body is never copied per request) and reads the whole response, keeping
+    /// what `keep` asks for. `head_request`: the request was a HEAD, so the response has no body
     /// whatever its headers say.
     pub async fn exchange(
         &mut self,
         wire: &[u8],
+        body: &[u8],
         head_request: bool,
         keep: Keep,
     ) -> Result<Answer, Attempt> {
@@ -118,7 +120,7 @@ impl H1 {
         }
         self.used = true;
         self.open = false; // Until the response proves otherwise.
-        if let Err(e) = self.write(wire).await {
+        if let Err(e) = self.write(wire, body).await {
             return Err(Attempt::Failed(io_failure(&e)));
         }
         let head = loop {
@@ -163,8 +165,11 @@ impl H1 {
         })
     }
 
-    async fn write(&mut self, wire: &[u8]) -> io::Result<()> {
+    async fn write(&mut self, wire: &[u8], body: &[u8]) -> io::Result<()> {
         self.stream.write_all(wire).await?;
+        if !body.is_empty() {
+            self.stream.write_all(body).await?;
+        }
         // A no-op on plain TCP; pushes TLS records out.
         self.stream.flush().await
     }

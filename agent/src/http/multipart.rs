@@ -110,7 +110,7 @@ mod tests {
                 value: FormValue::File {
                     file: BodyFile {
                         path: "x/doc.bin".into(),
-                        content: vec![0, 1, 2, 255],
+                        content: bytes::Bytes::from_static(&[0, 1, 2, 255]),
                     },
                     filename: "doc.bin".into(),
                     content_type: "application/pdf".into(),

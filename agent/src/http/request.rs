@@ -3,7 +3,10 @@
 //! Everything that can be checked or computed ahead is: the URL, method, header names and values,
 //! the body's bytes, and the whole HTTP/1.1 request as it goes on the wire (request line, `Host`,
 //! headers, `Content-Length`, body), so sending it over HTTP/1.1 is one write of bytes made once.
-//! For HTTP/2, a request is built from cheap handles (`Uri` and `Bytes` are reference-counted).
+//! A body over [`INLINE_BODY`] (a file of up to 16 MiB) is not copied into that request: it stays
+//! the one shared buffer the plan's file is (`Bytes`, held once per agent), written after the head,
+//! so no request, VU or redirect makes a copy of it. For HTTP/2, a request is built from cheap
+//! handles (`Uri` and `Bytes` are reference-counted).
 //!
 //! Redirects follow what browsers, Go's client and so k6 do: 301, 302 and 303 turn into a `GET`
 //! without a body (except a `HEAD`, which stays one), 307 and 308 repeat the method and the body;
@@ -90,7 +93,7 @@ impl PreparedRequest {
         }
         let body = if step.multipart.is_empty() {
             match (&step.body, &step.body_file) {
-                (_, Some(file)) => Bytes::from(file.content.clone()),
+                (_, Some(file)) => file.content.clone(),
                 (Some(text), None) => Bytes::from(text.clone()),
                 (None, None) => Bytes::new(),
             }
@@ -116,9 +119,14 @@ pub(super) struct Hop {
     /// The step's headers.
     headers: HeaderMap,
     body: Bytes,
-    /// The whole request as HTTP/1.1 sends it.
+    /// The request as HTTP/1.1 sends it: the whole of it, or its head when the body is sent
+    /// from its own buffer ([`Hop::h1_body`]).
     pub h1_wire: Bytes,
 }
+
+/// The largest body copied into a request's HTTP/1.1 bytes (so it goes in one write); a larger
+/// one is written from its own, shared buffer after the head.
+pub(super) const INLINE_BODY: usize = 64 * 1024;
 
 impl Hop {
     fn new(method: Method, target: Target, headers: HeaderMap, body: Bytes) -> Self {
@@ -129,6 +137,16 @@ impl Hop {
             headers,
             body,
             h1_wire,
+        }
+    }
+
+    /// What HTTP/1.1 writes after [`Hop::h1_wire`]: the body, when it is too large to be copied
+    /// into it; else nothing.
+    pub fn h1_body(&self) -> &[u8] {
+        if self.body.len() > INLINE_BODY {
+            &self.body
+        } else {
+            &[]
         }
     }
 
@@ -221,9 +239,15 @@ impl Hop {
 }
 
 /// Serializes a request for HTTP/1.1: `Host` unless the step sets one, and a `Content-Length`
-/// for a body, or for an empty one where a body is expected (`POST`, `PUT`, `PATCH`).
+/// for a body, or for an empty one where a body is expected (`POST`, `PUT`, `PATCH`); the body
+/// too, unless it is over [`INLINE_BODY`].
 fn h1_wire(method: &Method, target: &Target, headers: &HeaderMap, body: &Bytes) -> Bytes {
-    let mut wire = Vec::with_capacity(64 + target.path.len() + headers.len() * 32 + body.len());
+    let inline = if body.len() > INLINE_BODY {
+        0
+    } else {
+        body.len()
+    };
+    let mut wire = Vec::with_capacity(64 + target.path.len() + headers.len() * 32 + inline);
     for part in [method.as_str(), " ", &target.path, " HTTP/1.1\r\n"] {
         wire.extend_from_slice(part.as_bytes());
     }
@@ -245,7 +269,7 @@ fn h1_wire(method: &Method, target: &Target, headers: &HeaderMap, body: &Bytes) 
         line(b"content-length", body.len().to_string().as_bytes());
     }
     wire.extend_from_slice(b"\r\n");
-    wire.extend_from_slice(body);
+    wire.extend_from_slice(&body[..inline]);
     Bytes::from(wire)
 }
 
@@ -403,6 +427,31 @@ mod tests {
             wire(&hop(Method::GET, &[("host", "h")], "")),
             "GET /form HTTP/1.1\r\nhost: h\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn a_large_body_is_written_from_its_shared_buffer_never_copied() {
+        let file = Bytes::from(vec![7u8; INLINE_BODY + 1]);
+        let target = Target::parse("http://a.test/up".parse().expect("URI")).expect("target");
+        let put = Hop::new(Method::PUT, target, HeaderMap::new(), file.clone());
+        assert_eq!(
+            wire(&put),
+            format!(
+                "PUT /up HTTP/1.1\r\nhost: a.test\r\ncontent-length: {}\r\n\r\n",
+                INLINE_BODY + 1
+            )
+        );
+        // The bytes written after the head are the file's own buffer, in the request, in one
+        // with the jar's cookies, and in a 307's repeat.
+        assert_eq!(put.h1_body().as_ptr(), file.as_ptr());
+        assert_eq!(put.h1_body().len(), file.len());
+        let cookied = put.with_cookie(HeaderValue::from_static("a=1"));
+        assert_eq!(cookied.h1_body().as_ptr(), file.as_ptr());
+        let again = follow(&put, 307, "/again").expect("followed");
+        assert_eq!(again.h1_body().as_ptr(), file.as_ptr());
+        // A small body still goes in the one write of the whole request.
+        let small = hop(Method::POST, &[], "data");
+        assert!(small.h1_body().is_empty());
     }
 
     #[test]

@@ -15,11 +15,16 @@ use super::auth::Identity;
 use super::limiter::WriteRate;
 use super::respond::{error, too_large, Body, BodyLimit};
 use super::state::ApiState;
+use herd_protocol::plan::MAX_BODY_FILES_BYTES;
 use hyper::{Method, Request, Response, StatusCode};
 use std::time::{Duration, Instant};
 
-/// The largest body of a route that carries a plan or a test (feeder rows are inlined in it).
-pub const PLAN_BODY: usize = 1 << 20;
+/// The largest body of a route that carries a plan or a test: 1 MiB for the plan itself (feeder
+/// rows are inlined in it), and room for its body files, which a plan sent as a value carries in
+/// base64 (`{path, content_base64}`: 4 bytes for every 3), up to the plan's limit for all of them
+/// together (64 MiB, [`MAX_BODY_FILES_BYTES`], 85.3 MiB in base64): 87 MiB in all.
+pub const PLAN_BODY: usize = 87 << 20;
+const _: () = assert!(PLAN_BODY >= (1 << 20) + MAX_BODY_FILES_BYTES.div_ceil(3) * 4);
 /// The largest body of the other writes (a ramp's stages, a baseline's run id).
 pub const SMALL_BODY: usize = 16 << 10;
 /// The largest file `POST /api/v1/import` takes (a HAR recording of a long session is large).
@@ -111,7 +116,7 @@ mod tests {
             SMALL_BODY
         );
         assert_eq!(body_limit(&Method::POST, &["import"]), IMPORT_BODY);
-        assert_eq!(super::super::respond::human(PLAN_BODY), "1 MiB");
+        assert_eq!(super::super::respond::human(PLAN_BODY), "87 MiB");
         assert_eq!(super::super::respond::human(SMALL_BODY), "16 KiB");
         assert!(check_length("POST /x", Some("16384"), SMALL_BODY).is_ok());
         assert!(check_length("POST /x", None, SMALL_BODY).is_ok());

@@ -2,32 +2,45 @@
 //! with files (`multipart:`, in `multipart`).
 //!
 //! A file is read once, by whoever loads the plan from disk (`herd run` reads it relative to the
-//! plan's folder, through [`PlanFiles`](super::PlanFiles)), and its bytes then travel *inside* the
-//! plan (`body_file: {path, content_base64}`), so agents on other hosts need no copy of it and
-//! this crate does no I/O. The plan reaches agents in one MQTT message (AWS IoT Core takes at most
-//! 128 KB), hence [`MAX_BODY_FILE_BYTES`] for all of a plan's files together. A plan handed over
-//! as a value (the HTTP API, a queue) must carry the content itself: a bare path there is refused,
-//! since the coordinator must not read files on a caller's behalf.
+//! plan's folder, through [`PlanFiles`](super::PlanFiles)), so agents on other hosts need no copy
+//! of it and this crate does no I/O. In the plan as a value (the HTTP API, a queue, `to_json`) a
+//! file is `{path, content_base64}`: such a plan must carry the content itself, and a bare path
+//! there is refused, since the coordinator must not read files on a caller's behalf.
+//!
+//! A file may hold up to [`MAX_BODY_FILE_BYTES`] (16 MiB), all of a plan's files together up to
+//! [`MAX_BODY_FILES_BYTES`] (64 MiB, as feeders). That is far more than one MQTT message carries,
+//! so when a plan's files are larger than [`crate::body_data::INLINE_LIMIT`] the coordinator takes
+//! their contents out of the start command and sends them in chunks before it
+//! ([`crate::body_data`]): each file then reads `{path, chunked: {offset, bytes}}`, a slice of
+//! the one buffer the agent reassembles, and only an agent's parse
+//! ([`from_value_with_body_data`](super::from_value_with_body_data)) accepts that form. The
+//! content is a [`Bytes`]: the agent holds each file once, and every request and every VU sends
+//! the same buffer.
 
 use super::cx::{join, kind, Cx, FieldError, PlanFiles};
-use super::{FormPart, FormValue, Step};
+use super::FormPart;
 use base64::Engine as _;
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-/// The most bytes all of a plan's body files may hold together.
-pub const MAX_BODY_FILE_BYTES: usize = 64 * 1024;
+/// The most bytes one body file may hold (`body_file`, or a `multipart` file).
+pub const MAX_BODY_FILE_BYTES: usize = 16 << 20;
+
+/// The most bytes all of a plan's body files may hold together (a file named twice counts
+/// twice): what an agent holds in memory for them, and what a plan sent to the API may carry.
+pub const MAX_BODY_FILES_BYTES: usize = 64 << 20;
 
 /// A request body read from a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyFile {
     /// The path as the plan wrote it (for messages; the content is what is sent).
     pub path: String,
-    /// The file's bytes.
-    pub content: Vec<u8>,
+    /// The file's bytes, shared by every request that sends them.
+    pub content: Bytes,
 }
 
 impl BodyFile {
-    /// The loaded form, as the plan carries it to agents.
+    /// The loaded form, as the plan carries it.
     pub fn to_json(&self) -> Value {
         json!({
             "path": self.path,
@@ -96,7 +109,7 @@ impl Cx {
                 );
                 return None;
             }
-            Value::Object(_) => self.object(v, path, &["path", "content_base64"])?,
+            Value::Object(_) => self.object(v, path, &["path", "content_base64", "chunked"])?,
             other => {
                 self.err(path, format!("must be a file path, got {}", kind(other)));
                 return None;
@@ -105,55 +118,94 @@ impl Cx {
         let file_path = self
             .required(m, path, "path")
             .and_then(|p| self.string(p, &join(path, "path")));
-        let content = self
-            .required(m, path, "content_base64")
-            .and_then(|c| self.string(c, &join(path, "content_base64")))
-            .and_then(
-                |c| match base64::engine::general_purpose::STANDARD.decode(c.as_bytes()) {
-                    Ok(bytes) => Some(bytes),
-                    Err(e) => {
-                        self.err(
-                            &join(path, "content_base64"),
-                            format!("is not valid base64: {e}"),
-                        );
-                        None
+        let content = match m.get("chunked") {
+            Some(c) if !m.contains_key("content_base64") => self.chunked(c, &join(path, "chunked")),
+            _ => self
+                .required(m, path, "content_base64")
+                .and_then(|c| self.string(c, &join(path, "content_base64")))
+                .and_then(|c| {
+                    match base64::engine::general_purpose::STANDARD.decode(c.as_bytes()) {
+                        Ok(bytes) => Some(Bytes::from(bytes)),
+                        Err(e) => {
+                            self.err(
+                                &join(path, "content_base64"),
+                                format!("is not valid base64: {e}"),
+                            );
+                            None
+                        }
                     }
-                },
+                }),
+        }?;
+        if content.len() > MAX_BODY_FILE_BYTES {
+            self.err(path, too_big(content.len()));
+            return None;
+        }
+        self.body_bytes += content.len();
+        if self.body_bytes > MAX_BODY_FILES_BYTES {
+            self.err(
+                path,
+                format!(
+                    "the plan's body files hold {} bytes with this one, more than the limit of \
+                     {MAX_BODY_FILES_BYTES} bytes (64 MiB) for all of them together",
+                    self.body_bytes
+                ),
             );
+            return None;
+        }
         Some(BodyFile {
             path: file_path?,
-            content: content?,
+            content,
         })
     }
 
-    /// All body files of a scenario together stay within [`MAX_BODY_FILE_BYTES`].
-    pub(super) fn body_files_fit(&mut self, steps: &[Step]) -> bool {
-        let mut total = 0usize;
-        super::walk(steps, "", &mut |_, s| {
-            if let Step::Request(r) = s {
-                total += r.body_file.as_ref().map_or(0, |f| f.content.len());
-                total += r
-                    .multipart
-                    .iter()
-                    .map(|p| match &p.value {
-                        FormValue::File { file, .. } => file.content.len(),
-                        FormValue::Text(_) => 0,
-                    })
-                    .sum::<usize>();
+    /// `{offset, bytes}`: a slice of the body data the start command's chunks carried; only an
+    /// agent has it.
+    fn chunked(&mut self, v: &Value, path: &str) -> Option<Bytes> {
+        let m = self.object(v, path, &["offset", "bytes"])?;
+        let offset = self
+            .required(m, path, "offset")
+            .and_then(|o| self.count(o, &join(path, "offset")));
+        let bytes = self
+            .required(m, path, "bytes")
+            .and_then(|b| self.count(b, &join(path, "bytes")));
+        let (offset, bytes) = (offset?, bytes?);
+        let Some(data) = &self.body_data else {
+            self.err(
+                path,
+                "only a start command's plan carries body files beside it, in chunks; a plan \
+                 sent as JSON must carry the content as {path, content_base64}",
+            );
+            return None;
+        };
+        match offset.checked_add(bytes) {
+            Some(end) if end <= data.len() => Some(data.slice(offset..end)),
+            _ => {
+                let have = data.len();
+                self.err(
+                    path,
+                    format!("bytes {offset}..+{bytes} lie beyond the {have} bytes of body data"),
+                );
+                None
             }
-        });
-        if total > MAX_BODY_FILE_BYTES {
-            self.err("scenario", too_big(total));
-            return false;
         }
-        true
+    }
+
+    /// A whole number that counts bytes.
+    fn count(&mut self, v: &Value, path: &str) -> Option<usize> {
+        match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) => Some(n),
+            None => {
+                self.err(path, format!("must be a whole number, got {}", kind(v)));
+                None
+            }
+        }
     }
 }
 
 fn too_big(bytes: usize) -> String {
     format!(
-        "body files hold {bytes} bytes; they may hold at most {MAX_BODY_FILE_BYTES} bytes in all \
-         (the plan travels to agents in one message)"
+        "the file holds {bytes} bytes, more than the limit of {MAX_BODY_FILE_BYTES} bytes (16 MiB) \
+         per body file"
     )
 }
 
@@ -162,96 +214,86 @@ fn too_big(bytes: usize) -> String {
 /// its field, and stands in empty so the field is not reported twice.
 pub(super) fn load_body_files(value: &mut Value, files: &dyn PlanFiles) -> Vec<FieldError> {
     let mut errors = Vec::new();
+    for_each_file(value, &mut |here, field| {
+        load_file(field, &here, files, &mut errors);
+    });
+    errors
+}
+
+/// Visits every body file field of a plan's value tree (`body_file`, and multipart `file`), in
+/// every scenario and every step that holds steps, with its field path
+/// (`scenario[0].multipart[1].file`).
+pub(crate) fn for_each_file(value: &mut Value, f: &mut dyn FnMut(String, &mut Value)) {
     if let Some(steps) = value.get_mut("scenario") {
-        load_in(steps, "scenario", files, &mut errors);
+        files_in(steps, "scenario", f);
     }
     if let Some(Value::Object(scenarios)) = value.get_mut("scenarios") {
         for (name, scenario) in scenarios.iter_mut() {
             if let Some(steps) = scenario.get_mut("steps") {
-                load_in(
-                    steps,
-                    &format!("scenarios.{name}.steps"),
-                    files,
-                    &mut errors,
-                );
+                files_in(steps, &format!("scenarios.{name}.steps"), f);
             }
         }
     }
-    errors
 }
 
-fn load_in(steps: &mut Value, at: &str, files: &dyn PlanFiles, errors: &mut Vec<FieldError>) {
+fn files_in(steps: &mut Value, at: &str, f: &mut dyn FnMut(String, &mut Value)) {
     let Value::Array(steps) = steps else {
         return;
     };
     for (i, step) in steps.iter_mut().enumerate() {
         let here = format!("{at}[{i}]");
-        if let Some(m) = step.as_object_mut() {
-            for key in ["steps", "then", "else", "parallel"] {
-                if let Some(inner) = m.get_mut(key) {
-                    load_in(inner, &format!("{here}.{key}"), files, errors);
-                }
+        let Some(m) = step.as_object_mut() else {
+            continue;
+        };
+        for key in ["steps", "then", "else", "parallel"] {
+            if let Some(inner) = m.get_mut(key) {
+                files_in(inner, &format!("{here}.{key}"), f);
             }
-            if let Some(Value::Array(branches)) = m.get_mut("choose") {
-                for (b, branch) in branches.iter_mut().enumerate() {
-                    if let Some(inner) = branch.get_mut("steps") {
-                        load_in(inner, &format!("{here}.choose[{b}].steps"), files, errors);
-                    }
+        }
+        if let Some(Value::Array(branches)) = m.get_mut("choose") {
+            for (b, branch) in branches.iter_mut().enumerate() {
+                if let Some(inner) = branch.get_mut("steps") {
+                    files_in(inner, &format!("{here}.choose[{b}].steps"), f);
                 }
             }
         }
-        if let Some(m) = step.as_object_mut() {
-            load_file(m, "body_file", &here, files, errors);
+        if let Some(file) = m.get_mut("body_file") {
+            f(format!("{here}.body_file"), file);
         }
-        if let Some(Value::Array(parts)) = step.get_mut("multipart") {
+        if let Some(Value::Array(parts)) = m.get_mut("multipart") {
             for (p, part) in parts.iter_mut().enumerate() {
-                if let Some(m) = part.as_object_mut() {
-                    load_file(m, "file", &format!("{here}.multipart[{p}]"), files, errors);
+                if let Some(file) = part.get_mut("file") {
+                    f(format!("{here}.multipart[{p}].file"), file);
                 }
             }
         }
     }
 }
 
-/// Replaces `m[key]`, when it is a path, by the file's loaded form; an error (and an empty
+/// Replaces `field`, when it is a path, by the file's loaded form; an error (and an empty
 /// stand-in) when the file cannot be read.
-fn load_file(
-    m: &mut Map<String, Value>,
-    key: &str,
-    here: &str,
-    files: &dyn PlanFiles,
-    errors: &mut Vec<FieldError>,
-) {
-    let Some(Value::String(path)) = m.get(key).cloned() else {
+fn load_file(field: &mut Value, here: &str, files: &dyn PlanFiles, errors: &mut Vec<FieldError>) {
+    let Value::String(path) = field.clone() else {
         return;
     };
     let read = files.read(&path, MAX_BODY_FILE_BYTES).and_then(|content| {
         if content.len() > MAX_BODY_FILE_BYTES {
-            Err(format!("is too large: {}", too_big(content.len())))
+            Err(too_big(content.len()))
         } else {
             Ok(content)
         }
     });
-    match read {
-        Ok(content) => {
-            m.insert(key.into(), BodyFile { path, content }.to_json());
-        }
+    let content = match read {
+        Ok(content) => Bytes::from(content),
         Err(e) => {
             // An empty stand-in, so the field is not reported a second time as missing or
             // unread; the plan is refused for the error anyway.
-            let content = Vec::new();
-            m.insert(
-                key.into(),
-                BodyFile {
-                    path: path.clone(),
-                    content,
-                }
-                .to_json(),
-            );
             errors.push(FieldError {
-                path: format!("{here}.{key}"),
+                path: here.to_string(),
                 message: format!("{path}: {e}"),
             });
+            Bytes::new()
         }
-    }
+    };
+    *field = BodyFile { path, content }.to_json();
 }

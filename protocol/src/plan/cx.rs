@@ -73,6 +73,11 @@ pub(super) struct Cx {
     /// The text of the file `scripts:` names, read before parsing (`Some(None)`: the read
     /// failed and was reported).
     pub(super) script_read: Option<Option<String>>,
+    /// The body data a start command's chunks carried (agents only): body files read
+    /// `{path, chunked: {offset, bytes}}` out of it.
+    pub(super) body_data: Option<bytes::Bytes>,
+    /// Bytes of the body files parsed so far, against the plan's limit.
+    pub(super) body_bytes: usize,
 }
 
 pub(super) fn join(path: &str, key: &str) -> String {

@@ -34,7 +34,8 @@ mod threshold;
 mod threshold_rule;
 
 pub use agent_loss::OnAgentLoss;
-pub use body::{BodyFile, MAX_BODY_FILE_BYTES};
+pub(crate) use body::for_each_file;
+pub use body::{BodyFile, MAX_BODY_FILES_BYTES, MAX_BODY_FILE_BYTES};
 pub use cx::{FieldError, PlanErrors, PlanFiles};
 pub use expr::{CmpOp, Expr, Operand, STATUS};
 pub use feeder::{parse_csv, table, Feeder, FeederMode, OnExhausted, MAX_FEEDER_BYTES};
@@ -51,8 +52,8 @@ pub use options::{HttpVersion, Options};
 pub use outputs::{parse_outputs, Output, RESERVED_LABELS};
 pub use overrides::{resolve_env, Overrides};
 pub use parse::{
-    from_json_str, from_json_str_with, from_value, from_value_with, from_yaml_str,
-    from_yaml_str_with, ramp_from_value, value_from_text,
+    from_json_str, from_json_str_with, from_value, from_value_with, from_value_with_body_data,
+    from_yaml_str, from_yaml_str_with, ramp_from_value, value_from_text,
 };
 pub use regions::{is_region_name, region_of, regions_json, RegionShare, REGION_KEY_PREFIX};
 pub use scenarios::{Scenario, ScenarioRun, SCENARIO_KEY_PREFIX};

@@ -3,8 +3,9 @@
 //! `{name, file, filename?, content_type?}` for a file.
 //!
 //! Files are read like `body_file` (by whoever loads the plan, relative to its folder) and travel
-//! inside the plan as `{path, content_base64}`; they count in [`MAX_BODY_FILE_BYTES`] with the
-//! plan's body files. The agent chooses the boundary and writes the body and its
+//! as the plan's other body files do (`{path, content_base64}`, or in chunks beside a large
+//! plan); each may hold [`MAX_BODY_FILE_BYTES`], and they count with the plan's body files. The
+//! agent chooses the boundary and writes the body and its
 //! `content-type: multipart/form-data; boundary=…` header, so the step may not set a content type.
 //!
 //! [`Template`]: super::Template

@@ -36,6 +36,19 @@ pub fn from_value(value: &Value) -> Result<Plan, PlanErrors> {
     parse_value(value, None)
 }
 
+/// Validates the plan of a start command, whose body files may be slices of the `body_data` its
+/// chunks carried (`{path, chunked: {offset, bytes}}`, see [`crate::body_data`]).
+pub fn from_value_with_body_data(
+    value: &Value,
+    body_data: bytes::Bytes,
+) -> Result<Plan, PlanErrors> {
+    let mut cx = Cx {
+        body_data: Some(body_data),
+        ..Cx::default()
+    };
+    finish(&mut cx, value)
+}
+
 /// Validates a plan given as a value tree whose feeders and body files may name files.
 pub fn from_value_with(value: &Value, files: &dyn PlanFiles) -> Result<Plan, PlanErrors> {
     parse_with_files(value.clone(), files)
@@ -81,10 +94,14 @@ fn parse_value(value: &Value, files: Option<&dyn PlanFiles>) -> Result<Plan, Pla
         cx.read_feeder_files(value, files);
         cx.read_script_file(value, files);
     }
+    finish(&mut cx, value)
+}
+
+fn finish(cx: &mut Cx, value: &Value) -> Result<Plan, PlanErrors> {
     let plan = cx.plan(value);
     match plan {
         Some(plan) if cx.errors.is_empty() => Ok(plan),
-        _ => Err(PlanErrors(cx.errors)),
+        _ => Err(PlanErrors(std::mem::take(&mut cx.errors))),
     }
 }
 
@@ -279,9 +296,6 @@ impl Cx {
         let steps = self.step_list(v, path, true);
         let ok = steps.is_some();
         let steps = steps.unwrap_or_default();
-        if ok && !self.body_files_fit(&steps) {
-            return None;
-        }
         let mut any_request = false;
         super::walk(&steps, "", &mut |_, s| {
             any_request |= matches!(s, Step::Request(_) | Step::Script(_));

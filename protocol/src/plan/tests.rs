@@ -142,9 +142,9 @@ fn arb_step() -> impl Strategy<Value = Step> {
                     headers,
                     // At most one body: a file wins over text.
                     body: body.filter(|_| file.is_none()),
-                    body_file: file.map(|content| BodyFile {
+                    body_file: file.map(|content: Vec<u8>| BodyFile {
                         path: "data.bin".into(),
-                        content,
+                        content: content.into(),
                     }),
                     checks: vec![],
                     extract: vec![],

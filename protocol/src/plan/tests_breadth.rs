@@ -130,7 +130,7 @@ fn body_files_inside_parallel_are_read_too() {
     };
     assert_eq!(
         r.body_file.as_ref().map(|f| f.content.clone()),
-        Some(b"abc".to_vec())
+        Some(bytes::Bytes::from_static(b"abc"))
     );
 }
 
@@ -148,7 +148,7 @@ fn body_files_inside_a_scenario_of_several_are_read_too() {
     };
     assert_eq!(
         r.body_file.as_ref().map(|f| f.content.clone()),
-        Some(b"abc".to_vec())
+        Some(bytes::Bytes::from_static(b"abc"))
     );
 }
 
@@ -282,11 +282,7 @@ fn multipart_parts_read_their_files_and_round_trip() {
         panic!("a file part");
     };
     assert_eq!(
-        (
-            file.content.as_slice(),
-            filename.as_str(),
-            content_type.as_str()
-        ),
+        (&file.content[..], filename.as_str(), content_type.as_str()),
         (&b"%PDF-1.4"[..], "a.pdf", "application/pdf")
     );
     let FormValue::File {

@@ -164,7 +164,7 @@ fn body_file_mistakes_are_named() {
         .collect();
     assert_has(&e, "scenario[0].body_file: missing.bin: not found");
     assert_has(&e, "scenario[1].get: must be a path");
-    // Too large, alone or together.
+    // Too large, alone (16 MiB a file) or together (64 MiB a plan), named at the field.
     let big = vec![b'x'; MAX_BODY_FILE_BYTES + 1];
     let e = from_yaml_str_with(
         &text.replace(", {get: nope}", ""),
@@ -172,17 +172,63 @@ fn body_file_mistakes_are_named() {
     )
     .expect_err("too large")
     .to_string();
-    assert!(e.contains("missing.bin: is too large"), "{e}");
-    let half = vec![b'x'; MAX_BODY_FILE_BYTES / 2 + 1];
-    let two = plan(
+    assert_eq!(
+        e,
+        "scenario[0].body_file: missing.bin: the file holds 16777217 bytes, more than the limit \
+         of 16777216 bytes (16 MiB) per body file"
+    );
+    let just = vec![b'x'; MAX_BODY_FILE_BYTES];
+    let one = from_yaml_str_with(
+        &text.replace(", {get: nope}", ""),
+        &Reader(|_: &str| Ok(just.clone())),
+    )
+    .expect("16 MiB is allowed");
+    assert_eq!(
+        request(&one, 0).body_file.as_ref().map(|f| f.content.len()),
+        Some(MAX_BODY_FILE_BYTES)
+    );
+    let fifth = vec![b'x'; MAX_BODY_FILES_BYTES / 5 + 1];
+    let five = plan(
         "http://h",
-        "[{post: /a, body_file: a}, {post: /b, body_file: b}]",
+        "[{post: /a, body_file: a}, {post: /b, body_file: b}, {post: /c, body_file: c}, \
+         {post: /d, multipart: [{name: f, file: d}]}, {post: /e, body_file: e}]",
         "{}",
     );
-    let e = from_yaml_str_with(&two, &Reader(|_: &str| Ok(half.clone())))
+    let e = from_yaml_str_with(&five, &Reader(|_: &str| Ok(fifth.clone())))
         .expect_err("too large together")
         .to_string();
-    assert!(e.starts_with("scenario: body files hold"), "{e}");
+    assert_eq!(
+        e,
+        format!(
+            "scenario[4].body_file: the plan's body files hold {} bytes with this one, more than \
+             the limit of 67108864 bytes (64 MiB) for all of them together",
+            5 * fifth.len()
+        )
+    );
+    use base64::Engine as _;
+    // A plan sent as a value with too large a content, or a reference to chunks only a start
+    // command's plan may hold.
+    let inline = plan(
+        "http://h",
+        &format!(
+            "[{{post: /a, body_file: {{path: p, content_base64: '{}'}}}}]",
+            base64::engine::general_purpose::STANDARD.encode(&big)
+        ),
+        "{}",
+    );
+    assert_has(
+        &errors(&inline),
+        "scenario[0].body_file: the file holds 16777217 bytes, more than the limit",
+    );
+    let chunked = plan(
+        "http://h",
+        "[{post: /a, body_file: {path: p, chunked: {offset: 0, bytes: 3}}}]",
+        "{}",
+    );
+    assert_has(
+        &errors(&chunked),
+        "scenario[0].body_file.chunked: only a start command's plan carries body files beside it",
+    );
     // Two bodies, and a bad inline content.
     let e = errors(&plan(
         "http://h",

@@ -20,6 +20,7 @@ mod faults;
 mod faults_store;
 mod faults_target;
 mod flow;
+mod http_bodies;
 mod http_breadth;
 mod http_multipart;
 mod http_tls_proxy;

@@ -280,7 +280,9 @@ impl RunActor {
             return;
         }
         let cancelled = cancelled.take();
-        let lead = self.start_lead() + herd_protocol::feeder_data::feeder_lead(&self.spec.plan);
+        let lead = self.start_lead()
+            + herd_protocol::feeder_data::feeder_lead(&self.spec.plan)
+            + herd_protocol::body_data::body_lead(&self.spec.plan);
         self.start_lead_ms = u64::try_from(lead.as_millis()).unwrap_or(u64::MAX);
         let start_at_ms = self.clock.unix_ms() + self.start_lead_ms;
         tracing::info!(run = %self.spec.run, lead_ms = self.start_lead_ms, "starting the load");
@@ -331,6 +333,7 @@ impl RunActor {
             allowed_targets: self.deps.allowed_targets.clone(),
             reassigned: self.shares.history().to_vec(),
             feeder_data: None,
+            body_data: None,
         }
     }
 

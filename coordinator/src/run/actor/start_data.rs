@@ -1,42 +1,46 @@
-//! Sending the start command, with a plan's large feeder rows in chunks before it.
+//! Sending the start command, with a plan's large data in chunks before it.
 //!
-//! Feeder rows larger than [`herd_protocol::feeder_data::INLINE_LIMIT`] do not fit the one MQTT
-//! message a start command is (brokers cap messages: 1 MiB embedded, 128 KiB on IoT Core), so
-//! they are taken out of the plan and sent first, as `feeder_chunk` commands of at most
-//! [`herd_protocol::feeder_data::CHUNK_BYTES`] each, in order on the run's command topic, and
-//! the start says how many chunks to expect with their checksum. One task publishes them all,
-//! then the start, so the start never overtakes its data; agents refuse a start whose data they
-//! did not get whole. Agents put the rows back and parse the plan between the start command and
-//! the start time, so a plan with large feeders gets a longer lead
-//! ([`herd_protocol::feeder_data::feeder_lead`]).
+//! Feeder rows larger than [`herd_protocol::feeder_data::INLINE_LIMIT`] and body files larger
+//! than [`herd_protocol::body_data::INLINE_LIMIT`] do not fit the one MQTT message a start
+//! command is (brokers cap messages: 1 MiB embedded, 128 KiB on IoT Core), so they are taken out
+//! of the plan and sent first, as `data_chunk` commands of at most
+//! [`herd_protocol::chunked::CHUNK_BYTES`] each, in order on the run's command topic, and the
+//! start says how many chunks of each data set to expect with their checksum. One task publishes
+//! them all, then the start, so the start never overtakes its data; agents refuse a start whose
+//! data they did not get whole. Agents take the data in between the start command and the start
+//! time, so such a plan gets a longer lead ([`herd_protocol::feeder_data::feeder_lead`],
+//! [`herd_protocol::body_data::body_lead`]).
 
 use super::machine::RunActor;
 use actix::prelude::*;
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage};
+use herd_protocol::body_data::take_bodies;
+use herd_protocol::chunked::ChunkedData;
 use herd_protocol::feeder_data::take_rows;
 use herd_protocol::PROTOCOL_VERSION;
 
 impl RunActor {
     /// Sends the start command (each time it is sent: the first start and a resumed run's),
-    /// preceded by its feeder chunks when the rows are too large for it.
+    /// preceded by the chunks of its feeder rows and body files when they are too large for it.
     pub(super) fn send_start(&mut self, ctx: &mut Context<Self>) {
         let mut start = self.start_command();
         let mut chunks = Vec::new();
         if let AgentCommand::Start {
-            plan, feeder_data, ..
+            plan,
+            feeder_data,
+            body_data,
+            ..
         } = &mut start
         {
             if let Some((data, pieces)) = take_rows(plan) {
                 tracing::info!(run = %self.spec.run, chunks = data.chunks, bytes = data.bytes, "feeder rows go to the agents in chunks");
-                chunks = (0u32..)
-                    .zip(pieces)
-                    .map(|(index, data_b64)| AgentCommand::FeederChunk {
-                        crc32: data.crc32,
-                        index,
-                        data: data_b64,
-                    })
-                    .collect();
+                chunks.extend(chunk_commands(&data, pieces));
                 *feeder_data = Some(data);
+            }
+            if let Some((data, pieces)) = take_bodies(plan) {
+                tracing::info!(run = %self.spec.run, chunks = data.chunks, bytes = data.bytes, "body files go to the agents in chunks");
+                chunks.extend(chunk_commands(&data, pieces));
+                *body_data = Some(data);
             }
         }
         if chunks.is_empty() {
@@ -62,4 +66,12 @@ impl RunActor {
             }
         }));
     }
+}
+
+/// The `data_chunk` commands that carry `pieces` of the data set `data`.
+fn chunk_commands(data: &ChunkedData, pieces: Vec<String>) -> impl Iterator<Item = AgentCommand> {
+    let crc32 = data.crc32;
+    (0u32..)
+        .zip(pieces)
+        .map(move |(index, data)| AgentCommand::DataChunk { crc32, index, data })
 }
