@@ -174,7 +174,10 @@ impl Conn {
         let head = hop.method == hyper::Method::HEAD;
         match self {
             Conn::H1(c) => c.exchange(&hop.h1_wire, head, keep).await,
-            Conn::H2(c) => c.exchange(hop.h2_request(), keep).await,
+            Conn::H2(c) => {
+                let (request, body) = hop.h2_request();
+                c.exchange(request, body, keep).await
+            }
             Conn::H1Proxied(c, authorization) => {
                 let wire = hop.absolute_form(authorization);
                 c.exchange(&wire, head, keep).await
@@ -238,15 +241,20 @@ impl Pool {
                 Err(Attempt::Failed(kind)) => return Err(kind),
             }
         }
-        let mut conn = Self::open(settings, origin).await?;
-        match conn.exchange(hop, keep).await {
-            Ok(answer) => {
-                self.keep(origin, conn);
-                Ok(answer)
+        // A new connection too may turn the request away unprocessed (an HTTP/2 server refusing
+        // the stream, or going away at once): it is sent once more, on another.
+        for _ in 0..2 {
+            let mut conn = Self::open(settings, origin).await?;
+            match conn.exchange(hop, keep).await {
+                Ok(answer) => {
+                    self.keep(origin, conn);
+                    return Ok(answer);
+                }
+                Err(Attempt::Stale) => {}
+                Err(Attempt::Failed(kind)) => return Err(kind),
             }
-            Err(Attempt::Stale) => Err(FailureKind::Closed),
-            Err(Attempt::Failed(kind)) => Err(kind),
         }
+        Err(FailureKind::Closed)
     }
 
     fn take(&mut self, origin: &Rc<Origin>) -> Option<Conn> {
@@ -297,10 +305,7 @@ impl Pool {
             HttpVersion::Auto => connected.alpn_h2,
         };
         if h2 {
-            H2::handshake(connected.stream)
-                .await
-                .map(Conn::H2)
-                .map_err(|e| super::classify(&e))
+            H2::handshake(connected.stream).await.map(Conn::H2)
         } else if connected.absolute_form {
             let authorization = s
                 .proxy
