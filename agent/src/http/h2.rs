@@ -25,7 +25,7 @@ use hyper::Request;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// Receive windows (hyper's client defaults, kept when it was replaced): large enough that a big
 /// response streams without waiting for window updates.
@@ -87,8 +87,12 @@ impl H2 {
         mut poll: impl FnMut(&mut Context<'_>) -> Poll<Result<T, E>>,
     ) -> Result<T, Attempt> {
         poll_fn(|cx| {
+            // The stream first: what was read already needs no trip through the connection.
+            if let Poll::Ready(result) = quietly(&mut poll) {
+                return Poll::Ready(result.map_err(Into::into));
+            }
             self.drive(cx);
-            match poll(cx) {
+            match quietly(&mut poll) {
                 Poll::Ready(result) => Poll::Ready(result.map_err(Into::into)),
                 // The stream learns of the connection's end when it ends; this is a safety net
                 // (nothing would wake this task again).
@@ -101,6 +105,26 @@ impl H2 {
         .await
     }
 
+    /// Whether a request may be sent now, once what came while the connection was idle (a
+    /// GOAWAY, the server closing it, settings) is read; waits only while the server's limit on
+    /// concurrent streams is reached.
+    async fn ready(&mut self) -> bool {
+        let check = |this: &mut Self, cx: &mut Context<'_>| {
+            this.drive(cx);
+            if this.ended.is_some() {
+                return Poll::Ready(false);
+            }
+            this.sender.poll_ready(cx).map(|r| r.is_ok())
+        };
+        // Quietly: the connection then remembers no waker, so the request about to be queued
+        // does not wake this very task (one needless poll per request); the connection is
+        // polled with the task's own waker right after, when the request is written.
+        match quietly(|cx| check(self, cx)) {
+            Poll::Ready(ready) => ready,
+            Poll::Pending => poll_fn(|cx| check(self, cx)).await,
+        }
+    }
+
     /// Sends `request` with `body` and reads the whole response, keeping what `keep` asks for.
     pub async fn exchange(
         &mut self,
@@ -108,18 +132,7 @@ impl H2 {
         body: Bytes,
         keep: Keep,
     ) -> Result<Answer, Attempt> {
-        // What came while the connection was idle: a GOAWAY, the server closing it, settings.
-        // Ready as soon as no more stream may be opened (the server's limit) or the connection
-        // ended.
-        let ready = poll_fn(|cx| {
-            self.drive(cx);
-            if self.ended.is_some() {
-                return Poll::Ready(false);
-            }
-            self.sender.poll_ready(cx).map(|r| r.is_ok())
-        })
-        .await;
-        if !ready {
+        if !self.ready().await {
             return Err(Attempt::Stale);
         }
         let (response, mut sending) = match self.sender.send_request(request, body.is_empty()) {
@@ -149,7 +162,9 @@ impl H2 {
         let mut bytes = 0usize;
         let mut kept = Vec::new();
         while !body.is_end_stream() {
-            let Some(data) = self.until(|cx| body.poll_data(cx).map(Option::transpose)).await?
+            let Some(data) = self
+                .until(|cx| body.poll_data(cx).map(Option::transpose))
+                .await?
             else {
                 break;
             };
@@ -202,6 +217,13 @@ impl From<h2::Error> for Attempt {
     fn from(e: h2::Error) -> Self {
         Attempt::Failed(failure(&e))
     }
+}
+
+/// Runs `poll` with a waker that does nothing. Safe for this connection's streams: only polling
+/// the connection (always with the task's own waker, in the same poll) makes them ready, and
+/// h2 would otherwise wake this task for what it is about to look at anyway.
+fn quietly<T>(poll: impl FnOnce(&mut Context<'_>) -> T) -> T {
+    poll(&mut Context::from_waker(Waker::noop()))
 }
 
 /// The error kind of an HTTP/2 failure.

@@ -4,9 +4,9 @@
 
 use super::*;
 use crate::recorder::Outcome;
-use bytes::Bytes;
 use ::h2::server::{self, SendResponse};
 use ::h2::Reason;
+use bytes::Bytes;
 use herd_protocol::plan::{HttpVersion, Method as PlanMethod, Options, RequestStep};
 use hyper::Response;
 use std::future::Future;
@@ -136,7 +136,10 @@ fn client(timeout_ms: u64) -> Client {
 
 async fn send(conns: &mut Connections, target: &str, body: Option<&str>) -> Outcome {
     let request = PreparedRequest::new(target, &step(body)).expect("valid request");
-    execute(conns, &request, &mut |o| panic!("no redirect expected, got {o:?}")).await
+    execute(conns, &request, &mut |o| {
+        panic!("no redirect expected, got {o:?}")
+    })
+    .await
 }
 
 async fn once(handlers: Vec<Handler>) -> (Outcome, usize) {
@@ -240,7 +243,9 @@ async fn goaway_before_the_first_stream(mut tcp: TcpStream) {
 fn has_headers_frame(bytes: &[u8]) -> bool {
     let mut at = 24;
     while bytes.len() >= at + 9 {
-        let len = usize::from(bytes[at]) << 16 | usize::from(bytes[at + 1]) << 8 | usize::from(bytes[at + 2]);
+        let len = usize::from(bytes[at]) << 16
+            | usize::from(bytes[at + 1]) << 8
+            | usize::from(bytes[at + 2]);
         if bytes[at + 3] == 1 {
             return true;
         }
@@ -281,7 +286,10 @@ async fn a_stream_reset_with_an_error_is_reset() {
             let _ = tokio::time::timeout(Duration::from_millis(300), conn.accept()).await;
         })
     });
-    assert_eq!(once(vec![reset]).await, (Outcome::Failure(FailureKind::Reset), 1));
+    assert_eq!(
+        once(vec![reset]).await,
+        (Outcome::Failure(FailureKind::Reset), 1)
+    );
 }
 
 #[tokio::test]
@@ -293,7 +301,10 @@ async fn a_goaway_with_an_error_under_the_request_is_closed() {
             drop(respond);
         })
     });
-    assert_eq!(once(vec![abort]).await, (Outcome::Failure(FailureKind::Closed), 1));
+    assert_eq!(
+        once(vec![abort]).await,
+        (Outcome::Failure(FailureKind::Closed), 1)
+    );
 }
 
 #[tokio::test]
@@ -304,7 +315,10 @@ async fn a_connection_closed_before_the_response_is_closed() {
             drop(conn);
         })
     });
-    assert_eq!(once(vec![close]).await, (Outcome::Failure(FailureKind::Closed), 1));
+    assert_eq!(
+        once(vec![close]).await,
+        (Outcome::Failure(FailureKind::Closed), 1)
+    );
 }
 
 #[tokio::test]
@@ -319,7 +333,10 @@ async fn a_connection_closed_within_the_body_is_closed() {
             let _ = tokio::time::timeout(Duration::from_millis(50), conn.accept()).await;
         })
     });
-    assert_eq!(once(vec![truncate]).await, (Outcome::Failure(FailureKind::Closed), 1));
+    assert_eq!(
+        once(vec![truncate]).await,
+        (Outcome::Failure(FailureKind::Closed), 1)
+    );
 }
 
 #[tokio::test]
@@ -333,4 +350,29 @@ async fn no_response_in_time_is_timeout() {
     .await;
     let outcome = send(&mut client(200).connections(), &target, None).await;
     assert_eq!(outcome, Outcome::Failure(FailureKind::Timeout));
+}
+
+#[tokio::test]
+async fn a_body_larger_than_the_receive_windows_is_read_to_the_end() {
+    // 6 MiB: more than the stream's window (2 MiB) and the connection's (5 MiB), so it arrives
+    // only if the agent's window updates go out while it reads.
+    const SIZE: usize = 6 << 20;
+    let big = on_request(|mut conn, mut respond| {
+        Box::pin(async move {
+            let response = Response::builder().status(200).body(()).expect("response");
+            if let Ok(mut send) = respond.send_response(response, false) {
+                let _ = send.send_data(Bytes::from(vec![b'x'; SIZE]), true);
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.accept()).await;
+        })
+    });
+    let (target, _) = server(vec![big]).await;
+    let request = PreparedRequest::new(&target, &step(None)).expect("valid request");
+    let (outcome, captured) =
+        execute_capture(&mut client(5000).connections(), &request, &mut |_| {}, true).await;
+    assert!(
+        matches!(outcome, Outcome::Response { status: 200, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(captured.expect("captured").body.len(), MAX_CAPTURED_BODY);
 }
