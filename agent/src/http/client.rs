@@ -153,10 +153,11 @@ struct Pool {
     open: Vec<(Rc<Origin>, Conn)>,
 }
 
-/// Small (the HTTP/1.1 state is boxed): a connection is moved in and out around each request.
+/// Small (each connection's state is boxed; an HTTP/2 one is over a kilobyte): a connection is
+/// moved in and out around each request.
 enum Conn {
     H1(Box<H1>),
-    H2(H2),
+    H2(Box<H2>),
     /// Plain HTTP/1.1 to a proxy: each request names its absolute URL, with the proxy's
     /// `Proxy-Authorization` line (or nothing).
     H1Proxied(Box<H1>, bytes::Bytes),
@@ -305,7 +306,9 @@ impl Pool {
             HttpVersion::Auto => connected.alpn_h2,
         };
         if h2 {
-            H2::handshake(connected.stream).await.map(Conn::H2)
+            H2::handshake(connected.stream)
+                .await
+                .map(|c| Conn::H2(Box::new(c)))
         } else if connected.absolute_form {
             let authorization = s
                 .proxy
