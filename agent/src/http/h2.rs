@@ -6,16 +6,17 @@
 //! driven by the VU's own task: while it waits for a response, the VU polls the connection (which
 //! reads and writes the socket, answers pings, updates windows) and then its stream. Between
 //! requests nobody polls it; whatever came meanwhile (a GOAWAY, the server closing) is read before
-//! the next request is sent, which then goes on a new connection.
+//! the next request is sent, which goes on a new connection if this one is going away or gone.
 //!
 //! Why not hyper's client here: hyper ran the connection in a task of its own, so each request
 //! crossed tasks (the request handed to the connection task through a dispatch channel, the
 //! response and the body's frames handed back through a oneshot and a body channel); a VU
 //! waiting on its own connection needs none of that. Streams are polled with a no-op waker and
 //! the connection only when they are not ready (see `quietly`), so a request does not wake its
-//! own task either. Measured (bench/engine.py --modes h2c,h2 --rounds 5 --duration 5, paired
-//! rounds against the hyper build, machine at load average ~8): h2c 44,626 vs 36,653 requests per
-//! CPU-second (+22 %), h2 over TLS 47,451 vs 44,843 (+17 % median of per-round ratios). What is
+//! own task either. Measured (bench/engine.py --modes h2c,h2 --rounds 7 --duration 5, paired
+//! rounds with the hyper build as `--compare`, machine at load average 5-7): h2c 50,142 vs
+//! 37,555 requests per CPU-second (h2load 56,871: 0.82×), h2 over TLS 58,454 vs 42,388 (h2load
+//! 52,624: 1.10×); medians of per-round ratios to hyper +18 % and +24 %. What is
 //! left (perf): the kernel's loopback work is 55 % of the agent's CPU, the rest spread thin over
 //! h2's framing (HPACK decoding, `BytesMut` splits, the stream store, memcpy), none above 5 %.
 
