@@ -13,8 +13,11 @@ Modes (`--modes`, default all), each against its own nginx listener, in the same
   http1      plain HTTP/1.1 keep-alive: herd, wrk, oha;
   https      HTTP/1.1 over TLS keep-alive (a test certificate made with openssl): herd, wrk;
   h2         HTTP/2 over TLS (ALPN h2): herd (`http: http2`), h2load (Debian's nghttp2-client),
-             both one connection per VU/client and one stream at a time (h2load -c64 -m1);
-  h2c        HTTP/2 by prior knowledge on plain TCP: herd, h2load;
+             like for like: 64 connections, one stream at a time on each (a herd VU sends one
+             request at a time; h2load -c64 -m1), one thread (h2load -t1; herd's agent runs its
+             VUs on one), the same nginx listener and 12-byte body (so receive windows — h2load
+             2^30-1, herd 2 MiB per stream and 5 MiB per connection — never fill);
+  h2c        HTTP/2 by prior knowledge on plain TCP: herd, h2load, as for h2;
   handshake  HTTPS where nginx closes every connection after its response (keepalive_timeout 0):
              every request is a new TCP connection and TLS handshake; herd, wrk; reported as
              handshakes (= requests) per generator CPU-second.

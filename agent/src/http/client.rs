@@ -153,10 +153,11 @@ struct Pool {
     open: Vec<(Rc<Origin>, Conn)>,
 }
 
-/// Small (the HTTP/1.1 state is boxed): a connection is moved in and out around each request.
+/// Small (each connection's state is boxed; an HTTP/2 one is over a kilobyte): a connection is
+/// moved in and out around each request.
 enum Conn {
     H1(Box<H1>),
-    H2(H2),
+    H2(Box<H2>),
     /// Plain HTTP/1.1 to a proxy: each request names its absolute URL, with the proxy's
     /// `Proxy-Authorization` line (or nothing).
     H1Proxied(Box<H1>, bytes::Bytes),
@@ -174,7 +175,10 @@ impl Conn {
         let head = hop.method == hyper::Method::HEAD;
         match self {
             Conn::H1(c) => c.exchange(&hop.h1_wire, hop.h1_body(), head, keep).await,
-            Conn::H2(c) => c.exchange(hop.h2_request(), keep).await,
+            Conn::H2(c) => {
+                let (request, body) = hop.h2_request();
+                c.exchange(request, body, keep).await
+            }
             Conn::H1Proxied(c, authorization) => {
                 let wire = hop.absolute_form(authorization);
                 c.exchange(&wire, hop.h1_body(), head, keep).await
@@ -238,15 +242,20 @@ impl Pool {
                 Err(Attempt::Failed(kind)) => return Err(kind),
             }
         }
-        let mut conn = Self::open(settings, origin).await?;
-        match conn.exchange(hop, keep).await {
-            Ok(answer) => {
-                self.keep(origin, conn);
-                Ok(answer)
+        // A new connection too may turn the request away unprocessed (an HTTP/2 server refusing
+        // the stream, or going away at once): it is sent once more, on another.
+        for _ in 0..2 {
+            let mut conn = Self::open(settings, origin).await?;
+            match conn.exchange(hop, keep).await {
+                Ok(answer) => {
+                    self.keep(origin, conn);
+                    return Ok(answer);
+                }
+                Err(Attempt::Stale) => {}
+                Err(Attempt::Failed(kind)) => return Err(kind),
             }
-            Err(Attempt::Stale) => Err(FailureKind::Closed),
-            Err(Attempt::Failed(kind)) => Err(kind),
         }
+        Err(FailureKind::Closed)
     }
 
     fn take(&mut self, origin: &Rc<Origin>) -> Option<Conn> {
@@ -299,8 +308,7 @@ impl Pool {
         if h2 {
             H2::handshake(connected.stream)
                 .await
-                .map(Conn::H2)
-                .map_err(|e| super::classify(&e))
+                .map(|c| Conn::H2(Box::new(c)))
         } else if connected.absolute_form {
             let authorization = s
                 .proxy

@@ -6,8 +6,8 @@
 //! CPU per request as the kernel's own work for that request — a channel and a oneshot to its
 //! dispatcher, a channel per response body, a header map per response, the request moved through
 //! all of them — which halves the requests an agent gets per CPU-second. A load generator needs
-//! much less: one request at a time per connection, no upgrades, no pipelining. HTTP/2 still goes
-//! through hyper (module `h2`).
+//! much less: one request at a time per connection, no upgrades, no pipelining. HTTP/2 is spoken
+//! with the `h2` crate (module `h2`).
 //!
 //! What the response may do follows RFC 9112: interim 1xx responses are skipped, a response to
 //! HEAD and a 204 or 304 have no body, otherwise `Transfer-Encoding: chunked`, then

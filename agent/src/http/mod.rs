@@ -13,7 +13,7 @@
 //!   `insecure_tls`; the plan's client certificate);
 //! - `h1` — HTTP/1.1 spoken directly (one write per request, the head parsed in place): hyper's
 //!   client cost as much CPU per request as the kernel did;
-//! - `h2` — one HTTP/2 connection, through hyper;
+//! - `h2` — one HTTP/2 connection, spoken with the `h2` crate and driven by the VU's own task;
 //! - `exchange` — one request step: cookies, timeout, redirects ([`execute`]);
 //! - `parallel` — the requests of a `parallel` step at once ([`execute_parallel`]);
 //! - `decode` — compressed bodies (gzip, deflate, br) decoded for checks and extractions.
@@ -131,3 +131,5 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> FailureKind {
 mod tests;
 #[cfg(test)]
 mod tests_breadth;
+#[cfg(test)]
+mod tests_h2;

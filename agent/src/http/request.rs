@@ -16,7 +16,6 @@ use super::connector::Origin;
 use crate::error::AgentError;
 use bytes::Bytes;
 use herd_protocol::plan::{self, RequestStep};
-use http_body_util::Full;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
 use std::rc::Rc;
@@ -168,15 +167,15 @@ impl Hop {
         )
     }
 
-    /// The request to send over HTTP/2.
-    pub fn h2_request(&self) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(self.body.clone()));
+    /// The request to send over HTTP/2: its head, and its body.
+    pub fn h2_request(&self) -> (Request<()>, Bytes) {
+        let mut request = Request::new(());
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.target.absolute.clone();
         if !self.headers.is_empty() {
             *request.headers_mut() = self.headers.clone();
         }
-        request
+        (request, self.body.clone())
     }
 
     /// This request as a proxy takes it: the request line names the absolute URL, and the proxy's
