@@ -49,6 +49,7 @@ fn start_command(plan: serde_json::Value, agents: u32, delay_ms: u64) -> Vec<u8>
             allowed_targets: None,
             reassigned: Vec::new(),
             feeder_data: None,
+            setup_vars: Default::default(),
         },
     })
 }
@@ -270,6 +271,7 @@ fn chunked_start(target: &str, skip: &[u32]) -> Vec<Vec<u8>> {
         allowed_targets: None,
         reassigned: Vec::new(),
         feeder_data: Some(data),
+        setup_vars: Default::default(),
     }));
     commands
 }

@@ -27,6 +27,7 @@ mod handlers;
 mod ledger;
 mod loss;
 mod machine;
+mod once;
 mod pending;
 mod persist;
 mod ramp;
