@@ -569,3 +569,5 @@ mod tests_scenarios;
 mod tests_script;
 #[cfg(test)]
 mod tests_secrets;
+#[cfg(test)]
+mod tests_setup;
