@@ -82,7 +82,9 @@ fn the_phase_plan_holds_only_what_an_agent_needs() {
     // Teardown sees setup's variables: the phase plan names them, the command carries values.
     let teardown = plan.phase_plan(OncePhase::Teardown).expect("has teardown");
     assert_eq!(teardown.scenario, plan.teardown);
-    assert!(teardown.vars.contains(&("token".to_string(), String::new())));
+    assert!(teardown
+        .vars
+        .contains(&("token".to_string(), String::new())));
     // (Variables come back in the JSON map's order.)
     let back = from_value(&teardown.to_json()).expect("agents read it");
     assert_eq!(back.scenario, teardown.scenario);
@@ -101,18 +103,30 @@ fn mistakes_in_setup_and_teardown_are_named_by_their_path() {
         "{e:?}"
     );
     assert!(
-        e.iter().any(|e| e.starts_with("teardown[0].pots: unknown field")),
+        e.iter()
+            .any(|e| e.starts_with("teardown[0].pots: unknown field")),
         "{e:?}"
     );
     let e = errors(&PLAN.replace("setup:\n  - name", "setup: 3\nx:\n  - name"));
-    assert!(e.iter().any(|e| e == "setup: must be a list of steps, got a number"), "{e:?}");
-    let e = errors(&PLAN.replace("teardown:\n  - post: /logout\n    headers: { authorization: \"Bearer ${token}\" }", "teardown: [{ think: 1s }]"));
     assert!(
-        e.iter().any(|e| e.starts_with("teardown: must have at least one request step")),
+        e.iter()
+            .any(|e| e == "setup: must be a list of steps, got a number"),
+        "{e:?}"
+    );
+    let e = errors(&PLAN.replace(
+        "teardown:\n  - post: /logout\n    headers: { authorization: \"Bearer ${token}\" }",
+        "teardown: [{ think: 1s }]",
+    ));
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("teardown: must have at least one request step")),
         "{e:?}"
     );
     let e = errors(&PLAN.replace("setup_timeout: 5s", "setup_timeout: 0s"));
-    assert!(e.iter().any(|e| e == "options.setup_timeout: must be > 0"), "{e:?}");
+    assert!(
+        e.iter().any(|e| e == "options.setup_timeout: must be > 0"),
+        "{e:?}"
+    );
 }
 
 #[test]
