@@ -11,7 +11,6 @@
 use crate::engine::{run_once, OnceSpec};
 use crate::error::AgentError;
 use crate::recorder::FrameIdentity;
-use crate::runner::AgentConfig;
 use crate::session::{Events, Session, SessionEvent};
 use herd_protocol::agent::{AgentCommand, AgentStatus};
 use herd_protocol::allow::AllowList;
@@ -41,13 +40,10 @@ pub(crate) struct OnceContext {
 }
 
 impl OnceContext {
-    pub(crate) fn new(config: &AgentConfig, clock: Clock) -> Self {
+    pub(crate) fn new(identity: FrameIdentity, key: Option<RunKey>, clock: Clock) -> Self {
         Self {
-            identity: FrameIdentity {
-                run: config.run.clone(),
-                agent: config.agent.clone(),
-            },
-            key: config.command_key.clone(),
+            identity,
+            key,
             clock,
         }
     }

@@ -108,7 +108,14 @@ pub async fn run_agent(
     // Waiting for the start command, keeping the feeder chunks sent before it.
     let mut chunks = Chunks::default();
     // The plan's setup, when the coordinator names this agent to run it.
-    let once_cx = crate::once::OnceContext::new(&config, clock);
+    let once_cx = crate::once::OnceContext::new(
+        FrameIdentity {
+            run: config.run.clone(),
+            agent: config.agent.clone(),
+        },
+        config.command_key.clone(),
+        clock,
+    );
     let mut setup = crate::once::OnceRunner::default();
     let start = loop {
         tokio::select! {

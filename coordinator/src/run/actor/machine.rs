@@ -89,7 +89,7 @@ pub struct RunActor {
     /// Where the launcher reports agents' exits, for agents launched during the run.
     pub(super) exits: Option<mpsc::UnboundedSender<AgentExited>>,
     /// The plan's setup and teardown, and setup's variables (see `once.rs`).
-    pub(super) once: super::once::OncePhases,
+    pub(super) once: super::once_state::OncePhases,
 }
 
 impl RunActor {

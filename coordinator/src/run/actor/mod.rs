@@ -28,6 +28,7 @@ mod ledger;
 mod loss;
 mod machine;
 mod once;
+mod once_state;
 mod pending;
 mod persist;
 mod ramp;

@@ -21,6 +21,7 @@
 //! a coordinator that restarts after setup does not run teardown, and says so.
 
 use super::machine::RunActor;
+use super::once_state::Progress;
 use super::stage::EndCause;
 use actix::prelude::*;
 use herd_protocol::agent::{AgentCommand, AgentStatus};
@@ -35,41 +36,6 @@ use tokio::time::Instant;
 /// How long past a phase's own time limit the actor waits for its answer (the agent enforces the
 /// limit itself; this covers the messages' way and an agent that died).
 const ANSWER_MARGIN: Duration = Duration::from_secs(5);
-
-/// Where one phase is.
-#[derive(Debug, Default)]
-enum Progress {
-    /// Not sent (a plan without the phase stays here).
-    #[default]
-    NotRun,
-    /// Sent to `agent`; its answer is due by `deadline`.
-    Running { agent: AgentId, deadline: Instant },
-    /// Over: what it did.
-    Done(PhaseSummary),
-}
-
-/// The run's setup and teardown, and setup's variables.
-#[derive(Debug, Default)]
-pub(super) struct OncePhases {
-    setup: Progress,
-    teardown: Progress,
-    /// What setup extracted, by name: every VU starts with them. Values are never logged.
-    vars: BTreeMap<String, String>,
-}
-
-impl OncePhases {
-    /// Setup's variables, for the start command.
-    pub(super) fn setup_vars(&self) -> BTreeMap<String, String> {
-        self.vars.clone()
-    }
-
-    fn progress(&mut self, phase: OncePhase) -> &mut Progress {
-        match phase {
-            OncePhase::Setup => &mut self.setup,
-            OncePhase::Teardown => &mut self.teardown,
-        }
-    }
-}
 
 impl RunActor {
     /// Called when every agent is ready: `true` while the plan's setup keeps the start back (it
