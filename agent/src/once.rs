@@ -5,8 +5,8 @@
 //! the same loop as its commands and heartbeats, so the agent stays alive to the coordinator
 //! while setup runs. Teardown comes after the load: an agent whose plan has teardown does not
 //! leave after its `finished`, but waits ([`await_teardown`]) until the coordinator names who
-//! runs it (every agent hears that one command; the others leave then), says stop, or goes
-//! silent for longer than any drain.
+//! runs it (every agent hears that one command; the others leave then), the agent is shut down,
+//! or the coordinator stays silent for longer than any drain.
 
 use crate::engine::{run_once, OnceSpec};
 use crate::error::AgentError;
@@ -91,8 +91,8 @@ impl OnceRunner {
 }
 
 /// After the load, for a plan with teardown: waits for the coordinator's teardown command and
-/// runs it if it names this agent; leaves on one naming another agent, a stop, `shutdown`, or
-/// when nothing came within `wait`.
+/// runs it if it names this agent; leaves on one naming another agent, `shutdown`, or when
+/// nothing came within `wait`.
 pub(crate) async fn await_teardown(
     cx: &OnceContext,
     session: &Session,
@@ -117,7 +117,9 @@ pub(crate) async fn await_teardown(
                         session.status(status);
                         return;
                     }
-                    AgentCommand::Teardown(_) | AgentCommand::Stop { .. } => return,
+                    AgentCommand::Teardown(_) => return,
+                    // A stop is for the load, which is over: the coordinator ends this wait with
+                    // the teardown command (or its launcher stops the agent).
                     _ => {}
                 },
                 Some(_) => {}
