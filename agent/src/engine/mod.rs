@@ -273,3 +273,5 @@ async fn closed(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_once;
