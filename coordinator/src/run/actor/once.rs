@@ -221,6 +221,9 @@ impl RunActor {
 
     /// The summary with what setup and teardown did (for a plan with them).
     pub(super) fn with_once(&self, mut summary: Summary) -> Summary {
+        // A resumed run whose load had started: setup ran, on the coordinator before this one.
+        let before_restart =
+            self.stage.start_at_ms().is_some() && matches!(self.once.setup, Progress::NotRun);
         let report = |phase: OncePhase, progress: &Progress| {
             if self.spec.plan.once_steps(phase).is_empty() {
                 return None;
@@ -230,6 +233,12 @@ impl RunActor {
                 Progress::Running { agent, .. } => PhaseSummary {
                     agent: agent.to_string(),
                     error: Some("the run ended while it ran".into()),
+                    ..PhaseSummary::default()
+                },
+                Progress::NotRun if phase == OncePhase::Setup && before_restart => PhaseSummary {
+                    error: Some(
+                        "ran before the coordinator restarted: its figures were not kept".into(),
+                    ),
                     ..PhaseSummary::default()
                 },
                 Progress::NotRun => PhaseSummary {
