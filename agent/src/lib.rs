@@ -34,6 +34,7 @@ pub mod engine;
 pub mod error;
 pub mod health;
 pub mod http;
+mod once;
 pub mod recorder;
 mod runner;
 mod scenario;

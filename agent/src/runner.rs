@@ -104,6 +104,16 @@ pub async fn run_agent(
     let mut give_up = pin!(give_up);
     // Waiting for the start command, keeping the data chunks sent before it.
     let mut chunks = Received::default();
+    // The plan's setup, when the coordinator names this agent to run it.
+    let once_cx = crate::once::OnceContext::new(
+        FrameIdentity {
+            run: config.run.clone(),
+            agent: config.agent.clone(),
+        },
+        config.command_key.clone(),
+        clock,
+    );
+    let mut setup = crate::once::OnceRunner::default();
     let start = loop {
         tokio::select! {
             () = &mut give_up => {
@@ -126,15 +136,19 @@ pub async fn run_agent(
                     AgentCommand::Ramp { .. } | AgentCommand::Reassign(_) => {
                         tracing::info!("ramp or reassignment before the start ignored");
                     }
+                    AgentCommand::Setup(command) => setup.hear(&once_cx, &session, command),
+                    AgentCommand::Teardown(_) => tracing::info!("teardown before the start ignored"),
                 },
                 Some(SessionEvent::Malformed(message)) => malformed(&session, message),
                 Some(SessionEvent::Subscribed) => {}
                 None => return Err(session.failure().await),
             },
+            status = setup.done(), if setup.is_running() => session.status(status),
             _ = heartbeat.tick() => session.status(AgentStatus::Heartbeat { vus: 0 }),
             () = &mut shutdown => return finish_idle(session).await,
         }
     };
+    drop(setup);
     let (plan, spec, mut roster, reassigned) = match prepare(&config, clock, start, chunks) {
         Ok(prepared) => prepared,
         Err(e) => {
@@ -186,6 +200,7 @@ pub async fn run_agent(
             frames_topic: topics::frames(&config.run, &config.agent),
             agent: config.agent.clone(),
             roster,
+            once: once_cx,
         },
     )
     .await
@@ -201,6 +216,8 @@ struct Running {
     agent: AgentId,
     /// The carriers of the load, as this agent follows their changes.
     roster: Roster,
+    /// Who this agent is to the plan's teardown.
+    once: crate::once::OnceContext,
 }
 
 /// Runs the load, relaying frames out and commands in, then finishes.
@@ -220,6 +237,7 @@ async fn run(
         frames_topic,
         agent,
         mut roster,
+        once: once_cx,
     } = running;
     let (frames, mut frames_rx) = mpsc::unbounded_channel();
     let vus = Rc::new(Cell::new(0));
@@ -271,6 +289,12 @@ async fn run(
         frames: report.frames,
         requests: report.requests,
     });
+    // A plan with teardown keeps the agent until the coordinator names who runs it (not one
+    // told to shut down: its shutdown has fired).
+    if !plan.teardown.is_empty() && !stopping {
+        let wait = plan.options.graceful_stop + crate::once::TEARDOWN_WAIT;
+        crate::once::await_teardown(&once_cx, &session, &mut events, shutdown, wait).await;
+    }
     session.close().await?;
     Ok(AgentReport {
         requests: report.requests,
@@ -309,6 +333,7 @@ fn prepare(
         reassigned,
         feeder_data,
         body_data,
+        setup_vars,
     } = start
     else {
         return Err(AgentError::Session("expected a start command".into()));
@@ -340,6 +365,8 @@ fn prepare(
         })?;
         plan.vars.push((secret.name.clone(), value.clone()));
     }
+    // Every VU starts with what the plan's setup extracted (over `vars` of the same name).
+    plan.vars.extend(setup_vars);
     let allowed = allowed_targets
         .map(|list| {
             AllowList::parse(&list)
@@ -424,6 +451,10 @@ fn relay(
     let message = match command {
         AgentCommand::Start { .. } | AgentCommand::DataChunk { .. } => {
             tracing::info!("repeated start command (or its data) ignored");
+            return;
+        }
+        AgentCommand::Setup(_) | AgentCommand::Teardown(_) => {
+            tracing::info!("setup or teardown while the load runs ignored");
             return;
         }
         AgentCommand::Reassign(moved) => {

@@ -50,6 +50,7 @@ fn start_command(plan: serde_json::Value, agents: u32, delay_ms: u64) -> Vec<u8>
             reassigned: Vec::new(),
             feeder_data: None,
             body_data: None,
+            setup_vars: Default::default(),
         },
     })
 }
@@ -272,6 +273,7 @@ fn chunked_start(target: &str, skip: &[u32]) -> Vec<Vec<u8>> {
         reassigned: Vec::new(),
         feeder_data: Some(data),
         body_data: None,
+        setup_vars: Default::default(),
     }));
     commands
 }

@@ -47,6 +47,13 @@ pub trait AgentBus: Send + Sync + 'static {
     /// them now, and only them; so a coordinator crash loses no agent message. Calls come with
     /// growing counts. Buses without redelivery have nothing to do.
     fn acknowledge(&self, _run: &RunId, _count: u64) {}
+
+    /// The key this bus seals `run`'s commands with, which its agents also seal what they send
+    /// only to the coordinator with (setup's variables, [`herd_protocol::once`]); `None` for a
+    /// bus that seals nothing.
+    fn run_key(&self, _run: &RunId) -> Option<herd_protocol::cmdseal::RunKey> {
+        None
+    }
 }
 
 /// What an agent said, routed to its run's actor.

@@ -418,6 +418,10 @@ impl AgentBus for MqttLink {
         self.ack(acks);
     }
 
+    fn run_key(&self, run: &RunId) -> Option<cmdseal::RunKey> {
+        self.lock().auth.as_ref().map(|auth| auth.run_key(run))
+    }
+
     fn send_command(&self, message: AgentCommandMessage) -> BoxFuture<Result<(), BusError>> {
         let client = self.client.clone();
         let auth = self.lock().auth.clone();

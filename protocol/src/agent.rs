@@ -65,6 +65,11 @@ pub enum AgentCommand {
         /// slices of it. Absent: the files are in the plan.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         body_data: Option<crate::body_data::BodyData>,
+        /// What the plan's `setup` extracted, by variable: every VU starts with these values
+        /// (over the plan's `vars`). Absent when the plan has no setup. May hold secrets: never
+        /// logged.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        setup_vars: BTreeMap<String, String>,
     },
     /// Replace the remaining load profile, from an absolute time on. VU counts are whole-run totals.
     Ramp {
@@ -96,6 +101,12 @@ pub enum AgentCommand {
         /// Its bytes, base64.
         data: String,
     },
+    /// Run the plan's `setup` steps once, on the agent named, before the start
+    /// ([`crate::once`]); it answers `setup_done`.
+    Setup(crate::once::OnceCommand),
+    /// Run the plan's `teardown` steps once, on the agent named, after the load; it answers
+    /// `teardown_done`. Agents that waited after their load end when they hear it.
+    Teardown(crate::once::OnceCommand),
 }
 
 /// The assignments of the numbered agents `agent-0` … `agent-{count-1}`: each one's index is
@@ -263,6 +274,20 @@ pub enum AgentStatus {
         /// Why, for the summary's reason.
         reason: String,
     },
+    /// The `setup` command ran: what it did, and (when it succeeded) the variables it extracted,
+    /// sealed ([`crate::once`]).
+    SetupDone {
+        /// Its figures, and why it failed if it did.
+        result: crate::once::PhaseSummary,
+        /// Its variables, as [`crate::once::seal_vars`] wrote them; empty when it failed.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        vars: String,
+    },
+    /// The `teardown` command ran: what it did.
+    TeardownDone {
+        /// Its figures, and why it failed if it did.
+        result: crate::once::PhaseSummary,
+    },
 }
 
 #[cfg(test)]
@@ -340,8 +365,10 @@ mod tests {
             let assignments: BTreeMap<AgentId, u32> = (0..n).map(|i| (AgentId::numbered(i), i)).collect();
             let moved = Reassignment { seq: 1, at_ms: start, lost: vec![AgentId::numbered(0)], joined: vec![Joined { agent: AgentId::new("agent-0-r1").expect("valid"), index: 0, slot: 0 }], agent_count: n };
             for command in [
-                AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start, secrets: BTreeMap::from([("K".to_string(), "v".to_string())]), allowed_targets: Some(vec!["10.0.0.0/8".into()]), reassigned: vec![moved.clone()], feeder_data: Some(crate::feeder_data::FeederData { chunks: 2, bytes: 9, crc32: 7 }), body_data: Some(crate::body_data::BodyData { chunks: 1, bytes: 3, crc32: 8 }) },
+                AgentCommand::Start { plan: serde_json::json!({"a": 1}), assignments, agent_count: n, start_at_ms: start, secrets: BTreeMap::from([("K".to_string(), "v".to_string())]), allowed_targets: Some(vec!["10.0.0.0/8".into()]), reassigned: vec![moved.clone()], feeder_data: Some(crate::feeder_data::FeederData { chunks: 2, bytes: 9, crc32: 7 }), body_data: Some(crate::body_data::BodyData { chunks: 1, bytes: 3, crc32: 8 }), setup_vars: BTreeMap::from([("token".to_string(), "t".to_string())]) },
                 AgentCommand::DataChunk { crc32: 7, index: 1, data: "AAAA".into() },
+                AgentCommand::Setup(crate::once::OnceCommand { agent: AgentId::numbered(0), plan: serde_json::json!({"b": 2}), vars: BTreeMap::new(), secrets: BTreeMap::from([("K".to_string(), "v".to_string())]), allowed_targets: None, timeout_ms: graceful }),
+                AgentCommand::Teardown(crate::once::OnceCommand { agent: AgentId::numbered(1), plan: serde_json::json!({}), vars: BTreeMap::from([("token".to_string(), "t".to_string())]), secrets: BTreeMap::new(), allowed_targets: Some(vec!["h".into()]), timeout_ms: 60_000 }),
                 AgentCommand::Reassign(moved),
                 AgentCommand::Ramp { at_ms: start, stages: serde_json::json!([{"duration": "1s", "vus": 2}]) },
                 AgentCommand::Stop { graceful_ms: graceful },

@@ -51,6 +51,7 @@ pub mod import;
 pub mod mqtt_ws;
 #[cfg(feature = "runtime")]
 pub mod msgauth;
+pub mod once;
 pub mod plan;
 pub mod roster;
 #[cfg(feature = "runtime")]

@@ -92,6 +92,13 @@ pub struct Summary {
     /// the run's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scenarios: BTreeMap<String, StepSummary>,
+    /// What the plan's `setup:` did, when it has one (its requests are not in the figures above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<crate::once::PhaseSummary>,
+    /// What the plan's `teardown:` did, when it has one (its requests are not in the figures
+    /// above); `error` says why it failed or did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown: Option<crate::once::PhaseSummary>,
 }
 
 /// One output's pushes over a run: a push is one request carrying one or more seconds.

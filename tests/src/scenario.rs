@@ -8,6 +8,8 @@
 //!   mismatch.
 //! - `GET /row?v=V` records that the agent named by the `x-herd-agent` header sent row value `V`.
 //! - `GET /page` answers 200 with an HTML page saying `welcome`.
+//! - `POST /logout` answers 200 and forgets the token when `authorization: Bearer T` carries the
+//!   last token issued to the user named by `x-user` (counted in `logouts`); else 401.
 //!
 //! Like [`CountingTarget`](crate::CountingTarget) it counts every request by route, so herd's
 //! counts can be compared with its own.
@@ -31,6 +33,8 @@ pub struct Seen {
     pub me_ok: u64,
     /// `GET /me` calls with a missing, unknown, stale or someone else's token.
     pub me_bad: u64,
+    /// `POST /logout` calls that carried their user's token.
+    pub logouts: u64,
     /// Users that logged in, each with the number of logins.
     pub logins: BTreeMap<String, u64>,
     /// For each `/row` value, the agents (by `x-herd-agent`) that sent it, with counts.
@@ -119,6 +123,16 @@ async fn respond(
                 (200, "{\"ok\":true}".to_string())
             } else {
                 s.me_bad += 1;
+                (401, "{\"ok\":false}".to_string())
+            }
+        }
+        "POST /logout" => {
+            let presented = authorization.strip_prefix("Bearer ");
+            if presented.is_some() && presented == s.tokens.get(&user).map(String::as_str) {
+                s.tokens.remove(&user);
+                s.logouts += 1;
+                (200, "{\"ok\":true}".to_string())
+            } else {
                 (401, "{\"ok\":false}".to_string())
             }
         }

@@ -51,6 +51,24 @@ pub(super) async fn run_iteration(
     run_steps(&mut pass, conns, &shared.program.steps, vu).await
 }
 
+/// Runs `steps` once in slot `id`, outside any iteration of the load: a plan's `setup` or
+/// `teardown` (`once`), which goes step by step to see where it fails.
+pub(super) async fn run_steps_once(
+    shared: &Rc<Shared>,
+    conns: &mut Connections,
+    id: u32,
+    steps: &[Step],
+    vu: &mut VuState,
+) -> bool {
+    let mut pass = Pass {
+        shared,
+        id,
+        started: Instant::now(),
+        planned: None,
+    };
+    run_steps(&mut pass, conns, steps, vu).await
+}
+
 /// Runs `steps` in order; `false` if the VU had to stop at a step boundary. A plain plan's steps
 /// are all requests and pauses and run in this loop; only steps that hold steps recurse, boxed.
 async fn run_steps(

@@ -12,6 +12,7 @@
 
 mod iteration;
 mod load;
+mod once;
 mod open;
 mod parallel;
 mod schedule;
@@ -20,6 +21,7 @@ mod shared;
 mod vu;
 
 pub use load::{Control, LoadIo, LoadSpec, FLUSH_DELAY};
+pub use once::{run_once, OnceOutcome, OnceSpec};
 pub use schedule::Schedule;
 
 use crate::error::AgentError;
@@ -271,3 +273,5 @@ async fn closed(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_once;

@@ -23,6 +23,8 @@ fn plan(stages: Vec<Stage>) -> Plan {
         hosts: vec![],
         scenarios: vec![],
         scripts: None,
+        setup: vec![],
+        teardown: vec![],
         load: Load {
             stages,
             ..Load::default()

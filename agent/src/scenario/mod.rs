@@ -215,7 +215,7 @@ pub struct Program {
     agent_count: u32,
     /// The script engine and file: plans with `scripts:` only (a plain plan starts none).
     scripts: Option<Arc<ScriptHost>>,
-    /// Variable names by index, for scripts' `this.vars` (empty without scripts).
+    /// Variable names by index, for scripts' `this.vars` and setup's results ([`Program::values`]).
     var_names: Vec<String>,
     /// The plan's target, which scripts' request paths are appended to.
     target: String,
@@ -319,11 +319,7 @@ impl Program {
             Some(s) => Some(Arc::new(ScriptHost::new(s).map_err(AgentError::Script)?)),
             None => None,
         };
-        let var_names = if scripts.is_some() {
-            names.0.clone()
-        } else {
-            Vec::new()
-        };
+        let var_names = names.0.clone();
         Ok(Self {
             steps,
             defaults,
@@ -391,6 +387,22 @@ impl Program {
         if let Some(kept) = vu.script.as_mut() {
             kept.keep(response.clone());
         }
+    }
+
+    /// The values `vu` holds for the variables `names` (names the program does not know are
+    /// left out): what a plan's `setup` hands every VU.
+    pub fn values(
+        &self,
+        vu: &VuState,
+        names: &[String],
+    ) -> std::collections::BTreeMap<String, String> {
+        names
+            .iter()
+            .filter_map(|n| {
+                let i = self.var_names.iter().position(|v| v == n)?;
+                Some((n.clone(), vu.vars.get(i)?.clone()))
+            })
+            .collect()
     }
 
     /// The script engine, for plans with `scripts:`.

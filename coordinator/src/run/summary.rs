@@ -144,6 +144,8 @@ pub fn build(input: SummaryInput<'_>) -> Summary {
         overrides: Vec::new(),
         outputs: Vec::new(),
         scenarios,
+        setup: None,
+        teardown: None,
     }
 }
 

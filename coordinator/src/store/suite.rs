@@ -185,6 +185,8 @@ pub(crate) fn summary(run: &str, requests: u64) -> Summary {
         checks: Default::default(),
         bottlenecks: vec![],
         scenarios: BTreeMap::new(),
+        setup: None,
+        teardown: None,
     }
 }
 

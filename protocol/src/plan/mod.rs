@@ -28,6 +28,7 @@ mod regions;
 mod scenarios;
 mod script;
 pub mod secrets;
+mod setup;
 mod target_tls;
 mod template;
 mod threshold;
@@ -61,6 +62,7 @@ pub use script::{
     compile as compile_script, ScriptStep, Scripts, DEFAULT_CALL_TIMEOUT, MAX_SCRIPT_BYTES,
 };
 pub use secrets::{Redactor, Secret, SecretSource};
+pub use setup::{extracted as extracted_vars, OncePhase, DEFAULT_ONCE_TIMEOUT};
 pub use target_tls::{PemFile, Proxy, TargetTls, MAX_PEM_BYTES};
 pub use template::{is_var_name, Func, Part, Template, BUILTINS, FUNCTIONS};
 pub use threshold::{Comparison, Metric, Selector, Threshold};
@@ -109,6 +111,11 @@ pub struct Plan {
     /// The script file `script` steps call into (`scripts:`), loaded; `None` for a plan
     /// without scripts, which never starts an interpreter.
     pub scripts: Option<Scripts>,
+    /// Steps run once, by one agent, before the load (`setup:`); what they extract every VU
+    /// starts with. Empty: none ([`OncePhase`]).
+    pub setup: Vec<Step>,
+    /// Steps run once, by one agent, after the load (`teardown:`), with setup's variables.
+    pub teardown: Vec<Step>,
 }
 
 /// One scenario step.
@@ -334,6 +341,12 @@ impl Plan {
         if let Some(scripts) = &self.scripts {
             plan["scripts"] = scripts.to_json();
         }
+        for phase in [OncePhase::Setup, OncePhase::Teardown] {
+            let steps = self.once_steps(phase);
+            if !steps.is_empty() {
+                plan[phase.key()] = steps_json(steps);
+            }
+        }
         plan
     }
 
@@ -557,3 +570,5 @@ mod tests_scenarios;
 mod tests_script;
 #[cfg(test)]
 mod tests_secrets;
+#[cfg(test)]
+mod tests_setup;

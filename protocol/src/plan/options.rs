@@ -73,6 +73,10 @@ pub struct Options {
     pub tls: TargetTls,
     /// An HTTP proxy for every request (`proxy: http://host:port`). Default: none.
     pub proxy: Option<Proxy>,
+    /// How long `setup:` may take, all its steps together. Default 60 s (k6's `setupTimeout`).
+    pub setup_timeout: Duration,
+    /// How long `teardown:` may take, all its steps together. Default 60 s.
+    pub teardown_timeout: Duration,
 }
 
 impl Default for Options {
@@ -88,6 +92,8 @@ impl Default for Options {
             cookies: true,
             tls: TargetTls::default(),
             proxy: None,
+            setup_timeout: super::DEFAULT_ONCE_TIMEOUT,
+            teardown_timeout: super::DEFAULT_ONCE_TIMEOUT,
         }
     }
 }
@@ -112,6 +118,14 @@ impl Options {
         if let Some(p) = &self.proxy {
             options["proxy"] = Value::String(p.url.clone());
         }
+        for (key, d) in [
+            ("setup_timeout", self.setup_timeout),
+            ("teardown_timeout", self.teardown_timeout),
+        ] {
+            if d != super::DEFAULT_ONCE_TIMEOUT {
+                options[key] = Value::String(duration::format(d));
+            }
+        }
         options
     }
 }
@@ -127,6 +141,8 @@ const OPTION_KEYS: &[&str] = &[
     "cookies",
     "tls",
     "proxy",
+    "setup_timeout",
+    "teardown_timeout",
 ];
 
 impl Cx {
@@ -137,6 +153,8 @@ impl Cx {
         for (key, field) in [
             ("timeout", &mut o.timeout),
             ("connect_timeout", &mut o.connect_timeout),
+            ("setup_timeout", &mut o.setup_timeout),
+            ("teardown_timeout", &mut o.teardown_timeout),
         ] {
             if let Some(t) = m.get(key) {
                 let path = join("options", key);

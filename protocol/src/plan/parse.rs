@@ -7,7 +7,7 @@
 use super::cx::{join, kind, single, Cx, FieldError, PlanErrors, PlanFiles};
 use super::parse_flow::FLOW_KEYS;
 use super::threshold_rule::ThresholdRule;
-use super::{Method, Options, Plan, RampStages, RequestStep, Step};
+use super::{Method, OncePhase, Options, Plan, RampStages, RequestStep, Step};
 use serde_json::Value;
 
 /// Parses a YAML plan (JSON is YAML too, but see [`from_json_str`] for JSON-specific messages).
@@ -78,6 +78,7 @@ fn parse_with_files(mut value: Value, files: &dyn PlanFiles) -> Result<Plan, Pla
     let mut errors = super::overrides::resolve_env(&mut value, &|name| files.env(name));
     errors.extend(super::body::load_body_files(&mut value, files));
     errors.extend(super::target_tls::load_tls_files(&mut value, files));
+    errors.extend(super::setup::load_once_body_files(&mut value, files));
     match parse_value(&value, Some(files)) {
         Ok(plan) if errors.is_empty() => Ok(plan),
         Ok(_) => Err(PlanErrors(errors)),
@@ -122,6 +123,8 @@ const TOP_KEYS: &[&str] = &[
     "hosts",
     "scenarios",
     "scripts",
+    "setup",
+    "teardown",
 ];
 
 impl Cx {
@@ -196,6 +199,18 @@ impl Cx {
         let defined = vars.as_ref().zip(secrets.as_ref()).map(|(vars, secrets)| {
             super::secrets::with_secret_names(vars, secrets, &mut self.errors)
         });
+        let setup = self.once_steps(m, OncePhase::Setup);
+        let teardown = self.once_steps(m, OncePhase::Teardown);
+        if let (Some(defined), Some(feeders), Some(setup), Some(teardown)) =
+            (&defined, &feeders, &setup, &teardown)
+        {
+            self.check_once_variables(defined, feeders, setup, teardown);
+        }
+        // Every VU starts with what setup extracts.
+        let defined = match (defined, &setup) {
+            (Some(defined), Some(setup)) => Some(super::setup::with_setup_vars(&defined, setup)),
+            (defined, _) => defined,
+        };
         if let Some(scenario) = &scenario {
             self.check_variables(defined.as_deref(), feeders.as_deref(), scenario);
         }
@@ -226,14 +241,16 @@ impl Cx {
             Some(v) => self.hosts(v),
             None => Some(Vec::new()),
         };
-        let scripts = match (&scenario, &scenarios) {
-            (Some(scenario), Some(scenarios)) => {
+        let scripts = match (&scenario, &scenarios, &setup, &teardown) {
+            (Some(scenario), Some(scenarios), Some(setup), Some(teardown)) => {
                 let mut all: Vec<(String, &[Step])> = vec![("scenario".into(), &scenario[..])];
                 all.extend(
                     scenarios
                         .iter()
                         .map(|s| (format!("scenarios.{}.steps", s.name), &s.steps[..])),
                 );
+                all.push(("setup".into(), setup));
+                all.push(("teardown".into(), teardown));
                 self.scripts(m.get("scripts"), &all)
             }
             _ => None,
@@ -254,6 +271,8 @@ impl Cx {
             hosts: hosts?,
             scenarios: scenarios?,
             scripts: scripts?,
+            setup: setup?,
+            teardown: teardown?,
         };
         self.errors.extend(plan.check_agents(plan.agents));
         Some(plan)

@@ -184,6 +184,8 @@ proptest! {
             hosts: vec![],
             scenarios: vec![],
             scripts: None,
+            setup: vec![],
+            teardown: vec![],
             load: Load { stages: stages.into_iter().map(|(ms, vus)| Stage { duration: Duration::from_millis(ms), vus }).collect(), ..Load::default() },
             vars: vec![],
             feeders: vec![],

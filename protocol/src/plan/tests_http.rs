@@ -55,6 +55,7 @@ fn https_targets_and_http_options_parse_and_round_trip() {
             cookies: false,
             tls: TargetTls::default(),
             proxy: None,
+            ..Options::default()
         }
     );
     assert_eq!(from_value(&p.to_json()), Ok(p));

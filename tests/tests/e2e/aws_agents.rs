@@ -337,6 +337,7 @@ async fn an_agent_over_mutual_tls_takes_the_retained_start_and_reports_exact_cou
             reassigned: Vec::new(),
             feeder_data: None,
             body_data: None,
+            setup_vars: Default::default(),
         },
     })
     .await

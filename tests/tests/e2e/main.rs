@@ -40,5 +40,6 @@ mod scenario;
 mod scenarios;
 mod script;
 mod security;
+mod setup;
 mod swarm;
 mod up_config;

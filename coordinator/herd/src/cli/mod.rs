@@ -151,6 +151,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<exit::Code> {
                 for s in &plan.scenarios {
                     println!("  scenario {}", s.describe());
                 }
+                for line in plan.describe_once() {
+                    println!("  {line}");
+                }
                 for t in &plan.thresholds {
                     println!("  threshold {:?} applies to {}", t.expr, t.applies_to());
                 }

@@ -61,6 +61,11 @@ pub fn print(s: &Summary) {
             s.checks.passed, s.checks.failed
         );
     }
+    for (name, phase) in [("setup", &s.setup), ("teardown", &s.teardown)] {
+        if let Some(phase) = phase {
+            println!("  {name:<11} {}", phase.line());
+        }
+    }
     println!("  status      {}", counts(&s.status_codes));
     if !s.error_kinds.is_empty() {
         println!("  error kinds {}", counts(&s.error_kinds));

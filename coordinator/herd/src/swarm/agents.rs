@@ -325,7 +325,9 @@ impl Controller {
                     // load is one VU per agent, and it loses no agent; its plans have no feeders.
                     AgentCommand::Ramp { .. }
                     | AgentCommand::Reassign(_)
-                    | AgentCommand::DataChunk { .. } => {}
+                    | AgentCommand::DataChunk { .. }
+                    | AgentCommand::Setup(_)
+                    | AgentCommand::Teardown(_) => {}
                 }
             }
             Inbound::Live(at_us, payload) => {

@@ -116,7 +116,7 @@ impl RunActor {
             start_at_ms,
             start_lead_ms: self.start_lead_ms,
         });
-        let summary = self.with_breach(summary);
+        let summary = self.with_once(self.with_breach(summary));
         self.publish_view();
         let deps = self.deps.clone();
         let run = self.spec.run.clone();

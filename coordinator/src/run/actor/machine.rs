@@ -88,6 +88,8 @@ pub struct RunActor {
     pub(super) export_seed: Option<crate::export::Seed>,
     /// Where the launcher reports agents' exits, for agents launched during the run.
     pub(super) exits: Option<mpsc::UnboundedSender<AgentExited>>,
+    /// The plan's setup and teardown, and setup's variables (see `once.rs`).
+    pub(super) once: super::once_state::OncePhases,
 }
 
 impl RunActor {
@@ -124,6 +126,7 @@ impl RunActor {
             losses: Default::default(),
             replacing: Default::default(),
             exits: None,
+            once: Default::default(),
             export_seed: None,
             deadline: Instant::now() + spec.timeouts.launch,
             spec,
@@ -272,13 +275,16 @@ impl RunActor {
         }
     }
 
-    fn maybe_begin(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn maybe_begin(&mut self, ctx: &mut Context<Self>) {
+        if !matches!(self.stage, Stage::WaitingReady { .. }) {
+            return;
+        }
+        if self.agents.ready() < self.spec.plan.agents || self.setup_first(ctx) {
+            return;
+        }
         let Stage::WaitingReady { cancelled } = &mut self.stage else {
             return;
         };
-        if self.agents.ready() < self.spec.plan.agents {
-            return;
-        }
         let cancelled = cancelled.take();
         let lead = self.start_lead()
             + herd_protocol::feeder_data::feeder_lead(&self.spec.plan)
@@ -334,6 +340,7 @@ impl RunActor {
             reassigned: self.shares.history().to_vec(),
             feeder_data: None,
             body_data: None,
+            setup_vars: self.once.setup_vars(),
         }
     }
 
@@ -469,6 +476,9 @@ impl RunActor {
             }
             AgentStatus::Lost => self.lose(&agent, "connection lost (MQTT last will)".into(), ctx),
             AgentStatus::EndRun { reason } => self.end_run(&agent, &reason, ctx),
+            done @ (AgentStatus::SetupDone { .. } | AgentStatus::TeardownDone { .. }) => {
+                self.once_done(&agent, done, ctx);
+            }
         }
     }
 
@@ -512,6 +522,7 @@ impl RunActor {
         self.check_silence(ctx);
         self.retell(ctx);
         self.check_replacements(ctx);
+        self.check_once(ctx);
         let now = Instant::now();
         let now_ms = self.clock.unix_ms();
         if self.phase().is_over() {
@@ -531,7 +542,7 @@ impl RunActor {
             if let Some(load) = self.stage.load_mut() {
                 let settled_at = *load.settled_at.get_or_insert(now);
                 if self.aggregator.is_complete() || now >= settled_at + self.spec.timeouts.drain {
-                    self.finalize(EndCause::Over, ctx);
+                    self.load_over(ctx);
                     return;
                 }
             }
@@ -569,7 +580,7 @@ impl RunActor {
                             ctx,
                         );
                     }
-                    self.finalize(EndCause::Over, ctx);
+                    self.load_over(ctx);
                 }
                 Phase::Finalizing | Phase::Ended(_) => {}
             }

@@ -27,6 +27,8 @@ mod handlers;
 mod ledger;
 mod loss;
 mod machine;
+mod once;
+mod once_state;
 mod pending;
 mod persist;
 mod ramp;
