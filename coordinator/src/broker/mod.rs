@@ -95,12 +95,13 @@ impl EmbeddedBroker {
 /// The price of a small log: a subscriber that falls more than [`SEGMENTS`] segments behind
 /// loses what was dropped (rumqttd jumps it to the oldest message kept). The coordinator reads
 /// its socket on its own task, so the lag that matters is a stalled process. So the log is sized
-/// in *seconds of frames*, not bytes: a frame is about 1.8 KB per agent-second (`herd bench
-/// swarm`), and a segment of 64 KiB per agent holds about 35 s of a run's frames, the 4 kept
-/// segments about 2 minutes. `herd run` knows its agents and sizes the log so
-/// ([`LogWindow::for_run`]): at 4 agents the whole log is 1.25 MiB and is full after about
-/// 3 minutes, so memory is flat from then on (the soak's goal). A service does not know its runs'
-/// sizes and keeps [`LogWindow::DEFAULT`], the cap from 128 agents up: 5 × 8 MiB per filter,
+/// in *seconds of frames*, not bytes: a frame is at most about 1.8 KB per agent-second (`herd
+/// bench swarm`'s realistic histograms; a plain soak's are nearer 0.8 KB), and a segment of 32 KiB
+/// per agent holds at least 18 s of a run's frames, the 4 kept segments at least a minute.
+/// `herd run` knows its agents and sizes the log so ([`LogWindow::for_run`]): at 4 agents the
+/// whole log is 640 KiB and is full after about 3 minutes, so memory is flat from then on (the
+/// soak's goal; with 64 KiB per agent and 256 KiB at least it took 7 minutes). A service does not
+/// know its runs' sizes and keeps [`LogWindow::DEFAULT`], the cap from 256 agents up: 5 × 8 MiB per filter,
 /// about 18 s of frames at 1,000 agents and 1.8 s at 10,000 (`[broker] embedded_log_mib` changes
 /// it). Beyond that, use an external broker (Mosquitto queues per session,
 /// `max_queued_messages`).
@@ -111,10 +112,10 @@ pub struct LogWindow {
 
 /// Segments kept besides the active one (see [`LogWindow`]).
 const SEGMENTS: usize = 4;
-/// Per agent and segment: about 35 s of one agent's frames (see [`LogWindow`]).
-const SEGMENT_BYTES_PER_AGENT: usize = 64 * 1024;
+/// Per agent and segment: about 18 s of one agent's frames (see [`LogWindow`]).
+const SEGMENT_BYTES_PER_AGENT: usize = 32 * 1024;
 /// The smallest segment: one MQTT command or status is never cut short of a whole message.
-const MIN_SEGMENT_BYTES: usize = 256 * 1024;
+const MIN_SEGMENT_BYTES: usize = 128 * 1024;
 
 impl LogWindow {
     /// 5 × 8 MiB per filter: a service's default, whatever its runs' sizes.
@@ -122,10 +123,10 @@ impl LogWindow {
         segment_bytes: 8 * 1024 * 1024,
     };
 
-    /// The log for one run on its own broker (`herd run`): about two minutes of its agents'
+    /// The log for one run on its own broker (`herd run`): a minute or more of its agents'
     /// frames, and a segment at least as large as its plan, so the feeder rows and files sent
     /// ahead of the start in chunks fit the log whole while agents read them. Never more than
-    /// [`LogWindow::DEFAULT`] and never less than 5 × 256 KiB.
+    /// [`LogWindow::DEFAULT`] and never less than 5 × 128 KiB.
     pub fn for_run(plan: &herd_protocol::plan::Plan) -> Self {
         let plan_bytes = serde_json::to_vec(&plan.to_json()).map_or(0, |v| v.len());
         Self::sized(plan.agents, plan_bytes)
@@ -141,7 +142,7 @@ impl LogWindow {
     }
 
     /// `total_mib` MiB per filter in all (`[broker] embedded_log_mib`), over the kept segments
-    /// and the active one; at least 5 × 256 KiB.
+    /// and the active one; at least 5 × 128 KiB.
     pub fn total_mib(total_mib: u32) -> Self {
         let total = (total_mib as usize).saturating_mul(1024 * 1024);
         Self {
@@ -205,11 +206,12 @@ mod tests {
 
     #[test]
     fn a_runs_log_holds_about_two_minutes_of_its_frames_within_the_bounds() {
-        // 4 agents: the smallest log, 1.25 MiB, which 4 agents' 7 KB/s of frames fill in 3 min.
-        assert_eq!(LogWindow::sized(4, 10_000).max_bytes(), 5 * 256 * 1024);
-        assert_eq!(LogWindow::sized(16, 0).segment_bytes, 16 * 64 * 1024);
-        // From 128 agents up, the service's cap.
-        assert_eq!(LogWindow::sized(128, 0), LogWindow::DEFAULT);
+        // 4 agents: the smallest log, 640 KiB, which 4 agents' 3 KB/s of frames fill in 3.5 min.
+        assert_eq!(LogWindow::sized(4, 10_000).max_bytes(), 5 * 128 * 1024);
+        assert_eq!(LogWindow::sized(16, 0).segment_bytes, 16 * 32 * 1024);
+        // From 256 agents up, the service's cap.
+        assert_eq!(LogWindow::sized(255, 0).segment_bytes, 255 * 32 * 1024);
+        assert_eq!(LogWindow::sized(256, 0), LogWindow::DEFAULT);
         assert_eq!(LogWindow::sized(10_000, 0), LogWindow::DEFAULT);
         // A plan with 3 MiB of feeder rows keeps them whole in one segment.
         assert_eq!(LogWindow::sized(2, 3 << 20).segment_bytes, 3 << 20);
@@ -220,6 +222,5 @@ mod tests {
     fn a_configured_total_is_spread_over_the_kept_and_active_segments() {
         assert_eq!(LogWindow::total_mib(40), LogWindow::DEFAULT);
         assert_eq!(LogWindow::total_mib(2).segment_bytes, 2 * 1024 * 1024 / 5);
-        assert_eq!(LogWindow::total_mib(1).segment_bytes, 256 * 1024);
     }
 }
