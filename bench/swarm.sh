@@ -18,6 +18,10 @@ ulimit -n "$(ulimit -Hn)"
 [ -n "${HERD_SKIP_BUILD:-}" ] || nice -n 5 cargo build --release -p herd
 
 mosquitto_pid=
+# max_inflight_messages: the coordinator acknowledges an agent's message only once its effect is
+# stored (one flush covers every message that came before it), so Mosquitto's default window of
+# 20 unacknowledged messages per client caps the coordinator at 20 messages per flush: at 5,000
+# agents (10,000 messages a second) it fell minutes behind and lost frames.
 cleanup() { [ -z "$mosquitto_pid" ] || kill "$mosquitto_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 if [[ " $BROKERS " == *" mosquitto "* ]]; then
@@ -28,6 +32,7 @@ listener $port 127.0.0.1
 allow_anonymous true
 persistence false
 max_queued_messages 100000
+max_inflight_messages 10000
 log_dest none
 CONF
   mosquitto -c "$OUT/mosquitto.conf" & mosquitto_pid=$!

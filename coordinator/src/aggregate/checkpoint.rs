@@ -159,12 +159,24 @@ impl Aggregator {
             .into_iter()
             .filter_map(|second| {
                 if let Some(slot) = self.pending.get(&second) {
+                    // A second still filling is stored again at every flush: copy only what
+                    // its figures need (no frame list, no reporter set), and pack it once.
                     let checkpoint = slot.pack_checkpoint();
-                    let aggregate = self.aggregate(second, slot.clone_merged());
+                    let aggregate = self.aggregate_with(second, slot.figures(), &slot.reporters);
                     return Some(DirtySecond {
                         aggregate,
                         checkpoint,
                         emitted: false,
+                    });
+                }
+                if let Some(slot) = self.reopened.remove(&second) {
+                    let packed = slot.pack();
+                    let checkpoint = SecondCheckpoint::of_packed(&packed);
+                    self.emitted.insert(second, packed);
+                    return Some(DirtySecond {
+                        aggregate: self.aggregate(second, slot),
+                        checkpoint,
+                        emitted: true,
                     });
                 }
                 let packed = self.emitted.get(&second)?;
@@ -181,20 +193,28 @@ impl Aggregator {
 }
 
 impl Slot {
-    /// The merge state of a second not emitted yet.
+    /// The merge state of a second not emitted yet (its frames' marks cloned once, its
+    /// histograms encoded once).
     fn pack_checkpoint(&self) -> SecondCheckpoint {
-        SecondCheckpoint::of_packed(&self.pack())
+        SecondCheckpoint {
+            frames: self.frames.clone(),
+            stats: self.stats.pack(),
+            steps: self.packed_steps(),
+            dropped: self.dropped,
+            load: self.load.clone(),
+        }
     }
 
-    /// A copy of the slot (histograms are copied, not re-encoded).
-    fn clone_merged(&self) -> Slot {
+    /// A copy of the slot's figures (histograms copied, not re-encoded), without the frames'
+    /// marks and the reporters, which a second's figures do not carry.
+    fn figures(&self) -> Slot {
         Slot {
             stats: self.stats.clone(),
             steps: self.steps.clone(),
             dropped: self.dropped,
             load: self.load.clone(),
-            reporters: self.reporters.clone(),
-            frames: self.frames.clone(),
+            reporters: BTreeSet::new(),
+            frames: Vec::new(),
         }
     }
 }

@@ -89,6 +89,12 @@ pub struct Aggregator {
     pending: BTreeMap<u64, Slot>,
     /// Seconds already emitted, kept compact in case a late frame arrives.
     emitted: BTreeMap<u64, PackedSlot>,
+    /// Emitted seconds that late frames changed since the last [`Aggregator::take_dirty`],
+    /// unpacked: a coordinator that fell behind gets most frames late, and unpacking and packing
+    /// a whole second (histograms decoded and deflated, every frame's mark copied) for each of
+    /// them cost O(agents) per frame — at 5,000 agents it never caught up. They are packed once,
+    /// when `take_dirty` hands them out (their stale packed copy stays in `emitted` until then).
+    reopened: BTreeMap<u64, Slot>,
     /// The latest second emitted: frames at or before it are late.
     emitted_up_to: Option<u64>,
     /// Emitted seconds before this one were dropped from `emitted` ([`LATE_HORIZON_S`]).
@@ -182,6 +188,7 @@ impl Aggregator {
             index,
             pending: BTreeMap::new(),
             emitted: BTreeMap::new(),
+            reopened: BTreeMap::new(),
             emitted_up_to: None,
             evicted_before: None,
             dirty: BTreeSet::new(),
@@ -264,12 +271,15 @@ impl Aggregator {
         }
         self.dirty.insert(second);
         if self.emitted_up_to.is_some_and(|up_to| second <= up_to) {
-            let mut slot = self
-                .emitted
-                .get(&second)
-                .map_or_else(Slot::default, PackedSlot::unpack);
-            slot.add(agent, mark, &decoded);
-            self.emitted.insert(second, slot.pack());
+            let emitted = &self.emitted;
+            self.reopened
+                .entry(second)
+                .or_insert_with(|| {
+                    emitted
+                        .get(&second)
+                        .map_or_else(Slot::default, PackedSlot::unpack)
+                })
+                .add(agent, mark, &decoded);
             Ok(Ingest::Late)
         } else {
             self.pending
@@ -425,14 +435,23 @@ impl Aggregator {
         Some(self.aggregate(second, slot))
     }
 
-    fn aggregate(&self, second: u64, slot: Slot) -> SecondAggregate {
+    fn aggregate(&self, second: u64, mut slot: Slot) -> SecondAggregate {
+        let reporters = std::mem::take(&mut slot.reporters);
+        self.aggregate_with(second, slot, &reporters)
+    }
+
+    /// The second's figures (`slot`'s counts and histograms), reported by `reporters`.
+    fn aggregate_with(
+        &self,
+        second: u64,
+        slot: Slot,
+        reporters: &BTreeSet<usize>,
+    ) -> SecondAggregate {
         let expected = self
             .agents
             .iter()
             .enumerate()
-            .filter(|(i, a)| {
-                slot.reporters.contains(i) || a.expected_for(second, self.start_second)
-            })
+            .filter(|(i, a)| reporters.contains(i) || a.expected_for(second, self.start_second))
             .count();
         let base = self
             .start_second
@@ -441,7 +460,7 @@ impl Aggregator {
         SecondAggregate {
             second,
             t: second.saturating_sub(base),
-            agents_reported: count_u32(slot.reporters.len()),
+            agents_reported: count_u32(reporters.len()),
             agents_expected: count_u32(expected),
             dropped: slot.dropped,
             load: slot.load,

@@ -38,14 +38,18 @@ impl Slot {
         self.frames.push(mark);
     }
 
+    /// Each step's stats, histograms encoded.
+    pub(super) fn packed_steps(&self) -> BTreeMap<String, PackedStats> {
+        self.steps
+            .iter()
+            .map(|(l, s)| (l.clone(), s.pack()))
+            .collect()
+    }
+
     pub(super) fn pack(&self) -> PackedSlot {
         PackedSlot {
             stats: self.stats.pack(),
-            steps: self
-                .steps
-                .iter()
-                .map(|(l, s)| (l.clone(), s.pack()))
-                .collect(),
+            steps: self.packed_steps(),
             dropped: self.dropped,
             load: self.load.clone(),
             reporters: self.reporters.clone(),

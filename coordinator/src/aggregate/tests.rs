@@ -218,6 +218,42 @@ fn a_late_frame_for_a_second_nobody_reported_in_time_is_an_update() {
 }
 
 #[test]
+fn many_late_frames_into_one_second_are_handed_out_once_with_all_of_them() {
+    // A coordinator that fell behind gets most frames late: they are merged into their emitted
+    // second as it is, and the second is packed and handed out once per `take_dirty`.
+    let mut a = aggregator(4);
+    ingest(&mut a, &frame(0, 0, 100, &[1_000]));
+    assert_eq!(seconds(&a.flush_all()), vec![100]);
+    assert_eq!(dirty(&mut a), vec![(100, true)]);
+    for i in 1..3 {
+        assert_eq!(ingest(&mut a, &frame(i, 0, 100, &[2_000; 2])), Ingest::Late);
+    }
+    let updated = a.take_dirty();
+    assert_eq!(updated.len(), 1);
+    assert_eq!(updated[0].checkpoint.frames.len(), 3);
+    let s = &updated[0].aggregate;
+    assert_eq!(
+        (s.stats.requests, s.agents_reported, s.agents_expected),
+        (5, 3, 4)
+    );
+    assert_eq!(s.stats.latency.len(), 5);
+    assert!(a.take_dirty().is_empty());
+    // One more after it was handed out builds on everything merged before.
+    assert_eq!(ingest(&mut a, &frame(3, 0, 100, &[3_000])), Ingest::Late);
+    assert_eq!(
+        ingest(&mut a, &frame(3, 0, 100, &[3_000])),
+        Ingest::Duplicate
+    );
+    let updated = a.take_dirty();
+    assert_eq!(updated[0].checkpoint.frames.len(), 4);
+    let s = &updated[0].aggregate;
+    assert_eq!((s.stats.requests, s.agents_reported), (6, 4));
+    assert_eq!(s.steps["home"].requests, 6);
+    assert!((s.stats.latency_ms().max - 3.0).abs() < 0.01);
+    assert_eq!(a.totals().all.requests, 6);
+}
+
+#[test]
 fn a_lost_agent_is_no_longer_awaited_but_its_frames_count() {
     let mut a = aggregator(2);
     ingest(&mut a, &frame(0, 0, 100, &[1_000]));
