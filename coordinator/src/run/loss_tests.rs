@@ -179,3 +179,47 @@ async fn a_replacement_that_cannot_be_launched_leaves_the_share_redistributed_an
     );
     assert_eq!(summary.agents.len(), 3, "no replacement among the agents");
 }
+
+#[actix::test]
+async fn a_last_will_before_the_start_is_forgiven_when_the_agent_speaks_again() {
+    tokio::time::pause();
+    let mut h = start_run(plan(2, 2));
+    // agent-1's session is dropped while sessions connect, and it reconnects.
+    h.say(1, AgentStatus::Lost).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    h.say(1, AgentStatus::Heartbeat { vus: 0 }).await;
+    tokio::time::sleep(Timeouts::default().heartbeat * 2).await;
+    // The run was not failed: every agent ready, and it starts.
+    let s0 = h.start_all(2).await;
+    for i in 0..2 {
+        h.frame(i, 0, s0, 5, 1_000, true).await;
+        h.say(
+            i,
+            AgentStatus::Finished {
+                frames: 1,
+                requests: 5,
+            },
+        )
+        .await;
+    }
+    let summary = h.handle.outcome.await.expect("summary");
+    assert!(summary.lost_agents.is_empty(), "{:?}", summary.lost_agents);
+    assert_ne!(summary.run_state, RunState::Failed, "{:?}", summary.reason);
+    assert_eq!(summary.requests, 10);
+}
+
+#[actix::test]
+async fn a_last_will_before_the_start_fails_the_run_once_the_agent_stays_silent() {
+    tokio::time::pause();
+    let h = start_run(plan(1, 2));
+    h.say(0, AgentStatus::Lost).await;
+    let summary = h.handle.outcome.await.expect("summary");
+    assert_eq!(summary.run_state, RunState::Failed);
+    let reason = summary.reason.unwrap_or_default();
+    assert!(
+        reason.contains("agent agent-0 was lost before the start")
+            && reason.contains("not back within 5s"),
+        "{reason}"
+    );
+    assert_eq!(summary.requests, 0);
+}

@@ -64,6 +64,8 @@ pub struct RunActor {
     pub(super) ledger: Ledger,
     /// Agents whose process was gone when the run was resumed (lost if they stay silent).
     pub(super) gone: std::collections::BTreeSet<AgentId>,
+    /// Agents whose last will came before the start and who have not spoken since.
+    pub(super) wills: std::collections::BTreeSet<AgentId>,
     /// How far behind the actor itself is (its tick's lateness, its messages' backlog).
     pub(super) lag: Lag,
     /// The newest second any agent's frame covered: agents whose seconds keep pace are alive.
@@ -140,6 +142,7 @@ impl RunActor {
             connected: std::cell::Cell::new(0),
             ledger: Ledger::default(),
             gone: std::collections::BTreeSet::new(),
+            wills: std::collections::BTreeSet::new(),
             lag: Lag::new(super::stage::TICK),
             newest_second: None,
             ready_delay_ms: 0,
@@ -473,6 +476,9 @@ impl RunActor {
                 tracing::warn!(run = %self.spec.run, %agent, %message, "agent reported an error");
                 track.last_error = Some(message);
                 self.ledger.agent_changed(&agent);
+            }
+            AgentStatus::Lost if matches!(self.phase(), Phase::Launching | Phase::WaitingReady) => {
+                self.will_before_start(&agent, ctx);
             }
             AgentStatus::Lost => self.lose(&agent, "connection lost (MQTT last will)".into(), ctx),
             AgentStatus::EndRun { reason } => self.end_run(&agent, &reason, ctx),
