@@ -31,8 +31,8 @@ pub enum AgentCommand {
         /// The plan, in its JSON form (see [`crate::plan::Plan::to_json`]).
         plan: serde_json::Value,
         /// Each agent's index among `agent_count`; decides its share of VUs. Absent (empty)
-        /// when the agents are the numbered ones, `agent-0` … `agent-{count-1}`, indexed in
-        /// the order of their ids as strings ([`numbered_assignments`]): the start goes to
+        /// when the agents are the numbered ones, `agent-0` … `agent-{count-1}`, each indexed
+        /// by its number ([`numbered_assignments`]): the start goes to
         /// every agent of the run, so a map of all of them would make its fan-out grow with the
         /// square of the agent count (16 KB to each of 1,000 agents; 200 KB to each of 10,000).
         /// Read it with [`agent_index`].
@@ -109,13 +109,22 @@ pub enum AgentCommand {
     Teardown(crate::once::OnceCommand),
 }
 
-/// The assignments of the numbered agents `agent-0` … `agent-{count-1}`: each one's index is
-/// its place in the order of the ids as strings (`agent-10` comes before `agent-2`), the order
-/// the coordinator keeps its agents in.
+/// The assignments of the numbered agents `agent-0` … `agent-{count-1}`: each one's index is its
+/// number, the order the coordinator launches and keeps its agents in. (Until this stop the empty
+/// map meant the order of the ids as strings, `agent-10` before `agent-2`, while the coordinator
+/// kept them by number: the two never matched beyond 10 agents, so every start carried the full
+/// map, about 16 bytes per agent to every agent — 88 KB to each of 5,000 — and the start skew
+/// grew with it. Up to 10 agents both orders are the same, so older coordinators' empty maps
+/// mean what they meant.)
 pub fn numbered_assignments(agent_count: u32) -> BTreeMap<AgentId, u32> {
-    let ids: std::collections::BTreeSet<AgentId> =
-        (0..agent_count).map(AgentId::numbered).collect();
-    ids.into_iter().zip(0..).collect()
+    (0..agent_count)
+        .map(|i| (AgentId::numbered(i), i))
+        .collect()
+}
+
+/// The numbered agents `agent-0` … `agent-{count-1}` in index order.
+pub fn numbered_agents(agent_count: u32) -> Vec<AgentId> {
+    (0..agent_count).map(AgentId::numbered).collect()
 }
 
 /// What a start command carries as `assignments`: nothing when they are the numbered agents'
@@ -124,8 +133,11 @@ pub fn compact_assignments(
     assignments: BTreeMap<AgentId, u32>,
     agent_count: u32,
 ) -> BTreeMap<AgentId, u32> {
-    if assignments.len() == agent_count as usize && assignments == numbered_assignments(agent_count)
-    {
+    let numbered = assignments.len() == agent_count as usize
+        && assignments
+            .iter()
+            .all(|(agent, &i)| *agent == AgentId::numbered(i));
+    if numbered {
         BTreeMap::new()
     } else {
         assignments
@@ -142,15 +154,7 @@ pub fn agent_index(
         return assignments.get(agent).copied();
     }
     let number: u32 = agent.as_str().strip_prefix("agent-")?.parse().ok()?;
-    if number >= agent_count || AgentId::numbered(number) != *agent {
-        return None;
-    }
-    // Its place among agent-0 … agent-{count-1} in string order, without building the list.
-    let mine = agent.as_str();
-    let before = (0..agent_count)
-        .filter(|&n| n != number && AgentId::numbered(n).as_str() < mine)
-        .count();
-    u32::try_from(before).ok()
+    (number < agent_count && AgentId::numbered(number) == *agent).then_some(number)
 }
 
 /// A change to the list of agents carrying the load, from an instant on (the `roster` module
@@ -397,10 +401,14 @@ mod assignment_tests {
             }
             assert_eq!(seen.len(), count as usize, "indexes 0..{count}, each once");
         }
-        // agent-10 sorts before agent-2.
+        // By number, not as strings (agent-10 sorts before agent-2 as a string).
         let eleven = numbered_assignments(11);
-        assert_eq!(eleven[&AgentId::numbered(10)], 2);
-        assert_eq!(eleven[&AgentId::numbered(2)], 3);
+        assert_eq!(eleven[&AgentId::numbered(10)], 10);
+        assert_eq!(eleven[&AgentId::numbered(2)], 2);
+        // The coordinator's own list, agent-i at index i, is what compacts: the start of 5,000
+        // agents carries no map.
+        let kept: BTreeMap<AgentId, u32> = numbered_agents(5_000).into_iter().zip(0..).collect();
+        assert!(compact_assignments(kept, 5_000).is_empty());
     }
 
     #[test]

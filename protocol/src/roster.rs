@@ -59,9 +59,7 @@ impl Roster {
     /// [`crate::agent::compact_assignments`]) and `agent_count`.
     pub fn from_start(assignments: &BTreeMap<AgentId, u32>, agent_count: u32) -> Self {
         let agents = if assignments.is_empty() {
-            crate::agent::numbered_assignments(agent_count)
-                .into_keys()
-                .collect()
+            crate::agent::numbered_agents(agent_count)
         } else {
             let mut by_index: Vec<(&u32, &AgentId)> =
                 assignments.iter().map(|(a, i)| (i, a)).collect();
