@@ -1,5 +1,5 @@
-//! Data carried to agents in chunks, beside the start command: feeder rows
-//! ([`crate::feeder_data`]) and request body files ([`crate::body_data`]).
+//! Data carried to agents in chunks, beside the start command: feeder rows (the `feeder_data`
+//! module) and request body files (the `body_data` module), which both use this one.
 //!
 //! A start command is one MQTT message, which brokers cap (1 MiB on herd's embedded broker,
 //! 128 KiB on AWS IoT Core), while a plan's data may be far larger (64 MiB of feeder rows, 64 MiB

@@ -315,38 +315,6 @@ impl RunActor {
     }
 
     /// The start command: the plan, each agent's index, and the absolute start time.
-    pub(super) fn start_command(&self) -> AgentCommand {
-        // The start's agents (a replacement is not among them: it joins by a reassignment).
-        let assignments = self
-            .shares
-            .roster()
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.clone(), i as u32))
-            .collect();
-        // Checked when the run was accepted; should a value vanish since, agents refuse the
-        // start naming the secret, and the run fails saying so.
-        let secrets = crate::run::secrets::values(&self.spec.plan).unwrap_or_else(|e| {
-            tracing::error!(run = %self.spec.run, secret = %e.path, "{}", e.message);
-            Default::default()
-        });
-        AgentCommand::Start {
-            plan: self.spec.plan.to_json(),
-            assignments: herd_protocol::agent::compact_assignments(
-                assignments,
-                self.spec.plan.agents,
-            ),
-            agent_count: self.spec.plan.agents,
-            start_at_ms: self.stage.start_at_ms().unwrap_or_default(),
-            secrets,
-            allowed_targets: self.deps.allowed_targets.clone(),
-            reassigned: self.shares.history().to_vec(),
-            feeder_data: None,
-            body_data: None,
-            setup_vars: self.once.setup_vars(),
-        }
-    }
-
     pub(super) fn send(&mut self, command: AgentCommand, ctx: &mut Context<Self>) {
         let message = AgentCommandMessage {
             version: PROTOCOL_VERSION,

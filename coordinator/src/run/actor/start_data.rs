@@ -1,4 +1,4 @@
-//! Sending the start command, with a plan's large data in chunks before it.
+//! Building and sending the start command, with a plan's large data in chunks before it.
 //!
 //! Feeder rows larger than [`herd_protocol::feeder_data::INLINE_LIMIT`] and body files larger
 //! than [`herd_protocol::body_data::INLINE_LIMIT`] do not fit the one MQTT message a start
@@ -20,6 +20,39 @@ use herd_protocol::feeder_data::take_rows;
 use herd_protocol::PROTOCOL_VERSION;
 
 impl RunActor {
+    /// The start command, as every agent of the start gets it (sent by [`RunActor::send_start`]).
+    pub(super) fn start_command(&self) -> AgentCommand {
+        // The start's agents (a replacement is not among them: it joins by a reassignment).
+        let assignments = self
+            .shares
+            .roster()
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
+        // Checked when the run was accepted; should a value vanish since, agents refuse the
+        // start naming the secret, and the run fails saying so.
+        let secrets = crate::run::secrets::values(&self.spec.plan).unwrap_or_else(|e| {
+            tracing::error!(run = %self.spec.run, secret = %e.path, "{}", e.message);
+            Default::default()
+        });
+        AgentCommand::Start {
+            plan: self.spec.plan.to_json(),
+            assignments: herd_protocol::agent::compact_assignments(
+                assignments,
+                self.spec.plan.agents,
+            ),
+            agent_count: self.spec.plan.agents,
+            start_at_ms: self.stage.start_at_ms().unwrap_or_default(),
+            secrets,
+            allowed_targets: self.deps.allowed_targets.clone(),
+            reassigned: self.shares.history().to_vec(),
+            feeder_data: None,
+            body_data: None,
+            setup_vars: self.once.setup_vars(),
+        }
+    }
+
     /// Sends the start command (each time it is sent: the first start and a resumed run's),
     /// preceded by the chunks of its feeder rows and body files when they are too large for it.
     pub(super) fn send_start(&mut self, ctx: &mut Context<Self>) {
