@@ -9,6 +9,9 @@
 //! Modules, from the outside in:
 //! - `runner` — the agent's life: [`run_agent`], [`AgentConfig`], [`AgentReport`]; glues MQTT
 //!   commands to the engine and engine frames to MQTT;
+//! - `once` — the plan's `setup`/`teardown` steps, run once when the coordinator names this agent;
+//! - `command_plan` — what the start and the setup/teardown commands carry beside their plan
+//!   (secret values, starting variables, the allow-list), applied to it the same way;
 //! - `session` — the MQTT session (rumqttc): connection and retries, TLS for AWS IoT Core
 //!   ([`TlsOptions`]), last will, command routing, and tracking of every QoS1 publish until the
 //!   broker acknowledges it;
@@ -20,7 +23,7 @@
 //! - `scenario` — the plan's scenario compiled for this agent: variables and templates, data
 //!   feeders, checks and extractions, each VU's variables;
 //! - [`http`] — prepared requests, the connections each VU owns (HTTP/1.1 spoken directly,
-//!   HTTP/2 through hyper, TLS by rustls), redirects, failure classification;
+//!   HTTP/2 on the h2 crate driven by the VU's own task, TLS by rustls), redirects, failure classification;
 //! - [`recorder`] — per-second buckets of outcomes, turned into gap-free [`Frame`]s;
 //! - [`error`] — the crate's error type, [`AgentError`].
 //!
@@ -30,6 +33,7 @@
 //!
 //! [`Frame`]: herd_protocol::frame::Frame
 
+mod command_plan;
 pub mod engine;
 pub mod error;
 pub mod health;

@@ -13,7 +13,6 @@ use crate::error::AgentError;
 use crate::recorder::FrameIdentity;
 use crate::session::{Events, Session, SessionEvent};
 use herd_protocol::agent::{AgentCommand, AgentStatus};
-use herd_protocol::allow::AllowList;
 use herd_protocol::clock::Clock;
 use herd_protocol::cmdseal::RunKey;
 use herd_protocol::once::{seal_vars, OnceCommand, PhaseSummary};
@@ -177,24 +176,7 @@ fn spec(cx: &OnceContext, phase: OncePhase, command: OnceCommand) -> Result<Once
         ..
     } = command;
     let mut plan = plan::from_value(&plan)?;
-    for secret in &plan.secrets {
-        let value = secrets.get(&secret.name).ok_or_else(|| {
-            AgentError::Session(format!(
-                "the {} command lacks the value of secret {}",
-                phase.key(),
-                secret.name
-            ))
-        })?;
-        plan.vars.push((secret.name.clone(), value.clone()));
-    }
-    plan.vars.extend(vars);
-    let allowed = allowed_targets
-        .map(|list| {
-            AllowList::parse(&list)
-                .map_err(|(i, e)| AgentError::Session(format!("allowed_targets[{i}]: {e}")))
-        })
-        .transpose()?;
-    crate::http::restrict(allowed);
+    crate::command_plan::apply(&mut plan, phase.key(), &secrets, vars, allowed_targets)?;
     Ok(OnceSpec {
         plan,
         phase,

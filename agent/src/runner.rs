@@ -10,7 +10,6 @@ use crate::error::AgentError;
 use crate::recorder::FrameIdentity;
 use crate::session::{Events, Session, SessionEvent, TlsOptions};
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus, Reassignment};
-use herd_protocol::allow::AllowList;
 use herd_protocol::chunked::Received;
 use herd_protocol::clock::Clock;
 use herd_protocol::frame::Frame;
@@ -354,26 +353,9 @@ fn prepare(
         }
         None => plan::from_value(&plan)?,
     };
-    // The plan's secrets become variables of every VU: their values came in the start command,
-    // never in the plan.
-    for secret in &plan.secrets {
-        let value = secrets.get(&secret.name).ok_or_else(|| {
-            AgentError::Session(format!(
-                "the start command lacks the value of secret {}",
-                secret.name
-            ))
-        })?;
-        plan.vars.push((secret.name.clone(), value.clone()));
-    }
-    // Every VU starts with what the plan's setup extracted (over `vars` of the same name).
-    plan.vars.extend(setup_vars);
-    let allowed = allowed_targets
-        .map(|list| {
-            AllowList::parse(&list)
-                .map_err(|(i, e)| AgentError::Session(format!("allowed_targets[{i}]: {e}")))
-        })
-        .transpose()?;
-    crate::http::restrict(allowed);
+    // The plan's secrets and what its setup extracted (over `vars` of the same name) become
+    // variables of every VU.
+    crate::command_plan::apply(&mut plan, "start", &secrets, setup_vars, allowed_targets)?;
     let joined = || {
         reassigned
             .iter()
