@@ -51,19 +51,23 @@ export function table(headers, rows, testid) {
 
 function codes(map) { return Object.entries(map || {}).map(([c, n]) => `${c}: ${num(n)}`).join(", "); }
 
-/** A table of step-shaped figures by name (regions, scenarios), or null when there are none. */
+/** A table of step-shaped figures by name (steps, regions, scenarios). */
+function stepTable(head, map, id) {
+  return table([head, "Requests", "Errors", "Requests/s", "p50", "p90", "p99", "max", "Status codes"],
+    Object.entries(map).map(([name, st]) => [name, num(st.requests), num(st.errors), num(st.rps, 1), ms(st.latency_ms.p50), ms(st.latency_ms.p90), ms(st.latency_ms.p99), ms(st.latency_ms.max), codes(st.status_codes)]), id);
+}
+
+/** A section of step-shaped figures by name, or null when there are none. */
 function breakdown(title, head, map, id) {
   if (!map || !Object.keys(map).length) return null;
-  return section(title, table([head, "Requests", "Errors", "Requests/s", "p50", "p90", "p99", "max", "Status codes"],
-    Object.entries(map).map(([name, st]) => [name, num(st.requests), num(st.errors), num(st.rps, 1), ms(st.latency_ms.p50), ms(st.latency_ms.p90), ms(st.latency_ms.p99), ms(st.latency_ms.max), codes(st.status_codes)]), id));
+  return section(title, stepTable(head, map, id));
 }
 
 /** The result tables of `s`: thresholds, per step, per agent, status codes and errors, bottlenecks. */
 export function summaryTables(s) {
   return [
     s.thresholds.length ? section("Thresholds", table(["Threshold", "Actual", "Result"], s.thresholds.map((t) => [t.expr, num(t.actual, 3), badge(t.passed ? "passed" : "failed")]), "thresholds")) : null,
-    section("Per step", table(["Step", "Requests", "Errors", "Requests/s", "p50", "p90", "p99", "max", "Status codes"],
-      Object.entries(s.steps).map(([name, st]) => [name, num(st.requests), num(st.errors), num(st.rps, 1), ms(st.latency_ms.p50), ms(st.latency_ms.p90), ms(st.latency_ms.p99), ms(st.latency_ms.max), codes(st.status_codes)]), "steps")),
+    section("Per step", stepTable("Step", s.steps, "steps")),
     breakdown("Per region", "Region", s.regions, "regions"),
     breakdown("Per scenario", "Scenario", s.scenarios, "scenarios"),
     section("Per agent", table(["Agent", "pid", "Requests", "Errors", "Lost"],
