@@ -400,6 +400,13 @@ impl Aggregator {
         totals.last_second = Some(totals.last_second.map_or(second, |l| l.max(second)));
     }
 
+    /// The first second the aggregator may still change: every second before it was dropped
+    /// ([`LATE_HORIZON_S`] after the latest emitted one), so a frame for it can only reach the
+    /// run's totals. `None` while nothing was dropped.
+    pub fn settled_before(&self) -> Option<u64> {
+        self.evicted_before
+    }
+
     /// Drops the emitted seconds more than [`LATE_HORIZON_S`] before `latest`.
     fn evict_old(&mut self, latest: u64) {
         let mut keep_from = latest.saturating_sub(LATE_HORIZON_S);

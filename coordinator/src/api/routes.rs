@@ -272,9 +272,9 @@ async fn api(
                 Ok(r) => r,
                 Err(r) => return r,
             };
-            match state.store.list_seconds(&run.id).await {
+            match state.store.list_second_summaries(&run.id).await {
                 Ok(seconds) => {
-                    let seconds: Vec<Value> = seconds.iter().map(|s| j!(s.to_summary())).collect();
+                    let seconds: Vec<Value> = seconds.iter().map(|s| j!(s)).collect();
                     json(StatusCode::OK, &j!({"run_id": run.id, "seconds": seconds}))
                 }
                 Err(e) => internal(e),

@@ -42,12 +42,7 @@ pub async fn stored_report(
         return Err(not_ended());
     }
     let summary = store.get_summary(run).await?.ok_or_else(not_ended)?;
-    let seconds: Vec<_> = store
-        .list_seconds(run)
-        .await?
-        .iter()
-        .map(|s| s.to_summary())
-        .collect();
+    let seconds = store.list_second_summaries(run).await?;
     Ok(render_html(&ReportInput {
         summary: &summary,
         seconds: &seconds,

@@ -580,3 +580,6 @@ async fn the_start_lead_grows_with_the_agents_and_their_messages_delay() {
 
 #[path = "loss_tests.rs"]
 mod loss;
+
+#[path = "seconds_tests.rs"]
+mod seconds_tests;

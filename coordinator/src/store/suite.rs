@@ -319,6 +319,17 @@ pub(crate) async fn a_second_stored_again_replaces_the_first(subject: Subject) {
     assert_eq!(seconds, vec![second(0, 7, 5_000), second(1, 4, 2_000)]);
     let h = seconds[0].histogram.decode().expect("histogram");
     assert_eq!(h.len(), 7);
+    // The summaries' read gives the same rows, whatever it leaves unread.
+    assert_eq!(
+        store
+            .list_second_summaries(&id("r"))
+            .await
+            .expect("summaries"),
+        seconds
+            .iter()
+            .map(SecondRecord::to_summary)
+            .collect::<Vec<_>>()
+    );
     assert!(store
         .list_seconds(&id("other"))
         .await

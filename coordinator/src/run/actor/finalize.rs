@@ -3,6 +3,7 @@
 
 use super::machine::{store_state, RunActor};
 use super::retry;
+use super::seconds::RunSeconds;
 use super::stage::{EndCause, Stage};
 use crate::run::phase::Phase;
 use crate::run::summary::{self, SummaryInput};
@@ -110,7 +111,7 @@ impl RunActor {
             state,
             reason,
             totals: self.aggregator.totals(),
-            seconds: self.seconds.values().cloned().collect(),
+            seconds: self.seconds.in_memory(),
             agents: &self.agents,
             end_ms,
             start_at_ms,
@@ -127,9 +128,34 @@ impl RunActor {
         let writes = self.final_writes(deadline);
         let exported = self.exporter.take().map(|e| e.finish(OUTPUTS_LIMIT));
         let fallback_dir = deps.fallback_dir.clone();
+        let read_back = self.seconds.dropped_any();
         let work = async move {
             let written = writes.await;
             let mut stored = stored;
+            // Seconds that left memory are in the store, written before the ones still in memory.
+            let unread = if read_back {
+                let rows = retry::until(deadline, "seconds", || {
+                    deps.store.list_second_summaries(&run)
+                })
+                .await;
+                match rows {
+                    Ok(rows) => {
+                        let in_memory = std::mem::take(&mut stored.seconds);
+                        stored.seconds = RunSeconds::merged(in_memory, rows);
+                        None
+                    }
+                    Err(e) => {
+                        tracing::error!(%run, error = %e, "cannot read the run's seconds back");
+                        Some(format!(
+                            "the summary has only its last {} seconds: the earlier ones are in \
+                             the store, which could not be read ({e})",
+                            stored.seconds.len()
+                        ))
+                    }
+                }
+            } else {
+                None
+            };
             if let Some(exported) = exported {
                 stored.outputs = exported.await;
             }
@@ -159,6 +185,12 @@ impl RunActor {
                 if let Some(dir) = &fallback_dir {
                     write_summary_file(dir, &run, &stored);
                 }
+            }
+            if let Some(unread) = unread {
+                stored.reason = Some(match stored.reason.take() {
+                    Some(before) => format!("{before}; {unread}"),
+                    None => unread,
+                });
             }
             let set = retry::until(deadline, "final state", || {
                 deps.store

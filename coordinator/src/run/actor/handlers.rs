@@ -187,3 +187,18 @@ impl Handler<Crash> for RunActor {
         ctx.stop();
     }
 }
+
+/// Test only: how many of the summary's seconds the actor holds in memory.
+#[cfg(test)]
+#[derive(Debug, Message)]
+#[rtype(result = "usize")]
+pub(crate) struct SecondsInMemory;
+
+#[cfg(test)]
+impl Handler<SecondsInMemory> for RunActor {
+    type Result = usize;
+
+    fn handle(&mut self, _: SecondsInMemory, _: &mut Context<Self>) -> usize {
+        self.seconds.in_memory().len()
+    }
+}

@@ -2,6 +2,7 @@
 //! load, stopping it, losing agents, and the tick that enforces every deadline.
 
 use super::ledger::{self, Ledger};
+use super::seconds::RunSeconds;
 use super::stage::{EndCause, Load, Stage};
 use crate::aggregate::{Aggregator, SecondAggregate};
 use crate::bus::{AgentInbound, Inbox};
@@ -19,9 +20,8 @@ use crate::store::{RunRecord, RunStateName};
 use actix::prelude::*;
 use herd_protocol::agent::{AgentCommand, AgentCommandMessage, AgentStatus};
 use herd_protocol::clock::Clock;
-use herd_protocol::summary::{AgentHealth, LiveMessage, RunState, SecondSummary, Summary};
+use herd_protocol::summary::{AgentHealth, LiveMessage, RunState, Summary};
 use herd_protocol::{wire, AgentId, PROTOCOL_VERSION};
-use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -53,7 +53,8 @@ pub struct RunActor {
     pub(super) deadline: Instant,
     pub(super) agents: Agents,
     pub(super) aggregator: Aggregator,
-    pub(super) seconds: BTreeMap<u64, SecondSummary>,
+    /// The summary's seconds (those that may still change; the rest are in the store).
+    pub(super) seconds: RunSeconds,
     pub(super) view: watch::Sender<RunView>,
     /// Who awaits the summary: taken when it is sent, dropped when the actor gives the run up
     /// (another coordinator owns it); `None` only once the actor is stopping for good.
@@ -136,7 +137,7 @@ impl RunActor {
             clock,
             stage: Stage::Launching,
             aggregator,
-            seconds: BTreeMap::new(),
+            seconds: RunSeconds::default(),
             view: view_tx,
             outcome: Some(outcome_tx),
             connected: std::cell::Cell::new(0),
@@ -195,7 +196,7 @@ impl RunActor {
             v.agents_live = self.agents.live();
             v.requests = totals.all.requests;
             v.errors = totals.all.errors;
-            v.last_second = self.seconds.values().next_back().cloned();
+            v.last_second = self.seconds.last().cloned();
             v.lost_agents = self.agents.lost().into_iter().map(|(id, _)| id).collect();
         });
         let connected = self.agents.connected() as i64;
@@ -460,7 +461,7 @@ impl RunActor {
     /// (It is stored by the next [`RunActor::flush`], with every other changed second.)
     pub(super) fn emit(&mut self, agg: SecondAggregate, live: bool) {
         let second = agg.to_summary();
-        self.seconds.insert(second.t, second.clone());
+        self.seconds.put(agg.second, second.clone());
         if let Some(exporter) = &mut self.exporter {
             exporter.second(&agg);
         }

@@ -12,11 +12,12 @@
 //! (`machine`: the struct, launching, starting, losing agents, the tick), who is alive (`alive`:
 //! send times, taking lost agents back, the start's lead), the messages it handles
 //! (`handlers`), storing as it goes (`persist`, over the bookkeeping of `ledger`), the end
-//! (`finalize`, retrying its writes in `retry`), live ramps (`ramp`), a lost agent's share of the load (`loss`) and its replacement (`replace`), stopping on a broken `abort_on_fail` threshold (`abort`), an agent ending the run
+//! (`finalize`, retrying its writes in `retry`; the summary's seconds, of which only those that
+//! may still change stay in memory, in `seconds`), live ramps (`ramp`), a lost agent's share of the load (`loss`) and its replacement (`replace`), stopping on a broken `abort_on_fail` threshold (`abort`), an agent ending the run
 //! early (`end_run`) and
 //! resuming (`resume`); the start's large feeder rows go out in chunks before it
 //! (`start_data`). The per-phase data is in `stage`.
-//! `ledger`, `pending` and `stage` import nothing of the actor; everything else imports `machine` for the
+//! `ledger`, `pending`, `seconds` and `stage` import nothing of the actor; everything else imports `machine` for the
 //! struct, and this module only declares and re-exports, so no file imports its parent.
 
 mod abort;
@@ -35,11 +36,12 @@ mod ramp;
 mod replace;
 mod resume;
 mod retry;
+mod seconds;
 mod stage;
 mod start_data;
 
 pub use handlers::Cancel;
 #[cfg(test)]
-pub(crate) use handlers::Crash;
+pub(crate) use handlers::{Crash, SecondsInMemory};
 pub use machine::RunActor;
 pub use ramp::{Ramp, RampRefused, Ramped};

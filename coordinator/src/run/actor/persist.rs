@@ -43,11 +43,19 @@ impl RunActor {
             return;
         }
         let mut seconds = Vec::with_capacity(dirty.len());
+        // The summary rows this flush writes, by version: once written, those that cannot change
+        // any more leave memory (see `seconds`).
+        let mut rows = Vec::new();
         for d in dirty {
             if d.emitted {
                 // A late frame changed an emitted second: the run's view of it changes too.
                 let summary = d.aggregate.to_summary();
-                self.seconds.insert(summary.t, summary);
+                let t = summary.t;
+                rows.push((
+                    d.aggregate.second,
+                    t,
+                    self.seconds.put(d.aggregate.second, summary),
+                ));
             }
             seconds.push((
                 d.aggregate.second,
@@ -85,6 +93,14 @@ impl RunActor {
             work.into_actor(self)
                 .map(move |(seconds, agents, error), act, ctx| {
                     act.ledger.in_flight = None;
+                    for (second, t, version) in rows {
+                        if !seconds.contains(&second) {
+                            act.seconds.stored(t, version);
+                        }
+                    }
+                    if let Some(settled) = act.aggregator.settled_before() {
+                        act.seconds.forget_settled(settled);
+                    }
                     let now = act.clock.unix_ms();
                     if let Some(error) = error {
                         act.ledger.store_failed(now, error);

@@ -126,6 +126,7 @@ impl RunActor {
         }
         actor.export_seed = Some(seed);
         drop(actor.aggregator.take_dirty());
+        actor.seconds.all_stored();
         // A stop recorded with a reason was a cancellation.
         let cancelled = (stored.record.state == RunStateName::Stopping)
             .then(|| stored.record.reason.clone())

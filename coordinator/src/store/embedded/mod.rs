@@ -31,7 +31,7 @@ use crate::store::{
     AgentRecord, AuditEntry, Claim, RunRecord, RunStateName, SecondRecord, Store, StoreError,
     StoreFuture, TestRecord, TokenRecord,
 };
-use herd_protocol::summary::Summary;
+use herd_protocol::summary::{SecondSummary, Summary};
 use herd_protocol::RunId;
 use rusqlite::Connection;
 use std::path::Path;
@@ -135,7 +135,15 @@ impl Store for EmbeddedStore {
 
     fn list_seconds(&self, run: &RunId) -> StoreFuture<Vec<SecondRecord>> {
         let run = run.clone();
-        self.call(move |conn| seconds::list_seconds(conn, &run))
+        self.call(move |conn| seconds::list_seconds(conn, &run, true))
+    }
+
+    fn list_second_summaries(&self, run: &RunId) -> StoreFuture<Vec<SecondSummary>> {
+        let run = run.clone();
+        self.call(move |conn| {
+            let rows = seconds::list_seconds(conn, &run, false)?;
+            Ok(rows.iter().map(SecondRecord::to_summary).collect())
+        })
     }
 
     fn get_summary(&self, run: &RunId) -> StoreFuture<Option<Summary>> {

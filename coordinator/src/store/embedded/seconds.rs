@@ -58,12 +58,22 @@ pub fn put_second(
     Ok(())
 }
 
-pub fn list_seconds(conn: &mut Connection, run: &RunId) -> Result<Vec<SecondRecord>, StoreError> {
-    let mut stmt = conn.prepare(
+/// A run's seconds in order; with `checkpoints` false their merge state is not read (it is
+/// by far the largest column, and only a resumed run needs it).
+pub fn list_seconds(
+    conn: &mut Connection,
+    run: &RunId,
+    checkpoints: bool,
+) -> Result<Vec<SecondRecord>, StoreError> {
+    let mut stmt = conn.prepare(if checkpoints {
         "SELECT t, second, requests, errors, p50_ms, p99_ms, agents_reported,
              agents_expected, status_codes, histogram, checkpoint, dropped, detail
-         FROM seconds WHERE run_id = ?1 ORDER BY t",
-    )?;
+         FROM seconds WHERE run_id = ?1 ORDER BY t"
+    } else {
+        "SELECT t, second, requests, errors, p50_ms, p99_ms, agents_reported,
+             agents_expected, status_codes, histogram, NULL, dropped, detail
+         FROM seconds WHERE run_id = ?1 ORDER BY t"
+    })?;
     let mut rows = stmt.query([run.as_str()])?;
     let mut seconds = Vec::new();
     while let Some(row) = rows.next()? {
