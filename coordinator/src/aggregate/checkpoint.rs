@@ -144,6 +144,20 @@ impl Aggregator {
         Ok(())
     }
 
+    /// Keeps `seconds` (handed out by [`Aggregator::take_dirty`], now being written) past the
+    /// late horizon until [`Aggregator::release`]: a write that fails marks its seconds dirty
+    /// again, which needs them still held. Without it, a store failing slowly for over a minute
+    /// (DynamoDB behind a failing endpoint answers after the SDK's retries) had its oldest
+    /// seconds in flight when they passed the horizon, and their last version was never stored.
+    pub fn hold(&mut self, seconds: impl IntoIterator<Item = u64>) {
+        self.held.extend(seconds);
+    }
+
+    /// The writes [`Aggregator::hold`] waited for are done (stored, or marked dirty again).
+    pub fn release(&mut self) {
+        self.held.clear();
+    }
+
     /// Marks a second as changed again (storing it failed): the next [`Aggregator::take_dirty`]
     /// hands it out again. Seconds the aggregator does not hold are ignored.
     pub fn mark_dirty(&mut self, second: u64) {

@@ -101,6 +101,9 @@ pub struct Aggregator {
     evicted_before: Option<u64>,
     /// Seconds changed (a frame merged, or emitted) since the last [`Aggregator::take_dirty`].
     dirty: BTreeSet<u64>,
+    /// Seconds being written ([`Aggregator::hold`]): kept until released, in case the write
+    /// fails and they must be handed out again.
+    held: BTreeSet<u64>,
     totals: Totals,
 }
 
@@ -192,6 +195,7 @@ impl Aggregator {
             emitted_up_to: None,
             evicted_before: None,
             dirty: BTreeSet::new(),
+            held: BTreeSet::new(),
             totals,
         }
     }
@@ -413,6 +417,10 @@ impl Aggregator {
         // A changed second not handed out by `take_dirty` yet stays until it is.
         if let Some(&first_dirty) = self.dirty.first() {
             keep_from = keep_from.min(first_dirty);
+        }
+        // So is one whose write is still under way: if it fails, the second is handed out again.
+        if let Some(&first_held) = self.held.first() {
+            keep_from = keep_from.min(first_held);
         }
         if self
             .emitted

@@ -68,3 +68,36 @@ fn a_changed_second_stays_until_it_is_handed_out() {
     a.poll_ready(deadline(100 + LATE_HORIZON_S + 1));
     assert!(!a.emitted.contains_key(&100), "handed out, then dropped");
 }
+
+#[test]
+fn a_second_being_written_stays_past_the_horizon_until_its_write_is_done() {
+    let mut a = aggregator(1);
+    ingest(&mut a, &frame(0, 0, 100, &[1_000, 2_000]));
+    a.poll_ready(deadline(100));
+    // The flush takes second 100 and its write is under way (slow: the store is failing)...
+    assert_eq!(dirty(&mut a), vec![(100, true)]);
+    a.hold([100]);
+    // ...while the run goes on past the horizon.
+    for i in 1..=LATE_HORIZON_S + 5 {
+        ingest(&mut a, &frame(0, i, 100 + i, &[1_000]));
+        a.poll_ready(deadline(100 + i));
+    }
+    // The write failed: the second is handed out again, whole.
+    a.release();
+    a.mark_dirty(100);
+    let again = a.take_dirty();
+    let first = again.iter().find(|d| d.aggregate.second == 100);
+    assert_eq!(
+        first.map(|d| d.aggregate.stats.requests),
+        Some(2),
+        "second 100 is written again"
+    );
+    // Once written, it goes at the next emission.
+    a.release();
+    ingest(
+        &mut a,
+        &frame(0, LATE_HORIZON_S + 6, 106 + LATE_HORIZON_S, &[1_000]),
+    );
+    a.poll_ready(deadline(106 + LATE_HORIZON_S));
+    assert!(!a.emitted.contains_key(&100));
+}

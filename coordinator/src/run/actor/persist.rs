@@ -66,6 +66,7 @@ impl RunActor {
             .iter()
             .filter_map(|id| self.agents.0.get(id).map(|a| a.record(id)))
             .collect();
+        self.aggregator.hold(seconds.iter().map(|(s, _)| *s));
         self.ledger.in_flight = Some((seconds.iter().map(|(s, _)| *s).collect(), agents));
         tracing::debug!(run = %self.spec.run, seconds = seconds.len(), agents = records.len(), messages = upto, "flush");
         let store = self.deps.store.clone();
@@ -93,6 +94,7 @@ impl RunActor {
             work.into_actor(self)
                 .map(move |(seconds, agents, error), act, ctx| {
                     act.ledger.in_flight = None;
+                    act.aggregator.release();
                     for (second, t, version) in rows {
                         if !seconds.contains(&second) {
                             act.seconds.stored(t, version);
