@@ -244,12 +244,16 @@ impl H2 {
             });
         }
         if ex.sent < body.len() {
-            // The server answered before taking the whole body: the rest is not sent, and the
-            // stream is closed (with the next write) so it does not count against the server's
+            // The server answered before taking the whole body (RFC 9113 section 8.1): the rest
+            // is not sent, and the stream is closed so it does not count against the server's
             // limit on open streams.
             frame::put_rst_stream(&mut self.state.out, id, frame::CANCEL);
         }
-        self.broken = false;
+        // What the response's frames asked for (a settings or ping acknowledgement, window
+        // updates) goes out now rather than with the next request; usually there is nothing.
+        self.broken =
+            !self.state.out.is_empty() && self.io.write(&[&self.state.out]).await.is_err();
+        self.state.out.clear();
         Ok(Answer {
             status: ex.status,
             location: ex.location,

@@ -138,3 +138,5 @@ mod tests;
 mod tests_breadth;
 #[cfg(test)]
 mod tests_h2;
+#[cfg(test)]
+mod tests_h2_wire;
