@@ -14,8 +14,9 @@
 //! - `h1` — HTTP/1.1 spoken directly (one write per request, the head parsed in place): hyper's
 //!   client cost as much CPU per request as the kernel did;
 //! - `h2` — HTTP/2 spoken directly, one request at a time per connection (the `h2` crate's
-//!   general machinery cost more than the kernel's work left room for), with `h2_frame`
-//!   (frames, a request's header block encoded once) and `h2_hpack` / `h2_huffman` (HPACK);
+//!   general machinery cost more than the kernel's work left room for), with `h2_recv` (what
+//!   the server's frames do), `h2_frame` (frames, a request's header block encoded once) and
+//!   `h2_hpack` / `h2_huffman` (HPACK);
 //! - `exchange` — one request step: cookies, timeout, redirects ([`execute`]);
 //! - `parallel` — the requests of a `parallel` step at once ([`execute_parallel`]);
 //! - `decode` — compressed bodies (gzip, deflate, br) decoded for checks and extractions.
@@ -33,6 +34,7 @@ mod h2;
 mod h2_frame;
 mod h2_hpack;
 mod h2_huffman;
+mod h2_recv;
 mod multipart;
 mod parallel;
 mod request;
