@@ -20,7 +20,7 @@ pub(super) const DEFAULT_WINDOW: u32 = 65_535;
 pub(super) const MAX_HEADER_LIST: usize = 64 << 10;
 pub(super) const MAX_STREAM_ID: u32 = (1 << 31) - 1;
 
-/// Everything else the connection knows.
+/// What an HTTP/2 connection knows besides its socket.
 pub(super) struct State {
     /// Frames to write, sent with the next write.
     pub(super) out: Vec<u8>,
@@ -119,7 +119,7 @@ pub(super) enum Stop {
     Failed(FailureKind),
 }
 
-pub(super) fn protocol(reason: &'static str) -> Stop {
+fn protocol(reason: &'static str) -> Stop {
     Stop::Protocol(frame::PROTOCOL_ERROR, reason)
 }
 
