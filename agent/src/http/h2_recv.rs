@@ -468,3 +468,56 @@ impl State {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Frames of every type, with random flags and payloads, on the connection or a stream.
+    fn frames() -> impl Strategy<Value = Vec<(u8, u8, u32, Vec<u8>)>> {
+        let frame = (
+            0u8..11,
+            any::<u8>(),
+            0u32..4,
+            prop::collection::vec(any::<u8>(), 0..48),
+        );
+        prop::collection::vec(frame, 1..8)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 10_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever a server sends, handling it never panics, and a response counts as ended
+        /// only with a final status.
+        #[test]
+        fn random_frames_never_panic_nor_end_a_response_without_a_status(list in frames()) {
+            let mut state = State::new(Vec::new());
+            let mut ex = Exchange::new(1, Keep::Body, i64::from(DEFAULT_WINDOW));
+            for (kind, flags, stream, payload) in list {
+                let head = Head { len: payload.len(), kind, flags, stream };
+                if state.handle(head, &payload, &mut ex).is_err() || ex.done {
+                    break;
+                }
+            }
+            prop_assert!(!ex.done || (200..1000).contains(&ex.status));
+            prop_assert!(ex.kept.len() <= ex.bytes);
+        }
+
+        /// Random header blocks: decoded or refused, never a panic, on one decoder in a row
+        /// (so the dynamic table carries from one block to the next).
+        #[test]
+        fn random_header_blocks_never_panic(
+            blocks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 1..4)
+        ) {
+            let mut decoder = Decoder::default();
+            for block in blocks {
+                let _ = decoder.decode(&block, |_| true, |_, _| {});
+            }
+        }
+    }
+}
