@@ -202,3 +202,92 @@ pub(super) fn request_block(
     }
     Bytes::from(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::h2_hpack::Decoder;
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn fields(block: &[u8]) -> Vec<(String, String)> {
+        let mut got = Vec::new();
+        Decoder::default()
+            .decode(
+                block,
+                |_| true,
+                |n, v| {
+                    got.push((
+                        String::from_utf8_lossy(n).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    ))
+                },
+            )
+            .expect("valid");
+        got
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_request_block_names_the_pseudo_headers_and_leaves_out_what_http2_forbids() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("host", "vhost.test"),
+            ("connection", "close"),
+            ("te", "gzip"),
+            ("content-length", "99"),
+            ("authorization", "Bearer t"),
+            ("x-a", "1"),
+        ] {
+            headers.append(
+                header::HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let block = request_block(&Method::PUT, true, b"a.test:8443", "/p?q", &headers, 4);
+        assert_eq!(
+            fields(&block),
+            pairs(&[
+                (":method", "PUT"),
+                (":scheme", "https"),
+                (":authority", "vhost.test"),
+                (":path", "/p?q"),
+                ("authorization", "Bearer t"),
+                ("x-a", "1"),
+                ("content-length", "4"),
+            ])
+        );
+        let get = request_block(&Method::GET, false, b"a.test", "/", &HeaderMap::new(), 0);
+        assert_eq!(
+            &get[..],
+            &[0x82, 0x86, 0x01, 6, b'a', b'.', b't', b'e', b's', b't', 0x84]
+        );
+    }
+
+    #[test]
+    fn a_header_block_beyond_the_frame_size_continues_in_continuation_frames() {
+        let block: Vec<u8> = (0..40).collect();
+        let mut out = Vec::new();
+        put_headers(&mut out, 3, &block, true, 16);
+        let mut at = 0;
+        let mut frames = Vec::new();
+        while at < out.len() {
+            let bytes: &[u8; 9] = out[at..at + 9].try_into().expect("nine bytes");
+            let head = Head::parse(bytes);
+            frames.push((head.kind, head.flags, head.stream, head.len));
+            at += 9 + head.len;
+        }
+        assert_eq!(
+            frames,
+            [
+                (HEADERS, END_STREAM, 3, 16),
+                (CONTINUATION, 0, 3, 16),
+                (CONTINUATION, END_HEADERS, 3, 8)
+            ]
+        );
+    }
+}
