@@ -89,9 +89,9 @@ const STATIC: [(&str, &str); 61] = [
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Malformed(pub &'static str);
 
-/// A dynamic table entry: name and value in one allocation.
+/// A dynamic table entry: name and value in one buffer.
 struct Entry {
-    bytes: Box<[u8]>,
+    bytes: Vec<u8>,
     name_len: usize,
 }
 
@@ -118,7 +118,14 @@ pub(super) struct Decoder {
     /// Huffman-decoded names and values (reused).
     name: Vec<u8>,
     value: Vec<u8>,
+    /// Buffers of evicted entries, reused for new ones: nginx sends `server`, `date`,
+    /// `content-type` and `content-length` with incremental indexing in every response (and
+    /// never refers to them), so without this each response cost four allocations and frees.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Most evicted buffers kept (as many entries as the smallest fit in the table).
+const SPARE: usize = TABLE_SIZE / 32;
 
 /// Where a decoded string is.
 #[derive(Clone, Copy)]
@@ -139,6 +146,7 @@ impl Default for Decoder {
             max: TABLE_SIZE,
             name: Vec::new(),
             value: Vec::new(),
+            spare: Vec::new(),
         }
     }
 }
@@ -204,18 +212,16 @@ impl Decoder {
                     );
                 }
                 if indexing {
+                    let mut bytes = self.spare.pop().unwrap_or_default();
+                    bytes.clear();
                     let (name, value) = (
                         self.name_of(block, name, index),
                         self.value_of(block, value),
                     );
-                    let mut bytes = Vec::with_capacity(name.len() + value.len());
                     bytes.extend_from_slice(name);
                     bytes.extend_from_slice(value);
                     let name_len = name.len();
-                    self.insert(Entry {
-                        bytes: bytes.into_boxed_slice(),
-                        name_len,
-                    });
+                    self.insert(Entry { bytes, name_len });
                 }
             }
             fields_seen = true;
@@ -274,7 +280,12 @@ impl Decoder {
     fn evict(&mut self, room: usize) {
         while self.size + room > self.max {
             match self.table.pop_back() {
-                Some(e) => self.size -= e.size(),
+                Some(e) => {
+                    self.size -= e.size();
+                    if self.spare.len() < SPARE {
+                        self.spare.push(e.bytes);
+                    }
+                }
                 None => break,
             }
         }
