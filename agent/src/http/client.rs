@@ -175,10 +175,7 @@ impl Conn {
         let head = hop.method == hyper::Method::HEAD;
         match self {
             Conn::H1(c) => c.exchange(&hop.h1_wire, hop.h1_body(), head, keep).await,
-            Conn::H2(c) => {
-                let (request, body) = hop.h2_request();
-                c.exchange(request, body, keep).await
-            }
+            Conn::H2(c) => c.exchange(&hop.h2_block, hop.h2_body(), keep).await,
             Conn::H1Proxied(c, authorization) => {
                 let wire = hop.absolute_form(authorization);
                 c.exchange(&wire, hop.h1_body(), head, keep).await
@@ -306,9 +303,7 @@ impl Pool {
             HttpVersion::Auto => connected.alpn_h2,
         };
         if h2 {
-            H2::handshake(connected.stream)
-                .await
-                .map(|c| Conn::H2(Box::new(c)))
+            Ok(Conn::H2(Box::new(H2::new(connected.stream))))
         } else if connected.absolute_form {
             let authorization = s
                 .proxy

@@ -7,7 +7,7 @@
 //! dispatcher, a channel per response body, a header map per response, the request moved through
 //! all of them — which halves the requests an agent gets per CPU-second. A load generator needs
 //! much less: one request at a time per connection, no upgrades, no pipelining. HTTP/2 is spoken
-//! with the `h2` crate (module `h2`).
+//! the same way (module `h2`).
 //!
 //! What the response may do follows RFC 9112: interim 1xx responses are skipped, a response to
 //! HEAD and a 204 or 304 have no body, otherwise `Transfer-Encoding: chunked`, then

@@ -1,253 +1,330 @@
-//! One HTTP/2 connection: over TLS when the server chose `h2` by ALPN, or over plain TCP by prior
-//! knowledge (h2c, `options.http: http2`).
+//! One HTTP/2 connection, spoken directly: over TLS when the server chose `h2` by ALPN, or over
+//! plain TCP by prior knowledge (h2c, `options.http: http2`).
 //!
-//! Each virtual user owns its connection and sends one request at a time on it, as a k6 VU does,
-//! so streams are used one after the other. The connection is spoken with the `h2` crate and
-//! driven by the VU's own task: while it waits for a response, the VU polls the connection (which
-//! reads and writes the socket, answers pings, updates windows) and then its stream. Between
-//! requests nobody polls it; whatever came meanwhile (a GOAWAY, the server closing) is read before
-//! the next request is sent, which goes on a new connection if this one is going away or gone.
+//! Each virtual user owns its connection and sends one request at a time on it, as a k6 VU does
+//! (a `parallel` step opens a connection per request, see `parallel`), so streams are used one
+//! after the other and the client needs none of a multiplexer's machinery: no stream store, no
+//! per-stream buffers or wakers, no task. A request is its header block (HPACK-encoded once per
+//! request step, `h2_frame::request_block`) behind a 9-byte frame header, written in one write
+//! with whatever control frames were queued meanwhile (the connection preface goes out with the
+//! first request); its body follows in DATA frames within the server's windows. The response
+//! is read into one buffer and its frames handled in place: the head decoded by `h2_hpack`
+//! (which hands over only `:status`, `location` and `set-cookie` unless the step keeps the
+//! headers), DATA counted (and kept up to a limit when asked). Between requests nobody reads the
+//! connection; what came meanwhile (a GOAWAY, the server closing it, settings, pings) is read
+//! before the next request is sent, which goes on a new connection if this one is going away.
 //!
-//! Why not hyper's client here: hyper ran the connection in a task of its own, so each request
-//! crossed tasks (the request handed to the connection task through a dispatch channel, the
-//! response and the body's frames handed back through a oneshot and a body channel); a VU
-//! waiting on its own connection needs none of that. Streams are polled with a no-op waker and
-//! the connection only when they are not ready (see `quietly`), so a request does not wake its
-//! own task either. Measured (bench/engine.py --modes h2c,h2 --rounds 7 --duration 5, paired
-//! rounds with the hyper build as `--compare`, machine at load average 5-7): h2c 50,142 vs
-//! 37,555 requests per CPU-second (h2load 56,871: 0.82×), h2 over TLS 58,454 vs 42,388 (h2load
-//! 52,624: 1.10×); medians of per-round ratios to hyper +18 % and +24 %. What is
-//! left (perf): the kernel's loopback work is 55 % of the agent's CPU, the rest spread thin over
-//! h2's framing (HPACK decoding, `BytesMut` splits, the stream store, memcpy), none above 5 %.
+//! Why not the `h2` crate (used here until it was replaced): measured with bench/engine.py
+//! against h2load, its client reached 0.82× h2load's requests per CPU-second on h2c; perf showed
+//! the kernel's loopback work at 55 % and the rest spread thin over the general machinery
+//! (`BytesMut` splits, the stream store, HPACK decoding of every field, memcpy), none above 5 %.
+//! This client, same bench (`--modes h2c,h2 --rounds 7 --duration 5`, the `h2` crate build as
+//! `--compare base`, load average 4-8 from other work): h2c 84,595 requests per CPU-second
+//! against h2load's 66,288 (median of per-round ratios 1.25×, rounds 1.09-1.52) and the h2
+//! crate's 57,457 (1.46×); over TLS 70,798 against 52,020 (1.43×, rounds 1.20-1.62) and 54,621
+//! (1.49×). Again at load average 2-3: h2c 1.19× h2load (rounds 1.14-1.33), TLS 1.60× (rounds
+//! 1.42-1.78). perf (h2c): the kernel 82 % of the agent's CPU, herd's own code 14 %.
+//!
+//! What the server may do follows RFC 9113: settings are applied and acknowledged, pings
+//! answered, flow control kept in both directions (receive windows of [`STREAM_WINDOW`] and
+//! [`CONNECTION_WINDOW`], replenished when half is used; request bodies sent within the
+//! server's windows and frame size), CONTINUATION and padding handled. A request the server did
+//! not process — RST_STREAM with REFUSED_STREAM, or a GOAWAY whose last stream is below it — is
+//! `Attempt::Stale`, sent again on a new connection (section 8.7); any other reset is `reset`, a
+//! GOAWAY with an error under the request is `closed`, and a protocol violation by the server
+//! (a malformed frame, a bad header block) is `io`, after a GOAWAY naming the error.
 
 use super::connector::Stream;
-use super::{classify, Answer, Attempt, Captured, Keep, MAX_CAPTURED_BODY};
+use super::h2_frame::{self as frame, Head};
+use super::h2_recv::{
+    frame_size, Exchange, State, Stop, CONNECTION_WINDOW, DEFAULT_WINDOW, MAX_HEADER_LIST,
+    MAX_STREAM_ID, STREAM_WINDOW,
+};
+use super::{classify, Answer, Attempt, Captured, Keep};
 use crate::recorder::FailureKind;
-use bytes::Bytes;
-use h2::client::{self, Connection, SendRequest};
-use h2::Reason;
-use hyper::header::{LOCATION, SET_COOKIE};
-use hyper::Request;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Receive windows (hyper's client defaults, kept when it was replaced): large enough that a big
-/// response streams without waiting for window updates.
-const STREAM_WINDOW: u32 = 2 << 20;
-const CONNECTION_WINDOW: u32 = 5 << 20;
-/// The largest response header list accepted (hyper's default too).
-const MAX_HEADER_LIST: u32 = 16 << 10;
+/// Room kept free in the read buffer: a whole frame of the largest size herd allows.
+const READ_CHUNK: usize = 32 << 10;
+/// Body chunks up to this size are copied next to their frame header (one write); larger ones
+/// are written from the request's own buffer (shared by all VUs), never copied.
+const COPY_LIMIT: usize = 4 << 10;
 
-/// An HTTP/2 connection, polled by whoever sends on it.
+/// An HTTP/2 connection.
 pub(super) struct H2 {
-    sender: SendRequest<Bytes>,
-    connection: Connection<Stream, Bytes>,
-    /// Set once the connection has ended (closed by either side, or failed), with how it failed.
-    ended: Option<FailureKind>,
+    io: Io,
+    state: State,
+    /// Set while a request is in flight, and left set if it failed (the connection's state is
+    /// then unknown).
+    broken: bool,
+}
+
+/// The socket and what was read from it.
+struct Io {
+    stream: Stream,
+    /// Bytes read; those from `pos` on are not handled yet.
+    buf: Vec<u8>,
+    pos: usize,
 }
 
 impl H2 {
-    /// Sends the connection preface and the agent's settings.
-    pub async fn handshake(stream: Stream) -> Result<Self, FailureKind> {
-        let (sender, connection) = client::Builder::new()
-            .initial_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_header_list_size(MAX_HEADER_LIST)
-            .enable_push(false)
-            .handshake(stream)
-            .await
-            .map_err(|e| failure(&e))?;
-        Ok(Self {
-            sender,
-            connection,
-            ended: None,
-        })
+    /// A connection on `stream`; its preface and settings go out with the first request.
+    pub fn new(stream: Stream) -> Self {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(frame::PREFACE);
+        frame::put_settings(
+            &mut out,
+            &[
+                (frame::SETTINGS_ENABLE_PUSH, 0),
+                (frame::SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW),
+                (frame::SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST as u32),
+            ],
+        );
+        frame::put_window_update(&mut out, 0, CONNECTION_WINDOW - DEFAULT_WINDOW);
+        Self {
+            io: Io {
+                stream,
+                buf: Vec::with_capacity(READ_CHUNK),
+                pos: 0,
+            },
+            state: State::new(out),
+            broken: false,
+        }
     }
 
     /// Whether another request may be sent on it.
     pub fn is_open(&self) -> bool {
-        self.ended.is_none()
+        !self.broken && !self.state.going_away && self.state.next_stream <= MAX_STREAM_ID
     }
 
-    /// Polls the connection once: reads what the server sent, writes what is queued.
-    fn drive(&mut self, cx: &mut Context<'_>) {
-        if self.ended.is_some() {
-            return;
+    /// Sends a request — its header `block` (see `h2_frame::request_block`) and `body` — and
+    /// reads the whole response, keeping what `keep` asks for.
+    pub async fn exchange(
+        &mut self,
+        block: &[u8],
+        body: &[u8],
+        keep: Keep,
+    ) -> Result<Answer, Attempt> {
+        if let Err(stop) = self.catch_up() {
+            tracing::debug!(?stop, "HTTP/2 connection ended while idle");
+            self.broken = true;
         }
-        if let Poll::Ready(result) = Pin::new(&mut self.connection).poll(cx) {
-            self.ended = Some(match result {
-                Ok(()) => FailureKind::Closed,
-                Err(e) => {
-                    tracing::debug!(error = %e, "HTTP/2 connection ended");
-                    failure(&e)
+        if !self.is_open() {
+            // Closed or going away: nothing was sent on it.
+            return Err(Attempt::Stale);
+        }
+        let id = self.state.next_stream;
+        self.state.next_stream += 2;
+        self.broken = true; // Until the response proves otherwise.
+        frame::put_headers(
+            &mut self.state.out,
+            id,
+            block,
+            body.is_empty(),
+            self.state.peer_max_frame,
+        );
+        let mut ex = Exchange::new(id, keep, self.state.peer_initial_window);
+        if let Err(stop) = self.run(&mut ex, body).await {
+            return Err(match stop {
+                Stop::Refused => Attempt::Stale,
+                Stop::Failed(kind) => Attempt::Failed(kind),
+                Stop::Protocol(code, reason) => {
+                    tracing::debug!(reason, "HTTP/2 protocol error by the server");
+                    frame::put_goaway(&mut self.state.out, code);
+                    self.write_quietly();
+                    Attempt::Failed(FailureKind::Io)
                 }
             });
         }
-    }
-
-    /// Runs `poll` (on a stream of this connection) to its end, driving the connection meanwhile.
-    async fn until<T, E: Into<Attempt>>(
-        &mut self,
-        mut poll: impl FnMut(&mut Context<'_>) -> Poll<Result<T, E>>,
-    ) -> Result<T, Attempt> {
-        poll_fn(|cx| {
-            // The stream first: what was read already needs no trip through the connection.
-            if let Poll::Ready(result) = quietly(&mut poll) {
-                return Poll::Ready(result.map_err(Into::into));
-            }
-            self.drive(cx);
-            match quietly(&mut poll) {
-                Poll::Ready(result) => Poll::Ready(result.map_err(Into::into)),
-                // The stream learns of the connection's end when it ends; this is a safety net
-                // (nothing would wake this task again).
-                Poll::Pending => match self.ended {
-                    Some(kind) => Poll::Ready(Err(Attempt::Failed(kind))),
-                    None => Poll::Pending,
-                },
-            }
-        })
-        .await
-    }
-
-    /// Whether a request may be sent now, once what came while the connection was idle (a
-    /// GOAWAY, the server closing it, settings) is read; waits only while the server's limit on
-    /// concurrent streams is reached.
-    async fn ready(&mut self) -> bool {
-        let check = |this: &mut Self, cx: &mut Context<'_>| {
-            this.drive(cx);
-            if this.ended.is_some() {
-                return Poll::Ready(false);
-            }
-            this.sender.poll_ready(cx).map(|r| r.is_ok())
-        };
-        // Quietly: the connection then remembers no waker, so the request about to be queued
-        // does not wake this very task (one needless poll per request); the connection is
-        // polled with the task's own waker right after, when the request is written.
-        match quietly(|cx| check(self, cx)) {
-            Poll::Ready(ready) => ready,
-            Poll::Pending => poll_fn(|cx| check(self, cx)).await,
+        if ex.sent < body.len() {
+            // The server answered before taking the whole body (RFC 9113 section 8.1): the rest
+            // is not sent, and the stream is closed so it does not count against the server's
+            // limit on open streams.
+            frame::put_rst_stream(&mut self.state.out, id, frame::CANCEL);
         }
-    }
-
-    /// Sends `request` with `body` and reads the whole response, keeping what `keep` asks for.
-    pub async fn exchange(
-        &mut self,
-        request: Request<()>,
-        body: Bytes,
-        keep: Keep,
-    ) -> Result<Answer, Attempt> {
-        if !self.ready().await {
-            return Err(Attempt::Stale);
-        }
-        let (response, mut sending) = match self.sender.send_request(request, body.is_empty()) {
-            Ok(sent) => sent,
-            // The connection is going away or gone: nothing was sent.
-            Err(_) => return Err(Attempt::Stale),
-        };
-        if !body.is_empty() {
-            // Buffered, and written as the server's window allows while the response is awaited.
-            if let Err(e) = sending.send_data(body, true) {
-                return Err(Attempt::Failed(failure(&e)));
-            }
-        }
-        let mut response = response;
-        let response = self
-            .until(|cx| Pin::new(&mut response).poll(cx).map_err(Refusal))
-            .await?;
-        // Kept until the response came: dropping it earlier could cancel the stream.
-        drop(sending);
-        let (parts, mut body) = response.into_parts();
-        let location = if parts.status.is_redirection() {
-            parts.headers.get(LOCATION).cloned()
-        } else {
-            None
-        };
-        let set_cookies = parts.headers.get_all(SET_COOKIE).iter().cloned().collect();
-        let mut bytes = 0usize;
-        let mut kept = Vec::new();
-        while !body.is_end_stream() {
-            let Some(data) = self
-                .until(|cx| body.poll_data(cx).map(Option::transpose))
-                .await?
-            else {
-                break;
-            };
-            bytes += data.len();
-            if keep == Keep::Body {
-                let room = MAX_CAPTURED_BODY.saturating_sub(kept.len());
-                kept.extend_from_slice(&data[..data.len().min(room)]);
-            }
-            // Lets the server send more (a window update, sent when enough was released).
-            let _ = body.flow_control().release_capacity(data.len());
-        }
+        // What the response's frames asked for (a settings or ping acknowledgement, window
+        // updates) goes out now rather than with the next request; usually there is nothing.
+        self.broken =
+            !self.state.out.is_empty() && self.io.write(&[&self.state.out]).await.is_err();
+        self.state.out.clear();
         Ok(Answer {
-            status: parts.status.as_u16(),
-            location,
-            set_cookies,
-            bytes,
-            captured: (keep != Keep::Nothing).then(|| {
+            status: ex.status,
+            location: ex.location,
+            set_cookies: ex.set_cookies,
+            bytes: ex.bytes,
+            captured: ex.headers.map(|headers| {
                 Box::new(Captured {
-                    headers: parts.headers,
-                    body: kept,
+                    headers,
+                    body: ex.kept,
                 })
             }),
         })
     }
-}
 
-/// A failure before the response came, which may be a refusal.
-struct Refusal(h2::Error);
-
-impl From<Refusal> for Attempt {
-    /// The server refused the stream without processing it — RST_STREAM with REFUSED_STREAM, or
-    /// a graceful GOAWAY that left it out (streams it processes still end normally) — so it may
-    /// be sent again on a new connection (RFC 9113 §8.7); anything else failed the request.
-    fn from(Refusal(e): Refusal) -> Self {
-        let refused = e.is_remote()
-            && match e.reason() {
-                Some(Reason::REFUSED_STREAM) => e.is_reset(),
-                Some(Reason::NO_ERROR) => e.is_go_away(),
-                _ => false,
-            };
-        if refused {
-            Attempt::Stale
-        } else {
-            Attempt::Failed(failure(&e))
+    /// Writes what is queued and the body as the windows allow, and reads until the response
+    /// ended.
+    async fn run(&mut self, ex: &mut Exchange, body: &[u8]) -> Result<(), Stop> {
+        loop {
+            self.send(ex, body).await?;
+            self.io.fill().await?;
+            while let Some((head, start)) = self.io.frame()? {
+                let payload = &self.io.buf[start..start + head.len];
+                self.state.handle(head, payload, ex)?;
+                self.io.consume(Head::SIZE + head.len);
+                if ex.done {
+                    return Ok(());
+                }
+            }
         }
     }
-}
 
-impl From<h2::Error> for Attempt {
-    fn from(e: h2::Error) -> Self {
-        Attempt::Failed(failure(&e))
+    /// Queues as much of the body as the windows allow, and writes what is queued.
+    async fn send(&mut self, ex: &mut Exchange, body: &[u8]) -> Result<(), Stop> {
+        let state = &mut self.state;
+        while ex.sent < body.len() {
+            let window = ex.send_window.min(state.send_window);
+            if window <= 0 {
+                break;
+            }
+            let n = (body.len() - ex.sent)
+                .min(state.peer_max_frame)
+                .min(window as usize);
+            let chunk = &body[ex.sent..ex.sent + n];
+            ex.sent += n;
+            ex.send_window -= n as i64;
+            state.send_window -= n as i64;
+            let flags = if ex.sent == body.len() {
+                frame::END_STREAM
+            } else {
+                0
+            };
+            frame::put_head(&mut state.out, n, frame::DATA, flags, ex.id);
+            if n <= COPY_LIMIT {
+                state.out.extend_from_slice(chunk);
+            } else {
+                self.io.write(&[&state.out, chunk]).await?;
+                state.out.clear();
+            }
+        }
+        if !state.out.is_empty() {
+            self.io.write(&[&state.out]).await?;
+            state.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Handles what the server sent while the connection was idle (frames already read, and
+    /// what the socket has), without waiting.
+    fn catch_up(&mut self) -> Result<(), Stop> {
+        let mut idle = Exchange::new(0, Keep::Nothing, 0);
+        loop {
+            while let Some((head, start)) = self.io.frame()? {
+                let payload = &self.io.buf[start..start + head.len];
+                self.state.handle(head, payload, &mut idle)?;
+                self.io.consume(Head::SIZE + head.len);
+            }
+            if !self.io.readable() {
+                return Ok(());
+            }
+            let mut fill = pin!(self.io.fill());
+            match quietly(|cx| fill.as_mut().poll(cx)) {
+                Poll::Ready(result) => result?,
+                Poll::Pending => return Ok(()),
+            }
+        }
+    }
+
+    /// Writes what is queued if the socket takes it at once (a GOAWAY on the way out).
+    fn write_quietly(&mut self) {
+        let Self { io, state, .. } = self;
+        let mut stream = Pin::new(&mut io.stream);
+        let _ = quietly(|cx| {
+            let _ = stream.as_mut().poll_write(cx, &state.out);
+            stream.as_mut().poll_flush(cx)
+        });
+        state.out.clear();
     }
 }
 
-/// Runs `poll` with a waker that does nothing. Safe for this connection's streams: only polling
-/// the connection (always with the task's own waker, in the same poll) makes them ready, and
-/// h2 would otherwise wake this task for what it is about to look at anyway.
+impl Io {
+    /// The next complete frame in the buffer: its header and where its payload starts.
+    fn frame(&self) -> Result<Option<(Head, usize)>, Stop> {
+        let rest = &self.buf[self.pos..];
+        let Some(bytes) = rest.first_chunk::<{ Head::SIZE }>() else {
+            return Ok(None);
+        };
+        let head = Head::parse(bytes);
+        // herd never raises SETTINGS_MAX_FRAME_SIZE above its default.
+        if head.len > frame::MIN_MAX_FRAME {
+            return Err(frame_size("a frame larger than the allowed size"));
+        }
+        if rest.len() < Head::SIZE + head.len {
+            return Ok(None);
+        }
+        Ok(Some((head, self.pos + Head::SIZE)))
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        if self.pos >= self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+    }
+
+    /// Reads more into the buffer; `Closed` at end of stream.
+    async fn fill(&mut self) -> Result<(), Stop> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            // Make room: drop what was handled before growing.
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+                self.buf.reserve(READ_CHUNK);
+            }
+        }
+        match self.stream.read_buf(&mut self.buf).await {
+            Ok(0) => Err(Stop::Failed(FailureKind::Closed)),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Stop::Failed(io_failure(&e))),
+        }
+    }
+
+    async fn write(&mut self, parts: &[&[u8]]) -> Result<(), Stop> {
+        let result = async {
+            for part in parts {
+                self.stream.write_all(part).await?;
+            }
+            // A no-op on plain TCP; pushes TLS records out.
+            self.stream.flush().await
+        };
+        result.await.map_err(|e| Stop::Failed(io_failure(&e)))
+    }
+
+    /// Whether the socket has something to read (or was closed). Its readiness is cleared by
+    /// every short read, so this costs no system call.
+    fn readable(&self) -> bool {
+        let tcp = match &self.stream {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.get_ref().0,
+        };
+        quietly(|cx| tcp.poll_read_ready(cx).is_ready())
+    }
+}
+
+/// Runs `poll` with a waker that does nothing: for looks at the socket that must not wake this
+/// task later (nothing waits on them).
 fn quietly<T>(poll: impl FnOnce(&mut Context<'_>) -> T) -> T {
     poll(&mut Context::from_waker(Waker::noop()))
 }
 
-/// The error kind of an HTTP/2 failure.
-fn failure(e: &h2::Error) -> FailureKind {
-    if let Some(io) = e.get_io() {
-        // h2 ends the streams of a connection the server closed with a broken pipe.
-        if io.kind() == io::ErrorKind::BrokenPipe {
-            return FailureKind::Closed;
-        }
-        return classify(io);
-    }
-    if e.is_remote() && e.is_reset() {
-        // RST_STREAM: the server gave up on this request.
-        return FailureKind::Reset;
-    }
-    if e.is_remote() && e.is_go_away() {
-        // GOAWAY with an error: the server closed the connection under the request.
+fn io_failure(e: &io::Error) -> FailureKind {
+    // A write to a connection the server closed.
+    if e.kind() == io::ErrorKind::BrokenPipe {
         return FailureKind::Closed;
     }
-    FailureKind::Io
+    classify(e)
 }

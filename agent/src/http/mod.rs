@@ -13,7 +13,10 @@
 //!   `insecure_tls`; the plan's client certificate);
 //! - `h1` — HTTP/1.1 spoken directly (one write per request, the head parsed in place): hyper's
 //!   client cost as much CPU per request as the kernel did;
-//! - `h2` — one HTTP/2 connection, spoken with the `h2` crate and driven by the VU's own task;
+//! - `h2` — HTTP/2 spoken directly, one request at a time per connection (the `h2` crate's
+//!   general machinery cost more than the kernel's work left room for), with `h2_recv` (what
+//!   the server's frames do), `h2_frame` (frames, a request's header block encoded once) and
+//!   `h2_hpack` / `h2_huffman` (HPACK);
 //! - `exchange` — one request step: cookies, timeout, redirects ([`execute`]);
 //! - `parallel` — the requests of a `parallel` step at once ([`execute_parallel`]);
 //! - `decode` — compressed bodies (gzip, deflate, br) decoded for checks and extractions.
@@ -28,6 +31,10 @@ pub(crate) mod decode;
 mod exchange;
 mod h1;
 mod h2;
+mod h2_frame;
+mod h2_hpack;
+mod h2_huffman;
+mod h2_recv;
 mod multipart;
 mod parallel;
 mod request;
@@ -133,3 +140,5 @@ mod tests;
 mod tests_breadth;
 #[cfg(test)]
 mod tests_h2;
+#[cfg(test)]
+mod tests_h2_wire;

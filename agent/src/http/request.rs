@@ -5,8 +5,8 @@
 //! headers, `Content-Length`, body), so sending it over HTTP/1.1 is one write of bytes made once.
 //! A body over [`INLINE_BODY`] (a file of up to 16 MiB) is not copied into that request: it stays
 //! the one shared buffer the plan's file is (`Bytes`, held once per agent), written after the head,
-//! so no request, VU or redirect makes a copy of it. For HTTP/2, a request is built from cheap
-//! handles (`Uri` and `Bytes` are reference-counted).
+//! so no request, VU or redirect makes a copy of it. For HTTP/2, the request's header block is
+//! encoded once too (`h2_frame::request_block`), and its body sent from the same shared buffer.
 //!
 //! Redirects follow what browsers, Go's client and so k6 do: 301, 302 and 303 turn into a `GET`
 //! without a body (except a `HEAD`, which stays one), 307 and 308 repeat the method and the body;
@@ -17,7 +17,7 @@ use crate::error::AgentError;
 use bytes::Bytes;
 use herd_protocol::plan::{self, RequestStep};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Uri};
+use hyper::{Method, Uri};
 use std::rc::Rc;
 
 /// Where one request goes.
@@ -121,6 +121,8 @@ pub(super) struct Hop {
     /// The request as HTTP/1.1 sends it: the whole of it, or its head when the body is sent
     /// from its own buffer ([`Hop::h1_body`]).
     pub h1_wire: Bytes,
+    /// Its header block as HTTP/2 sends it (HPACK, no table state: the same on any connection).
+    pub h2_block: Bytes,
 }
 
 /// The largest body copied into a request's HTTP/1.1 bytes (so it goes in one write); a larger
@@ -130,12 +132,21 @@ pub(super) const INLINE_BODY: usize = 64 * 1024;
 impl Hop {
     fn new(method: Method, target: Target, headers: HeaderMap, body: Bytes) -> Self {
         let h1_wire = h1_wire(&method, &target, &headers, &body);
+        let h2_block = super::h2_frame::request_block(
+            &method,
+            target.origin.tls,
+            target.host.as_bytes(),
+            &target.path,
+            &headers,
+            body.len(),
+        );
         Self {
             method,
             target,
             headers,
             body,
             h1_wire,
+            h2_block,
         }
     }
 
@@ -167,15 +178,9 @@ impl Hop {
         )
     }
 
-    /// The request to send over HTTP/2: its head, and its body.
-    pub fn h2_request(&self) -> (Request<()>, Bytes) {
-        let mut request = Request::new(());
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.target.absolute.clone();
-        if !self.headers.is_empty() {
-            *request.headers_mut() = self.headers.clone();
-        }
-        (request, self.body.clone())
+    /// The body as HTTP/2 sends it (in DATA frames, from this shared buffer).
+    pub fn h2_body(&self) -> &[u8] {
+        &self.body
     }
 
     /// This request as a proxy takes it: the request line names the absolute URL, and the proxy's

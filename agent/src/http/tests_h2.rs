@@ -376,3 +376,188 @@ async fn a_body_larger_than_the_receive_windows_is_read_to_the_end() {
     );
     assert_eq!(captured.expect("captured").body.len(), MAX_CAPTURED_BODY);
 }
+
+/// Serves requests on one connection with `respond(i, request head, body)` for the i-th, after
+/// reading the request's whole body (releasing the server's window as it goes).
+fn serve_each<F>(server_window: u32, respond: F) -> Handler
+where
+    F: Fn(usize, &hyper::http::request::Parts, &[u8]) -> (Response<()>, Bytes)
+        + Send
+        + Sync
+        + 'static,
+{
+    handler(move |tcp| async move {
+        let Ok(mut conn) = server::Builder::new()
+            .initial_window_size(server_window)
+            .handshake(tcp)
+            .await
+        else {
+            return;
+        };
+        let respond = Arc::new(respond);
+        let mut i = 0;
+        while let Some(Ok((request, mut send))) = conn.accept().await {
+            let respond = Arc::clone(&respond);
+            let n = i;
+            i += 1;
+            tokio::spawn(async move {
+                let (parts, mut body) = request.into_parts();
+                let mut got = Vec::new();
+                while let Some(Ok(data)) = body.data().await {
+                    let _ = body.flow_control().release_capacity(data.len());
+                    got.extend_from_slice(&data);
+                }
+                let (response, data) = respond(n, &parts, &got);
+                let end = data.is_empty();
+                if let Ok(mut stream) = send.send_response(response, end) {
+                    if !end {
+                        let _ = stream.send_data(data, true);
+                    }
+                }
+            });
+        }
+    })
+}
+
+#[tokio::test]
+async fn headers_compressed_with_a_real_servers_dynamic_table_and_huffman_codes_decode() {
+    // h2's encoder Huffman-codes every string and indexes what it can: the same value again is
+    // one byte referring to the dynamic table, and 1,500-byte values make it evict (4,096
+    // bytes), so each response checks that the client's table stayed in step.
+    let big = |i: usize| format!("{i}-{}", "b".repeat(1500));
+    let (target, accepted) = server(vec![serve_each(65_535, move |i, _, _| {
+        let response = Response::builder()
+            .status(if i % 5 == 4 { 302 } else { 200 })
+            .header("x-same", "one value every time")
+            .header("x-count", i.to_string())
+            .header(format!("x-big-{}", i % 3), big(i % 4))
+            .header("set-cookie", format!("s{i}=v; Path=/"))
+            .header("location", format!("/next/{i}"))
+            .body(())
+            .expect("response");
+        (response, Bytes::from_static(b"ok"))
+    })])
+    .await;
+    // Redirects not followed: the 302s' own headers are checked.
+    let options = Options {
+        http: HttpVersion::Http2,
+        redirects: 0,
+        ..Options::default()
+    };
+    let client = Client::new(&options).expect("client");
+    let mut conns = client.connections();
+    let request = PreparedRequest::new(&target, &step(None)).expect("valid request");
+    for i in 0..40 {
+        let (outcome, captured) = execute_capture(&mut conns, &request, &mut |_| {}, true).await;
+        let status = if i % 5 == 4 { 302 } else { 200 };
+        assert!(
+            matches!(outcome, Outcome::Response { status: s, .. } if s == status),
+            "{i}: {outcome:?}"
+        );
+        let captured = captured.expect("captured");
+        let h = &captured.headers;
+        assert_eq!(h["x-same"], "one value every time", "{i}");
+        assert_eq!(h["x-count"], i.to_string().as_str(), "{i}");
+        assert_eq!(h[format!("x-big-{}", i % 3).as_str()], big(i % 4).as_str());
+        assert_eq!(h["set-cookie"], format!("s{i}=v; Path=/").as_str());
+        assert_eq!(h["location"], format!("/next/{i}").as_str());
+        assert_eq!(captured.body, b"ok");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn bodies_larger_than_the_windows_go_both_ways() {
+    // The server's windows are 1,000 bytes: a 300 KB request body goes out only as its window
+    // updates come; the 6 MB response needs the client's updates (as in the test above).
+    const UP: usize = 300_000;
+    const DOWN: usize = 6 << 20;
+    let (target, _) = server(vec![serve_each(1_000, |_, request, body| {
+        assert_eq!(request.method, hyper::Method::POST);
+        let response = Response::builder()
+            .status(200)
+            .header("x-got", body.len().to_string())
+            .header("x-intact", (body.iter().all(|b| *b == b'u')).to_string())
+            .body(())
+            .expect("response");
+        (response, Bytes::from(vec![b'd'; DOWN]))
+    })])
+    .await;
+    let mut post = step(None);
+    post.method = PlanMethod::Post;
+    post.body_file = Some(herd_protocol::plan::BodyFile {
+        path: "up.bin".into(),
+        content: Bytes::from(vec![b'u'; UP]),
+    });
+    let request = PreparedRequest::new(&target, &post).expect("valid request");
+    let mut conns = client(10_000).connections();
+    for _ in 0..2 {
+        let (outcome, captured) = execute_capture(&mut conns, &request, &mut |_| {}, false).await;
+        assert!(
+            matches!(outcome, Outcome::Response { status: 200, .. }),
+            "{outcome:?}"
+        );
+        let captured = captured.expect("captured");
+        assert_eq!(captured.headers["x-got"], UP.to_string().as_str());
+        assert_eq!(captured.headers["x-intact"], "true");
+    }
+}
+
+#[tokio::test]
+async fn redirects_and_cookies_follow_over_http2() {
+    let (target, _) = server(vec![serve_each(65_535, |i, request, _| {
+        let cookie = request
+            .headers
+            .get("cookie")
+            .map_or("", |c| c.to_str().unwrap_or(""));
+        let response = if i == 0 {
+            Response::builder()
+                .status(302)
+                .header("location", "/y?z=1")
+                .header("set-cookie", "a=1; Path=/")
+        } else {
+            Response::builder()
+                .status(200)
+                .header(
+                    "x-path",
+                    request.uri.path_and_query().map_or("", |p| p.as_str()),
+                )
+                .header(
+                    "x-authority",
+                    request.uri.authority().map_or("", |a| a.as_str()),
+                )
+                .header("x-cookie", cookie)
+                .header(
+                    "x-test",
+                    request
+                        .headers
+                        .get("x-test")
+                        .map_or("", |v| v.to_str().unwrap_or("")),
+                )
+        };
+        (response.body(()).expect("response"), Bytes::new())
+    })])
+    .await;
+    let request = PreparedRequest::new(&target, &step(None)).expect("valid request");
+    let mut redirects = Vec::new();
+    let (outcome, captured) = execute_capture(
+        &mut client(2000).connections(),
+        &request,
+        &mut |o| redirects.push(o),
+        false,
+    )
+    .await;
+    assert!(
+        matches!(redirects[..], [Outcome::Response { status: 302, .. }]),
+        "{redirects:?}"
+    );
+    assert!(
+        matches!(outcome, Outcome::Response { status: 200, .. }),
+        "{outcome:?}"
+    );
+    let headers = captured.expect("captured").headers;
+    assert_eq!(headers["x-path"], "/y?z=1");
+    assert_eq!(headers["x-authority"], target.trim_start_matches("http://"));
+    assert_eq!(headers["x-cookie"], "a=1");
+    assert_eq!(headers["x-test"], "1");
+}
