@@ -12,11 +12,13 @@
 //! across a coordinator crash, and delivers them to the restarted coordinator
 //! ([`deliveries`] decides what is acknowledged when).
 
+mod acks;
 mod deliveries;
 
 use crate::broker::auth::BrokerKeys;
 use crate::bus::{authenticate, decode_inbound, AgentBus, AgentInbound, BusError, Inbox};
 use crate::launcher::BoxFuture;
+use acks::Acks;
 use deliveries::{Deliveries, Token, WAIT_LIMIT};
 use herd_protocol::agent::AgentCommandMessage;
 use herd_protocol::aws_credentials::Provider;
@@ -166,6 +168,8 @@ struct Router {
 #[derive(Clone)]
 pub struct MqttLink {
     client: AsyncClient,
+    /// Sends acknowledgements in order ([`acks`]).
+    acks: Acks,
     router: Arc<Mutex<Router>>,
     suback_waiters: Arc<Mutex<VecDeque<oneshot::Sender<()>>>>,
     /// SUBACKs still due for subscriptions renewed after a reconnection.
@@ -219,6 +223,7 @@ impl MqttLink {
             ..Router::default()
         };
         let link = Self {
+            acks: Acks::start(client.clone()),
             client,
             router: Arc::new(Mutex::new(router)),
             suback_waiters: Arc::default(),
@@ -304,19 +309,9 @@ impl MqttLink {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Sends the acknowledgements of these packet ids.
+    /// Sends the acknowledgements of these packet ids, after every one sent before.
     fn ack(&self, pkids: Vec<u16>) {
-        for pkid in pkids {
-            let mut publish = Publish::new("", QoS::AtLeastOnce, Vec::new());
-            publish.pkid = pkid;
-            if self.client.try_ack(&publish).is_err() {
-                // The request queue is full: wait for room rather than lose the acknowledgement.
-                let client = self.client.clone();
-                tokio::spawn(async move {
-                    let _ = client.ack(&publish).await;
-                });
-            }
-        }
+        self.acks.send(pkids);
     }
 
     fn incoming(&self, publish: &Publish) {
