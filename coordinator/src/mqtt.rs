@@ -153,6 +153,28 @@ impl std::fmt::Display for BrokerEndpoint {
     }
 }
 
+/// The coordinator's keep-alive. Its PINGRESP waits behind every message the broker queued for
+/// it, and rumqttc drops a connection whose PINGRESP did not come within one keep-alive: at
+/// 10,000 agents (20,000 messages a second) a 5 s keep-alive dropped the coordinator as soon as
+/// it, or the broker, fell 5 s behind, and the durable session's redelivery then buried it
+/// (the swarm bench: `Last pingreq isn't acked`, then every agent "lost"). The coordinator sends
+/// acknowledgements and commands all the time, so a long keep-alive hides nothing from the broker;
+/// a broker that dies closes the socket, which is noticed at once (one that hangs, within 60 s).
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+/// The coordinator's session options: clean or durable (see the module docs).
+fn session_options(
+    broker: &BrokerEndpoint,
+    client_id: &str,
+    durable: bool,
+) -> Result<MqttOptions, MqttError> {
+    let mut options = broker.options(client_id)?;
+    options.set_keep_alive(KEEP_ALIVE);
+    options.set_clean_session(!durable).set_manual_acks(durable);
+    options.set_inflight(200);
+    Ok(options)
+}
+
 /// Where each run's messages go, and (durable sessions) what may be acknowledged.
 #[derive(Default)]
 struct Router {
@@ -200,10 +222,7 @@ impl MqttLink {
         durable: bool,
     ) -> Result<Self, MqttError> {
         let url = broker.to_string();
-        let mut options = broker.options(client_id)?;
-        options.set_keep_alive(Duration::from_secs(5));
-        options.set_clean_session(!durable).set_manual_acks(durable);
-        options.set_inflight(200);
+        let options = session_options(broker, client_id, durable)?;
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
         // Wait for CONNACK, so that a wrong URL fails here with a clear error.
         let connected = tokio::time::timeout(Duration::from_secs(10), async {
@@ -467,6 +486,17 @@ mod tests {
         let ws = endpoint("wss://h/mqtt").options("c").expect("options");
         assert!(matches!(ws.transport(), Transport::Wss(_)));
         assert_eq!(ws.broker_address().0, "wss://h:443/mqtt");
+    }
+
+    #[test]
+    fn the_session_outlasts_a_broker_seconds_behind_on_its_pings() {
+        let broker = endpoint("mqtt://127.0.0.1:1883");
+        for durable in [false, true] {
+            let options = session_options(&broker, "c", durable).expect("options");
+            assert!(options.keep_alive() >= Duration::from_secs(30));
+            assert_eq!(options.clean_session(), !durable);
+            assert_eq!(options.manual_acks(), durable);
+        }
     }
 
     #[test]

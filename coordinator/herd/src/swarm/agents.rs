@@ -2,8 +2,8 @@
 //!
 //! Every simulated agent has its own connection (client id, last will), subscribes to its run's
 //! command topic, says `ready`, waits for the start command and its absolute start time, says
-//! `started`, publishes one numbered frame per wall-clock second and a heartbeat each second,
-//! and on `stop` publishes its final frame and `finished` with its frame and request counts, then
+//! `started`, publishes one numbered frame per wall-clock second (and a heartbeat in each
+//! second it sent no frame, as a real agent), and on `stop` publishes its final frame and `finished` with its frame and request counts, then
 //! leaves cleanly once the broker has acknowledged everything (so no last will fires). It sends
 //! no HTTP: the frames come from a [`Menu`] of realistic seconds. What the bench checks the
 //! coordinator against — frames and requests sent, when each agent got the start command, how
@@ -114,6 +114,8 @@ struct Sim {
     next_second: u64,
     requests: u64,
     next_heartbeat_ms: u64,
+    /// When it last published a frame (ms since the epoch; 0: never).
+    last_frame_ms: u64,
     /// When its share of the load ends (ms since the epoch), as a real agent reads the plan.
     end_ms: u64,
     backlog: VecDeque<(String, Vec<u8>)>,
@@ -161,6 +163,7 @@ pub async fn run(
             next_second: 0,
             requests: 0,
             next_heartbeat_ms: 0,
+            last_frame_ms: 0,
             end_ms: u64::MAX,
             backlog: VecDeque::new(),
             password,
@@ -402,8 +405,11 @@ impl Controller {
                 && now_ms >= sim.next_heartbeat_ms
             {
                 sim.next_heartbeat_ms = now_ms + 1000;
-                let vus = u32::from(sim.phase == Phase::Running);
-                status(sim, AgentStatus::Heartbeat { vus }, &mut self.report);
+                // As a real agent: no heartbeat while frames flow (`herd_agent::runner`).
+                if now_ms.saturating_sub(sim.last_frame_ms) >= 1000 {
+                    let vus = u32::from(sim.phase == Phase::Running);
+                    status(sim, AgentStatus::Heartbeat { vus }, &mut self.report);
+                }
             }
             while self.sims[index].phase == Phase::Running
                 && (self.sims[index].next_second + 1) * 1000 <= now_ms
@@ -443,6 +449,7 @@ impl Controller {
                 .frame(&sender, sim.seq, sim.next_second, is_final, now_ms);
         sim.seq += 1;
         sim.next_second += 1;
+        sim.last_frame_ms = now_ms;
         sim.requests += requests;
         self.report.frames += 1;
         self.report.requests += requests;
