@@ -1,7 +1,8 @@
 //! The coordinator's MQTT session: one connection for every run.
 //!
-//! [`MqttLink`] is the cloneable handle (publish, register a run); the driver task owns rumqttc's
-//! event loop, decodes what agents send and routes it to the run actor registered for that run.
+//! [`MqttLink`] is the cloneable handle (publish, register a run); the driver, on a thread of its
+//! own (`herd-mqtt`), owns rumqttc's event loop, decodes what agents send and routes it to the
+//! run actor registered for that run, and sends acknowledgements ([`acks`]).
 //! Registering waits for the broker's SUBACK, so a run never launches agents before it can hear
 //! their "ready".
 //!
@@ -223,33 +224,71 @@ impl MqttLink {
     ) -> Result<Self, MqttError> {
         let url = broker.to_string();
         let options = session_options(broker, client_id, durable)?;
-        let (client, mut eventloop) = AsyncClient::new(options, 1024);
-        // Wait for CONNACK, so that a wrong URL fails here with a clear error.
-        let connected = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Incoming::ConnAck(_))) => return Ok(()),
-                    Ok(_) => {}
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-        })
-        .await
-        .map_err(|_| MqttError::Connect(url.to_string(), "timed out".into()))?;
-        connected.map_err(|e| MqttError::Connect(url.to_string(), e))?;
+        let (client, eventloop) = AsyncClient::new(options, 1024);
+        let (acks, pump) = Acks::new(client.clone());
         let router = Router {
             durable,
             ..Router::default()
         };
         let link = Self {
-            acks: Acks::start(client.clone()),
+            acks,
             client,
             router: Arc::new(Mutex::new(router)),
             suback_waiters: Arc::default(),
             resubscribing: Arc::default(),
         };
-        tokio::spawn(drive(eventloop, link.clone()));
-        Ok(link)
+        let (connected_tx, connected) = oneshot::channel();
+        let session = link.clone();
+        // The session gets a thread and runtime of its own: reading the socket, checking and
+        // decoding every message then runs beside the run actors instead of between their
+        // messages. At 10,000 agents the frames of a second arrive together, and on one thread
+        // intake and aggregation queued behind each other (the live lag grew with their sum).
+        let spawned = std::thread::Builder::new()
+            .name("herd-mqtt".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = connected_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let mut eventloop = eventloop;
+                    // Wait for CONNACK, so that a wrong URL fails here with a clear error.
+                    let first = tokio::time::timeout(Duration::from_secs(10), async {
+                        loop {
+                            match eventloop.poll().await {
+                                Ok(Event::Incoming(Incoming::ConnAck(_))) => return Ok(()),
+                                Ok(_) => {}
+                                Err(e) => return Err(e.to_string()),
+                            }
+                        }
+                    })
+                    .await
+                    .unwrap_or_else(|_| Err("timed out".into()));
+                    let ok = first.is_ok();
+                    let _ = connected_tx.send(first);
+                    if ok {
+                        tokio::spawn(pump);
+                        drive(eventloop, session).await;
+                    }
+                });
+            });
+        if let Err(e) = spawned {
+            return Err(MqttError::Connect(
+                url,
+                format!("cannot start its thread: {e}"),
+            ));
+        }
+        match connected.await {
+            Ok(Ok(())) => Ok(link),
+            Ok(Err(e)) => Err(MqttError::Connect(url, e)),
+            Err(_) => Err(MqttError::Connect(url, "its thread ended".into())),
+        }
     }
 
     /// Checks every agent message against the credentials of `auth` (see [`crate::broker::auth`]),
@@ -465,6 +504,9 @@ impl AgentBus for MqttLink {
         })
     }
 }
+
+#[cfg(test)]
+mod thread_tests;
 
 #[cfg(test)]
 mod tests {

@@ -33,12 +33,20 @@ struct Shared {
 }
 
 impl Acks {
-    /// Starts the task that sends acknowledgements through `client` (on the current runtime); it
+    /// The queue, and the task to run that sends its acknowledgements through `client`; the task
     /// ends when the client's event loop is gone.
-    pub(super) fn start(client: AsyncClient) -> Self {
+    pub(super) fn new(client: AsyncClient) -> (Self, impl std::future::Future<Output = ()>) {
         let shared = Arc::new(Shared::default());
-        tokio::spawn(pump(client, Arc::clone(&shared)));
-        Self { shared }
+        let task = pump(client, Arc::clone(&shared));
+        (Self { shared }, task)
+    }
+
+    /// [`Acks::new`] with its task spawned on the current runtime.
+    #[cfg(test)]
+    fn start(client: AsyncClient) -> Self {
+        let (acks, task) = Self::new(client);
+        tokio::spawn(task);
+        acks
     }
 
     /// Acknowledges these packet ids after every id given before.
