@@ -73,9 +73,10 @@ rows = []
 for p in sorted(pathlib.Path(sys.argv[1]).glob("*.json"), key=lambda p: (json.loads(p.read_text())["agents"], p.name)):
     rows.append(json.loads(p.read_text()))
 d = lambda v: f'{v["p50"]}/{v["p99"]}/{v["max"]}'
-print(f'{"agents":>6} {"broker":<9} {"coord cpu":>9} {"brk cpu":>7} {"swarm cpu":>9} {"us/frame":>8} {"rss MB":>7} {"frames/s":>8} {"lost":>4} {"dbl":>4} {"live lag ms p50/p99/max":>24} {"start skew ms p50/p99/max":>26} {"B/agent-s":>9} {"rss 1min/end MB":>15} {"MB/min":>6} {"state":<10}')
+pair = lambda v: f'{v["p50"]}/{v["p99"]}' if v else ""
+print(f'{"agents":>6} {"broker":<9} {"coord cpu":>9} {"brk cpu":>7} {"swarm cpu":>9} {"us/frame":>8} {"rss MB":>7} {"frames/s":>8} {"lost":>4} {"dbl":>4} {"live lag ms p50/p99/max":>24} {"frame→broker ms p50/p99":>23} {"start skew ms p50/p99/max":>26} {"B/agent-s":>9} {"rss 1min/end MB":>15} {"MB/min":>6} {"state":<10}')
 for r in rows:
     broker = "embedded" if r["broker"] == "embedded" else "mosquitto"
-    print(f'{r["agents"]:>6} {broker:<9} {r["coordinator_cpu_cores"]:>9} {r.get("mosquitto_cpu_cores", r["embedded_broker_cpu_cores"]):>7} {r.get("swarm_cpu_cores", ""):>9} {r.get("coordinator_cpu_us_per_frame", ""):>8} {r["coordinator_rss_mb"]:>7} {r["frames_per_s"]:>8} {r["frames_lost"]:>4} {r["frames_doubled"]:>4} {d(r["live_lag_ms"]):>24} {d(r["start_skew_ms"]):>26} {r["broker_bytes_per_agent_second"]:>9} {str(r.get("coordinator_rss_mb_after_first_minute"))+"/"+str(r.get("coordinator_rss_mb_end")):>15} {r.get("coordinator_rss_growth_mb_per_min",""):>6} {r["run_state"]:<10}')
+    print(f'{r["agents"]:>6} {broker:<9} {r["coordinator_cpu_cores"]:>9} {r.get("mosquitto_cpu_cores", r["embedded_broker_cpu_cores"]):>7} {r.get("swarm_cpu_cores", ""):>9} {r.get("coordinator_cpu_us_per_frame", ""):>8} {r["coordinator_rss_mb"]:>7} {r["frames_per_s"]:>8} {r["frames_lost"]:>4} {r["frames_doubled"]:>4} {d(r["live_lag_ms"]):>24} {pair(r.get("swarm_frame_ack_lag_ms")):>23} {d(r["start_skew_ms"]):>26} {r["broker_bytes_per_agent_second"]:>9} {str(r.get("coordinator_rss_mb_after_first_minute"))+"/"+str(r.get("coordinator_rss_mb_end")):>15} {r.get("coordinator_rss_growth_mb_per_min",""):>6} {r["run_state"]:<10}')
 PY
 echo "(JSON in $OUT)" >&2

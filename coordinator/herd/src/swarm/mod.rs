@@ -277,6 +277,9 @@ fn figures(
         "agents_started": get("started"),
         "agents_finished": get("finished"),
         "live_seconds": get("live_seconds"),
+        // How late the swarm's frames reached the broker (end of their second → the broker's
+        // acknowledgement): the part of the live lag that is the simulation's and the broker's.
+        "swarm_frame_ack_lag_ms": Distribution::from_json(sent.get("frame_ack_lag_ms").unwrap_or(&Value::Null)).to_json(),
         "start_command_bytes": get("start_command_bytes"),
         "broker_bytes_per_agent_second": round(bytes as f64 / agent_seconds, 1.0),
         "run_state": summary.run_state,
@@ -300,6 +303,7 @@ pub fn report_json(report: &agents::AgentsReport) -> Value {
         "start_command_bytes": report.start_command_bytes,
         "live_lag_ms": report.live_lag_ms.to_json(),
         "live_seconds": report.live_seconds,
+        "frame_ack_lag_ms": report.frame_ack_lag_ms.to_json(),
         "bytes_published": report.bytes_published,
         "bytes_received": report.bytes_received,
     })
