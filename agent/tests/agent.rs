@@ -165,9 +165,8 @@ async fn an_agent_runs_its_share_and_reports_exact_counts() {
         "{s:?}"
     );
     assert!(s.iter().any(|x| matches!(x, AgentStatus::Started { .. })));
-    assert!(s
-        .iter()
-        .any(|x| matches!(x, AgentStatus::Heartbeat { vus: 3 })));
+    // The running VUs reach the coordinator in the frames (above); heartbeats are left out while
+    // frames flow (`runner::heartbeat_due`).
     assert_eq!(
         s.last(),
         Some(&AgentStatus::Finished {

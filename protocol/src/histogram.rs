@@ -149,9 +149,49 @@ impl EncodedHistogram {
     }
 }
 
+/// The largest inflated histogram: a herd histogram's counts array is 22,528 buckets, its
+/// encoding far below this.
+const INFLATED_LIMIT: usize = 4 * 1024 * 1024;
+
+thread_local! {
+    /// One inflater per thread, reset for each histogram: a new one allocates and zeroes ~40 KiB
+    /// of state, which cost as much as the inflating itself for a frame's small histograms
+    /// (the coordinator inflates thousands a second at thousands of agents).
+    static INFLATER: std::cell::RefCell<flate2::Decompress> =
+        std::cell::RefCell::new(flate2::Decompress::new(true));
+}
+
+/// Inflates a zlib stream of at most [`INFLATED_LIMIT`] bytes.
+fn inflate(compressed: &[u8]) -> Result<Vec<u8>, CodecError> {
+    let deflate = |what: &str| CodecError(format!("deflate: {what}"));
+    INFLATER.with(|cell| {
+        let mut inflater = cell.borrow_mut();
+        inflater.reset(true);
+        let mut out = Vec::with_capacity(compressed.len().saturating_mul(4).clamp(64, 64 * 1024));
+        loop {
+            let read = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
+            let input = compressed.get(read..).unwrap_or_default();
+            let (before_in, before_out) = (inflater.total_in(), out.len());
+            let status = inflater
+                .decompress_vec(input, &mut out, flate2::FlushDecompress::Finish)
+                .map_err(|e| deflate(&e.to_string()))?;
+            if status == flate2::Status::StreamEnd {
+                return Ok(out);
+            }
+            if out.len() >= INFLATED_LIMIT {
+                return Err(deflate("larger than a histogram can be"));
+            }
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity().min(INFLATED_LIMIT - out.len()).max(64));
+            } else if inflater.total_in() == before_in && out.len() == before_out {
+                return Err(deflate("truncated stream"));
+            }
+        }
+    })
+}
+
 /// Reads a V2 deflate encoding of herd's bounds bucket by bucket; `None` for other bounds.
 fn sparse_v2(bytes: &[u8]) -> Result<Option<SparseLatency>, CodecError> {
-    use std::io::Read as _;
     let bad = |what: &str| CodecError(what.to_string());
     let word = |b: &[u8], at: usize| -> Result<u32, CodecError> {
         b.get(at..at + 4)
@@ -166,12 +206,7 @@ fn sparse_v2(bytes: &[u8]) -> Result<Option<SparseLatency>, CodecError> {
     let compressed = bytes
         .get(8..8usize.saturating_add(compressed_len))
         .ok_or_else(|| bad("truncated payload"))?;
-    let mut inner = Vec::new();
-    flate2::read::ZlibDecoder::new(compressed)
-        // A herd histogram's counts array is 22,528 buckets: its encoding is far below this.
-        .take(4 * 1024 * 1024)
-        .read_to_end(&mut inner)
-        .map_err(|e| CodecError(format!("deflate: {e}")))?;
+    let inner = inflate(compressed)?;
     if word(&inner, 0)? != V2_COOKIE {
         return Err(bad("not a V2 histogram (inner cookie)"));
     }
@@ -344,6 +379,45 @@ mod tests {
             if let (Ok(full), Ok(_)) = (encoded.decode(), encoded.decode_sparse()) {
                 proptest::prop_assert!(merged_sparse(&encoded) == full);
             }
+        }
+    }
+
+    /// The thread's inflater is reset for each histogram: one cut short, or corrupt, mid-stream
+    /// changes nothing for the next.
+    #[test]
+    fn a_broken_deflate_stream_leaves_the_next_histogram_whole() {
+        let mut h = new_latency();
+        for v in [5, 50, 5_000, 500_000] {
+            record_us(&mut h, v);
+        }
+        let good = EncodedHistogram::encode(&h);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let bytes = b64.decode(good.0.as_bytes()).expect("base64");
+        let compressed = bytes.len() - 8;
+        for broken in [
+            // The stream cut in half, its length saying so: inflating stops short.
+            {
+                let mut b = bytes[..8 + compressed / 2].to_vec();
+                b[4..8].copy_from_slice(&((compressed / 2) as u32).to_be_bytes());
+                b
+            },
+            // A corrupt block in the middle.
+            {
+                let mut b = bytes.clone();
+                b[8 + compressed / 2] ^= 0xff;
+                b
+            },
+        ] {
+            let broken = EncodedHistogram(b64.encode(&broken));
+            if let Ok(sparse) = broken.decode_sparse() {
+                assert_ne!(
+                    sparse.len(),
+                    h.len(),
+                    "a broken stream never reads as the whole"
+                );
+            }
+            assert_eq!(good.decode_sparse().expect("decodes").len(), h.len());
+            assert!(merged_sparse(&good) == h);
         }
     }
 

@@ -6,7 +6,7 @@
 //! ([`FrameMark`]s), so a stored second says exactly which `(agent, seq)` it already counts.
 
 use super::load::SecondLoad;
-use super::stats::{DecodedStats, MergedStats, PackedStats};
+use super::stats::{DecodedStats, Inflated, MergedStats, PackedStats};
 use super::types::{AggregateError, FrameMark};
 use herd_protocol::frame::{Frame, Health};
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,28 +97,36 @@ pub(super) struct DecodedFrame {
 
 impl DecodedFrame {
     pub(super) fn decode(frame: &Frame) -> Result<Self, AggregateError> {
+        Self::decode_counting(frame).map(|(decoded, _)| decoded)
+    }
+
+    /// [`Self::decode`], and how many histograms it inflated.
+    pub(super) fn decode_counting(frame: &Frame) -> Result<(Self, usize), AggregateError> {
         let bad = |part: String, source| AggregateError::BadHistogram {
             agent: frame.agent.clone(),
             seq: frame.seq,
             part,
             source,
         };
-        let total = DecodedStats::decode(&frame.total).map_err(|e| bad("total".into(), e))?;
+        let mut inflated = Inflated::default();
+        let total = DecodedStats::decode(&frame.total, &mut inflated)
+            .map_err(|e| bad("total".into(), e))?;
         let steps = frame
             .steps
             .iter()
             .map(|(label, stats)| {
-                DecodedStats::decode(stats)
+                DecodedStats::decode(stats, &mut inflated)
                     .map(|s| (label.clone(), s))
                     .map_err(|e| bad(format!("step {label:?}"), e))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self {
+        let decoded = Self {
             total,
             steps,
             dropped: frame.dropped,
             vus: frame.vus,
             health: frame.health,
-        })
+        };
+        Ok((decoded, inflated.misses))
     }
 }

@@ -547,3 +547,27 @@ fn regions_are_merged_apart_and_survive_a_restore() {
     assert_eq!(restored.totals().steps["region:eu-west-1"].requests, 100);
     assert_eq!(restored.totals().steps["region:us-east-1"].requests, 10);
 }
+
+#[test]
+fn a_histogram_a_frame_carries_several_times_is_inflated_once() {
+    // A one-step frame whose service times equal its latencies: four copies of one histogram.
+    let mut f = frame(0, 0, 100, &[1_000, 2_000, 3_000]);
+    f.total.service_latency = f.total.latency.clone();
+    for stats in f.steps.values_mut() {
+        stats.service_latency = f.total.latency.clone();
+    }
+    let (_, inflated) = slot::DecodedFrame::decode_counting(&f).expect("decodes");
+    assert_eq!(inflated, 1);
+    // Service times that differ are inflated on their own, once for the total and the step.
+    let late = stats(&[9_000]).latency;
+    f.total.service_latency = late.clone();
+    for stats in f.steps.values_mut() {
+        stats.service_latency = late.clone();
+    }
+    let (decoded, inflated) = slot::DecodedFrame::decode_counting(&f).expect("decodes");
+    assert_eq!(inflated, 2);
+    let mut a = aggregator(1);
+    a.ingest(&f).expect("accepted");
+    let merged = decoded.total;
+    assert_eq!(merged.requests(), 3);
+}

@@ -275,14 +275,33 @@ fn killed_while_launching(
     broker.signal("STOP");
     assert_eq!(status, 201, "{reply}");
     let run = reply["id"].as_str().expect("run id").to_string();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while agents_of(&run).is_empty() {
-        assert!(Instant::now() < deadline, "no agent was launched");
-        std::thread::sleep(Duration::from_millis(20));
+    // The coordinator launches agents only once the broker acknowledged its subscription to the
+    // run; the freeze may catch that subscription (the coordinator's MQTT session runs on a
+    // thread of its own, which a loaded machine may not schedule before the freeze). Then the
+    // broker is thawed until the agents are launched, and frozen again.
+    if !agents_launched(&run, Duration::from_secs(3)) {
+        broker.signal("CONT");
+        assert!(
+            agents_launched(&run, Duration::from_secs(20)),
+            "no agent was launched"
+        );
+        broker.signal("STOP");
     }
     first.kill();
     broker.signal("CONT");
     (run, target)
+}
+
+/// Whether an agent process of `run` is running, waiting at most `limit` for one.
+fn agents_launched(run: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while agents_of(run).is_empty() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
 }
 
 /// Waits until no agent process of `run` is left.

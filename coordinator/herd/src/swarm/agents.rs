@@ -2,8 +2,8 @@
 //!
 //! Every simulated agent has its own connection (client id, last will), subscribes to its run's
 //! command topic, says `ready`, waits for the start command and its absolute start time, says
-//! `started`, publishes one numbered frame per wall-clock second and a heartbeat each second,
-//! and on `stop` publishes its final frame and `finished` with its frame and request counts, then
+//! `started`, publishes one numbered frame per wall-clock second (and a heartbeat in each
+//! second it sent no frame, as a real agent), and on `stop` publishes its final frame and `finished` with its frame and request counts, then
 //! leaves cleanly once the broker has acknowledged everything (so no last will fires). It sends
 //! no HTTP: the frames come from a [`Menu`] of realistic seconds. What the bench checks the
 //! coordinator against — frames and requests sent, when each agent got the start command, how
@@ -66,6 +66,9 @@ pub struct AgentsReport {
     pub live_lag_ms: Distribution,
     /// Live seconds heard.
     pub live_seconds: u64,
+    /// From the end of each frame's second to the broker's acknowledgement of it, in ms: how
+    /// late the swarm itself (and the broker's intake) delivered, which the live lag includes.
+    pub frame_ack_lag_ms: Distribution,
     /// Payload bytes the agents published (frames and status messages).
     pub bytes_published: u64,
     /// Payload bytes the agents received (commands).
@@ -81,6 +84,9 @@ struct Link {
     acked: AtomicU64,
     /// Leave once everything is acknowledged.
     closing: AtomicBool,
+    /// For each message handed to the client and not yet acknowledged, in order: the end of its
+    /// second (ms since the epoch) if it is a frame.
+    unacked: std::sync::Mutex<VecDeque<Option<u64>>>,
 }
 
 /// What the event loop tasks tell the controller.
@@ -88,6 +94,8 @@ enum Inbound {
     Subscribed(usize),
     Command(usize, u64, bytes::Bytes),
     Live(u64, bytes::Bytes),
+    /// A frame acknowledged by the broker this many ms after its second ended.
+    FrameAcked(f64),
 }
 
 /// Where an agent is in its life.
@@ -114,9 +122,13 @@ struct Sim {
     next_second: u64,
     requests: u64,
     next_heartbeat_ms: u64,
+    /// When it last published a frame (ms since the epoch; 0: never).
+    last_frame_ms: u64,
     /// When its share of the load ends (ms since the epoch), as a real agent reads the plan.
     end_ms: u64,
-    backlog: VecDeque<(String, Vec<u8>)>,
+    /// Messages the client could not take yet: topic, payload, and the end of its second (ms)
+    /// for a frame.
+    backlog: VecDeque<(String, Vec<u8>, Option<u64>)>,
     /// Its broker password: the key its messages are signed with.
     password: Option<String>,
 }
@@ -161,6 +173,7 @@ pub async fn run(
             next_second: 0,
             requests: 0,
             next_heartbeat_ms: 0,
+            last_frame_ms: 0,
             end_ms: u64::MAX,
             backlog: VecDeque::new(),
             password,
@@ -183,6 +196,7 @@ pub async fn run(
         receipts: Vec::new(),
         last_command: None,
         lags: Vec::new(),
+        acks: Vec::new(),
     };
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -231,6 +245,16 @@ async fn drive(
             }
             Ok(Event::Incoming(Incoming::PubAck(_))) => {
                 link.acked.fetch_add(1, Ordering::Relaxed);
+                let frame = link
+                    .unacked
+                    .lock()
+                    .ok()
+                    .and_then(|mut u| u.pop_front())
+                    .flatten();
+                if let Some(end_ms) = frame {
+                    let lag = (now_us() as f64 / 1000.0 - end_ms as f64).max(0.0);
+                    let _ = tx.send(Inbound::FrameAcked(lag));
+                }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
             Ok(_) => {}
@@ -288,6 +312,8 @@ struct Controller {
     /// gets the same bytes, decoded once.
     last_command: Option<(bytes::Bytes, AgentCommandMessage, u64)>,
     lags: Vec<f64>,
+    /// Frames' [`AgentsReport::frame_ack_lag_ms`].
+    acks: Vec<f64>,
 }
 
 impl Controller {
@@ -330,6 +356,7 @@ impl Controller {
                     | AgentCommand::Teardown(_) => {}
                 }
             }
+            Inbound::FrameAcked(lag) => self.acks.push(lag),
             Inbound::Live(at_us, payload) => {
                 if let Ok(live) = wire::decode::<LiveMessage>(&payload) {
                     self.report.live_seconds += 1;
@@ -402,8 +429,11 @@ impl Controller {
                 && now_ms >= sim.next_heartbeat_ms
             {
                 sim.next_heartbeat_ms = now_ms + 1000;
-                let vus = u32::from(sim.phase == Phase::Running);
-                status(sim, AgentStatus::Heartbeat { vus }, &mut self.report);
+                // As a real agent: no heartbeat while frames flow (`herd_agent::runner`).
+                if now_ms.saturating_sub(sim.last_frame_ms) >= 1000 {
+                    let vus = u32::from(sim.phase == Phase::Running);
+                    status(sim, AgentStatus::Heartbeat { vus }, &mut self.report);
+                }
             }
             while self.sims[index].phase == Phase::Running
                 && (self.sims[index].next_second + 1) * 1000 <= now_ms
@@ -443,11 +473,13 @@ impl Controller {
                 .frame(&sender, sim.seq, sim.next_second, is_final, now_ms);
         sim.seq += 1;
         sim.next_second += 1;
+        sim.last_frame_ms = now_ms;
         sim.requests += requests;
         self.report.frames += 1;
         self.report.requests += requests;
         let topic = sim.frames_topic.clone();
-        publish(sim, topic, payload, &mut self.report);
+        let second_end_ms = (sim.next_second) * 1000;
+        publish(sim, topic, payload, Some(second_end_ms), &mut self.report);
     }
 
     fn finish(mut self) -> AgentsReport {
@@ -461,6 +493,7 @@ impl Controller {
         }
         self.report.started = self.receipts.len() as u64;
         self.report.live_lag_ms = Distribution::of(std::mem::take(&mut self.lags));
+        self.report.frame_ack_lag_ms = Distribution::of(std::mem::take(&mut self.acks));
         self.report
     }
 }
@@ -470,23 +503,34 @@ fn status(sim: &mut Sim, status: AgentStatus, report: &mut AgentsReport) {
     sim.status_seq += 1;
     let message = StatusMessage::new(sim.id.clone(), status).sent(now_us() / 1000, sim.status_seq);
     let topic = sim.status_topic.clone();
-    publish(sim, topic, wire::encode(&message), report);
+    publish(sim, topic, wire::encode(&message), None, report);
 }
 
 /// Queues a QoS1 message, behind any the client could not take yet.
-fn publish(sim: &mut Sim, topic: String, payload: Vec<u8>, report: &mut AgentsReport) {
+fn publish(
+    sim: &mut Sim,
+    topic: String,
+    payload: Vec<u8>,
+    frame_second_end_ms: Option<u64>,
+    report: &mut AgentsReport,
+) {
     let payload = match &sim.password {
         Some(key) => herd_protocol::msgauth::sign(key, &topic, &payload),
         None => payload,
     };
     report.bytes_published += payload.len() as u64;
-    sim.backlog.push_back((topic, payload));
+    sim.backlog.push_back((topic, payload, frame_second_end_ms));
     retry(sim, report);
 }
 
 /// Hands the backlog to the client until its queue is full.
 fn retry(sim: &mut Sim, _report: &mut AgentsReport) {
-    while let Some((topic, payload)) = sim.backlog.pop_front() {
+    while let Some((topic, payload, frame)) = sim.backlog.pop_front() {
+        // Noted before the client has it: its acknowledgement may come before `try_publish`
+        // returns.
+        if let Ok(mut unacked) = sim.link.unacked.lock() {
+            unacked.push_back(frame);
+        }
         match sim
             .client
             .try_publish(topic.clone(), QoS::AtLeastOnce, false, payload.clone())
@@ -495,7 +539,10 @@ fn retry(sim: &mut Sim, _report: &mut AgentsReport) {
                 sim.link.queued.fetch_add(1, Ordering::Relaxed);
             }
             Err(_) => {
-                sim.backlog.push_front((topic, payload));
+                if let Ok(mut unacked) = sim.link.unacked.lock() {
+                    unacked.pop_back();
+                }
+                sim.backlog.push_front((topic, payload, frame));
                 return;
             }
         }

@@ -161,7 +161,9 @@ pub async fn run(config: BenchConfig) -> Result<Value, SwarmError> {
         .write_all(format!("{ids}\n").as_bytes())
         .await
         .map_err(|e| SwarmError::Agents(format!("cannot hand over the agent ids: {e}")))?;
+    let child_pid = child.id().unwrap_or(0);
     let (broker0, cpu0) = stats::cpu_seconds();
+    let swarm0 = stats::process_cpu_seconds(child_pid);
     let started = Instant::now();
     // Resident memory once a second while the run goes (is state per agent-second bounded?).
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -189,6 +191,7 @@ pub async fn run(config: BenchConfig) -> Result<Value, SwarmError> {
     let summary = summary?;
     let wall = started.elapsed().as_secs_f64();
     let (broker1, cpu1) = stats::cpu_seconds();
+    let swarm1 = stats::process_cpu_seconds(child_pid);
     // Closing stdin tells the agents the run is over; they report on stdout.
     drop(stdin);
     let mut out = String::new();
@@ -208,9 +211,25 @@ pub async fn run(config: BenchConfig) -> Result<Value, SwarmError> {
         &summary,
         &sent,
         wall,
-        (cpu1 - cpu0, broker1 - broker0),
+        Cpu {
+            coordinator: cpu1 - cpu0,
+            broker: broker1 - broker0,
+            swarm: swarm1 - swarm0,
+        },
         &rss,
     ))
+}
+
+/// CPU seconds used during the run, by whom. On one machine the simulated agents and the broker
+/// take cores the coordinator would otherwise have, so each is reported apart.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cpu {
+    /// The coordinator (this process without the embedded broker's threads).
+    pub coordinator: f64,
+    /// The embedded broker's threads (0 with an external broker).
+    pub broker: f64,
+    /// The simulated agents' process.
+    pub swarm: f64,
 }
 
 /// The bench's figures: the `--json` contract's names first, then the rest.
@@ -219,7 +238,7 @@ fn figures(
     summary: &Summary,
     sent: &Value,
     wall: f64,
-    (cpu, broker_cpu): (f64, f64),
+    cpu: Cpu,
     rss: &stats::RssTrend,
 ) -> Value {
     let get = |k: &str| sent.get(k).and_then(Value::as_u64).unwrap_or(0);
@@ -237,7 +256,7 @@ fn figures(
     json!({
         "agents": config.agents,
         "seconds": config.seconds,
-        "coordinator_cpu_cores": round(cpu / wall, 1000.0),
+        "coordinator_cpu_cores": round(cpu.coordinator / wall, 1000.0),
         "coordinator_rss_mb": round(stats::peak_rss_mb(), 10.0),
         "frames": frames_counted,
         "frames_lost": frames_sent.saturating_sub(frames_counted),
@@ -245,7 +264,12 @@ fn figures(
         "live_lag_ms": live.to_json(),
         "start_skew_ms": skew.to_json(),
         "broker": config.broker.as_ref().map_or_else(|| "embedded".to_string(), ToString::to_string),
-        "embedded_broker_cpu_cores": round(broker_cpu / wall, 1000.0),
+        "embedded_broker_cpu_cores": round(cpu.broker / wall, 1000.0),
+        "swarm_cpu_cores": round(cpu.swarm / wall, 1000.0),
+        // The coordinator's whole cost (connections, start, frames, statuses, stores, end) per
+        // frame it counted: what "≤ 1 core at 10,000 agents" is judged by when the swarm and the
+        // broker share the coordinator's machine (10,000 frames/s × this ≤ 1 s).
+        "coordinator_cpu_us_per_frame": round(cpu.coordinator * 1e6 / (frames_counted.max(1) as f64), 10.0),
         "frames_sent": frames_sent,
         "frames_per_s": round(frames_counted as f64 / (config.seconds.max(1) as f64), 10.0),
         "requests_sent": get("requests"),
@@ -253,6 +277,9 @@ fn figures(
         "agents_started": get("started"),
         "agents_finished": get("finished"),
         "live_seconds": get("live_seconds"),
+        // How late the swarm's frames reached the broker (end of their second → the broker's
+        // acknowledgement): the part of the live lag that is the simulation's and the broker's.
+        "swarm_frame_ack_lag_ms": Distribution::from_json(sent.get("frame_ack_lag_ms").unwrap_or(&Value::Null)).to_json(),
         "start_command_bytes": get("start_command_bytes"),
         "broker_bytes_per_agent_second": round(bytes as f64 / agent_seconds, 1.0),
         "run_state": summary.run_state,
@@ -276,6 +303,7 @@ pub fn report_json(report: &agents::AgentsReport) -> Value {
         "start_command_bytes": report.start_command_bytes,
         "live_lag_ms": report.live_lag_ms.to_json(),
         "live_seconds": report.live_seconds,
+        "frame_ack_lag_ms": report.frame_ack_lag_ms.to_json(),
         "bytes_published": report.bytes_published,
         "bytes_received": report.bytes_received,
     })
@@ -284,12 +312,14 @@ pub fn report_json(report: &agents::AgentsReport) -> Value {
 /// A table of bench results, one row each.
 pub fn table(rows: &[Value]) -> String {
     let mut out = format!(
-        "{:>6} {:>5} {:<22} {:>6} {:>6} {:>7} {:>8} {:>5}/{:<5} {:>20} {:>20} {:>8} {:>10}\n",
+        "{:>6} {:>5} {:<22} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>5}/{:<5} {:>20} {:>20} {:>8} {:>10}\n",
         "agents",
         "secs",
         "broker",
         "cpu",
         "brkcpu",
+        "swarm",
+        "us/frm",
         "rss_mb",
         "frames/s",
         "lost",
@@ -310,12 +340,14 @@ pub fn table(rows: &[Value]) -> String {
             format!("{}/{}/{}", v["p50"], v["p99"], v["max"])
         };
         out.push_str(&format!(
-            "{:>6} {:>5} {:<22} {:>6} {:>6} {:>7} {:>8} {:>5}/{:<5} {:>20} {:>20} {:>8} {:>10}\n",
+            "{:>6} {:>5} {:<22} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>5}/{:<5} {:>20} {:>20} {:>8} {:>10}\n",
             f("agents"),
             f("seconds"),
             f("broker"),
             f("coordinator_cpu_cores"),
             f("embedded_broker_cpu_cores"),
+            f("swarm_cpu_cores"),
+            f("coordinator_cpu_us_per_frame"),
             f("coordinator_rss_mb"),
             f("frames_per_s"),
             f("frames_lost"),

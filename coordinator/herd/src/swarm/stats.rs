@@ -74,12 +74,7 @@ pub fn cpu_seconds() -> (f64, f64) {
             continue;
         };
         let comm = &stat[open + 1..close];
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // After comm: state is field 0, utime field 11, stime field 12.
-        let ticks: u64 = [11, 12]
-            .iter()
-            .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
-            .sum();
+        let ticks = stat_ticks(&stat);
         if BROKER_THREADS.contains(&comm) {
             broker += ticks;
         } else {
@@ -87,6 +82,27 @@ pub fn cpu_seconds() -> (f64, f64) {
         }
     }
     (broker as f64 / TICKS, rest as f64 / TICKS)
+}
+
+/// CPU seconds process `pid` has used so far (all its threads; 0 when it is gone): the
+/// simulated agents' child, so the bench reports the swarm's cost apart from the coordinator's.
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .map_or(0.0, |stat| stat_ticks(&stat) as f64 / 100.0)
+}
+
+/// utime + stime of a `/proc/…/stat` line, in clock ticks.
+fn stat_ticks(stat: &str) -> u64 {
+    let Some(close) = stat.rfind(')') else {
+        return 0;
+    };
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    // After comm: state is field 0, utime field 11, stime field 12.
+    [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum()
 }
 
 /// This process's peak resident memory (`VmHWM`), in MB.
@@ -190,5 +206,11 @@ mod tests {
         assert!(rest > 0.0);
         assert!(peak_rss_mb() > 1.0);
         assert!(rss_mb() > 1.0);
+        assert!(process_cpu_seconds(std::process::id()) >= rest - 0.02);
+        assert_eq!(
+            stat_ticks("1 (a b) R 0 0 0 0 0 0 0 0 0 0 7 5 0"),
+            12,
+            "a command name with spaces"
+        );
     }
 }
