@@ -11,6 +11,14 @@
 
 use std::fmt;
 
+/// How long an agent's MQTT session waits for the broker's CONNACK (rumqttc also bounds each
+/// write with it). rumqttc's default is 5 s: when thousands of agents connect at once the
+/// embedded broker accepts them more slowly than that (`herd bench swarm --agents 5000`: 3,141
+/// of 5,000 timed out), each one that gives up reconnects 250 ms later, and the storm never
+/// settles. A broker that refuses or is absent still fails at once; only a slow one is waited
+/// for. Real and simulated agents both use it.
+pub const AGENT_CONNECT_TIMEOUT_S: u64 = 30;
+
 /// How the broker is spoken to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BrokerScheme {

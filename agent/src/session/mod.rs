@@ -101,7 +101,10 @@ impl Session {
         if let Some(c) = &config.credentials {
             options.set_credentials(c.username.clone(), c.password.clone());
         }
-        let (client, eventloop) = AsyncClient::new(options, 256);
+        let (client, mut eventloop) = AsyncClient::new(options, 256);
+        eventloop
+            .network_options
+            .set_connection_timeout(herd_protocol::broker::AGENT_CONNECT_TIMEOUT_S);
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (tx, events) = mpsc::unbounded_channel();
         let refused = Arc::new(AtomicU64::new(0));

@@ -2,7 +2,7 @@
 //! their MQTT options, so that when brokers want credentials only this changes.
 //!
 //! The options mirror a real agent's (`herd-agent`'s session): client id `herd-{run}-{agent}`,
-//! 5 s keep-alive, 1 MB packets, a clean session, the `lost` last will and, when the broker
+//! 5 s keep-alive, 1 MB packets, a clean session, 30 s to connect, the `lost` last will and, when the broker
 //! wants one, the agent's per-run credential (user `{run}/{agent}`), which also signs its last
 //! will as every message it publishes.
 
@@ -53,7 +53,11 @@ pub fn agent(
         options.set_credentials(msgauth::agent_username(run, agent), password);
     }
     options.set_last_will(LastWill::new(topic, will, QoS::AtLeastOnce, false));
-    Ok(AsyncClient::new(options, QUEUE))
+    let (client, mut eventloop) = AsyncClient::new(options, QUEUE);
+    eventloop
+        .network_options
+        .set_connection_timeout(herd_protocol::broker::AGENT_CONNECT_TIMEOUT_S);
+    Ok((client, eventloop))
 }
 
 /// The bench's listener on the run's live topic (a dashboard, as far as the broker knows).
@@ -67,4 +71,43 @@ pub fn listener(
         options.set_credentials(c.username.clone(), c.password.clone());
     }
     Ok(AsyncClient::new(options, QUEUE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rumqttc::{Event, Incoming};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A broker slower than rumqttc's default 5 s to accept (thousands connecting at once) is
+    /// waited for, not given up on and reconnected to in a storm.
+    #[tokio::test(start_paused = true)]
+    async fn a_broker_that_answers_the_connect_after_6_seconds_is_waited_for() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let broker = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut connect = [0u8; 256];
+            let _ = socket.read(&mut connect).await.expect("CONNECT");
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            // CONNACK: session not present, accepted.
+            socket
+                .write_all(&[0x20, 0x02, 0x00, 0x00])
+                .await
+                .expect("CONNACK");
+            socket
+        });
+        let addr = BrokerAddr::parse(&format!("mqtt://127.0.0.1:{port}")).expect("url");
+        let run = RunId::new("r1").expect("run");
+        let (_client, mut eventloop) =
+            agent(&addr, &run, &AgentId::numbered(0), None).expect("options");
+        let first = eventloop.poll().await;
+        assert!(
+            matches!(first, Ok(Event::Incoming(Incoming::ConnAck(_)))),
+            "{first:?}"
+        );
+        drop(broker.await);
+    }
 }
