@@ -348,6 +348,16 @@ mod tests {
             .spawn()
             .expect("spawn sh");
         let pid = child.id().expect("pid");
+        // Until the child has exec'd, its command line is still this test's: on a loaded machine
+        // adopting it at once found "not agent-0 of this run" (a real adoption meets processes
+        // that have run for a while).
+        let cmdline = format!("/proc/{pid}/cmdline");
+        for _ in 0..500 {
+            if std::fs::read(&cmdline).is_ok_and(|c| c.windows(9).any(|w| w == b"run-adopt")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let launcher = LocalLauncher::new(PathBuf::from("/nonexistent"), None);
         let (tx, mut exits) = mpsc::unbounded_channel();
         let handles = vec![
