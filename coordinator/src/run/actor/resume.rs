@@ -170,10 +170,10 @@ impl RunActor {
                     load_ends_ms + millis(graceful + self.spec.timeouts.drain),
                 )
             }
-            (None, _) => (
-                Stage::WaitingReady { cancelled },
-                now_ms + millis(self.spec.timeouts.ready),
-            ),
+            // Not started: it fails once its agents are adopted (`adopted`). Until then it is
+            // not waiting for them: the "ready" messages the broker kept for the dead
+            // coordinator arrive first, and in `WaitingReady` they started the load.
+            (None, _) => (Stage::Launching, now_ms + millis(self.spec.timeouts.ready)),
         };
         let limit = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
         if stage.phase() == Phase::Running && resumed.state != RunStateName::Running {
