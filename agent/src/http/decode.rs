@@ -57,6 +57,7 @@ fn read_capped(reader: impl Read) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::test_bytes::hex;
     use hyper::header::{HeaderMap, HeaderValue, CONTENT_ENCODING};
     use std::io::Write;
 
@@ -77,13 +78,6 @@ mod tests {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(c));
         }
         Captured { headers, body }
-    }
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect()
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {

@@ -16,13 +16,14 @@
 //! nothing extra received, no `Connection: close`, HTTP/1.1 or an explicit keep-alive).
 
 use super::connector::Stream;
+use super::readbuf::ReadBuf;
 use super::{Answer, Attempt, Captured, Keep, MAX_CAPTURED_BODY};
 use crate::recorder::FailureKind;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use std::future::poll_fn;
 use std::io;
 use std::task::Poll;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// Most bytes a response head may take.
 const MAX_HEAD: usize = 64 * 1024;
@@ -37,9 +38,8 @@ const READ_CHUNK: usize = 16 * 1024;
 /// An HTTP/1.1 connection.
 pub(super) struct H1 {
     stream: Stream,
-    /// Bytes read; those from `pos` on are not consumed yet. Reused for every response.
-    buf: Vec<u8>,
-    pos: usize,
+    /// What was read and not consumed yet. Reused for every response.
+    buf: ReadBuf,
     /// Whether a request may be sent on it.
     open: bool,
     /// Whether it carried a request already (an idle connection may have been closed by the
@@ -90,8 +90,7 @@ impl H1 {
     pub fn new(stream: Stream) -> Self {
         Self {
             stream,
-            buf: Vec::with_capacity(READ_CHUNK),
-            pos: 0,
+            buf: ReadBuf::new(READ_CHUNK, READ_CHUNK / 4),
             open: true,
             used: false,
         }
@@ -150,7 +149,6 @@ impl H1 {
         // Anything beyond the response is a server speaking out of turn: do not reuse.
         self.open = head.keep_alive && !until_close && self.unconsumed().is_empty();
         self.buf.clear();
-        self.pos = 0;
         Ok(Answer {
             status: head.status,
             location: head.location,
@@ -185,28 +183,16 @@ impl H1 {
     }
 
     fn unconsumed(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        self.buf.unread()
     }
 
     fn consume(&mut self, n: usize) {
-        self.pos += n;
-        if self.pos >= self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
+        self.buf.consume(n);
     }
 
     /// Reads more into the buffer; `Closed` at end of stream.
     async fn fill(&mut self) -> Result<usize, Attempt> {
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-            // Make room: drop what was consumed before growing.
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-                self.buf.reserve(READ_CHUNK);
-            }
-        }
-        match self.stream.read_buf(&mut self.buf).await {
+        match self.buf.fill(&mut self.stream).await {
             Ok(0) => Err(Attempt::Failed(FailureKind::Closed)),
             Ok(n) => Ok(n),
             Err(e) => Err(Attempt::Failed(io_failure(&e))),

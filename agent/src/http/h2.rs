@@ -40,13 +40,14 @@ use super::h2_recv::{
     frame_size, Exchange, State, Stop, CONNECTION_WINDOW, DEFAULT_WINDOW, MAX_HEADER_LIST,
     MAX_STREAM_ID, STREAM_WINDOW,
 };
+use super::readbuf::ReadBuf;
 use super::{classify, Answer, Attempt, Captured, Keep};
 use crate::recorder::FailureKind;
 use std::future::Future;
 use std::io;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Room kept free in the read buffer: a whole frame of the largest size herd allows.
 const READ_CHUNK: usize = 32 << 10;
@@ -66,9 +67,8 @@ pub(super) struct H2 {
 /// The socket and what was read from it.
 struct Io {
     stream: Stream,
-    /// Bytes read; those from `pos` on are not handled yet.
-    buf: Vec<u8>,
-    pos: usize,
+    /// What was read and not handled yet.
+    buf: ReadBuf,
 }
 
 impl H2 {
@@ -88,8 +88,7 @@ impl H2 {
         Self {
             io: Io {
                 stream,
-                buf: Vec::with_capacity(READ_CHUNK),
-                pos: 0,
+                buf: ReadBuf::new(READ_CHUNK, READ_CHUNK / 2),
             },
             state: State::new(out),
             broken: false,
@@ -172,7 +171,7 @@ impl H2 {
             self.send(ex, body).await?;
             self.io.fill().await?;
             while let Some((head, start)) = self.io.frame()? {
-                let payload = &self.io.buf[start..start + head.len];
+                let payload = &self.io.buf.unread()[start..start + head.len];
                 self.state.handle(head, payload, ex)?;
                 self.io.consume(Head::SIZE + head.len);
                 if ex.done {
@@ -223,7 +222,7 @@ impl H2 {
         let mut idle = Exchange::new(0, Keep::Nothing, 0);
         loop {
             while let Some((head, start)) = self.io.frame()? {
-                let payload = &self.io.buf[start..start + head.len];
+                let payload = &self.io.buf.unread()[start..start + head.len];
                 self.state.handle(head, payload, &mut idle)?;
                 self.io.consume(Head::SIZE + head.len);
             }
@@ -251,9 +250,10 @@ impl H2 {
 }
 
 impl Io {
-    /// The next complete frame in the buffer: its header and where its payload starts.
+    /// The next complete frame among the unread bytes: its header and where its payload starts
+    /// in them.
     fn frame(&self) -> Result<Option<(Head, usize)>, Stop> {
-        let rest = &self.buf[self.pos..];
+        let rest = self.buf.unread();
         let Some(bytes) = rest.first_chunk::<{ Head::SIZE }>() else {
             return Ok(None);
         };
@@ -265,28 +265,16 @@ impl Io {
         if rest.len() < Head::SIZE + head.len {
             return Ok(None);
         }
-        Ok(Some((head, self.pos + Head::SIZE)))
+        Ok(Some((head, Head::SIZE)))
     }
 
     fn consume(&mut self, n: usize) {
-        self.pos += n;
-        if self.pos >= self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
+        self.buf.consume(n);
     }
 
     /// Reads more into the buffer; `Closed` at end of stream.
     async fn fill(&mut self) -> Result<(), Stop> {
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
-            // Make room: drop what was handled before growing.
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
-                self.buf.reserve(READ_CHUNK);
-            }
-        }
-        match self.stream.read_buf(&mut self.buf).await {
+        match self.buf.fill(&mut self.stream).await {
             Ok(0) => Err(Stop::Failed(FailureKind::Closed)),
             Ok(_) => Ok(()),
             Err(e) => Err(Stop::Failed(io_failure(&e))),

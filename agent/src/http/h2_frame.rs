@@ -207,6 +207,7 @@ pub(super) fn request_block(
 mod tests {
     use super::super::h2_hpack::Decoder;
     use super::*;
+    use crate::http::test_bytes::pairs;
     use hyper::header::HeaderValue;
 
     fn fields(block: &[u8]) -> Vec<(String, String)> {
@@ -224,12 +225,6 @@ mod tests {
             )
             .expect("valid");
         got
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]

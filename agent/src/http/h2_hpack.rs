@@ -379,14 +379,7 @@ pub(super) fn put_indexed(out: &mut Vec<u8>, index: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect()
-    }
+    use crate::http::test_bytes::{hex, pairs};
 
     fn all(d: &mut Decoder, block: &[u8]) -> Result<Vec<(String, String)>, Malformed> {
         let mut got = Vec::new();
@@ -401,12 +394,6 @@ mod tests {
             },
         )?;
         Ok(got)
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]

@@ -176,14 +176,7 @@ fn build() -> Box<Table> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect()
-    }
+    use crate::http::test_bytes::hex;
 
     fn decoded(bytes: &[u8]) -> Result<Vec<u8>, Invalid> {
         let mut out = Vec::new();

@@ -17,6 +17,7 @@
 //!   general machinery cost more than the kernel's work left room for), with `h2_recv` (what
 //!   the server's frames do), `h2_frame` (frames, a request's header block encoded once) and
 //!   `h2_hpack` / `h2_huffman` (HPACK);
+//! - `readbuf` — the read buffer `h1` and `h2` parse responses from in place;
 //! - `exchange` — one request step: cookies, timeout, redirects ([`execute`]);
 //! - `parallel` — the requests of a `parallel` step at once ([`execute_parallel`]);
 //! - `decode` — compressed bodies (gzip, deflate, br) decoded for checks and extractions.
@@ -37,6 +38,7 @@ mod h2_huffman;
 mod h2_recv;
 mod multipart;
 mod parallel;
+mod readbuf;
 mod request;
 mod tls;
 
@@ -134,6 +136,8 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> FailureKind {
     kind
 }
 
+#[cfg(test)]
+mod test_bytes;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
